@@ -1,0 +1,77 @@
+/*
+ * log_writer.h - per-thread event buffers and the background log writer
+ * (private).
+ *
+ * One log per process: <dir>/<program>.<pid>.splog, a sequence of independent
+ * LZ4 frames (docs/log-format.md). Producers (the tracer on each thread, the
+ * sampler's signal handler on each thread) append records to rings they own:
+ * single-producer single-consumer, lock-free, never blocking; a full ring
+ * counts the record as lost. One background thread drains every ring at
+ * least every flush interval (default 100 ms), encodes, compresses and
+ * writes one or more frames. "Meta" records (strings, threads, modules,
+ * sampler info) go through a mutex-protected queue that is drained before the
+ * rings, so a definition always precedes its first use in the file.
+ *
+ * Threading and signal safety are stated per function below.
+ */
+#ifndef SP_LOG_WRITER_H
+#define SP_LOG_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "records.h"
+
+typedef struct sp_log_opts {
+	const char *dir;          /* created if missing (mode 0700) */
+	const char *program;      /* basename used in the file name */
+	uint32_t flush_interval_ms; /* 0 = 100 */
+	uint32_t reserved;        /* must be 0 */
+} sp_log_opts;
+
+/* Opens the log, writes the PROCESS record (pid, host, clock pair are
+ * filled in here if zero), starts the writer thread. Returns 0 or -SP_E*.
+ * Not signal-safe. Call once; a second open without close fails. */
+int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc);
+/* Drains everything, writes a final clock pair and lost counts, closes.
+ * Idempotent. Not signal-safe. Producers that keep writing afterwards lose
+ * their records silently (counted nowhere: the log is closed). */
+void sp_log_close(void);
+int sp_log_is_open(void);
+/* Synchronously drains all rings and meta records into a frame on disk. */
+void sp_log_flush(void);
+/* Path of the open log (for messages), or NULL. */
+const char *sp_log_path(void);
+
+/* Queues a meta record (STRING, THREAD, THREAD_END, MODULE, SAMPLER, CLOCK).
+ * The record is deep-copied. sticky != 0 keeps a copy that is re-emitted into
+ * a forked child's new log (strings, modules, thread names). Thread-safe,
+ * not signal-safe. Returns 0 or -SP_E*. */
+int sp_log_meta(const sp_record *rec, int sticky);
+
+/* A per-thread ring. Created by its owner thread (mallocs: not signal-safe),
+ * registered with the writer. Exactly one producer context may write to it. */
+typedef struct sp_ring sp_ring;
+sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes);
+/* Owner is done with the ring (thread exit): the writer drains what is left,
+ * then frees it. The owner must not touch it afterwards. */
+void sp_ring_retire(sp_ring *ring);
+
+/* Producer side: owner context only; lock-free, wait-free, async-signal-safe,
+ * no allocation. Return 0, or -1 when the ring is full (the record is counted
+ * as lost and the count is written to the log). */
+int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec);
+int sp_ring_span_end(sp_ring *ring, const sp_rec_span_end *rec);
+int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec);
+int sp_ring_sample(sp_ring *ring, const sp_rec_sample *rec);
+/* Counts a loss that happened before reaching the ring (e.g. unwind failed). */
+void sp_ring_count_lost(sp_ring *ring, int lost_kind);
+
+/* fork(): prepare/parent run in the parent around fork; child runs in the
+ * child, drops every ring and the parent's unflushed data, opens
+ * <dir>/<program>.<newpid>.splog with ppid set, re-emits sticky meta
+ * records and starts a new writer thread. Returns 0 or -SP_E* (child). */
+void sp_log_atfork_prepare(void);
+void sp_log_atfork_parent(void);
+int sp_log_atfork_child(void);
+
+#endif

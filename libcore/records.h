@@ -1,0 +1,217 @@
+/*
+ * records.h - the in-memory form of every event-log record (private).
+ *
+ * One struct, sp_record, is what producers hand to the log writer and what
+ * the log reader hands back, so the writer's encoder and the reader's
+ * decoder are exact inverses and can be tested against each other. The byte
+ * encoding on disk is specified in docs/log-format.md; nothing here is
+ * public API.
+ *
+ * Threading: plain data, no state. Signal safety: plain data.
+ */
+#ifndef SP_RECORDS_H
+#define SP_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Format version written by this build, and the oldest reader version that
+ * can read what this build writes (bumped only for incompatible changes). */
+#define SP_LOG_FORMAT_VERSION 1
+#define SP_LOG_MIN_READER_VERSION 1
+/* First 8 payload bytes of the PROCESS record, which starts every log. */
+#define SP_LOG_MAGIC "SPANPROF"
+#define SP_LOG_MAGIC_LEN 8
+
+/* Caps that bound every variable-length field; a reader rejects bigger. */
+#define SP_MAX_STACK_FRAMES 128u  /* frames per sample */
+#define SP_MAX_STRING_BYTES 4096u /* interned strings, paths, names */
+#define SP_MAX_ATTR_STR_BYTES 256u /* attribute string values (truncated) */
+#define SP_MAX_BUILD_ID_BYTES 64u
+#define SP_MAX_RECORD_BYTES (64u * 1024u)
+#define SP_MAX_FRAME_CONTENT_BYTES (4u * 1024u * 1024u)
+
+/* Record types. Values are part of the file format: never renumber. A
+ * reader skips types it does not know (each record carries its length). */
+typedef enum sp_rec_type {
+	SP_REC_PROCESS = 1,    /* first record of a log: identity + clock */
+	SP_REC_CLOCK = 2,      /* clock calibration pair */
+	SP_REC_STRING = 3,     /* interned string: id -> bytes */
+	SP_REC_THREAD = 4,     /* thread start or rename */
+	SP_REC_THREAD_END = 5, /* thread exit */
+	SP_REC_SPAN_BEGIN = 6,
+	SP_REC_SPAN_END = 7,
+	SP_REC_ATTR = 8,
+	SP_REC_SAMPLE = 9,
+	SP_REC_MODULE = 10,  /* loaded module (ELF mapping) */
+	SP_REC_LOST = 11,    /* cumulative count of events lost */
+	SP_REC_SAMPLER = 12, /* which sampling mechanism ran, rates */
+	SP_REC_BLOCK = 13,   /* start of a run of records of one thread */
+	SP_REC_TYPE_COUNT
+} sp_rec_type;
+
+/* Clock kinds (SP_REC_PROCESS.clock_kind). */
+typedef enum sp_clock_kind {
+	SP_CLOCK_TSC = 1,       /* ticks are raw rdtsc values */
+	SP_CLOCK_MONOTONIC = 2, /* ticks are CLOCK_MONOTONIC nanoseconds */
+} sp_clock_kind;
+
+/* One calibration point: the same instant read on three clocks. */
+typedef struct sp_clock_pair {
+	uint64_t ticks;
+	uint64_t mono_ns;
+	uint64_t real_ns;
+	double ns_per_tick; /* writer's best estimate at this point */
+} sp_clock_pair;
+
+typedef struct sp_rec_process {
+	uint16_t format_version;
+	uint16_t min_reader_version;
+	uint32_t pid;
+	uint32_t ppid;
+	uint8_t clock_kind; /* sp_clock_kind */
+	sp_clock_pair clock;
+	const char *host;    /* NUL-terminated; owned by producer/reader */
+	const char *exe;     /* absolute path of the executable */
+	const char *cmdline; /* arguments joined by single spaces */
+	const char *traceparent; /* inherited W3C traceparent or "" */
+} sp_rec_process;
+
+typedef struct sp_rec_string {
+	uint32_t id; /* > 0 */
+	uint32_t len;
+	const char *bytes; /* not NUL-terminated in the log; reader adds one */
+} sp_rec_string;
+
+typedef struct sp_rec_thread {
+	uint64_t ts;  /* clock ticks */
+	uint32_t tid;
+	const char *name; /* "" if unknown */
+} sp_rec_thread;
+
+typedef struct sp_rec_thread_end {
+	uint64_t ts;
+	uint32_t tid;
+} sp_rec_thread_end;
+
+/* Span flags: misuse and special cases are recorded, never hidden. */
+#define SP_SPAN_REMOTE_PARENT 0x1u /* parent came from another thread/process */
+#define SP_SPAN_NOT_INNERMOST 0x2u /* ended while a child was still open */
+#define SP_SPAN_CROSS_THREAD 0x4u  /* ended on a thread other than its own */
+#define SP_SPAN_UNCLOSED 0x8u      /* closed by the runtime (thread/process exit) */
+#define SP_SPAN_TOO_DEEP 0x10u     /* exceeded the span stack depth */
+#define SP_SPAN_DOUBLE_END 0x20u   /* sp_end called again on an ended span */
+
+typedef struct sp_rec_span_begin {
+	uint64_t ts;
+	uint32_t tid; /* from the enclosing BLOCK; set by the reader */
+	uint64_t span_id;   /* process-unique, > 0 */
+	uint64_t parent_id; /* 0 = root (or see trace/parent for remote) */
+	uint64_t trace_hi, trace_lo; /* 128-bit W3C trace id */
+	uint32_t name_id; /* interned string id, or 0 with name inline */
+	uint32_t flags;
+	const char *name; /* inline name when name_id == 0 */
+	uint32_t name_len;
+} sp_rec_span_begin;
+
+typedef struct sp_rec_span_end {
+	uint64_t ts;
+	uint32_t tid;
+	uint64_t span_id;
+	uint32_t flags;
+} sp_rec_span_end;
+
+typedef enum sp_attr_kind {
+	SP_ATTR_INT = 1,
+	SP_ATTR_DOUBLE = 2,
+	SP_ATTR_STR = 3,
+} sp_attr_kind;
+
+#define SP_ATTR_TRUNCATED 0x1u /* string value was cut at the cap */
+
+typedef struct sp_rec_attr {
+	uint32_t tid;
+	uint64_t span_id;
+	uint32_t key_id; /* interned string id of the key, or 0 with key inline */
+	const char *key;
+	uint32_t key_len;
+	uint8_t kind; /* sp_attr_kind */
+	uint8_t flags;
+	int64_t i;
+	double d;
+	const char *s;
+	uint32_t s_len;
+} sp_rec_attr;
+
+typedef struct sp_rec_sample {
+	uint64_t ts;
+	uint32_t tid;
+	uint32_t weight_us; /* sampling interval this sample stands for, 0 = default */
+	uint32_t nframes;   /* <= SP_MAX_STACK_FRAMES; frames[0] is the leaf */
+	const uint64_t *pcs;
+} sp_rec_sample;
+
+typedef struct sp_rec_module {
+	uint64_t start, end; /* mapped address range [start, end) */
+	uint64_t file_offset;
+	const char *path;
+	uint32_t path_len;
+	const uint8_t *build_id;
+	uint32_t build_id_len; /* <= SP_MAX_BUILD_ID_BYTES, 0 if none */
+	uint64_t ts;
+} sp_rec_module;
+
+typedef enum sp_lost_kind {
+	SP_LOST_EVENTS = 1,  /* span/attr records that found the buffer full */
+	SP_LOST_SAMPLES = 2, /* samples that found the ring full */
+	SP_LOST_UNWIND = 3,  /* samples whose unwind failed */
+} sp_lost_kind;
+
+typedef struct sp_rec_lost {
+	uint32_t tid;
+	uint8_t kind;    /* sp_lost_kind */
+	uint64_t count;  /* cumulative for this thread and kind */
+} sp_rec_lost;
+
+typedef enum sp_sampler_mech {
+	SP_SAMPLER_NONE = 0,
+	SP_SAMPLER_PERF = 1,  /* perf_event_open task clock */
+	SP_SAMPLER_TIMER = 2, /* POSIX timer fallback */
+} sp_sampler_mech;
+
+typedef struct sp_rec_sampler {
+	uint8_t mechanism; /* sp_sampler_mech */
+	uint8_t mode;      /* 1 = cpu, 2 = wall, 3 = off */
+	uint32_t signo;
+	uint32_t requested_hz;
+	uint32_t achieved_hz; /* 0 until measured (written again at stop) */
+} sp_rec_sampler;
+
+typedef struct sp_rec_block {
+	uint32_t tid;
+} sp_rec_block;
+
+typedef struct sp_record {
+	uint8_t type;        /* sp_rec_type */
+	uint64_t file_offset; /* reader: offset of the LZ4 frame holding it */
+	uint64_t ts_ns;      /* reader: ts converted to ns since the epoch, 0 if none */
+	union {
+		sp_rec_process process;
+		sp_clock_pair clock;
+		sp_rec_string string;
+		sp_rec_thread thread;
+		sp_rec_thread_end thread_end;
+		sp_rec_span_begin span_begin;
+		sp_rec_span_end span_end;
+		sp_rec_attr attr;
+		sp_rec_sample sample;
+		sp_rec_module module;
+		sp_rec_lost lost;
+		sp_rec_sampler sampler;
+		sp_rec_block block;
+	} u;
+} sp_record;
+
+const char *sp_rec_type_name(int type);
+
+#endif

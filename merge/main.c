@@ -1,0 +1,47 @@
+/*
+ * main.c - the spanprof command's dispatcher: one file per subcommand
+ * (cmd_*.c), each with one entry function declared in cli.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "spanprof.h"
+
+static const struct sp_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} sp_commands[] = {
+	SP_CLI_COMMANDS
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: spanprof COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof sp_commands / sizeof sp_commands[0]; i++)
+		fprintf(out, "  %-8s %s\n", sp_commands[i].name, sp_commands[i].summary);
+	fprintf(out, "\n'spanprof COMMAND --help' describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("spanprof %d.%d.%d\n", SPANPROF_VERSION_MAJOR, SPANPROF_VERSION_MINOR,
+		       SPANPROF_VERSION_PATCH);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof sp_commands / sizeof sp_commands[0]; i++)
+		if (!strcmp(argv[1], sp_commands[i].name))
+			return sp_commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "spanprof: unknown command '%s' (try 'spanprof --help')\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,34 @@
+/*
+ * sampler.h - the sampler as the runtime sees it (private).
+ *
+ * The runtime (tracer/runtime.c) opens the log, then calls sp_sampler_start;
+ * on stop it calls sp_sampler_stop before closing the log. The sampler
+ * samples every thread of the process, including threads created later,
+ * until stop; it records loaded modules (at start and on dlopen) and a
+ * SAMPLER record saying which mechanism ran at which rates.
+ *
+ * Threading: start/stop/atfork from one thread at a time (the runtime
+ * serialises them). Not signal-safe.
+ */
+#ifndef SP_SAMPLER_H
+#define SP_SAMPLER_H
+
+#include <stdint.h>
+
+typedef enum sp_sample_mode {
+	SP_SAMPLE_CPU = 1,  /* on-CPU time (task clock), the default */
+	SP_SAMPLE_WALL = 2, /* every thread at a fixed wall-clock rate */
+	SP_SAMPLE_OFF = 3,  /* spans only */
+} sp_sample_mode;
+
+typedef struct sp_sampler_opts {
+	int mode;     /* sp_sample_mode */
+	uint32_t hz;  /* 0 = 999 */
+} sp_sampler_opts;
+
+int sp_sampler_start(const sp_sampler_opts *opts); /* 0 or -SP_E* */
+void sp_sampler_stop(void);                        /* idempotent */
+/* Called in the child after fork, after the log was reopened. */
+void sp_sampler_atfork_child(void);
+
+#endif

@@ -1,0 +1,2 @@
+/* runtime.c - placeholder until the tracer lands. */
+#include "spanprof.h"
