@@ -14,12 +14,12 @@ int sp_cmd_query(int argc, char **argv);
 int sp_cmd_export(int argc, char **argv);
 
 /* Table of commands in the order --help lists them. */
-#define SP_CLI_COMMANDS                                                        \
-	{"record", sp_cmd_record, "run a program with the runtime preloaded"},   \
-	{"dump", sp_cmd_dump, "print the records of a log as text"},              \
-	{"merge", sp_cmd_merge, "load logs into one SQLite database"},            \
-	{"top", sp_cmd_top, "hot functions, overall or per span"},                \
-	{"query", sp_cmd_query, "run SQL on a merged database"},                  \
-	{"export", sp_cmd_export, "export to Firefox Profiler, Perfetto, pprof..."},
+#define SP_CLI_COMMANDS                                                                            \
+	{"record", sp_cmd_record, "run a program with the runtime preloaded"},                     \
+	    {"dump", sp_cmd_dump, "print the records of a log as text"},                           \
+	    {"merge", sp_cmd_merge, "load logs into one SQLite database"},                         \
+	    {"top", sp_cmd_top, "hot functions, overall or per span"},                             \
+	    {"query", sp_cmd_query, "run SQL on a merged database"},                               \
+	    {"export", sp_cmd_export, "export to Firefox Profiler, Perfetto, pprof..."},
 
 #endif

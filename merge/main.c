@@ -12,9 +12,7 @@ static const struct sp_command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
-} sp_commands[] = {
-	SP_CLI_COMMANDS
-};
+} sp_commands[] = {SP_CLI_COMMANDS};
 
 static void usage(FILE *out)
 {
