@@ -1,0 +1,140 @@
+/*
+ * export.h - private plumbing shared by the exporters of 'spanprof export'
+ * (one file per format: export_firefox.c, export_chrome.c, export_pprof.c,
+ * export_folded.c, export_speedscope.c; shared code in export_common.c).
+ *
+ * Design: an exporter reads the merged SQLite database (DESIGN.md "SQLite
+ * schema") through two TEMP views that apply the user's filters:
+ *   x_spans   - the selected spans (same columns as main.spans)
+ *   x_samples - the selected samples (same columns as main.samples)
+ * and streams its output while iterating SQLite cursors. The only tables
+ * held in memory are per-stack and per-frame ones (the call-site trie, the
+ * functions) and interned strings; none grows with the number of samples
+ * or spans (see docs/export.md, "Memory").
+ *
+ * Threading: single-threaded; one sp_export per export run.
+ */
+#ifndef SP_EXPORT_H
+#define SP_EXPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sqlite3.h>
+
+enum sp_export_format {
+	SP_EXPORT_FIREFOX,
+	SP_EXPORT_CHROME,
+	SP_EXPORT_PPROF,
+	SP_EXPORT_FOLDED,
+	SP_EXPORT_SPEEDSCOPE,
+};
+
+/* What the user asked for; all-zero means "everything, to stdout". */
+struct sp_export_opts {
+	enum sp_export_format format;
+	const char *db_path;
+	const char *out_path;  /* NULL: stdout */
+	const char *span_name; /* NULL: no span filter */
+	int64_t from_ns;       /* INT64_MIN: unbounded */
+	int64_t to_ns;         /* INT64_MAX: unbounded */
+	int span_frames;       /* folded: prefix the span path as frames */
+	int progress;          /* print progress on stderr */
+};
+
+/* One function (frames with the same name and module share it). */
+struct sp_xfunc {
+	char *name;
+	char *file; /* may be NULL */
+	char *module;
+};
+
+/* One row of frames, sorted by frame_id. */
+struct sp_xframe {
+	int64_t frame_id;
+	int32_t func_idx; /* index into funcs */
+	int32_t line;     /* 0: unknown */
+};
+
+/* One node of the call-site trie, sorted by stack_id. */
+struct sp_xstack {
+	int64_t stack_id;
+	int32_t parent_idx; /* index into stacks, -1 at the root */
+	int32_t frame_idx;  /* index into frames, -1 if the frame is missing */
+	int32_t depth;      /* number of ancestors */
+	int32_t order;      /* position in (depth, stack_id) order: parents first */
+};
+
+/* A string intern table: strings get dense indices in first-seen order. */
+struct sp_xstrtab {
+	char **strs;
+	size_t count, cap;
+	uint32_t *slots; /* open addressing: index + 1, 0 = empty */
+	size_t nslots;
+};
+
+struct sp_export {
+	const struct sp_export_opts *opts;
+	sqlite3 *db;
+	FILE *out; /* JSON/text exporters write here (pprof writes gzip to out_fd) */
+	int out_fd;
+	struct sp_xfunc *funcs;
+	size_t nfuncs;
+	struct sp_xframe *frames;
+	size_t nframes;
+	struct sp_xstack *stacks;
+	size_t nstacks;
+	int64_t nsel_samples, nsel_spans; /* rows in x_samples / x_spans */
+	int64_t min_ns, max_ns;           /* time range of the selection */
+	uint64_t rows_done;               /* progress counter */
+};
+
+/* Runs a whole export: opens and checks the database, applies filters,
+ * writes to a temporary file renamed over opts->out_path on success.
+ * Prints a one-line reason on failure. Returns 0, or -SP_E... */
+int sp_export_run(const struct sp_export_opts *opts);
+
+/* The per-format writers, called by sp_export_run with tables loaded. */
+int sp_export_firefox(struct sp_export *x);
+int sp_export_chrome(struct sp_export *x);
+int sp_export_pprof(struct sp_export *x);
+int sp_export_folded(struct sp_export *x);
+int sp_export_speedscope(struct sp_export *x);
+
+/* --- helpers (export_common.c) --- */
+
+/* Prepares sql; on error prints it and returns NULL. */
+sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql);
+/* sqlite3_step wrapper: 1 = row, 0 = done, -SP_EIO = error (printed). */
+int sp_export_step(struct sp_export *x, sqlite3_stmt *st);
+/* Index of stack_id in x->stacks, or -1. */
+int32_t sp_export_stack_idx(const struct sp_export *x, int64_t stack_id);
+/* Frame name of stack node idx (never NULL). */
+const char *sp_export_stack_name(const struct sp_export *x, int32_t stack_idx);
+/* Counts a row for the progress line. */
+void sp_export_tick(struct sp_export *x);
+
+/* Writes s as a JSON string literal (with quotes); NULL writes null. */
+void sp_json_str(FILE *out, const char *s);
+/* Writes a SQLite value as JSON (number, string or null). */
+void sp_json_value(FILE *out, sqlite3_stmt *st, int col);
+/* Writes ns as milliseconds / microseconds with ns precision. */
+void sp_json_ms(FILE *out, int64_t ns);
+void sp_json_us(FILE *out, int64_t ns);
+
+/* A spool: one JSON array column written to a temp file, to be copied into
+ * the output later (column-oriented formats need several arrays per pass). */
+struct sp_spool {
+	FILE *f;
+	uint64_t n;
+};
+int sp_spool_open(struct sp_spool *sp);
+FILE *sp_spool_next(struct sp_spool *sp); /* writes the separator, returns f */
+int sp_spool_copy(struct sp_spool *sp, FILE *out);
+void sp_spool_close(struct sp_spool *sp);
+
+int sp_xstrtab_init(struct sp_xstrtab *t);
+/* Index of s, adding it if new (*added set to 1 then). -1 on NOMEM. */
+int64_t sp_xstrtab_intern(struct sp_xstrtab *t, const char *s, int *added);
+void sp_xstrtab_free(struct sp_xstrtab *t);
+
+#endif

@@ -1,0 +1,9 @@
+/* export_chrome.c - not written yet. */
+#include "export.h"
+#include "spanprof.h"
+
+int sp_export_chrome(struct sp_export *x)
+{
+	(void)x;
+	return -SP_EUNSUPPORTED;
+}

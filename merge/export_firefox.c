@@ -1,0 +1,504 @@
+/*
+ * export_firefox.c - the Firefox Profiler's "processed profile" format
+ * (JSON), preprocessedProfileVersion 60: the first version with the
+ * stack, frame and function tables shared by all threads, which matches
+ * the merged database's one call-site trie. The profiler (and its
+ * profiler-cli) upgrades version 60 to its current version on load.
+ *
+ * Layout written: {"meta":{...},"libs":[],"threads":[...],"shared":{...}}.
+ * One thread entry per (pid, tid) that has selected samples or spans:
+ * samples (stack index + time in ms since meta.startTime) and the spans as
+ * interval markers of type "Span" whose marker schema lists span_id,
+ * parent_id, trace_id, depth and one field per attribute key. "shared"
+ * comes last because the string array only is complete at the end.
+ *
+ * Column-oriented tables (markers.name, markers.startTime, ...) are
+ * spooled to temp files during one cursor pass and then copied out, so
+ * memory does not grow with the number of spans. Single-threaded.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "export.h"
+#include "spanprof.h"
+
+#define FX_VERSION 60
+
+struct fx_attr_key {
+	char *key;
+	const char *format; /* integer, number or string */
+};
+
+struct fx {
+	struct sp_export *x;
+	struct sp_xstrtab strs;
+	int64_t *func_str; /* string index of each function name (+1 for [unknown]) */
+	struct fx_attr_key *keys;
+	size_t nkeys;
+	int64_t base_ns; /* meta.startTime in ns */
+};
+
+static int fx_load_keys(struct fx *fx)
+{
+	sqlite3_stmt *st = sp_export_prepare(
+	    fx->x, "SELECT key, max(typeof(value) = 'text' OR typeof(value) = 'blob'), "
+	           "max(typeof(value) = 'real') FROM main.span_attrs GROUP BY key ORDER BY key");
+	if (!st)
+		return -SP_EIO;
+	int rc;
+	size_t cap = 0;
+	while ((rc = sp_export_step(fx->x, st)) == 1) {
+		if (fx->nkeys == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct fx_attr_key *k = realloc(fx->keys, cap * sizeof *k);
+			if (!k) {
+				rc = -SP_ENOMEM;
+				break;
+			}
+			fx->keys = k;
+		}
+		const unsigned char *key = sqlite3_column_text(st, 0);
+		struct fx_attr_key *k = &fx->keys[fx->nkeys++];
+		k->key = strdup(key ? (const char *)key : "");
+		k->format = sqlite3_column_int(st, 1)   ? "string"
+		            : sqlite3_column_int(st, 2) ? "number"
+		                                        : "integer";
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int64_t fx_key_idx(const struct fx *fx, const char *key)
+{
+	size_t lo = 0, hi = fx->nkeys;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(fx->keys[mid].key, key);
+		if (c == 0)
+			return (int64_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void fx_field(FILE *out, const char *key, const char *label, const char *format)
+{
+	fputs("{\"key\":", out);
+	sp_json_str(out, key);
+	fputs(",\"label\":", out);
+	sp_json_str(out, label);
+	fprintf(out, ",\"format\":\"%s\"}", format);
+}
+
+static void fx_marker_schema(struct fx *fx)
+{
+	FILE *out = fx->x->out;
+	fputs("[{\"name\":\"Span\",\"display\":[\"marker-chart\",\"marker-table\","
+	      "\"timeline-overview\"],\"chartLabel\":\"{marker.name}\","
+	      "\"tableLabel\":\"{marker.name} #{marker.data.span_id}\","
+	      "\"tooltipLabel\":\"{marker.name} (span {marker.data.span_id})\","
+	      "\"description\":\"A spanprof span: a named interval with its attributes\","
+	      "\"fields\":[",
+	      out);
+	fx_field(out, "span_id", "Span id", "integer");
+	putc(',', out);
+	fx_field(out, "parent_id", "Parent span id", "integer");
+	putc(',', out);
+	fx_field(out, "trace_id", "Trace id", "string");
+	putc(',', out);
+	fx_field(out, "depth", "Depth", "integer");
+	for (size_t i = 0; i < fx->nkeys; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "a%zu", i);
+		putc(',', out);
+		fx_field(out, key, fx->keys[i].key, fx->keys[i].format);
+	}
+	fputs("]}]", out);
+}
+
+static int64_t fx_interval_ns(struct sp_export *x)
+{
+	sqlite3_stmt *st = sp_export_prepare(
+	    x, "SELECT (max(ts_ns) - min(ts_ns)) / (count(*) - 1) FROM x_samples "
+	       "GROUP BY pid, tid HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 1");
+	int64_t ns = 1000000;
+	if (st && sp_export_step(x, st) == 1 && sqlite3_column_int64(st, 0) > 0)
+		ns = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return ns;
+}
+
+static void fx_meta(struct fx *fx)
+{
+	FILE *out = fx->x->out;
+	fputs("\"meta\":{\"interval\":", out);
+	sp_json_ms(out, fx_interval_ns(fx->x));
+	fputs(",\"startTime\":", out);
+	sp_json_ms(out, fx->base_ns);
+	fprintf(out,
+	        ",\"processType\":0,\"product\":\"spanprof\",\"stackwalk\":1,\"version\":27,"
+	        "\"preprocessedProfileVersion\":%d,\"symbolicated\":true,"
+	        "\"importedFrom\":\"spanprof\",\"categories\":["
+	        "{\"name\":\"Other\",\"color\":\"grey\",\"subcategories\":[\"Other\"]},"
+	        "{\"name\":\"Span\",\"color\":\"blue\",\"subcategories\":[\"Other\"]}],"
+	        "\"markerSchema\":",
+	        FX_VERSION);
+	fx_marker_schema(fx);
+	putc('}', out);
+}
+
+/* --- threads --- */
+
+static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
+{
+	struct sp_export *x = fx->x;
+	struct sp_spool stack = {0}, time = {0};
+	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns FROM x_samples "
+	                                        "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
+	int rc = st ? sp_spool_open(&stack) : -SP_EIO;
+	rc = rc ? rc : sp_spool_open(&time);
+	if (st) {
+		sqlite3_bind_int64(st, 1, pid);
+		sqlite3_bind_int64(st, 2, tid);
+	}
+	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+		rc = 0;
+		int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
+		                  ? -1
+		                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
+		if (idx >= 0)
+			fprintf(sp_spool_next(&stack), "%" PRId32, x->stacks[idx].order);
+		else
+			fputs("null", sp_spool_next(&stack));
+		sp_json_ms(sp_spool_next(&time), sqlite3_column_int64(st, 1) - fx->base_ns);
+		sp_export_tick(x);
+	}
+	if (rc == 0) {
+		fputs("\"samples\":{\"stack\":[", x->out);
+		rc = sp_spool_copy(&stack, x->out);
+		fputs("],\"time\":[", x->out);
+		rc = rc ? rc : sp_spool_copy(&time, x->out);
+		fprintf(x->out,
+		        "],\"weight\":null,\"weightType\":\"samples\",\"length\":%" PRIu64 "}",
+		        stack.n);
+	}
+	sqlite3_finalize(st);
+	sp_spool_close(&stack);
+	sp_spool_close(&time);
+	return rc;
+}
+
+enum { MK_DATA, MK_NAME, MK_START, MK_END, MK_PHASE, MK_CAT, MK_NCOLS };
+static const char *const mk_names[MK_NCOLS] = {"data",    "name",  "startTime",
+                                               "endTime", "phase", "category"};
+
+/* Starts the marker of the span in the current row (data stays open). */
+static int fx_marker_begin(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st)
+{
+	const unsigned char *name = sqlite3_column_text(st, 3);
+	int64_t si = sp_xstrtab_intern(&fx->strs, name ? (const char *)name : "?", NULL);
+	if (si < 0)
+		return -SP_ENOMEM;
+	fprintf(sp_spool_next(&col[MK_NAME]), "%" PRId64, si);
+	sp_json_ms(sp_spool_next(&col[MK_START]), sqlite3_column_int64(st, 4) - fx->base_ns);
+	sp_json_ms(sp_spool_next(&col[MK_END]), sqlite3_column_int64(st, 5) - fx->base_ns);
+	fputc('1', sp_spool_next(&col[MK_PHASE]));
+	fputc('1', sp_spool_next(&col[MK_CAT]));
+	FILE *d = sp_spool_next(&col[MK_DATA]);
+	fprintf(d, "{\"type\":\"Span\",\"span_id\":%" PRId64, (int64_t)sqlite3_column_int64(st, 0));
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		fprintf(d, ",\"parent_id\":%" PRId64, (int64_t)sqlite3_column_int64(st, 1));
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+		fputs(",\"trace_id\":", d);
+		sp_json_str(d, (const char *)sqlite3_column_text(st, 2));
+	}
+	fprintf(d, ",\"depth\":%" PRId64, (int64_t)sqlite3_column_int64(st, 6));
+	return 0;
+}
+
+static void fx_marker_attr(struct fx *fx, FILE *d, sqlite3_stmt *st)
+{
+	const unsigned char *key = sqlite3_column_text(st, 7);
+	int64_t k = key ? fx_key_idx(fx, (const char *)key) : -1;
+	if (k < 0)
+		return;
+	fprintf(d, ",\"a%" PRId64 "\":", k);
+	if (!strcmp(fx->keys[k].format, "string") && sqlite3_column_type(st, 8) != SQLITE_NULL)
+		sp_json_str(d, (const char *)sqlite3_column_text(st, 8));
+	else
+		sp_json_value(d, st, 8);
+}
+
+static int fx_markers_rows(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st)
+{
+	int rc;
+	int64_t cur = INT64_MIN;
+	while ((rc = sp_export_step(fx->x, st)) == 1) {
+		int64_t span_id = sqlite3_column_int64(st, 0);
+		if (span_id != cur) {
+			if (cur != INT64_MIN)
+				putc('}', col[MK_DATA].f);
+			if ((rc = fx_marker_begin(fx, col, st)) != 0)
+				return rc;
+			cur = span_id;
+			sp_export_tick(fx->x);
+		}
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+			fx_marker_attr(fx, col[MK_DATA].f, st);
+	}
+	if (cur != INT64_MIN)
+		putc('}', col[MK_DATA].f);
+	return rc;
+}
+
+static int fx_markers(struct fx *fx, int64_t pid, int64_t tid)
+{
+	struct sp_export *x = fx->x;
+	struct sp_spool col[MK_NCOLS] = {{0}};
+	sqlite3_stmt *st = sp_export_prepare(
+	    x, "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
+	       "s.depth, a.key, a.value FROM x_spans s LEFT JOIN main.span_attrs a "
+	       "ON a.span_id = s.span_id WHERE s.pid = ?1 AND s.tid = ?2 "
+	       "ORDER BY s.start_ns, s.span_id");
+	int rc = st ? 0 : -SP_EIO;
+	for (int i = 0; rc == 0 && i < MK_NCOLS; i++)
+		rc = sp_spool_open(&col[i]);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, pid);
+		sqlite3_bind_int64(st, 2, tid);
+		rc = fx_markers_rows(fx, col, st);
+	}
+	if (rc == 0) {
+		fputs("\"markers\":{", x->out);
+		for (int i = 0; rc == 0 && i < MK_NCOLS; i++) {
+			fprintf(x->out, "\"%s\":[", mk_names[i]);
+			rc = sp_spool_copy(&col[i], x->out);
+			fputs("],", x->out);
+		}
+		fprintf(x->out, "\"length\":%" PRIu64 "}", col[MK_NAME].n);
+	}
+	for (int i = 0; i < MK_NCOLS; i++)
+		sp_spool_close(&col[i]);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void fx_thread_head(struct fx *fx, sqlite3_stmt *st)
+{
+	FILE *out = fx->x->out;
+	int64_t pid = sqlite3_column_int64(st, 0), tid = sqlite3_column_int64(st, 1);
+	const char *tname = (const char *)sqlite3_column_text(st, 2);
+	const char *exe = (const char *)sqlite3_column_text(st, 3);
+	const char *base = exe && strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	char fallback[64];
+	snprintf(fallback, sizeof fallback, "thread %" PRId64, tid);
+	fputs("{\"processType\":\"default\",\"processStartupTime\":0,"
+	      "\"processShutdownTime\":null,\"registerTime\":0,\"unregisterTime\":null,"
+	      "\"pausedRanges\":[],\"name\":",
+	      out);
+	sp_json_str(out, tname && *tname ? tname : fallback);
+	fputs(",\"processName\":", out);
+	sp_json_str(out, base && *base ? base : "process");
+	fprintf(out,
+	        ",\"isMainThread\":%s,\"pid\":\"%" PRId64 "\",\"tid\":%" PRId64 ","
+	        "\"showMarkersInTimeline\":true,",
+	        pid == tid ? "true" : "false", pid, tid);
+}
+
+static int fx_threads(struct fx *fx)
+{
+	struct sp_export *x = fx->x;
+	sqlite3_stmt *st = sp_export_prepare(
+	    x, "SELECT u.pid, u.tid, max(t.name), max(p.exe) FROM "
+	       "(SELECT pid, tid FROM x_samples UNION SELECT pid, tid FROM x_spans) u "
+	       "LEFT JOIN main.threads t ON t.pid = u.pid AND t.tid = u.tid "
+	       "LEFT JOIN main.processes p ON p.pid = u.pid "
+	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
+	int rc = st ? 0 : -SP_EIO, n = 0;
+	fputs("\"threads\":[", x->out);
+	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+		if (n++)
+			putc(',', x->out);
+		fx_thread_head(fx, st);
+		int64_t pid = sqlite3_column_int64(st, 0), tid = sqlite3_column_int64(st, 1);
+		rc = fx_samples(fx, pid, tid);
+		putc(',', x->out);
+		rc = rc ? rc : fx_markers(fx, pid, tid);
+		putc('}', x->out);
+	}
+	putc(']', x->out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- shared tables --- */
+
+static void fx_repeat(FILE *out, const char *key, const char *value, size_t n)
+{
+	fprintf(out, "\"%s\":[", key);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s%s", i ? "," : "", value);
+	fputs("],", out);
+}
+
+static int fx_stack_table(struct fx *fx)
+{
+	struct sp_export *x = fx->x;
+	FILE *out = x->out;
+	int32_t *by_order = malloc((x->nstacks + 1) * sizeof *by_order);
+	if (!by_order)
+		return -SP_ENOMEM;
+	for (size_t i = 0; i < x->nstacks; i++)
+		by_order[x->stacks[i].order] = (int32_t)i;
+	fputs("\"stackTable\":{\"frame\":[", out);
+	for (size_t o = 0; o < x->nstacks; o++) {
+		int32_t f = x->stacks[by_order[o]].frame_idx;
+		fprintf(out, "%s%" PRId32, o ? "," : "", f >= 0 ? f : (int32_t)x->nframes);
+	}
+	fputs("],\"prefix\":[", out);
+	for (size_t o = 0; o < x->nstacks; o++) {
+		int32_t p = x->stacks[by_order[o]].parent_idx;
+		if (p >= 0)
+			fprintf(out, "%s%" PRId32, o ? "," : "", x->stacks[p].order);
+		else
+			fprintf(out, "%snull", o ? "," : "");
+	}
+	fprintf(out, "],\"length\":%zu}", x->nstacks);
+	free(by_order);
+	return 0;
+}
+
+static void fx_frame_table(struct fx *fx)
+{
+	struct sp_export *x = fx->x;
+	FILE *out = x->out;
+	size_t n = x->nframes + 1; /* + the [unknown] frame */
+	fputs("\"frameTable\":{", out);
+	fx_repeat(out, "address", "-1", n);
+	fx_repeat(out, "inlineDepth", "0", n);
+	fx_repeat(out, "category", "0", n);
+	fx_repeat(out, "subcategory", "0", n);
+	fx_repeat(out, "nativeSymbol", "null", n);
+	fx_repeat(out, "innerWindowID", "null", n);
+	fx_repeat(out, "column", "null", n);
+	fputs("\"func\":[", out);
+	for (size_t i = 0; i < x->nframes; i++)
+		fprintf(out, "%" PRId32 ",", x->frames[i].func_idx);
+	fprintf(out, "%zu],\"line\":[", x->nfuncs);
+	for (size_t i = 0; i < x->nframes; i++)
+		if (x->frames[i].line > 0)
+			fprintf(out, "%" PRId32 ",", x->frames[i].line);
+		else
+			fputs("null,", out);
+	fprintf(out, "null],\"length\":%zu}", n);
+}
+
+/* funcTable and sources: one source per distinct file name. */
+static int fx_func_table(struct fx *fx)
+{
+	struct sp_export *x = fx->x;
+	FILE *out = x->out;
+	struct sp_xstrtab files;
+	size_t n = x->nfuncs + 1;
+	if (sp_xstrtab_init(&files) != 0)
+		return -SP_ENOMEM;
+	fputs("\"funcTable\":{\"name\":[", out);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s%" PRId64, i ? "," : "", fx->func_str[i]);
+	fputs("],", out);
+	fx_repeat(out, "isJS", "false", n);
+	fx_repeat(out, "relevantForJS", "false", n);
+	fx_repeat(out, "resource", "-1", n);
+	fx_repeat(out, "lineNumber", "null", n);
+	fx_repeat(out, "columnNumber", "null", n);
+	fputs("\"source\":[", out);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *file = i < x->nfuncs ? x->funcs[i].file : NULL;
+		int64_t s = file && *file ? sp_xstrtab_intern(&files, file, NULL) : -2;
+		if (s == -1)
+			rc = -SP_ENOMEM;
+		if (s >= 0)
+			fprintf(out, "%s%" PRId64, i ? "," : "", s);
+		else
+			fprintf(out, "%snull", i ? "," : "");
+	}
+	fprintf(out, "],\"length\":%zu},\"sources\":{\"id\":[", n);
+	for (size_t i = 0; i < files.count; i++)
+		fprintf(out, "%snull", i ? "," : "");
+	fputs("],\"filename\":[", out);
+	for (size_t i = 0; rc == 0 && i < files.count; i++) {
+		int64_t s = sp_xstrtab_intern(&fx->strs, files.strs[i], NULL);
+		if (s < 0)
+			rc = -SP_ENOMEM;
+		fprintf(out, "%s%" PRId64, i ? "," : "", s);
+	}
+	fprintf(out, "],\"length\":%zu}", files.count);
+	sp_xstrtab_free(&files);
+	return rc;
+}
+
+static int fx_shared(struct fx *fx)
+{
+	FILE *out = fx->x->out;
+	fputs("\"shared\":{", out);
+	int rc = fx_stack_table(fx);
+	putc(',', out);
+	fx_frame_table(fx);
+	putc(',', out);
+	rc = rc ? rc : fx_func_table(fx);
+	fputs(",\"resourceTable\":{\"type\":[],\"lib\":[],\"name\":[],\"host\":[],\"length\":0},"
+	      "\"nativeSymbols\":{\"libIndex\":[],\"address\":[],\"name\":[],"
+	      "\"functionSize\":[],\"length\":0},\"stringArray\":[",
+	      out);
+	for (size_t i = 0; i < fx->strs.count; i++) {
+		if (i)
+			putc(',', out);
+		sp_json_str(out, fx->strs.strs[i]);
+	}
+	fputs("]}", out);
+	return rc;
+}
+
+static int fx_init(struct fx *fx, struct sp_export *x)
+{
+	fx->x = x;
+	fx->base_ns = x->min_ns - (x->min_ns % 1000000 + 1000000) % 1000000;
+	if (sp_xstrtab_init(&fx->strs) != 0)
+		return -SP_ENOMEM;
+	fx->func_str = malloc((x->nfuncs + 1) * sizeof *fx->func_str);
+	if (!fx->func_str)
+		return -SP_ENOMEM;
+	for (size_t i = 0; i <= x->nfuncs; i++) {
+		const char *name =
+		    i < x->nfuncs && x->funcs[i].name ? x->funcs[i].name : "[unknown]";
+		if ((fx->func_str[i] = sp_xstrtab_intern(&fx->strs, name, NULL)) < 0)
+			return -SP_ENOMEM;
+	}
+	return fx_load_keys(fx);
+}
+
+int sp_export_firefox(struct sp_export *x)
+{
+	struct fx fx = {0};
+	int rc = fx_init(&fx, x);
+	if (rc == 0) {
+		putc('{', x->out);
+		fx_meta(&fx);
+		fputs(",\"libs\":[],\"pages\":[],", x->out);
+		rc = fx_threads(&fx);
+		putc(',', x->out);
+		rc = rc ? rc : fx_shared(&fx);
+		fputs("}\n", x->out);
+	}
+	for (size_t i = 0; i < fx.nkeys; i++)
+		free(fx.keys[i].key);
+	free(fx.keys);
+	free(fx.func_str);
+	sp_xstrtab_free(&fx.strs);
+	return rc;
+}
