@@ -7,21 +7,56 @@
  * so that readers convert ticks to nanoseconds since the Unix epoch.
  * Setting SPANPROF_CLOCK=monotonic in the environment forces the fallback.
  *
+ * sp_clock_ticks() is a static inline function so that the tracer's hot path
+ * pays one predictable branch plus rdtsc (~10 ns here) and no call. Before
+ * sp_clock_init() has run it returns CLOCK_MONOTONIC nanoseconds; callers
+ * that write ticks into a log must call sp_clock_init() first (sp_log_open
+ * does).
+ *
  * Threading: sp_clock_init() once (idempotent, thread-safe); everything else
  * may be called from any thread. Signal safety: sp_clock_ticks() and
- * sp_clock_pair_now() are async-signal-safe.
+ * sp_clock_pair_now() are async-signal-safe (rdtsc and clock_gettime only).
  */
 #ifndef SP_CLOCK_H
 #define SP_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 #include "records.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define SP_CLOCK_HAVE_TSC 1
+#else
+#define SP_CLOCK_HAVE_TSC 0
+#endif
 
 void sp_clock_init(void);
-int sp_clock_kind(void);                 /* sp_clock_kind */
-uint64_t sp_clock_ticks(void);           /* see sp_clock_ticks_inline */
+int sp_clock_kind(void);                  /* sp_clock_kind */
 void sp_clock_pair_now(sp_clock_pair *p); /* reads all three clocks at once */
-/* Converts with a pair: pair.real_ns + (ticks - pair.ticks) * ns_per_tick. */
+/* Converts with a pair: pair.real_ns + (ticks - pair.ticks) * ns_per_tick,
+ * the tick difference taken as signed. */
 uint64_t sp_clock_to_epoch_ns(const sp_clock_pair *pair, uint64_t ticks);
+/* ns_per_tick measured at init (1.0 for the monotonic clock). */
+double sp_clock_initial_ns_per_tick(void);
+
+/* Internal: 1 once sp_clock_init() chose the TSC. Read-only elsewhere. */
+extern int sp_clock_use_tsc_;
+
+static inline uint64_t sp_clock_mono_ns_(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Raw ticks of the shared clock. Async-signal-safe, wait-free. */
+static inline uint64_t sp_clock_ticks(void)
+{
+#if SP_CLOCK_HAVE_TSC
+	if (__builtin_expect(sp_clock_use_tsc_, 1))
+		return __rdtsc();
+#endif
+	return sp_clock_mono_ns_();
+}
 
 #endif

@@ -11,10 +11,12 @@ static const char *const sp_error_strings[] = {SP_LIST_ERRORS(SP_ERROR_STRING_)}
 SP_API const char *sp_strerror(int err)
 {
 	unsigned idx = err < 0 ? (unsigned)-err : (unsigned)err;
-	if (idx >= sizeof sp_error_strings / sizeof sp_error_strings[0] ||
-	    !sp_error_strings[idx])
+	if (idx >= sizeof sp_error_strings / sizeof sp_error_strings[0] || !sp_error_strings[idx])
 		return "unknown error";
 	return sp_error_strings[idx];
 }
 
-SP_API unsigned sp_version(void) { return SPANPROF_VERSION_NUMBER; }
+SP_API unsigned sp_version(void)
+{
+	return SPANPROF_VERSION_NUMBER;
+}

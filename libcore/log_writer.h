@@ -20,12 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "records.h"
+#include "ring.h"
 
 typedef struct sp_log_opts {
-	const char *dir;          /* created if missing (mode 0700) */
-	const char *program;      /* basename used in the file name */
+	const char *dir;            /* created if missing (mode 0700) */
+	const char *program;        /* basename used in the file name */
 	uint32_t flush_interval_ms; /* 0 = 100 */
-	uint32_t reserved;        /* must be 0 */
+	uint32_t reserved;          /* must be 0 */
 } sp_log_opts;
 
 /* Opens the log, writes the PROCESS record (pid, host, clock pair are
@@ -50,20 +51,25 @@ int sp_log_meta(const sp_record *rec, int sticky);
 
 /* A per-thread ring. Created by its owner thread (mallocs: not signal-safe),
  * registered with the writer. Exactly one producer context may write to it. */
-typedef struct sp_ring sp_ring;
+/* capacity_bytes 0 = $SPANPROF_BUFFER_KB KiB if set, else 256 KiB; rounded up
+ * to a power of two within [1 KiB, 1 GiB]. Returns NULL when out of memory.
+ * A ring may be created before sp_log_open; it survives sp_log_close. */
 sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes);
 /* Owner is done with the ring (thread exit): the writer drains what is left,
  * then frees it. The owner must not touch it afterwards. */
 void sp_ring_retire(sp_ring *ring);
 
-/* Producer side: owner context only; lock-free, wait-free, async-signal-safe,
- * no allocation. Return 0, or -1 when the ring is full (the record is counted
- * as lost and the count is written to the log). */
-int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec);
-int sp_ring_span_end(sp_ring *ring, const sp_rec_span_end *rec);
-int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec);
-int sp_ring_sample(sp_ring *ring, const sp_rec_sample *rec);
-/* Counts a loss that happened before reaching the ring (e.g. unwind failed). */
+/* Producer side (static inline, defined in ring.h): owner context only;
+ * lock-free, wait-free, async-signal-safe, no allocation. Return 0, or -1
+ * when the ring is full (the record is counted as lost and the count is
+ * written to the log):
+ *   int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec);
+ *   int sp_ring_span_end(sp_ring *ring, const sp_rec_span_end *rec);
+ *   int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec);
+ *   int sp_ring_sample(sp_ring *ring, const sp_rec_sample *rec);
+ */
+/* Counts a loss that happened before reaching the ring (e.g. unwind failed).
+ * Owner context only; async-signal-safe. */
 void sp_ring_count_lost(sp_ring *ring, int lost_kind);
 
 /* fork(): prepare/parent run in the parent around fork; child runs in the

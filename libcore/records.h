@@ -17,18 +17,18 @@
 
 /* Format version written by this build, and the oldest reader version that
  * can read what this build writes (bumped only for incompatible changes). */
-#define SP_LOG_FORMAT_VERSION 1
+#define SP_LOG_FORMAT_VERSION     1
 #define SP_LOG_MIN_READER_VERSION 1
 /* First 8 payload bytes of the PROCESS record, which starts every log. */
-#define SP_LOG_MAGIC "SPANPROF"
+#define SP_LOG_MAGIC     "SPANPROF"
 #define SP_LOG_MAGIC_LEN 8
 
 /* Caps that bound every variable-length field; a reader rejects bigger. */
-#define SP_MAX_STACK_FRAMES 128u  /* frames per sample */
-#define SP_MAX_STRING_BYTES 4096u /* interned strings, paths, names */
-#define SP_MAX_ATTR_STR_BYTES 256u /* attribute string values (truncated) */
-#define SP_MAX_BUILD_ID_BYTES 64u
-#define SP_MAX_RECORD_BYTES (64u * 1024u)
+#define SP_MAX_STACK_FRAMES        128u  /* frames per sample */
+#define SP_MAX_STRING_BYTES        4096u /* interned strings, paths, names */
+#define SP_MAX_ATTR_STR_BYTES      256u  /* attribute string values (truncated) */
+#define SP_MAX_BUILD_ID_BYTES      64u
+#define SP_MAX_RECORD_BYTES        (64u * 1024u)
 #define SP_MAX_FRAME_CONTENT_BYTES (4u * 1024u * 1024u)
 
 /* Record types. Values are part of the file format: never renumber. A
@@ -50,11 +50,12 @@ typedef enum sp_rec_type {
 	SP_REC_TYPE_COUNT
 } sp_rec_type;
 
-/* Clock kinds (SP_REC_PROCESS.clock_kind). */
-typedef enum sp_clock_kind {
+/* Clock kinds (SP_REC_PROCESS.clock_kind). No typedef: sp_clock_kind() is
+ * the function of clock.h that returns one. */
+enum sp_clock_kind {
 	SP_CLOCK_TSC = 1,       /* ticks are raw rdtsc values */
 	SP_CLOCK_MONOTONIC = 2, /* ticks are CLOCK_MONOTONIC nanoseconds */
-} sp_clock_kind;
+};
 
 /* One calibration point: the same instant read on three clocks. */
 typedef struct sp_clock_pair {
@@ -71,9 +72,9 @@ typedef struct sp_rec_process {
 	uint32_t ppid;
 	uint8_t clock_kind; /* sp_clock_kind */
 	sp_clock_pair clock;
-	const char *host;    /* NUL-terminated; owned by producer/reader */
-	const char *exe;     /* absolute path of the executable */
-	const char *cmdline; /* arguments joined by single spaces */
+	const char *host;        /* NUL-terminated; owned by producer/reader */
+	const char *exe;         /* absolute path of the executable */
+	const char *cmdline;     /* arguments joined by single spaces */
 	const char *traceparent; /* inherited W3C traceparent or "" */
 } sp_rec_process;
 
@@ -84,7 +85,7 @@ typedef struct sp_rec_string {
 } sp_rec_string;
 
 typedef struct sp_rec_thread {
-	uint64_t ts;  /* clock ticks */
+	uint64_t ts; /* clock ticks */
 	uint32_t tid;
 	const char *name; /* "" if unknown */
 } sp_rec_thread;
@@ -95,20 +96,20 @@ typedef struct sp_rec_thread_end {
 } sp_rec_thread_end;
 
 /* Span flags: misuse and special cases are recorded, never hidden. */
-#define SP_SPAN_REMOTE_PARENT 0x1u /* parent came from another thread/process */
-#define SP_SPAN_NOT_INNERMOST 0x2u /* ended while a child was still open */
-#define SP_SPAN_CROSS_THREAD 0x4u  /* ended on a thread other than its own */
-#define SP_SPAN_UNCLOSED 0x8u      /* closed by the runtime (thread/process exit) */
-#define SP_SPAN_TOO_DEEP 0x10u     /* exceeded the span stack depth */
-#define SP_SPAN_DOUBLE_END 0x20u   /* sp_end called again on an ended span */
+#define SP_SPAN_REMOTE_PARENT 0x1u  /* parent came from another thread/process */
+#define SP_SPAN_NOT_INNERMOST 0x2u  /* ended while a child was still open */
+#define SP_SPAN_CROSS_THREAD  0x4u  /* ended on a thread other than its own */
+#define SP_SPAN_UNCLOSED      0x8u  /* closed by the runtime (thread/process exit) */
+#define SP_SPAN_TOO_DEEP      0x10u /* exceeded the span stack depth */
+#define SP_SPAN_DOUBLE_END    0x20u /* sp_end called again on an ended span */
 
 typedef struct sp_rec_span_begin {
 	uint64_t ts;
-	uint32_t tid; /* from the enclosing BLOCK; set by the reader */
-	uint64_t span_id;   /* process-unique, > 0 */
-	uint64_t parent_id; /* 0 = root (or see trace/parent for remote) */
+	uint32_t tid;                /* from the enclosing BLOCK; set by the reader */
+	uint64_t span_id;            /* process-unique, > 0 */
+	uint64_t parent_id;          /* 0 = root (or see trace/parent for remote) */
 	uint64_t trace_hi, trace_lo; /* 128-bit W3C trace id */
-	uint32_t name_id; /* interned string id, or 0 with name inline */
+	uint32_t name_id;            /* interned string id, or 0 with name inline */
 	uint32_t flags;
 	const char *name; /* inline name when name_id == 0 */
 	uint32_t name_len;
@@ -169,8 +170,8 @@ typedef enum sp_lost_kind {
 
 typedef struct sp_rec_lost {
 	uint32_t tid;
-	uint8_t kind;    /* sp_lost_kind */
-	uint64_t count;  /* cumulative for this thread and kind */
+	uint8_t kind;   /* sp_lost_kind */
+	uint64_t count; /* cumulative for this thread and kind */
 } sp_rec_lost;
 
 typedef enum sp_sampler_mech {
@@ -192,9 +193,9 @@ typedef struct sp_rec_block {
 } sp_rec_block;
 
 typedef struct sp_record {
-	uint8_t type;        /* sp_rec_type */
+	uint8_t type;         /* sp_rec_type */
 	uint64_t file_offset; /* reader: offset of the LZ4 frame holding it */
-	uint64_t ts_ns;      /* reader: ts converted to ns since the epoch, 0 if none */
+	uint64_t ts_ns;       /* reader: ts converted to ns since the epoch, 0 if none */
 	union {
 		sp_rec_process process;
 		sp_clock_pair clock;

@@ -1,12 +1,216 @@
-/* cmd_dump.c - 'spanprof dump': not built yet (placeholder). */
+/*
+ * cmd_dump.c - 'spanprof dump LOG': every record of a log as one line of
+ * text, then a summary. For debugging logs and for the tests: the format is
+ * "TYPE ts=NS tid=TID key=value..." with names resolved through the log's
+ * interned strings ("?<id>" when a string id is unknown).
+ *
+ * On damage it prints what it could read, then one line on stderr,
+ * "spanprof dump: LOG: damaged at offset N: reason", and exits 1.
+ *
+ * Threading: single-threaded command.
+ */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "log_reader.h"
+#include "spanprof.h"
+
+typedef struct dump_counts {
+	uint64_t by_type[SP_REC_TYPE_COUNT];
+	uint64_t lost_total;
+} dump_counts;
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: spanprof dump [--help] LOG\n\n"
+	             "Prints every record of an event log (.splog) as one line of text,\n"
+	             "then a summary. Exits 1 if the log is damaged (after printing the\n"
+	             "records before the damage) or is not a spanprof log.\n");
+}
+
+static const char *name_of(sp_reader *r, uint32_t id, const char *inline_name, char *buf, size_t n)
+{
+	if (id == 0)
+		return inline_name ? inline_name : "";
+	const char *s = sp_reader_string(r, id);
+	if (s)
+		return s;
+	snprintf(buf, n, "?%" PRIu32, id);
+	return buf;
+}
+
+static void print_process(const sp_rec_process *p)
+{
+	printf(
+	    " format=%u min_reader=%u pid=%" PRIu32 " ppid=%" PRIu32
+	    " clock=%s ns_per_tick=%.9g host=\"%s\" exe=\"%s\" cmdline=\"%s\" traceparent=\"%s\"",
+	    p->format_version, p->min_reader_version, p->pid, p->ppid,
+	    p->clock_kind == 1 ? "tsc" : "monotonic", p->clock.ns_per_tick, p->host, p->exe,
+	    p->cmdline, p->traceparent);
+}
+
+static void print_span_begin(sp_reader *r, const sp_rec_span_begin *b)
+{
+	char buf[32];
+	printf(" tid=%" PRIu32 " span=%" PRIu64 " parent=%" PRIu64 " name=\"%s\"", b->tid,
+	       b->span_id, b->parent_id, name_of(r, b->name_id, b->name, buf, sizeof buf));
+	if (b->trace_hi || b->trace_lo)
+		printf(" trace=%016" PRIx64 "%016" PRIx64, b->trace_hi, b->trace_lo);
+	if (b->flags)
+		printf(" flags=0x%" PRIx32, b->flags);
+}
+
+static void print_attr(sp_reader *r, const sp_rec_attr *a)
+{
+	char buf[32];
+	printf(" tid=%" PRIu32 " span=%" PRIu64 " key=\"%s\"", a->tid, a->span_id,
+	       name_of(r, a->key_id, a->key, buf, sizeof buf));
+	if (a->kind == SP_ATTR_INT)
+		printf(" int=%" PRId64, a->i);
+	else if (a->kind == SP_ATTR_DOUBLE)
+		printf(" double=%.17g", a->d);
+	else
+		printf(" str=\"%.*s\"%s", (int)a->s_len, a->s,
+		       (a->flags & SP_ATTR_TRUNCATED) ? " truncated" : "");
+}
+
+static void print_sample(const sp_rec_sample *s)
+{
+	printf(" tid=%" PRIu32 " weight_us=%" PRIu32 " frames=%" PRIu32, s->tid, s->weight_us,
+	       s->nframes);
+	for (uint32_t i = 0; i < s->nframes; i++)
+		printf(" %#" PRIx64, s->pcs[i]);
+}
+
+static void print_module(const sp_rec_module *m)
+{
+	printf(" start=%#" PRIx64 " end=%#" PRIx64 " offset=%#" PRIx64 " path=\"%s\" build_id=",
+	       m->start, m->end, m->file_offset, m->path);
+	for (uint32_t i = 0; i < m->build_id_len; i++)
+		printf("%02x", m->build_id[i]);
+}
+
+static void print_clock(const sp_clock_pair *c)
+{
+	printf(" ticks=%" PRIu64 " mono_ns=%" PRIu64 " real_ns=%" PRIu64 " ns_per_tick=%.9g",
+	       c->ticks, c->mono_ns, c->real_ns, c->ns_per_tick);
+}
+
+static void print_fields(sp_reader *r, const sp_record *rec)
+{
+	const typeof(rec->u) *u = &rec->u;
+	switch (rec->type) {
+	case SP_REC_PROCESS:
+		print_process(&u->process);
+		break;
+	case SP_REC_CLOCK:
+		print_clock(&u->clock);
+		break;
+	case SP_REC_STRING:
+		printf(" id=%" PRIu32 " \"%s\"", u->string.id, u->string.bytes);
+		break;
+	case SP_REC_THREAD:
+		printf(" tid=%" PRIu32 " name=\"%s\"", u->thread.tid, u->thread.name);
+		break;
+	case SP_REC_THREAD_END:
+		printf(" tid=%" PRIu32, u->thread_end.tid);
+		break;
+	case SP_REC_SPAN_BEGIN:
+		print_span_begin(r, &u->span_begin);
+		break;
+	case SP_REC_SPAN_END:
+		printf(" tid=%" PRIu32 " span=%" PRIu64, u->span_end.tid, u->span_end.span_id);
+		if (u->span_end.flags)
+			printf(" flags=0x%" PRIx32, u->span_end.flags);
+		break;
+	case SP_REC_ATTR:
+		print_attr(r, &u->attr);
+		break;
+	case SP_REC_SAMPLE:
+		print_sample(&u->sample);
+		break;
+	case SP_REC_MODULE:
+		print_module(&u->module);
+		break;
+	case SP_REC_LOST:
+		printf(" tid=%" PRIu32 " kind=%u count=%" PRIu64, u->lost.tid, u->lost.kind,
+		       u->lost.count);
+		break;
+	case SP_REC_SAMPLER:
+		printf(" mechanism=%u mode=%u signo=%" PRIu32 " requested_hz=%" PRIu32
+		       " achieved_hz=%" PRIu32,
+		       u->sampler.mechanism, u->sampler.mode, u->sampler.signo,
+		       u->sampler.requested_hz, u->sampler.achieved_hz);
+		break;
+	case SP_REC_BLOCK:
+		printf(" tid=%" PRIu32, u->block.tid);
+		break;
+	}
+}
+
+static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
+{
+	printf("%s", sp_rec_type_name(rec->type));
+	if (rec->ts_ns)
+		printf(" ts=%" PRIu64, rec->ts_ns);
+	print_fields(r, rec);
+	putchar('\n');
+	if (rec->type < SP_REC_TYPE_COUNT)
+		c->by_type[rec->type]++;
+	if (rec->type == SP_REC_LOST)
+		c->lost_total +=
+		    rec->u.lost.count; /* cumulative: summary shows the sum of reports */
+}
+
+static void print_summary(sp_reader *r, const dump_counts *c)
+{
+	printf("-- %" PRIu64 " records in %" PRIu64 " frames, %" PRIu64 " bytes:",
+	       sp_reader_records(r), sp_reader_frames(r), sp_reader_bytes_read(r));
+	for (int t = 1; t < SP_REC_TYPE_COUNT; t++)
+		if (c->by_type[t])
+			printf(" %s=%" PRIu64, sp_rec_type_name(t), c->by_type[t]);
+	putchar('\n');
+}
+
+static int dump_log(const char *path)
+{
+	sp_reader *r;
+	int rc = sp_reader_open(path, &r);
+	if (rc < 0) {
+		fprintf(stderr, "spanprof dump: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	dump_counts counts;
+	memset(&counts, 0, sizeof counts);
+	sp_record rec;
+	while ((rc = sp_reader_next(r, &rec)) > 0)
+		print_record(r, &rec, &counts);
+	if (rc == -SP_ECORRUPT || rc == -SP_EVERSION)
+		print_summary(r, &counts);
+	fflush(stdout);
+	if (rc == -SP_ECORRUPT)
+		fprintf(stderr, "spanprof dump: %s: damaged at offset %" PRIu64 ": %s\n", path,
+		        sp_reader_error_offset(r), sp_reader_error(r));
+	else if (rc < 0)
+		fprintf(stderr, "spanprof dump: %s: %s\n", path, sp_reader_error(r));
+	else
+		print_summary(r, &counts);
+	sp_reader_close(r);
+	return rc < 0 ? 1 : 0;
+}
 
 int sp_cmd_dump(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "spanprof dump: not implemented in this build\n");
-	return 1;
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		usage(stderr);
+		return 2;
+	}
+	return dump_log(argv[1]);
 }

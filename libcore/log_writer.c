@@ -1,0 +1,748 @@
+/*
+ * log_writer.c - the background log writer: meta queue, drains, frames,
+ * the file, fork.
+ *
+ * One drain = one or more LZ4 frames: a CLOCK pair (refined rate), the meta
+ * records queued so far, then for every ring a BLOCK, its changed LOST
+ * counts and its records. Ring heads are snapshotted BEFORE the meta queue
+ * is taken, so a STRING/THREAD/MODULE that a producer queued before writing
+ * a record that uses it is always in the same or an earlier frame. Frames
+ * are cut at ~1 MiB of content; each carries its content size and checksum
+ * (docs/log-format.md).
+ *
+ * Threading: all drains (writer thread, sp_log_flush, close) run under
+ * drain_lock, which also guards the file and the frame buffer. The meta
+ * queue has meta_lock; the ring registry has sp_reg_lock; the lock order is
+ * drain_lock, then meta_lock or sp_reg_lock (never both). The writer thread
+ * blocks every signal, so neither the program's signals nor the sampler's
+ * land on it, and it never produces into a ring.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <lz4frame.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "log_int.h"
+#include "spanprof.h"
+
+#define SP_FRAME_SPLIT_BYTES (1024u * 1024u)
+#define SP_FRAME_BUF_BYTES   (SP_FRAME_SPLIT_BYTES + SP_CODEC_MAX_ENCODED)
+#define SP_DEFAULT_FLUSH_MS  100u
+
+typedef struct sp_meta {
+	struct sp_meta *next;
+	sp_record rec;
+	char data[]; /* deep-copied strings */
+} sp_meta;
+
+typedef struct sp_meta_list {
+	sp_meta *first, *last;
+} sp_meta_list;
+
+static struct sp_log {
+	pthread_mutex_t drain_lock, meta_lock;
+	int open;
+	int fd;
+	char *path, *dir, *program;
+	uint32_t flush_ms;
+	sp_rec_process proc; /* deep copy; strings below */
+	char *host, *exe, *cmdline, *traceparent;
+	sp_clock_pair first_pair;
+	pthread_t thread;
+	int thread_running;
+	_Atomic int stop;
+	sp_meta_list queue, sticky;
+	/* Frame under construction (drain_lock). */
+	uint8_t *content;
+	size_t content_len;
+	sp_codec_state codec;
+	uint8_t *compressed;
+	size_t compressed_cap;
+	int write_failed;
+} L = {
+    .drain_lock = PTHREAD_MUTEX_INITIALIZER,
+    .meta_lock = PTHREAD_MUTEX_INITIALIZER,
+    .fd = -1,
+};
+
+/* ---- meta records: deep copies ---------------------------------------- */
+
+static size_t meta_extra_bytes(const sp_record *r)
+{
+	switch (r->type) {
+	case SP_REC_STRING:
+		return r->u.string.len + 1;
+	case SP_REC_THREAD:
+		return (r->u.thread.name ? strlen(r->u.thread.name) : 0) + 1;
+	case SP_REC_MODULE:
+		return r->u.module.path_len + 1 + r->u.module.build_id_len;
+	default:
+		return 0;
+	}
+}
+
+static int meta_type_ok(const sp_record *r)
+{
+	switch (r->type) {
+	case SP_REC_STRING:
+		return r->u.string.len <= SP_MAX_STRING_BYTES && r->u.string.id != 0;
+	case SP_REC_MODULE:
+		return r->u.module.path_len <= SP_MAX_STRING_BYTES &&
+		       r->u.module.build_id_len <= SP_MAX_BUILD_ID_BYTES &&
+		       r->u.module.end >= r->u.module.start;
+	case SP_REC_THREAD:
+	case SP_REC_THREAD_END:
+	case SP_REC_SAMPLER:
+	case SP_REC_CLOCK:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static char *copy_bytes(char **cursor, const void *src, size_t len, int nul)
+{
+	char *dst = *cursor;
+	if (len)
+		memcpy(dst, src, len);
+	if (nul)
+		dst[len] = 0;
+	*cursor += len + (nul ? 1 : 0);
+	return dst;
+}
+
+static sp_meta *meta_clone(const sp_record *r)
+{
+	sp_meta *m = malloc(sizeof *m + meta_extra_bytes(r));
+	if (!m)
+		return NULL;
+	m->next = NULL;
+	m->rec = *r;
+	char *cur = m->data;
+	if (r->type == SP_REC_STRING) {
+		m->rec.u.string.bytes = copy_bytes(&cur, r->u.string.bytes, r->u.string.len, 1);
+	} else if (r->type == SP_REC_THREAD) {
+		const char *n = r->u.thread.name ? r->u.thread.name : "";
+		m->rec.u.thread.name = copy_bytes(&cur, n, strlen(n), 1);
+	} else if (r->type == SP_REC_MODULE) {
+		m->rec.u.module.path = copy_bytes(&cur, r->u.module.path, r->u.module.path_len, 1);
+		m->rec.u.module.build_id = (const uint8_t *)copy_bytes(&cur, r->u.module.build_id,
+		                                                       r->u.module.build_id_len, 0);
+	}
+	return m;
+}
+
+static void meta_append(sp_meta_list *l, sp_meta *m)
+{
+	if (l->last)
+		l->last->next = m;
+	else
+		l->first = m;
+	l->last = m;
+}
+
+static void meta_free_list(sp_meta_list *l)
+{
+	for (sp_meta *m = l->first, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	l->first = l->last = NULL;
+}
+
+/* Queues clones of every sticky record. Caller holds meta_lock. */
+static int meta_requeue_sticky_locked(void)
+{
+	for (sp_meta *s = L.sticky.first; s; s = s->next) {
+		sp_meta *m = meta_clone(&s->rec);
+		if (!m)
+			return -SP_ENOMEM;
+		meta_append(&L.queue, m);
+	}
+	return 0;
+}
+
+int sp_log_meta(const sp_record *rec, int sticky)
+{
+	if (!rec || !meta_type_ok(rec))
+		return -SP_EINVAL;
+	sp_meta *m = meta_clone(rec);
+	sp_meta *keep = sticky ? meta_clone(rec) : NULL;
+	if (!m || (sticky && !keep)) {
+		free(m);
+		free(keep);
+		return -SP_ENOMEM;
+	}
+	pthread_mutex_lock(&L.meta_lock);
+	if (keep)
+		meta_append(&L.sticky, keep);
+	/* A sticky record queued while no log is open reaches the next log
+	 * through the sticky list; queueing it too would write it twice. */
+	if (L.open || !sticky)
+		meta_append(&L.queue, m);
+	else
+		free(m);
+	pthread_mutex_unlock(&L.meta_lock);
+	return 0;
+}
+
+/* ---- frames ----------------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -SP_EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void frame_start(void)
+{
+	L.content_len = 0;
+	sp_codec_reset(&L.codec);
+}
+
+/* Compresses the content as one LZ4 frame (content size + checksum) and
+ * writes it. Empty content writes nothing. */
+static void frame_finish(void)
+{
+	if (L.content_len == 0)
+		return;
+	LZ4F_preferences_t prefs;
+	memset(&prefs, 0, sizeof prefs);
+	prefs.frameInfo.blockSizeID = LZ4F_max4MB;
+	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	prefs.frameInfo.contentSize = L.content_len;
+	size_t bound = LZ4F_compressFrameBound(L.content_len, &prefs);
+	if (bound > L.compressed_cap) {
+		uint8_t *grown = realloc(L.compressed, bound);
+		if (!grown) {
+			L.write_failed = 1;
+			frame_start();
+			return;
+		}
+		L.compressed = grown;
+		L.compressed_cap = bound;
+	}
+	size_t n =
+	    LZ4F_compressFrame(L.compressed, L.compressed_cap, L.content, L.content_len, &prefs);
+	if (LZ4F_isError(n) || write_all(L.fd, L.compressed, n) < 0)
+		L.write_failed = 1;
+	frame_start();
+}
+
+/* Appends one record to the frame; a BLOCK is re-emitted after a split so
+ * the thread context carries over into the new frame. */
+static void frame_put(const sp_record *rec)
+{
+	if (L.content_len >= SP_FRAME_SPLIT_BYTES) {
+		int in_block = L.codec.in_block;
+		uint32_t tid = L.codec.block_tid;
+		frame_finish();
+		if (in_block && rec->type != SP_REC_BLOCK) {
+			sp_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
+			frame_put(&b);
+		}
+	}
+	int n = sp_codec_encode(&L.codec, rec, L.content + L.content_len);
+	if (n > 0)
+		L.content_len += (size_t)n;
+}
+
+/* ---- drain ------------------------------------------------------------ */
+
+static void clock_pair_refined(sp_clock_pair *p)
+{
+	sp_clock_pair_now(p);
+	const sp_clock_pair *f = &L.first_pair;
+	if (sp_clock_kind() == SP_CLOCK_TSC && p->ticks > f->ticks && p->mono_ns > f->mono_ns &&
+	    p->mono_ns - f->mono_ns >= 10000000u)
+		p->ns_per_tick = (double)(p->mono_ns - f->mono_ns) / (double)(p->ticks - f->ticks);
+}
+
+static void drain_meta(void)
+{
+	pthread_mutex_lock(&L.meta_lock);
+	sp_meta *m = L.queue.first;
+	L.queue.first = L.queue.last = NULL;
+	pthread_mutex_unlock(&L.meta_lock);
+	for (sp_meta *next; m; m = next) {
+		next = m->next;
+		frame_put(&m->rec);
+		free(m);
+	}
+}
+
+static void put_block(uint32_t tid)
+{
+	sp_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
+	frame_put(&b);
+}
+
+static int ring_put_lost(sp_ring *ring, int block_open)
+{
+	for (int k = SP_LOST_EVENTS; k <= SP_LOST_UNWIND; k++) {
+		uint64_t n = atomic_load_explicit(&ring->lost[k], memory_order_relaxed);
+		if (n == ring->lost_written[k])
+			continue;
+		if (!block_open++)
+			put_block(ring->tid);
+		sp_record rec = {.type = SP_REC_LOST};
+		rec.u.lost = (sp_rec_lost){.tid = ring->tid, .kind = (uint8_t)k, .count = n};
+		frame_put(&rec);
+		ring->lost_written[k] = n;
+	}
+	return block_open;
+}
+
+static void drain_ring(sp_ring *ring, uint64_t head)
+{
+	uint64_t t = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+	int block_open = ring_put_lost(ring, 0);
+	if (t != head && !block_open)
+		put_block(ring->tid);
+	while (t != head) {
+		sp_record rec;
+		uint32_t words;
+		unsigned type =
+		    sp_ring_raw_to_record_(ring, &ring->buf[t & ring->mask], &rec, &words);
+		if (words == 0)
+			break; /* cannot happen: producer bug; do not spin */
+		if (type != SP_RAW_PAD)
+			frame_put(&rec);
+		t += words;
+	}
+	atomic_store_explicit(&ring->tail, head, memory_order_release);
+}
+
+static void drain_locked(void)
+{
+	size_t n;
+	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
+	sp_record clk = {.type = SP_REC_CLOCK};
+	clock_pair_refined(&clk.u.clock);
+	frame_start();
+	frame_put(&clk);
+	drain_meta();
+	for (size_t i = 0; i < n; i++)
+		drain_ring(snaps[i].ring, snaps[i].head);
+	frame_finish();
+	for (size_t i = 0; i < n; i++)
+		if (snaps[i].retired)
+			sp_ring_destroy_(snaps[i].ring);
+	free(snaps);
+}
+
+void sp_log_flush(void)
+{
+	pthread_mutex_lock(&L.drain_lock);
+	if (L.open)
+		drain_locked();
+	pthread_mutex_unlock(&L.drain_lock);
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	int fd = atomic_load(&sp_log_wake_fd_);
+	while (!atomic_load(&L.stop)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)L.flush_ms) > 0) {
+			uint64_t v;
+			ssize_t rc = read(fd, &v, sizeof v);
+			(void)rc;
+		}
+		if (atomic_load(&L.stop))
+			break;
+		sp_log_flush();
+	}
+	return NULL;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int errno_to_sp(int e)
+{
+	if (e == EACCES || e == EPERM)
+		return -SP_EPERM;
+	if (e == EEXIST)
+		return -SP_EEXISTS;
+	if (e == ENOMEM)
+		return -SP_ENOMEM;
+	return -SP_EIO;
+}
+
+/* mkdir -p with mode 0700 for the components it creates. */
+static int make_dirs(const char *dir)
+{
+	char *p = strdup(dir);
+	if (!p)
+		return -SP_ENOMEM;
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		char c = *s;
+		if (c != '/' && c != 0)
+			continue;
+		*s = 0;
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			rc = errno_to_sp(errno);
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static char *read_self_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char *buf = malloc(SP_MAX_STRING_BYTES + 1);
+	ssize_t n = buf ? read(fd, buf, SP_MAX_STRING_BYTES) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	*len = (size_t)n;
+	return buf;
+}
+
+static char *self_cmdline(void)
+{
+	size_t len = 0;
+	char *s = read_self_file("/proc/self/cmdline", &len);
+	if (!s)
+		return strdup("");
+	while (len > 0 && s[len - 1] == 0)
+		len--;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == 0)
+			s[i] = ' ';
+	s[len] = 0;
+	return s;
+}
+
+static char *self_exe(void)
+{
+	char buf[SP_MAX_STRING_BYTES];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n < 0)
+		n = 0;
+	buf[n] = 0;
+	return strdup(buf);
+}
+
+static char *dup_or(const char *s, char *(*fallback)(void))
+{
+	return s ? strdup(s) : fallback();
+}
+
+static char *empty_string(void)
+{
+	return strdup("");
+}
+
+static char *host_name(void)
+{
+	char buf[256] = {0};
+	gethostname(buf, sizeof buf - 1);
+	return strdup(buf);
+}
+
+static void proc_free(void)
+{
+	free(L.host);
+	free(L.exe);
+	free(L.cmdline);
+	free(L.traceparent);
+	L.host = L.exe = L.cmdline = L.traceparent = NULL;
+}
+
+/* Deep-copies *proc into L.proc, filling what the caller left zero. */
+static int proc_capture(const sp_rec_process *proc)
+{
+	sp_rec_process p = proc ? *proc : (sp_rec_process){0};
+	L.host = (p.host && *p.host) ? strdup(p.host) : host_name();
+	L.exe = dup_or(p.exe, self_exe);
+	L.cmdline = dup_or(p.cmdline, self_cmdline);
+	L.traceparent = dup_or(p.traceparent, empty_string);
+	if (!L.host || !L.exe || !L.cmdline || !L.traceparent) {
+		proc_free();
+		return -SP_ENOMEM;
+	}
+	p.format_version = SP_LOG_FORMAT_VERSION;
+	p.min_reader_version = SP_LOG_MIN_READER_VERSION;
+	if (!p.pid)
+		p.pid = (uint32_t)getpid();
+	if (!p.ppid)
+		p.ppid = (uint32_t)getppid();
+	if (!p.clock_kind || !p.clock.ticks) {
+		p.clock_kind = (uint8_t)sp_clock_kind();
+		sp_clock_pair_now(&p.clock);
+	}
+	p.host = L.host;
+	p.exe = L.exe;
+	p.cmdline = L.cmdline;
+	p.traceparent = L.traceparent;
+	L.proc = p;
+	L.first_pair = p.clock;
+	return 0;
+}
+
+static void sanitize_program(char *s)
+{
+	for (; *s; s++)
+		if (*s == '/')
+			*s = '_';
+}
+
+static int settings_capture(const sp_log_opts *opts)
+{
+	const char *dir = opts && opts->dir ? opts->dir : ".";
+	const char *prog = opts && opts->program ? opts->program : program_invocation_short_name;
+	L.dir = strdup(dir);
+	L.program = strdup(prog && *prog ? prog : "program");
+	L.flush_ms =
+	    opts && opts->flush_interval_ms ? opts->flush_interval_ms : SP_DEFAULT_FLUSH_MS;
+	if (!L.dir || !L.program)
+		return -SP_ENOMEM;
+	sanitize_program(L.program);
+	return 0;
+}
+
+static int file_create(void)
+{
+	int rc = make_dirs(L.dir);
+	if (rc < 0)
+		return rc;
+	size_t n = strlen(L.dir) + strlen(L.program) + 40;
+	L.path = malloc(n);
+	if (!L.path)
+		return -SP_ENOMEM;
+	snprintf(L.path, n, "%s/%s.%u.splog", L.dir, L.program, (unsigned)L.proc.pid);
+	L.fd = open(L.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return L.fd < 0 ? errno_to_sp(errno) : 0;
+}
+
+static int wake_fd_setup(int replace)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -SP_EIO;
+	int old = atomic_load(&sp_log_wake_fd_);
+	if (old < 0) {
+		atomic_store(&sp_log_wake_fd_, fd);
+		return 0;
+	}
+	if (replace && dup3(fd, old, O_CLOEXEC) < 0) {
+		close(fd);
+		return -SP_EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int writer_start(void)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	atomic_store(&L.stop, 0);
+	int rc = pthread_create(&L.thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -SP_ENOMEM;
+	L.thread_running = 1;
+	return 0;
+}
+
+static int buffers_alloc(void)
+{
+	if (!L.content)
+		L.content = malloc(SP_FRAME_BUF_BYTES);
+	return L.content ? 0 : -SP_ENOMEM;
+}
+
+/* Writes the PROCESS frame, queues the sticky records, starts the writer. */
+static int log_start(void)
+{
+	int rc = file_create();
+	if (rc < 0)
+		return rc;
+	frame_start();
+	sp_record pr = {.type = SP_REC_PROCESS, .u.process = L.proc};
+	frame_put(&pr);
+	frame_finish();
+	if (L.write_failed)
+		return -SP_EIO;
+	pthread_mutex_lock(&L.meta_lock);
+	rc = meta_requeue_sticky_locked();
+	L.open = 1;
+	pthread_mutex_unlock(&L.meta_lock);
+	if (rc == 0)
+		rc = writer_start();
+	return rc;
+}
+
+static void settings_free(void)
+{
+	free(L.path);
+	free(L.dir);
+	free(L.program);
+	L.path = L.dir = L.program = NULL;
+	proc_free();
+}
+
+static void log_abort(void)
+{
+	pthread_mutex_lock(&L.meta_lock);
+	L.open = 0;
+	pthread_mutex_unlock(&L.meta_lock);
+	if (L.fd >= 0) {
+		close(L.fd);
+		unlink(L.path);
+	}
+	L.fd = -1;
+	settings_free();
+}
+
+int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc)
+{
+	if (opts && opts->reserved)
+		return -SP_EINVAL;
+	sp_clock_init();
+	pthread_mutex_lock(&L.drain_lock);
+	int rc = L.open ? -SP_ESTATE : 0;
+	if (rc == 0) {
+		L.write_failed = 0;
+		rc = settings_capture(opts);
+		if (rc == 0)
+			rc = proc_capture(proc);
+		if (rc == 0)
+			rc = buffers_alloc();
+		if (rc == 0)
+			rc = wake_fd_setup(0);
+		if (rc == 0)
+			rc = log_start();
+		if (rc < 0)
+			log_abort();
+	}
+	pthread_mutex_unlock(&L.drain_lock);
+	return rc;
+}
+
+void sp_log_close(void)
+{
+	pthread_mutex_lock(&L.drain_lock);
+	int was_open = L.open;
+	pthread_mutex_unlock(&L.drain_lock);
+	if (!was_open)
+		return;
+	if (L.thread_running) {
+		atomic_store(&L.stop, 1);
+		sp_log_wake_writer_();
+		pthread_join(L.thread, NULL);
+		L.thread_running = 0;
+	}
+	pthread_mutex_lock(&L.drain_lock);
+	if (L.open) {
+		drain_locked();
+		pthread_mutex_lock(&L.meta_lock);
+		L.open = 0;
+		pthread_mutex_unlock(&L.meta_lock);
+		fsync(L.fd);
+		close(L.fd);
+		L.fd = -1;
+		settings_free();
+	}
+	pthread_mutex_unlock(&L.drain_lock);
+}
+
+int sp_log_is_open(void)
+{
+	pthread_mutex_lock(&L.drain_lock);
+	int open = L.open;
+	pthread_mutex_unlock(&L.drain_lock);
+	return open;
+}
+
+const char *sp_log_path(void)
+{
+	return L.open ? L.path : NULL;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+void sp_log_atfork_prepare(void)
+{
+	pthread_mutex_lock(&L.drain_lock);
+	pthread_mutex_lock(&L.meta_lock);
+	pthread_mutex_lock(&sp_reg_lock);
+}
+
+void sp_log_atfork_parent(void)
+{
+	pthread_mutex_unlock(&sp_reg_lock);
+	pthread_mutex_unlock(&L.meta_lock);
+	pthread_mutex_unlock(&L.drain_lock);
+}
+
+/* Only the forking thread exists here; the parent's writer thread does not.
+ * The parent's file and eventfd must not be touched: the child gets its own. */
+int sp_log_atfork_child(void)
+{
+	pthread_mutex_init(&sp_reg_lock, NULL);
+	pthread_mutex_init(&L.meta_lock, NULL);
+	pthread_mutex_init(&L.drain_lock, NULL);
+	L.thread_running = 0;
+	sp_ring_reset_after_fork_((uint32_t)gettid());
+	meta_free_list(&L.queue);
+	if (!L.open)
+		return 0;
+	L.open = 0;
+	close(L.fd);
+	L.fd = -1;
+	uint32_t parent_pid = L.proc.pid;
+	sp_rec_process proc = L.proc;
+	proc.pid = (uint32_t)getpid();
+	proc.ppid = parent_pid;
+	proc.clock.ticks = 0; /* fresh pair */
+	char *dir = L.dir, *program = L.program;
+	sp_log_opts opts = {.dir = dir, .program = program, .flush_interval_ms = L.flush_ms};
+	char *host = L.host, *exe = L.exe, *cmd = L.cmdline, *tp = L.traceparent;
+	L.host = L.exe = L.cmdline = L.traceparent = NULL;
+	L.dir = L.program = NULL;
+	free(L.path);
+	L.path = NULL;
+	int rc = wake_fd_setup(1);
+	if (rc == 0)
+		rc = sp_log_open(&opts, &proc);
+	free(dir);
+	free(program);
+	free(host);
+	free(exe);
+	free(cmd);
+	free(tp);
+	return rc;
+}

@@ -1,0 +1,265 @@
+/*
+ * ring.c - creation, registry and slow paths of the per-thread rings.
+ *
+ * The hot producer paths are inline in ring.h; what is here runs once per
+ * thread (create/retire), on the rare slow paths (ring looks full, ring
+ * passes half full) and on the consumer side (turning a raw ring record back
+ * into an sp_record for the encoder).
+ *
+ * Threading: the registry is an array under sp_reg_lock. Slow producer paths
+ * are async-signal-safe: atomics and one write() to an eventfd, errno saved.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log_int.h"
+
+pthread_mutex_t sp_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static sp_ring **sp_reg_rings;
+static size_t sp_reg_n, sp_reg_cap;
+
+_Atomic int sp_log_wake_fd_ = -1;
+
+void sp_log_wake_writer_(void)
+{
+	int fd = atomic_load_explicit(&sp_log_wake_fd_, memory_order_relaxed);
+	if (fd < 0)
+		return;
+	int saved = errno;
+	uint64_t one = 1;
+	ssize_t rc = write(fd, &one, sizeof one);
+	(void)rc; /* EAGAIN: the counter is already non-zero, writer will wake */
+	errno = saved;
+}
+
+static size_t ring_bytes_from(size_t capacity_bytes)
+{
+	if (capacity_bytes == 0) {
+		const char *env = getenv("SPANPROF_BUFFER_KB");
+		long kb = env ? strtol(env, NULL, 10) : 0;
+		capacity_bytes = kb > 0 ? (size_t)kb * 1024u : SP_RING_DEFAULT_BYTES;
+	}
+	if (capacity_bytes > SP_RING_MAX_BYTES)
+		capacity_bytes = SP_RING_MAX_BYTES;
+	size_t bytes = SP_RING_MIN_BYTES;
+	while (bytes < capacity_bytes)
+		bytes <<= 1;
+	return bytes;
+}
+
+static int registry_add(sp_ring *ring)
+{
+	pthread_mutex_lock(&sp_reg_lock);
+	if (sp_reg_n == sp_reg_cap) {
+		size_t cap = sp_reg_cap ? sp_reg_cap * 2 : 16;
+		sp_ring **grown = realloc(sp_reg_rings, cap * sizeof *grown);
+		if (!grown) {
+			pthread_mutex_unlock(&sp_reg_lock);
+			return -1;
+		}
+		sp_reg_rings = grown;
+		sp_reg_cap = cap;
+	}
+	sp_reg_rings[sp_reg_n++] = ring;
+	pthread_mutex_unlock(&sp_reg_lock);
+	return 0;
+}
+
+sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes)
+{
+	size_t bytes = ring_bytes_from(capacity_bytes);
+	sp_ring *ring = aligned_alloc(64, (sizeof(sp_ring) + 63) / 64 * 64);
+	if (!ring)
+		return NULL;
+	memset(ring, 0, sizeof *ring);
+	ring->buf = aligned_alloc(64, bytes);
+	if (!ring->buf) {
+		free(ring);
+		return NULL;
+	}
+	ring->cap_words = bytes / 8;
+	ring->mask = ring->cap_words - 1;
+	ring->half_words = ring->cap_words / 2;
+	ring->tid = tid;
+	ring->owner = pthread_self();
+	if (registry_add(ring) < 0) {
+		free(ring->buf);
+		free(ring);
+		return NULL;
+	}
+	return ring;
+}
+
+void sp_ring_retire(sp_ring *ring)
+{
+	if (ring)
+		atomic_store_explicit(&ring->retired, 1, memory_order_release);
+}
+
+void sp_ring_count_lost(sp_ring *ring, int lost_kind)
+{
+	if (!ring || lost_kind < SP_LOST_EVENTS || lost_kind > SP_LOST_UNWIND)
+		return;
+	uint64_t n = atomic_load_explicit(&ring->lost[lost_kind], memory_order_relaxed);
+	atomic_store_explicit(&ring->lost[lost_kind], n + 1, memory_order_relaxed);
+}
+
+int sp_ring_refresh_(sp_ring *ring, uint64_t need)
+{
+	ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
+	if (need > ring->cap_words - (ring->head_local - ring->tail_cache))
+		return 0;
+	ring->full_woken = 0;
+	return 1;
+}
+
+void sp_ring_full_(sp_ring *ring, int lost_kind)
+{
+	sp_ring_count_lost(ring, lost_kind);
+	if (!ring->full_woken) {
+		ring->full_woken = 1;
+		sp_log_wake_writer_();
+	}
+}
+
+/* The producer's view crossed half full: look at the real tail before
+ * waking anyone, so a stale cached tail does not cause a wake-up. */
+void sp_ring_half_full_(sp_ring *ring)
+{
+	ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
+	if (ring->head_local - ring->tail_cache >= ring->half_words)
+		sp_log_wake_writer_();
+}
+
+sp_ring_snap *sp_ring_snapshot_all_(size_t *n)
+{
+	pthread_mutex_lock(&sp_reg_lock);
+	sp_ring_snap *snaps = sp_reg_n ? malloc(sp_reg_n * sizeof *snaps) : NULL;
+	*n = snaps ? sp_reg_n : 0;
+	for (size_t i = 0; i < *n; i++) {
+		sp_ring *r = sp_reg_rings[i];
+		snaps[i].ring = r;
+		snaps[i].retired = atomic_load_explicit(&r->retired, memory_order_acquire);
+		snaps[i].head = atomic_load_explicit(&r->head, memory_order_acquire);
+	}
+	pthread_mutex_unlock(&sp_reg_lock);
+	return snaps;
+}
+
+static void registry_remove_locked(sp_ring *ring)
+{
+	for (size_t i = 0; i < sp_reg_n; i++) {
+		if (sp_reg_rings[i] == ring) {
+			sp_reg_rings[i] = sp_reg_rings[--sp_reg_n];
+			return;
+		}
+	}
+}
+
+void sp_ring_destroy_(sp_ring *ring)
+{
+	pthread_mutex_lock(&sp_reg_lock);
+	registry_remove_locked(ring);
+	pthread_mutex_unlock(&sp_reg_lock);
+	free(ring->buf);
+	free(ring);
+}
+
+static void ring_empty(sp_ring *r, uint32_t tid)
+{
+	r->head_local = r->tail_cache = 0;
+	r->trace_hi = r->trace_lo = r->c_trace_hi = r->c_trace_lo = 0;
+	r->full_woken = 0;
+	r->tid = tid;
+	atomic_store(&r->head, 0);
+	atomic_store(&r->tail, 0);
+	for (int k = 0; k < 4; k++) {
+		atomic_store(&r->lost[k], 0);
+		r->lost_written[k] = 0;
+	}
+}
+
+void sp_ring_reset_after_fork_(uint32_t new_tid)
+{
+	pthread_t self = pthread_self();
+	size_t kept = 0;
+	for (size_t i = 0; i < sp_reg_n; i++) {
+		sp_ring *r = sp_reg_rings[i];
+		if (pthread_equal(r->owner, self) && !atomic_load(&r->retired)) {
+			ring_empty(r, new_tid);
+			sp_reg_rings[kept++] = r;
+		} else {
+			free(r->buf);
+			free(r);
+		}
+	}
+	sp_reg_n = kept;
+}
+
+static void raw_span_begin(sp_ring *ring, const uint64_t *w, sp_rec_span_begin *r)
+{
+	unsigned has_trace = (w[0] >> 24) & 1u;
+	r->ts = w[1];
+	r->span_id = w[2];
+	r->parent_id = w[3];
+	r->name_id = (uint32_t)w[4];
+	r->flags = (uint32_t)(w[4] >> 32);
+	if (has_trace) {
+		ring->c_trace_hi = w[5];
+		ring->c_trace_lo = w[6];
+	}
+	r->trace_hi = ring->c_trace_hi;
+	r->trace_lo = ring->c_trace_lo;
+	r->name_len = (uint32_t)(w[0] >> 32);
+	r->name = (const char *)&w[5 + 2 * has_trace];
+}
+
+static void raw_attr(const uint64_t *w, sp_rec_attr *r)
+{
+	r->kind = (uint8_t)(w[0] >> 24);
+	r->flags = (uint8_t)(w[0] >> 32);
+	r->span_id = w[1];
+	r->key_id = (uint32_t)w[2];
+	r->key_len = (uint32_t)(w[2] >> 32) & 0xffffu;
+	r->s_len = (uint32_t)(w[2] >> 48);
+	if (r->kind == SP_ATTR_DOUBLE)
+		memcpy(&r->d, &w[3], 8);
+	else
+		r->i = (int64_t)w[3];
+	r->key = (const char *)&w[4];
+	r->s = r->key + r->key_len;
+}
+
+unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec, uint32_t *words)
+{
+	unsigned type = (unsigned)(w[0] & 0xffu);
+	*words = (uint32_t)(w[0] >> 8) & 0xffffu;
+	memset(&rec->u, 0, sizeof rec->u);
+	rec->type = (uint8_t)type;
+	switch (type) {
+	case SP_REC_SPAN_BEGIN:
+		raw_span_begin(ring, w, &rec->u.span_begin);
+		rec->u.span_begin.tid = ring->tid;
+		break;
+	case SP_REC_SPAN_END:
+		rec->u.span_end.flags = (uint32_t)(w[0] >> 32);
+		rec->u.span_end.ts = w[1];
+		rec->u.span_end.span_id = w[2];
+		rec->u.span_end.tid = ring->tid;
+		break;
+	case SP_REC_ATTR:
+		raw_attr(w, &rec->u.attr);
+		rec->u.attr.tid = ring->tid;
+		break;
+	case SP_REC_SAMPLE:
+		rec->u.sample.nframes = (uint32_t)(w[0] >> 32);
+		rec->u.sample.ts = w[1];
+		rec->u.sample.weight_us = (uint32_t)w[2];
+		rec->u.sample.pcs = &w[3];
+		rec->u.sample.tid = ring->tid;
+		break;
+	}
+	return type;
+}
