@@ -1,12 +1,311 @@
-/* cmd_merge.c - 'spanprof merge': not built yet (placeholder). */
+/*
+ * cmd_merge.c - 'spanprof merge [-o OUT.db] [--force] INPUT...'.
+ *
+ * Builds the database in OUT.db.tmp.PID (created O_EXCL|O_NOFOLLOW, mode
+ * 0600: it holds input values) next to the output and renames it over the
+ * output only when everything succeeded, so a failed or interrupted merge
+ * never leaves a half-written database under the final name. Raw samples go
+ * to a scratch database (OUT.db.scratch.PID) that is deleted at the end.
+ * Bulk-load settings: no journal, no fsync, one transaction, indexes after
+ * the load; the page cache is capped (64 MiB) so memory stays bounded.
+ *
+ * Threading: single-threaded. SIGINT/SIGTERM remove the temporary files.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "mg_db.h"
+#include "mg_merge.h"
+
+#define MG_DEFAULT_OUT "spanprof.db"
+
+typedef struct mg_inputs {
+	char **paths;
+	size_t n, cap;
+} mg_inputs;
+
+static char mg_tmp_path[PATH_MAX], mg_scratch_path[PATH_MAX];
+
+static void mg_merge_usage(FILE *out)
+{
+	fprintf(out, "usage: spanprof merge [-o OUT.db] [--force] [--quiet] INPUT...\n"
+	             "\n"
+	             "Loads event logs (*.splog files, or directories searched for them) into\n"
+	             "one SQLite database: symbolized stacks, spans with their attributes, and\n"
+	             "every sample attributed to the innermost span open on its thread.\n"
+	             "\n"
+	             "  -o, --output OUT.db  database to write (default " MG_DEFAULT_OUT ")\n"
+	             "  -f, --force          replace OUT.db if it exists\n"
+	             "  -q, --quiet          no warnings about modules\n"
+	             "  -h, --help           this text\n"
+	             "\n"
+	             "A damaged log is merged up to the damage, with a warning; the exit status\n"
+	             "is non-zero only if nothing could be read. Schema: docs/schema.md.\n");
+}
+
+static void mg_on_signal(int sig)
+{
+	if (mg_tmp_path[0])
+		unlink(mg_tmp_path);
+	if (mg_scratch_path[0])
+		unlink(mg_scratch_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int mg_input_add(mg_inputs *in, const char *path)
+{
+	if (in->n == in->cap) {
+		size_t cap = in->cap ? in->cap * 2 : 16;
+		char **p = realloc(in->paths, cap * sizeof *p);
+		if (!p)
+			return -1;
+		in->paths = p;
+		in->cap = cap;
+	}
+	if (!(in->paths[in->n] = strdup(path)))
+		return -1;
+	in->n++;
+	return 0;
+}
+
+static int mg_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int mg_has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Adds the *.splog files under dir (recursively), sorted by name. */
+static int mg_scan_dir(mg_inputs *in, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "spanprof merge: %s: %s\n", dir, strerror(errno));
+		return 0;
+	}
+	size_t first = in->n;
+	struct dirent *e;
+	char path[PATH_MAX];
+	int err = 0;
+	while (!err && (e = readdir(d))) {
+		struct stat sb;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (stat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode))
+			err = mg_scan_dir(in, path);
+		else if (S_ISREG(sb.st_mode) && mg_has_suffix(e->d_name, ".splog"))
+			err = mg_input_add(in, path);
+	}
+	closedir(d);
+	qsort(in->paths + first, in->n - first, sizeof *in->paths, mg_cmp_str);
+	return err;
+}
+
+static int mg_collect(mg_inputs *in, char **args, int n, uint64_t *total_bytes)
+{
+	for (int i = 0; i < n; i++) {
+		struct stat sb;
+		if (stat(args[i], &sb) != 0) {
+			fprintf(stderr, "spanprof merge: %s: %s\n", args[i], strerror(errno));
+			continue;
+		}
+		if ((S_ISDIR(sb.st_mode) ? mg_scan_dir(in, args[i]) : mg_input_add(in, args[i])))
+			return -1;
+	}
+	for (size_t i = 0; i < in->n; i++) {
+		struct stat sb;
+		if (stat(in->paths[i], &sb) == 0)
+			*total_bytes += (uint64_t)sb.st_size;
+	}
+	return 0;
+}
+
+static int mg_create_private(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "spanprof merge: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static sqlite3 *mg_open_output(void)
+{
+	sqlite3 *db = NULL;
+	char sql[PATH_MAX + 512];
+	if (mg_create_private(mg_tmp_path) || mg_create_private(mg_scratch_path))
+		return NULL;
+	if (sqlite3_open(mg_tmp_path, &db) != SQLITE_OK) {
+		fprintf(stderr, "spanprof merge: %s: %s\n", mg_tmp_path,
+		        db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	char *quoted = sqlite3_mprintf("%Q", mg_scratch_path);
+	snprintf(sql, sizeof sql,
+	         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;"
+	         "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=FILE;"
+	         "ATTACH DATABASE %s AS scratch;"
+	         "PRAGMA scratch.journal_mode=OFF; PRAGMA scratch.synchronous=OFF;"
+	         "PRAGMA scratch.cache_size=-16384;"
+	         "CREATE TABLE scratch.raw_samples(pid, tid, ts_ns, stack_id, weight_ns);",
+	         quoted ? quoted : "''");
+	sqlite3_free(quoted);
+	if (mg_exec(db, "merge", sql) || mg_db_create_tables(db)) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/* Everything after the logs are loaded. */
+static int mg_finish_db(mg_merge *mg)
+{
+	char a[32];
+	mg_progress_update(&mg->progress, "deriving span ancestors and stacks...");
+	if (mg_db_derive(mg->db) || mg_attribute(mg))
+		return -1;
+	mg_progress_update(&mg->progress, "indexing %s samples...",
+	                   mg_fmt_count(mg->samples, a, sizeof a));
+	if (mg_exec(mg->db, "merge", "DROP TABLE scratch.raw_samples") ||
+	    mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db))
+		return -1;
+	return mg_exec(mg->db, "merge", "COMMIT; DETACH DATABASE scratch;");
+}
+
+static int mg_run(mg_inputs *in, const char *out, int quiet)
+{
+	mg_merge mg = {.quiet = quiet};
+	int64_t total = 0;
+	mg_progress_init(&mg.progress);
+	for (size_t i = 0; i < in->n; i++) {
+		struct stat sb;
+		if (stat(in->paths[i], &sb) == 0)
+			mg.bytes_total += (uint64_t)sb.st_size;
+	}
+	if (!(mg.db = mg_open_output()))
+		return 1;
+	int err = !(mg.sym = mg_sym_new(mg.db, quiet)) || mg_merge_prepare(&mg) ||
+	          mg_exec(mg.db, "merge", "BEGIN");
+	for (size_t i = 0; !err && i < in->n; i++) {
+		int64_t n = mg_load_log(&mg, in->paths[i]);
+		err = n < 0;
+		total += n > 0 ? n : 0;
+	}
+	if (!err && total == 0) {
+		fprintf(stderr, "spanprof merge: nothing could be read from the inputs\n");
+		err = 1;
+	}
+	mg_merge_finalize(&mg);
+	err = err || mg_sym_finish(mg.sym) || mg_finish_db(&mg);
+	mg_sym_free(mg.sym);
+	mg_progress_done(&mg.progress);
+	if (sqlite3_close(mg.db) != SQLITE_OK && !err) {
+		fprintf(stderr, "spanprof merge: closing %s failed\n", mg_tmp_path);
+		err = 1;
+	}
+	if (!err && rename(mg_tmp_path, out) != 0) {
+		fprintf(stderr, "spanprof merge: %s: %s\n", out, strerror(errno));
+		err = 1;
+	}
+	if (!err && !quiet)
+		fprintf(stderr,
+		        "spanprof merge: %s: %zu log(s), %" PRId64 " records, %" PRIu64
+		        " samples%s\n",
+		        out, in->n, total, mg.samples,
+		        mg.logs_damaged || mg.logs_failed ? " (some logs damaged: see table damage)"
+		                                          : "");
+	return err ? 1 : 0;
+}
+
+static int mg_prepare_paths(const char *out, int force)
+{
+	struct stat sb;
+	if (!force && lstat(out, &sb) == 0) {
+		fprintf(stderr, "spanprof merge: %s exists (use --force to replace it)\n", out);
+		return -1;
+	}
+	int n1 = snprintf(mg_tmp_path, sizeof mg_tmp_path, "%s.tmp.%ld", out, (long)getpid());
+	int n2 = snprintf(mg_scratch_path, sizeof mg_scratch_path, "%s.scratch.%ld", out,
+	                  (long)getpid());
+	if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof mg_tmp_path ||
+	    (size_t)n2 >= sizeof mg_scratch_path) {
+		fprintf(stderr, "spanprof merge: %s: path too long\n", out);
+		return -1;
+	}
+	signal(SIGINT, mg_on_signal);
+	signal(SIGTERM, mg_on_signal);
+	return 0;
+}
 
 int sp_cmd_merge(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "spanprof merge: not implemented in this build\n");
-	return 1;
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"quiet", no_argument, NULL, 'q'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *out = MG_DEFAULT_OUT;
+	int force = 0, quiet = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:fqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			mg_merge_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr,
+			        "spanprof merge: bad usage (try 'spanprof merge --help')\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "spanprof merge: no input logs (try 'spanprof merge --help')\n");
+		return 2;
+	}
+	mg_inputs in = {0};
+	uint64_t bytes = 0;
+	int rc = 1;
+	if (mg_collect(&in, argv + optind, argc - optind, &bytes) == 0 && in.n == 0)
+		fprintf(stderr, "spanprof merge: no *.splog logs found in the inputs\n");
+	else if (in.n && mg_prepare_paths(out, force) == 0)
+		rc = mg_run(&in, out, quiet);
+	if (mg_tmp_path[0])
+		unlink(mg_tmp_path);
+	if (mg_scratch_path[0])
+		unlink(mg_scratch_path);
+	for (size_t i = 0; i < in.n; i++)
+		free(in.paths[i]);
+	free(in.paths);
+	return rc;
 }

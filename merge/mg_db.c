@@ -1,0 +1,210 @@
+/*
+ * mg_db.c - schema of the merged database (see docs/schema.md).
+ *
+ * The contract tables of DESIGN.md come first and keep their names and
+ * columns; merge adds columns at the end and tables of its own. Secondary
+ * indexes are created after the bulk load because building an index from a
+ * sort of the finished table is much faster than maintaining it row by row.
+ *
+ * Threading: uses only the connection it is given.
+ */
+#include "mg_db.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char mg_tables_sql[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value);"
+    "CREATE TABLE logs(log_id INTEGER PRIMARY KEY, path TEXT, pid INTEGER,"
+    " records INTEGER, frames INTEGER, bytes INTEGER, status TEXT);"
+    "CREATE TABLE damage(log_id INTEGER, path TEXT, offset INTEGER, reason TEXT);"
+    "CREATE TABLE processes(pid INTEGER, host TEXT, exe TEXT, cmdline TEXT,"
+    " start_ns INTEGER, ppid INTEGER, traceparent TEXT, clock TEXT, log_id INTEGER,"
+    " end_ns INTEGER);"
+    "CREATE TABLE threads(tid INTEGER, pid INTEGER, name TEXT, start_ns INTEGER,"
+    " end_ns INTEGER, PRIMARY KEY(pid, tid));"
+    "CREATE TABLE spans(span_id INTEGER PRIMARY KEY, parent_id INTEGER, trace_id TEXT,"
+    " pid INTEGER, tid INTEGER, name TEXT, start_ns INTEGER, end_ns INTEGER,"
+    " dur_ns INTEGER, depth INTEGER, flags INTEGER, end_tid INTEGER);"
+    "CREATE TABLE span_attrs(span_id INTEGER, key TEXT, value, truncated INTEGER);"
+    "CREATE TABLE samples(sample_id INTEGER PRIMARY KEY, ts_ns INTEGER, pid INTEGER,"
+    " tid INTEGER, span_id INTEGER, stack_id INTEGER, weight_ns INTEGER);"
+    "CREATE TABLE stacks(stack_id INTEGER PRIMARY KEY, parent_id INTEGER,"
+    " frame_id INTEGER, depth INTEGER);"
+    "CREATE TABLE frames(frame_id INTEGER PRIMARY KEY, func TEXT, file TEXT,"
+    " line INTEGER, module TEXT, rel_pc INTEGER, inlined INTEGER);"
+    "CREATE TABLE modules(module_id INTEGER PRIMARY KEY, path TEXT, build_id TEXT,"
+    " file_build_id TEXT, status TEXT);"
+    "CREATE TABLE mappings(pid INTEGER, module_id INTEGER, start INTEGER, end INTEGER,"
+    " file_offset INTEGER, ts_ns INTEGER);"
+    "CREATE TABLE sampler(pid INTEGER PRIMARY KEY, mechanism TEXT, mode TEXT,"
+    " signo INTEGER, requested_hz INTEGER, achieved_hz INTEGER);"
+    "CREATE TABLE lost(pid INTEGER, tid INTEGER, kind TEXT, count INTEGER,"
+    " PRIMARY KEY(pid, tid, kind));"
+    "CREATE TABLE span_ancestors(span_id INTEGER, ancestor_id INTEGER, distance INTEGER);"
+    "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);";
+
+/* Ancestors include the span itself (distance 0); the walk stops at a parent
+ * id that is not in the database (a remote parent that was not merged) and
+ * at 1000 levels (a cycle in damaged data). */
+static const char mg_derive_sql[] =
+    "INSERT INTO span_ancestors WITH RECURSIVE a(span_id, ancestor_id, distance) AS ("
+    " SELECT span_id, span_id, 0 FROM spans"
+    " UNION ALL SELECT a.span_id, p.span_id, a.distance + 1 FROM a"
+    " JOIN spans s ON s.span_id = a.ancestor_id JOIN spans p ON p.span_id = s.parent_id"
+    " WHERE a.distance < 1000)"
+    " SELECT span_id, ancestor_id, distance FROM a;"
+    "CREATE INDEX span_ancestors_span ON span_ancestors(span_id, distance);"
+    "UPDATE spans SET depth = (SELECT max(distance) FROM span_ancestors a"
+    " WHERE a.span_id = spans.span_id);"
+    "INSERT INTO stack_funcs WITH RECURSIVE p(stack_id, node) AS ("
+    " SELECT stack_id, stack_id FROM stacks"
+    " UNION ALL SELECT p.stack_id, s.parent_id FROM p JOIN stacks s ON s.stack_id = p.node"
+    " WHERE s.parent_id IS NOT NULL)"
+    " SELECT DISTINCT p.stack_id, f.func FROM p JOIN stacks s ON s.stack_id = p.node"
+    " JOIN frames f ON f.frame_id = s.frame_id;";
+
+static const char mg_index_sql[] =
+    "CREATE INDEX samples_span ON samples(span_id);"
+    "CREATE INDEX samples_stack ON samples(stack_id);"
+    "CREATE INDEX spans_name ON spans(name);"
+    "CREATE INDEX spans_parent ON spans(parent_id);"
+    "CREATE INDEX span_attrs_span ON span_attrs(span_id, key);"
+    "CREATE INDEX span_attrs_key ON span_attrs(key, value);"
+    "CREATE INDEX span_ancestors_ancestor ON span_ancestors(ancestor_id);"
+    "CREATE INDEX stacks_parent ON stacks(parent_id);"
+    "CREATE INDEX frames_func ON frames(func);"
+    "CREATE INDEX stack_funcs_stack ON stack_funcs(stack_id);"
+    "ANALYZE;";
+
+static const char mg_views_sql[] =
+    /* Inclusive attribution: one row per sample and per span enclosing it
+     * (its innermost span at distance 0, then the ancestors). */
+    "CREATE VIEW sample_spans AS SELECT s.sample_id, a.ancestor_id AS span_id,"
+    " a.distance, s.ts_ns, s.pid, s.tid, s.stack_id, s.weight_ns"
+    " FROM samples s JOIN span_ancestors a ON a.span_id = s.span_id;"
+    /* Attributes a span sees: its own and its ancestors', nearest wins. */
+    "CREATE VIEW span_attrs_inherited AS SELECT span_id, key, value, from_span_id,"
+    " distance FROM (SELECT a.span_id, sa.key, sa.value, a.ancestor_id AS from_span_id,"
+    " a.distance, row_number() OVER (PARTITION BY a.span_id, sa.key"
+    " ORDER BY a.distance) AS rn"
+    " FROM span_ancestors a JOIN span_attrs sa ON sa.span_id = a.ancestor_id)"
+    " WHERE rn = 1;"
+    /* Samples with the attributes of their span and its ancestors. */
+    "CREATE VIEW sample_attrs AS SELECT s.sample_id, s.span_id, i.key, i.value,"
+    " i.from_span_id, i.distance, s.ts_ns, s.stack_id, s.weight_ns"
+    " FROM samples s JOIN span_attrs_inherited i ON i.span_id = s.span_id;"
+    /* Each sample with its leaf (innermost) frame. */
+    "CREATE VIEW sample_leaf AS SELECT s.sample_id, s.ts_ns, s.pid, s.tid, s.span_id,"
+    " s.stack_id, s.weight_ns, f.frame_id, f.func, f.file, f.line, f.module"
+    " FROM samples s JOIN stacks st ON st.stack_id = s.stack_id"
+    " JOIN frames f ON f.frame_id = st.frame_id;"
+    /* Self and total time per function, overall. */
+    "CREATE VIEW func_time AS SELECT sf.func,"
+    " sum(lf.func IS sf.func) AS self_samples,"
+    " sum(CASE WHEN lf.func IS sf.func THEN s.weight_ns ELSE 0 END) AS self_ns,"
+    " count(*) AS total_samples, sum(s.weight_ns) AS total_ns"
+    " FROM samples s JOIN stack_funcs sf ON sf.stack_id = s.stack_id"
+    " JOIN stacks st ON st.stack_id = s.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
+    " GROUP BY sf.func;"
+    /* Self and total time per function per span name, inclusive: a sample
+     * counts once for every distinct span name enclosing it. */
+    "CREATE VIEW span_func_time AS WITH sn AS (SELECT DISTINCT s.sample_id, s.stack_id,"
+    " s.weight_ns, sp.name AS span_name FROM samples s"
+    " JOIN span_ancestors a ON a.span_id = s.span_id JOIN spans sp ON sp.span_id = a.ancestor_id)"
+    " SELECT sn.span_name, sf.func,"
+    " sum(lf.func IS sf.func) AS self_samples,"
+    " sum(CASE WHEN lf.func IS sf.func THEN sn.weight_ns ELSE 0 END) AS self_ns,"
+    " count(*) AS total_samples, sum(sn.weight_ns) AS total_ns"
+    " FROM sn JOIN stack_funcs sf ON sf.stack_id = sn.stack_id"
+    " JOIN stacks st ON st.stack_id = sn.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
+    " GROUP BY sn.span_name, sf.func;"
+    /* Per span: its own (exclusive) samples and all samples inside it. */
+    "CREATE VIEW span_time AS SELECT sp.span_id, sp.name, sp.dur_ns,"
+    " (SELECT count(*) FROM samples s WHERE s.span_id = sp.span_id) AS self_samples,"
+    " (SELECT count(*) FROM sample_spans ss WHERE ss.span_id = sp.span_id) AS total_samples"
+    " FROM spans sp;";
+
+int mg_exec(sqlite3 *db, const char *cmd, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	fprintf(stderr, "spanprof %s: database error: %s\n", cmd, msg ? msg : "?");
+	sqlite3_free(msg);
+	return -1;
+}
+
+sqlite3_stmt *mg_prepare(sqlite3 *db, const char *cmd, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK)
+		return st;
+	fprintf(stderr, "spanprof %s: database error: %s\n", cmd, sqlite3_errmsg(db));
+	return NULL;
+}
+
+int mg_db_create_tables(sqlite3 *db)
+{
+	char meta[256];
+	if (mg_exec(db, "merge", mg_tables_sql))
+		return -1;
+	snprintf(meta, sizeof meta,
+	         "INSERT INTO meta VALUES('schema_version', %d);"
+	         "INSERT INTO meta VALUES('creator', 'spanprof merge');",
+	         MG_SCHEMA_VERSION);
+	return mg_exec(db, "merge", meta);
+}
+
+int mg_db_derive(sqlite3 *db)
+{
+	return mg_exec(db, "merge", mg_derive_sql);
+}
+int mg_db_create_indexes(sqlite3 *db)
+{
+	return mg_exec(db, "merge", mg_index_sql);
+}
+int mg_db_create_views(sqlite3 *db)
+{
+	return mg_exec(db, "merge", mg_views_sql);
+}
+
+static int mg_db_is_spanprof(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int ok = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+	                            &st, NULL) == SQLITE_OK &&
+	         sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return ok;
+}
+
+sqlite3 *mg_db_open_existing(const char *cmd, const char *path, int spanprof_only)
+{
+	struct stat sb;
+	sqlite3 *db = NULL;
+	if (stat(path, &sb) != 0) {
+		fprintf(stderr, "spanprof %s: %s: no such file\n", cmd, path);
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		fprintf(stderr, "spanprof %s: %s: cannot open: %s\n", cmd, path,
+		        db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "spanprof %s: %s: not an SQLite database (%s)\n", cmd, path,
+		        sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return NULL;
+	}
+	if (spanprof_only && !mg_db_is_spanprof(db)) {
+		fprintf(stderr, "spanprof %s: %s: not a database written by 'spanprof merge'\n",
+		        cmd, path);
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}

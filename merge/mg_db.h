@@ -1,0 +1,40 @@
+/*
+ * mg_db.h - the merged database: schema (tables, indexes, views) and small
+ * SQLite helpers shared by merge, top and query. docs/schema.md documents
+ * every table, column and view created here; keep the two in step.
+ *
+ * Threading: one connection per thread, as SQLite wants. Not signal-safe.
+ */
+#ifndef MG_DB_H
+#define MG_DB_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#define MG_SCHEMA_VERSION 1
+
+/* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
+ * ended before the span did (crash, kill); end_ns and dur_ns are NULL and the
+ * span is treated as open until the end of its thread's data. */
+#define MG_SPAN_NEVER_ENDED 0x100u
+
+/* Creates the tables (no secondary indexes: see mg_db_create_indexes). */
+int mg_db_create_tables(sqlite3 *db);
+/* Derived tables (span_ancestors, depth, stack_funcs) that need the loaded
+ * spans and stacks. */
+int mg_db_derive(sqlite3 *db);
+/* Secondary indexes, created after the bulk load (faster: one sort each). */
+int mg_db_create_indexes(sqlite3 *db);
+int mg_db_create_views(sqlite3 *db);
+
+/* Runs SQL; on failure prints "spanprof CMD: what: sqlite message" and
+ * returns -1. */
+int mg_exec(sqlite3 *db, const char *cmd, const char *sql);
+/* Prepares or prints an error and returns NULL. */
+sqlite3_stmt *mg_prepare(sqlite3 *db, const char *cmd, const char *sql);
+/* Opens an existing database read-only and checks that it is an SQLite
+ * database (and, if spanprof_only, one written by merge); prints a one-line
+ * error and returns NULL otherwise. */
+sqlite3 *mg_db_open_existing(const char *cmd, const char *path, int spanprof_only);
+
+#endif

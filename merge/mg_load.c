@@ -1,0 +1,504 @@
+/*
+ * mg_load.c - phase 1 of merge: one log, streamed record by record into the
+ * database (see mg_merge.h for the pipeline).
+ *
+ * A span is kept in memory from its begin record to its end record and
+ * inserted complete, so the spans table is written once per span and memory
+ * holds only the spans open at one instant. Spans still open when the log
+ * ends (crash, kill, damage) are inserted with end_ns NULL and the flag
+ * MG_SPAN_NEVER_ENDED.
+ *
+ * Threading: single-threaded.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_reader.h"
+#include "mg_db.h"
+#include "mg_merge.h"
+#include "spanprof.h"
+
+#define MG_MAX_STACK_FRAMES 1024 /* after inline expansion */
+#define MG_DEFAULT_HZ       999u
+
+typedef struct mg_open_span {
+	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns;
+	uint32_t tid, flags;
+	char *name;
+} mg_open_span;
+
+typedef struct mg_log {
+	mg_merge *mg;
+	sp_reader *reader;
+	const char *path;
+	int64_t log_id;
+	uint32_t pid;
+	mg_sym_proc *proc;
+	uint64_t weight_ns; /* default sample weight */
+	uint64_t first_ns, last_ns;
+	mg_hash open; /* span id -> index in spans[] */
+	mg_open_span *spans;
+	size_t n_spans, cap_spans;
+	size_t *free_list;
+	size_t n_free;
+} mg_log;
+
+static int mg_step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int mg_merge_prepare(mg_merge *mg)
+{
+	struct {
+		sqlite3_stmt **st;
+		const char *sql;
+	} s[] = {
+	    {&mg->ins_log, "INSERT INTO logs VALUES(?,?,?,?,?,?,?)"},
+	    {&mg->ins_damage, "INSERT INTO damage VALUES(?,?,?,?)"},
+	    {&mg->ins_process, "INSERT INTO processes VALUES(?,?,?,?,?,?,?,?,?,NULL)"},
+	    {&mg->upd_process_end, "UPDATE processes SET end_ns = ? WHERE log_id = ?"},
+	    {&mg->ins_thread, "INSERT INTO threads VALUES(?,?,?,?,NULL) ON CONFLICT(pid, tid)"
+	                      " DO UPDATE SET name = excluded.name WHERE excluded.name <> ''"},
+	    {&mg->upd_thread_end, "UPDATE threads SET end_ns = ? WHERE pid = ? AND tid = ?"},
+	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,NULL,?,?)"},
+	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?)"},
+	    {&mg->ins_raw_sample, "INSERT INTO scratch.raw_samples VALUES(?,?,?,?,?)"},
+	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?)"},
+	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
+	                    " DO UPDATE SET count = max(count, excluded.count)"},
+	    {&mg->ins_stack, "INSERT INTO stacks VALUES(?,?,?,?)"},
+	};
+	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+		if (!(*s[i].st = mg_prepare(mg->db, "merge", s[i].sql)))
+			return -1;
+	mg->next_stack_id = 1;
+	mg->next_log_id = 1;
+	return 0;
+}
+
+void mg_merge_finalize(mg_merge *mg)
+{
+	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
+	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
+	                       mg->ins_span,        mg->ins_attr,   mg->ins_raw_sample,
+	                       mg->ins_sampler,     mg->ins_lost,   mg->ins_stack};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		sqlite3_finalize(all[i]);
+	mg_hash_free(&mg->trie);
+}
+
+static void mg_bind_text_n(sqlite3_stmt *st, int i, const char *s, size_t n)
+{
+	sqlite3_bind_text(st, i, s ? s : "", s ? (int)n : 0, SQLITE_TRANSIENT);
+}
+
+static void mg_bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+	mg_bind_text_n(st, i, s, s ? strlen(s) : 0);
+}
+
+static int mg_on_process(mg_log *lg, const sp_rec_process *p)
+{
+	sqlite3_stmt *st = lg->mg->ins_process;
+	lg->pid = p->pid;
+	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, p->pid)))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->pid);
+	mg_bind_str(st, 2, p->host);
+	mg_bind_str(st, 3, p->exe);
+	mg_bind_str(st, 4, p->cmdline);
+	sqlite3_bind_int64(st, 5, (int64_t)p->clock.real_ns);
+	sqlite3_bind_int64(st, 6, p->ppid);
+	if (p->traceparent && p->traceparent[0])
+		mg_bind_str(st, 7, p->traceparent);
+	sqlite3_bind_text(st, 8, p->clock_kind == SP_CLOCK_TSC ? "tsc" : "monotonic", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, lg->log_id);
+	return mg_step(st);
+}
+
+static int mg_on_thread(mg_log *lg, const sp_record *rec)
+{
+	sqlite3_stmt *st = lg->mg->ins_thread;
+	sqlite3_bind_int64(st, 1, rec->u.thread.tid);
+	sqlite3_bind_int64(st, 2, lg->pid);
+	mg_bind_str(st, 3, rec->u.thread.name);
+	sqlite3_bind_int64(st, 4, (int64_t)rec->ts_ns);
+	return mg_step(st);
+}
+
+static int mg_on_thread_end(mg_log *lg, const sp_record *rec)
+{
+	sqlite3_stmt *st = lg->mg->upd_thread_end;
+	sqlite3_bind_int64(st, 1, (int64_t)rec->ts_ns);
+	sqlite3_bind_int64(st, 2, lg->pid);
+	sqlite3_bind_int64(st, 3, rec->u.thread_end.tid);
+	return mg_step(st);
+}
+
+static long mg_span_slot(mg_log *lg)
+{
+	if (lg->n_free)
+		return (long)lg->free_list[--lg->n_free];
+	if (lg->n_spans == lg->cap_spans) {
+		size_t cap = lg->cap_spans ? lg->cap_spans * 2 : 256;
+		mg_open_span *spans = realloc(lg->spans, cap * sizeof *spans);
+		size_t *fl = spans ? realloc(lg->free_list, cap * sizeof *fl) : NULL;
+		if (spans)
+			lg->spans = spans;
+		if (!fl)
+			return -1;
+		lg->free_list = fl;
+		lg->cap_spans = cap;
+	}
+	return (long)lg->n_spans++;
+}
+
+static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
+{
+	const sp_rec_span_begin *b = &rec->u.span_begin;
+	const char *name = b->name_id ? sp_reader_string(lg->reader, b->name_id) : NULL;
+	if (!b->span_id || mg_hash_get(&lg->open, b->span_id, 0))
+		return 0; /* invalid or duplicate begin: keep the first */
+	long slot = mg_span_slot(lg);
+	if (slot < 0)
+		return -1;
+	mg_open_span *s = &lg->spans[slot];
+	*s = (mg_open_span){b->span_id, b->parent_id, b->trace_hi, b->trace_lo,
+	                    rec->ts_ns, b->tid,       b->flags,    NULL};
+	if (name)
+		s->name = strdup(name);
+	else if (b->name_id)
+		s->name = strdup("?");
+	else
+		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
+	if (!s->name)
+		return -1;
+	return mg_hash_put(&lg->open, b->span_id, 0, (uint64_t)slot) ? -1 : 0;
+}
+
+static int mg_span_insert(mg_log *lg, const mg_open_span *s, const sp_record *end)
+{
+	sqlite3_stmt *st = lg->mg->ins_span;
+	char trace[33];
+	sqlite3_bind_int64(st, 1, (int64_t)s->span_id);
+	if (s->parent_id)
+		sqlite3_bind_int64(st, 2, (int64_t)s->parent_id);
+	if (s->trace_hi || s->trace_lo) {
+		snprintf(trace, sizeof trace, "%016" PRIx64 "%016" PRIx64, s->trace_hi,
+		         s->trace_lo);
+		sqlite3_bind_text(st, 3, trace, 32, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int64(st, 4, lg->pid);
+	sqlite3_bind_int64(st, 5, s->tid);
+	mg_bind_str(st, 6, s->name);
+	sqlite3_bind_int64(st, 7, (int64_t)s->start_ns);
+	uint32_t flags = s->flags;
+	if (end) {
+		uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
+		sqlite3_bind_int64(st, 8, (int64_t)end_ns);
+		sqlite3_bind_int64(st, 9, (int64_t)(end_ns - s->start_ns));
+		flags |= end->u.span_end.flags;
+		sqlite3_bind_int64(st, 11, end->u.span_end.tid);
+	} else {
+		flags |= MG_SPAN_NEVER_ENDED;
+	}
+	sqlite3_bind_int64(st, 10, flags);
+	return mg_step(st);
+}
+
+static int mg_on_span_end(mg_log *lg, const sp_record *rec)
+{
+	uint64_t *slot = mg_hash_get(&lg->open, rec->u.span_end.span_id, 0);
+	if (!slot)
+		return 0; /* begin lost (full ring) or a double end: nothing to close */
+	size_t i = (size_t)*slot;
+	int err = mg_span_insert(lg, &lg->spans[i], rec);
+	free(lg->spans[i].name);
+	lg->spans[i].name = NULL;
+	mg_hash_del(&lg->open, rec->u.span_end.span_id, 0);
+	lg->free_list[lg->n_free++] = i;
+	return err;
+}
+
+static int mg_flush_open_spans(mg_log *lg)
+{
+	int err = 0;
+	for (size_t i = 0; i < lg->n_spans; i++) {
+		if (!lg->spans[i].name)
+			continue;
+		if (!err)
+			err = mg_span_insert(lg, &lg->spans[i], NULL);
+		free(lg->spans[i].name);
+	}
+	return err;
+}
+
+static int mg_on_attr(mg_log *lg, const sp_record *rec)
+{
+	const sp_rec_attr *a = &rec->u.attr;
+	sqlite3_stmt *st = lg->mg->ins_attr;
+	const char *key = a->key_id ? sp_reader_string(lg->reader, a->key_id) : NULL;
+	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
+	if (key)
+		mg_bind_str(st, 2, key);
+	else
+		mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
+	if (a->kind == SP_ATTR_INT)
+		sqlite3_bind_int64(st, 3, a->i);
+	else if (a->kind == SP_ATTR_DOUBLE)
+		sqlite3_bind_double(st, 3, a->d);
+	else
+		mg_bind_text_n(st, 3, a->s, a->s ? a->s_len : 0);
+	sqlite3_bind_int(st, 4, (a->flags & SP_ATTR_TRUNCATED) != 0);
+	return mg_step(st);
+}
+
+/* Stack-trie node for (parent, frame), created on first sight. */
+static int64_t mg_trie_node(mg_merge *mg, int64_t parent, int64_t frame, int depth)
+{
+	uint64_t *hit = mg_hash_get(&mg->trie, (uint64_t)parent, (uint64_t)frame);
+	if (hit)
+		return (int64_t)*hit;
+	int64_t id = mg->next_stack_id++;
+	sqlite3_stmt *st = mg->ins_stack;
+	sqlite3_bind_int64(st, 1, id);
+	if (parent)
+		sqlite3_bind_int64(st, 2, parent);
+	sqlite3_bind_int64(st, 3, frame);
+	sqlite3_bind_int(st, 4, depth);
+	if (mg_step(st) || mg_hash_put(&mg->trie, (uint64_t)parent, (uint64_t)frame, (uint64_t)id))
+		return -1;
+	return id;
+}
+
+/* Symbolizes the pcs (leaf first) and returns the leaf trie node, 0 for an
+ * empty stack, -1 on error. */
+static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
+{
+	int64_t frames[MG_MAX_STACK_FRAMES];
+	int n = 0;
+	for (uint32_t i = 0; i < s->nframes && n < MG_MAX_STACK_FRAMES; i++) {
+		int k = mg_sym_resolve(lg->proc, s->pcs[i], i == 0, frames + n,
+		                       MG_MAX_STACK_FRAMES - n);
+		if (k < 0)
+			return -1;
+		n += k;
+	}
+	int64_t node = 0;
+	for (int d = 0; d < n; d++) {
+		node = mg_trie_node(lg->mg, node, frames[n - 1 - d], d);
+		if (node < 0)
+			return -1;
+	}
+	return node;
+}
+
+static int mg_on_sample(mg_log *lg, const sp_record *rec)
+{
+	const sp_rec_sample *s = &rec->u.sample;
+	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, lg->pid)))
+		return -1;
+	int64_t stack = mg_stack_id(lg, s);
+	if (stack < 0)
+		return -1;
+	sqlite3_stmt *st = lg->mg->ins_raw_sample;
+	sqlite3_bind_int64(st, 1, lg->pid);
+	sqlite3_bind_int64(st, 2, s->tid);
+	sqlite3_bind_int64(st, 3, (int64_t)rec->ts_ns);
+	if (stack)
+		sqlite3_bind_int64(st, 4, stack);
+	sqlite3_bind_int64(st, 5,
+	                   s->weight_us ? (int64_t)s->weight_us * 1000 : (int64_t)lg->weight_ns);
+	lg->mg->samples++;
+	return mg_step(st);
+}
+
+static int mg_on_module(mg_log *lg, const sp_record *rec)
+{
+	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, lg->pid)))
+		return -1;
+	return mg_sym_proc_map(lg->proc, &rec->u.module, rec->ts_ns);
+}
+
+static const char *mg_lost_kind(int kind)
+{
+	switch (kind) {
+	case SP_LOST_EVENTS:
+		return "events";
+	case SP_LOST_SAMPLES:
+		return "samples";
+	case SP_LOST_UNWIND:
+		return "unwind";
+	default:
+		return "other";
+	}
+}
+
+static int mg_on_lost(mg_log *lg, const sp_record *rec)
+{
+	sqlite3_stmt *st = lg->mg->ins_lost;
+	sqlite3_bind_int64(st, 1, lg->pid);
+	sqlite3_bind_int64(st, 2, rec->u.lost.tid);
+	sqlite3_bind_text(st, 3, mg_lost_kind(rec->u.lost.kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)rec->u.lost.count);
+	return mg_step(st);
+}
+
+static int mg_on_sampler(mg_log *lg, const sp_record *rec)
+{
+	static const char *const mech[] = {"none", "perf", "timer"};
+	static const char *const mode[] = {"?", "cpu", "wall", "off"};
+	const sp_rec_sampler *s = &rec->u.sampler;
+	sqlite3_stmt *st = lg->mg->ins_sampler;
+	if (s->requested_hz)
+		lg->weight_ns = 1000000000ull / s->requested_hz;
+	sqlite3_bind_int64(st, 1, lg->pid);
+	sqlite3_bind_text(st, 2, s->mechanism < 3 ? mech[s->mechanism] : "?", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->mode < 4 ? mode[s->mode] : "?", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, s->signo);
+	sqlite3_bind_int64(st, 5, s->requested_hz);
+	sqlite3_bind_int64(st, 6, s->achieved_hz);
+	return mg_step(st);
+}
+
+static int mg_on_record(mg_log *lg, const sp_record *rec)
+{
+	if (rec->ts_ns) {
+		if (!lg->first_ns)
+			lg->first_ns = rec->ts_ns;
+		if (rec->ts_ns > lg->last_ns)
+			lg->last_ns = rec->ts_ns;
+	}
+	switch (rec->type) {
+	case SP_REC_PROCESS:
+		return mg_on_process(lg, &rec->u.process);
+	case SP_REC_THREAD:
+		return mg_on_thread(lg, rec);
+	case SP_REC_THREAD_END:
+		return mg_on_thread_end(lg, rec);
+	case SP_REC_SPAN_BEGIN:
+		return mg_on_span_begin(lg, rec);
+	case SP_REC_SPAN_END:
+		return mg_on_span_end(lg, rec);
+	case SP_REC_ATTR:
+		return mg_on_attr(lg, rec);
+	case SP_REC_SAMPLE:
+		return mg_on_sample(lg, rec);
+	case SP_REC_MODULE:
+		return mg_on_module(lg, rec);
+	case SP_REC_LOST:
+		return mg_on_lost(lg, rec);
+	case SP_REC_SAMPLER:
+		return mg_on_sampler(lg, rec);
+	default:
+		return 0; /* CLOCK, STRING, BLOCK: the reader uses them */
+	}
+}
+
+static void mg_show_progress(mg_log *lg)
+{
+	mg_merge *mg = lg->mg;
+	char a[32], b[32], c[32];
+	uint64_t done = mg->bytes_done + sp_reader_bytes_read(lg->reader);
+	mg_progress_update(
+	    &mg->progress, "merging: %s / %s, %s events", mg_fmt_bytes(done, a, sizeof a),
+	    mg_fmt_bytes(mg->bytes_total, b, sizeof b), mg_fmt_count(mg->events, c, sizeof c));
+}
+
+static int mg_log_row(mg_log *lg, uint64_t records, int damaged)
+{
+	sqlite3_stmt *st = lg->mg->ins_log;
+	sqlite3_bind_int64(st, 1, lg->log_id);
+	mg_bind_str(st, 2, lg->path);
+	if (lg->pid)
+		sqlite3_bind_int64(st, 3, lg->pid);
+	sqlite3_bind_int64(st, 4, (int64_t)records);
+	sqlite3_bind_int64(st, 5, lg->reader ? (int64_t)sp_reader_frames(lg->reader) : 0);
+	sqlite3_bind_int64(st, 6, lg->reader ? (int64_t)sp_reader_bytes_read(lg->reader) : 0);
+	sqlite3_bind_text(st, 7, damaged ? "damaged" : "ok", -1, SQLITE_STATIC);
+	if (mg_step(st))
+		return -1;
+	if (lg->pid && lg->last_ns) {
+		sqlite3_bind_int64(lg->mg->upd_process_end, 1, (int64_t)lg->last_ns);
+		sqlite3_bind_int64(lg->mg->upd_process_end, 2, lg->log_id);
+		return mg_step(lg->mg->upd_process_end);
+	}
+	return 0;
+}
+
+static int mg_damage_row(mg_log *lg, uint64_t offset, const char *reason)
+{
+	sqlite3_stmt *st = lg->mg->ins_damage;
+	sqlite3_bind_int64(st, 1, lg->log_id);
+	mg_bind_str(st, 2, lg->path);
+	sqlite3_bind_int64(st, 3, (int64_t)offset);
+	mg_bind_str(st, 4, reason);
+	return mg_step(st);
+}
+
+/* Reads every record; returns the count, sets *damage on damage; -1 = db. */
+static int64_t mg_read_all(mg_log *lg, int *damage)
+{
+	sp_record rec;
+	int64_t n = 0;
+	int rc;
+	while ((rc = sp_reader_next(lg->reader, &rec)) == 1) {
+		if (mg_on_record(lg, &rec))
+			return -1;
+		n++;
+		if ((++lg->mg->events & 4095) == 0)
+			mg_show_progress(lg);
+	}
+	*damage = rc < 0 ? rc : 0;
+	return n;
+}
+
+static void mg_log_free(mg_log *lg)
+{
+	sp_reader_close(lg->reader);
+	mg_sym_proc_free(lg->proc);
+	mg_hash_free(&lg->open);
+	free(lg->spans);
+	free(lg->free_list);
+}
+
+int64_t mg_load_log(mg_merge *mg, const char *path)
+{
+	mg_log lg = {.mg = mg, .path = path, .weight_ns = 1000000000ull / MG_DEFAULT_HZ};
+	lg.log_id = mg->next_log_id++;
+	int err = sp_reader_open(path, &lg.reader);
+	if (err) {
+		fprintf(stderr, "spanprof merge: %s: cannot read: %s\n", path, sp_strerror(err));
+		mg->logs_failed++;
+		int db = mg_log_row(&lg, 0, 1) || mg_damage_row(&lg, 0, sp_strerror(err));
+		mg_log_free(&lg);
+		return db ? -1 : 0;
+	}
+	int damage = 0;
+	int64_t n = mg_read_all(&lg, &damage);
+	if (n >= 0 && damage) {
+		const char *why = sp_reader_error(lg.reader);
+		uint64_t off = sp_reader_error_offset(lg.reader);
+		fprintf(stderr,
+		        "spanprof merge: warning: %s: damaged at offset %" PRIu64
+		        ": %s; merged the %" PRId64 " records before it\n",
+		        path, off, why && why[0] ? why : sp_strerror(damage), n);
+		mg->logs_damaged++;
+		if (mg_damage_row(&lg, off, why && why[0] ? why : sp_strerror(damage)))
+			n = -1;
+	}
+	if (n >= 0 && (mg_flush_open_spans(&lg) || mg_log_row(&lg, (uint64_t)n, damage != 0)))
+		n = -1;
+	else if (n < 0)
+		mg_flush_open_spans(&lg);
+	mg->bytes_done += sp_reader_bytes_read(lg.reader);
+	mg_log_free(&lg);
+	return n;
+}

@@ -1,0 +1,31 @@
+/*
+ * mtest.h - helpers for merge's tests: scratch directories, running the
+ * spanprof command with its output captured, and one-value SQL queries.
+ *
+ * Threading: single-threaded tests.
+ */
+#ifndef MERGE_MTEST_H
+#define MERGE_MTEST_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fresh directory under $SPANPROF_BUILD_DIR (or /tmp); path into buf. */
+void mtest_tmpdir(char *buf, size_t len, const char *tag);
+/* Runs "$SPANPROF_CLI <args>" through the shell; stdout and stderr go to
+ * out/err (malloc'd, may be NULL). Returns the exit status. */
+int mtest_cli(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Opens a database read-only (asserts). */
+sqlite3 *mtest_db(const char *path);
+/* First column of the first row as int64 (asserts a row exists unless
+ * dflt_ok, then returns dflt). */
+int64_t mtest_int(sqlite3 *db, const char *sql);
+/* Same as text (malloc'd, NULL for SQL NULL or no row). */
+char *mtest_text(sqlite3 *db, const char *sql);
+/* Returns 1 if file exists. */
+int mtest_exists(const char *path);
+/* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
+char *mtest_read_file(const char *path, size_t *len);
+
+#endif
