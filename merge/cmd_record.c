@@ -1,12 +1,363 @@
-/* cmd_record.c - 'spanprof record': not built yet (placeholder). */
+/*
+ * cmd_record.c - 'spanprof record': run a program with the runtime preloaded.
+ *
+ * Design: record only prepares the environment (LD_PRELOAD=libspanprof.so,
+ * SPANPROF_OUT, SPANPROF_HZ, SPANPROF_MODE) and runs the program as a child;
+ * the library's constructor does the rest in the program and in every
+ * process it forks or execs (they inherit the environment), each writing its
+ * own <program>.<pid>.splog. When the child ends, record lists the logs it
+ * wrote and exits with the child's status, or dies of the child's signal.
+ *
+ * The library is found at $SPANPROF_LIB, else next to the spanprof binary
+ * (build tree), else ../lib beside it, else the configured install libdir.
+ * A library built with AddressSanitizer needs the ASan runtime first in the
+ * initial library list: record then preloads that runtime ahead of it (and
+ * turns off leak reports, which would change the program's exit status).
+ *
+ * Threading: single-threaded.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+#ifndef SPANPROF_LIBDIR
+#define SPANPROF_LIBDIR "/usr/local/lib"
+#endif
+
+#define SP_RECORD_MAX_HZ 100000L
+
+typedef struct sp_record_opts {
+	const char *out_dir;
+	long hz;
+	int wall;
+	char **argv; /* program and its arguments */
+} sp_record_opts;
+
+static void sp_record_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: spanprof record [-o DIR] [-F HZ] [--wall] -- PROGRAM [ARGS...]\n"
+	        "\n"
+	        "Runs PROGRAM with the spanprof runtime preloaded; every process it starts\n"
+	        "(fork, exec) writes its own log DIR/<program>.<pid>.splog.\n"
+	        "\n"
+	        "  -o DIR    directory for the logs (default: ./spanprof.YYYYmmdd-HHMMSS)\n"
+	        "  -F HZ     samples per second and thread (default 999, at most %ld)\n"
+	        "  --wall    sample wall-clock time (threads that sleep or wait too)\n"
+	        "  --help    this text\n"
+	        "\n"
+	        "Exits with PROGRAM's exit status, or dies of its signal.\n",
+	        SP_RECORD_MAX_HZ);
+}
+
+static int sp_record_bad(const char *msg, const char *arg)
+{
+	fprintf(stderr, "spanprof record: %s%s%s (try 'spanprof record --help')\n", msg,
+	        arg ? ": " : "", arg ? arg : "");
+	return 2;
+}
+
+static int sp_record_parse_hz(const char *text, long *hz)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || !end || *end || v < 1 || v > SP_RECORD_MAX_HZ)
+		return -1;
+	*hz = v;
+	return 0;
+}
+
+/* Returns -1 on success (continue), else the exit status to return. */
+static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
+{
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			sp_record_usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--wall")) {
+			o->wall = 1;
+		} else if (!strcmp(a, "-o") || !strcmp(a, "-F")) {
+			if (i + 1 >= argc)
+				return sp_record_bad("option needs a value", a);
+			if (a[1] == 'o')
+				o->out_dir = argv[++i];
+			else if (sp_record_parse_hz(argv[++i], &o->hz) < 0)
+				return sp_record_bad("-F needs a rate from 1 to 100000", argv[i]);
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return sp_record_bad("unknown option", a);
+		} else {
+			break; /* the program, without "--" */
+		}
+	}
+	if (i >= argc)
+		return sp_record_bad("missing PROGRAM", NULL);
+	o->argv = argv + i;
+	return -1;
+}
+
+static int sp_record_readable(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+/* Finds libspanprof.so; writes an absolute path into out. */
+static int sp_record_find_lib(char *out, size_t cap)
+{
+	char cand[PATH_MAX + 64];
+	const char *env = getenv("SPANPROF_LIB");
+	if (env && *env) {
+		snprintf(cand, sizeof cand, "%s", env);
+	} else {
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(cand, sizeof cand, "%s/libspanprof.so", exe);
+		if (!sp_record_readable(cand))
+			snprintf(cand, sizeof cand, "%s/../lib/libspanprof.so", exe);
+		if (!sp_record_readable(cand))
+			snprintf(cand, sizeof cand, "%s/libspanprof.so", SPANPROF_LIBDIR);
+	}
+	if (!realpath(cand, out) || strlen(out) >= cap) {
+		fprintf(stderr,
+		        "spanprof record: cannot find libspanprof.so (%s: %s); set SPANPROF_LIB\n",
+		        cand, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* If the library needs the ASan runtime, copies its soname ("libasan.so.8")
+ * into out. The soname is a DT_NEEDED string of the library's .dynstr; a
+ * byte search for it is enough for this one purpose. */
+static int sp_record_asan_runtime(const char *lib, char *out, size_t cap)
+{
+	int fd = open(lib, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	const char *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 0;
+	const char *hit = memmem(map, (size_t)st.st_size, "libasan.so.", 11);
+	int found = 0;
+	if (hit && (hit == map || hit[-1] == '\0')) {
+		size_t len = strnlen(hit, (size_t)(map + st.st_size - hit));
+		if (len < cap && hit + len < map + st.st_size) {
+			memcpy(out, hit, len);
+			out[len] = '\0';
+			found = 1;
+		}
+	}
+	munmap((void *)map, (size_t)st.st_size);
+	return found;
+}
+
+static int sp_record_set_preload(const char *lib)
+{
+	char asan[64];
+	const char *old = getenv("LD_PRELOAD");
+	char value[3 * PATH_MAX];
+	int have_asan = sp_record_asan_runtime(lib, asan, sizeof asan);
+	snprintf(value, sizeof value, "%s%s%s%s%s", have_asan ? asan : "", have_asan ? ":" : "",
+	         lib, old && *old ? ":" : "", old && *old ? old : "");
+	if (have_asan) {
+		const char *opts = getenv("ASAN_OPTIONS");
+		char asan_opts[1024];
+		snprintf(asan_opts, sizeof asan_opts, "%s%sdetect_leaks=0", opts ? opts : "",
+		         opts && *opts ? ":" : "");
+		setenv("ASAN_OPTIONS", asan_opts, 1);
+	}
+	return setenv("LD_PRELOAD", value, 1);
+}
+
+static void sp_record_default_dir(char *out, size_t cap)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(out, cap, "spanprof.%Y%m%d-%H%M%S", &tm);
+}
+
+static int sp_record_prepare_dir(const char *dir, char *abs, size_t cap)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "spanprof record: cannot create %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (!realpath(dir, abs) || strlen(abs) >= cap) {
+		fprintf(stderr, "spanprof record: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int sp_record_set_env(const sp_record_opts *o, const char *abs_dir)
+{
+	char hz[32];
+	snprintf(hz, sizeof hz, "%ld", o->hz);
+	if (setenv("SPANPROF_OUT", abs_dir, 1) < 0 || setenv("SPANPROF_HZ", hz, 1) < 0 ||
+	    setenv("SPANPROF_MODE", o->wall ? "wall" : "cpu", 1) < 0)
+		return -1;
+	return 0;
+}
+
+/* Forks and execs the program. A close-on-exec pipe tells the parent
+ * whether exec worked: on failure the child writes errno into it, which the
+ * parent returns in *exec_errno (the child is then reaped). Returns the pid,
+ * or -1 when pipe or fork failed. */
+static pid_t sp_record_spawn(char **argv, int *exec_errno)
+{
+	int fds[2];
+	*exec_errno = 0;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		execvp(argv[0], argv);
+		int err = errno;
+		ssize_t w = write(fds[1], &err, sizeof err);
+		(void)w;
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid > 0) {
+		int err = 0;
+		ssize_t n;
+		while ((n = read(fds[0], &err, sizeof err)) < 0 && errno == EINTR)
+			;
+		if (n == (ssize_t)sizeof err) {
+			*exec_errno = err;
+			waitpid(pid, NULL, 0);
+		}
+	}
+	close(fds[0]);
+	return pid;
+}
+
+static int sp_record_wait(pid_t pid)
+{
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return status;
+}
+
+static int sp_record_is_log(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 6 && !strcmp(name + len - 6, ".splog");
+}
+
+/* Lists the logs of this run (written since it started) on stderr. */
+static void sp_record_list_logs(const char *dir, time_t since)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	unsigned count = 0;
+	struct dirent *e;
+	fprintf(stderr, "spanprof: logs in %s:\n", dir);
+	while ((e = readdir(d)) != NULL) {
+		char path[PATH_MAX + 256];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (!sp_record_is_log(e->d_name) || stat(path, &st) < 0 || st.st_mtime < since)
+			continue;
+		fprintf(stderr, "  %s (%lld bytes)\n", path, (long long)st.st_size);
+		count++;
+	}
+	closedir(d);
+	if (count == 0)
+		fprintf(stderr, "  (none: did the program start? see messages above)\n");
+}
+
+/* Exit with the child's status, or die of its signal like it did. */
+static int sp_record_finish(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (!WIFSIGNALED(status))
+		return 1;
+	int sig = WTERMSIG(status);
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core); /* the child dumped core already, if any */
+	signal(sig, SIG_DFL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	return 128 + sig;
+}
+
 int sp_cmd_record(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "spanprof record: not implemented in this build\n");
-	return 1;
+	sp_record_opts o = {.hz = 999};
+	int rc = sp_record_parse(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	char lib[PATH_MAX], dir[PATH_MAX], abs_dir[PATH_MAX];
+	if (!o.out_dir) {
+		sp_record_default_dir(dir, sizeof dir);
+		o.out_dir = dir;
+	}
+	if (sp_record_find_lib(lib, sizeof lib) < 0 ||
+	    sp_record_prepare_dir(o.out_dir, abs_dir, sizeof abs_dir) < 0)
+		return 1;
+	if (sp_record_set_env(&o, abs_dir) < 0 || sp_record_set_preload(lib) < 0) {
+		fprintf(stderr, "spanprof record: cannot set the environment: %s\n",
+		        strerror(errno));
+		return 1;
+	}
+	time_t started = time(NULL) - 1;
+	int exec_errno = 0;
+	pid_t pid = sp_record_spawn(o.argv, &exec_errno);
+	if (pid < 0) {
+		fprintf(stderr, "spanprof record: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (exec_errno) {
+		fprintf(stderr, "spanprof record: cannot run %s: %s\n", o.argv[0],
+		        strerror(exec_errno));
+		return exec_errno == ENOENT ? 127 : 126;
+	}
+	/* Like a shell: a terminal's ^C goes to the program; we wait for it. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	int status = sp_record_wait(pid);
+	if (status < 0) {
+		fprintf(stderr, "spanprof record: waitpid: %s\n", strerror(errno));
+		return 1;
+	}
+	sp_record_list_logs(abs_dir, started);
+	return sp_record_finish(status);
 }

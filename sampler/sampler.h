@@ -22,8 +22,8 @@ typedef enum sp_sample_mode {
 } sp_sample_mode;
 
 typedef struct sp_sampler_opts {
-	int mode;     /* sp_sample_mode */
-	uint32_t hz;  /* 0 = 999 */
+	int mode;    /* sp_sample_mode */
+	uint32_t hz; /* 0 = 999 */
 } sp_sampler_opts;
 
 int sp_sampler_start(const sp_sampler_opts *opts); /* 0 or -SP_E* */

@@ -1,0 +1,221 @@
+/*
+ * sampler_handler.c - the sampling signal handler.
+ *
+ * Design: the handler runs on the sampled thread, on that thread's stack.
+ * It decides whether the signal is ours (perf: si_fd is this thread's event;
+ * timer: sival_ptr is this thread's state), unwinds with libunwind into a
+ * stack array, and appends one SAMPLE to the thread's own ring. Everything it
+ * calls is async-signal-safe: libunwind's local unwinder with per-thread
+ * caching (no malloc; its caches are mmap-backed), sp_clock_ticks and the
+ * wait-free ring. A signal that is not ours goes to the handler the program
+ * installed for the same number, if any (sigaction interposition).
+ *
+ * unw_backtrace starts inside this handler: the frames up to the kernel's
+ * signal trampoline are ours; the interrupted pc (from the ucontext) marks
+ * the first frame of the program. If it is not found among the first frames,
+ * the slower unw_init_local2(UNW_INIT_SIGNAL_FRAME) + unw_step walk starts
+ * from the ucontext directly.
+ *
+ * Threading: per-thread state only; errno is saved and restored.
+ */
+#define UNW_LOCAL_ONLY
+#include <errno.h>
+#include <libunwind.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "clock.h"
+#include "sampler_int.h"
+#include "spanprof.h"
+
+#define SP_HANDLER_SKIP_MAX 16 /* frames of the handler + trampoline at most */
+
+static __thread volatile sig_atomic_t sp_handler_depth __attribute__((tls_model("initial-exec")));
+/* Set by the dlopen/dlclose interposers: the loader's data may be in flux,
+ * so libunwind (which walks the loaded objects) must not run. */
+__thread volatile sig_atomic_t sp_in_loader __attribute__((tls_model("initial-exec")));
+
+static struct sigaction sp_prev_action; /* what was installed before us */
+static struct sigaction sp_user_action; /* what the program installed since */
+static _Atomic int sp_user_action_valid;
+static _Atomic int sp_conflict_reported;
+
+int sp_sampler_in_handler(void)
+{
+	return sp_handler_depth != 0;
+}
+
+static int sp_signal_is_ours(const siginfo_t *si, const sp_sthread *st)
+{
+	if (!st)
+		return 0;
+	if (si->si_code == SI_TIMER)
+		return si->si_value.sival_ptr == st && st->has_timer;
+	if (si->si_code == POLL_IN || si->si_code == POLL_HUP) {
+		int fd = atomic_load_explicit(&st->perf_fd, memory_order_relaxed);
+		return fd >= 0 && si->si_fd == fd;
+	}
+	return 0;
+}
+
+/* Looks like one of our sources, but for a thread that is not (or no
+ * longer) set up: drop it rather than surprise the program. */
+static int sp_signal_looks_ours(const siginfo_t *si)
+{
+	return si->si_code == SI_TIMER || si->si_code == POLL_IN || si->si_code == POLL_HUP;
+}
+
+static void sp_forward(int signo, siginfo_t *si, void *uc)
+{
+	if (!atomic_load_explicit(&sp_user_action_valid, memory_order_acquire))
+		return;
+	const struct sigaction *act = &sp_user_action;
+	if (act->sa_flags & SA_SIGINFO) {
+		if (act->sa_sigaction)
+			act->sa_sigaction(signo, si, uc);
+	} else if (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+		act->sa_handler(signo);
+	}
+}
+
+static int sp_unwind_slow(ucontext_t *uc, uint64_t *pcs, int cap)
+{
+	unw_cursor_t cursor;
+	if (unw_init_local2(&cursor, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
+		return -1;
+	int n = 0;
+	do {
+		unw_word_t ip = 0;
+		if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0)
+			break;
+		pcs[n++] = (uint64_t)ip;
+	} while (n < cap && unw_step(&cursor) > 0);
+	return n;
+}
+
+/* Fills pcs (leaf first) with the interrupted thread's stack. */
+static int sp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
+{
+	void *raw[SP_MAX_STACK_FRAMES + SP_HANDLER_SKIP_MAX];
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	int n = unw_backtrace(raw, cap + SP_HANDLER_SKIP_MAX);
+	int first = -1;
+	for (int i = 0; i < n && i < SP_HANDLER_SKIP_MAX; i++) {
+		if ((uint64_t)(uintptr_t)raw[i] == rip) {
+			first = i;
+			break;
+		}
+	}
+	if (first < 0)
+		return sp_unwind_slow(uc, pcs, cap);
+	int count = 0;
+	for (int i = first; i < n && count < cap; i++)
+		pcs[count++] = (uint64_t)(uintptr_t)raw[i];
+	return count;
+}
+
+static void sp_take_sample(sp_sthread *st, ucontext_t *uc)
+{
+	uint64_t ts = sp_clock_ticks();
+	sp_ring *ring = st->ring;
+	if (!ring)
+		return;
+	atomic_store_explicit(&st->samples,
+	                      atomic_load_explicit(&st->samples, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+	if (sp_in_loader) {
+		sp_ring_count_lost(ring, SP_LOST_UNWIND);
+		return;
+	}
+	uint64_t pcs[SP_MAX_STACK_FRAMES];
+	int n = sp_unwind(uc, pcs, (int)SP_MAX_STACK_FRAMES);
+	if (n <= 0) {
+		sp_ring_count_lost(ring, SP_LOST_UNWIND);
+		return;
+	}
+	sp_rec_sample rec;
+	rec.ts = ts;
+	rec.tid = st->tid;
+	rec.weight_us = (uint32_t)(sp_sampler_g.period_ns / 1000u);
+	rec.nframes = (uint32_t)n;
+	rec.pcs = pcs;
+	sp_ring_sample(ring, &rec); /* a full ring counts the loss itself */
+}
+
+void sp_sampler_on_signal(int signo, siginfo_t *si, void *uc)
+{
+	int saved_errno = errno;
+	sp_sthread *st = sp_sthread_self;
+	if (sp_signal_is_ours(si, st)) {
+		if (!st->in_handler) {
+			st->in_handler = 1;
+			sp_handler_depth++;
+			atomic_signal_fence(memory_order_seq_cst);
+			sp_take_sample(st, (ucontext_t *)uc);
+			atomic_signal_fence(memory_order_seq_cst);
+			sp_handler_depth--;
+			st->in_handler = 0;
+		}
+	} else if (!(st == NULL && sp_signal_looks_ours(si))) {
+		sp_forward(signo, si, uc);
+	}
+	errno = saved_errno;
+}
+
+static void sp_handler_action(struct sigaction *act)
+{
+	memset(act, 0, sizeof *act);
+	act->sa_sigaction = sp_sampler_on_signal;
+	act->sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&act->sa_mask);
+}
+
+void sp_handler_reinstall(void)
+{
+	struct sigaction act;
+	sp_handler_action(&act);
+	sp_real_sigaction(sp_sampler_g.signo, &act, NULL);
+}
+
+int sp_handler_install(int signo)
+{
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	struct sigaction act;
+	sp_handler_action(&act);
+	if (sp_real_sigaction(signo, &act, &sp_prev_action) < 0)
+		return -SP_EINVAL;
+	if ((sp_prev_action.sa_flags & SA_SIGINFO) ||
+	    (sp_prev_action.sa_handler != SIG_DFL && sp_prev_action.sa_handler != SIG_IGN)) {
+		/* The program got there first: keep its handler for signals
+		 * that are not ours. */
+		sp_user_action = sp_prev_action;
+		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
+		sp_handler_user_action(NULL, NULL);
+	}
+	return 0;
+}
+
+/* The program asks sigaction() about our signal: it sees and sets its own
+ * action; ours stays installed and forwards foreign signals to it. Reported
+ * once. Returns 0. */
+int sp_handler_user_action(const struct sigaction *act, struct sigaction *old)
+{
+	if (!atomic_exchange(&sp_conflict_reported, 1)) {
+		sp_sampler_warn("spanprof: the program uses the sampling signal for itself; "
+		                "spanprof keeps it and forwards signals that are not samples "
+		                "(set SPANPROF_SIGNAL=N to use another signal)\n");
+		sp_sampler_g.signal_conflict = 1;
+	}
+	if (old) {
+		if (atomic_load(&sp_user_action_valid))
+			*old = sp_user_action;
+		else
+			*old = sp_prev_action;
+	}
+	if (act) {
+		atomic_store_explicit(&sp_user_action_valid, 0, memory_order_release);
+		sp_user_action = *act;
+		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
+	}
+	return 0;
+}

@@ -1,0 +1,100 @@
+/*
+ * sampler_int.h - what the sampler's files share (private to sampler/).
+ *
+ * Design: each sampled thread owns one sp_sthread (heap, created by the
+ * thread itself). Its TLS pointer (initial-exec, so the signal handler can
+ * read it without calling into the dynamic linker) is the only way the
+ * handler finds its ring. A registry (mutex) links every sp_sthread so that
+ * stop, exec and fork can reach the sampling sources of all threads; only
+ * the owner thread retires its ring and frees its sp_sthread.
+ *
+ * Fields read by the handler and written by another thread (perf_fd,
+ * armed) are atomics; everything else is owner-only.
+ */
+#ifndef SP_SAMPLER_INT_H
+#define SP_SAMPLER_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "log_writer.h"
+#include "sampler.h"
+
+#define SP_SAMPLER_DEFAULT_HZ 999u
+#define SP_SAMPLER_MAX_HZ     100000u
+
+typedef struct sp_sthread {
+	struct sp_sthread *next; /* registry link (under registry lock) */
+	sp_ring *ring;           /* NULL when retired: handler drops samples */
+	_Atomic int perf_fd;     /* -1 if none */
+	int has_timer;
+	timer_t timer;
+	pthread_t self;
+	uint32_t tid;
+	_Atomic int armed;                /* 1 while the source is ticking */
+	int released;                     /* source closed for good */
+	volatile sig_atomic_t in_handler; /* reentrancy guard */
+	_Atomic uint64_t samples;         /* written by the handler only */
+	uint64_t start_ns;                /* CPU or wall ns when armed */
+} sp_sthread;
+
+/* Global sampler state (sampler.c). */
+typedef struct sp_sampler_global {
+	_Atomic int active; /* new threads get sampled while set */
+	int mode;           /* sp_sample_mode */
+	int mechanism;      /* sp_sampler_mech */
+	int signo;
+	uint32_t hz;
+	uint64_t period_ns;
+	int handler_installed;
+	int signal_conflict; /* the program installed its own handler */
+	/* Totals of threads already torn down (under registry lock). */
+	uint64_t done_samples;
+	uint64_t done_ns;
+	int pid; /* process that started: a forked child differs until atfork_child */
+} sp_sampler_global;
+
+extern sp_sampler_global sp_sampler_g;
+extern __thread sp_sthread *sp_sthread_self __attribute__((tls_model("initial-exec")));
+
+/* sampler_thread.c: per-thread sources and the registry. */
+void sp_registry_lock(void);
+void sp_registry_unlock(void);
+void sp_registry_reinit_after_fork(void);
+sp_sthread *sp_registry_head(void);
+int sp_sthread_begin(void);              /* calling thread: ring, source, THREAD */
+void sp_sthread_end(void);               /* calling thread: stop, retire, free */
+void sp_sthread_disarm(sp_sthread *st);  /* any thread, registry locked */
+void sp_sthread_rearm(sp_sthread *st);   /* any thread, registry locked */
+void sp_sthread_release(sp_sthread *st); /* close the source (registry locked) */
+uint64_t sp_sthread_elapsed_ns(const sp_sthread *st);
+uint64_t sp_sampler_now_ns(const sp_sthread *st);
+int sp_sthread_probe_perf(void); /* can this process open the event? */
+void sp_sthread_forget_all_after_fork(void);
+
+/* sampler_handler.c */
+void sp_sampler_on_signal(int signo, siginfo_t *si, void *uc);
+int sp_handler_install(int signo); /* 0 or -SP_E*; remembers previous action */
+/* Nonzero while the calling thread runs the handler (tests use it). */
+int sp_sampler_in_handler(void);
+/* The program's own action for our signal (sigaction interposition). */
+int sp_handler_user_action(const struct sigaction *act, struct sigaction *old);
+
+/* sampler_modules.c */
+void sp_modules_scan(void);       /* emits MODULE records for modules not yet seen */
+void sp_modules_after_fork(void); /* fork child: reset the scan lock */
+
+extern __thread volatile sig_atomic_t sp_in_loader __attribute__((tls_model("initial-exec")));
+
+/* sampler_interpose.c */
+int sp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old);
+/* The handler's own action, to reinstall after a failed exec. */
+void sp_handler_reinstall(void);
+
+/* Writes one line to stderr with write(2) (no stdio). */
+void sp_sampler_warn(const char *msg);
+
+#endif

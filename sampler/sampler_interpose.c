@@ -1,0 +1,310 @@
+/*
+ * sampler_interpose.c - libc functions wrapped so that sampling follows the
+ * program: pthread_create (new threads arm themselves before the user's
+ * start routine and disarm when it returns or calls pthread_exit), dlopen
+ * (new modules are recorded; no sample unwinds while the loader works),
+ * exec* (the log is flushed and the sampling signal made harmless first),
+ * sigaction/signal (a program that claims the sampling signal keeps working
+ * and is reported).
+ *
+ * The real functions are found lazily with dlsym(RTLD_NEXT), which works in
+ * preload mode, linked mode (-lspanprof ahead of libc) and when a program
+ * links the static library (its definitions win inside the executable).
+ * Every wrapper is a plain pass-through while the sampler is not running.
+ *
+ * Threading: wrappers may run on any thread concurrently; the lazily
+ * resolved pointers are atomics (resolving twice is harmless).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sampler_int.h"
+
+#define SP_EXPORT __attribute__((visibility("default")))
+
+/* Resolves the next definition of NAME once and caches it in SLOT. */
+#define SP_REAL(slot, name)                                                                        \
+	({                                                                                         \
+		void *fn_ = atomic_load_explicit(&(slot), memory_order_acquire);                   \
+		if (!fn_) {                                                                        \
+			fn_ = dlsym(RTLD_NEXT, name);                                              \
+			atomic_store_explicit(&(slot), fn_, memory_order_release);                 \
+		}                                                                                  \
+		fn_;                                                                               \
+	})
+
+typedef int (*sp_pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef int (*sp_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef void *(*sp_dlopen_fn)(const char *, int);
+typedef int (*sp_dlclose_fn)(void *);
+typedef int (*sp_execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*sp_execvpe_fn)(const char *, char *const[], char *const[]);
+
+static _Atomic(void *) sp_real_pthread_create_slot;
+static _Atomic(void *) sp_real_sigaction_slot;
+static _Atomic(void *) sp_real_dlopen_slot;
+static _Atomic(void *) sp_real_dlclose_slot;
+static _Atomic(void *) sp_real_execve_slot;
+static _Atomic(void *) sp_real_execvpe_slot;
+
+static int sp_sampler_running_here(void)
+{
+	return atomic_load_explicit(&sp_sampler_g.active, memory_order_relaxed) &&
+	       sp_sampler_g.pid == getpid();
+}
+
+/* ---- threads ---- */
+
+typedef struct sp_thread_start {
+	void *(*start_routine)(void *);
+	void *arg;
+} sp_thread_start;
+
+static void sp_thread_cleanup(void *unused)
+{
+	(void)unused;
+	sp_sthread_end();
+}
+
+static void *sp_thread_trampoline(void *p)
+{
+	sp_thread_start start = *(sp_thread_start *)p;
+	free(p);
+	sp_sthread_begin();
+	void *ret;
+	pthread_cleanup_push(sp_thread_cleanup, NULL);
+	ret = start.start_routine(start.arg);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
+SP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                             void *(*start_routine)(void *), void *arg)
+{
+	sp_pthread_create_fn real = SP_REAL(sp_real_pthread_create_slot, "pthread_create");
+	if (!real)
+		return EAGAIN;
+	if (!sp_sampler_running_here())
+		return real(thread, attr, start_routine, arg);
+	sp_thread_start *start = malloc(sizeof *start);
+	if (!start)
+		return real(thread, attr, start_routine, arg);
+	start->start_routine = start_routine;
+	start->arg = arg;
+	int rc = real(thread, attr, sp_thread_trampoline, start);
+	if (rc != 0)
+		free(start);
+	return rc;
+}
+
+/* ---- signals ---- */
+
+int sp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old)
+{
+	sp_sigaction_fn real = SP_REAL(sp_real_sigaction_slot, "sigaction");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(signo, act, old);
+}
+
+static int sp_is_sampling_signal(int signo)
+{
+	return sp_sampler_g.handler_installed && signo == sp_sampler_g.signo;
+}
+
+SP_EXPORT int sigaction(int signo, const struct sigaction *act, struct sigaction *old)
+{
+	if (sp_is_sampling_signal(signo))
+		return sp_handler_user_action(act, old);
+	return sp_real_sigaction(signo, act, old);
+}
+
+/* glibc's signal() does not go through sigaction() by symbol: wrap it too,
+ * with its BSD semantics (SA_RESTART, handler stays installed). */
+SP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
+{
+	struct sigaction act, old;
+	memset(&act, 0, sizeof act);
+	act.sa_handler = handler;
+	act.sa_flags = SA_RESTART;
+	sigemptyset(&act.sa_mask);
+	if (sp_is_sampling_signal(signo)) {
+		sp_handler_user_action(&act, &old);
+		return old.sa_handler;
+	}
+	sigaddset(&act.sa_mask, signo);
+	if (sp_real_sigaction(signo, &act, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* ---- dynamic loading ---- */
+
+SP_EXPORT void *dlopen(const char *file, int mode)
+{
+	sp_dlopen_fn real = SP_REAL(sp_real_dlopen_slot, "dlopen");
+	if (!real)
+		return NULL;
+	sp_in_loader++;
+	void *handle = real(file, mode);
+	sp_in_loader--;
+	if (handle && sp_sampler_running_here())
+		sp_modules_scan();
+	return handle;
+}
+
+SP_EXPORT int dlclose(void *handle)
+{
+	sp_dlclose_fn real = SP_REAL(sp_real_dlclose_slot, "dlclose");
+	if (!real)
+		return -1;
+	sp_in_loader++;
+	int rc = real(handle);
+	sp_in_loader--;
+	return rc;
+}
+
+/* ---- exec ---- */
+
+/* Before exec: stop every source, discard pending sampling signals (SIG_IGN
+ * discards them and survives exec, whereas SIG_DFL would let a queued
+ * real-time signal kill the new image), flush the log. The registry stays
+ * locked until exec fails (a successful exec never returns). */
+static int sp_exec_prepare(void)
+{
+	if (!sp_sampler_g.handler_installed || sp_sampler_g.pid != getpid()) {
+		if (sp_log_is_open())
+			sp_log_flush();
+		return 0;
+	}
+	sp_registry_lock();
+	for (sp_sthread *st = sp_registry_head(); st; st = st->next)
+		sp_sthread_disarm(st);
+	struct sigaction ign;
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sp_real_sigaction(sp_sampler_g.signo, &ign, NULL);
+	if (sp_log_is_open())
+		sp_log_flush();
+	return 1;
+}
+
+static void sp_exec_failed(int prepared)
+{
+	if (!prepared)
+		return;
+	int saved_errno = errno;
+	sp_handler_reinstall();
+	if (atomic_load(&sp_sampler_g.active))
+		for (sp_sthread *st = sp_registry_head(); st; st = st->next)
+			if (!st->released)
+				sp_sthread_rearm(st);
+	sp_registry_unlock();
+	errno = saved_errno;
+}
+
+SP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	sp_execve_fn real = SP_REAL(sp_real_execve_slot, "execve");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int prepared = sp_exec_prepare();
+	int rc = real(path, argv, envp);
+	sp_exec_failed(prepared);
+	return rc;
+}
+
+SP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	sp_execvpe_fn real = SP_REAL(sp_real_execvpe_slot, "execvpe");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int prepared = sp_exec_prepare();
+	int rc = real(file, argv, envp);
+	sp_exec_failed(prepared);
+	return rc;
+}
+
+SP_EXPORT int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+SP_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+/* The execl family: collect the variadic arguments into an argv on the
+ * stack (exec must not allocate on the way out of a vfork-like child). */
+#define SP_EXECL_MAX_ARGS 4096
+
+static size_t sp_execl_count(const char *arg0, va_list ap)
+{
+	size_t n = 1;
+	if (!arg0)
+		return 0;
+	while (va_arg(ap, char *) && n < SP_EXECL_MAX_ARGS)
+		n++;
+	return n;
+}
+
+static void sp_execl_fill(char **argv, size_t n, const char *arg0, va_list ap)
+{
+	if (n > 0)
+		argv[0] = (char *)arg0;
+	for (size_t i = 1; i < n; i++)
+		argv[i] = va_arg(ap, char *);
+	argv[n] = NULL;
+}
+
+SP_EXPORT int execl(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	size_t n = sp_execl_count(arg0, ap);
+	va_end(ap);
+	char *argv[n + 1];
+	va_start(ap, arg0);
+	sp_execl_fill(argv, n, arg0, ap);
+	va_end(ap);
+	return execve(path, argv, environ);
+}
+
+SP_EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	size_t n = sp_execl_count(arg0, ap);
+	va_end(ap);
+	char *argv[n + 1];
+	va_start(ap, arg0);
+	sp_execl_fill(argv, n, arg0, ap);
+	va_end(ap);
+	return execvpe(file, argv, environ);
+}
+
+SP_EXPORT int execle(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	size_t n = sp_execl_count(arg0, ap);
+	va_end(ap);
+	char *argv[n + 1];
+	va_start(ap, arg0);
+	sp_execl_fill(argv, n, arg0, ap);
+	(void)va_arg(ap, char *); /* the NULL that ends the arguments */
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
+}

@@ -1,0 +1,96 @@
+/*
+ * sampler_helper.c - an ordinary program (not linked with spanprof) that the
+ * record tests run under 'spanprof record':
+ *   crash        spin 0.5 s of CPU, then die of SIGSEGV
+ *   forkexec     fork; the child execs this program with "child"; both spin
+ *   child        spin 0.3 s
+ *   exit N       spin 0.1 s, exit with status N
+ *   threads      two threads created after start spin 0.3 s each
+ *   dlopen       dlopen libz after start, spin 0.2 s
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+__attribute__((noinline)) static void spin(double cpu_s)
+{
+	double end = thread_cpu_s() + cpu_s;
+	volatile uint64_t x = 0;
+	while (thread_cpu_s() < end)
+		for (int i = 0; i < 200000; i++)
+			x += (uint64_t)i;
+}
+
+static void *spin_thread(void *arg)
+{
+	(void)arg;
+	spin(0.3);
+	return NULL;
+}
+
+static int run_forkexec(const char *self)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", self, "child", (char *)NULL);
+		_exit(126);
+	}
+	spin(0.3);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+static int run_threads(void)
+{
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, spin_thread, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "crash")) {
+		spin(0.5);
+		volatile int *volatile p = NULL;
+		*p = 1;
+		return 0;
+	}
+	if (!strcmp(mode, "forkexec"))
+		return run_forkexec(argv[0]);
+	if (!strcmp(mode, "child")) {
+		spin(0.3);
+		return 0;
+	}
+	if (!strcmp(mode, "exit") && argc > 2) {
+		spin(0.1);
+		return atoi(argv[2]);
+	}
+	if (!strcmp(mode, "threads"))
+		return run_threads();
+	if (!strcmp(mode, "dlopen")) {
+		void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+		spin(0.2);
+		return h ? 0 : 3;
+	}
+	fprintf(stderr, "usage: sampler_helper crash|forkexec|child|exit N|threads|dlopen\n");
+	return 2;
+}

@@ -1,0 +1,198 @@
+/*
+ * sampler_testutil.c - see sampler_testutil.h.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log_reader.h"
+#include "sampler_testutil.h"
+
+void sp_test_mkdtemp(char *out, const char *tag)
+{
+	snprintf(out, 64, "/tmp/sp_%s.XXXXXX", tag);
+	if (!mkdtemp(out))
+		abort();
+}
+
+void sp_test_rmdir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[1024];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int sp_test_cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+int sp_test_find_logs(const char *dir, char out[][512], int max)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < max) {
+		size_t len = strlen(e->d_name);
+		if (len > 6 && !strcmp(e->d_name + len - 6, ".splog"))
+			snprintf(out[n++], 512, "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	qsort(out, (size_t)n, 512, sp_test_cmp);
+	return n;
+}
+
+static void sp_test_add_sample(sp_test_log *log, const sp_rec_sample *s)
+{
+	if (log->nsamples == log->cap) {
+		log->cap = log->cap ? log->cap * 2 : 1024;
+		log->samples = realloc(log->samples, log->cap * sizeof *log->samples);
+		if (!log->samples)
+			abort();
+	}
+	sp_test_sample *t = &log->samples[log->nsamples++];
+	t->tid = s->tid;
+	t->nframes = s->nframes < SP_TEST_MAX_FRAMES ? s->nframes : SP_TEST_MAX_FRAMES;
+	memcpy(t->pcs, s->pcs, t->nframes * sizeof t->pcs[0]);
+}
+
+static void sp_test_add_record(sp_test_log *log, const sp_record *rec)
+{
+	switch (rec->type) {
+	case SP_REC_SAMPLE:
+		sp_test_add_sample(log, &rec->u.sample);
+		break;
+	case SP_REC_THREAD:
+		if (log->nthreads < 256)
+			log->threads[log->nthreads++] = rec->u.thread.tid;
+		break;
+	case SP_REC_THREAD_END:
+		if (log->nthread_ends < 256)
+			log->thread_ends[log->nthread_ends++] = rec->u.thread_end.tid;
+		break;
+	case SP_REC_SAMPLER:
+		log->sampler_seen = 1;
+		log->mechanism = rec->u.sampler.mechanism;
+		log->mode = rec->u.sampler.mode;
+		log->signo = rec->u.sampler.signo;
+		log->requested_hz = rec->u.sampler.requested_hz;
+		log->achieved_hz = rec->u.sampler.achieved_hz;
+		break;
+	case SP_REC_MODULE:
+		if (log->nmodules < 256)
+			snprintf(log->module_paths[log->nmodules], 256, "%.*s",
+			         (int)rec->u.module.path_len, rec->u.module.path);
+		log->nmodules++;
+		break;
+	case SP_REC_LOST:
+		if (rec->u.lost.kind == SP_LOST_SAMPLES)
+			log->lost_samples += rec->u.lost.count;
+		if (rec->u.lost.kind == SP_LOST_UNWIND)
+			log->lost_unwind += rec->u.lost.count;
+		break;
+	default:
+		break;
+	}
+}
+
+int sp_test_read_log(const char *path, sp_test_log *log)
+{
+	memset(log, 0, sizeof *log);
+	sp_reader *r = NULL;
+	if (sp_reader_open(path, &r) < 0)
+		return -1;
+	sp_record rec;
+	int rc;
+	while ((rc = sp_reader_next(r, &rec)) > 0)
+		sp_test_add_record(log, &rec);
+	log->read_error = rc < 0;
+	if (rc < 0)
+		fprintf(stderr, "# %s: %s at %llu\n", path, sp_reader_error(r),
+		        (unsigned long long)sp_reader_error_offset(r));
+	const sp_rec_process *p = sp_reader_process(r);
+	int ok = p != NULL;
+	if (p) {
+		log->pid = p->pid;
+		log->ppid = p->ppid;
+	}
+	sp_reader_close(r);
+	return ok ? 0 : -1;
+}
+
+void sp_test_free_log(sp_test_log *log)
+{
+	free(log->samples);
+	log->samples = NULL;
+}
+
+int sp_test_has_module(const sp_test_log *log, const char *needle)
+{
+	for (size_t i = 0; i < log->nmodules && i < 256; i++)
+		if (strstr(log->module_paths[i], needle))
+			return 1;
+	return 0;
+}
+
+size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < log->nsamples; i++)
+		n += log->samples[i].tid == tid;
+	return n;
+}
+
+double sp_test_thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void sp_test_spin(double cpu_s)
+{
+	double end = sp_test_thread_cpu_s() + cpu_s;
+	volatile uint64_t x = 0;
+	while (sp_test_thread_cpu_s() < end)
+		for (int i = 0; i < 200000; i++)
+			x += (uint64_t)i;
+}
+
+int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap)
+{
+	char path[] = "/tmp/sp_test_err.XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		abort();
+	unlink(path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fd, 2);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execv(argv[0], argv);
+		_exit(126);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	ssize_t n = pread(fd, err, err_cap - 1, 0);
+	err[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return status;
+}

@@ -1,0 +1,57 @@
+/*
+ * sampler_testutil.h - helpers shared by the sampler tests: temporary
+ * directories, reading the samples of a log, running the spanprof command.
+ *
+ * Threading: single-threaded test code.
+ */
+#ifndef SP_SAMPLER_TESTUTIL_H
+#define SP_SAMPLER_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_TEST_MAX_FRAMES 128
+
+typedef struct sp_test_sample {
+	uint32_t tid;
+	uint32_t nframes;
+	uint64_t pcs[SP_TEST_MAX_FRAMES];
+} sp_test_sample;
+
+typedef struct sp_test_log {
+	uint32_t pid, ppid;
+	sp_test_sample *samples;
+	size_t nsamples, cap;
+	uint32_t threads[256]; /* tids of THREAD records */
+	size_t nthreads;
+	uint32_t thread_ends[256];
+	size_t nthread_ends;
+	int sampler_seen;
+	uint32_t mechanism, mode, signo, requested_hz, achieved_hz; /* last SAMPLER */
+	size_t nmodules;
+	char module_paths[256][256];
+	uint64_t lost_samples, lost_unwind;
+	int read_error; /* reader stopped on damage (e.g. crash mid-frame) */
+} sp_test_log;
+
+/* Creates a fresh directory under /tmp; path written into out (>= 64 bytes). */
+void sp_test_mkdtemp(char *out, const char *tag);
+/* Removes the files of a directory and the directory (not recursive). */
+void sp_test_rmdir(const char *dir);
+/* Number of *.splog files in dir; the n-th (sorted by name) into out. */
+int sp_test_find_logs(const char *dir, char out[][512], int max);
+/* Reads a whole log; returns 0 if at least the PROCESS record was read. */
+int sp_test_read_log(const char *path, sp_test_log *log);
+void sp_test_free_log(sp_test_log *log);
+/* Nonzero if a MODULE record's path contains needle. */
+int sp_test_has_module(const sp_test_log *log, const char *needle);
+size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid);
+/* CPU seconds of the calling thread. */
+double sp_test_thread_cpu_s(void);
+/* Spins on the CPU for cpu_s seconds of this thread's CPU time. */
+void sp_test_spin(double cpu_s);
+/* Runs argv; stderr captured into err (NUL-terminated). Returns the raw
+ * wait status. Extra environment "K=V" strings in env (NULL-terminated). */
+int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap);
+
+#endif

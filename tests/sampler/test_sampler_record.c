@@ -1,0 +1,181 @@
+/*
+ * test_sampler_record.c - 'spanprof record' end to end: an unmodified
+ * program (sampler_helper) runs with the runtime preloaded.
+ *
+ * Proves: a crashing program leaves a readable log with its samples and
+ * record dies of the same signal; a fork+exec child writes its own log
+ * (ppid = the parent's pid); threads created by the program are sampled;
+ * a library loaded with dlopen is recorded; the program's exit status is
+ * passed on; bad usage gives one line and exit 2, a missing program 127.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "sampler_testutil.h"
+
+static const char *cli(void)
+{
+	const char *p = getenv("SPANPROF_CLI");
+	return p ? p : "./spanprof";
+}
+
+/* Runs 'spanprof record -o DIR -- sampler_helper ARGS'. */
+static int record(const char *dir, const char *a1, const char *a2, char *err, size_t cap)
+{
+	char *argv[] = {(char *)cli(), "record",  "-o",       (char *)dir, "-F", "999",
+	                "--",          SP_HELPER, (char *)a1, (char *)a2,  NULL};
+	char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL};
+	int status = sp_test_run(argv, env, err, cap);
+	print_message("# record %s: stderr: %s", a1, err);
+	return status;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_record_crash_keeps_samples(void **state)
+{
+	(void)state;
+	char dir[64], err[4096];
+	sp_test_mkdtemp(dir, "crash");
+	int status = record(dir, "crash", NULL, err, sizeof err);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSEGV);
+	char logs[4][512];
+	assert_int_equal(sp_test_find_logs(dir, logs, 4), 1);
+	sp_test_log log;
+	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	print_message("# crash: %zu samples (0.5 s CPU at 999 Hz; the last <= 100 ms may be "
+	              "lost)\n",
+	              log.nsamples);
+	assert_true(log.nsamples > 150);
+	assert_true(log.nmodules > 0);
+	sp_test_free_log(&log);
+	sp_test_rmdir(dir);
+}
+
+static void test_record_fork_exec_child_has_own_log(void **state)
+{
+	(void)state;
+	char dir[64], err[4096];
+	sp_test_mkdtemp(dir, "forkexec");
+	int status = record(dir, "forkexec", NULL, err, sizeof err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	char logs[4][512];
+	assert_int_equal(sp_test_find_logs(dir, logs, 4), 2);
+	sp_test_log a, b;
+	assert_int_equal(sp_test_read_log(logs[0], &a), 0);
+	assert_int_equal(sp_test_read_log(logs[1], &b), 0);
+	assert_int_not_equal(a.pid, b.pid);
+	assert_true(a.ppid == b.pid || b.ppid == a.pid);
+	print_message("# parent/child samples: %zu %zu\n", a.nsamples, b.nsamples);
+	assert_true(a.nsamples > 150 && b.nsamples > 150);
+	sp_test_free_log(&a);
+	sp_test_free_log(&b);
+	sp_test_rmdir(dir);
+}
+
+static void test_record_threads_sampled(void **state)
+{
+	(void)state;
+	char dir[64], err[4096];
+	sp_test_mkdtemp(dir, "rthreads");
+	int status = record(dir, "threads", NULL, err, sizeof err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char logs[2][512];
+	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	sp_test_log log;
+	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	size_t busy_threads = 0;
+	for (size_t i = 0; i < log.nthreads; i++) {
+		size_t n = sp_test_samples_of(&log, log.threads[i]);
+		busy_threads += n > 200;
+	}
+	print_message("# %zu THREAD records, %zu threads with > 200 samples\n", log.nthreads,
+	              busy_threads);
+	assert_true(busy_threads >= 2);
+	sp_test_free_log(&log);
+	sp_test_rmdir(dir);
+}
+
+static void test_record_dlopen_module(void **state)
+{
+	(void)state;
+	char dir[64], err[4096];
+	sp_test_mkdtemp(dir, "dlopen");
+	int status = record(dir, "dlopen", NULL, err, sizeof err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char logs[2][512];
+	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	sp_test_log log;
+	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	assert_true(sp_test_has_module(&log, "libz.so"));
+	assert_true(sp_test_has_module(&log, "sampler_helper"));
+	sp_test_free_log(&log);
+	sp_test_rmdir(dir);
+}
+
+static void test_record_exit_status(void **state)
+{
+	(void)state;
+	char dir[64], err[4096];
+	sp_test_mkdtemp(dir, "exit");
+	int status = record(dir, "exit", "7", err, sizeof err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 7);
+	assert_non_null(strstr(err, ".splog"));
+	sp_test_rmdir(dir);
+}
+
+static void expect_usage_error(char *const argv[], int code)
+{
+	char err[4096];
+	int status = sp_test_run(argv, NULL, err, sizeof err);
+	print_message("# %s: %s", argv[2] ? argv[2] : "(none)", err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), code);
+	assert_int_equal(count_lines(err), 1);
+}
+
+static void test_record_bad_usage(void **state)
+{
+	(void)state;
+	char *c = (char *)cli();
+	char *bogus[] = {c, "record", "--bogus", "--", "/bin/true", NULL};
+	char *none[] = {c, "record", NULL};
+	char *rate[] = {c, "record", "-F", "0", "--", "/bin/true", NULL};
+	char *dash_o[] = {c, "record", "-o", NULL};
+	char *missing[] = {c, "record", "-o", "/tmp", "--", "/nonexistent/program", NULL};
+	expect_usage_error(bogus, 2);
+	expect_usage_error(none, 2);
+	expect_usage_error(rate, 2);
+	expect_usage_error(dash_o, 2);
+	expect_usage_error(missing, 127);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_record_bad_usage),
+	    cmocka_unit_test(test_record_exit_status),
+	    cmocka_unit_test(test_record_crash_keeps_samples),
+	    cmocka_unit_test(test_record_fork_exec_child_has_own_log),
+	    cmocka_unit_test(test_record_threads_sampled),
+	    cmocka_unit_test(test_record_dlopen_module),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
