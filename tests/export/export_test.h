@@ -1,0 +1,38 @@
+/*
+ * export_test.h - helpers for the export tests (prefix export_): build the
+ * fixture database, run commands, query the database, locate the real
+ * readers installed by scripts/install-readers.sh.
+ * Single-threaded test processes; each test gets its own temp directory.
+ */
+#ifndef SP_EXPORT_TEST_H
+#define SP_EXPORT_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct xt {
+	char dir[256]; /* temp directory, removed by xt_teardown */
+	char db[320];  /* the fixture database inside it */
+};
+
+/* Creates the temp dir and the fixture database (tests/export/fixture.sql). */
+void xt_setup(struct xt *t);
+void xt_teardown(struct xt *t);
+/* Runs cmd with sh -c; *out (malloc'd, may be NULL) gets stdout+stderr.
+ * Returns the exit status, or -1 if the command died. */
+int xt_run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of the first row of sql on db, as an integer. */
+int64_t xt_db_int(const char *db, const char *sql);
+/* Path of the spanprof command under test. */
+const char *xt_cli(void);
+/* The readers' prefix; fails the test naming scripts/install-readers.sh when
+ * a reader is missing, or skips it when SPANPROF_SKIP_READERS=1. */
+const char *xt_readers(void);
+/* Path of a file below SPANPROF_SOURCE_DIR/tests/export. */
+const char *xt_src(const char *name);
+/* Number of entries in dir (other than . and ..). */
+int xt_count_files(const char *dir);
+/* Sum of the trailing counts of folded-stack lines in text. */
+int64_t xt_folded_total(const char *text);
+
+#endif
