@@ -1,0 +1,189 @@
+/*
+ * core_dump.c - 'spanprof dump' as a user runs it: a good log prints one
+ * line per record and a summary (exit 0); a damaged log prints the records
+ * before the damage, then one line "damaged at offset N" on stderr (exit
+ * 1); a non-log file and a missing file give one line and exit 1; bad usage
+ * exits 2.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "core_util.h"
+#include "spanprof.h"
+
+static char dir[64], log_path[512];
+
+typedef struct run_result {
+	int status;
+	char out[1 << 16], err[4096];
+} run_result;
+
+static void slurp(const char *path, char *buf, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	size_t len = f ? fread(buf, 1, n - 1, f) : 0;
+	buf[len] = 0;
+	if (f)
+		fclose(f);
+}
+
+static void run_dump(const char *args, run_result *res)
+{
+	const char *cli = getenv("SPANPROF_CLI");
+	assert_non_null(cli);
+	char cmd[2048], out[600], err[600];
+	snprintf(out, sizeof out, "%s/out.txt", dir);
+	snprintf(err, sizeof err, "%s/err.txt", dir);
+	snprintf(cmd, sizeof cmd, "'%s' dump %s >'%s' 2>'%s'", cli, args, out, err);
+	int st = system(cmd);
+	assert_true(WIFEXITED(st));
+	res->status = WEXITSTATUS(st);
+	slurp(out, res->out, sizeof res->out);
+	slurp(err, res->err, sizeof res->err);
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, core_tmpdir());
+	sp_ring *ring = sp_ring_create(321, 0);
+	assert_int_equal(core_open_log(dir, "dumped", log_path, sizeof log_path), 0);
+	sp_record s = {.type = SP_REC_STRING};
+	s.u.string = (sp_rec_string){.id = 1, .len = 5, .bytes = "parse"};
+	sp_log_meta(&s, 0);
+	for (uint64_t i = 1; i <= 3; i++) {
+		sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = i, .name_id = 1};
+		sp_ring_span_begin(ring, &b);
+		sp_rec_attr a = {
+		    .span_id = i, .key = "bytes", .key_len = 5, .kind = SP_ATTR_INT, .i = 4096};
+		sp_ring_attr(ring, &a);
+		sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = i};
+		sp_ring_span_end(ring, &e);
+		sp_log_flush();
+	}
+	sp_ring_retire(ring);
+	sp_log_close();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	core_rm_rf(dir);
+	return 0;
+}
+
+static void test_dump_good_log(void **state)
+{
+	(void)state;
+	static run_result res;
+	char args[600];
+	snprintf(args, sizeof args, "'%s'", log_path);
+	run_dump(args, &res);
+	assert_int_equal(res.status, 0);
+	assert_string_equal(res.err, "");
+	assert_non_null(strstr(res.out, "PROCESS ts="));
+	assert_non_null(strstr(res.out, "SPAN_BEGIN ts="));
+	assert_non_null(strstr(res.out, "tid=321 span=3 parent=0 name=\"parse\""));
+	assert_non_null(strstr(res.out, "key=\"bytes\" int=4096"));
+	assert_non_null(strstr(res.out, "SPAN_BEGIN=3 SPAN_END=3"));
+}
+
+/* Offset of the last frame of the good log. */
+static uint64_t last_frame_offset(void)
+{
+	sp_reader *r;
+	assert_int_equal(sp_reader_open(log_path, &r), 0);
+	sp_record rec;
+	uint64_t last_frame = 0;
+	while (sp_reader_next(r, &rec) == 1)
+		last_frame = rec.file_offset;
+	sp_reader_close(r);
+	return last_frame;
+}
+
+/* Cuts a copy of the log in the middle of its last frame. */
+static void test_dump_damaged_log(void **state)
+{
+	(void)state;
+	static run_result res;
+	static uint8_t bytes[1 << 16];
+	uint64_t last = last_frame_offset();
+	FILE *in = fopen(log_path, "rb");
+	assert_non_null(in);
+	size_t n = fread(bytes, 1, sizeof bytes, in);
+	fclose(in);
+	assert_true(n > last + 2);
+	char cut[600], args[700], want[700];
+	snprintf(cut, sizeof cut, "%s/cut.splog", dir);
+	FILE *out = fopen(cut, "wb");
+	assert_non_null(out);
+	fwrite(bytes, 1, (size_t)last + (n - (size_t)last) / 2, out);
+	fclose(out);
+	snprintf(args, sizeof args, "'%s'", cut);
+	snprintf(want, sizeof want, "spanprof dump: %s: damaged at offset %llu: ", cut,
+	         (unsigned long long)last);
+	run_dump(args, &res);
+	assert_int_equal(res.status, 1);
+	assert_int_equal(count_lines(res.err), 1);
+	assert_memory_equal(res.err, want, strlen(want));
+	assert_non_null(strstr(res.out, "SPAN_BEGIN ts="));
+	assert_non_null(strstr(res.out, "span=2"));
+}
+
+static void test_dump_not_a_log(void **state)
+{
+	(void)state;
+	static run_result res;
+	char path[600], args[700];
+	snprintf(path, sizeof path, "%s/text.txt", dir);
+	FILE *f = fopen(path, "w");
+	fputs("just some text\n", f);
+	fclose(f);
+	snprintf(args, sizeof args, "'%s'", path);
+	run_dump(args, &res);
+	assert_int_equal(res.status, 1);
+	assert_int_equal(count_lines(res.err), 1);
+	assert_non_null(strstr(res.err, "not a spanprof log"));
+	run_dump("/nonexistent/missing.splog", &res);
+	assert_int_equal(res.status, 1);
+	assert_int_equal(count_lines(res.err), 1);
+	assert_non_null(strstr(res.err, "No such file"));
+}
+
+static void test_dump_usage(void **state)
+{
+	(void)state;
+	static run_result res;
+	run_dump("", &res);
+	assert_int_equal(res.status, 2);
+	run_dump("a b", &res);
+	assert_int_equal(res.status, 2);
+	run_dump("--help", &res);
+	assert_int_equal(res.status, 0);
+	assert_non_null(strstr(res.out, "usage: spanprof dump"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dump_good_log),
+	    cmocka_unit_test(test_dump_damaged_log),
+	    cmocka_unit_test(test_dump_not_a_log),
+	    cmocka_unit_test(test_dump_usage),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
