@@ -1,0 +1,143 @@
+/*
+ * test_export_pprof.c - the pprof export, checked by `go tool pprof`
+ * (Debian golang-go): -top puts the hot function first, -tags lists the
+ * span names and attribute values, and -tagfocus on a span name, a span id
+ * or a numeric attribute keeps exactly the samples the database attributes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "export_test.h"
+
+struct ppt {
+	struct xt t;
+	char profile[512];
+};
+
+static int setup(void **state)
+{
+	struct ppt *p = calloc(1, sizeof *p);
+	xt_setup(&p->t);
+	xt_readers();
+	snprintf(p->profile, sizeof p->profile, "%s/profile.pb.gz", p->t.dir);
+	char *out = NULL;
+	if (xt_run(&out, "%s export %s -f pprof -o %s", xt_cli(), p->t.db, p->profile) != 0)
+		fail_msg("export: %s", out);
+	free(out);
+	*state = p;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ppt *p = *state;
+	xt_teardown(&p->t);
+	free(p);
+	return 0;
+}
+
+static char *pprof(struct ppt *p, const char *args)
+{
+	char *out = NULL;
+	if (xt_run(&out, "HOME=%s PPROF_TMPDIR=%s go tool pprof %s %s", p->t.dir, p->t.dir, args,
+	           p->profile) != 0)
+		fail_msg("go tool pprof %s: %s", args, out);
+	return out;
+}
+
+static void expect(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("expected '%s' in:\n%s", needle, text);
+}
+
+static void test_top_shows_hot_function(void **state)
+{
+	struct ppt *p = *state;
+	char *out = pprof(p, "-top -sample_index=samples");
+	const char *head = strstr(out, "flat%");
+	assert_non_null(head);
+	const char *first = strchr(head, '\n');
+	assert_non_null(first);
+	const char *eol = strchr(first + 1, '\n');
+	char line[256];
+	snprintf(line, sizeof line, "%.*s", (int)(eol ? eol - first - 1 : 200), first + 1);
+	expect(line, "hot_loop");
+	expect(out, "parse_input");
+	char total[64];
+	snprintf(total, sizeof total, "of %lld total",
+	         (long long)xt_db_int(p->t.db, "SELECT count(*) FROM samples"));
+	expect(out, total);
+	free(out);
+	out = pprof(p, "-top -sample_index=cpu");
+	expect(out, "hot_loop");
+	free(out);
+}
+
+static void test_tags_list_spans_and_attributes(void **state)
+{
+	struct ppt *p = *state;
+	char *out = pprof(p, "-tags");
+	expect(out, "span_name:");
+	expect(out, "request");
+	expect(out, "parse");
+	expect(out, "compute");
+	expect(out, "span_id:");
+	expect(out, "path:");
+	expect(out, "/tmp/a \"quoted\".txt");
+	expect(out, "b.txt");
+	expect(out, "iterations:");
+	expect(out, "bytes:");
+	free(out);
+}
+
+/* Samples kept by -tagfocus=FOCUS, by pprof's "accounting for N" line. */
+static long long focused(struct ppt *p, const char *focus)
+{
+	char args[256];
+	snprintf(args, sizeof args, "-top -sample_index=samples '-tagfocus=%s'", focus);
+	char *out = pprof(p, args);
+	const char *s = strstr(out, "accounting for ");
+	if (!s)
+		fail_msg("no total in:\n%s", out);
+	long long n = strtoll(s + 15, NULL, 10);
+	free(out);
+	return n;
+}
+
+static void test_tagfocus_slices_by_span_and_input(void **state)
+{
+	struct ppt *p = *state;
+	const char *db = p->t.db;
+	assert_int_equal(focused(p, "span_name=parse"),
+	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
+	                               "WHERE name = 'parse'"));
+	assert_int_equal(focused(p, "span_name=compute"),
+	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
+	                               "WHERE name = 'compute'"));
+	assert_int_equal(focused(p, "span_id=3"),
+	                 xt_db_int(db, "SELECT count(*) FROM samples WHERE span_id = 3"));
+	assert_int_equal(focused(p, "iterations=7"),
+	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
+	                               "(span_id) WHERE a.key = 'iterations' AND a.value = 7"));
+	assert_int_equal(focused(p, "path=b.txt"),
+	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
+	                               "(span_id) WHERE a.key = 'path' AND a.value = 'b.txt'"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_top_shows_hot_function, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tags_list_spans_and_attributes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tagfocus_slices_by_span_and_input, setup,
+	                                    teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
