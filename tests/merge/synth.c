@@ -50,7 +50,7 @@ sp_ring *synth_thread(synth *s, uint32_t tid, const char *name)
 	s->tids[s->n_threads++] = tid;
 	sp_record rec = {.type = SP_REC_THREAD};
 	rec.u.thread = (sp_rec_thread){.ts = s->base, .tid = tid, .name = name ? name : ""};
-	sp_log_meta(&rec, 1);
+	sp_log_meta(&rec, 0); /* not sticky: the next synthetic log is another process */
 	return r;
 }
 
@@ -128,7 +128,7 @@ void synth_module(synth *s, const char *path, uint64_t start, uint64_t end, uint
 	                               .build_id = build_id,
 	                               .build_id_len = build_id_len,
 	                               .ts = s->base};
-	if (sp_log_meta(&rec, 1))
+	if (sp_log_meta(&rec, 0))
 		abort();
 }
 
@@ -138,7 +138,7 @@ void synth_sampler(synth *s, uint32_t hz)
 	sp_record rec = {.type = SP_REC_SAMPLER};
 	rec.u.sampler = (sp_rec_sampler){
 	    .mechanism = SP_SAMPLER_PERF, .mode = 1, .requested_hz = hz, .achieved_hz = hz};
-	if (sp_log_meta(&rec, 1))
+	if (sp_log_meta(&rec, 0))
 		abort();
 }
 
