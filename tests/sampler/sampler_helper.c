@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +71,9 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (!strcmp(mode, "crash")) {
 		spin(0.5);
-		volatile int *volatile p = NULL;
+		/* A page without access: a real SIGSEGV that the sanitizers'
+		 * null-pointer checks do not intercept. */
+		volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		*p = 1;
 		return 0;
 	}

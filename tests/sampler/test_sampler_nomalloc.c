@@ -87,7 +87,7 @@ int posix_memalign(void **out, size_t align, size_t n)
 }
 #endif
 
-__attribute__((noinline)) static uint64_t deep(int depth, double cpu_s)
+__attribute__((noinline, unused)) static uint64_t deep(int depth, double cpu_s)
 {
 	volatile uint64_t keep = (uint64_t)depth;
 	if (depth > 0)
@@ -97,7 +97,7 @@ __attribute__((noinline)) static uint64_t deep(int depth, double cpu_s)
 	return keep;
 }
 
-static void *deep_thread(void *arg)
+__attribute__((unused)) static void *deep_thread(void *arg)
 {
 	(void)arg;
 	deep(30, 0.4);
