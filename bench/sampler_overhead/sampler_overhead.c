@@ -10,14 +10,21 @@
  *     handler, and spanprof's writer thread: everything sampling costs),
  *   - wall seconds of the workload,
  * and the slowdown against "off". Cost per sample = extra CPU at 9999 Hz
- * divided by the number of samples taken (30 frames + signal delivery).
+ * divided by the number of samples taken (30 frames + signal delivery);
+ * the same perf event with an empty handler separates what the kernel costs
+ * (timer interrupt, signal delivery) from what spanprof's handler costs.
  *
  * Usage: sampler_overhead [REPS]          (default 7)
  *        sampler_overhead --work HZ DIR   (one child run; HZ 0 = off)
  * Threading: the driver is single-threaded; a child runs two workers.
  */
+#include <fcntl.h>
+#include <linux/perf_event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 #include "clock.h"
 #include "log_reader.h"
@@ -62,11 +72,64 @@ __attribute__((noinline)) static uint64_t deep(int depth, uint64_t iters)
 	return keep;
 }
 
+/* Baseline for the handler's own cost: the same perf event and signal,
+ * with a handler that does nothing. */
+static volatile sig_atomic_t g_empty_signals;
+static uint32_t g_empty_hz;
+
+static void empty_handler(int signo, siginfo_t *si, void *uc)
+{
+	(void)signo;
+	(void)si;
+	(void)uc;
+	g_empty_signals++;
+}
+
+static void empty_sampler_arm(void)
+{
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.size = sizeof attr;
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_TASK_CLOCK;
+	attr.sample_period = 1000000000ull / g_empty_hz;
+	attr.exclude_kernel = 1;
+	attr.exclude_hv = 1;
+	attr.wakeup_events = 1;
+	int fd = (int)syscall(SYS_perf_event_open, &attr, gettid(), -1, -1, 0);
+	struct f_owner_ex owner = {F_OWNER_TID, gettid()};
+	if (fd < 0 || fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETSIG, SIGRTMIN + 6) < 0 || fcntl(fd, F_SETOWN_EX, &owner) < 0)
+		exit(3);
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
+	if (g_empty_hz)
+		empty_sampler_arm();
 	deep(SP_BENCH_DEPTH - 2, SP_BENCH_ITERS); /* + worker + thread start */
 	return NULL;
+}
+
+/* The handler's main work, outside a signal: unw_backtrace from a 30-frame
+ * stack with libunwind's per-thread cache warm, as the handler runs it. */
+#define SP_UNWIND_REPS 20000
+
+__attribute__((noinline)) static double unwind_ns_at(int depth)
+{
+	volatile double keep = 0;
+	if (depth > 1)
+		return unwind_ns_at(depth - 1) + keep;
+	void *pcs[128];
+	int n = 0;
+	double t0 = now_s(CLOCK_MONOTONIC);
+	for (int i = 0; i < SP_UNWIND_REPS; i++)
+		n += unw_backtrace(pcs, 128);
+	double dt = now_s(CLOCK_MONOTONIC) - t0;
+	printf("unw_backtrace of %d frames: %.0f ns (outside a signal, cache warm)\n",
+	       n / SP_UNWIND_REPS, dt * 1e9 / SP_UNWIND_REPS);
+	return dt;
 }
 
 static size_t count_samples(const char *dir)
@@ -93,8 +156,17 @@ static size_t count_samples(const char *dir)
 }
 
 /* One child run: prints "cpu_s wall_s samples". */
-static int run_work(uint32_t hz, const char *dir)
+static int run_work(uint32_t hz, const char *dir, int empty)
 {
+	if (empty) {
+		struct sigaction act;
+		memset(&act, 0, sizeof act);
+		act.sa_sigaction = empty_handler;
+		act.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigaction(SIGRTMIN + 6, &act, NULL);
+		g_empty_hz = hz;
+		hz = 0;
+	}
 	if (hz) {
 		sp_clock_init();
 		sp_log_opts lo = {.dir = dir, .program = "bench"};
@@ -120,7 +192,8 @@ static int run_work(uint32_t hz, const char *dir)
 		sp_log_close();
 	}
 	double cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID);
-	printf("%.6f %.6f %zu\n", cpu_s, wall_s, hz ? count_samples(dir) : (size_t)0);
+	size_t samples = hz ? count_samples(dir) : (size_t)g_empty_signals;
+	printf("%.6f %.6f %zu\n", cpu_s, wall_s, samples);
 	return 0;
 }
 
@@ -171,7 +244,9 @@ static int perf_works(void)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--work"))
-		return run_work((uint32_t)atoi(argv[2]), argv[3]);
+		return run_work((uint32_t)atoi(argv[2]), argv[3], 0);
+	if (argc == 4 && !strcmp(argv[1], "--work-empty"))
+		return run_work((uint32_t)atoi(argv[2]), argv[3], 1);
 	int reps = argc > 1 ? atoi(argv[1]) : 7;
 	if (reps < 1 || reps > 64)
 		reps = 7;
@@ -185,11 +260,12 @@ int main(int argc, char **argv)
 	    {.name = "off", .cmd_fmt = "%s --work 0 %s"},
 	    {.name = "spanprof 999 Hz", .cmd_fmt = "%s --work 999 %s"},
 	    {.name = "spanprof 9999 Hz", .cmd_fmt = "%s --work 9999 %s"},
+	    {.name = "empty handler 9999 Hz", .cmd_fmt = "%s --work-empty 9999 %s"},
 	    {.name = "perf record -F 999 -g",
 	     .cmd_fmt = "perf record -q -F 999 -g -o %2$s/perf.data -- %1$s --work 0 %2$s "
 	                "2>/dev/null"},
 	};
-	int nconfigs = perf_works() ? 4 : 3;
+	int nconfigs = perf_works() ? 5 : 4;
 	for (int r = 0; r < reps; r++)
 		for (int k = 0; k < nconfigs; k++) {
 			int i = (k + r) % nconfigs; /* rotate the order too */
@@ -213,11 +289,23 @@ int main(int argc, char **argv)
 	bench_config *hi = &configs[2];
 	double per_run_samples = hi->n ? hi->samples / hi->n : 0.0;
 	if (per_run_samples > 0)
-		printf(
-		    "cost per sample (30 frames, 9999 Hz, CPU incl. signal delivery and writer): "
-		    "%.0f ns\n",
-		    (median(hi->cpu, hi->n) - base_cpu) * 1e9 / per_run_samples);
-	if (nconfigs == 3)
+		printf("cost per sample (30 frames, 9999 Hz, all included): "
+		       "%.0f ns\n",
+		       (median(hi->cpu, hi->n) - base_cpu) * 1e9 / per_run_samples);
+	bench_config *empty = &configs[3];
+	double empty_signals = empty->n ? empty->samples / empty->n : 0.0;
+	if (per_run_samples > 0 && empty_signals > 0)
+		printf("  of which spanprof's handler (unwind + ring + writer), over an empty "
+		       "handler: %.0f ns\n",
+		       (median(hi->cpu, hi->n) / per_run_samples -
+		        median(empty->cpu, empty->n) / empty_signals) *
+		           1e9);
+	if (per_run_samples > 0 && empty_signals > 0)
+		printf("  kernel timer interrupt + signal delivery (empty handler): %.0f ns\n",
+		       (median(empty->cpu, empty->n) - base_cpu) * 1e9 / empty_signals);
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	unwind_ns_at(SP_BENCH_DEPTH - 1);
+	if (nconfigs == 4)
 		printf("perf record: not available here (perf missing or refused)\n");
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
