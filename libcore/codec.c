@@ -284,21 +284,27 @@ static uint8_t *enc_payload(sp_codec_state *s, const sp_record *rec, uint8_t *p)
 	}
 }
 
-/* The payload is written 4 bytes in (room for the longest length varint of
- * a payload under SP_MAX_RECORD_BYTES), then moved down behind its length. */
+/* The payload is written 2 bytes in (type + a 1-byte length, the common
+ * case) and moved up only when its length needs a longer varint. */
 int sp_codec_encode(sp_codec_state *s, const sp_record *rec, uint8_t *out)
 {
 	if (!encodable(s, rec))
 		return -SP_EINVAL;
-	uint8_t *payload = out + 4;
+	uint8_t *payload = out + 2;
 	size_t plen = (size_t)(enc_payload(s, rec, payload) - payload);
 	if (plen > SP_MAX_RECORD_BYTES)
 		return -SP_EINVAL;
 	out[0] = rec->type;
-	uint8_t *after_len = put_u(out + 1, plen);
-	memmove(after_len, payload, plen);
 	s->records++;
-	return (int)(after_len + plen - out);
+	if (plen < 0x80) {
+		out[1] = (uint8_t)plen;
+		return (int)(plen + 2);
+	}
+	uint8_t len_bytes[4];
+	size_t k = (size_t)(put_u(len_bytes, plen) - len_bytes);
+	memmove(out + 1 + k, payload, plen);
+	memcpy(out + 1, len_bytes, k);
+	return (int)(1 + k + plen);
 }
 
 /* ---- decoder ---------------------------------------------------------- */

@@ -359,6 +359,7 @@ void sp_log_flush(void)
 static void *writer_main(void *arg)
 {
 	(void)arg;
+	pthread_setname_np(pthread_self(), "spanprof-writer");
 	int fd = atomic_load(&sp_log_wake_fd_);
 	while (!atomic_load(&L.stop)) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};

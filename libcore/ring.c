@@ -201,6 +201,7 @@ void sp_ring_reset_after_fork_(uint32_t new_tid)
 static void raw_span_begin(sp_ring *ring, const uint64_t *w, sp_rec_span_begin *r)
 {
 	unsigned has_trace = (w[0] >> 24) & 1u;
+	*r = (sp_rec_span_begin){0};
 	r->ts = w[1];
 	r->span_id = w[2];
 	r->parent_id = w[3];
@@ -218,6 +219,7 @@ static void raw_span_begin(sp_ring *ring, const uint64_t *w, sp_rec_span_begin *
 
 static void raw_attr(const uint64_t *w, sp_rec_attr *r)
 {
+	*r = (sp_rec_attr){0};
 	r->kind = (uint8_t)(w[0] >> 24);
 	r->flags = (uint8_t)(w[0] >> 32);
 	r->span_id = w[1];
@@ -236,7 +238,6 @@ unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec
 {
 	unsigned type = (unsigned)(w[0] & 0xffu);
 	*words = (uint32_t)(w[0] >> 8) & 0xffffu;
-	memset(&rec->u, 0, sizeof rec->u);
 	rec->type = (uint8_t)type;
 	switch (type) {
 	case SP_REC_SPAN_BEGIN:
@@ -244,21 +245,19 @@ unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec
 		rec->u.span_begin.tid = ring->tid;
 		break;
 	case SP_REC_SPAN_END:
-		rec->u.span_end.flags = (uint32_t)(w[0] >> 32);
-		rec->u.span_end.ts = w[1];
-		rec->u.span_end.span_id = w[2];
-		rec->u.span_end.tid = ring->tid;
+		rec->u.span_end = (sp_rec_span_end){
+		    .ts = w[1], .tid = ring->tid, .span_id = w[2], .flags = (uint32_t)(w[0] >> 32)};
 		break;
 	case SP_REC_ATTR:
 		raw_attr(w, &rec->u.attr);
 		rec->u.attr.tid = ring->tid;
 		break;
 	case SP_REC_SAMPLE:
-		rec->u.sample.nframes = (uint32_t)(w[0] >> 32);
-		rec->u.sample.ts = w[1];
-		rec->u.sample.weight_us = (uint32_t)w[2];
-		rec->u.sample.pcs = &w[3];
-		rec->u.sample.tid = ring->tid;
+		rec->u.sample = (sp_rec_sample){.ts = w[1],
+		                                .tid = ring->tid,
+		                                .weight_us = (uint32_t)w[2],
+		                                .nframes = (uint32_t)(w[0] >> 32),
+		                                .pcs = &w[3]};
 		break;
 	}
 	return type;

@@ -1,0 +1,228 @@
+/*
+ * log_writer_bench.c - what the event log costs the program and the disk.
+ *
+ * For 1 and for 2 producer threads it prints:
+ *   - events accepted per second per thread when producing flat out
+ *     (each event = one sp_clock_ticks() read + one ring push, exactly what
+ *     the tracer does per sp_begin / sp_end),
+ *   - bytes per span on disk (file size / spans written),
+ *   - events lost (ring full) at full speed and when paced at 5 million
+ *     events per second per thread.
+ *
+ * Generator: a stream of nested spans with literal (interned) names. A
+ * "request" span holds 1-4 "parse" spans, each holding 0-3 "token" spans
+ * (counts from a xorshift PRNG, fixed seed per thread). In the paced runs
+ * the thread also spins a pseudo-random 0-63 multiply iterations between
+ * consecutive events, so span durations vary from tens of ns to several
+ * hundred ns, like real code; the "max" runs leave that out so that they
+ * measure the producer path alone (clock read + ring push per event).
+ *
+ * Usage: bench_log_writer [seconds per run, default 1] [output dir, default /tmp]
+ * Threading: producers are plain threads, each with its own ring.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log_writer.h"
+
+typedef struct producer {
+	pthread_t th;
+	int index;
+	double seconds;
+	double paced_rate; /* events/s per thread, 0 = flat out */
+	uint64_t accepted, lost, spans;
+	double elapsed_s;
+} producer;
+
+static volatile uint64_t sink;
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static int work_enabled;
+
+static void work(uint64_t *rng)
+{
+	if (!work_enabled)
+		return;
+	uint64_t n = xorshift(rng) & 63, acc = 1;
+	for (uint64_t i = 0; i < n; i++)
+		acc = acc * 6364136223846793005u + i;
+	sink = acc;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct gen {
+	sp_ring *ring;
+	uint64_t rng, next_span, accepted, lost, spans;
+	uint64_t start_ns;
+	double paced_rate;
+	uint64_t paced_start, paced_base;
+} gen;
+
+/* Paced mode: wait until the schedule allows the next event. A thread that
+ * was descheduled does not burst to catch up (a program would not either):
+ * when it is more than 100 us behind, the schedule restarts from now. */
+static void pace(gen *g)
+{
+	if (g->paced_rate <= 0)
+		return;
+	uint64_t n = g->accepted + g->lost - g->paced_base;
+	uint64_t due = g->paced_start + (uint64_t)((double)n * 1e9 / g->paced_rate);
+	uint64_t now = now_ns();
+	if (now > due + 100000) {
+		g->paced_start = now;
+		g->paced_base = g->accepted + g->lost;
+		return;
+	}
+	while (now < due)
+		now = now_ns();
+}
+
+static uint64_t begin(gen *g, uint32_t name_id, uint64_t parent)
+{
+	pace(g);
+	uint64_t id = ++g->next_span;
+	sp_rec_span_begin b = {
+	    .ts = sp_clock_ticks(), .span_id = id, .parent_id = parent, .name_id = name_id};
+	if (sp_ring_span_begin(g->ring, &b) == 0)
+		g->accepted++;
+	else
+		g->lost++;
+	work(&g->rng);
+	return id;
+}
+
+static void end(gen *g, uint64_t id)
+{
+	pace(g);
+	sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = id};
+	if (sp_ring_span_end(g->ring, &e) == 0)
+		g->accepted++;
+	else
+		g->lost++;
+	g->spans++;
+	work(&g->rng);
+}
+
+static void request(gen *g)
+{
+	uint64_t req = begin(g, 1, 0);
+	int parses = 1 + (int)(xorshift(&g->rng) & 3);
+	for (int p = 0; p < parses; p++) {
+		uint64_t parse = begin(g, 2, req);
+		int tokens = (int)(xorshift(&g->rng) % 4);
+		for (int t = 0; t < tokens; t++)
+			end(g, begin(g, 3, parse));
+		end(g, parse);
+	}
+	end(g, req);
+}
+
+static void *producer_main(void *arg)
+{
+	producer *p = arg;
+	gen g = {.rng = 0x9e3779b97f4a7c15u + (uint64_t)p->index,
+	         .next_span = (uint64_t)p->index << 40,
+	         .paced_rate = p->paced_rate};
+	g.ring = sp_ring_create((uint32_t)gettid(), 0);
+	if (!g.ring)
+		abort();
+	g.start_ns = now_ns();
+	g.paced_start = g.start_ns;
+	uint64_t stop = g.start_ns + (uint64_t)(p->seconds * 1e9);
+	while (now_ns() < stop)
+		for (int i = 0; i < 64; i++)
+			request(&g);
+	p->elapsed_s = (double)(now_ns() - g.start_ns) / 1e9;
+	p->accepted = g.accepted;
+	p->lost = g.lost;
+	p->spans = g.spans;
+	sp_ring_retire(g.ring);
+	return NULL;
+}
+
+static void intern_names(void)
+{
+	static const char *names[] = {"request", "parse", "token"};
+	for (uint32_t i = 0; i < 3; i++) {
+		sp_record s = {.type = SP_REC_STRING};
+		s.u.string = (sp_rec_string){
+		    .id = i + 1, .len = (uint32_t)strlen(names[i]), .bytes = names[i]};
+		sp_log_meta(&s, 1);
+	}
+}
+
+static void run(int threads, double seconds, double paced_rate, const char *dir)
+{
+	work_enabled = paced_rate > 0;
+	char program[64];
+	snprintf(program, sizeof program, "bench-%dt-%s", threads,
+	         paced_rate > 0 ? "paced" : "max");
+	sp_log_opts opts = {.dir = dir, .program = program};
+	if (sp_log_open(&opts, NULL) != 0) {
+		fprintf(stderr, "cannot open a log in %s\n", dir);
+		exit(1);
+	}
+	char path[512];
+	snprintf(path, sizeof path, "%s", sp_log_path());
+	intern_names();
+	producer p[2];
+	for (int i = 0; i < threads; i++) {
+		p[i] = (producer){.index = i, .seconds = seconds, .paced_rate = paced_rate};
+		pthread_create(&p[i].th, NULL, producer_main, &p[i]);
+	}
+	uint64_t accepted = 0, lost = 0, spans = 0;
+	double rate = 0;
+	for (int i = 0; i < threads; i++) {
+		pthread_join(p[i].th, NULL);
+		accepted += p[i].accepted;
+		lost += p[i].lost;
+		spans += p[i].spans;
+		rate += (double)p[i].accepted / p[i].elapsed_s;
+	}
+	sp_log_close();
+	struct stat st;
+	stat(path, &st);
+	printf("%d thread(s) %-6s: %6.1f M events/s per thread accepted, %5.2f bytes/span on disk, "
+	       "%llu of %llu events lost (%.2f%%)\n",
+	       threads, paced_rate > 0 ? "paced" : "max", rate / threads / 1e6,
+	       (double)st.st_size / (double)(spans ? spans : 1), (unsigned long long)lost,
+	       (unsigned long long)(accepted + lost),
+	       100.0 * (double)lost / (double)(accepted + lost ? accepted + lost : 1));
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
+	const char *dir = argc > 2 ? argv[2] : "/tmp";
+	sp_clock_init();
+	printf("ring %u KiB per thread (SPANPROF_BUFFER_KB), flush every 100 ms, %.1f s per run\n",
+	       getenv("SPANPROF_BUFFER_KB") ? (unsigned)atoi(getenv("SPANPROF_BUFFER_KB"))
+	                                    : SP_RING_DEFAULT_BYTES / 1024,
+	       seconds);
+	for (int threads = 1; threads <= 2; threads++) {
+		run(threads, seconds, 0, dir);
+		run(threads, seconds, 5e6, dir);
+	}
+	return 0;
+}
