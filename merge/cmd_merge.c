@@ -179,19 +179,40 @@ static sqlite3 *mg_open_output(void)
 	return db;
 }
 
+/* SPANPROF_MERGE_TIMING=1 prints the time of each phase (for tuning). */
+static void mg_phase(const char *what)
+{
+	static double last;
+	static int on = -1;
+	if (on < 0)
+		on = getenv("SPANPROF_MERGE_TIMING") != NULL;
+	double now = mg_now_s();
+	if (on && last > 0)
+		fprintf(stderr, "spanprof merge: %-10s %.3f s\n", what, now - last);
+	last = now;
+}
+
 /* Everything after the logs are loaded. */
 static int mg_finish_db(mg_merge *mg)
 {
 	char a[32];
 	mg_progress_update(&mg->progress, "deriving span ancestors and stacks...");
-	if (mg_db_derive(mg->db) || mg_attribute(mg))
+	mg_phase("load");
+	if (mg_db_derive(mg->db))
 		return -1;
+	mg_phase("derive");
+	if (mg_attribute(mg))
+		return -1;
+	mg_phase("attribute");
 	mg_progress_update(&mg->progress, "indexing %s samples...",
 	                   mg_fmt_count(mg->samples, a, sizeof a));
 	if (mg_exec(mg->db, "merge", "DROP TABLE scratch.raw_samples") ||
 	    mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db))
 		return -1;
-	return mg_exec(mg->db, "merge", "COMMIT; DETACH DATABASE scratch;");
+	mg_phase("index");
+	int err = mg_exec(mg->db, "merge", "COMMIT; DETACH DATABASE scratch;");
+	mg_phase("commit");
+	return err;
 }
 
 static int mg_run(mg_inputs *in, const char *out, int quiet)
@@ -199,6 +220,7 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 	mg_merge mg = {.quiet = quiet};
 	int64_t total = 0;
 	mg_progress_init(&mg.progress);
+	mg_phase("start");
 	for (size_t i = 0; i < in->n; i++) {
 		struct stat sb;
 		if (stat(in->paths[i], &sb) == 0)

@@ -142,7 +142,7 @@ static int mg_sweep_run(mg_merge *mg, sqlite3_stmt *spans, sqlite3_stmt *raw, sq
 int mg_attribute(mg_merge *mg)
 {
 	if (mg_exec(mg->db, "merge",
-	            "CREATE INDEX spans_thread ON spans(pid, tid, start_ns, depth)"))
+	            "CREATE INDEX spans_thread ON spans(pid, tid, start_ns, depth, end_ns)"))
 		return -1;
 	sqlite3_stmt *spans = mg_prepare(mg->db, "merge",
 	                                 "SELECT pid, tid, start_ns, end_ns, span_id FROM spans"

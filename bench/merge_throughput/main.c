@@ -1,0 +1,182 @@
+/*
+ * merge_throughput - end-to-end speed and peak memory of 'spanprof merge'.
+ *
+ * For each size (default 1M and 10M events) it writes one synthetic log
+ * through libcore's real writer (4 threads; per request: a "request" span
+ * with a "kind" attribute, a nested "parse" span, 7 samples of 12-frame
+ * stacks drawn from 64 distinct stacks), then runs the spanprof command
+ * (read, decompress, symbolize, attribute, insert, index) as a child and
+ * prints events per second and the child's peak RSS (getrusage).
+ *
+ *   merge_throughput [EVENTS...] [--dir DIR]
+ *
+ * Threading: single-threaded generator; the merge runs in a child process.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log_writer.h"
+
+#define BENCH_THREADS             4
+#define BENCH_STACKS              64
+#define BENCH_DEPTH               12
+#define BENCH_SAMPLES_PER_REQUEST 7
+#define BENCH_EVENTS_PER_REQUEST  (5 + BENCH_SAMPLES_PER_REQUEST)
+
+static uint64_t g_stacks[BENCH_STACKS][BENCH_DEPTH];
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void make_stacks(void)
+{
+	for (int s = 0; s < BENCH_STACKS; s++)
+		for (int d = 0; d < BENCH_DEPTH; d++) /* shared roots, distinct leaves */
+			g_stacks[s][d] = 0x400000u + (uint64_t)(BENCH_DEPTH - d) * 0x1000u +
+			                 (d < 4 ? (uint64_t)s * 0x10u : 0);
+}
+
+static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id)
+{
+	static const char *const kinds[] = {"json", "csv", "xml"};
+	sp_rec_span_begin b = {
+	    .ts = *t, .tid = tid, .span_id = id, .name = "request", .name_len = 7};
+	sp_ring_span_begin(ring, &b);
+	const char *k = kinds[id % 3];
+	sp_rec_attr a = {.tid = tid,
+	                 .span_id = id,
+	                 .key = "kind",
+	                 .key_len = 4,
+	                 .kind = SP_ATTR_STR,
+	                 .s = k,
+	                 .s_len = (uint32_t)strlen(k)};
+	sp_ring_attr(ring, &a);
+	sp_rec_span_begin c = {.ts = *t + 100,
+	                       .tid = tid,
+	                       .span_id = id + 1,
+	                       .parent_id = id,
+	                       .name = "parse",
+	                       .name_len = 5};
+	sp_ring_span_begin(ring, &c);
+	for (int i = 0; i < BENCH_SAMPLES_PER_REQUEST; i++) {
+		sp_rec_sample s = {.ts = *t + 200 + (uint64_t)i * 1000,
+		                   .tid = tid,
+		                   .nframes = BENCH_DEPTH,
+		                   .pcs = g_stacks[(id / 2 + (uint64_t)i) % BENCH_STACKS]};
+		sp_ring_sample(ring, &s);
+	}
+	sp_rec_span_end e = {.ts = *t + 8000, .tid = tid, .span_id = id + 1};
+	sp_ring_span_end(ring, &e);
+	e.ts = *t + 9000;
+	e.span_id = id;
+	sp_ring_span_end(ring, &e);
+	*t += 10000;
+}
+
+/* Writes a log of about `events` records into dir; returns 0 or -1. */
+static int generate(const char *dir, uint64_t events)
+{
+	setenv("SPANPROF_CLOCK", "monotonic", 1);
+	sp_clock_init();
+	sp_log_opts opts = {.dir = dir, .program = "bench"};
+	if (sp_log_open(&opts, NULL))
+		return -1;
+	sp_ring *rings[BENCH_THREADS];
+	uint64_t t[BENCH_THREADS];
+	for (int i = 0; i < BENCH_THREADS; i++) {
+		rings[i] = sp_ring_create(1000u + (uint32_t)i, 8u << 20);
+		t[i] = sp_clock_ticks();
+	}
+	uint64_t requests = events / BENCH_EVENTS_PER_REQUEST;
+	for (uint64_t r = 0; r < requests; r++) {
+		int th = (int)(r % BENCH_THREADS);
+		one_request(rings[th], 1000u + (uint32_t)th, &t[th], 2 * r + 2);
+		if (r % 8192 == 8191)
+			sp_log_flush();
+	}
+	for (int i = 0; i < BENCH_THREADS; i++)
+		sp_ring_retire(rings[i]);
+	sp_log_close();
+	return 0;
+}
+
+static int run_merge(const char *cli, const char *dir, double *secs, long *maxrss_kib)
+{
+	char out[4200];
+	snprintf(out, sizeof out, "%s/bench.db", dir);
+	double t0 = now_s();
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(cli, cli, "merge", "-q", "--force", "-o", out, dir, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	*secs = now_s() - t0;
+	*maxrss_kib = ru.ru_maxrss;
+	unlink(out);
+	return 0;
+}
+
+static int bench_one(const char *cli, const char *base, uint64_t events)
+{
+	char dir[4000], cmd[4200];
+	snprintf(dir, sizeof dir, "%s/merge-bench-%" PRIu64, base, events);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0 || generate(dir, events))
+		return -1;
+	char log[4200];
+	snprintf(log, sizeof log, "%s/bench.%d.splog", dir, (int)getpid());
+	struct stat sb;
+	double secs = 0;
+	long rss = 0;
+	if (stat(log, &sb) || run_merge(cli, dir, &secs, &rss))
+		return -1;
+	uint64_t n = events / BENCH_EVENTS_PER_REQUEST * BENCH_EVENTS_PER_REQUEST;
+	printf("merge: %" PRIu64 " events, log %.1f MB: %.2f s, %.2f M events/s, peak RSS %.1f"
+	       " MiB\n",
+	       n, (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, (double)rss / 1024.0);
+	fflush(stdout);
+	system(cmd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cli = getenv("SPANPROF_CLI") ? getenv("SPANPROF_CLI") : SPANPROF_CLI_PATH;
+	const char *base = "/tmp";
+	uint64_t sizes[16];
+	int n = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+			base = argv[++i];
+		else if (n < 16)
+			sizes[n++] = strtoull(argv[i], NULL, 10);
+	}
+	if (!n) {
+		sizes[n++] = 1000000;
+		sizes[n++] = 10000000;
+	}
+	make_stacks();
+	for (int i = 0; i < n; i++)
+		if (bench_one(cli, base, sizes[i])) {
+			fprintf(stderr, "merge_throughput: failed for %" PRIu64 " events\n",
+			        sizes[i]);
+			return 1;
+		}
+	return 0;
+}
