@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -342,6 +344,59 @@ static void test_new_threads_sampled(void **state)
 	sp_test_rmdir(dir);
 }
 
+/* ---- a program that claims the sampling signal ---- */
+
+static volatile sig_atomic_t g_user_signals;
+
+static void user_handler(int signo)
+{
+	(void)signo;
+	g_user_signals++;
+}
+
+/* Reports: [0] sigaction rc, [1] user handler calls, [2] ours still installed. */
+static void work_claims_signal(int fd)
+{
+	int report[3];
+	int signo = SIGRTMIN + 6;
+	struct sigaction act, seen, real;
+	memset(&act, 0, sizeof act);
+	act.sa_handler = user_handler;
+	report[0] = sigaction(signo, &act, NULL);
+	sigaction(signo, NULL, &seen); /* the program sees its own action */
+	sp_test_spin(0.3);             /* samples keep coming */
+	for (int i = 0; i < 5; i++)
+		raise(signo); /* not samples: forwarded to the program */
+	report[1] = g_user_signals;
+	/* glibc's internal sigaction is not interposed: the real disposition. */
+	syscall(SYS_rt_sigaction, signo, NULL, &real, 8);
+	report[2] = seen.sa_handler == user_handler && real.sa_handler != user_handler;
+	if (write(fd, report, sizeof report) != sizeof report)
+		_exit(12);
+}
+
+static void test_program_claims_signal(void **state)
+{
+	(void)state;
+	char dir[64];
+	sp_test_mkdtemp(dir, "claim");
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 999, work_claims_signal, fds[1]), 0);
+	int report[3];
+	assert_int_equal(read(fds[0], report, sizeof report), sizeof report);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(report[0], 0);
+	assert_int_equal(report[1], 5);
+	assert_int_equal(report[2], 1);
+	sp_test_log log;
+	read_only_log(dir, &log);
+	assert_true(log.nsamples > 150);
+	sp_test_free_log(&log);
+	sp_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +407,7 @@ int main(void)
 	    cmocka_unit_test(test_timer_fallback),
 	    cmocka_unit_test(test_wall_sleeping_thread),
 	    cmocka_unit_test(test_new_threads_sampled),
+	    cmocka_unit_test(test_program_claims_signal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
