@@ -110,6 +110,10 @@ int sp_export_step(struct sp_export *x, sqlite3_stmt *st);
 int32_t sp_export_stack_idx(const struct sp_export *x, int64_t stack_id);
 /* Frame name of stack node idx (never NULL). */
 const char *sp_export_stack_name(const struct sp_export *x, int32_t stack_idx);
+/* Attribute rows come sorted by (span, key, newest first): returns 1 if key
+ * repeats the previous row's key (an older value to skip), else remembers
+ * it. *prev is malloc'd; free it and set NULL when a new span starts. */
+int sp_export_dup_key(char **prev, const char *key);
 /* Counts a row for the progress line. */
 void sp_export_tick(struct sp_export *x);
 

@@ -5,7 +5,8 @@
  * Events written into {"traceEvents":[...]}:
  *  - "M" metadata: process_name and thread_name for every (pid, tid);
  *  - "X" complete events, one per span, cat "span", args = span_id,
- *    parent_id, trace_id, depth and the span's attributes by key;
+ *    parent_id, trace_id, depth and the span's attributes by key (ids as
+ *    decimal strings: they are random 63-bit numbers, beyond a double);
  *  - per thread one "P" Profile event and "P" ProfileChunk events carrying
  *    cpuProfile nodes (a synthetic "(root)" node with id 1, then one node
  *    per call-site trie node, id = 2 + its index, sent the first time a
@@ -101,11 +102,14 @@ static void ch_span_begin(struct ch *ch, sqlite3_stmt *st)
 	sp_json_us(o, start - ch->base_ns);
 	fputs(",\"dur\":", o);
 	sp_json_us(o, end > start ? end - start : 0);
-	fprintf(o, ",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"span_id\":%" PRId64,
+	fprintf(o, ",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"span_id\":\"%" PRId64 "\"",
 	        (int64_t)sqlite3_column_int64(st, 7), (int64_t)sqlite3_column_int64(st, 8),
 	        (int64_t)sqlite3_column_int64(st, 0));
 	fputs(",\"parent_id\":", o);
-	sp_json_value(o, st, 1);
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+		fputs("null", o);
+	else
+		fprintf(o, "\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 1));
 	fputs(",\"trace_id\":", o);
 	sp_json_value(o, st, 2);
 	fputs(",\"depth\":", o);
@@ -116,11 +120,13 @@ static int ch_spans(struct ch *ch)
 {
 	struct sp_export *x = ch->x;
 	sqlite3_stmt *st = sp_export_prepare(
-	    x, "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
-	       "s.depth, s.pid, s.tid, a.key, a.value FROM x_spans s LEFT JOIN "
-	       "main.span_attrs a ON a.span_id = s.span_id ORDER BY s.span_id");
+	    x,
+	    "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
+	    "s.depth, s.pid, s.tid, a.key, a.value FROM x_spans s LEFT JOIN "
+	    "main.span_attrs a ON a.span_id = s.span_id ORDER BY s.span_id, a.key, a.rowid DESC");
 	int rc = st ? 0 : -SP_EIO, open = 0;
 	int64_t cur = 0;
+	char *prev_key = NULL;
 	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
 		rc = 0;
 		if (!open || sqlite3_column_int64(st, 0) != cur) {
@@ -129,10 +135,12 @@ static int ch_spans(struct ch *ch)
 			ch_span_begin(ch, st);
 			cur = sqlite3_column_int64(st, 0);
 			open = 1;
+			free(prev_key);
+			prev_key = NULL;
 			sp_export_tick(x);
 		}
 		const char *key = (const char *)sqlite3_column_text(st, 9);
-		if (key && !reserved_key(key)) {
+		if (key && !reserved_key(key) && !sp_export_dup_key(&prev_key, key)) {
 			putc(',', x->out);
 			sp_json_str(x->out, key);
 			putc(':', x->out);
@@ -141,6 +149,7 @@ static int ch_spans(struct ch *ch)
 	}
 	if (open)
 		fputs("}}", x->out);
+	free(prev_key);
 	sqlite3_finalize(st);
 	return rc;
 }

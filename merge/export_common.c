@@ -81,6 +81,15 @@ static int exec_sql(struct sp_export *x, const char *sql)
 	return -SP_EIO;
 }
 
+int sp_export_dup_key(char **prev, const char *key)
+{
+	if (*prev && !strcmp(*prev, key))
+		return 1;
+	free(*prev);
+	*prev = strdup(key);
+	return 0;
+}
+
 void sp_export_tick(struct sp_export *x)
 {
 	if (!x->opts->progress || (++x->rows_done & 0x3ffff))
@@ -154,6 +163,21 @@ static int select_span_tree(struct sp_export *x)
 	return rc < 0 ? rc : 0;
 }
 
+/* The last timestamp of the database (samples and ended spans). */
+static int data_end(struct sp_export *x, int64_t *end_ns)
+{
+	sqlite3_stmt *st = sp_export_prepare(
+	    x, "SELECT max(COALESCE((SELECT max(ts_ns) FROM main.samples), 0), "
+	       "COALESCE((SELECT max(COALESCE(end_ns, start_ns)) FROM main.spans), 0))");
+	if (!st)
+		return -SP_EIO;
+	int rc = sp_export_step(x, st);
+	if (rc == 1)
+		*end_ns = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc < 0 ? rc : 0;
+}
+
 static int make_views(struct sp_export *x)
 {
 	const struct sp_export_opts *o = x->opts;
@@ -173,11 +197,20 @@ static int make_views(struct sp_export *x)
 		snprintf(sample_cond + m, sizeof sample_cond - m,
 		         " AND ts_ns >= %" PRId64 " AND ts_ns <= %" PRId64, o->from_ns, o->to_ns);
 	}
-	char sql[1024];
+	int64_t data_end_ns = 0;
+	int rc = data_end(x, &data_end_ns);
+	if (rc)
+		return rc;
+	/* A span whose end was never logged (end_ns NULL) lasts to the end of
+	 * the data, as merge attributes it (docs/schema.md). */
+	char sql[2048];
 	snprintf(sql, sizeof sql,
-	         "CREATE TEMP VIEW x_spans AS SELECT * FROM main.spans WHERE 1%s;"
+	         "CREATE TEMP VIEW x_spans_all AS SELECT span_id, parent_id, trace_id, pid, tid, "
+	         "name, start_ns, COALESCE(end_ns, max(start_ns, %" PRId64 ")) AS end_ns, depth "
+	         "FROM main.spans;"
+	         "CREATE TEMP VIEW x_spans AS SELECT * FROM x_spans_all WHERE 1%s;"
 	         "CREATE TEMP VIEW x_samples AS SELECT * FROM main.samples WHERE 1%s;",
-	         span_cond, sample_cond);
+	         data_end_ns, span_cond, sample_cond);
 	return exec_sql(x, sql);
 }
 

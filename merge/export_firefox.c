@@ -9,7 +9,9 @@
  * One thread entry per (pid, tid) that has selected samples or spans:
  * samples (stack index + time in ms since meta.startTime) and the spans as
  * interval markers of type "Span" whose marker schema lists span_id,
- * parent_id, trace_id, depth and one field per attribute key. "shared"
+ * parent_id, trace_id, depth and one field per attribute key (span ids
+ * are random 63-bit numbers: written as decimal strings, which JavaScript
+ * numbers could not hold exactly). "shared"
  * comes last because the string array only is complete at the end.
  *
  * Column-oriented tables (markers.name, markers.startTime, ...) are
@@ -104,9 +106,9 @@ static void fx_marker_schema(struct fx *fx)
 	      "\"description\":\"A spanprof span: a named interval with its attributes\","
 	      "\"fields\":[",
 	      out);
-	fx_field(out, "span_id", "Span id", "integer");
+	fx_field(out, "span_id", "Span id", "string");
 	putc(',', out);
-	fx_field(out, "parent_id", "Parent span id", "integer");
+	fx_field(out, "parent_id", "Parent span id", "string");
 	putc(',', out);
 	fx_field(out, "trace_id", "Trace id", "string");
 	putc(',', out);
@@ -209,9 +211,10 @@ static int fx_marker_begin(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st
 	fputc('1', sp_spool_next(&col[MK_PHASE]));
 	fputc('1', sp_spool_next(&col[MK_CAT]));
 	FILE *d = sp_spool_next(&col[MK_DATA]);
-	fprintf(d, "{\"type\":\"Span\",\"span_id\":%" PRId64, (int64_t)sqlite3_column_int64(st, 0));
+	fprintf(d, "{\"type\":\"Span\",\"span_id\":\"%" PRId64 "\"",
+	        (int64_t)sqlite3_column_int64(st, 0));
 	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-		fprintf(d, ",\"parent_id\":%" PRId64, (int64_t)sqlite3_column_int64(st, 1));
+		fprintf(d, ",\"parent_id\":\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 1));
 	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
 		fputs(",\"trace_id\":", d);
 		sp_json_str(d, (const char *)sqlite3_column_text(st, 2));
@@ -237,20 +240,25 @@ static int fx_markers_rows(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st
 {
 	int rc;
 	int64_t cur = INT64_MIN;
+	char *prev_key = NULL;
 	while ((rc = sp_export_step(fx->x, st)) == 1) {
 		int64_t span_id = sqlite3_column_int64(st, 0);
 		if (span_id != cur) {
 			if (cur != INT64_MIN)
 				putc('}', col[MK_DATA].f);
 			if ((rc = fx_marker_begin(fx, col, st)) != 0)
-				return rc;
+				break;
 			cur = span_id;
+			free(prev_key);
+			prev_key = NULL;
 			sp_export_tick(fx->x);
 		}
-		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+		const char *key = (const char *)sqlite3_column_text(st, 7);
+		if (key && !sp_export_dup_key(&prev_key, key))
 			fx_marker_attr(fx, col[MK_DATA].f, st);
 	}
-	if (cur != INT64_MIN)
+	free(prev_key);
+	if (rc == 0 && cur != INT64_MIN)
 		putc('}', col[MK_DATA].f);
 	return rc;
 }
@@ -263,7 +271,7 @@ static int fx_markers(struct fx *fx, int64_t pid, int64_t tid)
 	    x, "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
 	       "s.depth, a.key, a.value FROM x_spans s LEFT JOIN main.span_attrs a "
 	       "ON a.span_id = s.span_id WHERE s.pid = ?1 AND s.tid = ?2 "
-	       "ORDER BY s.start_ns, s.span_id");
+	       "ORDER BY s.start_ns, s.span_id, a.key, a.rowid DESC");
 	int rc = st ? 0 : -SP_EIO;
 	for (int i = 0; rc == 0 && i < MK_NCOLS; i++)
 		rc = sp_spool_open(&col[i]);

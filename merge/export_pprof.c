@@ -152,6 +152,7 @@ struct pp_group {
 	int64_t stack_id, span_id;
 	int has_stack, has_span;
 	int64_t values[2];
+	char *prev_key; /* attribute rows: skip older values of a key */
 	Perftools__Profiles__Label labels[PP_MAX_LABELS];
 	Perftools__Profiles__Label *label_ptrs[PP_MAX_LABELS];
 	size_t nlabels;
@@ -187,6 +188,8 @@ static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 	g->values[0] = sqlite3_column_int64(st, 2);
 	g->values[1] = sqlite3_column_int64(st, 3);
 	g->nlabels = 0;
+	free(g->prev_key);
+	g->prev_key = NULL;
 	if (g->has_span) {
 		const unsigned char *name = sqlite3_column_text(st, 4);
 		pp_label_num(pp, g, "span_id", g->span_id);
@@ -197,7 +200,7 @@ static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 static void pp_group_attr(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 {
 	const unsigned char *key = sqlite3_column_text(st, 5);
-	if (!key)
+	if (!key || sp_export_dup_key(&g->prev_key, (const char *)key))
 		return;
 	if (sqlite3_column_type(st, 6) == SQLITE_INTEGER)
 		pp_label_num(pp, g, (const char *)key, sqlite3_column_int64(st, 6));
@@ -242,7 +245,7 @@ static int pp_samples(struct pp *pp)
 	       "FROM x_samples GROUP BY span_id, stack_id) g "
 	       "LEFT JOIN main.spans sp ON sp.span_id = g.span_id "
 	       "LEFT JOIN main.span_attrs a ON a.span_id = g.span_id "
-	       "ORDER BY g.span_id, g.stack_id, a.key");
+	       "ORDER BY g.span_id, g.stack_id, a.key, a.rowid DESC");
 	if (!st)
 		return -SP_EIO;
 	struct pp_group *g = calloc(1, sizeof *g);
@@ -266,6 +269,8 @@ static int pp_samples(struct pp *pp)
 		rc = -SP_ENOMEM;
 	else if (open && rc == 0)
 		pp_group_write(pp, g);
+	if (g)
+		free(g->prev_key);
 	free(g);
 	sqlite3_finalize(st);
 	return rc ? rc : pp->err;
