@@ -35,8 +35,10 @@
 typedef struct producer {
 	pthread_t th;
 	int index;
-	double seconds;
-	double paced_rate; /* events/s per thread, 0 = flat out */
+	double seconds;      /* run time, or 0 = until max_events */
+	uint64_t max_events; /* producer-only mode */
+	size_t ring_bytes;   /* 0 = default */
+	double paced_rate;   /* events/s per thread, 0 = flat out */
 	uint64_t accepted, lost, spans;
 	double elapsed_s;
 } producer;
@@ -115,11 +117,12 @@ static void end(gen *g, uint64_t id)
 {
 	pace(g);
 	sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = id};
-	if (sp_ring_span_end(g->ring, &e) == 0)
+	if (sp_ring_span_end(g->ring, &e) == 0) {
 		g->accepted++;
-	else
+		g->spans++; /* spans whose end reached the log */
+	} else {
 		g->lost++;
-	g->spans++;
+	}
 	work(&g->rng);
 }
 
@@ -143,15 +146,21 @@ static void *producer_main(void *arg)
 	gen g = {.rng = 0x9e3779b97f4a7c15u + (uint64_t)p->index,
 	         .next_span = (uint64_t)p->index << 40,
 	         .paced_rate = p->paced_rate};
-	g.ring = sp_ring_create((uint32_t)gettid(), 0);
+	g.ring = sp_ring_create((uint32_t)gettid(), p->ring_bytes);
 	if (!g.ring)
 		abort();
+	if (p->ring_bytes)
+		memset(g.ring->buf, 0, g.ring->cap_words * 8); /* warm, like a reused ring */
 	g.start_ns = now_ns();
 	g.paced_start = g.start_ns;
 	uint64_t stop = g.start_ns + (uint64_t)(p->seconds * 1e9);
-	while (now_ns() < stop)
-		for (int i = 0; i < 64; i++)
+	if (p->max_events)
+		while (g.accepted + g.lost < p->max_events)
 			request(&g);
+	else
+		while (now_ns() < stop)
+			for (int i = 0; i < 64; i++)
+				request(&g);
 	p->elapsed_s = (double)(now_ns() - g.start_ns) / 1e9;
 	p->accepted = g.accepted;
 	p->lost = g.lost;
@@ -171,12 +180,24 @@ static void intern_names(void)
 	}
 }
 
-static void run(int threads, double seconds, double paced_rate, const char *dir)
+typedef struct run_spec {
+	const char *label;
+	int threads;
+	double seconds, paced_rate;
+	uint64_t max_events;
+	size_t ring_bytes;
+} run_spec;
+
+typedef struct run_result {
+	uint64_t accepted, lost, spans, file_bytes;
+	double rate_per_thread;
+} run_result;
+
+static void run(const run_spec *spec, const char *dir, run_result *res)
 {
-	work_enabled = paced_rate > 0;
+	work_enabled = spec->paced_rate > 0;
 	char program[64];
-	snprintf(program, sizeof program, "bench-%dt-%s", threads,
-	         paced_rate > 0 ? "paced" : "max");
+	snprintf(program, sizeof program, "bench-%dt-%s", spec->threads, spec->label);
 	sp_log_opts opts = {.dir = dir, .program = program};
 	if (sp_log_open(&opts, NULL) != 0) {
 		fprintf(stderr, "cannot open a log in %s\n", dir);
@@ -186,29 +207,54 @@ static void run(int threads, double seconds, double paced_rate, const char *dir)
 	snprintf(path, sizeof path, "%s", sp_log_path());
 	intern_names();
 	producer p[2];
-	for (int i = 0; i < threads; i++) {
-		p[i] = (producer){.index = i, .seconds = seconds, .paced_rate = paced_rate};
+	for (int i = 0; i < spec->threads; i++) {
+		p[i] = (producer){.index = i,
+		                  .seconds = spec->seconds,
+		                  .paced_rate = spec->paced_rate,
+		                  .max_events = spec->max_events,
+		                  .ring_bytes = spec->ring_bytes};
 		pthread_create(&p[i].th, NULL, producer_main, &p[i]);
 	}
-	uint64_t accepted = 0, lost = 0, spans = 0;
-	double rate = 0;
-	for (int i = 0; i < threads; i++) {
+	*res = (run_result){0};
+	for (int i = 0; i < spec->threads; i++) {
 		pthread_join(p[i].th, NULL);
-		accepted += p[i].accepted;
-		lost += p[i].lost;
-		spans += p[i].spans;
-		rate += (double)p[i].accepted / p[i].elapsed_s;
+		res->accepted += p[i].accepted;
+		res->lost += p[i].lost;
+		res->spans += p[i].spans;
+		res->rate_per_thread += (double)p[i].accepted / p[i].elapsed_s / spec->threads;
 	}
 	sp_log_close();
 	struct stat st;
-	stat(path, &st);
-	printf("%d thread(s) %-6s: %6.1f M events/s per thread accepted, %5.2f bytes/span on disk, "
-	       "%llu of %llu events lost (%.2f%%)\n",
-	       threads, paced_rate > 0 ? "paced" : "max", rate / threads / 1e6,
-	       (double)st.st_size / (double)(spans ? spans : 1), (unsigned long long)lost,
-	       (unsigned long long)(accepted + lost),
-	       100.0 * (double)lost / (double)(accepted + lost ? accepted + lost : 1));
+	res->file_bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 	unlink(path);
+}
+
+static void print_result(const run_spec *spec, const run_result *r)
+{
+	uint64_t offered = r->accepted + r->lost;
+	printf("%d thread(s) %-8s: %6.1f M events/s/thread accepted, %5.2f bytes/span on disk, "
+	       "%llu of %llu events lost (%.2f%%)\n",
+	       spec->threads, spec->label, r->rate_per_thread / 1e6,
+	       (double)r->file_bytes / (double)(r->spans ? r->spans : 1),
+	       (unsigned long long)r->lost, (unsigned long long)offered,
+	       100.0 * (double)r->lost / (double)(offered ? offered : 1));
+}
+
+/* Producer cost alone: a ring big enough that it never fills during the
+ * run, best of 5 (the machine is shared). */
+static void run_producer_only(int threads, const char *dir)
+{
+	run_spec spec = {.label = "producer",
+	                 .threads = threads,
+	                 .max_events = 1000000,
+	                 .ring_bytes = 128u << 20};
+	run_result best = {0}, r;
+	for (int i = 0; i < 5; i++) {
+		run(&spec, dir, &r);
+		if (r.rate_per_thread > best.rate_per_thread)
+			best = r;
+	}
+	print_result(&spec, &best);
 }
 
 int main(int argc, char **argv)
@@ -216,13 +262,22 @@ int main(int argc, char **argv)
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
 	const char *dir = argc > 2 ? argv[2] : "/tmp";
 	sp_clock_init();
-	printf("ring %u KiB per thread (SPANPROF_BUFFER_KB), flush every 100 ms, %.1f s per run\n",
+	printf("producer: 1M events into a 128 MiB ring (never full), best of 5\n"
+	       "max: flat out for %.1f s, paced: 5 M events/s/thread for %.1f s; ring %u KiB "
+	       "(SPANPROF_BUFFER_KB), flush every 100 ms\n",
+	       seconds, seconds,
 	       getenv("SPANPROF_BUFFER_KB") ? (unsigned)atoi(getenv("SPANPROF_BUFFER_KB"))
-	                                    : SP_RING_DEFAULT_BYTES / 1024,
-	       seconds);
+	                                    : SP_RING_DEFAULT_BYTES / 1024);
 	for (int threads = 1; threads <= 2; threads++) {
-		run(threads, seconds, 0, dir);
-		run(threads, seconds, 5e6, dir);
+		run_producer_only(threads, dir);
+		run_spec max = {.label = "max", .threads = threads, .seconds = seconds};
+		run_spec paced = {
+		    .label = "paced", .threads = threads, .seconds = seconds, .paced_rate = 5e6};
+		run_result r;
+		run(&max, dir, &r);
+		print_result(&max, &r);
+		run(&paced, dir, &r);
+		print_result(&paced, &r);
 	}
 	return 0;
 }
