@@ -70,6 +70,7 @@ void sp_sthread_end(void);               /* calling thread: stop, retire, free *
 void sp_sthread_disarm(sp_sthread *st);  /* any thread, registry locked */
 void sp_sthread_rearm(sp_sthread *st);   /* any thread, registry locked */
 void sp_sthread_release(sp_sthread *st); /* close the source (registry locked) */
+void sp_sthread_renamed(pthread_t thread, const char *name); /* THREAD record */
 uint64_t sp_sthread_elapsed_ns(const sp_sthread *st);
 uint64_t sp_sampler_now_ns(const sp_sthread *st);
 int sp_sthread_probe_perf(void); /* can this process open the event? */

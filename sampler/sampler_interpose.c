@@ -101,6 +101,21 @@ SP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	return rc;
 }
 
+typedef int (*sp_setname_fn)(pthread_t, const char *);
+static _Atomic(void *) sp_real_setname_slot;
+
+/* Threads are usually named after they start: announce the new name. */
+SP_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
+{
+	sp_setname_fn real = SP_REAL(sp_real_setname_slot, "pthread_setname_np");
+	if (!real)
+		return ENOSYS;
+	int rc = real(thread, name);
+	if (rc == 0 && sp_sampler_running_here())
+		sp_sthread_renamed(thread, name);
+	return rc;
+}
+
 /* ---- signals ---- */
 
 int sp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old)

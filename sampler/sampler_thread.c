@@ -208,11 +208,8 @@ static size_t sp_ring_bytes(void)
 	return bytes;
 }
 
-static void sp_emit_thread(uint32_t tid)
+static void sp_emit_thread_named(uint32_t tid, const char *name)
 {
-	char name[32] = "";
-	prctl(PR_GET_NAME, name, 0, 0, 0);
-	name[sizeof name - 1] = '\0';
 	sp_record rec;
 	memset(&rec, 0, sizeof rec);
 	rec.type = SP_REC_THREAD;
@@ -220,6 +217,26 @@ static void sp_emit_thread(uint32_t tid)
 	rec.u.thread.tid = tid;
 	rec.u.thread.name = name;
 	sp_log_meta(&rec, 1);
+}
+
+static void sp_emit_thread(uint32_t tid)
+{
+	char name[32] = "";
+	prctl(PR_GET_NAME, name, 0, 0, 0);
+	name[sizeof name - 1] = '\0';
+	sp_emit_thread_named(tid, name);
+}
+
+void sp_sthread_renamed(pthread_t thread, const char *name)
+{
+	uint32_t tid = 0;
+	sp_registry_lock();
+	for (sp_sthread *st = sp_registry; st; st = st->next)
+		if (pthread_equal(st->self, thread))
+			tid = st->tid;
+	sp_registry_unlock();
+	if (tid)
+		sp_emit_thread_named(tid, name);
 }
 
 static void sp_emit_thread_end(uint32_t tid)

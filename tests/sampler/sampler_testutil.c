@@ -80,8 +80,11 @@ static void sp_test_add_record(sp_test_log *log, const sp_record *rec)
 		sp_test_add_sample(log, &rec->u.sample);
 		break;
 	case SP_REC_THREAD:
-		if (log->nthreads < 256)
+		if (log->nthreads < 256) {
+			snprintf(log->thread_names[log->nthreads], 32, "%s",
+			         rec->u.thread.name ? rec->u.thread.name : "");
 			log->threads[log->nthreads++] = rec->u.thread.tid;
+		}
 		break;
 	case SP_REC_THREAD_END:
 		if (log->nthread_ends < 256)

@@ -23,6 +23,7 @@ typedef struct sp_test_log {
 	sp_test_sample *samples;
 	size_t nsamples, cap;
 	uint32_t threads[256]; /* tids of THREAD records */
+	char thread_names[256][32];
 	size_t nthreads;
 	uint32_t thread_ends[256];
 	size_t nthread_ends;

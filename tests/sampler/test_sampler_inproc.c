@@ -287,6 +287,7 @@ static void *spinner_main(void *arg)
 {
 	uint32_t *tid = arg;
 	*tid = (uint32_t)gettid();
+	pthread_setname_np(pthread_self(), "sp-spinner");
 	sp_test_spin(0.25);
 	return NULL;
 }
@@ -340,6 +341,10 @@ static void test_new_threads_sampled(void **state)
 		assert_true(has_tid(log.threads, log.nthreads, tids[i]));
 		assert_true(has_tid(log.thread_ends, log.nthread_ends, tids[i]));
 	}
+	int renamed = 0; /* pthread_setname_np is announced */
+	for (size_t i = 0; i < log.nthreads; i++)
+		renamed |= log.threads[i] == tids[0] && !strcmp(log.thread_names[i], "sp-spinner");
+	assert_true(renamed);
 	sp_test_free_log(&log);
 	sp_test_rmdir(dir);
 }
