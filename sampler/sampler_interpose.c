@@ -193,7 +193,11 @@ SP_EXPORT int dlclose(void *handle)
  * locked until exec fails (a successful exec never returns). */
 static int sp_exec_prepare(void)
 {
-	if (!sp_sampler_g.handler_installed || sp_sampler_g.pid != getpid()) {
+	/* A vfork child shares the parent's memory (and a fork child whose log
+	 * was not reopened has none of its own): touch nothing. */
+	if (sp_sampler_g.pid != getpid())
+		return 0;
+	if (!sp_sampler_g.handler_installed) {
 		if (sp_log_is_open())
 			sp_log_flush();
 		return 0;

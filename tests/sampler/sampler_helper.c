@@ -3,6 +3,7 @@
  * record tests run under 'spanprof record':
  *   crash        spin 0.5 s of CPU, then die of SIGSEGV
  *   forkexec     fork; the child execs this program with "child"; both spin
+ *   vforkexec    the same with vfork (the exec runs in the parent's memory)
  *   child        spin 0.3 s
  *   exit N       spin 0.1 s, exit with status N
  *   threads      two threads created after start spin 0.3 s each
@@ -56,6 +57,19 @@ static int run_forkexec(const char *self)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
+static int run_vforkexec(const char *self)
+{
+	pid_t pid = vfork();
+	if (pid == 0) {
+		execl("/proc/self/exe", self, "child", (char *)NULL);
+		_exit(126);
+	}
+	spin(0.3);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
 static int run_threads(void)
 {
 	pthread_t t[2];
@@ -79,6 +93,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "forkexec"))
 		return run_forkexec(argv[0]);
+	if (!strcmp(mode, "vforkexec"))
+		return run_vforkexec(argv[0]);
 	if (!strcmp(mode, "child")) {
 		spin(0.3);
 		return 0;
@@ -94,6 +110,7 @@ int main(int argc, char **argv)
 		spin(0.2);
 		return h ? 0 : 3;
 	}
-	fprintf(stderr, "usage: sampler_helper crash|forkexec|child|exit N|threads|dlopen\n");
+	fprintf(stderr,
+	        "usage: sampler_helper crash|forkexec|vforkexec|child|exit N|threads|dlopen\n");
 	return 2;
 }

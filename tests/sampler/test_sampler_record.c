@@ -67,12 +67,11 @@ static void test_record_crash_keeps_samples(void **state)
 	sp_test_rmdir(dir);
 }
 
-static void test_record_fork_exec_child_has_own_log(void **state)
+static void check_fork_exec(const char *mode)
 {
-	(void)state;
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, "forkexec");
-	int status = record(dir, "forkexec", NULL, err, sizeof err);
+	sp_test_mkdtemp(dir, mode);
+	int status = record(dir, mode, NULL, err, sizeof err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	/* The parent's log, the forked child's log up to exec, and the log of
@@ -97,6 +96,18 @@ static void test_record_fork_exec_child_has_own_log(void **state)
 	for (int i = 0; i < nlogs; i++)
 		sp_test_free_log(&log[i]);
 	sp_test_rmdir(dir);
+}
+
+static void test_record_fork_exec_child_has_own_log(void **state)
+{
+	(void)state;
+	check_fork_exec("forkexec");
+}
+
+static void test_record_vfork_exec_child_has_own_log(void **state)
+{
+	(void)state;
+	check_fork_exec("vforkexec");
 }
 
 static void test_record_threads_sampled(void **state)
@@ -184,6 +195,7 @@ int main(void)
 	    cmocka_unit_test(test_record_exit_status),
 	    cmocka_unit_test(test_record_crash_keeps_samples),
 	    cmocka_unit_test(test_record_fork_exec_child_has_own_log),
+	    cmocka_unit_test(test_record_vfork_exec_child_has_own_log),
 	    cmocka_unit_test(test_record_threads_sampled),
 	    cmocka_unit_test(test_record_dlopen_module),
 	};
