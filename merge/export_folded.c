@@ -4,9 +4,13 @@
  * "root;caller;leaf COUNT". With --span-frames the span path comes first as
  * "[span] NAME" frames, so one flame graph splits by span.
  *
- * Streaming: SQLite groups the samples by (stack, span); each group's path
- * is rebuilt from the in-memory call-site trie and the span tree (one
- * primary-key lookup per ancestor span). Single-threaded.
+ * SQLite groups the samples by (stack, span); each group's path is rebuilt
+ * from the in-memory call-site trie and the span tree (one primary-key
+ * lookup per ancestor span). Several groups can give the same line (call
+ * sites on different source lines of one function, sibling spans of one
+ * name), so lines are summed in a string table before printing, in
+ * first-seen order. Memory: the distinct lines, never the samples.
+ * Single-threaded.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -22,10 +26,10 @@ static void put_frame(FILE *out, const char *name)
 		putc(*p == ';' || *p == '\n' || *p == '\r' ? '_' : *p, out);
 }
 
-static int put_stack(struct sp_export *x, int32_t idx)
+static int put_stack(struct sp_export *x, FILE *out, int32_t idx)
 {
 	if (idx < 0) {
-		fputs("[unknown]", x->out);
+		fputs("[unknown]", out);
 		return 0;
 	}
 	int32_t path[512];
@@ -33,15 +37,15 @@ static int put_stack(struct sp_export *x, int32_t idx)
 	for (int32_t i = idx; i >= 0 && n < 512; i = x->stacks[i].parent_idx)
 		path[n++] = i;
 	for (int i = n - 1; i >= 0; i--) {
-		put_frame(x->out, sp_export_stack_name(x, path[i]));
+		put_frame(out, sp_export_stack_name(x, path[i]));
 		if (i)
-			putc(';', x->out);
+			putc(';', out);
 	}
 	return 0;
 }
 
 /* Writes "[span] root;[span] child;" for span_id and its ancestors. */
-static int put_span_path(struct sp_export *x, sqlite3_stmt *q, int64_t span_id)
+static int put_span_path(struct sp_export *x, FILE *out, sqlite3_stmt *q, int64_t span_id)
 {
 	char *names[256];
 	int n = 0, rc = 0;
@@ -57,12 +61,46 @@ static int put_span_path(struct sp_export *x, sqlite3_stmt *q, int64_t span_id)
 		id = sqlite3_column_int64(q, 1);
 	}
 	for (int i = n - 1; i >= 0; i--) {
-		fputs("[span] ", x->out);
-		put_frame(x->out, names[i] ? names[i] : "?");
-		putc(';', x->out);
+		fputs("[span] ", out);
+		put_frame(out, names[i] ? names[i] : "?");
+		putc(';', out);
 		free(names[i]);
 	}
 	return rc < 0 ? rc : 0;
+}
+
+/* Adds one group's count to its line in lines/counts. */
+static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q,
+                     struct sp_xstrtab *lines, int64_t **counts, size_t *cap)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *line = open_memstream(&buf, &len);
+	if (!line)
+		return -SP_ENOMEM;
+	int rc = 0;
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		rc = put_span_path(x, line, q, sqlite3_column_int64(st, 1));
+	int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
+	                  ? -1
+	                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
+	put_stack(x, line, idx);
+	fclose(line);
+	int64_t i = rc ? 0 : sp_xstrtab_intern(lines, buf, NULL);
+	free(buf);
+	if (rc || i < 0)
+		return rc ? rc : -SP_ENOMEM;
+	if ((size_t)i >= *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		int64_t *c = realloc(*counts, ncap * sizeof *c);
+		if (!c)
+			return -SP_ENOMEM;
+		memset(c + *cap, 0, (ncap - *cap) * sizeof *c);
+		*counts = c;
+		*cap = ncap;
+	}
+	(*counts)[i] += sqlite3_column_int64(st, 2);
+	return 0;
 }
 
 int sp_export_folded(struct sp_export *x)
@@ -75,18 +113,18 @@ int sp_export_folded(struct sp_export *x)
 	sqlite3_stmt *st = sp_export_prepare(x, sql);
 	sqlite3_stmt *q =
 	    sp_export_prepare(x, "SELECT name, parent_id FROM main.spans WHERE span_id = ?1");
-	int rc = st && q ? 0 : -SP_EIO;
+	struct sp_xstrtab lines = {0};
+	int64_t *counts = NULL;
+	size_t cap = 0;
+	int rc = st && q ? sp_xstrtab_init(&lines) : -SP_EIO;
 	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
-		rc = 0;
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-			rc = put_span_path(x, q, sqlite3_column_int64(st, 1));
-		int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
-		                  ? -1
-		                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
-		put_stack(x, idx);
-		fprintf(x->out, " %" PRId64 "\n", (int64_t)sqlite3_column_int64(st, 2));
+		rc = add_group(x, st, q, &lines, &counts, &cap);
 		sp_export_tick(x);
 	}
+	for (size_t i = 0; rc == 0 && i < lines.count; i++)
+		fprintf(x->out, "%s %" PRId64 "\n", lines.strs[i], counts[i]);
+	free(counts);
+	sp_xstrtab_free(&lines);
 	sqlite3_finalize(st);
 	sqlite3_finalize(q);
 	return rc;

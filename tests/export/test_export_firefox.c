@@ -55,6 +55,11 @@ static char *pcli(struct fxt *f, const char *args)
 {
 	char *out = NULL;
 	int rc = xt_run(&out, "%s %s --session %s", f->cli, args, f->session);
+	if (rc != 0) { /* once more: the daemon may still be starting on a loaded machine */
+		print_message("# profiler-cli %s failed (%d), retrying: %s\n", args, rc, out);
+		free(out);
+		rc = xt_run(&out, "%s %s --session %s", f->cli, args, f->session);
+	}
 	if (rc != 0)
 		fail_msg("profiler-cli %s failed (%d): %s", args, rc, out);
 	return out;
