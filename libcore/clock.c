@@ -128,9 +128,15 @@ void sp_clock_pair_now(sp_clock_pair *p)
 	p->ns_per_tick = sp_clock_initial_ns_per_tick();
 }
 
+/* Unsigned arithmetic and a clamped double: a log is untrusted input, and
+ * absurd pairs must give absurd times, not undefined behaviour. */
 uint64_t sp_clock_to_epoch_ns(const sp_clock_pair *pair, uint64_t ticks)
 {
 	int64_t dt = (int64_t)(ticks - pair->ticks);
 	double dns = (double)dt * pair->ns_per_tick;
-	return (uint64_t)((int64_t)pair->real_ns + (int64_t)dns);
+	if (!(dns > -9.0e18))
+		dns = -9.0e18;
+	if (dns > 9.0e18)
+		dns = 9.0e18;
+	return pair->real_ns + (uint64_t)(int64_t)dns;
 }

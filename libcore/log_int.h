@@ -12,10 +12,13 @@
 #include <stdatomic.h>
 #include "log_writer.h"
 
-/* eventfd the producers write to on a half-full crossing; -1 if none. The fd
- * number, once set, never changes (a fork child dup2()s its own eventfd over
- * it), so a producer never writes into a reused descriptor. */
-extern _Atomic int sp_log_wake_fd_;
+/* Futex word the producers bump (then FUTEX_WAKE) to wake the writer thread
+ * early, e.g. when a ring passes half full. A futex rather than an eventfd:
+ * there is no descriptor a program could close (daemons close every fd)
+ * and a producer could then write into a reused one; and a fork child gets
+ * its own private copy for free. */
+extern _Atomic uint32_t sp_log_wake_word_;
+/* Async-signal-safe (one syscall, errno preserved). */
 void sp_log_wake_writer_(void);
 
 /* Registry of live rings. */

@@ -20,13 +20,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4frame.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -356,18 +357,21 @@ void sp_log_flush(void)
 	pthread_mutex_unlock(&L.drain_lock);
 }
 
+/* Sleeps until a producer bumps the wake word or the flush interval ends.
+ * A bump between the load and the wait makes the wait return at once. */
+static void writer_wait(uint32_t seen)
+{
+	struct timespec timeout = {.tv_sec = L.flush_ms / 1000,
+	                           .tv_nsec = (long)(L.flush_ms % 1000) * 1000000L};
+	syscall(SYS_futex, &sp_log_wake_word_, FUTEX_WAIT_PRIVATE, seen, &timeout, NULL, 0);
+}
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "spanprof-writer");
-	int fd = atomic_load(&sp_log_wake_fd_);
 	while (!atomic_load(&L.stop)) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, (int)L.flush_ms) > 0) {
-			uint64_t v;
-			ssize_t rc = read(fd, &v, sizeof v);
-			(void)rc;
-		}
+		writer_wait(atomic_load_explicit(&sp_log_wake_word_, memory_order_acquire));
 		if (atomic_load(&L.stop))
 			break;
 		sp_log_flush();
@@ -546,24 +550,6 @@ static int file_create(void)
 	return L.fd < 0 ? errno_to_sp(errno) : 0;
 }
 
-static int wake_fd_setup(int replace)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return -SP_EIO;
-	int old = atomic_load(&sp_log_wake_fd_);
-	if (old < 0) {
-		atomic_store(&sp_log_wake_fd_, fd);
-		return 0;
-	}
-	if (replace && dup3(fd, old, O_CLOEXEC) < 0) {
-		close(fd);
-		return -SP_EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 static int writer_start(void)
 {
 	sigset_t all, old;
@@ -643,8 +629,6 @@ int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc)
 		if (rc == 0)
 			rc = buffers_alloc();
 		if (rc == 0)
-			rc = wake_fd_setup(0);
-		if (rc == 0)
 			rc = log_start();
 		if (rc < 0)
 			log_abort();
@@ -672,7 +656,6 @@ void sp_log_close(void)
 		pthread_mutex_lock(&L.meta_lock);
 		L.open = 0;
 		pthread_mutex_unlock(&L.meta_lock);
-		fsync(L.fd);
 		close(L.fd);
 		L.fd = -1;
 		settings_free();
@@ -710,7 +693,7 @@ void sp_log_atfork_parent(void)
 }
 
 /* Only the forking thread exists here; the parent's writer thread does not.
- * The parent's file and eventfd must not be touched: the child gets its own. */
+ * The parent's file must not be touched: the child gets its own. */
 int sp_log_atfork_child(void)
 {
 	pthread_mutex_init(&sp_reg_lock, NULL);
@@ -736,9 +719,7 @@ int sp_log_atfork_child(void)
 	L.dir = L.program = NULL;
 	free(L.path);
 	L.path = NULL;
-	int rc = wake_fd_setup(1);
-	if (rc == 0)
-		rc = sp_log_open(&opts, &proc);
+	int rc = sp_log_open(&opts, &proc);
 	free(dir);
 	free(program);
 	free(host);

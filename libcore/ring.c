@@ -7,11 +7,13 @@
  * into an sp_record for the encoder).
  *
  * Threading: the registry is an array under sp_reg_lock. Slow producer paths
- * are async-signal-safe: atomics and one write() to an eventfd, errno saved.
+ * are async-signal-safe: atomics and one futex wake syscall, errno saved.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log_int.h"
@@ -20,17 +22,13 @@ pthread_mutex_t sp_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static sp_ring **sp_reg_rings;
 static size_t sp_reg_n, sp_reg_cap;
 
-_Atomic int sp_log_wake_fd_ = -1;
+_Atomic uint32_t sp_log_wake_word_;
 
 void sp_log_wake_writer_(void)
 {
-	int fd = atomic_load_explicit(&sp_log_wake_fd_, memory_order_relaxed);
-	if (fd < 0)
-		return;
 	int saved = errno;
-	uint64_t one = 1;
-	ssize_t rc = write(fd, &one, sizeof one);
-	(void)rc; /* EAGAIN: the counter is already non-zero, writer will wake */
+	atomic_fetch_add_explicit(&sp_log_wake_word_, 1, memory_order_release);
+	syscall(SYS_futex, &sp_log_wake_word_, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	errno = saved;
 }
 

@@ -16,7 +16,7 @@
  * locks, no stdio; errno is preserved by the out-of-line wake-up path). A
  * full ring drops the record and counts it in lost[kind]. When the fill
  * level crosses half the capacity the producer wakes the writer thread once
- * (a write() to an eventfd), so the ring is drained before it fills.
+ * (a futex wake), so the ring is drained before it fills.
  *
  * Ordering: the producer writes the record words, then publishes head with
  * a release store; the consumer reads head with acquire, reads the words,
