@@ -369,7 +369,6 @@ static void writer_wait(uint32_t seen)
 static void *writer_main(void *arg)
 {
 	(void)arg;
-	pthread_setname_np(pthread_self(), "spanprof-writer");
 	while (!atomic_load(&L.stop)) {
 		writer_wait(atomic_load_explicit(&sp_log_wake_word_, memory_order_acquire));
 		if (atomic_load(&L.stop))
@@ -560,6 +559,8 @@ static int writer_start(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return -SP_ENOMEM;
+	/* Named here, not in the thread, so it is named when open returns. */
+	pthread_setname_np(L.thread, "spanprof-writer");
 	L.thread_running = 1;
 	return 0;
 }

@@ -7,6 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <signal.h>
+#include <lz4frame.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -249,11 +252,98 @@ static void test_codec_skips_unknown_and_trailing(void **state)
 	assert_int_equal(pos, len);
 }
 
+/* Writes a one-frame log whose PROCESS record asks for a newer reader. */
+static void write_future_log(const char *path)
+{
+	static uint8_t content[SP_CODEC_MAX_ENCODED];
+	sp_codec_state st;
+	sp_codec_reset(&st);
+	sp_record p = {.type = SP_REC_PROCESS};
+	p.u.process = (sp_rec_process){.format_version = 9,
+	                               .min_reader_version = 9,
+	                               .pid = 1,
+	                               .clock_kind = SP_CLOCK_MONOTONIC,
+	                               .clock = {.ns_per_tick = 1.0}};
+	int n = sp_codec_encode(&st, &p, content);
+	assert_true(n > 0);
+	LZ4F_preferences_t prefs;
+	memset(&prefs, 0, sizeof prefs);
+	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	prefs.frameInfo.contentSize = (unsigned long long)n;
+	static uint8_t frame[SP_CODEC_MAX_ENCODED + 1024];
+	size_t len = LZ4F_compressFrame(frame, sizeof frame, content, (size_t)n, &prefs);
+	assert_false(LZ4F_isError(len));
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(frame, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_refuses_newer_min_reader_version(void **state)
+{
+	(void)state;
+	const char *dir = core_tmpdir();
+	char path[512];
+	snprintf(path, sizeof path, "%s/future.splog", dir);
+	write_future_log(path);
+	sp_reader *r;
+	assert_int_equal(sp_reader_open(path, &r), 0);
+	sp_record rec;
+	assert_int_equal(sp_reader_next(r, &rec), -SP_EVERSION);
+	assert_non_null(strstr(sp_reader_error(r), "needs reader version 9"));
+	sp_reader_close(r);
+	core_rm_rf(dir);
+}
+
+/* SIGKILL, SIGSTOP and glibc's two internal signals cannot be blocked. */
+static int all_signals_blocked(unsigned long long mask)
+{
+	unsigned long long unblockable =
+	    1ull << (SIGKILL - 1) | 1ull << (SIGSTOP - 1) | 1ull << 31 | 1ull << 32;
+	return (mask | unblockable) == ~0ull;
+}
+
+/* The writer thread blocks every signal, so neither the program's signals
+ * nor the sampler's can land on it. */
+static void test_writer_thread_blocks_signals(void **state)
+{
+	(void)state;
+	const char *dir = core_tmpdir();
+	char path[512], line[256], file[300];
+	assert_int_equal(core_open_log(dir, "sigmask", path, sizeof path), 0);
+	DIR *tasks = opendir("/proc/self/task");
+	assert_non_null(tasks);
+	int found = 0;
+	for (struct dirent *d; (d = readdir(tasks));) {
+		snprintf(file, sizeof file, "/proc/self/task/%s/comm", d->d_name);
+		FILE *f = fopen(file, "r");
+		if (!f)
+			continue;
+		int is_writer = fgets(line, sizeof line, f) && !strcmp(line, "spanprof-writer\n");
+		fclose(f);
+		if (!is_writer)
+			continue;
+		snprintf(file, sizeof file, "/proc/self/task/%s/status", d->d_name);
+		f = fopen(file, "r");
+		assert_non_null(f);
+		while (fgets(line, sizeof line, f))
+			if (!strncmp(line, "SigBlk:", 7))
+				found = all_signals_blocked(strtoull(line + 7, NULL, 16));
+		fclose(f);
+	}
+	closedir(tasks);
+	sp_log_close();
+	assert_true(found);
+	core_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip_all_types),
 	    cmocka_unit_test(test_codec_skips_unknown_and_trailing),
+	    cmocka_unit_test(test_refuses_newer_min_reader_version),
+	    cmocka_unit_test(test_writer_thread_blocks_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
