@@ -1,2 +1,358 @@
-/* runtime.c - placeholder until the tracer lands. */
-#include "spanprof.h"
+/*
+ * runtime.c - starting and stopping the runtime: configuration and
+ * environment, the log, the sampler, exit and fork handling, and the
+ * library constructor that starts everything when $SPANPROF_OUT is set
+ * (how `spanprof record` drives an unmodified program via LD_PRELOAD).
+ *
+ * Design: one mutex serialises start/stop; the hot path only reads sp_on_
+ * and sp_gen_. Stopping clears sp_on_ first and bumps sp_gen_, so threads
+ * stop using their rings before the log closes; a restart bumps sp_gen_
+ * again and every thread attaches a fresh ring on its next span. Bad
+ * configuration never disturbs the host program: one "spanprof:" line on
+ * stderr, and the runtime stays off.
+ *
+ * Threading: sp_start/sp_stop from any thread. fork: handlers registered
+ * with pthread_atfork keep the locks consistent and give the child its own
+ * log. Signal safety: none here.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "sampler.h"
+#include "tracer_int.h"
+
+#define SP_DEFAULT_HZ   999u
+#define SP_MAX_HZ       100000u
+#define SP_MAX_RING_KIB (1024u * 1024u)
+
+SP_API volatile int sp_on_;
+SP_HIDDEN uint32_t sp_gen_ = 1;
+SP_HIDDEN sp_context sp_root_ctx_;
+SP_HIDDEN uint32_t sp_ring_bytes_;
+
+static pthread_mutex_t sp_rt_mu = PTHREAD_MUTEX_INITIALIZER;
+static int sp_running;
+static int sp_hooks_installed;
+
+/* Everything sp_start resolved from cfg and the environment. */
+typedef struct sp_settings {
+	const char *out_dir;
+	uint32_t hz;
+	int mode;
+	uint32_t ring_kib;
+	const char *traceparent; /* "" if none */
+	sp_context root;
+} sp_settings;
+
+static int sp_bad_env(const char *var, const char *value, const char *why)
+{
+	fprintf(stderr, "spanprof: invalid %s=\"%s\" (%s); tracing stays off\n", var, value, why);
+	return -SP_EINVAL;
+}
+
+static int sp_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int sp_settings_mode(const sp_config *cfg, sp_settings *st)
+{
+	st->mode = cfg->mode;
+	if (st->mode < 0 || st->mode > SP_MODE_OFF) {
+		fprintf(stderr, "spanprof: invalid sp_config.mode %d\n", st->mode);
+		return -SP_EINVAL;
+	}
+	const char *env = getenv("SPANPROF_MODE");
+	if (st->mode != SP_MODE_DEFAULT || !env || !*env) {
+		if (st->mode == SP_MODE_DEFAULT)
+			st->mode = SP_MODE_CPU;
+		return 0;
+	}
+	if (strcmp(env, "cpu") == 0)
+		st->mode = SP_MODE_CPU;
+	else if (strcmp(env, "wall") == 0)
+		st->mode = SP_MODE_WALL;
+	else if (strcmp(env, "off") == 0)
+		st->mode = SP_MODE_OFF;
+	else
+		return sp_bad_env("SPANPROF_MODE", env, "expected cpu, wall or off");
+	return 0;
+}
+
+static int sp_settings_numbers(const sp_config *cfg, sp_settings *st)
+{
+	st->hz = cfg->hz;
+	const char *env = getenv("SPANPROF_HZ");
+	if (st->hz > SP_MAX_HZ) {
+		fprintf(stderr, "spanprof: invalid sp_config.hz %u (max %u)\n", st->hz, SP_MAX_HZ);
+		return -SP_EINVAL;
+	}
+	if (!st->hz && env && *env && sp_parse_u32(env, 1, SP_MAX_HZ, &st->hz) != 0)
+		return sp_bad_env("SPANPROF_HZ", env, "expected 1..100000");
+	if (!st->hz)
+		st->hz = SP_DEFAULT_HZ;
+	/* 0 leaves the size to the log writer ($SPANPROF_BUFFER_KB, else its
+	 * default); it rounds up to a power of two. */
+	st->ring_kib = cfg->ring_kib;
+	if (st->ring_kib > SP_MAX_RING_KIB) {
+		fprintf(stderr, "spanprof: invalid sp_config.ring_kib %u\n", st->ring_kib);
+		return -SP_EINVAL;
+	}
+	return 0;
+}
+
+/* SPANPROF_TRACEPARENT is ours: a bad value is an error. TRACEPARENT may
+ * come from any tool: a bad value is reported and ignored. */
+static int sp_settings_traceparent(sp_settings *st)
+{
+	const char *ours = getenv("SPANPROF_TRACEPARENT");
+	const char *theirs = getenv("TRACEPARENT");
+	st->traceparent = "";
+	memset(&st->root, 0, sizeof st->root);
+	if (ours && *ours) {
+		if (sp_context_parse(ours, &st->root) != 0)
+			return sp_bad_env("SPANPROF_TRACEPARENT", ours, "not a W3C traceparent");
+		st->traceparent = ours;
+	} else if (theirs && *theirs) {
+		if (sp_context_parse(theirs, &st->root) == 0)
+			st->traceparent = theirs;
+		else
+			fprintf(stderr, "spanprof: ignoring invalid TRACEPARENT=\"%s\"\n", theirs);
+	}
+	return 0;
+}
+
+static int sp_settings_resolve(const sp_config *cfg, sp_settings *st)
+{
+	static const sp_config zero;
+	if (!cfg)
+		cfg = &zero;
+	if (cfg->reserved0 || cfg->reserved[0] || cfg->reserved[1] || cfg->reserved[2] ||
+	    cfg->reserved[3]) {
+		fprintf(stderr, "spanprof: sp_config reserved fields must be zero\n");
+		return -SP_EINVAL;
+	}
+	st->out_dir = cfg->out_dir;
+	if (!st->out_dir || !*st->out_dir)
+		st->out_dir = getenv("SPANPROF_OUT");
+	if (!st->out_dir || !*st->out_dir)
+		st->out_dir = ".";
+	int rc = sp_settings_mode(cfg, st);
+	if (rc == 0)
+		rc = sp_settings_numbers(cfg, st);
+	if (rc == 0)
+		rc = sp_settings_traceparent(st);
+	return rc;
+}
+
+/* /proc/self/cmdline with the NULs between arguments turned into spaces. */
+static void sp_read_cmdline(char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	FILE *f = fopen("/proc/self/cmdline", "re");
+	if (!f)
+		return;
+	size_t n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	}
+	buf[n] = '\0';
+}
+
+static void sp_read_exe(char *buf, size_t cap)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+}
+
+static int sp_open_log(const sp_settings *st)
+{
+	static char exe[PATH_MAX], cmdline[SP_MAX_STRING_BYTES];
+	sp_read_exe(exe, sizeof exe);
+	sp_read_cmdline(cmdline, sizeof cmdline);
+	const char *slash = strrchr(exe, '/');
+	const char *program = slash ? slash + 1 : exe;
+	sp_log_opts opts = {.dir = st->out_dir, .program = *program ? program : "unknown"};
+	sp_rec_process proc = {
+	    .format_version = SP_LOG_FORMAT_VERSION,
+	    .min_reader_version = SP_LOG_MIN_READER_VERSION,
+	    .pid = (uint32_t)getpid(),
+	    .ppid = (uint32_t)getppid(),
+	    .clock_kind = (uint8_t)sp_clock_kind(),
+	    .exe = exe,
+	    .cmdline = cmdline,
+	    .traceparent = st->traceparent,
+	};
+	/* A traced process that forks and then execs the same program leaves
+	 * the fork child's log under this very name (same pid): use a suffix. */
+	char alt[NAME_MAX];
+	int rc = sp_log_open(&opts, &proc);
+	for (int i = 2; rc == -SP_EEXISTS && i <= 9; i++) {
+		snprintf(alt, sizeof alt, "%.200s-%d", opts.program, i);
+		opts.program = alt;
+		rc = sp_log_open(&opts, &proc);
+		opts.program = *program ? program : "unknown";
+	}
+	if (rc != 0)
+		fprintf(stderr, "spanprof: cannot open a log in %s: %s; tracing stays off\n",
+		        st->out_dir, sp_strerror(rc));
+	return rc;
+}
+
+/* Lock order everywhere: sp_rt_mu, intern, registry, then the log's own. */
+static void sp_atfork_prepare(void)
+{
+	pthread_mutex_lock(&sp_rt_mu);
+	sp_intern_atfork_prepare();
+	sp_tstate_atfork_prepare();
+	if (sp_running)
+		sp_log_atfork_prepare();
+}
+
+static void sp_atfork_parent(void)
+{
+	if (sp_running)
+		sp_log_atfork_parent();
+	sp_tstate_atfork_parent();
+	sp_intern_atfork_parent();
+	pthread_mutex_unlock(&sp_rt_mu);
+}
+
+static void sp_atfork_child(void)
+{
+	int was_running = sp_running;
+	int rc = was_running ? sp_log_atfork_child() : 0;
+	pthread_mutex_init(&sp_rt_mu, NULL);
+	sp_tstate_atfork_child();
+	sp_intern_atfork_child();
+	sp_gen_++;
+	if (!was_running)
+		return;
+	if (rc != 0) {
+		sp_on_ = 0;
+		sp_running = 0;
+		return;
+	}
+	sp_sampler_atfork_child();
+}
+
+static void sp_stop_at_exit(void)
+{
+	sp_stop();
+}
+
+static void sp_install_hooks(void)
+{
+	if (sp_hooks_installed)
+		return;
+	sp_hooks_installed = 1;
+	sp_tstate_init_once();
+	atexit(sp_stop_at_exit);
+	pthread_atfork(sp_atfork_prepare, sp_atfork_parent, sp_atfork_child);
+}
+
+static int sp_start_locked(const sp_config *cfg)
+{
+	sp_settings st;
+	if (sp_running)
+		return -SP_ESTATE;
+	int rc = sp_settings_resolve(cfg, &st);
+	if (rc != 0)
+		return rc;
+	sp_clock_init();
+	sp_ring_bytes_ = st.ring_kib * 1024u; /* 0 = the writer's default */
+	rc = sp_open_log(&st);
+	if (rc != 0)
+		return rc;
+	sp_intern_reemit();
+	sp_root_ctx_ = st.root;
+	sp_sampler_opts sopts = {.mode = st.mode, .hz = st.hz};
+	rc = sp_sampler_start(&sopts);
+	if (rc != 0)
+		fprintf(stderr, "spanprof: sampler did not start (%s); recording spans only\n",
+		        sp_strerror(rc));
+	sp_install_hooks();
+	sp_running = 1;
+	__atomic_add_fetch(&sp_gen_, 1, __ATOMIC_SEQ_CST);
+	sp_on_ = 1;
+	return 0;
+}
+
+SP_API int sp_start(const sp_config *cfg)
+{
+	int saved_errno = errno;
+	pthread_mutex_lock(&sp_rt_mu);
+	int rc = sp_start_locked(cfg);
+	pthread_mutex_unlock(&sp_rt_mu);
+	errno = saved_errno;
+	return rc;
+}
+
+SP_API void sp_stop(void)
+{
+	int saved_errno = errno;
+	pthread_mutex_lock(&sp_rt_mu);
+	if (sp_running) {
+		sp_tstate *ts = sp_tls_;
+		if (ts)
+			sp_tstate_end_all(ts, SP_SPAN_UNCLOSED);
+		sp_on_ = 0;
+		__atomic_add_fetch(&sp_gen_, 1, __ATOMIC_SEQ_CST);
+		sp_sampler_stop();
+		sp_log_close();
+		sp_running = 0;
+	}
+	pthread_mutex_unlock(&sp_rt_mu);
+	errno = saved_errno;
+}
+
+SP_API int sp_active(void)
+{
+	return sp_on_;
+}
+
+SP_API int sp_thread_name(const char *name)
+{
+	if (!name)
+		return -SP_EINVAL;
+	sp_tstate *ts = sp_on_ ? sp_tstate_slow() : NULL;
+	if (!ts)
+		return -SP_ESTATE;
+	sp_record rec;
+	memset(&rec, 0, sizeof rec);
+	rec.type = SP_REC_THREAD;
+	rec.u.thread.ts = sp_clock_ticks();
+	rec.u.thread.tid = ts->tid;
+	char capped[SP_MAX_STRING_BYTES];
+	uint32_t len = sp_name_len(name);
+	memcpy(capped, name, len);
+	capped[len] = '\0';
+	rec.u.thread.name = capped;
+	return sp_log_meta(&rec, 1);
+}
+
+/* Runs when the library is loaded: `spanprof record` sets SPANPROF_OUT and
+ * preloads us. Failures were reported by sp_start; the program runs on. */
+__attribute__((constructor)) static void sp_autostart(void)
+{
+	const char *out = getenv("SPANPROF_OUT");
+	if (out && *out)
+		(void)sp_start(NULL);
+}

@@ -1,0 +1,298 @@
+/*
+ * span.c - the span hot path: begin, end, attributes, and the recorded
+ * handling of misuse.
+ *
+ * Design: a thread's open spans live on its own fixed stack (SP_MAX_DEPTH
+ * entries) in its TLS state, so begin/end take no lock and no atomic
+ * read-modify-write; both write one record into the thread's own ring. The
+ * fast paths are "the state is current" and, for sp_end, "the span is the
+ * innermost one"; everything else (first span of a thread, runtime
+ * restarted, misuse, cross-thread ends) goes to out-of-line slow paths.
+ *
+ * Threading: each function works on the calling thread's state only, except
+ * cross-thread ends, which go through thread_state.c's registry lock.
+ * Signal safety: not reentrant on one thread (see spanprof.h).
+ */
+#include <string.h>
+
+#include "clock.h"
+#include "tracer_int.h"
+
+static const sp_span sp_no_span = {0, 0, 0};
+
+static inline sp_tstate *sp_tstate_get(void)
+{
+	sp_tstate *ts = sp_tls_;
+	if (SP_UNLIKELY(!ts || ts->gen != sp_gen_ ||
+	                __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen))
+		ts = sp_tstate_slow();
+	return ts;
+}
+
+static inline uint64_t sp_next_id(sp_tstate *ts)
+{
+	uint64_t id = ts->id_next++;
+	if (SP_UNLIKELY((ts->id_next & SP_ID_COUNTER_MASK) == 0))
+		ts->id_next = sp_tstate_new_prefix(ts);
+	return id;
+}
+
+/* Fills parent and trace of rec from the innermost span, an explicit remote
+ * parent, the inherited traceparent, or a fresh trace id. */
+static inline void sp_pick_parent(sp_tstate *ts, const sp_context *remote, sp_rec_span_begin *rec)
+{
+	if (SP_UNLIKELY(remote != NULL)) {
+		rec->parent_id = remote->span_id;
+		rec->trace_hi = remote->trace_hi;
+		rec->trace_lo = remote->trace_lo;
+		rec->flags |= SP_SPAN_REMOTE_PARENT;
+	} else if (SP_LIKELY(ts->depth > 0)) {
+		const sp_stack_entry *parent = &ts->stack[ts->depth - 1];
+		rec->parent_id = parent->id;
+		rec->trace_hi = parent->trace_hi;
+		rec->trace_lo = parent->trace_lo;
+		if (SP_UNLIKELY(parent->foreign))
+			rec->flags |= SP_SPAN_REMOTE_PARENT;
+	} else if (sp_root_ctx_.span_id != 0) {
+		rec->parent_id = sp_root_ctx_.span_id;
+		rec->trace_hi = sp_root_ctx_.trace_hi;
+		rec->trace_lo = sp_root_ctx_.trace_lo;
+		rec->flags |= SP_SPAN_REMOTE_PARENT;
+	} else {
+		rec->parent_id = 0;
+		rec->trace_hi = sp_new_trace_half(ts);
+		rec->trace_lo = sp_new_trace_half(ts);
+	}
+}
+
+static sp_span sp_push(sp_tstate *ts, uint32_t name_id, const char *name, const sp_context *remote)
+{
+	sp_rec_span_begin rec;
+	rec.ts = sp_clock_ticks();
+	rec.tid = ts->tid;
+	rec.span_id = sp_next_id(ts);
+	rec.flags = 0;
+	rec.name_id = name_id;
+	rec.name = name_id ? NULL : name;
+	rec.name_len = name_id ? 0 : sp_name_len(name);
+	sp_pick_parent(ts, remote, &rec);
+	sp_span handle = {rec.span_id, ts->tid, ts->depth};
+	if (SP_LIKELY(ts->depth < SP_MAX_DEPTH)) {
+		sp_stack_entry *e = &ts->stack[ts->depth++];
+		e->id = rec.span_id;
+		e->trace_hi = rec.trace_hi;
+		e->trace_lo = rec.trace_lo;
+		e->foreign = 0;
+	} else {
+		rec.flags |= SP_SPAN_TOO_DEEP;
+		handle.depth_ = SP_MAX_DEPTH + ts->too_deep++;
+	}
+	sp_ring_span_begin(ts->ring, &rec);
+	return handle;
+}
+
+static inline int sp_remote_is_valid(const sp_context *c)
+{
+	return c && c->span_id != 0 && (c->trace_hi | c->trace_lo) != 0;
+}
+
+SP_API sp_span sp_begin_site_(sp_site_ *site, const char *name)
+{
+	sp_tstate *ts = sp_tstate_get();
+	if (SP_UNLIKELY(!ts))
+		return sp_no_span;
+	if (SP_UNLIKELY(!name))
+		name = "(null)";
+	return sp_push(ts, sp_site_id(site, name), name, NULL);
+}
+
+SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const sp_context *parent)
+{
+	sp_tstate *ts = sp_tstate_get();
+	if (SP_UNLIKELY(!ts))
+		return sp_no_span;
+	if (!name)
+		name = "(null)";
+	return sp_push(ts, sp_site_id(site, name), name,
+	               sp_remote_is_valid(parent) ? parent : NULL);
+}
+
+/* The plain functions (taken by address, or used without GNU C): names are
+ * recorded inline, which is always correct, just larger. */
+#undef sp_begin
+SP_API sp_span sp_begin(const char *name)
+{
+	if (!sp_on_)
+		return sp_no_span;
+	sp_tstate *ts = sp_tstate_get();
+	if (!ts)
+		return sp_no_span;
+	return sp_push(ts, 0, name ? name : "(null)", NULL);
+}
+
+#undef sp_begin_child_of
+SP_API sp_span sp_begin_child_of(const char *name, const sp_context *parent)
+{
+	if (!sp_on_)
+		return sp_no_span;
+	sp_tstate *ts = sp_tstate_get();
+	if (!ts)
+		return sp_no_span;
+	return sp_push(ts, 0, name ? name : "(null)", sp_remote_is_valid(parent) ? parent : NULL);
+}
+
+SP_HIDDEN void sp_emit_end(sp_tstate *ts, uint64_t span_id, uint32_t flags)
+{
+	sp_rec_span_end rec;
+	rec.ts = sp_clock_ticks();
+	rec.tid = ts->tid;
+	rec.span_id = span_id;
+	rec.flags = flags;
+	sp_ring_span_end(ts->ring, &rec);
+}
+
+/* Pops entries above index `keep` (they end UNCLOSED: their parent is ending
+ * under them), then pops and ends entry `keep` with `flags`. */
+static void sp_pop_to(sp_tstate *ts, uint32_t keep, uint32_t flags)
+{
+	while (ts->depth > keep + 1) {
+		sp_stack_entry *e = &ts->stack[--ts->depth];
+		if (!e->foreign)
+			sp_emit_end(ts, e->id, SP_SPAN_UNCLOSED);
+	}
+	sp_stack_entry *e = &ts->stack[--ts->depth];
+	if (!e->foreign)
+		sp_emit_end(ts, e->id, flags);
+}
+
+static int sp_find_on_stack(const sp_tstate *ts, uint64_t id, uint32_t *index)
+{
+	for (uint32_t i = ts->depth; i-- > 0;) {
+		if (ts->stack[i].id == id) {
+			*index = i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Everything but "the innermost span of a current state". */
+static void __attribute__((noinline)) sp_end_slow(sp_tstate *ts, sp_span span)
+{
+	uint32_t index;
+	if (sp_find_on_stack(ts, span.id_, &index)) {
+		uint32_t flags = index + 1 == ts->depth ? 0 : SP_SPAN_NOT_INNERMOST;
+		if (flags)
+			ts->too_deep = 0; /* spans beyond the stack end unmatched */
+		sp_pop_to(ts, index, flags);
+	} else if (span.tid_ != ts->tid) {
+		int alive = sp_tstate_post_remote_end(span.tid_, span.id_) == 0;
+		sp_emit_end(ts, span.id_, SP_SPAN_CROSS_THREAD | (alive ? 0u : SP_SPAN_DOUBLE_END));
+	} else if (span.depth_ >= SP_MAX_DEPTH && ts->too_deep > 0) {
+		ts->too_deep--;
+		sp_emit_end(ts, span.id_, SP_SPAN_TOO_DEEP);
+	} else {
+		sp_emit_end(ts, span.id_, SP_SPAN_DOUBLE_END);
+	}
+}
+
+SP_API void sp_end_(sp_span span)
+{
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+		return;
+	sp_tstate *ts = sp_tstate_get();
+	if (SP_UNLIKELY(!ts))
+		return;
+	uint32_t top = ts->depth - 1;
+	if (SP_LIKELY(ts->depth > 0 && ts->stack[top].id == span.id_)) {
+		ts->depth = top;
+		if (SP_LIKELY(!ts->stack[top].foreign))
+			sp_emit_end(ts, span.id_, 0);
+		return;
+	}
+	sp_end_slow(ts, span);
+}
+
+#undef sp_end
+SP_API void sp_end(sp_span span)
+{
+	sp_end_(span);
+}
+
+static inline void sp_attr_emit(sp_site_ *site, sp_span span, const char *key, sp_rec_attr *rec)
+{
+	sp_tstate *ts = sp_tstate_get();
+	if (SP_UNLIKELY(!ts))
+		return;
+	if (SP_UNLIKELY(!key))
+		key = "(null)";
+	rec->tid = ts->tid;
+	rec->span_id = span.id_;
+	rec->key_id = site ? sp_site_id(site, key) : 0;
+	rec->key = rec->key_id ? NULL : key;
+	rec->key_len = rec->key_id ? 0 : sp_name_len(key);
+	sp_ring_attr(ts->ring, rec);
+}
+
+static void sp_attr_int_at(sp_site_ *site, sp_span span, const char *key, int64_t value)
+{
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+		return;
+	sp_rec_attr rec = {.kind = SP_ATTR_INT, .i = value};
+	sp_attr_emit(site, span, key, &rec);
+}
+
+static void sp_attr_double_at(sp_site_ *site, sp_span span, const char *key, double value)
+{
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+		return;
+	sp_rec_attr rec = {.kind = SP_ATTR_DOUBLE, .d = value};
+	sp_attr_emit(site, span, key, &rec);
+}
+
+static void sp_attr_str_at(sp_site_ *site, sp_span span, const char *key, const char *value)
+{
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+		return;
+	if (!value)
+		value = "";
+	size_t len = strnlen(value, SP_MAX_ATTR_STR_BYTES + 1);
+	sp_rec_attr rec = {.kind = SP_ATTR_STR, .s = value, .s_len = (uint32_t)len};
+	if (len > SP_MAX_ATTR_STR_BYTES) {
+		rec.s_len = SP_MAX_ATTR_STR_BYTES;
+		/* cut at a UTF-8 character boundary, never inside a character */
+		while (rec.s_len > 0 && ((unsigned char)value[rec.s_len] & 0xC0) == 0x80)
+			rec.s_len--;
+		rec.flags = SP_ATTR_TRUNCATED;
+	}
+	sp_attr_emit(site, span, key, &rec);
+}
+
+SP_API void sp_attr_int_site_(sp_site_ *site, sp_span span, const char *key, int64_t value)
+{
+	sp_attr_int_at(site, span, key, value);
+}
+SP_API void sp_attr_double_site_(sp_site_ *site, sp_span span, const char *key, double value)
+{
+	sp_attr_double_at(site, span, key, value);
+}
+SP_API void sp_attr_str_site_(sp_site_ *site, sp_span span, const char *key, const char *value)
+{
+	sp_attr_str_at(site, span, key, value);
+}
+
+#undef sp_attr_int
+#undef sp_attr_double
+#undef sp_attr_str
+SP_API void sp_attr_int(sp_span span, const char *key, int64_t value)
+{
+	sp_attr_int_at(NULL, span, key, value);
+}
+SP_API void sp_attr_double(sp_span span, const char *key, double value)
+{
+	sp_attr_double_at(NULL, span, key, value);
+}
+SP_API void sp_attr_str(sp_span span, const char *key, const char *value)
+{
+	sp_attr_str_at(NULL, span, key, value);
+}

@@ -1,0 +1,268 @@
+/*
+ * thread_state.c - per-thread tracer state: creation on a thread's first
+ * span, its ring, its id generator, the registry of live states, thread
+ * exit, cross-thread ends and fork.
+ *
+ * Design: the state is reached through an initial-exec TLS pointer (one
+ * load on the hot path; fine for a preloaded or linked libspanprof). A
+ * pthread key with a destructor closes the thread's open spans (flag
+ * UNCLOSED) and retires its ring at thread exit. The registry (a list under
+ * one mutex) exists only for the slow paths: finding the owner of a span
+ * ended on another thread, and dropping dead threads' states in a fork
+ * child. Ids: a per-thread splitmix64 generator seeded from getrandom()
+ * picks a random 40-bit prefix for each run of 2^23 ids, so the hot path
+ * only increments a counter.
+ *
+ * Threading: a state's fields belong to its thread, except remote_* and the
+ * list links (registry lock). Signal safety: none of this is signal-safe;
+ * the hot path only reads sp_tls_.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "tracer_int.h"
+
+SP_HIDDEN __thread sp_tstate *sp_tls_ __attribute__((tls_model("initial-exec")));
+/* Set once this thread's destructor ran: no state is created again. */
+static __thread int sp_tls_dead __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t sp_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static sp_tstate *sp_registry_head;
+static pthread_key_t sp_tstate_key;
+static pthread_once_t sp_tstate_once = PTHREAD_ONCE_INIT;
+
+SP_HIDDEN uint64_t sp_rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static uint64_t sp_seed(void)
+{
+	uint64_t seed = 0;
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32) ^
+		       ((uint64_t)getpid() << 16) ^ (uint64_t)gettid();
+	}
+	return seed;
+}
+
+SP_HIDDEN uint64_t sp_tstate_new_prefix(sp_tstate *ts)
+{
+	uint64_t prefix = sp_rng_next(&ts->rng) >> (64 - SP_ID_PREFIX_BITS);
+	if (prefix == 0)
+		prefix = 1;
+	return (prefix << SP_ID_COUNTER_BITS) | 1;
+}
+
+static void sp_tstate_reseed(sp_tstate *ts)
+{
+	ts->rng = sp_seed();
+	ts->id_next = sp_tstate_new_prefix(ts);
+}
+
+static void sp_registry_add(sp_tstate *ts)
+{
+	pthread_mutex_lock(&sp_registry_mu);
+	ts->prev = NULL;
+	ts->next = sp_registry_head;
+	if (sp_registry_head)
+		sp_registry_head->prev = ts;
+	sp_registry_head = ts;
+	pthread_mutex_unlock(&sp_registry_mu);
+}
+
+static void sp_registry_unlink(sp_tstate *ts)
+{
+	if (ts->prev)
+		ts->prev->next = ts->next;
+	else
+		sp_registry_head = ts->next;
+	if (ts->next)
+		ts->next->prev = ts->prev;
+	ts->next = ts->prev = NULL;
+}
+
+/* Ends every open span of ts that this process began, innermost first. */
+SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags)
+{
+	while (ts->depth > 0) {
+		sp_stack_entry *e = &ts->stack[--ts->depth];
+		if (!e->foreign && ts->ring && ts->gen == sp_gen_)
+			sp_emit_end(ts, e->id, flags);
+	}
+	ts->too_deep = 0;
+}
+
+static void sp_emit_thread(uint32_t tid, const char *name, int type)
+{
+	sp_record rec;
+	memset(&rec, 0, sizeof rec);
+	rec.type = (uint8_t)type;
+	if (type == SP_REC_THREAD) {
+		rec.u.thread.ts = sp_clock_ticks();
+		rec.u.thread.tid = tid;
+		rec.u.thread.name = name;
+	} else {
+		rec.u.thread_end.ts = sp_clock_ticks();
+		rec.u.thread_end.tid = tid;
+	}
+	sp_log_meta(&rec, type == SP_REC_THREAD);
+}
+
+static void sp_tstate_destroy(void *arg)
+{
+	sp_tstate *ts = arg;
+	sp_tls_ = NULL;
+	sp_tls_dead = 1;
+	if (sp_on_ && ts->gen == sp_gen_) {
+		sp_tstate_end_all(ts, SP_SPAN_UNCLOSED);
+		sp_emit_thread(ts->tid, NULL, SP_REC_THREAD_END);
+	}
+	if (ts->ring)
+		sp_ring_retire(ts->ring);
+	pthread_mutex_lock(&sp_registry_mu);
+	sp_registry_unlink(ts);
+	pthread_mutex_unlock(&sp_registry_mu);
+	free(ts);
+}
+
+static void sp_tstate_key_init(void)
+{
+	if (pthread_key_create(&sp_tstate_key, sp_tstate_destroy) != 0)
+		fprintf(stderr, "spanprof: no pthread key: thread exits will not close spans\n");
+}
+
+SP_HIDDEN void sp_tstate_init_once(void)
+{
+	pthread_once(&sp_tstate_once, sp_tstate_key_init);
+}
+
+static sp_tstate *sp_tstate_create(void)
+{
+	sp_tstate *ts = calloc(1, sizeof *ts);
+	if (!ts)
+		return NULL;
+	ts->tid = (uint32_t)gettid();
+	sp_tstate_reseed(ts);
+	ts->gen = sp_gen_ - 1; /* no ring yet */
+	sp_tstate_init_once();
+	pthread_setspecific(sp_tstate_key, ts);
+	sp_registry_add(ts);
+	sp_tls_ = ts;
+	return ts;
+}
+
+/* The thread's ring (created once: rings outlive sp_log_close, and the
+ * forking thread's ring is kept, emptied, in a fork child) and its OS name
+ * in the current log. */
+static int sp_tstate_attach(sp_tstate *ts)
+{
+	uint32_t gen = sp_gen_;
+	if (!ts->ring)
+		ts->ring = sp_ring_create(ts->tid, sp_ring_bytes_);
+	if (!ts->ring)
+		return -1;
+	ts->gen = gen;
+	char name[64] = "";
+	if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
+		name[0] = '\0';
+	sp_emit_thread(ts->tid, name, SP_REC_THREAD);
+	return 0;
+}
+
+SP_HIDDEN void sp_tstate_apply_remote_ends(sp_tstate *ts)
+{
+	pthread_mutex_lock(&sp_registry_mu);
+	for (uint32_t r = 0; r < ts->remote_count; r++) {
+		uint32_t kept = 0;
+		for (uint32_t i = 0; i < ts->depth; i++) {
+			if (ts->stack[i].id != ts->remote_ids[r])
+				ts->stack[kept++] = ts->stack[i];
+		}
+		ts->depth = kept;
+	}
+	ts->remote_count = 0;
+	ts->remote_seen = __atomic_load_n(&ts->remote_ends, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&sp_registry_mu);
+}
+
+SP_HIDDEN int sp_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
+{
+	int rc = -1;
+	pthread_mutex_lock(&sp_registry_mu);
+	for (sp_tstate *ts = sp_registry_head; ts; ts = ts->next) {
+		if (ts->tid != tid)
+			continue;
+		if (ts->remote_count < SP_MAX_REMOTE_ENDS)
+			ts->remote_ids[ts->remote_count++] = span_id;
+		__atomic_fetch_add(&ts->remote_ends, 1, __ATOMIC_RELEASE);
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&sp_registry_mu);
+	return rc;
+}
+
+SP_HIDDEN sp_tstate *sp_tstate_slow(void)
+{
+	if (!sp_on_ || sp_tls_dead)
+		return NULL;
+	int saved_errno = errno;
+	sp_tstate *ts = sp_tls_;
+	if (!ts)
+		ts = sp_tstate_create();
+	if (ts && ts->gen != sp_gen_ && sp_tstate_attach(ts) != 0)
+		ts = NULL;
+	if (ts && __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen)
+		sp_tstate_apply_remote_ends(ts);
+	errno = saved_errno;
+	return ts;
+}
+
+SP_HIDDEN void sp_tstate_atfork_prepare(void)
+{
+	pthread_mutex_lock(&sp_registry_mu);
+}
+
+SP_HIDDEN void sp_tstate_atfork_parent(void)
+{
+	pthread_mutex_unlock(&sp_registry_mu);
+}
+
+/* In the child only the forking thread exists: drop the other states (their
+ * rings went with the parent's log), keep this thread's open spans as
+ * foreign parents, take the new tid and new random ids. */
+SP_HIDDEN void sp_tstate_atfork_child(void)
+{
+	sp_tstate *self = sp_tls_;
+	sp_tstate *ts = sp_registry_head;
+	while (ts) {
+		sp_tstate *next = ts->next;
+		if (ts != self) {
+			sp_registry_unlink(ts);
+			free(ts);
+		}
+		ts = next;
+	}
+	pthread_mutex_init(&sp_registry_mu, NULL);
+	if (!self)
+		return;
+	self->tid = (uint32_t)gettid();
+	self->gen = sp_gen_ - 1;
+	self->remote_count = 0;
+	self->remote_seen = self->remote_ends;
+	for (uint32_t i = 0; i < self->depth; i++)
+		self->stack[i].foreign = 1;
+	sp_tstate_reseed(self);
+}

@@ -1,0 +1,109 @@
+/*
+ * tracer_int.h - the tracer's private state, shared by its .c files (not API).
+ *
+ * Each thread that makes spans owns one sp_tstate (thread_state.c), reached
+ * through an initial-exec TLS pointer: its span stack, its id generator, its
+ * ring into the log writer. Only the owner thread touches a state's fields,
+ * except `remote_*`, which other threads use (under the registry lock) to
+ * tell the owner that they ended one of its spans (cross-thread sp_end).
+ *
+ * Runtime generations: every sp_start, sp_stop and fork child bumps
+ * sp_gen_; a thread state whose `gen` differs has not yet announced itself
+ * in the current log and takes the slow path, which does so (creating its
+ * ring on first use) while the runtime is on.
+ */
+#ifndef SP_TRACER_INT_H
+#define SP_TRACER_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "log_writer.h"
+#include "records.h"
+#include "spanprof.h"
+
+#define SP_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define SP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SP_HIDDEN      __attribute__((visibility("hidden")))
+
+/* Span ids: a random 40-bit prefix per run of 2^23 ids, so ids are > 0,
+ * < 2^63 and unique across threads and processes with high probability. */
+#define SP_ID_COUNTER_BITS 23
+#define SP_ID_COUNTER_MASK ((UINT64_C(1) << SP_ID_COUNTER_BITS) - 1)
+#define SP_ID_PREFIX_BITS  40
+/* Cross-thread ends waiting for the owner to drop them from its stack. */
+#define SP_MAX_REMOTE_ENDS 64
+
+typedef struct sp_stack_entry {
+	uint64_t id;
+	uint64_t trace_hi, trace_lo;
+	uint32_t foreign; /* inherited across fork: begun in the parent process */
+	uint32_t pad;
+} sp_stack_entry;
+
+typedef struct sp_tstate {
+	sp_ring *ring; /* created on the first span; survives stop/start/fork */
+	uint32_t gen;
+	uint32_t tid;
+	uint32_t depth;    /* entries used in stack[] */
+	uint32_t too_deep; /* spans open beyond SP_MAX_DEPTH */
+	uint64_t id_next;
+	uint64_t rng;         /* splitmix64 state, seeded from getrandom */
+	uint32_t remote_ends; /* bumped atomically by other threads */
+	uint32_t remote_seen;
+	uint32_t remote_count; /* under the registry lock */
+	uint64_t remote_ids[SP_MAX_REMOTE_ENDS];
+	struct sp_tstate *next, *prev; /* registry, under its lock */
+	sp_stack_entry stack[SP_MAX_DEPTH];
+} sp_tstate;
+
+/* runtime.c */
+extern SP_HIDDEN uint32_t sp_gen_;
+extern SP_HIDDEN sp_context sp_root_ctx_; /* inherited traceparent, or zero */
+extern SP_HIDDEN uint32_t sp_ring_bytes_;
+
+/* thread_state.c */
+extern SP_HIDDEN __thread sp_tstate *sp_tls_ __attribute__((tls_model("initial-exec")));
+/* The caller's state with a ring of the current generation, creating both
+ * as needed; NULL when the runtime is off or memory ran out. Also applies
+ * pending cross-thread ends. */
+SP_HIDDEN sp_tstate *sp_tstate_slow(void);
+SP_HIDDEN void sp_tstate_apply_remote_ends(sp_tstate *ts);
+/* Cross-thread sp_end: tells the owner thread `tid`; returns 0 when the
+ * owner is alive, -1 when it has exited (its spans were closed already). */
+SP_HIDDEN int sp_tstate_post_remote_end(uint32_t tid, uint64_t span_id);
+SP_HIDDEN uint64_t sp_tstate_new_prefix(sp_tstate *ts);
+SP_HIDDEN uint64_t sp_rng_next(uint64_t *state);
+SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags);
+SP_HIDDEN void sp_tstate_init_once(void);
+SP_HIDDEN void sp_tstate_atfork_prepare(void);
+SP_HIDDEN void sp_tstate_atfork_parent(void);
+SP_HIDDEN void sp_tstate_atfork_child(void);
+
+/* span.c */
+SP_HIDDEN void sp_emit_end(sp_tstate *ts, uint64_t span_id, uint32_t flags);
+
+/* names.c: string interning. Returns the id (> 0) of the string's bytes,
+ * emitting its STRING record first; 0 when out of memory (then the caller
+ * records the string inline). Thread-safe; not signal-safe. */
+SP_HIDDEN uint32_t sp_intern(const char *s, size_t len);
+/* A call site's cached id for `name`; resolves it on a miss. 0 means "record
+ * the name inline" (it is not in read-only memory). */
+SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name);
+static inline uint32_t sp_site_id(sp_site_ *site, const char *name)
+{
+	if (SP_LIKELY(__atomic_load_n(&site->ptr, __ATOMIC_ACQUIRE) == name))
+		return site->id;
+	return sp_site_resolve(site, name);
+}
+SP_HIDDEN void sp_intern_reemit(void);
+SP_HIDDEN void sp_intern_atfork_prepare(void);
+SP_HIDDEN void sp_intern_atfork_parent(void);
+SP_HIDDEN void sp_intern_atfork_child(void);
+/* Length of a name or key as recorded: capped below SP_MAX_STRING_BYTES. */
+SP_HIDDEN uint32_t sp_name_len(const char *s);
+
+/* context.c */
+SP_HIDDEN uint64_t sp_new_trace_half(sp_tstate *ts);
+
+#endif
