@@ -4,10 +4,9 @@
  * Builds the database in OUT.db.tmp.PID (created O_EXCL|O_NOFOLLOW, mode
  * 0600: it holds input values) next to the output and renames it over the
  * output only when everything succeeded, so a failed or interrupted merge
- * never leaves a half-written database under the final name. Raw samples go
- * to a scratch database (OUT.db.scratch.PID) that is deleted at the end.
+ * never leaves a half-written database under the final name.
  * Bulk-load settings: no journal, no fsync, one transaction, indexes after
- * the load; the page cache is capped (64 MiB) so memory stays bounded.
+ * the load; the page cache is capped (96 MiB) so memory stays bounded.
  *
  * Threading: single-threaded. SIGINT/SIGTERM remove the temporary files.
  */
@@ -35,7 +34,7 @@ typedef struct mg_inputs {
 	size_t n, cap;
 } mg_inputs;
 
-static char mg_tmp_path[PATH_MAX], mg_scratch_path[PATH_MAX];
+static char mg_tmp_path[PATH_MAX];
 
 static void mg_merge_usage(FILE *out)
 {
@@ -58,8 +57,6 @@ static void mg_on_signal(int sig)
 {
 	if (mg_tmp_path[0])
 		unlink(mg_tmp_path);
-	if (mg_scratch_path[0])
-		unlink(mg_scratch_path);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -153,26 +150,22 @@ static int mg_create_private(const char *path)
 static sqlite3 *mg_open_output(void)
 {
 	sqlite3 *db = NULL;
-	char sql[PATH_MAX + 512];
-	if (mg_create_private(mg_tmp_path) || mg_create_private(mg_scratch_path))
+	if (mg_create_private(mg_tmp_path))
 		return NULL;
+	/* No per-connection mutex, no memory statistics (a global lock). Index
+	 * sorts stay on one thread: a helper thread doubled peak memory. */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open(mg_tmp_path, &db) != SQLITE_OK) {
 		fprintf(stderr, "spanprof merge: %s: %s\n", mg_tmp_path,
 		        db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return NULL;
 	}
-	char *quoted = sqlite3_mprintf("%Q", mg_scratch_path);
-	snprintf(sql, sizeof sql,
-	         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;"
-	         "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=FILE;"
-	         "ATTACH DATABASE %s AS scratch;"
-	         "PRAGMA scratch.journal_mode=OFF; PRAGMA scratch.synchronous=OFF;"
-	         "PRAGMA scratch.cache_size=-16384;"
-	         "CREATE TABLE scratch.raw_samples(pid, tid, ts_ns, stack_id, weight_ns);",
-	         quoted ? quoted : "''");
-	sqlite3_free(quoted);
-	if (mg_exec(db, "merge", sql) || mg_db_create_tables(db)) {
+	if (mg_exec(db, "merge",
+	            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-98304;"
+	            "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=FILE;") ||
+	    mg_db_create_tables(db)) {
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -201,16 +194,12 @@ static int mg_finish_db(mg_merge *mg)
 	if (mg_db_derive(mg->db))
 		return -1;
 	mg_phase("derive");
-	if (mg_attribute(mg))
-		return -1;
-	mg_phase("attribute");
 	mg_progress_update(&mg->progress, "indexing %s samples...",
 	                   mg_fmt_count(mg->samples, a, sizeof a));
-	if (mg_exec(mg->db, "merge", "DROP TABLE scratch.raw_samples") ||
-	    mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db))
+	if (mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db))
 		return -1;
 	mg_phase("index");
-	int err = mg_exec(mg->db, "merge", "COMMIT; DETACH DATABASE scratch;");
+	int err = mg_exec(mg->db, "merge", "COMMIT");
 	mg_phase("commit");
 	return err;
 }
@@ -269,10 +258,7 @@ static int mg_prepare_paths(const char *out, int force)
 		return -1;
 	}
 	int n1 = snprintf(mg_tmp_path, sizeof mg_tmp_path, "%s.tmp.%ld", out, (long)getpid());
-	int n2 = snprintf(mg_scratch_path, sizeof mg_scratch_path, "%s.scratch.%ld", out,
-	                  (long)getpid());
-	if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof mg_tmp_path ||
-	    (size_t)n2 >= sizeof mg_scratch_path) {
+	if (n1 < 0 || (size_t)n1 >= sizeof mg_tmp_path) {
 		fprintf(stderr, "spanprof merge: %s: path too long\n", out);
 		return -1;
 	}
@@ -324,8 +310,6 @@ int sp_cmd_merge(int argc, char **argv)
 		rc = mg_run(&in, out, quiet);
 	if (mg_tmp_path[0])
 		unlink(mg_tmp_path);
-	if (mg_scratch_path[0])
-		unlink(mg_scratch_path);
 	for (size_t i = 0; i < in.n; i++)
 		free(in.paths[i]);
 	free(in.paths);

@@ -1,163 +1,246 @@
 /*
- * mg_attr.c - phase 2 of merge: attribution of samples to spans.
+ * mg_attr.c - attribution of samples to spans, streamed during the load.
  *
- * Per thread, spans form a stack over time. Two cursors, both ordered by
- * (pid, tid, time) - spans by start (parents before children when they start
- * at the same nanosecond: depth breaks the tie), samples by timestamp - are
- * merged in one pass. Before a sample at time t is attributed, every span of
- * its thread that starts at or before t has been pushed, and spans that ended
- * at or before t are popped from the top: a span covers [start_ns, end_ns).
- * The top of the stack is then the innermost open span. A span whose end was
- * never logged counts as open until the end of its thread's data. Samples
- * are written to the final samples table in that order, so sample_id grows
- * with (pid, tid, ts_ns).
+ * Per thread, spans form a stack over time. Span events (begin, end) and
+ * samples of one thread each arrive in time order, but from two rings (the
+ * tracer's and the signal handler's) that the writer drains one after the
+ * other, so the two streams are interleaved in the log only up to a flush
+ * cycle (100 ms by default). Each thread therefore keeps two small time-
+ * ordered queues; mg_attr_settle() consumes them in time order up to a
+ * watermark (the latest timestamp of the log minus MG_SETTLE_MARGIN_NS,
+ * far more than a flush cycle), applying span events to the thread's stack
+ * and giving each sample the span on top of it: the innermost open span.
+ * At equal timestamps span events go first, so a span covers
+ * [start_ns, end_ns). At the end of a log everything is settled; spans never
+ * ended stay open until then.
  *
- * Memory: the stack of one thread (bounded by its span nesting, plus spans
- * that ended out of order under a still-open child).
+ * Memory: per thread, the open spans and what arrived within the margin;
+ * a thread holding more than MG_MAX_PENDING samples is settled early
+ * (approximate only if span events were delayed that much).
  *
  * Threading: single-threaded.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "mg_db.h"
+#include "mg_hash.h"
 #include "mg_merge.h"
 
-typedef struct mg_open {
-	int64_t span_id, end_ns;
-} mg_open;
+#define MG_MAX_PENDING (1u << 18)
 
-typedef struct mg_sweep {
-	mg_open *stack;
-	size_t depth, cap;
-	int64_t pid, tid; /* thread of the stack, -1 = none */
-} mg_sweep;
+typedef struct mg_ev {
+	uint64_t ts;
+	uint64_t span_id; /* begin: id; end: id | 1 << 63 */
+} mg_ev;
 
-typedef struct mg_span_row {
-	int64_t pid, tid, start_ns, end_ns, span_id;
-	int valid;
-} mg_span_row;
+typedef struct mg_ps {
+	uint64_t ts;
+	int64_t stack_id, weight_ns;
+} mg_ps;
 
-static void mg_span_fetch(sqlite3_stmt *st, mg_span_row *row)
+typedef struct mg_thr {
+	uint32_t tid;
+	mg_ev *evs;
+	size_t ev_head, ev_len, ev_cap;
+	mg_ps *ps;
+	size_t ps_head, ps_len, ps_cap;
+	uint64_t *stack;
+	size_t depth, stack_cap;
+} mg_thr;
+
+struct mg_attr {
+	mg_merge *mg;
+	uint32_t pid;
+	mg_hash by_tid; /* tid -> index + 1 */
+	mg_thr *thr;
+	size_t n_thr, cap_thr;
+};
+
+#define MG_END_BIT (1ull << 63)
+
+mg_attr *mg_attr_new(mg_merge *mg, uint32_t pid)
 {
-	row->valid = sqlite3_step(st) == SQLITE_ROW;
-	if (!row->valid)
+	mg_attr *a = calloc(1, sizeof *a);
+	if (a) {
+		a->mg = mg;
+		a->pid = pid;
+	}
+	return a;
+}
+
+void mg_attr_set_pid(mg_attr *a, uint32_t pid)
+{
+	a->pid = pid;
+}
+
+void mg_attr_free(mg_attr *a)
+{
+	if (!a)
 		return;
-	row->pid = sqlite3_column_int64(st, 0);
-	row->tid = sqlite3_column_int64(st, 1);
-	row->start_ns = sqlite3_column_int64(st, 2);
-	row->end_ns =
-	    sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 3);
-	row->span_id = sqlite3_column_int64(st, 4);
-}
-
-/* -1, 0, 1 as (a1, a2, a3) compares to (b1, b2, b3). */
-static int mg_cmp3(int64_t a1, int64_t a2, int64_t a3, int64_t b1, int64_t b2, int64_t b3)
-{
-	if (a1 != b1)
-		return a1 < b1 ? -1 : 1;
-	if (a2 != b2)
-		return a2 < b2 ? -1 : 1;
-	return a3 < b3 ? -1 : a3 > b3;
-}
-
-static void mg_pop_ended(mg_sweep *sw, int64_t t)
-{
-	while (sw->depth && sw->stack[sw->depth - 1].end_ns <= t)
-		sw->depth--;
-}
-
-static int mg_push(mg_sweep *sw, const mg_span_row *row)
-{
-	if (row->pid != sw->pid || row->tid != sw->tid) {
-		sw->depth = 0;
-		sw->pid = row->pid;
-		sw->tid = row->tid;
+	for (size_t i = 0; i < a->n_thr; i++) {
+		free(a->thr[i].evs);
+		free(a->thr[i].ps);
+		free(a->thr[i].stack);
 	}
-	mg_pop_ended(sw, row->start_ns);
-	if (sw->depth == sw->cap) {
-		size_t cap = sw->cap ? sw->cap * 2 : 64;
-		mg_open *s = realloc(sw->stack, cap * sizeof *s);
-		if (!s)
-			return -1;
-		sw->stack = s;
-		sw->cap = cap;
+	free(a->thr);
+	mg_hash_free(&a->by_tid);
+	free(a);
+}
+
+static mg_thr *mg_thr_get(mg_attr *a, uint32_t tid)
+{
+	uint64_t *hit = mg_hash_get(&a->by_tid, tid, 0);
+	if (hit)
+		return &a->thr[*hit - 1];
+	if (a->n_thr == a->cap_thr) {
+		size_t cap = a->cap_thr ? a->cap_thr * 2 : 16;
+		mg_thr *t = realloc(a->thr, cap * sizeof *t);
+		if (!t)
+			return NULL;
+		a->thr = t;
+		a->cap_thr = cap;
 	}
-	sw->stack[sw->depth++] = (mg_open){row->span_id, row->end_ns};
+	if (mg_hash_put(&a->by_tid, tid, 0, a->n_thr + 1))
+		return NULL;
+	mg_thr *t = &a->thr[a->n_thr++];
+	memset(t, 0, sizeof *t);
+	t->tid = tid;
+	return t;
+}
+
+/* Makes room for one more element at the end of a queue (compacting the
+ * consumed head first). */
+static int mg_queue_room(void **buf, size_t *head, size_t *len, size_t *cap, size_t size)
+{
+	if (*head && *head >= *len / 2) {
+		memmove(*buf, (char *)*buf + *head * size, (*len - *head) * size);
+		*len -= *head;
+		*head = 0;
+	}
+	if (*len < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 256;
+	void *nb = realloc(*buf, ncap * size);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = ncap;
 	return 0;
 }
 
-/* Innermost span open on (pid, tid) at t, or 0. */
-static int64_t mg_innermost(mg_sweep *sw, int64_t pid, int64_t tid, int64_t t)
+static int mg_ev_push(mg_thr *t, uint64_t ts, uint64_t id)
 {
-	if (pid != sw->pid || tid != sw->tid)
-		return 0;
-	mg_pop_ended(sw, t);
-	return sw->depth ? sw->stack[sw->depth - 1].span_id : 0;
+	if (mg_queue_room((void **)&t->evs, &t->ev_head, &t->ev_len, &t->ev_cap, sizeof *t->evs))
+		return -1;
+	size_t at = t->ev_len++;
+	while (at > t->ev_head && t->evs[at - 1].ts > ts) { /* rare: late end */
+		t->evs[at] = t->evs[at - 1];
+		at--;
+	}
+	t->evs[at] = (mg_ev){ts, id};
+	return 0;
 }
 
-static int mg_write_sample(sqlite3_stmt *ins, sqlite3_stmt *raw, int64_t span_id)
+int mg_attr_begin(mg_attr *a, uint32_t tid, uint64_t ts, uint64_t span_id)
 {
-	sqlite3_bind_int64(ins, 1, sqlite3_column_int64(raw, 2));
-	sqlite3_bind_int64(ins, 2, sqlite3_column_int64(raw, 0));
-	sqlite3_bind_int64(ins, 3, sqlite3_column_int64(raw, 1));
-	if (span_id)
-		sqlite3_bind_int64(ins, 4, span_id);
+	mg_thr *t = mg_thr_get(a, tid);
+	return t ? mg_ev_push(t, ts, span_id & ~MG_END_BIT) : -1;
+}
+
+int mg_attr_end(mg_attr *a, uint32_t owner_tid, uint64_t ts, uint64_t span_id)
+{
+	mg_thr *t = mg_thr_get(a, owner_tid);
+	return t ? mg_ev_push(t, ts, span_id | MG_END_BIT) : -1;
+}
+
+int mg_attr_sample(mg_attr *a, uint32_t tid, uint64_t ts, int64_t stack_id, int64_t weight_ns)
+{
+	mg_thr *t = mg_thr_get(a, tid);
+	if (!t ||
+	    mg_queue_room((void **)&t->ps, &t->ps_head, &t->ps_len, &t->ps_cap, sizeof *t->ps))
+		return -1;
+	size_t at = t->ps_len++;
+	while (at > t->ps_head && t->ps[at - 1].ts > ts) {
+		t->ps[at] = t->ps[at - 1];
+		at--;
+	}
+	t->ps[at] = (mg_ps){ts, stack_id, weight_ns};
+	if (t->ps_len - t->ps_head > MG_MAX_PENDING)
+		return mg_attr_settle_thread(a, (size_t)(t - a->thr),
+		                             t->ps[t->ps_head + MG_MAX_PENDING / 2].ts);
+	return 0;
+}
+
+static int mg_apply(mg_thr *t, uint64_t id)
+{
+	if (id & MG_END_BIT) { /* remove it wherever it is (usually the top) */
+		uint64_t span = id & ~MG_END_BIT;
+		for (size_t i = t->depth; i-- > 0;)
+			if (t->stack[i] == span) {
+				memmove(&t->stack[i], &t->stack[i + 1],
+				        (t->depth - i - 1) * sizeof *t->stack);
+				t->depth--;
+				break;
+			}
+		return 0;
+	}
+	if (t->depth == t->stack_cap) {
+		size_t cap = t->stack_cap ? t->stack_cap * 2 : 32;
+		uint64_t *s = realloc(t->stack, cap * sizeof *s);
+		if (!s)
+			return -1;
+		t->stack = s;
+		t->stack_cap = cap;
+	}
+	t->stack[t->depth++] = id;
+	return 0;
+}
+
+static int mg_write_sample(mg_attr *a, const mg_thr *t, const mg_ps *p)
+{
+	sqlite3_stmt *st = a->mg->ins_sample;
+	sqlite3_bind_int64(st, 1, (int64_t)p->ts);
+	sqlite3_bind_int64(st, 2, a->pid);
+	sqlite3_bind_int64(st, 3, t->tid);
+	if (t->depth)
+		sqlite3_bind_int64(st, 4, (int64_t)t->stack[t->depth - 1]);
 	else
-		sqlite3_bind_null(ins, 4);
-	sqlite3_bind_value(ins, 5, sqlite3_column_value(raw, 3));
-	sqlite3_bind_int64(ins, 6, sqlite3_column_int64(raw, 4));
-	int rc = sqlite3_step(ins);
-	sqlite3_reset(ins);
+		sqlite3_bind_null(st, 4);
+	if (p->stack_id)
+		sqlite3_bind_int64(st, 5, p->stack_id);
+	else
+		sqlite3_bind_null(st, 5);
+	sqlite3_bind_int64(st, 6, p->weight_ns);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int mg_sweep_run(mg_merge *mg, sqlite3_stmt *spans, sqlite3_stmt *raw, sqlite3_stmt *ins)
+int mg_attr_settle_thread(mg_attr *a, size_t i, uint64_t watermark)
 {
-	mg_sweep sw = {.pid = -1, .tid = -1};
-	mg_span_row row;
-	uint64_t done = 0;
-	int err = 0;
-	mg_span_fetch(spans, &row);
-	while (!err && sqlite3_step(raw) == SQLITE_ROW) {
-		int64_t pid = sqlite3_column_int64(raw, 0), tid = sqlite3_column_int64(raw, 1);
-		int64_t ts = sqlite3_column_int64(raw, 2);
-		while (!err && row.valid &&
-		       mg_cmp3(row.pid, row.tid, row.start_ns, pid, tid, ts) <= 0) {
-			err = mg_push(&sw, &row);
-			mg_span_fetch(spans, &row);
+	mg_thr *t = &a->thr[i];
+	for (;;) {
+		mg_ev *e = t->ev_head < t->ev_len ? &t->evs[t->ev_head] : NULL;
+		mg_ps *p = t->ps_head < t->ps_len ? &t->ps[t->ps_head] : NULL;
+		if (e && e->ts <= watermark && (!p || e->ts <= p->ts)) {
+			if (mg_apply(t, e->span_id))
+				return -1;
+			t->ev_head++;
+		} else if (p && p->ts <= watermark) {
+			if (mg_write_sample(a, t, p))
+				return -1;
+			t->ps_head++;
+		} else {
+			return 0;
 		}
-		if (!err)
-			err = mg_write_sample(ins, raw, mg_innermost(&sw, pid, tid, ts));
-		if ((++done & 8191) == 0)
-			mg_progress_update(&mg->progress, "attributing: %llu / %llu samples",
-			                   (unsigned long long)done,
-			                   (unsigned long long)mg->samples);
 	}
-	free(sw.stack);
-	return err;
 }
 
-int mg_attribute(mg_merge *mg)
+int mg_attr_settle(mg_attr *a, uint64_t watermark)
 {
-	if (mg_exec(mg->db, "merge",
-	            "CREATE INDEX spans_thread ON spans(pid, tid, start_ns, depth, end_ns)"))
-		return -1;
-	sqlite3_stmt *spans = mg_prepare(mg->db, "merge",
-	                                 "SELECT pid, tid, start_ns, end_ns, span_id FROM spans"
-	                                 " ORDER BY pid, tid, start_ns, depth");
-	sqlite3_stmt *raw = mg_prepare(mg->db, "merge",
-	                               "SELECT pid, tid, ts_ns, stack_id, weight_ns"
-	                               " FROM scratch.raw_samples ORDER BY pid, tid, ts_ns");
-	sqlite3_stmt *ins = mg_prepare(mg->db, "merge",
-	                               "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id,"
-	                               " weight_ns) VALUES(?,?,?,?,?,?)");
-	int err = spans && raw && ins ? mg_sweep_run(mg, spans, raw, ins) : -1;
-	if (err && spans && raw && ins)
-		fprintf(stderr, "spanprof merge: database error: %s\n", sqlite3_errmsg(mg->db));
-	sqlite3_finalize(spans);
-	sqlite3_finalize(raw);
-	sqlite3_finalize(ins);
-	return err;
+	for (size_t i = 0; i < a->n_thr; i++)
+		if (mg_attr_settle_thread(a, i, watermark))
+			return -1;
+	return 0;
 }

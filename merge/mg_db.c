@@ -57,7 +57,7 @@ static const char mg_derive_sql[] =
     " SELECT span_id, ancestor_id, distance FROM a;"
     "CREATE INDEX span_ancestors_span ON span_ancestors(span_id, distance);"
     "UPDATE spans SET depth = (SELECT max(distance) FROM span_ancestors a"
-    " WHERE a.span_id = spans.span_id);"
+    " WHERE a.span_id = spans.span_id) WHERE depth IS NULL;"
     "INSERT INTO stack_funcs WITH RECURSIVE p(stack_id, node) AS ("
     " SELECT stack_id, stack_id FROM stacks"
     " UNION ALL SELECT p.stack_id, s.parent_id FROM p JOIN stacks s ON s.stack_id = p.node"
@@ -67,7 +67,6 @@ static const char mg_derive_sql[] =
 
 static const char mg_index_sql[] =
     "CREATE INDEX samples_span ON samples(span_id);"
-    "CREATE INDEX samples_stack ON samples(stack_id);"
     "CREATE INDEX spans_name ON spans(name);"
     "CREATE INDEX spans_parent ON spans(parent_id);"
     "CREATE INDEX span_attrs_span ON span_attrs(span_id, key);"

@@ -22,10 +22,15 @@
 
 #define MG_MAX_STACK_FRAMES 1024 /* after inline expansion */
 #define MG_DEFAULT_HZ       999u
+/* Samples are attributed once the log has reached this much later: far
+ * more than the writer's flush cycle, which bounds how far the tracer's
+ * and the sampler's records of one thread can be apart in the file. */
+#define MG_SETTLE_MARGIN_NS 2000000000ull
 
 typedef struct mg_open_span {
 	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns;
 	uint32_t tid, flags;
+	int depth; /* -1: parent not open in this log, fixed up in SQL */
 	char *name;
 } mg_open_span;
 
@@ -36,9 +41,11 @@ typedef struct mg_log {
 	int64_t log_id;
 	uint32_t pid;
 	mg_sym_proc *proc;
+	mg_attr *attr;
 	uint64_t weight_ns; /* default sample weight */
 	uint64_t first_ns, last_ns;
-	mg_hash open; /* span id -> index in spans[] */
+	mg_hash open;   /* span id -> index in spans[] */
+	mg_hash stacks; /* two hashes of a sample's pcs -> stack id */
 	mg_open_span *spans;
 	size_t n_spans, cap_spans;
 	size_t *free_list;
@@ -66,9 +73,10 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->ins_thread, "INSERT INTO threads VALUES(?,?,?,?,NULL) ON CONFLICT(pid, tid)"
 	                      " DO UPDATE SET name = excluded.name WHERE excluded.name <> ''"},
 	    {&mg->upd_thread_end, "UPDATE threads SET end_ns = ? WHERE pid = ? AND tid = ?"},
-	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,NULL,?,?)"},
+	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
 	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?)"},
-	    {&mg->ins_raw_sample, "INSERT INTO scratch.raw_samples VALUES(?,?,?,?,?)"},
+	    {&mg->ins_sample, "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)"
+	                      " VALUES(?,?,?,?,?,?)"},
 	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?)"},
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
 	                    " DO UPDATE SET count = max(count, excluded.count)"},
@@ -86,7 +94,7 @@ void mg_merge_finalize(mg_merge *mg)
 {
 	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
 	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
-	                       mg->ins_span,        mg->ins_attr,   mg->ins_raw_sample,
+	                       mg->ins_span,        mg->ins_attr,   mg->ins_sample,
 	                       mg->ins_sampler,     mg->ins_lost,   mg->ins_stack};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
@@ -107,6 +115,7 @@ static int mg_on_process(mg_log *lg, const sp_rec_process *p)
 {
 	sqlite3_stmt *st = lg->mg->ins_process;
 	lg->pid = p->pid;
+	mg_attr_set_pid(lg->attr, p->pid);
 	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, p->pid)))
 		return -1;
 	sqlite3_bind_int64(st, 1, p->pid);
@@ -169,16 +178,20 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	long slot = mg_span_slot(lg);
 	if (slot < 0)
 		return -1;
+	uint64_t *parent = b->parent_id ? mg_hash_get(&lg->open, b->parent_id, 0) : NULL;
+	int depth = !b->parent_id                             ? 0
+	            : parent && lg->spans[*parent].depth >= 0 ? lg->spans[*parent].depth + 1
+	                                                      : -1;
 	mg_open_span *s = &lg->spans[slot];
-	*s = (mg_open_span){b->span_id, b->parent_id, b->trace_hi, b->trace_lo,
-	                    rec->ts_ns, b->tid,       b->flags,    NULL};
+	*s = (mg_open_span){b->span_id, b->parent_id, b->trace_hi, b->trace_lo, rec->ts_ns,
+	                    b->tid,     b->flags,     depth,       NULL};
 	if (name)
 		s->name = strdup(name);
 	else if (b->name_id)
 		s->name = strdup("?");
 	else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
-	if (!s->name)
+	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id))
 		return -1;
 	return mg_hash_put(&lg->open, b->span_id, 0, (uint64_t)slot) ? -1 : 0;
 }
@@ -205,11 +218,13 @@ static int mg_span_insert(mg_log *lg, const mg_open_span *s, const sp_record *en
 		sqlite3_bind_int64(st, 8, (int64_t)end_ns);
 		sqlite3_bind_int64(st, 9, (int64_t)(end_ns - s->start_ns));
 		flags |= end->u.span_end.flags;
-		sqlite3_bind_int64(st, 11, end->u.span_end.tid);
+		sqlite3_bind_int64(st, 12, end->u.span_end.tid);
 	} else {
 		flags |= MG_SPAN_NEVER_ENDED;
 	}
-	sqlite3_bind_int64(st, 10, flags);
+	if (s->depth >= 0)
+		sqlite3_bind_int(st, 10, s->depth);
+	sqlite3_bind_int64(st, 11, flags);
 	return mg_step(st);
 }
 
@@ -219,7 +234,8 @@ static int mg_on_span_end(mg_log *lg, const sp_record *rec)
 	if (!slot)
 		return 0; /* begin lost (full ring) or a double end: nothing to close */
 	size_t i = (size_t)*slot;
-	int err = mg_span_insert(lg, &lg->spans[i], rec);
+	int err = mg_span_insert(lg, &lg->spans[i], rec) ||
+	          mg_attr_end(lg->attr, lg->spans[i].tid, rec->ts_ns, rec->u.span_end.span_id);
 	free(lg->spans[i].name);
 	lg->spans[i].name = NULL;
 	mg_hash_del(&lg->open, rec->u.span_end.span_id, 0);
@@ -278,9 +294,24 @@ static int64_t mg_trie_node(mg_merge *mg, int64_t parent, int64_t frame, int dep
 	return id;
 }
 
+/* Two independent 64-bit hashes of the pcs: together a 128-bit key whose
+ * collision chance is negligible, so an identical stack skips symbolization
+ * and the trie walk. */
+static void mg_pcs_hash(const sp_rec_sample *s, uint64_t *h1, uint64_t *h2)
+{
+	uint64_t a = 0xcbf29ce484222325ull ^ s->nframes, b = 0x9e3779b97f4a7c15ull + s->nframes;
+	for (uint32_t i = 0; i < s->nframes; i++) {
+		a = (a ^ s->pcs[i]) * 0x100000001b3ull;
+		b = (b + s->pcs[i]) * 0xff51afd7ed558ccdull;
+		b ^= b >> 33;
+	}
+	*h1 = a;
+	*h2 = b;
+}
+
 /* Symbolizes the pcs (leaf first) and returns the leaf trie node, 0 for an
  * empty stack, -1 on error. */
-static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
+static int64_t mg_stack_id_slow(mg_log *lg, const sp_rec_sample *s)
 {
 	int64_t frames[MG_MAX_STACK_FRAMES];
 	int n = 0;
@@ -300,6 +331,19 @@ static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
 	return node;
 }
 
+static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
+{
+	uint64_t h1, h2;
+	mg_pcs_hash(s, &h1, &h2);
+	uint64_t *hit = mg_hash_get(&lg->stacks, h1, h2);
+	if (hit)
+		return (int64_t)*hit;
+	int64_t id = mg_stack_id_slow(lg, s);
+	if (id >= 0 && mg_hash_put(&lg->stacks, h1, h2, (uint64_t)id))
+		return -1;
+	return id;
+}
+
 static int mg_on_sample(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_sample *s = &rec->u.sample;
@@ -308,16 +352,9 @@ static int mg_on_sample(mg_log *lg, const sp_record *rec)
 	int64_t stack = mg_stack_id(lg, s);
 	if (stack < 0)
 		return -1;
-	sqlite3_stmt *st = lg->mg->ins_raw_sample;
-	sqlite3_bind_int64(st, 1, lg->pid);
-	sqlite3_bind_int64(st, 2, s->tid);
-	sqlite3_bind_int64(st, 3, (int64_t)rec->ts_ns);
-	if (stack)
-		sqlite3_bind_int64(st, 4, stack);
-	sqlite3_bind_int64(st, 5,
-	                   s->weight_us ? (int64_t)s->weight_us * 1000 : (int64_t)lg->weight_ns);
 	lg->mg->samples++;
-	return mg_step(st);
+	return mg_attr_sample(lg->attr, s->tid, rec->ts_ns, stack,
+	                      s->weight_us ? (int64_t)s->weight_us * 1000 : (int64_t)lg->weight_ns);
 }
 
 static int mg_on_module(mg_log *lg, const sp_record *rec)
@@ -453,8 +490,12 @@ static int64_t mg_read_all(mg_log *lg, int *damage)
 		if (mg_on_record(lg, &rec))
 			return -1;
 		n++;
-		if ((++lg->mg->events & 4095) == 0)
+		if ((++lg->mg->events & 4095) == 0) {
 			mg_show_progress(lg);
+			if (lg->last_ns > MG_SETTLE_MARGIN_NS &&
+			    mg_attr_settle(lg->attr, lg->last_ns - MG_SETTLE_MARGIN_NS))
+				return -1;
+		}
 	}
 	*damage = rc < 0 ? rc : 0;
 	return n;
@@ -464,7 +505,9 @@ static void mg_log_free(mg_log *lg)
 {
 	sp_reader_close(lg->reader);
 	mg_sym_proc_free(lg->proc);
+	mg_attr_free(lg->attr);
 	mg_hash_free(&lg->open);
+	mg_hash_free(&lg->stacks);
 	free(lg->spans);
 	free(lg->free_list);
 }
@@ -482,7 +525,11 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 		return db ? -1 : 0;
 	}
 	int damage = 0;
-	int64_t n = mg_read_all(&lg, &damage);
+	int64_t n = -1;
+	if ((lg.attr = mg_attr_new(mg, 0)))
+		n = mg_read_all(&lg, &damage);
+	if (n >= 0 && mg_attr_settle(lg.attr, UINT64_MAX))
+		n = -1;
 	if (n >= 0 && damage) {
 		const char *why = sp_reader_error(lg.reader);
 		uint64_t off = sp_reader_error_offset(lg.reader);

@@ -1,13 +1,12 @@
 /*
  * mg_merge.h - the merge pipeline's shared state (private to merge/).
  *
- * Phase 1 (mg_load_log, per log): stream records, write processes, threads,
+ * mg_load_log streams the records of one log and writes processes, threads,
  * spans (held in memory only while open), attributes, modules, frames and
- * stack-trie nodes directly, and samples into a scratch table without their
- * span. Phase 2 (mg_attribute): one ordered sweep over spans and samples per
- * thread assigns each sample its innermost open span and writes the final
- * samples table. Memory is bounded by open spans, distinct stacks and
- * distinct pcs, never by the number of events.
+ * stack-trie nodes; samples go through mg_attr (mg_attr.c), which gives each
+ * its innermost open span as the log streams by and writes it. Memory is
+ * bounded by open spans, distinct stacks and distinct pcs, and a short
+ * time window per thread, never by the number of events.
  *
  * Threading: single-threaded. Not signal-safe.
  */
@@ -25,8 +24,7 @@ typedef struct mg_merge {
 	sqlite3 *db;
 	mg_sym *sym;
 	sqlite3_stmt *ins_log, *ins_damage, *ins_process, *upd_process_end, *ins_thread,
-	    *upd_thread_end, *ins_span, *ins_attr, *ins_raw_sample, *ins_sampler, *ins_lost,
-	    *ins_stack;
+	    *upd_thread_end, *ins_span, *ins_attr, *ins_sample, *ins_sampler, *ins_lost, *ins_stack;
 	mg_hash trie; /* (parent stack id or 0, frame id) -> stack id */
 	int64_t next_stack_id;
 	int64_t next_log_id;
@@ -44,7 +42,18 @@ void mg_merge_finalize(mg_merge *mg);
 /* Loads one log. Returns the number of records read (0 if nothing could be
  * read), or -1 on a database error (fatal). Damage is reported, not fatal. */
 int64_t mg_load_log(mg_merge *mg, const char *path);
-/* Sweep: writes samples with span_id. Returns 0 or -1. */
-int mg_attribute(mg_merge *mg);
+/* Streaming attribution, one per log (mg_attr.c). All return 0 or -1
+ * (database error or out of memory). owner_tid of an end is the thread
+ * the span began on. */
+typedef struct mg_attr mg_attr;
+mg_attr *mg_attr_new(mg_merge *mg, uint32_t pid);
+void mg_attr_free(mg_attr *a);
+void mg_attr_set_pid(mg_attr *a, uint32_t pid);
+int mg_attr_begin(mg_attr *a, uint32_t tid, uint64_t ts, uint64_t span_id);
+int mg_attr_end(mg_attr *a, uint32_t owner_tid, uint64_t ts, uint64_t span_id);
+int mg_attr_sample(mg_attr *a, uint32_t tid, uint64_t ts, int64_t stack_id, int64_t weight_ns);
+/* Writes the samples with ts <= watermark (of one thread, index i). */
+int mg_attr_settle(mg_attr *a, uint64_t watermark);
+int mg_attr_settle_thread(mg_attr *a, size_t i, uint64_t watermark);
 
 #endif

@@ -63,7 +63,7 @@ static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id)
 	                 .s = k,
 	                 .s_len = (uint32_t)strlen(k)};
 	sp_ring_attr(ring, &a);
-	sp_rec_span_begin c = {.ts = *t + 100,
+	sp_rec_span_begin c = {.ts = *t + 100000,
 	                       .tid = tid,
 	                       .span_id = id + 1,
 	                       .parent_id = id,
@@ -71,18 +71,18 @@ static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id)
 	                       .name_len = 5};
 	sp_ring_span_begin(ring, &c);
 	for (int i = 0; i < BENCH_SAMPLES_PER_REQUEST; i++) {
-		sp_rec_sample s = {.ts = *t + 200 + (uint64_t)i * 1000,
+		sp_rec_sample s = {.ts = *t + 200000 + (uint64_t)i * 1000000,
 		                   .tid = tid,
 		                   .nframes = BENCH_DEPTH,
 		                   .pcs = g_stacks[(id / 2 + (uint64_t)i) % BENCH_STACKS]};
 		sp_ring_sample(ring, &s);
 	}
-	sp_rec_span_end e = {.ts = *t + 8000, .tid = tid, .span_id = id + 1};
+	sp_rec_span_end e = {.ts = *t + 8000000, .tid = tid, .span_id = id + 1};
 	sp_ring_span_end(ring, &e);
-	e.ts = *t + 9000;
+	e.ts = *t + 9000000;
 	e.span_id = id;
 	sp_ring_span_end(ring, &e);
-	*t += 10000;
+	*t += 10000000; /* 10 ms: samples 1 ms apart, as at 1 kHz */
 }
 
 /* Writes a log of about `events` records into dir; returns 0 or -1. */
