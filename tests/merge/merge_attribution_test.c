@@ -32,6 +32,29 @@ static const struct {
 static const uint64_t g_stack_a[] = {0x1000, 0x2000, 0x3000};
 static const uint64_t g_stack_b[] = {0x1100, 0x2000, 0x3000};
 
+/* Thread 12 like a real one: samples and spans in two rings (signal
+ * handler, tracer) that reach the file one after the other, the samples
+ * first although the span began earlier. */
+static void write_two_rings(synth *s)
+{
+	sp_ring *samples = sp_ring_create(12, 1u << 16), *spans = sp_ring_create(12, 1u << 16);
+	assert_non_null(samples);
+	assert_non_null(spans);
+	sp_rec_sample smp = {.ts = synth_ts(s, 1500), .tid = 12, .nframes = 3, .pcs = g_stack_a};
+	assert_int_equal(sp_ring_sample(samples, &smp), 0);
+	smp.ts = synth_ts(s, 2500);
+	assert_int_equal(sp_ring_sample(samples, &smp), 0);
+	sp_log_flush();
+	sp_rec_span_begin b = {
+	    .ts = synth_ts(s, 1000), .tid = 12, .span_id = 400, .name = "late", .name_len = 4};
+	assert_int_equal(sp_ring_span_begin(spans, &b), 0);
+	sp_rec_span_end e = {.ts = synth_ts(s, 2000), .tid = 12, .span_id = 400};
+	assert_int_equal(sp_ring_span_end(spans, &e), 0);
+	sp_log_flush();
+	sp_ring_retire(samples);
+	sp_ring_retire(spans);
+}
+
 static void write_parent_log(void)
 {
 	synth s;
@@ -49,6 +72,7 @@ static void write_parent_log(void)
 	synth_span_end(&s, 10, 9000, 100);
 	for (size_t i = 0; i < sizeof g_expect / sizeof g_expect[0]; i++)
 		synth_sample(&s, 10, g_expect[i].off, i % 2 ? g_stack_a : g_stack_b, 3);
+	write_two_rings(&s);
 	synth_span_begin(&s, 11, 1000, 200, 0, "background");
 	synth_sample(&s, 11, 500, g_stack_a, 3);
 	synth_sample(&s, 11, 3500, g_stack_a, 3);
@@ -129,6 +153,20 @@ static void test_other_thread_and_unended(void **state)
 	sqlite3_close(db);
 }
 
+static void test_rings_out_of_order(void **state)
+{
+	(void)state;
+	sqlite3 *db = mtest_db(g_db);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 12"), 2);
+	assert_int_equal(mtest_int(db, "SELECT span_id FROM samples WHERE tid = 12"
+	                               " ORDER BY ts_ns LIMIT 1"),
+	                 400);
+	assert_int_equal(mtest_int(db, "SELECT span_id IS NULL FROM samples WHERE tid = 12"
+	                               " ORDER BY ts_ns LIMIT 1 OFFSET 1"),
+	                 1);
+	sqlite3_close(db);
+}
+
 static void test_cross_process_parent(void **state)
 {
 	(void)state;
@@ -206,7 +244,8 @@ static void test_top_and_query(void **state)
 	                           " span_id' --csv",
 	                           g_db),
 	                 0);
-	assert_string_equal(out, "name\r\nrequest\r\nparse\r\nlex\r\nbackground\r\nchild-root\r\n");
+	assert_string_equal(out, "name\r\nrequest\r\nparse\r\nlex\r\nbackground\r\nchild-root\r\n"
+	                         "late\r\n");
 	free(out);
 	assert_int_equal(
 	    mtest_cli(&out, NULL, "query '%s' 'SELECT 1 AS one, NULL AS n' --json", g_db), 0);
@@ -233,7 +272,7 @@ static void test_overwrite(void **state)
 	free(err);
 	assert_int_equal(mtest_cli(NULL, NULL, "merge -q --force -o '%s' '%s'", g_db, g_dir), 0);
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples"), 14);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples"), 16);
 	sqlite3_close(db);
 }
 
@@ -242,6 +281,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_innermost_span),
 	    cmocka_unit_test(test_other_thread_and_unended),
+	    cmocka_unit_test(test_rings_out_of_order),
 	    cmocka_unit_test(test_cross_process_parent),
 	    cmocka_unit_test(test_attrs_and_weights),
 	    cmocka_unit_test(test_trie_dedup),
