@@ -189,6 +189,41 @@ static void test_record_bad_usage(void **state)
 	expect_usage_error(missing, 127);
 }
 
+#ifdef SP_LINKED_HELPER
+/* Linked mode: the program calls sp_start itself, after one thread exists. */
+static void test_linked_mode_threads(void **state)
+{
+	(void)state;
+	char dir[64], err[4096], path[128];
+	sp_test_mkdtemp(dir, "linked");
+	char *argv[] = {SP_LINKED_HELPER, dir, NULL};
+	int status = sp_test_run(argv, NULL, err, sizeof err);
+	print_message("# linked: stderr: %s\n", err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(path, sizeof path, "%s/tids.txt", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	unsigned tids[4];
+	assert_int_equal(fscanf(f, "%u %u %u %u", &tids[0], &tids[1], &tids[2], &tids[3]), 4);
+	fclose(f);
+	unlink(path);
+	char logs[2][512];
+	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	sp_test_log log;
+	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	size_t n[4];
+	for (int i = 0; i < 4; i++)
+		n[i] = sp_test_samples_of(&log, tids[i]);
+	print_message("# samples: thread before start %zu (not sampled by design), new threads "
+	              "%zu %zu, main %zu\n",
+	              n[0], n[1], n[2], n[3]);
+	assert_true(n[1] > 200 && n[2] > 200); /* 0.3 s of CPU each at 999 Hz */
+	assert_true(n[3] > 120);               /* 0.2 s */
+	sp_test_free_log(&log);
+	sp_test_rmdir(dir);
+}
+#endif
+
 /* The runtime's entry point (the tracer's sp_start, which starts the sampler
  * from the library constructor) must exist for record to do anything. */
 static int runtime_present(void)
@@ -222,6 +257,9 @@ int main(void)
 	    cmocka_unit_test(test_record_vfork_exec_child_has_own_log),
 	    cmocka_unit_test(test_record_threads_sampled),
 	    cmocka_unit_test(test_record_dlopen_module),
+#ifdef SP_LINKED_HELPER
+	    cmocka_unit_test(test_linked_mode_threads),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
