@@ -1,0 +1,92 @@
+/*
+ * merge_e2e_test.c - end to end: 'spanprof record' runs e2e_prog (real
+ * tracer, real sampler, a fork), 'spanprof merge' loads both logs, and
+ * 'spanprof top --span parse --by kind' names the right hot function for
+ * each input value; samples outside spans have span_id NULL; the forked
+ * child's root span hangs under the parent's "spawn" span in one database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mtest.h"
+
+static char g_dir[512], g_db[600];
+
+static int setup(void **state)
+{
+	(void)state;
+	char prog[1024], *err = NULL;
+	mtest_tmpdir(g_dir, sizeof g_dir, "e2e");
+	snprintf(prog, sizeof prog, "%s/tests/merge/merge_e2e_prog", getenv("SPANPROF_BUILD_DIR"));
+	int rc = mtest_cli(NULL, &err, "record -o '%s/logs' -- '%s'", g_dir, prog);
+	if (rc)
+		fprintf(stderr, "record failed (%d): %s\n", rc, err ? err : "");
+	free(err);
+	snprintf(g_db, sizeof g_db, "%s/e2e.db", g_dir);
+	return rc || mtest_cli(NULL, NULL, "merge -q -o '%s' '%s/logs'", g_db, g_dir);
+}
+
+static void test_top_by_kind(void **state)
+{
+	(void)state;
+	char *out = NULL;
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse --by kind -n 1", g_db), 0);
+	print_message("%s", out);
+	char *json = strstr(out, "kind = \"json\""), *csv = strstr(out, "kind = \"csv\"");
+	assert_non_null(json);
+	assert_non_null(csv);
+	assert_true(json < csv); /* json parses take twice the time: first */
+	char *hot_json = strstr(json, "parse_json"), *hot_csv = strstr(csv, "parse_csv");
+	assert_non_null(hot_json);
+	assert_non_null(hot_csv);
+	assert_true(hot_json < csv);
+	free(out);
+}
+
+static void test_db_facts(void **state)
+{
+	(void)state;
+	sqlite3 *db = mtest_db(g_db);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM processes"), 2);
+	/* The child's root span is under the parent's "spawn" span. */
+	assert_int_equal(mtest_int(db, "SELECT c.parent_id = s.span_id AND c.pid <> s.pid"
+	                               " FROM spans c, spans s WHERE c.name = 'child-work'"
+	                               " AND s.name = 'spawn'"),
+	                 1);
+	assert_int_equal(mtest_int(db, "SELECT count(*) > 0 FROM sample_spans ss JOIN spans s"
+	                               " ON s.span_id = ss.span_id WHERE s.name = 'spawn'"
+	                               " AND ss.pid <> s.pid"),
+	                 1);
+	/* Samples outside any span exist (start-up, exit) and have NULL. */
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples s LEFT JOIN spans p ON"
+	                               " p.span_id = s.span_id WHERE s.span_id IS NOT NULL"
+	                               " AND p.span_id IS NULL"),
+	                 0);
+	/* Most parse samples are in the kind's own function. */
+	assert_true(mtest_int(db, "SELECT count(*) FROM sample_attrs a JOIN sample_leaf l"
+	                          " USING (sample_id) WHERE a.key = 'kind' AND a.value = 'json'"
+	                          " AND l.func = 'parse_json'") >
+	            mtest_int(db, "SELECT count(*) FROM sample_attrs a JOIN sample_leaf l"
+	                          " USING (sample_id) WHERE a.key = 'kind' AND a.value = 'json'"
+	                          " AND l.func = 'parse_csv'"));
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE func = 'parse_json'"
+	                               " AND file LIKE '%e2e_prog.c' AND line > 0"),
+	                 mtest_int(db, "SELECT count(*) FROM frames WHERE func = 'parse_json'"));
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_top_by_kind),
+	    cmocka_unit_test(test_db_facts),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
