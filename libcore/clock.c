@@ -21,7 +21,7 @@
 
 #include "clock.h"
 
-int sp_clock_use_tsc_;
+_Atomic int sp_clock_use_tsc_;
 static double sp_clock_initial_npt = 1.0;
 static pthread_once_t sp_clock_once = PTHREAD_ONCE_INIT;
 

@@ -20,6 +20,7 @@
 #ifndef SP_CLOCK_H
 #define SP_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include "records.h"
@@ -39,8 +40,10 @@ uint64_t sp_clock_to_epoch_ns(const sp_clock_pair *pair, uint64_t ticks);
 /* ns_per_tick measured at init (1.0 for the monotonic clock). */
 double sp_clock_initial_ns_per_tick(void);
 
-/* Internal: 1 once sp_clock_init() chose the TSC. Read-only elsewhere. */
-extern int sp_clock_use_tsc_;
+/* Internal: 1 once sp_clock_init() chose the TSC. Read-only elsewhere. A
+ * relaxed atomic load is a plain load on x86: free, and race-free for a
+ * thread that reads the clock while another initialises it. */
+extern _Atomic int sp_clock_use_tsc_;
 
 static inline uint64_t sp_clock_mono_ns_(void)
 {
@@ -53,7 +56,7 @@ static inline uint64_t sp_clock_mono_ns_(void)
 static inline uint64_t sp_clock_ticks(void)
 {
 #if SP_CLOCK_HAVE_TSC
-	if (__builtin_expect(sp_clock_use_tsc_, 1))
+	if (__builtin_expect(atomic_load_explicit(&sp_clock_use_tsc_, memory_order_relaxed), 1))
 		return __rdtsc();
 #endif
 	return sp_clock_mono_ns_();

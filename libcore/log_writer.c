@@ -62,6 +62,7 @@ static struct sp_log {
 	int thread_running;
 	_Atomic int stop;
 	sp_meta_list queue, sticky;
+	sp_meta_list held_ends; /* THREAD_END records for the next drain */
 	/* Frame under construction (drain_lock). */
 	uint8_t *content;
 	size_t content_len;
@@ -276,7 +277,11 @@ static void clock_pair_refined(sp_clock_pair *p)
 		p->ns_per_tick = (double)(p->mono_ns - f->mono_ns) / (double)(p->ticks - f->ticks);
 }
 
-static void drain_meta(void)
+/* Writes the queued meta records, except THREAD_END: those are held back
+ * to the end of the NEXT drain. The thread queued its THREAD_END after its
+ * last ring records, so the next drain's head snapshot (taken after this
+ * one's) holds all of them, and THREAD_END follows them in the file. */
+static void drain_meta(sp_meta_list *ends)
 {
 	pthread_mutex_lock(&L.meta_lock);
 	sp_meta *m = L.queue.first;
@@ -284,9 +289,21 @@ static void drain_meta(void)
 	pthread_mutex_unlock(&L.meta_lock);
 	for (sp_meta *next; m; m = next) {
 		next = m->next;
+		if (m->rec.type == SP_REC_THREAD_END) {
+			m->next = NULL;
+			meta_append(ends, m);
+			continue;
+		}
 		frame_put(&m->rec);
 		free(m);
 	}
+}
+
+static void put_held_thread_ends(void)
+{
+	for (sp_meta *m = L.held_ends.first; m; m = m->next)
+		frame_put(&m->rec);
+	meta_free_list(&L.held_ends);
 }
 
 static void put_block(uint32_t tid)
@@ -334,14 +351,17 @@ static void drain_ring(sp_ring *ring, uint64_t head)
 static void drain_locked(void)
 {
 	size_t n;
+	sp_meta_list ends = {NULL, NULL};
 	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
 	sp_record clk = {.type = SP_REC_CLOCK};
 	clock_pair_refined(&clk.u.clock);
 	frame_start();
 	frame_put(&clk);
-	drain_meta();
+	drain_meta(&ends);
 	for (size_t i = 0; i < n; i++)
 		drain_ring(snaps[i].ring, snaps[i].head);
+	put_held_thread_ends();
+	L.held_ends = ends;
 	frame_finish();
 	for (size_t i = 0; i < n; i++)
 		if (snaps[i].retired)
@@ -654,6 +674,7 @@ void sp_log_close(void)
 	pthread_mutex_lock(&L.drain_lock);
 	if (L.open) {
 		drain_locked();
+		drain_locked(); /* writes the THREAD_ENDs the first one held back */
 		pthread_mutex_lock(&L.meta_lock);
 		L.open = 0;
 		pthread_mutex_unlock(&L.meta_lock);
@@ -703,6 +724,7 @@ int sp_log_atfork_child(void)
 	L.thread_running = 0;
 	sp_ring_reset_after_fork_((uint32_t)gettid());
 	meta_free_list(&L.queue);
+	meta_free_list(&L.held_ends);
 	if (!L.open)
 		return 0;
 	L.open = 0;

@@ -1,7 +1,8 @@
 /*
  * core_threads.c - 8 threads write spans concurrently into their own rings
  * while the writer thread drains; every event is read back, in order per
- * thread, with each thread's ticks non-decreasing. A producer that finds its
+ * thread, with each thread's ticks non-decreasing, and no record of a
+ * thread after its THREAD_END. A producer that finds its
  * ring full retries after yielding (back-pressure for the test only; the
  * runtime drops and counts), so the check is exact on a loaded machine.
  */
@@ -41,12 +42,16 @@ static void *producer(void *arg)
 		while (sp_ring_span_end(ring, &e) < 0)
 			sched_yield();
 	}
+	sp_record end = {.type = SP_REC_THREAD_END};
+	end.u.thread_end = (sp_rec_thread_end){.ts = sp_clock_ticks(), .tid = tids[idx]};
+	sp_log_meta(&end, 0);
 	sp_ring_retire(ring);
 	return NULL;
 }
 
 typedef struct per_thread {
 	uint64_t next_begin, open_span, last_ticks, ends;
+	int thread_ended;
 } per_thread;
 
 static int thread_index(uint32_t tid)
@@ -60,8 +65,11 @@ static int thread_index(uint32_t tid)
 
 static void check_record(per_thread *pt, const sp_record *rec)
 {
-	if (rec->type == SP_REC_SPAN_BEGIN) {
+	if (rec->type == SP_REC_THREAD_END) {
+		pt[thread_index(rec->u.thread_end.tid)].thread_ended = 1;
+	} else if (rec->type == SP_REC_SPAN_BEGIN) {
 		per_thread *t = &pt[thread_index(rec->u.span_begin.tid)];
+		assert_false(t->thread_ended);
 		assert_int_equal(rec->u.span_begin.span_id & 0xffffffffu, t->next_begin);
 		assert_int_equal(t->open_span, 0);
 		assert_true(rec->u.span_begin.ts >= t->last_ticks);
@@ -70,6 +78,7 @@ static void check_record(per_thread *pt, const sp_record *rec)
 		t->next_begin++;
 	} else if (rec->type == SP_REC_SPAN_END) {
 		per_thread *t = &pt[thread_index(rec->u.span_end.tid)];
+		assert_false(t->thread_ended);
 		assert_int_equal(rec->u.span_end.span_id, t->open_span);
 		assert_true(rec->u.span_end.ts >= t->last_ticks);
 		t->last_ticks = rec->u.span_end.ts;
@@ -106,6 +115,7 @@ static void test_eight_threads(void **state)
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(pt[i].next_begin, SPANS_PER_THREAD + 1);
 		assert_int_equal(pt[i].ends, SPANS_PER_THREAD);
+		assert_true(pt[i].thread_ended);
 	}
 	core_rm_rf(dir);
 }
