@@ -10,7 +10,9 @@
  * least every flush interval (default 100 ms), encodes, compresses and
  * writes one or more frames. "Meta" records (strings, threads, modules,
  * sampler info) go through a mutex-protected queue that is drained before the
- * rings, so a definition always precedes its first use in the file.
+ * rings, so a definition always precedes its first use in the file; a
+ * THREAD_END is held back one drain so it follows the thread's last records.
+ * Meta records queued while no log is open go to the next log opened.
  *
  * Threading and signal safety are stated per function below.
  */
