@@ -114,7 +114,18 @@ static int sp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
 	return count;
 }
 
-static void sp_take_sample(sp_sthread *st, ucontext_t *uc)
+/* A POSIX timer that expired again before its signal was handled counts
+ * overruns instead of queueing: the sample then stands for more time. */
+static uint32_t sp_sample_weight_us(const siginfo_t *si)
+{
+	uint64_t periods = 1;
+	if (si->si_code == SI_TIMER && si->si_overrun > 0)
+		periods += (uint64_t)si->si_overrun;
+	uint64_t weight_us = periods * sp_sampler_g.period_ns / 1000u;
+	return weight_us > UINT32_MAX ? UINT32_MAX : (uint32_t)weight_us;
+}
+
+static void sp_take_sample(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
 {
 	uint64_t ts = sp_clock_ticks();
 	sp_ring *ring = st->ring;
@@ -136,7 +147,7 @@ static void sp_take_sample(sp_sthread *st, ucontext_t *uc)
 	sp_rec_sample rec;
 	rec.ts = ts;
 	rec.tid = st->tid;
-	rec.weight_us = (uint32_t)(sp_sampler_g.period_ns / 1000u);
+	rec.weight_us = sp_sample_weight_us(si);
 	rec.nframes = (uint32_t)n;
 	rec.pcs = pcs;
 	sp_ring_sample(ring, &rec); /* a full ring counts the loss itself */
@@ -151,7 +162,7 @@ void sp_sampler_on_signal(int signo, siginfo_t *si, void *uc)
 			st->in_handler = 1;
 			sp_handler_depth++;
 			atomic_signal_fence(memory_order_seq_cst);
-			sp_take_sample(st, (ucontext_t *)uc);
+			sp_take_sample(st, si, (ucontext_t *)uc);
 			atomic_signal_fence(memory_order_seq_cst);
 			sp_handler_depth--;
 			st->in_handler = 0;

@@ -69,6 +69,7 @@ static void sp_test_add_sample(sp_test_log *log, const sp_rec_sample *s)
 	}
 	sp_test_sample *t = &log->samples[log->nsamples++];
 	t->tid = s->tid;
+	t->weight_us = s->weight_us;
 	t->nframes = s->nframes < SP_TEST_MAX_FRAMES ? s->nframes : SP_TEST_MAX_FRAMES;
 	memcpy(t->pcs, s->pcs, t->nframes * sizeof t->pcs[0]);
 }

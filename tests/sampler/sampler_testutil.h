@@ -15,6 +15,7 @@
 typedef struct sp_test_sample {
 	uint32_t tid;
 	uint32_t nframes;
+	uint32_t weight_us;
 	uint64_t pcs[SP_TEST_MAX_FRAMES];
 } sp_test_sample;
 

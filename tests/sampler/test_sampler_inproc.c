@@ -262,6 +262,7 @@ static void test_wall_sleeping_thread(void **state)
 	read_only_log(dir, &log);
 	assert_int_equal(log.mode, SP_SAMPLE_WALL);
 	size_t in_sleep = 0, of_tid = 0;
+	uint64_t in_sleep_us = 0;
 	for (size_t i = 0; i < log.nsamples; i++) {
 		const sp_test_sample *s = &log.samples[i];
 		if (s->tid != tid)
@@ -270,13 +271,18 @@ static void test_wall_sleeping_thread(void **state)
 		for (uint32_t f = 0; f < s->nframes; f++)
 			if (in_range(s->pcs[f], __start_sp_text_sleep, __stop_sp_text_sleep)) {
 				in_sleep++;
+				in_sleep_us += s->weight_us;
 				break;
 			}
 	}
-	print_message("# sleeping thread: %zu samples, %zu inside the sleep (expect ~400)\n",
-	              of_tid, in_sleep);
-	/* 0.4 s at 999 Hz = ~400; a CPU-time sampler would see ~0. */
-	assert_true(in_sleep > 200);
+	print_message("# sleeping thread: %zu samples, %zu inside the sleep (expect ~400) "
+	              "weighing %.3f s (expect 0.4)\n",
+	              of_tid, in_sleep, (double)in_sleep_us * 1e-6);
+	/* 0.4 s at 999 Hz = ~400 samples; a CPU-time sampler would see ~0. On
+	 * a loaded machine the handler may run late: timer overruns then go
+	 * into the weight instead of more samples. */
+	assert_true(in_sleep > 50);
+	assert_true(in_sleep_us > 300000 && in_sleep_us < 500000);
 	sp_test_free_log(&log);
 	sp_test_rmdir(dir);
 }
