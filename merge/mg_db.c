@@ -45,12 +45,14 @@ static const char mg_tables_sql[] =
     "CREATE TABLE span_ancestors(span_id INTEGER, ancestor_id INTEGER, distance INTEGER);"
     "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);";
 
-/* Ancestors include the span itself (distance 0); the walk stops at a parent
+/* Ancestors include the span itself (distance 0). Spans whose whole parent
+ * chain was open in their own log got their rows and depth during the load;
+ * the rest (depth NULL) are walked here. The walk stops at a parent
  * id that is not in the database (a remote parent that was not merged) and
  * at 1000 levels (a cycle in damaged data). */
 static const char mg_derive_sql[] =
     "INSERT INTO span_ancestors WITH RECURSIVE a(span_id, ancestor_id, distance) AS ("
-    " SELECT span_id, span_id, 0 FROM spans"
+    " SELECT span_id, span_id, 0 FROM spans WHERE depth IS NULL"
     " UNION ALL SELECT a.span_id, p.span_id, a.distance + 1 FROM a"
     " JOIN spans s ON s.span_id = a.ancestor_id JOIN spans p ON p.span_id = s.parent_id"
     " WHERE a.distance < 1000)"

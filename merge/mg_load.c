@@ -81,6 +81,7 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
 	                    " DO UPDATE SET count = max(count, excluded.count)"},
 	    {&mg->ins_stack, "INSERT INTO stacks VALUES(?,?,?,?)"},
+	    {&mg->ins_ancestor, "INSERT INTO span_ancestors VALUES(?,?,?)"},
 	};
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
 		if (!(*s[i].st = mg_prepare(mg->db, "merge", s[i].sql)))
@@ -95,7 +96,8 @@ void mg_merge_finalize(mg_merge *mg)
 	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
 	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
 	                       mg->ins_span,        mg->ins_attr,   mg->ins_sample,
-	                       mg->ins_sampler,     mg->ins_lost,   mg->ins_stack};
+	                       mg->ins_sampler,     mg->ins_lost,   mg->ins_stack,
+	                       mg->ins_ancestor};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	mg_hash_free(&mg->trie);
@@ -169,6 +171,26 @@ static long mg_span_slot(mg_log *lg)
 	return (long)lg->n_spans++;
 }
 
+/* span_ancestors rows of a span whose parent chain is open in this log:
+ * itself, then each open ancestor. */
+static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
+{
+	sqlite3_stmt *st = lg->mg->ins_ancestor;
+	uint64_t anc = span_id, next = parent_id;
+	for (int d = 0;; d++) {
+		sqlite3_bind_int64(st, 1, (int64_t)span_id);
+		sqlite3_bind_int64(st, 2, (int64_t)anc);
+		sqlite3_bind_int(st, 3, d);
+		if (mg_step(st))
+			return -1;
+		uint64_t *slot = next ? mg_hash_get(&lg->open, next, 0) : NULL;
+		if (!slot || d > 1000)
+			return 0;
+		anc = next;
+		next = lg->spans[*slot].parent_id;
+	}
+}
+
 static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_span_begin *b = &rec->u.span_begin;
@@ -192,6 +214,8 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
 	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id))
+		return -1;
+	if (depth >= 0 && mg_ancestors(lg, b->span_id, b->parent_id))
 		return -1;
 	return mg_hash_put(&lg->open, b->span_id, 0, (uint64_t)slot) ? -1 : 0;
 }

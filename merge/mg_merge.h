@@ -24,7 +24,8 @@ typedef struct mg_merge {
 	sqlite3 *db;
 	mg_sym *sym;
 	sqlite3_stmt *ins_log, *ins_damage, *ins_process, *upd_process_end, *ins_thread,
-	    *upd_thread_end, *ins_span, *ins_attr, *ins_sample, *ins_sampler, *ins_lost, *ins_stack;
+	    *upd_thread_end, *ins_span, *ins_attr, *ins_sample, *ins_sampler, *ins_lost, *ins_stack,
+	    *ins_ancestor;
 	mg_hash trie; /* (parent stack id or 0, frame id) -> stack id */
 	int64_t next_stack_id;
 	int64_t next_log_id;

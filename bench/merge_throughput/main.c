@@ -6,7 +6,8 @@
  * with a "kind" attribute, a nested "parse" span, 7 samples of 12-frame
  * stacks drawn from 64 distinct stacks), then runs the spanprof command
  * (read, decompress, symbolize, attribute, insert, index) as a child and
- * prints events per second and the child's peak RSS (getrusage).
+ * prints events per second (wall clock, and per CPU-second of the merge,
+ * steadier on a shared machine) and the child's peak RSS (getrusage).
  *
  *   merge_throughput [EVENTS...] [--dir DIR]
  *
@@ -112,7 +113,8 @@ static int generate(const char *dir, uint64_t events)
 	return 0;
 }
 
-static int run_merge(const char *cli, const char *dir, double *secs, long *maxrss_kib)
+static int run_merge(const char *cli, const char *dir, double *secs, double *cpu_s,
+                     long *maxrss_kib)
 {
 	char out[4200];
 	snprintf(out, sizeof out, "%s/bench.db", dir);
@@ -128,6 +130,8 @@ static int run_merge(const char *cli, const char *dir, double *secs, long *maxrs
 		return -1;
 	*secs = now_s() - t0;
 	*maxrss_kib = ru.ru_maxrss;
+	*cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 	unlink(out);
 	return 0;
 }
@@ -142,14 +146,17 @@ static int bench_one(const char *cli, const char *base, uint64_t events)
 	char log[4200];
 	snprintf(log, sizeof log, "%s/bench.%d.splog", dir, (int)getpid());
 	struct stat sb;
-	double secs = 0;
+	double secs = 0, cpu = 0;
 	long rss = 0;
-	if (stat(log, &sb) || run_merge(cli, dir, &secs, &rss))
+	if (stat(log, &sb) || run_merge(cli, dir, &secs, &cpu, &rss))
 		return -1;
 	uint64_t n = events / BENCH_EVENTS_PER_REQUEST * BENCH_EVENTS_PER_REQUEST;
-	printf("merge: %" PRIu64 " events, log %.1f MB: %.2f s, %.2f M events/s, peak RSS %.1f"
-	       " MiB\n",
-	       n, (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, (double)rss / 1024.0);
+	printf("merge: %" PRIu64 " events, log %.1f MB: %.2f s wall, %.2f M events/s; %.2f s CPU,"
+	       " %.2f M events per CPU-second; peak RSS %.1f MiB
+	       ",
+	       n,
+	       (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, cpu, (double)n / cpu / 1e6,
+	       (double)rss / 1024.0);
 	fflush(stdout);
 	system(cmd);
 	return 0;
