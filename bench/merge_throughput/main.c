@@ -152,11 +152,9 @@ static int bench_one(const char *cli, const char *base, uint64_t events)
 		return -1;
 	uint64_t n = events / BENCH_EVENTS_PER_REQUEST * BENCH_EVENTS_PER_REQUEST;
 	printf("merge: %" PRIu64 " events, log %.1f MB: %.2f s wall, %.2f M events/s; %.2f s CPU,"
-	       " %.2f M events per CPU-second; peak RSS %.1f MiB
-	       ",
-	       n,
-	       (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, cpu, (double)n / cpu / 1e6,
-	       (double)rss / 1024.0);
+	       " %.2f M events per CPU-second; peak RSS %.1f MiB\n",
+	       n, (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, cpu,
+	       (double)n / cpu / 1e6, (double)rss / 1024.0);
 	fflush(stdout);
 	system(cmd);
 	return 0;
