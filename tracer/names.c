@@ -5,12 +5,19 @@
  * spanprof.h) owns a static sp_site_ that caches the interned id of the
  * first name pointer it sees, once that pointer is known to lie in a
  * read-only segment of a loaded ELF object (a literal, whose bytes cannot
- * change); the hot path then compares one pointer. Everything else is the
- * slow path, under one mutex: a pointer -> id table for strings seen
- * before (sites whose name varies among literals; id 0 remembers a writable pointer), and a content
- * -> id table, which also emits each new string's STRING record before its id is handed out, so the
- * definition precedes every use in the log. Names in writable memory (reused buffers) get id 0: the
- * span records its name inline, so it is correct every time.
+ * change); the hot path then compares one pointer. The site also remembers
+ * the last pointer it saw in writable memory (a reused buffer), whose name
+ * is then recorded inline without taking any lock: correct every time.
+ * Everything else is the slow path, under one mutex: a pointer -> id
+ * table for strings seen before (sites whose name varies among literals;
+ * id 0 marks a writable pointer), and a content -> id table, which also
+ * emits each new string's STRING record before its id is handed out, so
+ * the definition precedes every use in the log.
+ *
+ * Caveat: a pointer -> id entry outlives a dlclose()d library; a new
+ * library mapped at the same address with a different literal there would
+ * be recorded under the old name. Programs that unload and reload
+ * instrumented libraries should restart the runtime.
  *
  * Threading: thread-safe (one mutex, held across fork). Not signal-safe.
  */
@@ -218,6 +225,8 @@ SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name)
 		site->id = id;
 		__atomic_store_n(&site->ptr, name, __ATOMIC_RELEASE);
 	}
+	if (!id && site)
+		__atomic_store_n(&site->wptr, name, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sp_intern_mu);
 	return id;
 }

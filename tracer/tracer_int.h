@@ -94,6 +94,8 @@ static inline uint32_t sp_site_id(sp_site_ *site, const char *name)
 {
 	if (SP_LIKELY(__atomic_load_n(&site->ptr, __ATOMIC_ACQUIRE) == name))
 		return site->id;
+	if (__atomic_load_n(&site->wptr, __ATOMIC_RELAXED) == name)
+		return 0; /* a reused buffer: record the name inline, no lock */
 	return sp_site_resolve(site, name);
 }
 SP_HIDDEN void sp_intern_reemit(void);

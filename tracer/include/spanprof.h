@@ -175,8 +175,9 @@ SP_API int sp_traceparent(char *buf, size_t len);
 
 /* --- Private to the macros below; not API, may change any time. --- */
 typedef struct sp_site_ {
-	const char *volatile ptr; /* the literal cached, or NULL */
-	uint32_t id;              /* its interned string id */
+	const char *volatile ptr;  /* the literal cached, or NULL */
+	uint32_t id;               /* its interned string id */
+	const char *volatile wptr; /* last name seen here in writable memory */
 } sp_site_;
 SP_API extern volatile int sp_on_; /* 1 while recording */
 SP_API sp_span sp_begin_site_(sp_site_ *site, const char *name);
