@@ -178,16 +178,30 @@ void sp_test_spin(double cpu_s)
 			x += (uint64_t)i;
 }
 
-int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap)
+static int sp_test_tmpfd(void)
 {
-	char path[] = "/tmp/sp_test_err.XXXXXX";
+	char path[] = "/tmp/sp_test_out.XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0)
 		abort();
 	unlink(path);
+	return fd;
+}
+
+static void sp_test_slurp(int fd, char *buf, size_t cap)
+{
+	ssize_t n = pread(fd, buf, cap - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+static int sp_test_spawn(char *const argv[], char *const env[], int out_fd, int err_fd)
+{
 	pid_t pid = fork();
 	if (pid == 0) {
-		dup2(fd, 2);
+		if (out_fd >= 0)
+			dup2(out_fd, 1);
+		dup2(err_fd, 2);
 		for (size_t i = 0; env && env[i]; i++)
 			putenv(env[i]);
 		execv(argv[0], argv);
@@ -195,8 +209,22 @@ int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap
 	}
 	int status = 0;
 	waitpid(pid, &status, 0);
-	ssize_t n = pread(fd, err, err_cap - 1, 0);
-	err[n > 0 ? n : 0] = '\0';
-	close(fd);
+	return status;
+}
+
+int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap)
+{
+	int err_fd = sp_test_tmpfd();
+	int status = sp_test_spawn(argv, env, -1, err_fd);
+	sp_test_slurp(err_fd, err, err_cap);
+	return status;
+}
+
+int sp_test_run_stdout(char *const argv[], char *out, size_t out_cap, char *err, size_t err_cap)
+{
+	int out_fd = sp_test_tmpfd(), err_fd = sp_test_tmpfd();
+	int status = sp_test_spawn(argv, NULL, out_fd, err_fd);
+	sp_test_slurp(out_fd, out, out_cap);
+	sp_test_slurp(err_fd, err, err_cap);
 	return status;
 }

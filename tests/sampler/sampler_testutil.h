@@ -56,4 +56,7 @@ void sp_test_spin(double cpu_s);
  * wait status. Extra environment "K=V" strings in env (NULL-terminated). */
 int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap);
 
+/* Like sp_test_run, also capturing stdout into out. */
+int sp_test_run_stdout(char *const argv[], char *out, size_t out_cap, char *err, size_t err_cap);
+
 #endif

@@ -151,6 +151,32 @@ static void test_record_dlopen_module(void **state)
 	sp_test_rmdir(dir);
 }
 
+/* The MODULE records let merge symbolize offline: the hot function of the
+ * program comes out by name. */
+static void test_record_merge_symbolizes(void **state)
+{
+	(void)state;
+	char dir[64], db[128], err[4096], out[4096];
+	sp_test_mkdtemp(dir, "symbols");
+	assert_true(WIFEXITED(record(dir, "child", NULL, err, sizeof err)));
+	snprintf(db, sizeof db, "%s/profile.db", dir);
+	char *merge[] = {(char *)cli(), "merge", "-o", db, dir, NULL};
+	int status = sp_test_run_stdout(merge, out, sizeof out, err, sizeof err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char *query[] = {(char *)cli(), "query", db,
+	                 "SELECT f.func, count(*) AS n FROM samples s JOIN stacks st ON "
+	                 "s.stack_id = st.stack_id JOIN frames f ON st.frame_id = f.frame_id "
+	                 "GROUP BY f.func ORDER BY n DESC LIMIT 1",
+	                 NULL};
+	status = sp_test_run_stdout(query, out, sizeof out, err, sizeof err);
+	print_message("# leaf functions:\n%s", out);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	const char *row = strstr(out, "\nspin ");
+	assert_non_null(row); /* sampler_helper's spin() holds the most leaf samples */
+	unlink(db);
+	sp_test_rmdir(dir);
+}
+
 static void test_record_exit_status(void **state)
 {
 	(void)state;
@@ -257,6 +283,7 @@ int main(void)
 	    cmocka_unit_test(test_record_vfork_exec_child_has_own_log),
 	    cmocka_unit_test(test_record_threads_sampled),
 	    cmocka_unit_test(test_record_dlopen_module),
+	    cmocka_unit_test(test_record_merge_symbolizes),
 #ifdef SP_LINKED_HELPER
 	    cmocka_unit_test(test_linked_mode_threads),
 #endif
