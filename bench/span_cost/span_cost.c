@@ -7,7 +7,7 @@
  * TU built with SPANPROF_DISABLE), each minus an empty-loop baseline.
  *
  * Method: the runtime records into the default per-thread ring (256 KiB);
- * the loops run in batches of 1500 spans that fit in half of it, and
+ * the loops run in batches of 1000 spans that fit in half of it, and
  * between batches, outside the timed region, the log is flushed, so the
  * timed loop never hits a full ring (a full ring drops records, which is
  * cheaper and would flatter the figures; lost counts are printed from the
@@ -36,11 +36,14 @@
 static volatile uint64_t clock_sink;
 
 #define BARRIER() __asm__ volatile("" ::: "memory")
-/* 1500 spans of at most 80 bytes stay under half of the default 256 KiB
- * ring: the writer is never woken inside the timed loop, and the ring stays
- * in the L2 cache as it would in a program that makes spans at a sane rate. */
-#define BATCH   1500L
-#define BATCHES 400
+/* 1000 spans of at most 104 bytes (begin, attribute, end) stay under half
+ * of the default 256 KiB ring: the writer is never woken inside the timed
+ * loop (crossing half full wakes it: an eventfd write, and then the other
+ * core reading the ring, which cost ~20 ns per span in a first version of
+ * this bench), and the ring stays in the L2 cache as it would in a program
+ * that makes spans at a sane rate. */
+#define BATCH   1000L
+#define BATCHES 600
 
 void bench_loop_disabled(long n);
 void bench_loop_disabled_scope(long n);
