@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "codec.h"
@@ -74,6 +75,12 @@ int sp_reader_open(const char *path, sp_reader **out)
 	if (!r)
 		return -SP_ENOMEM;
 	r->f = fopen(path, "rbe");
+	struct stat st;
+	if (r->f && fstat(fileno(r->f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(r->f);
+		r->f = NULL;
+		errno = EISDIR;
+	}
 	if (!r->f) {
 		int e = errno;
 		free(r);
@@ -207,8 +214,9 @@ static int content_reserve(sp_reader *r, const LZ4F_frameInfo_t *info)
 	if (info->frameType == LZ4F_skippableFrame)
 		return 0;
 	if (!info->contentChecksumFlag || info->contentSize == 0)
-		return reader_fail(r, -SP_ECORRUPT, r->frame_offset,
-		                   "frame lacks content size or checksum");
+		return reader_fail(r, r->frames ? -SP_ECORRUPT : -SP_ENOTLOG, r->frame_offset,
+		                   "%sLZ4 frame without content size or checksum",
+		                   r->frames ? "" : "not a spanprof log: ");
 	if (info->contentSize > SP_MAX_FRAME_CONTENT_BYTES)
 		return reader_fail(r, -SP_ECORRUPT, r->frame_offset,
 		                   "frame content of %llu bytes exceeds the cap",

@@ -716,6 +716,23 @@ void sp_log_atfork_parent(void)
 
 /* Only the forking thread exists here; the parent's writer thread does not.
  * The parent's file must not be touched: the child gets its own. */
+/* Opens the child's log with the parent's settings; the parent's copies are
+ * released once sp_log_open has taken its own. */
+static int log_reopen_for_child(void)
+{
+	sp_rec_process proc = L.proc;
+	proc.ppid = proc.pid;
+	proc.pid = (uint32_t)getpid();
+	proc.clock.ticks = 0; /* take a fresh calibration pair */
+	sp_log_opts opts = {.dir = L.dir, .program = L.program, .flush_interval_ms = L.flush_ms};
+	char *owned[] = {L.dir, L.program, L.host, L.exe, L.cmdline, L.traceparent, L.path};
+	L.dir = L.program = L.host = L.exe = L.cmdline = L.traceparent = L.path = NULL;
+	int rc = sp_log_open(&opts, &proc);
+	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+		free(owned[i]);
+	return rc;
+}
+
 int sp_log_atfork_child(void)
 {
 	pthread_mutex_init(&sp_reg_lock, NULL);
@@ -730,24 +747,5 @@ int sp_log_atfork_child(void)
 	L.open = 0;
 	close(L.fd);
 	L.fd = -1;
-	uint32_t parent_pid = L.proc.pid;
-	sp_rec_process proc = L.proc;
-	proc.pid = (uint32_t)getpid();
-	proc.ppid = parent_pid;
-	proc.clock.ticks = 0; /* fresh pair */
-	char *dir = L.dir, *program = L.program;
-	sp_log_opts opts = {.dir = dir, .program = program, .flush_interval_ms = L.flush_ms};
-	char *host = L.host, *exe = L.exe, *cmd = L.cmdline, *tp = L.traceparent;
-	L.host = L.exe = L.cmdline = L.traceparent = NULL;
-	L.dir = L.program = NULL;
-	free(L.path);
-	L.path = NULL;
-	int rc = sp_log_open(&opts, &proc);
-	free(dir);
-	free(program);
-	free(host);
-	free(exe);
-	free(cmd);
-	free(tp);
-	return rc;
+	return log_reopen_for_child();
 }
