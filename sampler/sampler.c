@@ -40,8 +40,11 @@ static int sp_sampler_choose_signal(void)
 	if (env && *env) {
 		char *end = NULL;
 		long n = strtol(env, &end, 10);
-		if (end && *end == '\0' && n > 0 && n <= SIGRTMAX && n != SIGKILL && n != SIGSTOP)
+		/* Only signals that mean nothing to the kernel by themselves. */
+		if (end && *end == '\0' && (n == SIGPROF || (n >= SIGRTMIN && n <= SIGRTMAX)))
 			return (int)n;
+		sp_sampler_warn("spanprof: SPANPROF_SIGNAL must be SIGPROF or a real-time "
+		                "signal; using the default\n");
 	}
 	return SIGRTMIN + 6;
 }

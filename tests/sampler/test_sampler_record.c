@@ -213,6 +213,11 @@ static void test_record_bad_usage(void **state)
 	expect_usage_error(rate, 2);
 	expect_usage_error(dash_o, 2);
 	expect_usage_error(missing, 127);
+	char *help[] = {c, "record", "--help", NULL};
+	char out[4096], err[4096];
+	int status = sp_test_run_stdout(help, out, sizeof out, err, sizeof err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_non_null(strstr(out, "usage: spanprof record"));
 }
 
 #ifdef SP_LINKED_HELPER
