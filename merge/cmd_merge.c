@@ -277,6 +277,7 @@ int sp_cmd_merge(int argc, char **argv)
 	const char *out = MG_DEFAULT_OUT;
 	int force = 0, quiet = 0, c;
 	optind = 1;
+	opterr = 0; /* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "+o:fqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -293,7 +294,8 @@ int sp_cmd_merge(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr,
-			        "spanprof merge: bad usage (try 'spanprof merge --help')\n");
+			        "spanprof merge: bad option '%s' (try 'spanprof merge --help')\n",
+			        argv[optind - 1]);
 			return 2;
 		}
 	}

@@ -271,6 +271,7 @@ int sp_cmd_query(int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	int fmt = MG_FMT_TABLE, c;
 	optind = 1;
+	opterr = 0; /* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			mg_query_usage(stdout);
@@ -278,7 +279,8 @@ int sp_cmd_query(int argc, char **argv)
 		}
 		if (c != 'c' && c != 'j') {
 			fprintf(stderr,
-			        "spanprof query: bad usage (try 'spanprof query --help')\n");
+			        "spanprof query: bad option '%s' (try 'spanprof query --help')\n",
+			        argv[optind - 1]);
 			return 2;
 		}
 		fmt = c == 'c' ? MG_FMT_CSV : MG_FMT_JSON;

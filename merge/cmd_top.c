@@ -180,6 +180,7 @@ static int mg_top_parse(int argc, char **argv, mg_top_opts *o)
 	int c;
 	o->n = 10;
 	optind = 1;
+	opterr = 0; /* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "s:b:n:h", opts, NULL)) != -1) {
 		if (c == 's')
 			o->span = optarg;
@@ -207,7 +208,8 @@ int sp_cmd_top(int argc, char **argv)
 		return 0;
 	}
 	if (p < 0) {
-		fprintf(stderr, "spanprof top: bad usage (try 'spanprof top --help')\n");
+		fprintf(stderr, "spanprof top: expected DB [--span NAME] [--by KEY] [-n N]"
+		                " (try 'spanprof top --help')\n");
 		return 2;
 	}
 	sqlite3 *db = mg_db_open_existing("top", o.db, 1);
