@@ -22,6 +22,7 @@
  * Threading: thread-safe (one mutex, held across fork). Not signal-safe.
  */
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,7 @@ static int sp_is_readonly(const char *s, size_t len)
 
 SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name)
 {
+	int saved_errno = errno;
 	uint32_t len = sp_name_len(name);
 	pthread_mutex_lock(&sp_intern_mu);
 	uint32_t id = 0;
@@ -228,6 +230,7 @@ SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name)
 	if (!id && site)
 		__atomic_store_n(&site->wptr, name, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sp_intern_mu);
+	errno = saved_errno;
 	return id;
 }
 

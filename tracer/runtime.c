@@ -345,7 +345,10 @@ SP_API int sp_thread_name(const char *name)
 	memcpy(capped, name, len);
 	capped[len] = '\0';
 	rec.u.thread.name = capped;
-	return sp_log_meta(&rec, 1);
+	int saved_errno = errno;
+	int rc = sp_log_meta(&rec, 1);
+	errno = saved_errno;
+	return rc;
 }
 
 /* Runs when the library is loaded: `spanprof record` sets SPANPROF_OUT and
