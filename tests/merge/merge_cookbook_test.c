@@ -117,50 +117,10 @@ static int setup(void **state)
 	return mtest_cli(NULL, NULL, "merge -q -o '%s' '%s'", g_db, g_dir);
 }
 
-/* Runs one block; returns its row count, fails on an error. */
-static int run_block(sqlite3 *db, const char *sql, int n)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("cookbook query %d: %s\n%s", n, sqlite3_errmsg(db), sql);
-	int rows = 0, rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		rows++;
-	if (rc != SQLITE_DONE)
-		fail_msg("cookbook query %d: %s", n, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return rows;
-}
-
 static void test_cookbook(void **state)
 {
 	(void)state;
-	char path[1024];
-	snprintf(path, sizeof path, "%s/docs/cookbook.md", getenv("SPANPROF_SOURCE_DIR"));
-	char *md = mtest_read_file(path, NULL);
-	assert_non_null(md);
-	sqlite3 *db = mtest_db(g_db);
-	int blocks = 0;
-	char *section = md;
-	for (char *p = strstr(md, "```sql\n"); p; p = strstr(p, "```sql\n")) {
-		char *h = p;
-		while (h > section && !(h[-1] == '\n' && h[0] == '#'))
-			h--;
-		section = h;
-		int may_be_empty = 0;
-		char *body = p + 7, *end = strstr(body, "```");
-		assert_non_null(end);
-		*p = 0; /* the section text ends where the block starts */
-		may_be_empty = strstr(section, "May be empty") != NULL;
-		*end = 0;
-		int rows = run_block(db, body, ++blocks);
-		if (!may_be_empty && rows == 0)
-			fail_msg("cookbook query %d returned no rows:\n%s", blocks, body);
-		p = end + 1;
-	}
-	assert_true(blocks >= 10);
-	sqlite3_close(db);
-	free(md);
+	mtest_run_cookbook(g_db);
 }
 
 /* The per-kind hotspot query gives each kind its own hot function. */

@@ -4,6 +4,8 @@
  * 'spanprof top --span parse --by kind' names the right hot function for
  * each input value; samples outside spans have span_id NULL; the forked
  * child's root span hangs under the parent's "spawn" span in one database.
+ * Then the same for examples/quickstart (the README's program: three kinds,
+ * three hot parsers), and every cookbook query on its database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +19,7 @@
 
 #include "mtest.h"
 
-static char g_dir[512], g_db[600];
+static char g_dir[512], g_db[600], g_qdb[600];
 
 static int setup(void **state)
 {
@@ -30,8 +32,47 @@ static int setup(void **state)
 		fprintf(stderr, "record failed (%d): %s\n", rc, err ? err : "");
 	free(err);
 	snprintf(g_db, sizeof g_db, "%s/e2e.db", g_dir);
-	return rc || mtest_cli(NULL, NULL, "merge -q -o '%s' '%s/logs'", g_db, g_dir);
+	rc = rc || mtest_cli(NULL, NULL, "merge -q -o '%s' '%s/logs'", g_db, g_dir);
+#ifdef MERGE_QUICKSTART
+	snprintf(g_qdb, sizeof g_qdb, "%s/quickstart.db", g_dir);
+	rc = rc || mtest_cli(NULL, NULL, "record -o '%s/qlogs' -- '%s'", g_dir, MERGE_QUICKSTART);
+	rc = rc || mtest_cli(NULL, NULL, "merge -q -o '%s' '%s/qlogs'", g_qdb, g_dir);
+#endif
+	return rc;
 }
+
+#ifdef MERGE_QUICKSTART
+static void test_quickstart_top(void **state)
+{
+	(void)state;
+	static const char *const want[][2] = {
+	    {"json", "parse_json_document"}, {"csv", "parse_csv_rows"}, {"xml", "parse_xml_tags"}};
+	char *out = NULL;
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse --by kind -n 1", g_qdb), 0);
+	print_message("%s", out);
+	for (int i = 0; i < 3; i++) {
+		char head[64];
+		snprintf(head, sizeof head, "kind = \"%s\"", want[i][0]);
+		char *group = strstr(out, head);
+		assert_non_null(group);
+		/* -n 1: the line after the column header names the hot function */
+		char *hdr = strstr(group, "function\n");
+		assert_non_null(hdr);
+		char *line_end = strchr(hdr + 9, '\n');
+		assert_non_null(line_end);
+		*line_end = 0;
+		assert_non_null(strstr(hdr + 9, want[i][1]));
+		*line_end = '\n';
+	}
+	free(out);
+}
+
+static void test_quickstart_cookbook(void **state)
+{
+	(void)state;
+	assert_true(mtest_run_cookbook(g_qdb) >= 10);
+}
+#endif
 
 static void test_top_by_kind(void **state)
 {
@@ -87,6 +128,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_top_by_kind),
 	    cmocka_unit_test(test_db_facts),
+#ifdef MERGE_QUICKSTART
+	    cmocka_unit_test(test_quickstart_top),
+	    cmocka_unit_test(test_quickstart_cookbook),
+#endif
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -104,3 +104,48 @@ int mtest_exists(const char *path)
 	struct stat sb;
 	return stat(path, &sb) == 0;
 }
+
+/* Runs one block; returns its row count, fails on an error. */
+static int mtest_block(sqlite3 *db, const char *sql, int n)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("cookbook query %d: %s\n%s", n, sqlite3_errmsg(db), sql);
+	int rows = 0, rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		rows++;
+	if (rc != SQLITE_DONE)
+		fail_msg("cookbook query %d: %s", n, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rows;
+}
+
+int mtest_run_cookbook(const char *db_path)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/docs/cookbook.md", getenv("SPANPROF_SOURCE_DIR"));
+	char *md = mtest_read_file(path, NULL);
+	assert_non_null(md);
+	sqlite3 *db = mtest_db(db_path);
+	int blocks = 0;
+	char *section = md;
+	for (char *p = strstr(md, "```sql\n"); p; p = strstr(p, "```sql\n")) {
+		char *h = p;
+		while (h > section && !(h[-1] == '\n' && h[0] == '#'))
+			h--;
+		section = h;
+		char *body = p + 7, *end = strstr(body, "```");
+		assert_non_null(end);
+		*p = 0; /* the section's text ends where its block starts */
+		int may_be_empty = strstr(section, "May be empty") != NULL;
+		*end = 0;
+		int rows = mtest_block(db, body, ++blocks);
+		if (!may_be_empty && rows == 0)
+			fail_msg("cookbook query %d returned no rows:\n%s", blocks, body);
+		p = end + 1;
+	}
+	assert_true(blocks >= 10);
+	sqlite3_close(db);
+	free(md);
+	return blocks;
+}

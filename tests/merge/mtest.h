@@ -25,6 +25,10 @@ int64_t mtest_int(sqlite3 *db, const char *sql);
 char *mtest_text(sqlite3 *db, const char *sql);
 /* Returns 1 if file exists. */
 int mtest_exists(const char *path);
+/* Runs every ```sql block of docs/cookbook.md on the database; fails the
+ * test if one errors, or returns no row unless its section says "May be
+ * empty". Returns the number of blocks run. */
+int mtest_run_cookbook(const char *db_path);
 /* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
 char *mtest_read_file(const char *path, size_t *len);
 
