@@ -24,14 +24,14 @@ struct fxt {
 	char cli[2048]; /* node + profiler-cli.js */
 	char session[64];
 	char profile[512];
+	char loaded[64]; /* export options of the loaded profile, "" = none yet */
+	int has_session;
 };
 
 static int setup(void **state)
 {
 	struct fxt *f = calloc(1, sizeof *f);
 	xt_setup(&f->t);
-	const char *r = xt_readers();
-	xt_pcli_prefix(f->cli, sizeof f->cli, r, f->t.dir);
 	snprintf(f->session, sizeof f->session, "spanprof-test-%d", (int)getpid());
 	snprintf(f->profile, sizeof f->profile, "%s/profile.json", f->t.dir);
 	*state = f;
@@ -41,7 +41,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fxt *f = *state;
-	xt_run(NULL, "%s stop %s", f->cli, f->session);
+	if (f->has_session)
+		xt_run(NULL, "%s stop %s", f->cli, f->session);
 	xt_teardown(&f->t);
 	free(f);
 	return 0;
@@ -53,14 +54,25 @@ static char *pcli(struct fxt *f, const char *args)
 	return xt_pcli(f->cli, f->session, args);
 }
 
+/* Loads the export made with these options, unless it is already loaded:
+ * tests share one profiler-cli session (loading costs seconds). */
 static void load(struct fxt *f, const char *extra)
 {
 	char *out = NULL;
+	if (f->has_session && !strcmp(f->loaded, extra))
+		return;
+	/* in the test, not the group setup: a missing reader fails or skips it */
+	xt_pcli_prefix(f->cli, sizeof f->cli, xt_readers(), f->t.dir);
+	if (f->has_session)
+		xt_run(NULL, "%s stop %s", f->cli, f->session);
+	f->has_session = 0;
 	if (xt_run(&out, "%s export %s -f firefox -o %s %s", xt_cli(), f->t.db, f->profile,
 	           extra) != 0)
 		fail_msg("export: %s", out);
 	free(out);
 	xt_pload(f->cli, f->session, f->profile);
+	f->has_session = 1;
+	snprintf(f->loaded, sizeof f->loaded, "%s", extra);
 }
 
 static void expect(const char *text, const char *needle)
@@ -189,12 +201,10 @@ static void test_span_filter_keeps_only_that_span(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_loads_threads_and_hot_function, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_markers_show_spans_and_attributes, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_samples_during_span_match_attribution, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_span_filter_keeps_only_that_span, setup, teardown),
+	    cmocka_unit_test(test_loads_threads_and_hot_function),
+	    cmocka_unit_test(test_markers_show_spans_and_attributes),
+	    cmocka_unit_test(test_samples_during_span_match_attribution),
+	    cmocka_unit_test(test_span_filter_keeps_only_that_span),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
