@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <lz4frame.h>
 #include <unistd.h>
 
@@ -337,6 +338,32 @@ static void test_writer_thread_blocks_signals(void **state)
 	core_rm_rf(dir);
 }
 
+/* The log is created private (0600) in a private directory (0700, created
+ * with its parents), never over an existing file or through a symlink. */
+static void test_log_file_created_safely(void **state)
+{
+	(void)state;
+	const char *tmp = core_tmpdir();
+	char dir[256], path[512], target[300];
+	snprintf(dir, sizeof dir, "%s/a/b", tmp);
+	assert_int_equal(core_open_log(dir, "safe", path, sizeof path), 0);
+	sp_log_close();
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* Same pid, same name: the existing file is not overwritten. */
+	assert_int_equal(core_open_log(dir, "safe", path, sizeof path), -SP_EEXISTS);
+	assert_int_equal(sp_log_is_open(), 0);
+	unlink(path);
+	snprintf(target, sizeof target, "%s/target", tmp);
+	assert_int_equal(symlink(target, path), 0);
+	assert_true(core_open_log(dir, "safe", path, sizeof path) < 0);
+	assert_int_equal(access(target, F_OK), -1);
+	core_rm_rf(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +371,7 @@ int main(void)
 	    cmocka_unit_test(test_codec_skips_unknown_and_trailing),
 	    cmocka_unit_test(test_refuses_newer_min_reader_version),
 	    cmocka_unit_test(test_writer_thread_blocks_signals),
+	    cmocka_unit_test(test_log_file_created_safely),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
