@@ -218,7 +218,8 @@ static uint8_t *enc_sampler(uint8_t *p, const sp_rec_sampler *r)
 	*p++ = r->mode;
 	p = put_u(p, r->signo);
 	p = put_u(p, r->requested_hz);
-	return put_u(p, r->achieved_hz);
+	p = put_u(p, r->achieved_hz);
+	return r->flags ? put_u(p, r->flags) : p; /* optional trailing field */
 }
 
 static int needs_block(int type)
@@ -538,6 +539,7 @@ static void dec_sampler(rd *c, sp_rec_sampler *r)
 	r->signo = rd_u32(c);
 	r->requested_hz = rd_u32(c);
 	r->achieved_hz = rd_u32(c);
+	r->flags = c->p < c->end ? rd_u32(c) : 0;
 }
 
 static void dec_string(rd *c, sp_rec_string *r)

@@ -186,7 +186,11 @@ typedef struct sp_rec_sampler {
 	uint32_t signo;
 	uint32_t requested_hz;
 	uint32_t achieved_hz; /* 0 until measured (written again at stop) */
+	uint32_t flags;       /* SP_SAMPLER_F_* (optional trailing field) */
 } sp_rec_sampler;
+
+/* SAMPLER flags. */
+#define SP_SAMPLER_F_SIGNAL_SHARED 0x1u /* the program has its own handler for signo */
 
 typedef struct sp_rec_block {
 	uint32_t tid;

@@ -74,6 +74,7 @@ static void sp_sampler_emit_info(uint32_t achieved_hz)
 	rec.u.sampler.signo = (uint32_t)sp_sampler_g.signo;
 	rec.u.sampler.requested_hz = sp_sampler_g.hz;
 	rec.u.sampler.achieved_hz = achieved_hz;
+	rec.u.sampler.flags = sp_sampler_g.signal_conflict ? SP_SAMPLER_F_SIGNAL_SHARED : 0;
 	sp_log_meta(&rec, 0);
 }
 

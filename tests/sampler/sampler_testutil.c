@@ -98,6 +98,7 @@ static void sp_test_add_record(sp_test_log *log, const sp_record *rec)
 		log->signo = rec->u.sampler.signo;
 		log->requested_hz = rec->u.sampler.requested_hz;
 		log->achieved_hz = rec->u.sampler.achieved_hz;
+		log->flags = rec->u.sampler.flags;
 		break;
 	case SP_REC_MODULE:
 		if (log->nmodules < 256)

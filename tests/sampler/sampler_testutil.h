@@ -29,7 +29,7 @@ typedef struct sp_test_log {
 	uint32_t thread_ends[256];
 	size_t nthread_ends;
 	int sampler_seen;
-	uint32_t mechanism, mode, signo, requested_hz, achieved_hz; /* last SAMPLER */
+	uint32_t mechanism, mode, signo, requested_hz, achieved_hz, flags; /* last SAMPLER */
 	size_t nmodules;
 	char module_paths[256][256];
 	uint64_t lost_samples, lost_unwind;

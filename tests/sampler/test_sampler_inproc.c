@@ -182,6 +182,7 @@ static void check_rate(uint32_t hz, double spin_s, int force_timer)
 	assert_int_equal(log.mode, SP_SAMPLE_CPU);
 	assert_true(log.nmodules > 0);
 	assert_int_equal(log.lost_samples, 0);
+	assert_int_equal(log.flags, 0);
 	if (!force_timer) {
 		assert_true(achieved > 0.9 * hz && achieved < 1.1 * hz);
 		assert_true(log.achieved_hz > 0.9 * hz && log.achieved_hz < 1.1 * hz);
@@ -404,6 +405,7 @@ static void test_program_claims_signal(void **state)
 	sp_test_log log;
 	read_only_log(dir, &log);
 	assert_true(log.nsamples > 150);
+	assert_int_equal(log.flags, SP_SAMPLER_F_SIGNAL_SHARED); /* reported in the log */
 	sp_test_free_log(&log);
 	sp_test_rmdir(dir);
 }
