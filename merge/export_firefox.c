@@ -152,7 +152,8 @@ static void fx_meta(struct fx *fx)
 	fprintf(out,
 	        ",\"processType\":0,\"product\":\"spanprof\",\"stackwalk\":1,\"version\":27,"
 	        "\"preprocessedProfileVersion\":%d,\"symbolicated\":true,"
-	        "\"importedFrom\":\"spanprof\",\"categories\":["
+	        "\"importedFrom\":\"spanprof\",\"sampleUnits\":{\"time\":\"ms\","
+	        "\"eventDelay\":\"ms\",\"threadCPUDelta\":\"ns\"},\"categories\":["
 	        "{\"name\":\"Other\",\"color\":\"grey\",\"subcategories\":[\"Other\"]},"
 	        "{\"name\":\"Span\",\"color\":\"blue\",\"subcategories\":[\"Other\"]}],"
 	        "\"markerSchema\":",
@@ -166,11 +167,12 @@ static void fx_meta(struct fx *fx)
 static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
 {
 	struct sp_export *x = fx->x;
-	struct sp_spool stack = {0}, time = {0};
-	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns FROM x_samples "
+	struct sp_spool stack = {0}, time = {0}, cpu = {0};
+	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns, weight_ns FROM x_samples "
 	                                        "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
 	int rc = st ? sp_spool_open(&stack) : -SP_EIO;
 	rc = rc ? rc : sp_spool_open(&time);
+	rc = rc ? rc : sp_spool_open(&cpu);
 	if (st) {
 		sqlite3_bind_int64(st, 1, pid);
 		sqlite3_bind_int64(st, 2, tid);
@@ -185,6 +187,8 @@ static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
 		else
 			fputs("null", sp_spool_next(&stack));
 		sp_json_ms(sp_spool_next(&time), sqlite3_column_int64(st, 1) - fx->base_ns);
+		/* the CPU time each sample stands for: the activity graph and CPU use */
+		fprintf(sp_spool_next(&cpu), "%" PRId64, (int64_t)sqlite3_column_int64(st, 2));
 		sp_export_tick(x);
 	}
 	if (rc == 0) {
@@ -192,6 +196,8 @@ static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
 		rc = sp_spool_copy(&stack, x->out);
 		fputs("],\"time\":[", x->out);
 		rc = rc ? rc : sp_spool_copy(&time, x->out);
+		fputs("],\"threadCPUDelta\":[", x->out);
+		rc = rc ? rc : sp_spool_copy(&cpu, x->out);
 		fprintf(x->out,
 		        "],\"weight\":null,\"weightType\":\"samples\",\"length\":%" PRIu64 "}",
 		        stack.n);
@@ -199,6 +205,7 @@ static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
 	sqlite3_finalize(st);
 	sp_spool_close(&stack);
 	sp_spool_close(&time);
+	sp_spool_close(&cpu);
 	return rc;
 }
 
