@@ -173,6 +173,10 @@ static int sp_tstate_attach(sp_tstate *ts)
 		ts->ring = sp_ring_create(ts->tid, sp_ring_bytes_);
 	if (!ts->ring)
 		return -1;
+	/* Spans still open from an earlier log (runtime restarted, or the
+	 * parent process) stay valid parents, but their ends belong there. */
+	for (uint32_t i = 0; i < ts->depth; i++)
+		ts->stack[i].foreign = 1;
 	ts->gen = gen;
 	char name[64] = "";
 	if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
@@ -259,10 +263,8 @@ SP_HIDDEN void sp_tstate_atfork_child(void)
 	if (!self)
 		return;
 	self->tid = (uint32_t)gettid();
-	self->gen = sp_gen_ - 1;
+	self->gen = sp_gen_ - 1; /* the next span marks its open spans foreign */
 	self->remote_count = 0;
 	self->remote_seen = self->remote_ends;
-	for (uint32_t i = 0; i < self->depth; i++)
-		self->stack[i].foreign = 1;
 	sp_tstate_reseed(self);
 }

@@ -62,6 +62,9 @@ static void *child_of_worker(void *p)
 	sp_end(inner);
 	sp_end(s);
 	sp_span root = sp_begin("worker-root"); /* the adopted parent is gone */
+	sp_context zero = {0, 0, 0, 0, 0};
+	sp_span z = sp_begin_child_of("zero-context", &zero); /* = sp_begin */
+	sp_end(z);
 	sp_end(root);
 	return NULL;
 }
@@ -91,6 +94,9 @@ static void test_cross_thread_parent(void **state)
 	assert_int_equal(inner->begin_flags, 0);
 	assert_true(inner->trace_hi == r->trace_hi && inner->trace_lo == r->trace_lo);
 	assert_int_equal(wroot->parent, 0);
+	tr_span *z = tr_span_by_name(log, "zero-context");
+	assert_int_equal(z->parent, wroot->id);
+	assert_int_equal(z->begin_flags, 0);
 	assert_false(wroot->trace_hi == r->trace_hi && wroot->trace_lo == r->trace_lo);
 	tr_log_free(log);
 }
@@ -146,6 +152,52 @@ static void test_cross_thread_end_and_exit(void **state)
 	assert_non_null(t);
 	assert_true(t->ended);
 	tr_log_free(log);
+}
+
+static pthread_barrier_t restart_barrier;
+static uint64_t before_id;
+
+static void *open_across_restart(void *p)
+{
+	(void)p;
+	sp_span before = sp_begin("open-across-restart");
+	before_id = before.id_;
+	pthread_barrier_wait(&restart_barrier); /* main stops and restarts */
+	pthread_barrier_wait(&restart_barrier);
+	sp_span after = sp_begin("child-after-restart");
+	sp_end(after);
+	sp_end(before); /* its begin is in the first log: nothing here */
+	return NULL;
+}
+
+static void test_span_open_across_restart(void **state)
+{
+	(void)state;
+	char *dir2 = tr_tmpdir();
+	tr_start(tr_dir);
+	pthread_barrier_init(&restart_barrier, NULL, 2);
+	pthread_t t = spawn(open_across_restart, NULL);
+	pthread_barrier_wait(&restart_barrier);
+	sp_stop();
+	tr_start(dir2);
+	pthread_barrier_wait(&restart_barrier);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&restart_barrier);
+	sp_stop();
+	tr_log *first = tr_log_load_pid(tr_dir, getpid());
+	tr_log *second = tr_log_load_pid(dir2, getpid());
+	tr_span *b = tr_span_by_name(first, "open-across-restart");
+	assert_non_null(b);
+	assert_int_equal(b->ends, 0); /* still open when the first log closed */
+	tr_span *c = tr_span_by_name(second, "child-after-restart");
+	assert_non_null(c);
+	assert_int_equal(c->parent, before_id);
+	assert_int_equal(c->begin_flags, SP_SPAN_REMOTE_PARENT);
+	assert_int_equal(second->end_orphans, 0);
+	tr_log_free(first);
+	tr_log_free(second);
+	tr_rmdir(dir2);
+	free(dir2);
 }
 
 enum { N_THREADS = 1000, BATCH = 50, SPANS_PER_THREAD = 5 };
@@ -227,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_cross_thread_parent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cross_thread_end_and_exit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_span_open_across_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_thousand_threads, setup, teardown),
 	};
 	unsetenv("SPANPROF_OUT");
