@@ -40,50 +40,70 @@ static void mg_top_usage(FILE *out)
 	             "  -h, --help\n");
 }
 
-/* The selection: sample, stack, weight and group value. */
+/* The selection, aggregated so that the reports work on few rows: first
+ * the spans that hold samples (filtered by --span, with their --by value,
+ * looked up once per span instead of once per sample), then per (group
+ * value, stack): sample count n and weight w. Without --span, samples
+ * outside any span join the group NULL. */
 static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 {
-	char sql[2048];
+	char sql[4096];
 	snprintf(
 	    sql, sizeof sql,
-	    "CREATE TEMP TABLE sel AS SELECT sm.sample_id, sm.stack_id, sm.weight_ns, %s AS grp"
-	    " FROM samples sm %s",
+	    "CREATE TEMP TABLE spansel AS SELECT d.span_id, %s AS grp FROM"
+	    " (SELECT DISTINCT span_id FROM samples WHERE span_id IS NOT NULL) d %s;"
+	    "CREATE TEMP TABLE sel AS SELECT ss.grp, sm.stack_id, count(*) AS n,"
+	    " sum(sm.weight_ns) AS w FROM spansel ss JOIN samples sm ON sm.span_id = ss.span_id"
+	    " GROUP BY ss.grp, sm.stack_id %s;",
 	    o->by ? "(SELECT sa.value FROM span_ancestors a JOIN span_attrs sa"
 	            " ON sa.span_id = a.ancestor_id AND sa.key = :key"
-	            " WHERE a.span_id = sm.span_id ORDER BY a.distance LIMIT 1)"
+	            " WHERE a.span_id = d.span_id ORDER BY a.distance LIMIT 1)"
 	          : "NULL",
 	    o->span ? "WHERE EXISTS (SELECT 1 FROM span_ancestors a JOIN spans sp"
-	              " ON sp.span_id = a.ancestor_id WHERE a.span_id = sm.span_id"
+	              " ON sp.span_id = a.ancestor_id WHERE a.span_id = d.span_id"
 	              " AND sp.name = :span)"
-	            : "");
-	sqlite3_stmt *st = mg_prepare(db, "top", sql);
-	if (!st)
-		return -1;
-	if (o->by)
-		sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":key"), o->by, -1,
-		                  SQLITE_STATIC);
-	if (o->span)
-		sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":span"), o->span, -1,
-		                  SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
-		return -1;
+	            : "",
+	    o->span ? ""
+	            : "UNION ALL SELECT NULL, stack_id, count(*), sum(weight_ns)"
+	              " FROM samples WHERE span_id IS NULL GROUP BY stack_id");
+	const char *tail = sql;
+	while (*tail) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK) {
+			fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
+			return -1;
+		}
+		if (!st)
+			break;
+		int k = o->by ? sqlite3_bind_parameter_index(st, ":key") : 0;
+		if (k)
+			sqlite3_bind_text(st, k, o->by, -1, SQLITE_STATIC);
+		k = o->span ? sqlite3_bind_parameter_index(st, ":span") : 0;
+		if (k)
+			sqlite3_bind_text(st, k, o->span, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
+			return -1;
+		}
 	}
 	return 0;
 }
 
+/* Per function of one group: self (innermost frame) and total (anywhere on
+ * the stack, once per sample) from the per-stack aggregates. */
 static const char mg_top_funcs_sql[] =
-    "SELECT sf.func,"
-    " sum(lf.func IS sf.func) AS self_n,"
-    " sum(CASE WHEN lf.func IS sf.func THEN s.weight_ns ELSE 0 END) AS self_ns,"
-    " count(*) AS total_n, sum(s.weight_ns) AS total_ns,"
+    "WITH ps AS (SELECT stack_id, sum(n) AS n, sum(w) AS w FROM sel WHERE grp IS ?1"
+    " GROUP BY stack_id)"
+    " SELECT sf.func,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ps.n ELSE 0 END) AS self_n,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ps.w ELSE 0 END) AS self_ns,"
+    " sum(ps.n) AS total_n, sum(ps.w) AS total_ns,"
     " (SELECT f.file FROM frames f WHERE f.func = sf.func AND f.file IS NOT NULL LIMIT 1)"
-    " FROM sel s JOIN stack_funcs sf ON sf.stack_id = s.stack_id"
-    " JOIN stacks st ON st.stack_id = s.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
-    " WHERE s.grp IS ?1 GROUP BY sf.func ORDER BY self_ns DESC, total_ns DESC, sf.func"
-    " LIMIT ?2";
+    " FROM ps JOIN stack_funcs sf ON sf.stack_id = ps.stack_id"
+    " JOIN stacks st ON st.stack_id = ps.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
+    " GROUP BY sf.func ORDER BY self_ns DESC, total_ns DESC, sf.func LIMIT ?2";
 
 static const char *mg_basename(const char *path)
 {
@@ -143,10 +163,10 @@ static int mg_top_group(sqlite3 *db, const mg_top_opts *o, sqlite3_value *grp, l
 
 static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
 {
-	sqlite3_stmt *st = mg_prepare(db, "top",
-	                              "SELECT grp, count(*), sum(weight_ns),"
-	                              " (SELECT sum(weight_ns) FROM sel) FROM sel"
-	                              " GROUP BY grp ORDER BY sum(weight_ns) DESC, grp");
+	sqlite3_stmt *st =
+	    mg_prepare(db, "top",
+	               "SELECT grp, sum(n), sum(w), (SELECT sum(w) FROM sel) FROM sel"
+	               " GROUP BY grp ORDER BY sum(w) DESC, grp");
 	if (!st)
 		return -1;
 	int rc, groups = 0, err = 0;

@@ -9,7 +9,9 @@
  * prints events per second (wall clock, and per CPU-second of the merge,
  * steadier on a shared machine) and the child's peak RSS (getrusage).
  *
- *   merge_throughput [EVENTS...] [--dir DIR]
+ *   merge_throughput [EVENTS...] [--dir DIR] [--keep]
+ *
+ * --keep leaves DIR/merge-bench-N/ (the log and bench.db) for inspection.
  *
  * Threading: single-threaded generator; the merge runs in a child process.
  */
@@ -33,6 +35,7 @@
 #define BENCH_EVENTS_PER_REQUEST  (5 + BENCH_SAMPLES_PER_REQUEST)
 
 static uint64_t g_stacks[BENCH_STACKS][BENCH_DEPTH];
+static int g_keep;
 
 static double now_s(void)
 {
@@ -132,7 +135,8 @@ static int run_merge(const char *cli, const char *dir, double *secs, double *cpu
 	*maxrss_kib = ru.ru_maxrss;
 	*cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
 	         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-	unlink(out);
+	if (!g_keep)
+		unlink(out);
 	return 0;
 }
 
@@ -156,7 +160,8 @@ static int bench_one(const char *cli, const char *base, uint64_t events)
 	       n, (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, cpu,
 	       (double)n / cpu / 1e6, (double)rss / 1024.0);
 	fflush(stdout);
-	system(cmd);
+	if (!g_keep && system(cmd) != 0)
+		return -1;
 	return 0;
 }
 
@@ -167,7 +172,9 @@ int main(int argc, char **argv)
 	uint64_t sizes[16];
 	int n = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+		if (!strcmp(argv[i], "--keep"))
+			g_keep = 1;
+		else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
 			base = argv[++i];
 		else if (n < 16)
 			sizes[n++] = strtoull(argv[i], NULL, 10);
