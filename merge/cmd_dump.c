@@ -144,6 +144,8 @@ static void print_fields(sp_reader *r, const sp_record *rec)
 		       " achieved_hz=%" PRIu32,
 		       u->sampler.mechanism, u->sampler.mode, u->sampler.signo,
 		       u->sampler.requested_hz, u->sampler.achieved_hz);
+		if (u->sampler.flags)
+			printf(" flags=0x%" PRIx32, u->sampler.flags);
 		break;
 	case SP_REC_BLOCK:
 		printf(" tid=%" PRIu32, u->block.tid);

@@ -41,8 +41,12 @@ static void put_meta(void)
 	                             .ts = sp_clock_ticks()};
 	assert_int_equal(sp_log_meta(&m, 1), 0);
 	sp_record sm = {.type = SP_REC_SAMPLER};
-	sm.u.sampler = (sp_rec_sampler){
-	    .mechanism = 1, .mode = 2, .signo = 34, .requested_hz = 999, .achieved_hz = 973};
+	sm.u.sampler = (sp_rec_sampler){.mechanism = 1,
+	                                .mode = 2,
+	                                .signo = 34,
+	                                .requested_hz = 999,
+	                                .achieved_hz = 973,
+	                                .flags = SP_SAMPLER_F_SIGNAL_SHARED};
 	assert_int_equal(sp_log_meta(&sm, 0), 0);
 	sp_record bad = {.type = SP_REC_SPAN_BEGIN};
 	assert_int_equal(sp_log_meta(&bad, 0), -SP_EINVAL);
@@ -149,6 +153,7 @@ static void check_other_records(const sp_record *recs, int n)
 			seen |= 32;
 		} else if (r->type == SP_REC_SAMPLER) {
 			assert_int_equal(r->u.sampler.achieved_hz, 973);
+			assert_int_equal(r->u.sampler.flags, SP_SAMPLER_F_SIGNAL_SHARED);
 			seen |= 64;
 		} else if (r->type == SP_REC_THREAD) {
 			seen |= 128;
