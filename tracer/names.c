@@ -234,18 +234,6 @@ SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name)
 	return id;
 }
 
-/* A new log (sp_start after sp_stop) needs every string again: call sites
- * keep their cached ids. */
-SP_HIDDEN void sp_intern_reemit(void)
-{
-	pthread_mutex_lock(&sp_intern_mu);
-	for (uint32_t i = 0; i < sp_strs_cap; i++) {
-		if (sp_strs[i].id)
-			sp_emit_string(sp_strs[i].id, sp_strs[i].bytes, sp_strs[i].len);
-	}
-	pthread_mutex_unlock(&sp_intern_mu);
-}
-
 SP_HIDDEN void sp_intern_atfork_prepare(void)
 {
 	pthread_mutex_lock(&sp_intern_mu);

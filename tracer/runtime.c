@@ -281,7 +281,9 @@ static int sp_start_locked(const sp_config *cfg)
 	rc = sp_open_log(&st);
 	if (rc != 0)
 		return rc;
-	sp_intern_reemit();
+	/* Interned strings are sticky meta records: the log writer repeats
+	 * them in every log it opens (after a restart, in a fork child), so
+	 * call sites keep their cached ids. */
 	sp_root_ctx_ = st.root;
 	sp_sampler_opts sopts = {.mode = st.mode, .hz = st.hz};
 	rc = sp_sampler_start(&sopts);
@@ -335,18 +337,8 @@ SP_API int sp_thread_name(const char *name)
 	sp_tstate *ts = sp_on_ ? sp_tstate_slow() : NULL;
 	if (!ts)
 		return -SP_ESTATE;
-	sp_record rec;
-	memset(&rec, 0, sizeof rec);
-	rec.type = SP_REC_THREAD;
-	rec.u.thread.ts = sp_clock_ticks();
-	rec.u.thread.tid = ts->tid;
-	char capped[SP_MAX_STRING_BYTES];
-	uint32_t len = sp_name_len(name);
-	memcpy(capped, name, len);
-	capped[len] = '\0';
-	rec.u.thread.name = capped;
 	int saved_errno = errno;
-	int rc = sp_log_meta(&rec, 1);
+	int rc = sp_tstate_set_name(ts, name);
 	errno = saved_errno;
 	return rc;
 }

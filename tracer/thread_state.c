@@ -104,7 +104,10 @@ SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags)
 	ts->too_deep = 0;
 }
 
-static void sp_emit_thread(uint32_t tid, const char *name, int type)
+/* Not sticky: a fork child announces its own thread (new tid) itself, and
+ * a restarted runtime announces each thread on its next span; sticky
+ * records would pile up for every thread that ever lived. */
+static int sp_emit_thread(uint32_t tid, const char *name, int type)
 {
 	sp_record rec;
 	memset(&rec, 0, sizeof rec);
@@ -117,7 +120,7 @@ static void sp_emit_thread(uint32_t tid, const char *name, int type)
 		rec.u.thread_end.ts = sp_clock_ticks();
 		rec.u.thread_end.tid = tid;
 	}
-	sp_log_meta(&rec, type == SP_REC_THREAD);
+	return sp_log_meta(&rec, 0);
 }
 
 static void sp_tstate_destroy(void *arg)
@@ -179,10 +182,20 @@ static int sp_tstate_attach(sp_tstate *ts)
 		ts->stack[i].foreign = 1;
 	ts->gen = gen;
 	char name[64] = "";
-	if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
+	if (ts->user_name[0])
+		memcpy(name, ts->user_name, sizeof name);
+	else if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
 		name[0] = '\0';
 	sp_emit_thread(ts->tid, name, SP_REC_THREAD);
 	return 0;
+}
+
+SP_HIDDEN int sp_tstate_set_name(sp_tstate *ts, const char *name)
+{
+	size_t len = strnlen(name, sizeof ts->user_name - 1);
+	memcpy(ts->user_name, name, len);
+	ts->user_name[len] = '\0';
+	return sp_emit_thread(ts->tid, ts->user_name, SP_REC_THREAD);
 }
 
 SP_HIDDEN void sp_tstate_apply_remote_ends(sp_tstate *ts)

@@ -54,6 +54,7 @@ typedef struct sp_tstate {
 	uint32_t remote_count; /* under the registry lock */
 	uint64_t remote_ids[SP_MAX_REMOTE_ENDS];
 	struct sp_tstate *next, *prev; /* registry, under its lock */
+	char user_name[64];            /* from sp_thread_name, "" if none */
 	sp_stack_entry stack[SP_MAX_DEPTH];
 } sp_tstate;
 
@@ -75,6 +76,8 @@ SP_HIDDEN int sp_tstate_post_remote_end(uint32_t tid, uint64_t span_id);
 SP_HIDDEN uint64_t sp_tstate_new_prefix(sp_tstate *ts);
 SP_HIDDEN uint64_t sp_rng_next(uint64_t *state);
 SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags);
+/* Records (and remembers, for later logs) the thread's sp_thread_name. */
+SP_HIDDEN int sp_tstate_set_name(sp_tstate *ts, const char *name);
 SP_HIDDEN void sp_tstate_init_once(void);
 SP_HIDDEN void sp_tstate_atfork_prepare(void);
 SP_HIDDEN void sp_tstate_atfork_parent(void);
@@ -98,7 +101,6 @@ static inline uint32_t sp_site_id(sp_site_ *site, const char *name)
 		return 0; /* a reused buffer: record the name inline, no lock */
 	return sp_site_resolve(site, name);
 }
-SP_HIDDEN void sp_intern_reemit(void);
 SP_HIDDEN void sp_intern_atfork_prepare(void);
 SP_HIDDEN void sp_intern_atfork_parent(void);
 SP_HIDDEN void sp_intern_atfork_child(void);

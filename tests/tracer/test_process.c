@@ -101,6 +101,7 @@ static void test_fork_child_keeps_parent(void **state)
 {
 	(void)state;
 	tr_start(tr_dir);
+	assert_int_equal(sp_thread_name("forker"), 0);
 	sp_span p = sp_begin("parent-op");
 	pid_t pid = -1;
 	int code = -1;
@@ -141,7 +142,9 @@ static void test_fork_child_keeps_parent(void **state)
 	for (size_t i = 0; i < child->nspans; i++) /* fresh ids in the child */
 		for (size_t j = 0; j < parent->nspans; j++)
 			assert_true(child->spans[i].id != parent->spans[j].id);
-	assert_non_null(tr_thread_by_tid(child, (uint32_t)pid));
+	const tr_thread *ct = tr_thread_by_tid(child, (uint32_t)pid);
+	assert_non_null(ct);
+	assert_string_equal(ct->name, "forker"); /* the name follows into the child */
 	tr_log_free(parent);
 	tr_log_free(child);
 }

@@ -149,7 +149,8 @@ SP_API void sp_attr_double(sp_span span, const char *key, double value);
 SP_API void sp_attr_str(sp_span span, const char *key, const char *value);
 
 /* Names the calling thread in the log (the OS name is recorded anyway on
- * the thread's first span). Returns 0, or -SP_ESTATE when the runtime is
+ * the thread's first span); kept for its later logs (restart, fork child),
+ * cut at 63 bytes; the OS thread name is not changed. Returns 0, or -SP_ESTATE when the runtime is
  * off, -SP_EINVAL for NULL. Thread: any. Signal: not signal-safe. */
 SP_API int sp_thread_name(const char *name);
 
