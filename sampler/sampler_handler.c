@@ -188,35 +188,32 @@ void sp_handler_reinstall(void)
 	sp_real_sigaction(sp_sampler_g.signo, &act, NULL);
 }
 
-int sp_handler_install(int signo)
+/* Once per process: on stderr now, in the SAMPLER record at stop. */
+static void sp_report_conflict(void)
 {
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	struct sigaction act;
-	sp_handler_action(&act);
-	if (sp_real_sigaction(signo, &act, &sp_prev_action) < 0)
-		return -SP_EINVAL;
-	if ((sp_prev_action.sa_flags & SA_SIGINFO) ||
-	    (sp_prev_action.sa_handler != SIG_DFL && sp_prev_action.sa_handler != SIG_IGN)) {
-		/* The program got there first: keep its handler for signals
-		 * that are not ours. */
-		sp_user_action = sp_prev_action;
-		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
-		sp_handler_user_action(NULL, NULL);
-	}
-	return 0;
+	if (atomic_exchange(&sp_conflict_reported, 1))
+		return;
+	sp_sampler_warn("spanprof: the program uses the sampling signal for itself; "
+	                "spanprof keeps it and forwards signals that are not samples "
+	                "(set SPANPROF_SIGNAL=N to use another signal)\n");
+	sp_sampler_g.signal_conflict = 1;
+}
+
+/* A real handler, not SIG_DFL or SIG_IGN. */
+static int sp_action_is_handler(const struct sigaction *act)
+{
+	return (act->sa_flags & SA_SIGINFO) ||
+	       (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN);
 }
 
 /* The program asks sigaction() about our signal: it sees and sets its own
- * action; ours stays installed and forwards foreign signals to it. Reported
- * once. Returns 0. */
+ * action; ours stays installed and forwards foreign signals to it. Installing
+ * a real handler is reported once (queries and SIG_DFL/SIG_IGN are not: many
+ * programs query or reset every signal at start). Returns 0. */
 int sp_handler_user_action(const struct sigaction *act, struct sigaction *old)
 {
-	if (!atomic_exchange(&sp_conflict_reported, 1)) {
-		sp_sampler_warn("spanprof: the program uses the sampling signal for itself; "
-		                "spanprof keeps it and forwards signals that are not samples "
-		                "(set SPANPROF_SIGNAL=N to use another signal)\n");
-		sp_sampler_g.signal_conflict = 1;
-	}
+	if (act && sp_action_is_handler(act))
+		sp_report_conflict();
 	if (old) {
 		if (atomic_load(&sp_user_action_valid))
 			*old = sp_user_action;
@@ -227,6 +224,23 @@ int sp_handler_user_action(const struct sigaction *act, struct sigaction *old)
 		atomic_store_explicit(&sp_user_action_valid, 0, memory_order_release);
 		sp_user_action = *act;
 		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
+	}
+	return 0;
+}
+
+int sp_handler_install(int signo)
+{
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	struct sigaction act;
+	sp_handler_action(&act);
+	if (sp_real_sigaction(signo, &act, &sp_prev_action) < 0)
+		return -SP_EINVAL;
+	if (sp_action_is_handler(&sp_prev_action)) {
+		/* The program got there first: keep its handler for signals
+		 * that are not ours. */
+		sp_user_action = sp_prev_action;
+		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
+		sp_report_conflict();
 	}
 	return 0;
 }
