@@ -57,6 +57,7 @@ static void *child_of_worker(void *p)
 {
 	worker_arg *w = p;
 	w->tid = (uint32_t)gettid();
+	sp_attr_int(w->handle, "set-by-worker", 7); /* on the submitter's span */
 	sp_span s = sp_begin_child_of("work", &w->parent);
 	sp_span inner = sp_begin("work-inner");
 	sp_end(inner);
@@ -74,7 +75,7 @@ static void test_cross_thread_parent(void **state)
 	(void)state;
 	tr_start(tr_dir);
 	sp_span req = sp_begin("request");
-	worker_arg w = {.parent = sp_current_context()};
+	worker_arg w = {.parent = sp_current_context(), .handle = req};
 	assert_true(w.parent.span_id == req.id_);
 	pthread_join(spawn(child_of_worker, &w), NULL);
 	sp_end(req);
@@ -86,6 +87,8 @@ static void test_cross_thread_parent(void **state)
 	tr_span *wroot = tr_span_by_name(log, "worker-root");
 	assert_true(r && work && inner && wroot);
 	assert_int_equal(work->parent, r->id);
+	tr_attr *a = tr_attr_of(log, r->id, "set-by-worker");
+	assert_true(a && a->i == 7);
 	assert_int_equal(work->begin_flags, SP_SPAN_REMOTE_PARENT);
 	assert_true(work->trace_hi == r->trace_hi && work->trace_lo == r->trace_lo);
 	assert_int_equal(work->tid, w.tid);
