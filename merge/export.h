@@ -77,6 +77,7 @@ struct sp_export {
 	sqlite3 *db;
 	FILE *out; /* JSON/text exporters write here (pprof writes gzip to out_fd) */
 	int out_fd;
+	int out_owned; /* out is ours to fclose (not stdout) */
 	struct sp_xfunc *funcs;
 	size_t nfuncs;
 	struct sp_xframe *frames;

@@ -127,9 +127,12 @@ static int check_schema(struct sp_export *x)
 static int open_db(struct sp_export *x)
 {
 	struct stat sb;
-	if (stat(x->opts->db_path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path,
-		        errno ? strerror(errno) : "not a regular file");
+	if (stat(x->opts->db_path, &sb) != 0) {
+		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path, strerror(errno));
+		return -SP_EIO;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "spanprof export: %s: not a regular file\n", x->opts->db_path);
 		return -SP_EIO;
 	}
 	if (sqlite3_open_v2(x->opts->db_path, &x->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -443,18 +446,53 @@ static void free_tables(struct sp_export *x)
 
 /* --- output: a temp file beside the target, renamed on success --- */
 
+static int open_stdout(struct sp_export *x)
+{
+	if (x->opts->format == SP_EXPORT_PPROF && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "spanprof export: pprof is binary; use -o FILE\n");
+		return -SP_EINVAL;
+	}
+	x->out = stdout;
+	x->out_fd = STDOUT_FILENO;
+	return 0;
+}
+
+/* An existing character device or FIFO (/dev/null, a named pipe, /dev/stdout
+ * through its symbolic link) is written in place: it cannot be replaced by
+ * a rename, and must not be (renaming over /dev/stdout replaces the link). */
+static int open_device(struct sp_export *x, int *direct)
+{
+	const char *path = x->opts->out_path;
+	struct stat lsb, sb;
+	*direct = 0;
+	if (lstat(path, &lsb) != 0 || S_ISREG(lsb.st_mode))
+		return 0; /* new or regular: temp file + rename */
+	if (stat(path, &sb) != 0 || !(S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+		fprintf(stderr, "spanprof export: %s: exists and is not a regular file\n", path);
+		return -SP_EINVAL;
+	}
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || !(x->out = fdopen(fd, "w"))) {
+		fprintf(stderr, "spanprof export: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -SP_EIO;
+	}
+	x->out_fd = fd;
+	x->out_owned = 1;
+	*direct = 1;
+	return 0;
+}
+
 static int open_output(struct sp_export *x, char **tmp_path)
 {
 	const struct sp_export_opts *o = x->opts;
-	if (!o->out_path) {
-		if (o->format == SP_EXPORT_PPROF && isatty(STDOUT_FILENO)) {
-			fprintf(stderr, "spanprof export: pprof is binary; use -o FILE\n");
-			return -SP_EINVAL;
-		}
-		x->out = stdout;
-		x->out_fd = STDOUT_FILENO;
-		return 0;
-	}
+	int direct = 0;
+	if (!o->out_path || !strcmp(o->out_path, "-"))
+		return open_stdout(x);
+	int rc = open_device(x, &direct);
+	if (rc || direct)
+		return rc;
 	if (asprintf(tmp_path, "%s.tmp.XXXXXX", o->out_path) < 0)
 		return -SP_ENOMEM;
 	int fd = mkstemp(*tmp_path); /* O_EXCL, mode 0600 */
@@ -469,6 +507,7 @@ static int open_output(struct sp_export *x, char **tmp_path)
 		return -SP_EIO;
 	}
 	x->out_fd = fd;
+	x->out_owned = 1;
 	return 0;
 }
 
@@ -478,10 +517,10 @@ static int close_output(struct sp_export *x, char *tmp_path, int rc)
 		fprintf(stderr, "spanprof export: write: %s\n", strerror(errno));
 		rc = -SP_EIO;
 	}
+	if (x->out_owned && fclose(x->out) != 0 && rc == 0)
+		rc = -SP_EIO;
 	if (!tmp_path)
 		return rc;
-	if (fclose(x->out) != 0 && rc == 0)
-		rc = -SP_EIO;
 	if (rc == 0 && rename(tmp_path, x->opts->out_path) != 0) {
 		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->out_path, strerror(errno));
 		rc = -SP_EIO;

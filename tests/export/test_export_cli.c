@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -192,6 +193,37 @@ static void test_every_format_writes_private_file(void **state)
 	assert_int_equal(xt_count_files(t->dir), 6); /* db + 5 exports, no temp files */
 }
 
+static void test_output_targets(void **state)
+{
+	struct xt *t = *state;
+	char *out = NULL, link[512], target[512];
+	struct stat sb;
+	/* a device is written in place, never replaced */
+	assert_int_equal(xt_run(NULL, "%s export %s -f chrome -o /dev/null", xt_cli(), t->db), 0);
+	assert_int_equal(stat("/dev/null", &sb), 0);
+	assert_true(S_ISCHR(sb.st_mode));
+	/* '-' is stdout */
+	assert_int_equal(xt_run(&out, "%s export %s -f folded -o -", xt_cli(), t->db), 0);
+	assert_int_equal(xt_folded_total(out), xt_db_int(t->db, "SELECT count(*) FROM samples"));
+	free(out);
+	/* a symbolic link is not followed, nor replaced */
+	snprintf(target, sizeof target, "%s/target.txt", t->dir);
+	snprintf(link, sizeof link, "%s/link.txt", t->dir);
+	FILE *f = fopen(target, "w");
+	fputs("keep\n", f);
+	fclose(f);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(xt_run(&out, "%s export %s -f folded -o %s", xt_cli(), t->db, link), 1);
+	if (!strstr(out, "not a regular file"))
+		fail_msg("%s", out);
+	free(out);
+	assert_int_equal(lstat(link, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	assert_int_equal(xt_run(&out, "cat %s", target), 0);
+	assert_string_equal(out, "keep\n");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +234,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_folded_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_folded_span_filter, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_time_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output_targets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_format_writes_private_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
