@@ -19,6 +19,7 @@
 #include "tracer_int.h"
 
 static const sp_span sp_no_span = {0, 0, 0};
+_Static_assert(SP_MAX_ATTR_STR == SP_MAX_ATTR_STR_BYTES, "public cap = log format cap");
 
 static inline sp_tstate *sp_tstate_get(void)
 {

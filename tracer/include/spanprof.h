@@ -63,7 +63,7 @@ typedef struct sp_config {
 	const char *out_dir;  /* log directory; NULL = $SPANPROF_OUT, else "." */
 	uint32_t hz;          /* sampling rate; 0 = $SPANPROF_HZ, else 999 */
 	int mode;             /* sp_mode; 0 = $SPANPROF_MODE, else cpu */
-	uint32_t ring_kib;    /* per-thread span buffer; 0 = 1024 KiB */
+	uint32_t ring_kib;    /* per-thread buffer; 0 = $SPANPROF_BUFFER_KB, else 256 */
 	uint32_t reserved0;   /* must be 0 */
 	uint64_t reserved[4]; /* must be 0 */
 } sp_config;
@@ -119,9 +119,9 @@ SP_API int sp_active(void);
  * open span (or of the process's inherited traceparent, or as a new trace).
  * `name` is only read during the call. Returns the handle for sp_end and
  * sp_attr_*; the zero handle when the runtime is off.
- * Thread: any; spans nest per thread. Signal: must not be called from a
- * signal handler that interrupted the same thread's sp_* call (no locks
- * are taken on the hot path, but the thread's span stack is not reentrant). */
+ * Thread: any; spans nest per thread. Signal: not async-signal-safe (a
+ * thread's first span and a call site's first name allocate and lock; the
+ * hot path takes no lock, but a thread's span stack is not reentrant). */
 SP_API sp_span sp_begin(const char *name);
 
 /* Begins a span whose parent is `parent` (a context captured with
