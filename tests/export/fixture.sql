@@ -3,6 +3,8 @@
 -- Two threads of one process; spans 'request' > 'parse' / 'compute' with
 -- integer, real and text attributes; samples every 0.25 ms, attributed to
 -- their innermost span; the hot function is hot_loop (inside 'compute').
+-- A second process (pid 200) runs a 'subtask' span whose parent is the
+-- worker's request (a cross-process parent, as after fork/traceparent).
 -- Sample times never fall on a span boundary.
 CREATE TABLE processes(pid INTEGER, host TEXT, exe TEXT, cmdline TEXT, start_ns INTEGER);
 CREATE TABLE threads(tid INTEGER, pid INTEGER, name TEXT);
@@ -20,7 +22,8 @@ CREATE TABLE frames(frame_id INTEGER PRIMARY KEY, func TEXT, file TEXT, line INT
 -- T = 1700000000000000000 ns
 INSERT INTO processes VALUES (100, 'testhost', '/usr/bin/demo', 'demo --input a.txt',
                               1700000000000000000);
-INSERT INTO threads VALUES (100, 100, 'main'), (101, 100, 'worker');
+INSERT INTO processes VALUES (200, 'testhost', '/usr/bin/child', 'child', 1700000000001000000);
+INSERT INTO threads VALUES (100, 100, 'main'), (101, 100, 'worker'), (200, 200, 'child');
 
 INSERT INTO frames VALUES
   (1, 'main', '/src/demo.c', 10, '/usr/bin/demo', 4096),
@@ -42,12 +45,14 @@ INSERT INTO spans VALUES
   (3, 1, 'trace-a', 100, 100, 'compute', 1700000000005500000, 1700000000008500000, 3000000, 1),
   (4, NULL, 'trace-b', 100, 101, 'request', 1700000000001500000, 1700000000006500000, 5000000, 0),
   (5, 4, 'trace-b', 100, 101, 'parse', 1700000000002500000, 1700000000003500000, 1000000, 1),
-  (6, 4, 'trace-b', 100, 101, 'compute', 1700000000003500000, 1700000000005500000, 2000000, 1);
+  (6, 4, 'trace-b', 100, 101, 'compute', 1700000000003500000, 1700000000005500000, 2000000, 1),
+  (7, 4, 'trace-b', 200, 200, 'subtask', 1700000000001750000, 1700000000004750000, 3000000, 1);
 
 INSERT INTO span_attrs VALUES
   (1, 'bytes', 4096), (1, 'path', '/tmp/a "quoted".txt'), (1, 'ratio', 0.5),
   (2, 'bytes', 1000), (3, 'iterations', 3),
-  (4, 'bytes', 20), (4, 'path', 'b.txt'), (5, 'bytes', 10), (6, 'iterations', 7);
+  (4, 'bytes', 20), (4, 'path', 'b.txt'), (5, 'bytes', 10), (6, 'iterations', 7),
+  (7, 'shard', 3);
 
 -- 40 samples per thread, every 0.25 ms from T + 0.1 ms.
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 39),
@@ -65,3 +70,8 @@ SELECT t, 100, tid, span_id,
          ELSE CASE i % 2 WHEN 0 THEN 3 ELSE 1 END END,
        250000
 FROM att ORDER BY t, tid;
+
+-- 10 samples of the child process, all inside 'subtask', in hot_loop.
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9)
+INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)
+SELECT 1700000000001900000 + i * 250000, 200, 200, 7, 3, 250000 FROM n;

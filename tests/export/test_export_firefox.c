@@ -89,6 +89,7 @@ static void test_loads_threads_and_hot_function(void **state)
 	expect(out, "main");
 	expect(out, "worker");
 	expect(out, "demo");
+	expect(out, "child"); /* the second process, with its own track */
 	free(out);
 	free(pcli(f, "thread select t-0"));
 	out = pcli(f, "thread samples-top-down");
@@ -179,6 +180,9 @@ static void test_samples_during_span_match_attribution(void **state)
 	free(pcli(f, "thread select t-1"));
 	assert_int_equal(zoomed_samples(f, "compute #6"),
 	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 6"));
+	free(pcli(f, "thread select t-2")); /* pid 200 */
+	assert_int_equal(zoomed_samples(f, "subtask #7"),
+	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 7"));
 }
 
 static void test_span_filter_keeps_only_that_span(void **state)

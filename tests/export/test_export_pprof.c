@@ -126,6 +126,8 @@ static void test_tagfocus_slices_by_span_and_input(void **state)
 	assert_int_equal(focused(p, "iterations=7"),
 	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
 	                               "(span_id) WHERE a.key = 'iterations' AND a.value = 7"));
+	assert_int_equal(focused(p, "shard=3"), /* the span in the second process */
+	                 xt_db_int(db, "SELECT count(*) FROM samples WHERE span_id = 7"));
 	assert_int_equal(focused(p, "path=b.txt"),
 	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
 	                               "(span_id) WHERE a.key = 'path' AND a.value = 'b.txt'"));
