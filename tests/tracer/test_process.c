@@ -151,6 +151,9 @@ static void test_fork_child_keeps_parent(void **state)
 
 /* Runs `self --child MODE` with extra environment; returns its exit code
  * and, if pid_out, its pid. */
+/* When set, the child's stderr goes to this file. */
+static char child_stderr_path[600];
+
 static int run_self(const char *mode, char *const extra_env[], pid_t *pid_out)
 {
 	int code = -1;
@@ -160,6 +163,8 @@ static int run_self(const char *mode, char *const extra_env[], pid_t *pid_out)
 		if (pid == 0) {
 			for (int i = 0; extra_env[i]; i++)
 				putenv(extra_env[i]);
+			if (child_stderr_path[0] && !freopen(child_stderr_path, "w", stderr))
+				_exit(126);
 			execl("/proc/self/exe", "test_process", "--child", mode, (char *)NULL);
 			_exit(127);
 		}
@@ -208,18 +213,41 @@ static void test_exec_child_traceparent(void **state)
 	tr_log_free(child);
 }
 
+/* The child's stderr holds exactly one line, starting with "spanprof:". */
+static void assert_one_spanprof_line(void)
+{
+	FILE *f = fopen(child_stderr_path, "r");
+	assert_non_null(f);
+	char line[512];
+	int lines = 0;
+	while (fgets(line, sizeof line, f)) {
+		lines++;
+		assert_memory_equal(line, "spanprof: ", 10);
+	}
+	fclose(f);
+	assert_int_equal(lines, 1);
+}
+
 static void test_exec_child_bad_env(void **state)
 {
 	(void)state;
 	char out_env[300];
 	snprintf(out_env, sizeof out_env, "SPANPROF_OUT=%s", tr_dir);
+	snprintf(child_stderr_path, sizeof child_stderr_path, "%s/stderr.txt", tr_dir);
 	char *env[] = {out_env, "SPANPROF_HZ=fast", NULL};
 	assert_int_equal(run_self("untraced", env, NULL), 0);
+	assert_one_spanprof_line();
 	char *env2[] = {out_env, "SPANPROF_TRACEPARENT=00-bad", NULL};
 	assert_int_equal(run_self("untraced", env2, NULL), 0);
+	assert_one_spanprof_line();
+	char *env4[] = {out_env, "SPANPROF_MODE=turbo", NULL};
+	assert_int_equal(run_self("untraced", env4, NULL), 0);
+	assert_one_spanprof_line();
 	/* an invalid TRACEPARENT (someone else's variable) is only ignored */
 	char *env3[] = {out_env, "TRACEPARENT=garbage", "SPANPROF_MODE=off", NULL};
 	assert_int_equal(run_self("traced-no-parent", env3, NULL), 0);
+	assert_one_spanprof_line();
+	child_stderr_path[0] = '\0';
 }
 
 /* The exec'd child: exit code 0 when what it sees is what the test expects. */
