@@ -8,6 +8,8 @@
  *   exit N       spin 0.1 s, exit with status N
  *   threads      two threads created after start spin 0.3 s each
  *   dlopen       dlopen libz after start, spin 0.2 s
+ *   churn        16 rounds of 16 short threads (half end with pthread_exit,
+ *                some detached) while the main thread spins
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -70,6 +72,31 @@ static int run_vforkexec(const char *self)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
 }
 
+static void *churn_thread(void *arg)
+{
+	spin(0.002);
+	if ((uintptr_t)arg & 1)
+		pthread_exit(NULL);
+	return NULL;
+}
+
+static int run_churn(void)
+{
+	for (int round = 0; round < 16; round++) {
+		pthread_t t[16];
+		for (uintptr_t i = 0; i < 16; i++)
+			if (pthread_create(&t[i], NULL, churn_thread, (void *)i) != 0)
+				return 4;
+		pthread_t detached;
+		if (pthread_create(&detached, NULL, churn_thread, NULL) == 0)
+			pthread_detach(detached);
+		spin(0.005);
+		for (int i = 0; i < 16; i++)
+			pthread_join(t[i], NULL);
+	}
+	return 0;
+}
+
 static int run_threads(void)
 {
 	pthread_t t[2];
@@ -105,12 +132,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "threads"))
 		return run_threads();
+	if (!strcmp(mode, "churn"))
+		return run_churn();
 	if (!strcmp(mode, "dlopen")) {
 		void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
 		spin(0.2);
 		return h ? 0 : 3;
 	}
-	fprintf(stderr,
-	        "usage: sampler_helper crash|forkexec|vforkexec|child|exit N|threads|dlopen\n");
+	fprintf(
+	    stderr,
+	    "usage: sampler_helper crash|forkexec|vforkexec|child|exit N|threads|dlopen|churn\n");
 	return 2;
 }

@@ -28,15 +28,21 @@ static const char *cli(void)
 	return p ? p : SP_CLI;
 }
 
-/* Runs 'spanprof record -o DIR -- sampler_helper ARGS'. */
-static int record(const char *dir, const char *a1, const char *a2, char *err, size_t cap)
+/* Runs 'spanprof record -o DIR -F HZ -- sampler_helper ARGS'. */
+static int record_hz(const char *dir, const char *hz, const char *a1, const char *a2, char *err,
+                     size_t cap)
 {
-	char *argv[] = {(char *)cli(), "record",  "-o",       (char *)dir, "-F", "999",
+	char *argv[] = {(char *)cli(), "record",  "-o",       (char *)dir, "-F", (char *)hz,
 	                "--",          SP_HELPER, (char *)a1, (char *)a2,  NULL};
 	char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL};
 	int status = sp_test_run(argv, env, err, cap);
 	print_message("# record %s: stderr: %s", a1, err);
 	return status;
+}
+
+static int record(const char *dir, const char *a1, const char *a2, char *err, size_t cap)
+{
+	return record_hz(dir, "999", a1, a2, err, cap);
 }
 
 static int count_lines(const char *s)
@@ -177,6 +183,28 @@ static void test_record_merge_symbolizes(void **state)
 	sp_test_rmdir(dir);
 }
 
+/* Threads that come and go quickly while sampled at ~10 kHz: every exit
+ * path (return, pthread_exit, detached) disarms cleanly. */
+static void test_record_thread_churn(void **state)
+{
+	(void)state;
+	char dir[64], err[4096];
+	sp_test_mkdtemp(dir, "churn");
+	int status = record_hz(dir, "9999", "churn", NULL, err, sizeof err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	char logs[2][512];
+	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	sp_test_log log;
+	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	assert_false(log.read_error);
+	print_message("# churn: %zu THREAD, %zu THREAD_END, %zu samples\n", log.nthreads,
+	              log.nthread_ends, log.nsamples);
+	assert_true(log.nthread_ends >= 16 * 16);
+	sp_test_free_log(&log);
+	sp_test_rmdir(dir);
+}
+
 static void test_record_exit_status(void **state)
 {
 	(void)state;
@@ -287,6 +315,7 @@ int main(void)
 	    cmocka_unit_test(test_record_fork_exec_child_has_own_log),
 	    cmocka_unit_test(test_record_vfork_exec_child_has_own_log),
 	    cmocka_unit_test(test_record_threads_sampled),
+	    cmocka_unit_test(test_record_thread_churn),
 	    cmocka_unit_test(test_record_dlopen_module),
 	    cmocka_unit_test(test_record_merge_symbolizes),
 #ifdef SP_LINKED_HELPER
