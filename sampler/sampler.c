@@ -14,6 +14,7 @@
  * Threading: start/stop/atfork_child are serialised by the runtime.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,20 @@ static int sp_sampler_choose_signal(void)
 	return SIGRTMIN + 6;
 }
 
+/* -1 if unreadable. 3 and above (Debian's extension) refuse perf events to
+ * unprivileged users entirely; 2 still allows user-space self-profiling. */
+static int sp_perf_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	int level = -1;
+	if (f) {
+		if (fscanf(f, "%d", &level) != 1)
+			level = -1;
+		fclose(f);
+	}
+	return level;
+}
+
 static int sp_sampler_choose_mechanism(int mode)
 {
 	if (mode == SP_SAMPLE_WALL)
@@ -56,11 +71,15 @@ static int sp_sampler_choose_mechanism(int mode)
 	const char *force = getenv("SPANPROF_SAMPLER_FORCE_TIMER");
 	if (force && *force == '1')
 		return SP_SAMPLER_TIMER;
-	if (sp_sthread_probe_perf() == 0)
+	int rc = sp_sthread_probe_perf();
+	if (rc == 0)
 		return SP_SAMPLER_PERF;
-	sp_sampler_warn("spanprof: perf events refused (see "
-	                "/proc/sys/kernel/perf_event_paranoid); falling back to POSIX "
-	                "CPU-time timers (kernel-tick resolution)\n");
+	char msg[256];
+	snprintf(msg, sizeof msg,
+	         "spanprof: perf_event_open refused (%s; perf_event_paranoid = %d); sampling "
+	         "with POSIX CPU-time timers instead (kernel-tick resolution)\n",
+	         strerror(-rc), sp_perf_paranoid());
+	sp_sampler_warn(msg);
 	return SP_SAMPLER_TIMER;
 }
 
