@@ -581,15 +581,25 @@ int sp_export_run(const struct sp_export_opts *opts)
 
 /* --- JSON helpers --- */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
+/* Length of the valid UTF-8 sequence at s, or 0 if invalid (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF). */
 static size_t utf8_len(const unsigned char *s)
 {
+	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+	size_t n;
 	if (s[0] < 0x80)
 		return 1;
-	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-	if (s[0] >= 0xf8)
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+	else
 		return 0;
-	for (size_t i = 1; i < n; i++)
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
 	return n;

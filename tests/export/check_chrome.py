@@ -20,6 +20,8 @@ def main(db_path, trace_path):
     with open(trace_path, encoding="utf-8") as f:
         trace = json.load(f)
     db = sqlite3.connect(db_path)
+    # invalid UTF-8 in the database is exported as U+FFFD per bad byte
+    db.text_factory = lambda b: b.decode("utf-8", "replace")
     base = trace["otherData"]["spanprof_base_ns"]
     events = trace["traceEvents"]
     spans = {int(e["args"]["span_id"]): e for e in events if e["ph"] == "X"}

@@ -50,6 +50,7 @@ INSERT INTO spans VALUES
 
 INSERT INTO span_attrs VALUES
   (1, 'bytes', 4096), (1, 'path', '/tmp/a "quoted".txt'), (1, 'ratio', 0.5),
+  (1, 'note', CAST(X'6E6FFF7465E282AC0A09' AS TEXT)), -- invalid byte, euro sign, \n, \t
   (2, 'bytes', 1000), (3, 'iterations', 3),
   (4, 'bytes', 20), (4, 'path', 'b.txt'), (5, 'bytes', 10), (6, 'iterations', 7),
   (7, 'shard', 3);
