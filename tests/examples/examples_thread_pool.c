@@ -1,0 +1,70 @@
+/*
+ * examples_thread_pool.c - runs examples/thread_pool under `spanprof
+ * record` and checks that the workers' samples belong to the requests that
+ * caused them: samples taken on worker threads see the request span's
+ * attributes (client, route) through their "handle" span's parent, and
+ * `top --span handle --by client` puts the heavy client, acme, first.
+ *
+ * Threading: single-threaded test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ex_util.h"
+
+static void test_thread_pool(void **state)
+{
+	(void)state;
+	ex_scratch("thread_pool");
+	const char *prog = ex_program("thread_pool");
+	assert_int_equal(ex_sh(NULL, "$SP record -o out -- %s", prog), 0);
+	assert_int_equal(ex_sh(NULL, "$SP merge -o tp.db out"), 0);
+
+	char *by = NULL;
+	assert_int_equal(ex_sh(&by, "$SP top tp.db --span handle --by client -n 3"), 0);
+	const char *first = strstr(by, "client = \"");
+	assert_non_null(first);
+	assert_true(strncmp(first, "client = \"acme\"", 15) == 0);
+	free(by);
+
+	sqlite3 *db = ex_db("tp.db");
+	/* Worker spans are children of request spans begun on the main thread. */
+	int64_t handles = ex_int(db, "SELECT count(*) FROM spans WHERE name = 'handle'");
+	int64_t linked = ex_int(db, "SELECT count(*) FROM spans h JOIN spans r"
+	                            " ON r.span_id = h.parent_id AND r.name = 'request'"
+	                            " AND r.tid <> h.tid WHERE h.name = 'handle'");
+	assert_int_equal(handles, 400);
+	assert_int_equal(linked, handles);
+	/* Worker samples (tid != pid) inside "handle" carry the request's client. */
+	int64_t worker = ex_int(db, "SELECT count(*) FROM samples s JOIN spans h"
+	                            " ON h.span_id = s.span_id AND h.name = 'handle'"
+	                            " WHERE s.tid <> s.pid");
+	int64_t with_client = ex_int(db, "SELECT count(*) FROM sample_attrs a JOIN samples s"
+	                                 " USING (sample_id) WHERE a.key = 'client'"
+	                                 " AND s.tid <> s.pid");
+	fprintf(stderr, "worker samples in handle: %lld, with a client: %lld\n", (long long)worker,
+	        (long long)with_client);
+	assert_true(worker >= 100);
+	assert_int_equal(with_client, worker);
+	/* And the hot function belongs mostly to acme's requests. */
+	int64_t report = ex_int(db, "SELECT count(*) FROM sample_attrs a JOIN stack_funcs f"
+	                            " USING (stack_id) WHERE a.key = 'client'"
+	                            " AND f.func = 'render_report'");
+	int64_t acme = ex_int(db, "SELECT count(*) FROM sample_attrs a JOIN stack_funcs f"
+	                          " USING (stack_id) WHERE a.key = 'client' AND a.value = 'acme'"
+	                          " AND f.func = 'render_report'");
+	assert_true(report > 0 && acme * 2 > report);
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_thread_pool)};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
