@@ -100,10 +100,14 @@ static void test_empty_and_foreign_db(void **state)
 	assert_int_equal(sqlite3_exec(db, "ATTACH ':memory:' AS m", NULL, NULL, &err), SQLITE_OK);
 	sqlite3_close(db);
 	expect_failure(t, path, "-f chrome", "not a spanprof database"); /* no tables */
-	xt_run(NULL,
-	       "cp %s %s && sqlite3 %s 'DELETE FROM samples; DELETE FROM spans; "
-	       "DELETE FROM span_attrs'",
-	       t->db, path, path);
+	assert_int_equal(xt_run(NULL, "cp %s %s", t->db, path), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DELETE FROM samples; DELETE FROM spans; "
+	                              "DELETE FROM span_attrs",
+	                              NULL, NULL, &err),
+	                 SQLITE_OK);
+	sqlite3_close(db);
 	assert_int_equal(xt_db_int(path, "SELECT count(*) FROM samples"), 0);
 	expect_failure(t, path, "-f pprof", "no spans and no samples");
 }
