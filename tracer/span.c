@@ -24,7 +24,7 @@ _Static_assert(SP_MAX_ATTR_STR == SP_MAX_ATTR_STR_BYTES, "public cap = log forma
 static inline sp_tstate *sp_tstate_get(void)
 {
 	sp_tstate *ts = sp_tls_;
-	if (SP_UNLIKELY(!ts || ts->gen != sp_gen_ ||
+	if (SP_UNLIKELY(!ts || ts->gen != __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED) ||
 	                __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen))
 		ts = sp_tstate_slow();
 	return ts;

@@ -171,7 +171,7 @@ static sp_tstate *sp_tstate_create(void)
  * in the current log. */
 static int sp_tstate_attach(sp_tstate *ts)
 {
-	uint32_t gen = sp_gen_;
+	uint32_t gen = __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED);
 	if (!ts->ring)
 		ts->ring = sp_ring_create(ts->tid, sp_ring_bytes_);
 	if (!ts->ring)
@@ -239,7 +239,8 @@ SP_HIDDEN sp_tstate *sp_tstate_slow(void)
 	sp_tstate *ts = sp_tls_;
 	if (!ts)
 		ts = sp_tstate_create();
-	if (ts && ts->gen != sp_gen_ && sp_tstate_attach(ts) != 0)
+	if (ts && ts->gen != __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED) &&
+	    sp_tstate_attach(ts) != 0)
 		ts = NULL;
 	if (ts && __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen)
 		sp_tstate_apply_remote_ends(ts);
