@@ -52,13 +52,23 @@ static void make_stacks(void)
 			                 (d < 4 ? (uint64_t)s * 0x10u : 0);
 }
 
-static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id)
+/* Span ids like the runtime's: random-looking 63-bit values (a bijective
+ * mix of a counter), so the spans table sees realistic key order. */
+static uint64_t span_id(uint64_t n)
+{
+	n ^= n >> 31;
+	n *= 0x9E3779B97F4A7C15ull;
+	n ^= n >> 29;
+	return (n & 0x7fffffffffffffffull) | 1;
+}
+
+static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id, uint64_t child)
 {
 	static const char *const kinds[] = {"json", "csv", "xml"};
 	sp_rec_span_begin b = {
 	    .ts = *t, .tid = tid, .span_id = id, .name = "request", .name_len = 7};
 	sp_ring_span_begin(ring, &b);
-	const char *k = kinds[id % 3];
+	const char *k = kinds[(id >> 8) % 3];
 	sp_rec_attr a = {.tid = tid,
 	                 .span_id = id,
 	                 .key = "kind",
@@ -69,7 +79,7 @@ static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id)
 	sp_ring_attr(ring, &a);
 	sp_rec_span_begin c = {.ts = *t + 100000,
 	                       .tid = tid,
-	                       .span_id = id + 1,
+	                       .span_id = child,
 	                       .parent_id = id,
 	                       .name = "parse",
 	                       .name_len = 5};
@@ -78,10 +88,10 @@ static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id)
 		sp_rec_sample s = {.ts = *t + 200000 + (uint64_t)i * 1000000,
 		                   .tid = tid,
 		                   .nframes = BENCH_DEPTH,
-		                   .pcs = g_stacks[(id / 2 + (uint64_t)i) % BENCH_STACKS]};
+		                   .pcs = g_stacks[((id >> 8) + (uint64_t)i) % BENCH_STACKS]};
 		sp_ring_sample(ring, &s);
 	}
-	sp_rec_span_end e = {.ts = *t + 8000000, .tid = tid, .span_id = id + 1};
+	sp_rec_span_end e = {.ts = *t + 8000000, .tid = tid, .span_id = child};
 	sp_ring_span_end(ring, &e);
 	e.ts = *t + 9000000;
 	e.span_id = id;
@@ -106,7 +116,8 @@ static int generate(const char *dir, uint64_t events)
 	uint64_t requests = events / BENCH_EVENTS_PER_REQUEST;
 	for (uint64_t r = 0; r < requests; r++) {
 		int th = (int)(r % BENCH_THREADS);
-		one_request(rings[th], 1000u + (uint32_t)th, &t[th], 2 * r + 2);
+		one_request(rings[th], 1000u + (uint32_t)th, &t[th], span_id(2 * r + 2),
+		            span_id(2 * r + 3));
 		if (r % 8192 == 8191)
 			sp_log_flush();
 	}
