@@ -62,7 +62,8 @@ static struct sp_log {
 	int thread_running;
 	_Atomic int stop;
 	sp_meta_list queue, sticky;
-	sp_meta_list held_ends; /* THREAD_END records for the next drain */
+	sp_meta_list sticky_threads; /* sticky THREADs of live threads only */
+	sp_meta_list held_ends;      /* THREAD_END records for the next drain */
 	/* Frame under construction (drain_lock). */
 	uint8_t *content;
 	size_t content_len;
@@ -161,16 +162,41 @@ static void meta_free_list(sp_meta_list *l)
 	l->first = l->last = NULL;
 }
 
-/* Queues clones of every sticky record. Caller holds meta_lock. */
-static int meta_requeue_sticky_locked(void)
+static int meta_requeue_list_locked(const sp_meta_list *l)
 {
-	for (sp_meta *s = L.sticky.first; s; s = s->next) {
+	for (sp_meta *s = l->first; s; s = s->next) {
 		sp_meta *m = meta_clone(&s->rec);
 		if (!m)
 			return -SP_ENOMEM;
 		meta_append(&L.queue, m);
 	}
 	return 0;
+}
+
+/* Queues clones of every sticky record. Caller holds meta_lock. */
+static int meta_requeue_sticky_locked(void)
+{
+	int rc = meta_requeue_list_locked(&L.sticky);
+	return rc < 0 ? rc : meta_requeue_list_locked(&L.sticky_threads);
+}
+
+/* A thread that ended needs no name in a future (fork child's) log: its
+ * sticky THREAD goes, so a program that creates threads forever does not
+ * grow the sticky list forever. Caller holds meta_lock. */
+static void sticky_forget_thread_locked(uint32_t tid)
+{
+	sp_meta **link = &L.sticky_threads.first, *last = NULL;
+	while (*link) {
+		sp_meta *m = *link;
+		if (m->rec.u.thread.tid == tid) {
+			*link = m->next;
+			free(m);
+			continue;
+		}
+		last = m;
+		link = &m->next;
+	}
+	L.sticky_threads.last = last;
 }
 
 int sp_log_meta(const sp_record *rec, int sticky)
@@ -185,8 +211,10 @@ int sp_log_meta(const sp_record *rec, int sticky)
 		return -SP_ENOMEM;
 	}
 	pthread_mutex_lock(&L.meta_lock);
+	if (rec->type == SP_REC_THREAD_END)
+		sticky_forget_thread_locked(rec->u.thread_end.tid);
 	if (keep)
-		meta_append(&L.sticky, keep);
+		meta_append(rec->type == SP_REC_THREAD ? &L.sticky_threads : &L.sticky, keep);
 	/* A sticky record queued while no log is open reaches the next log
 	 * through the sticky list; queueing it too would write it twice. */
 	if (L.open || !sticky)

@@ -1,7 +1,8 @@
 /*
  * core_fork.c - fork while a log is open. The child writes its own log
  * (<program>.<childpid>.splog, ppid = parent) that holds the sticky meta
- * records (re-emitted) but not the non-sticky ones, not the parent's
+ * records (re-emitted; names of threads that ended are dropped) but not the
+ * non-sticky ones, not the parent's
  * unflushed ring content and nothing of the parent's other threads; the
  * forking thread's ring stays usable in the child. The parent's log still
  * gets its own unflushed records.
@@ -33,6 +34,18 @@ static void *other_thread(void *arg)
 	return NULL;
 }
 
+static void put_thread(uint32_t tid, int ended)
+{
+	sp_record rec = {.type = SP_REC_THREAD};
+	rec.u.thread = (sp_rec_thread){.ts = sp_clock_ticks(), .tid = tid, .name = "t"};
+	assert_int_equal(sp_log_meta(&rec, 1), 0);
+	if (!ended)
+		return;
+	rec = (sp_record){.type = SP_REC_THREAD_END};
+	rec.u.thread_end = (sp_rec_thread_end){.ts = sp_clock_ticks(), .tid = tid};
+	assert_int_equal(sp_log_meta(&rec, 0), 0);
+}
+
 static void put_string(uint32_t id, const char *s, int sticky)
 {
 	sp_record rec = {.type = SP_REC_STRING};
@@ -55,7 +68,7 @@ static int child_main(sp_ring *ring)
 }
 
 typedef struct found {
-	int sticky, nonsticky, span_700, span_100, span_900;
+	int sticky, nonsticky, span_700, span_100, span_900, thread_555, thread_556;
 	uint32_t pid, ppid, span_700_tid;
 } found;
 
@@ -69,6 +82,9 @@ static void scan(const char *path, found *f)
 		if (rec.type == SP_REC_STRING) {
 			f->sticky += rec.u.string.id == 5;
 			f->nonsticky += rec.u.string.id == 6;
+		} else if (rec.type == SP_REC_THREAD) {
+			f->thread_555 += rec.u.thread.tid == 555;
+			f->thread_556 += rec.u.thread.tid == 556;
 		} else if (rec.type == SP_REC_SPAN_BEGIN) {
 			uint64_t id = rec.u.span_begin.span_id;
 			f->span_700 += id == 700;
@@ -93,6 +109,8 @@ static void test_fork_child_log(void **state)
 	assert_int_equal(core_open_log(dir, "fork", path, sizeof path), 0);
 	put_string(5, "sticky", 1);
 	put_string(6, "plain", 0);
+	put_thread(555, 1); /* ended: not re-emitted in the child */
+	put_thread(556, 0); /* alive at fork: re-emitted */
 	sp_log_flush();
 	pthread_barrier_init(&started, NULL, 2);
 	pthread_barrier_init(&finish, NULL, 2);
@@ -124,6 +142,8 @@ static void test_fork_child_log(void **state)
 	assert_int_equal(c.ppid, (uint32_t)getpid());
 	assert_int_equal(c.sticky, 1);
 	assert_int_equal(c.nonsticky, 0);
+	assert_int_equal(c.thread_555, 0);
+	assert_int_equal(c.thread_556, 1);
 	assert_int_equal(c.span_700, 1);
 	assert_int_equal(c.span_700_tid, (uint32_t)pid); /* the child's only thread */
 	assert_int_equal(c.span_100, 0);
