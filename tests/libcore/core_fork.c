@@ -2,9 +2,9 @@
  * core_fork.c - fork while a log is open. The child writes its own log
  * (<program>.<childpid>.splog, ppid = parent) that holds the sticky meta
  * records (re-emitted; names of threads that ended are dropped) but not the
- * non-sticky ones, not the parent's
- * unflushed ring content and nothing of the parent's other threads; the
- * forking thread's ring stays usable in the child. The parent's log still
+ * non-sticky ones, not the parent's unflushed ring content and nothing of
+ * the parent's other threads; the forking thread's ring stays usable in the
+ * child. The parent's log still
  * gets its own unflushed records.
  */
 #include <pthread.h>
