@@ -70,7 +70,15 @@ void xt_setup(struct xt *t)
 
 void xt_teardown(struct xt *t)
 {
-	char *out = NULL;
+	char *out = NULL, sessions[512], prefix[2048];
+	/* a test that failed half-way may have left profiler-cli daemons */
+	snprintf(sessions, sizeof sessions, "%s/.profiler-cli", t->dir);
+	if (access(sessions, F_OK) == 0) {
+		const char *env = getenv("SPANPROF_READERS");
+		xt_pcli_prefix(prefix, sizeof prefix, env && *env ? env : "/opt/spanprof-readers",
+		               t->dir);
+		xt_run(NULL, "%s stop --all", prefix);
+	}
 	xt_run(&out, "rm -rf '%s'", t->dir);
 	free(out);
 }
