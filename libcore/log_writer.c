@@ -71,6 +71,7 @@ static struct sp_log {
 	uint8_t *compressed;
 	size_t compressed_cap;
 	int write_failed;
+	uint64_t file_bytes; /* end of the last whole frame on disk */
 } L = {
     .drain_lock = PTHREAD_MUTEX_INITIALIZER,
     .meta_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -96,12 +97,12 @@ static size_t meta_extra_bytes(const sp_record *r)
 static int meta_type_ok(const sp_record *r)
 {
 	switch (r->type) {
-	case SP_REC_STRING:
-		return r->u.string.len <= SP_MAX_STRING_BYTES && r->u.string.id != 0;
+	case SP_REC_STRING: /* longer than the cap: cut when encoded */
+		return r->u.string.id != 0 && (r->u.string.len == 0 || r->u.string.bytes);
 	case SP_REC_MODULE:
-		return r->u.module.path_len <= SP_MAX_STRING_BYTES &&
-		       r->u.module.build_id_len <= SP_MAX_BUILD_ID_BYTES &&
-		       r->u.module.end >= r->u.module.start;
+		return r->u.module.end >= r->u.module.start &&
+		       (r->u.module.path_len == 0 || r->u.module.path) &&
+		       (r->u.module.build_id_len == 0 || r->u.module.build_id);
 	case SP_REC_THREAD:
 	case SP_REC_THREAD_END:
 	case SP_REC_SAMPLER:
@@ -241,6 +242,20 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* A frame is on disk whole or not at all: after a failed or short write
+ * (disk full) the file is cut back to the end of the last whole frame, so
+ * the log stays readable and later frames can still follow. */
+static void frame_write(size_t n)
+{
+	if (write_all(L.fd, L.compressed, n) == 0) {
+		L.file_bytes += n;
+		return;
+	}
+	L.write_failed = 1;
+	if (ftruncate(L.fd, (off_t)L.file_bytes) == 0)
+		lseek(L.fd, (off_t)L.file_bytes, SEEK_SET);
+}
+
 static void frame_start(void)
 {
 	L.content_len = 0;
@@ -271,7 +286,9 @@ static void frame_finish(void)
 	}
 	size_t n =
 	    LZ4F_compressFrame(L.compressed, L.compressed_cap, L.content, L.content_len, &prefs);
-	if (LZ4F_isError(n) || write_all(L.fd, L.compressed, n) < 0)
+	if (!LZ4F_isError(n))
+		frame_write(n);
+	else
 		L.write_failed = 1;
 	frame_start();
 }
@@ -593,6 +610,7 @@ static int file_create(void)
 	if (!L.path)
 		return -SP_ENOMEM;
 	snprintf(L.path, n, "%s/%s.%u.splog", L.dir, L.program, (unsigned)L.proc.pid);
+	L.file_bytes = 0;
 	L.fd = open(L.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	return L.fd < 0 ? errno_to_sp(errno) : 0;
 }

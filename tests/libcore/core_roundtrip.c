@@ -9,7 +9,9 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <lz4frame.h>
 #include <unistd.h>
 
@@ -369,6 +371,63 @@ static void test_log_file_created_safely(void **state)
 	core_rm_rf(tmp);
 }
 
+/* Child of the disk-full test: a 4 KiB file size limit makes writes fail
+ * (EFBIG) part-way; returns the number of frames flushed. */
+static int disk_full_child(const char *dir)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit lim = {4096, 4096};
+	if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+		return 100;
+	char path[512];
+	sp_ring *ring = sp_ring_create(1, 0);
+	if (!ring || core_open_log(dir, "full", path, sizeof path) != 0)
+		return 101;
+	for (uint64_t f = 0; f < 40; f++) {
+		for (uint64_t i = 0; i < 50; i++) {
+			sp_rec_span_begin b = {.ts = sp_clock_ticks(),
+			                       .span_id = f * 100 + i + 1,
+			                       .name = "xyz",
+			                       .name_len = 3,
+			                       .trace_hi = f * 7919 + i * 104729};
+			sp_ring_span_begin(ring, &b);
+		}
+		sp_log_flush();
+	}
+	sp_log_close();
+	return 0;
+}
+
+/* Disk full: frames that do not fit are cut off whole, so what is on disk
+ * is still a clean, readable log. */
+static void test_disk_full_keeps_log_readable(void **state)
+{
+	(void)state;
+	const char *dir = core_tmpdir();
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(disk_full_child(dir));
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	char path[512];
+	snprintf(path, sizeof path, "%s/full.%d.splog", dir, (int)pid);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size > 0 && st.st_size <= 4096);
+	sp_reader *r;
+	assert_int_equal(sp_reader_open(path, &r), 0);
+	sp_record rec;
+	int rc, spans = 0;
+	while ((rc = sp_reader_next(r, &rec)) == 1)
+		spans += rec.type == SP_REC_SPAN_BEGIN;
+	assert_int_equal(rc, 0);
+	assert_true(spans > 0 && spans < 2000);
+	sp_reader_close(r);
+	core_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +436,7 @@ int main(void)
 	    cmocka_unit_test(test_refuses_newer_min_reader_version),
 	    cmocka_unit_test(test_writer_thread_blocks_signals),
 	    cmocka_unit_test(test_log_file_created_safely),
+	    cmocka_unit_test(test_disk_full_keeps_log_readable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
