@@ -9,7 +9,7 @@
  * the owner thread retires its ring and frees its sp_sthread.
  *
  * Fields read by the handler and written by another thread (perf_fd,
- * armed) are atomics; everything else is owner-only.
+ * has_timer, armed) are atomics; everything else is owner-only.
  */
 #ifndef SP_SAMPLER_INT_H
 #define SP_SAMPLER_INT_H
@@ -30,7 +30,7 @@ typedef struct sp_sthread {
 	struct sp_sthread *next; /* registry link (under registry lock) */
 	sp_ring *ring;           /* NULL when retired: handler drops samples */
 	_Atomic int perf_fd;     /* -1 if none */
-	int has_timer;
+	_Atomic int has_timer;   /* read by the handler */
 	timer_t timer;
 	pthread_t self;
 	uint32_t tid;

@@ -170,10 +170,8 @@ void sp_sthread_release(sp_sthread *st)
 	int fd = atomic_exchange(&st->perf_fd, -1);
 	if (fd >= 0)
 		close(fd);
-	if (st->has_timer) {
-		st->has_timer = 0;
+	if (atomic_exchange(&st->has_timer, 0))
 		timer_delete(st->timer);
-	}
 	st->released = 1;
 }
 
