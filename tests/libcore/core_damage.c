@@ -271,6 +271,29 @@ static void test_not_a_log(void **state)
 	assert_null(r);
 }
 
+/* A standard LZ4 skippable frame between two frames is skipped. */
+static void test_skippable_frame_is_skipped(void **state)
+{
+	(void)state;
+	static fingerprint got[MAX_RECS];
+	static const uint8_t skippable[] = {0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 'a', 'b', 'c'};
+	size_t cut = (size_t)ref.frame_start[1];
+	uint8_t *copy = malloc(ref.size + sizeof skippable);
+	memcpy(copy, ref.bytes, cut);
+	memcpy(copy + cut, skippable, sizeof skippable);
+	memcpy(copy + cut + sizeof skippable, ref.bytes + cut, ref.size - cut);
+	write_damaged(copy, ref.size + sizeof skippable);
+	free(copy);
+	int n;
+	uint64_t off;
+	assert_int_equal(read_log(damaged_path, got, &n, &off), 0);
+	assert_int_equal(n, ref.nrecs);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(got[i].type, ref.recs[i].type);
+		assert_int_equal(got[i].key, ref.recs[i].key);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +301,7 @@ int main(void)
 	    cmocka_unit_test(test_flip_random_bytes),
 	    cmocka_unit_test(test_garbage_after_log),
 	    cmocka_unit_test(test_not_a_log),
+	    cmocka_unit_test(test_skippable_frame_is_skipped),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
