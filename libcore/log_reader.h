@@ -21,7 +21,9 @@
 
 typedef struct sp_reader sp_reader;
 
-/* Returns 0 or -SP_E* (errno-style: file missing -> -SP_EIO with message). */
+/* Returns 0, or -SP_EIO / -SP_EPERM / -SP_ENOMEM with *out = NULL and errno
+ * saying why (ENOENT, EISDIR, ...: print it with strerror). Whether the file
+ * is a log at all shows at the first sp_reader_next (-SP_ENOTLOG). */
 int sp_reader_open(const char *path, sp_reader **out);
 void sp_reader_close(sp_reader *r); /* accepts NULL */
 
