@@ -73,6 +73,8 @@ static void write_parent_log(void)
 	for (size_t i = 0; i < sizeof g_expect / sizeof g_expect[0]; i++)
 		synth_sample(&s, 10, g_expect[i].off, i % 2 ? g_stack_a : g_stack_b, 3);
 	write_two_rings(&s);
+	sp_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
+	sp_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
 	synth_span_begin(&s, 11, 1000, 200, 0, "background");
 	synth_sample(&s, 11, 500, g_stack_a, 3);
 	synth_sample(&s, 11, 3500, g_stack_a, 3);
@@ -213,6 +215,19 @@ static void test_attrs_and_weights(void **state)
 	sqlite3_close(db);
 }
 
+static void test_lost_counts(void **state)
+{
+	(void)state;
+	sqlite3 *db = mtest_db(g_db);
+	assert_int_equal(mtest_int(db, "SELECT count FROM lost WHERE pid = 4242 AND tid = 10"
+	                               " AND kind = 'unwind'"),
+	                 2);
+	assert_int_equal(mtest_int(db, "SELECT requested_hz FROM sampler WHERE pid = 4242"), 1000);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM logs WHERE status = 'ok'"), 2);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM damage"), 0);
+	sqlite3_close(db);
+}
+
 static void test_trie_dedup(void **state)
 {
 	(void)state;
@@ -284,6 +299,7 @@ int main(void)
 	    cmocka_unit_test(test_rings_out_of_order),
 	    cmocka_unit_test(test_cross_process_parent),
 	    cmocka_unit_test(test_attrs_and_weights),
+	    cmocka_unit_test(test_lost_counts),
 	    cmocka_unit_test(test_trie_dedup),
 	    cmocka_unit_test(test_top_and_query),
 	    cmocka_unit_test(test_overwrite),
