@@ -2,11 +2,14 @@
  * core_threads.c - 8 threads write spans concurrently into their own rings
  * while the writer thread drains; every event is read back, in order per
  * thread, with each thread's ticks non-decreasing, and no record of a
- * thread after its THREAD_END. A producer that finds its
+ * thread after its THREAD_END. Then 200 short-lived threads come and go
+ * (rings created and retired) while another thread calls sp_log_flush in a
+ * loop against the writer thread's drains: every span arrives. A producer that finds its
  * ring full retries after yielding (back-pressure for the test only; the
  * runtime drops and counts), so the check is exact on a loaded machine.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,10 +123,76 @@ static void test_eight_threads(void **state)
 	core_rm_rf(dir);
 }
 
+#define CHURN_THREADS 200
+#define CHURN_SPANS   500
+
+static _Atomic int churn_done;
+static _Atomic uint64_t churn_written;
+
+/* A short-lived thread: its own ring, a burst of spans, retire, exit. */
+static void *churn_thread(void *arg)
+{
+	uint64_t base = (uint64_t)(intptr_t)arg << 32;
+	sp_ring *ring = sp_ring_create((uint32_t)gettid(), 16 * 1024);
+	if (!ring)
+		abort();
+	for (uint64_t i = 1; i <= CHURN_SPANS; i++) {
+		sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = base | i, .name_id = 1};
+		while (sp_ring_span_begin(ring, &b) < 0)
+			sched_yield();
+	}
+	atomic_fetch_add(&churn_written, CHURN_SPANS);
+	sp_ring_retire(ring);
+	return NULL;
+}
+
+/* Explicit flushes racing with the writer thread's own drains. */
+static void *flusher(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&churn_done))
+		sp_log_flush();
+	return NULL;
+}
+
+static void test_thread_churn_with_flushes(void **state)
+{
+	(void)state;
+	const char *dir = core_tmpdir();
+	char path[512];
+	assert_int_equal(core_open_log(dir, "churn", path, sizeof path), 0);
+	pthread_t fl, th[4];
+	assert_int_equal(pthread_create(&fl, NULL, flusher, NULL), 0);
+	for (int i = 0; i < CHURN_THREADS; i += 4) {
+		for (int j = 0; j < 4; j++)
+			assert_int_equal(pthread_create(&th[j], NULL, churn_thread,
+			                                (void *)(intptr_t)(i + j + 1)),
+			                 0);
+		for (int j = 0; j < 4; j++)
+			pthread_join(th[j], NULL);
+	}
+	atomic_store(&churn_done, 1);
+	pthread_join(fl, NULL);
+	sp_log_close();
+	sp_reader *r;
+	assert_int_equal(sp_reader_open(path, &r), 0);
+	sp_record rec;
+	int rc;
+	uint64_t begins = 0;
+	while ((rc = sp_reader_next(r, &rec)) == 1)
+		begins += rec.type == SP_REC_SPAN_BEGIN;
+	assert_int_equal(rc, 0);
+	sp_reader_close(r);
+	assert_int_equal(begins, (uint64_t)CHURN_THREADS * CHURN_SPANS);
+	assert_int_equal(atomic_load(&churn_written), begins);
+	core_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_eight_threads),
+	    cmocka_unit_test(test_thread_churn_with_flushes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
