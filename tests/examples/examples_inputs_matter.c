@@ -72,7 +72,8 @@ static void test_inputs_matter(void **state)
 	int64_t records = ex_int(db, "SELECT count(*) FROM spans WHERE name = 'process'");
 	int64_t slow_records = ex_int(db, "SELECT count(*) FROM span_attrs WHERE key = 'user'"
 	                                  " AND value IN " SLOW_USERS);
-	assert_true(records >= 20000 && slow_records * 100 < records);
+	/* ">= 19000": the runtime may count a few lost events under ASan. */
+	assert_true(records >= 19000 && slow_records * 100 < records);
 	int64_t all_ns = ex_int(db, "SELECT sum(weight_ns) FROM sample_attrs WHERE key = 'user'");
 	int64_t slow_ns = ex_int(db, "SELECT sum(weight_ns) FROM sample_attrs WHERE key = 'user'"
 	                             " AND value IN " SLOW_USERS);
