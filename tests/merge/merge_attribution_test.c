@@ -291,6 +291,12 @@ static void test_overwrite(void **state)
 	sqlite3_close(db);
 }
 
+static int teardown(void **state)
+{
+	(void)state;
+	return mtest_rmdir(g_dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,5 +310,5 @@ int main(void)
 	    cmocka_unit_test(test_top_and_query),
 	    cmocka_unit_test(test_overwrite),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

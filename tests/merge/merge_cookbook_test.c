@@ -139,11 +139,17 @@ static void test_hot_function_per_kind(void **state)
 	free(out);
 }
 
+static int teardown(void **state)
+{
+	(void)state;
+	return mtest_rmdir(g_dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cookbook),
 	    cmocka_unit_test(test_hot_function_per_kind),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

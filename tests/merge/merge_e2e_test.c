@@ -123,6 +123,12 @@ static void test_db_facts(void **state)
 	sqlite3_close(db);
 }
 
+static int teardown(void **state)
+{
+	(void)state;
+	return mtest_rmdir(g_dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,5 +139,5 @@ int main(void)
 	    cmocka_unit_test(test_quickstart_cookbook),
 #endif
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -191,6 +191,12 @@ static int setup(void **state)
 	return 0;
 }
 
+static int teardown(void **state)
+{
+	(void)state;
+	return mtest_rmdir(g_dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,5 +204,5 @@ int main(void)
 	    cmocka_unit_test(test_stripped_and_missing),
 	    cmocka_unit_test(test_build_id_mismatch),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

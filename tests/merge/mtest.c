@@ -20,6 +20,15 @@ void mtest_tmpdir(char *buf, size_t len, const char *tag)
 	assert_non_null(mkdtemp(buf));
 }
 
+int mtest_rmdir(const char *dir)
+{
+	char cmd[1200];
+	if (getenv("MERGE_TEST_KEEP") || !strstr(dir, "merge-test-"))
+		return 0;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 char *mtest_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

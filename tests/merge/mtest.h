@@ -13,6 +13,8 @@
 
 /* Fresh directory under $SPANPROF_BUILD_DIR (or /tmp); path into buf. */
 void mtest_tmpdir(char *buf, size_t len, const char *tag);
+/* Removes it again, unless MERGE_TEST_KEEP is set (for debugging). */
+int mtest_rmdir(const char *dir);
 /* Runs "$SPANPROF_CLI <args>" through the shell; stdout and stderr go to
  * out/err (malloc'd, may be NULL). Returns the exit status. */
 int mtest_cli(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
