@@ -7,6 +7,9 @@
  * schema") through two TEMP views that apply the user's filters:
  *   x_spans   - the selected spans (same columns as main.spans)
  *   x_samples - the selected samples (same columns as main.samples)
+ *   x_tsamples - the same for per-thread queries (pid, tid, ts_ns,
+ *               stack_id, weight_ns): a view, or with more than
+ *               SP_EXPORT_SCAN_THREADS threads an indexed TEMP copy
  * and streams its output while iterating SQLite cursors. The only tables
  * held in memory are per-stack and per-frame ones (the call-site trie, the
  * functions) and interned strings; none grows with the number of samples
@@ -20,6 +23,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sqlite3.h>
+
+/* Up to this many sampled threads, per-thread queries scan x_samples. */
+#define SP_EXPORT_SCAN_THREADS 8
 
 enum sp_export_format {
 	SP_EXPORT_FIREFOX,

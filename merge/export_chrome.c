@@ -288,7 +288,7 @@ static int ch_samples(struct ch *ch)
 	struct sp_export *x = ch->x;
 	sqlite3_stmt *threads =
 	    sp_export_prepare(x, "SELECT DISTINCT pid, tid FROM x_samples ORDER BY pid, tid");
-	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns FROM x_samples "
+	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns FROM x_tsamples "
 	                                        "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
 	int rc = threads && st ? 0 : -SP_EIO;
 	while (rc == 0 && (rc = sp_export_step(x, threads)) == 1) {

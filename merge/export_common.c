@@ -266,6 +266,26 @@ static int check_selection(struct sp_export *x)
 	return 0;
 }
 
+/* x_tsamples: the selected samples for per-thread queries (WHERE pid AND
+ * tid ORDER BY ts_ns). merge has no index for that, so each such query
+ * scans all samples; with many threads the samples are copied once into
+ * an indexed TEMP table instead (SQLite spills it to disk: bounded memory). */
+static int make_thread_samples(struct sp_export *x)
+{
+	sqlite3_stmt *st =
+	    sp_export_prepare(x, "SELECT count(*) FROM (SELECT DISTINCT pid, tid FROM x_samples)");
+	int rc = st ? sp_export_step(x, st) : -SP_EIO;
+	int64_t nthreads = rc == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (nthreads <= SP_EXPORT_SCAN_THREADS)
+		return exec_sql(x, "CREATE TEMP VIEW x_tsamples AS SELECT * FROM x_samples;");
+	return exec_sql(x, "CREATE TEMP TABLE x_tsamples AS SELECT pid, tid, ts_ns, stack_id, "
+	                   "weight_ns FROM x_samples;"
+	                   "CREATE INDEX temp.x_tsamples_thread ON x_tsamples(pid, tid, ts_ns);");
+}
+
 /* --- per-frame and per-stack tables --- */
 
 static int load_funcs(struct sp_export *x)
@@ -553,6 +573,7 @@ static int prepare(struct sp_export *x)
 	int rc = open_db(x);
 	rc = rc ? rc : make_views(x);
 	rc = rc ? rc : check_selection(x);
+	rc = rc ? rc : make_thread_samples(x);
 	rc = rc ? rc : load_funcs(x);
 	rc = rc ? rc : load_frames(x);
 	return rc ? rc : load_stacks(x);

@@ -168,7 +168,7 @@ static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
 {
 	struct sp_export *x = fx->x;
 	struct sp_spool stack = {0}, time = {0}, cpu = {0};
-	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns, weight_ns FROM x_samples "
+	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns, weight_ns FROM x_tsamples "
 	                                        "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
 	int rc = st ? sp_spool_open(&stack) : -SP_EIO;
 	rc = rc ? rc : sp_spool_open(&time);

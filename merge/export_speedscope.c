@@ -205,7 +205,7 @@ static int ss_profiles(struct ss *ss)
 	       "LEFT JOIN main.processes p ON p.pid = u.pid "
 	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
 	sqlite3_stmt *sa = sp_export_prepare(
-	    x, "SELECT stack_id, ts_ns, COALESCE(NULLIF(weight_ns, 0), 1) FROM x_samples "
+	    x, "SELECT stack_id, ts_ns, COALESCE(NULLIF(weight_ns, 0), 1) FROM x_tsamples "
 	       "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
 	sqlite3_stmt *sp = sp_export_prepare(
 	    x, "SELECT name, start_ns, end_ns FROM x_spans WHERE pid = ?1 AND tid = ?2 "

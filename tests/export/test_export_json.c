@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "export_test.h"
 
@@ -42,6 +43,12 @@ static void export_to(struct xt *t, const char *format, const char *path, const 
 	free(out);
 }
 
+static void expect_text(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("expected '%s' in: %s", needle, text);
+}
+
 static void test_chrome_matches_database(void **state)
 {
 	struct xt *t = *state;
@@ -55,6 +62,36 @@ static void test_chrome_matches_database(void **state)
 	/* and node's JSON parser agrees */
 	assert_int_equal(
 	    xt_run(NULL, "node -e 'JSON.parse(require(\"fs\").readFileSync(\"%s\"))'", path), 0);
+}
+
+/* More than SP_EXPORT_SCAN_THREADS sampled threads: per-thread queries go
+ * through an indexed TEMP copy of the samples; the result must not change. */
+static void test_chrome_many_threads(void **state)
+{
+	struct xt *t = *state;
+	char path[512], *out = NULL, *err = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
+	int rc = sqlite3_exec(db,
+	                      "INSERT INTO processes VALUES (300, 'h', '/usr/bin/pool', 'pool', "
+	                      "1700000000000000000);"
+	                      "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+	                      "WHERE i < 11) INSERT INTO threads SELECT 300 + i, 300, 'pool-' || i "
+	                      "FROM n;"
+	                      "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+	                      "WHERE i < 239) INSERT INTO samples(ts_ns, pid, tid, span_id, "
+	                      "stack_id, weight_ns) SELECT 1700000000000200000 + i * 37000, 300, "
+	                      "300 + i % 12, NULL, 1 + i % 7, 37000 FROM n;",
+	                      NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		fail_msg("%s", err);
+	sqlite3_close(db);
+	snprintf(path, sizeof path, "%s/trace.json", t->dir);
+	export_to(t, "chrome", path, "");
+	if (xt_run(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t->db, path) != 0)
+		fail_msg("%s", out);
+	expect_text(out, "15 threads");
+	free(out);
 }
 
 /* A real consumer of the Profile/ProfileChunk events: the Firefox
@@ -116,6 +153,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_chrome_matches_database, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chrome_many_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_chrome_loads_in_firefox_profiler, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_speedscope_validates, setup, teardown),
 	};
