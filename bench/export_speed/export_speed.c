@@ -1,12 +1,14 @@
 /*
  * export_speed.c - benchmark of 'spanprof export': generates (with SQL) a
- * merged database of N spans and N samples (default N = 1,000,000; 4
- * threads, requests of 10 nested spans, one or two attributes per span, a
- * 4095-node call-site trie over 200 functions), then runs the spanprof
- * command once per format and prints wall time, output MB/s, spans/s,
- * samples/s and the peak RSS of the exporting process.
+ * merged database of N spans and N samples (default N = 1,000,000), on 4
+ * threads unless THREADS says otherwise: requests of 10 nested spans, one
+ * or two attributes per span, a 4095-node call-site trie over 200
+ * functions, and merge's indexes. Then runs the spanprof command once per
+ * format and prints wall time, output MB/s, spans/s, samples/s and the
+ * peak RSS of the exporting process.
  *
- * usage: export_speed [N] [DIR]   (DIR defaults to /tmp; needs ~0.5 GB)
+ * usage: export_speed [N] [DIR] [THREADS]  (DIR defaults to /tmp and needs
+ * ~0.5 GB for N = 1e6; THREADS defaults to 4)
  * Single-threaded; the exporter runs as a child process (wait4 for RSS).
  */
 #include <inttypes.h>
@@ -35,12 +37,13 @@ static const char schema_sql[] =
     "CREATE TABLE frames(frame_id INTEGER PRIMARY KEY, func TEXT, file TEXT, line INTEGER,"
     " module TEXT, rel_pc INTEGER);";
 
-/* %1$lld = N. Span k (1-based): group g = (k-1)/10 is a 'request' (j = 0)
- * with 9 children 'step0..2'; sample k lies inside span k. */
+/* %1$lld = T0, %2$lld = N, %3$lld = threads. Span k (1-based): group
+ * g = (k-1)/10 is a 'request' (j = 0) with 9 children 'step0..2', on thread
+ * g mod threads; sample k lies inside span k. */
 static const char data_sql[] =
     "INSERT INTO processes VALUES (1, 'bench', '/usr/bin/bench', 'bench', %1$lld);"
-    "INSERT INTO threads VALUES (1000, 1, 't0'), (1001, 1, 't1'), (1002, 1, 't2'),"
-    " (1003, 1, 't3');"
+    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %3$lld - 1)"
+    " INSERT INTO threads SELECT 1000 + i, 1, 't' || i FROM n;"
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
     " INSERT INTO frames SELECT i, 'function_' || i, '/src/file' || (i %% 17) || '.c',"
     " i * 3, '/usr/bin/bench', i * 64 FROM n;"
@@ -50,7 +53,7 @@ static const char data_sql[] =
     " INSERT INTO stacks SELECT id, parent, id %% 200 + 1, depth FROM t;"
     "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < %2$lld)"
     " INSERT INTO spans SELECT k, CASE (k - 1) %% 10 WHEN 0 THEN NULL ELSE k - (k - 1) %% 10 END,"
-    " 'trace' || ((k - 1) / 10), 1, 1000 + ((k - 1) / 10) %% 4,"
+    " 'trace' || ((k - 1) / 10), 1, 1000 + ((k - 1) / 10) %% %3$lld,"
     " CASE (k - 1) %% 10 WHEN 0 THEN 'request' ELSE 'step' || (k %% 3) END,"
     " %1$lld + ((k - 1) / 10) * 100000 + ((k - 1) %% 10) * 10000,"
     " %1$lld + ((k - 1) / 10) * 100000 + CASE (k - 1) %% 10 WHEN 0 THEN 100000"
@@ -62,7 +65,7 @@ static const char data_sql[] =
     " FROM spans WHERE parent_id IS NULL;"
     "WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < %2$lld - 1)"
     " INSERT INTO samples SELECT k + 1,"
-    " %1$lld + (k / 10) * 100000 + (k %% 10) * 10000 + 5000, 1, 1000 + (k / 10) %% 4, k + 1,"
+    " %1$lld + (k / 10) * 100000 + (k %% 10) * 10000 + 5000, 1, 1000 + (k / 10) %% %3$lld, k + 1,"
     " (k * 7919) %% 4095 + 1, 10000 FROM n;"
     /* the indexes 'spanprof merge' creates (docs/schema.md) */
     "CREATE INDEX samples_span ON samples(span_id);"
@@ -79,7 +82,7 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int make_db(const char *path, long long n)
+static int make_db(const char *path, long long n, long long threads)
 {
 	sqlite3 *db;
 	char *err = NULL;
@@ -87,7 +90,7 @@ static int make_db(const char *path, long long n)
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		return -1;
 	char *sql = NULL;
-	if (asprintf(&sql, data_sql, 1700000000000000000LL, n) < 0)
+	if (asprintf(&sql, data_sql, 1700000000000000000LL, n, threads) < 0)
 		return -1;
 	int rc =
 	    sqlite3_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, &err);
@@ -126,13 +129,14 @@ int main(int argc, char **argv)
 {
 	long long n = argc > 1 ? atoll(argv[1]) : 1000000;
 	const char *dir = argc > 2 ? argv[2] : "/tmp";
+	long long threads = argc > 3 ? atoll(argv[3]) : 4;
 	char db[512], out[512];
 	snprintf(db, sizeof db, "%s/export_speed.db", dir);
 	double t0 = now_s();
-	if (n < 10 || make_db(db, n) != 0)
+	if (n < 10 || threads < 1 || make_db(db, n, threads) != 0)
 		return 1;
-	printf("database: %lld spans, %lld samples, generated in %.1f s (%s)\n", n, n, now_s() - t0,
-	       db);
+	printf("database: %lld spans, %lld samples, %lld threads, generated in %.1f s (%s)\n", n, n,
+	       threads, now_s() - t0, db);
 	printf("%-11s %8s %9s %8s %11s %11s %9s\n", "format", "seconds", "out MB", "MB/s",
 	       "spans/s", "samples/s", "peak RSS");
 	static const char *const formats[] = {"firefox", "chrome", "pprof", "folded", "speedscope"};
