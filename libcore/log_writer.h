@@ -35,14 +35,19 @@ typedef struct sp_log_opts {
  * filled in here if zero), starts the writer thread. Returns 0 or -SP_E*.
  * Not signal-safe. Call once; a second open without close fails. */
 int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc);
-/* Drains everything, writes a final clock pair and lost counts, closes.
- * Idempotent. Not signal-safe. Producers that keep writing afterwards lose
- * their records silently (counted nowhere: the log is closed). */
+/* Stops and joins the writer thread, drains everything (a final clock pair,
+ * lost counts, held THREAD_ENDs) and closes the file. Idempotent. Thread-safe
+ * (one closer at a time), not signal-safe. Records pushed afterwards stay in
+ * their rings (or are counted lost when a ring fills) until a log is opened
+ * again; sticky meta records are kept for that next log. */
 void sp_log_close(void);
+/* 1 while a log is open. Thread-safe. */
 int sp_log_is_open(void);
-/* Synchronously drains all rings and meta records into a frame on disk. */
+/* Synchronously drains all rings and meta records into frames on disk, on
+ * the calling thread. Thread-safe (serialised with the writer thread), not
+ * signal-safe. No-op when no log is open. */
 void sp_log_flush(void);
-/* Path of the open log (for messages), or NULL. */
+/* Path of the open log (for messages), or NULL. Valid until sp_log_close. */
 const char *sp_log_path(void);
 
 /* Queues a meta record (STRING, THREAD, THREAD_END, MODULE, SAMPLER, CLOCK).
@@ -74,10 +79,13 @@ void sp_ring_retire(sp_ring *ring);
  * Owner context only; async-signal-safe. */
 void sp_ring_count_lost(sp_ring *ring, int lost_kind);
 
-/* fork(): prepare/parent run in the parent around fork; child runs in the
- * child, drops every ring and the parent's unflushed data, opens
- * <dir>/<program>.<newpid>.splog with ppid set, re-emits sticky meta
- * records and starts a new writer thread. Returns 0 or -SP_E* (child). */
+/* fork(): prepare/parent run in the parent around fork (they hold and
+ * release the writer's locks); child runs in the child: it drops the
+ * parent's unflushed data and every other thread's ring, keeps the calling
+ * thread's rings (emptied, tid updated, still valid for their holders),
+ * opens <dir>/<program>.<newpid>.splog with ppid set, re-emits the sticky
+ * meta records and starts a new writer thread. Returns 0 or -SP_E* (child).
+ * Not signal-safe; register them with pthread_atfork. */
 void sp_log_atfork_prepare(void);
 void sp_log_atfork_parent(void);
 int sp_log_atfork_child(void);
