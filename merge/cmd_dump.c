@@ -18,9 +18,20 @@
 #include "log_reader.h"
 #include "spanprof.h"
 
+/* LOST counts are cumulative per thread and kind: the summary adds up the
+ * latest count of each (tid, kind). */
+typedef struct lost_slot {
+	uint32_t tid;
+	uint8_t kind;
+	uint64_t count;
+} lost_slot;
+
+#define DUMP_LOST_SLOTS 4096
+
 typedef struct dump_counts {
 	uint64_t by_type[SP_REC_TYPE_COUNT];
-	uint64_t lost_total;
+	lost_slot lost[DUMP_LOST_SLOTS];
+	size_t nlost;
 } dump_counts;
 
 static void usage(FILE *out)
@@ -153,6 +164,29 @@ static void print_fields(sp_reader *r, const sp_record *rec)
 	}
 }
 
+static void note_lost(dump_counts *c, const sp_rec_lost *l)
+{
+	for (size_t i = 0; i < c->nlost; i++) {
+		if (c->lost[i].tid == l->tid && c->lost[i].kind == l->kind) {
+			c->lost[i].count = l->count;
+			return;
+		}
+	}
+	if (c->nlost < DUMP_LOST_SLOTS)
+		c->lost[c->nlost++] = (lost_slot){l->tid, l->kind, l->count};
+}
+
+static void print_lost(const dump_counts *c)
+{
+	uint64_t by_kind[4] = {0};
+	for (size_t i = 0; i < c->nlost; i++)
+		by_kind[c->lost[i].kind & 3] += c->lost[i].count;
+	if (by_kind[1] || by_kind[2] || by_kind[3])
+		printf("-- lost: events=%" PRIu64 " samples=%" PRIu64 " unwind_failed=%" PRIu64
+		       "\n",
+		       by_kind[SP_LOST_EVENTS], by_kind[SP_LOST_SAMPLES], by_kind[SP_LOST_UNWIND]);
+}
+
 static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
 {
 	printf("%s", sp_rec_type_name(rec->type));
@@ -163,8 +197,7 @@ static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
 	if (rec->type < SP_REC_TYPE_COUNT)
 		c->by_type[rec->type]++;
 	if (rec->type == SP_REC_LOST)
-		c->lost_total +=
-		    rec->u.lost.count; /* cumulative: summary shows the sum of reports */
+		note_lost(c, &rec->u.lost);
 }
 
 static void print_summary(sp_reader *r, const dump_counts *c)
@@ -175,6 +208,7 @@ static void print_summary(sp_reader *r, const dump_counts *c)
 		if (c->by_type[t])
 			printf(" %s=%" PRIu64, sp_rec_type_name(t), c->by_type[t]);
 	putchar('\n');
+	print_lost(c);
 }
 
 static int dump_log(const char *path)
@@ -185,7 +219,7 @@ static int dump_log(const char *path)
 		fprintf(stderr, "spanprof dump: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	dump_counts counts;
+	static dump_counts counts; /* large: not on the stack */
 	memset(&counts, 0, sizeof counts);
 	sp_record rec;
 	while ((rc = sp_reader_next(r, &rec)) > 0)

@@ -60,6 +60,13 @@ static int setup(void **state)
 	(void)state;
 	strcpy(dir, core_tmpdir());
 	sp_ring *ring = sp_ring_create(321, 0);
+	sp_ring *tiny = sp_ring_create(322, 1024); /* 5 of 10 samples fit, 5 lost */
+	static const uint64_t pcs[20] = {0x1000};
+	for (int i = 0; i < 10; i++) {
+		sp_rec_sample smp = {.ts = sp_clock_ticks(), .nframes = 20, .pcs = pcs};
+		sp_ring_sample(tiny, &smp);
+	}
+	sp_ring_retire(tiny);
 	assert_int_equal(core_open_log(dir, "dumped", log_path, sizeof log_path), 0);
 	sp_record s = {.type = SP_REC_STRING};
 	s.u.string = (sp_rec_string){.id = 1, .len = 5, .bytes = "parse"};
@@ -100,6 +107,9 @@ static void test_dump_good_log(void **state)
 	assert_non_null(strstr(res.out, "tid=321 span=3 parent=0 name=\"parse\""));
 	assert_non_null(strstr(res.out, "key=\"bytes\" int=4096"));
 	assert_non_null(strstr(res.out, "SPAN_BEGIN=3 SPAN_END=3"));
+	assert_non_null(strstr(res.out, "SAMPLE ts="));
+	assert_non_null(strstr(res.out, "LOST tid=322 kind=2 count=5"));
+	assert_non_null(strstr(res.out, "-- lost: events=0 samples=5 unwind_failed=0"));
 }
 
 /* Offset of the last frame of the good log. */
