@@ -76,3 +76,7 @@ FROM att ORDER BY t, tid;
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9)
 INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)
 SELECT 1700000000001900000 + i * 250000, 200, 200, 7, 3, 250000 FROM n;
+
+-- A sample with an empty stack (stack_id NULL), outside every span.
+INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)
+VALUES (1700000000009950000, 100, 101, NULL, NULL, 250000);
