@@ -204,10 +204,36 @@ static void sp_record_default_dir(char *out, size_t cap)
 	strftime(out, cap, "spanprof.%Y%m%d-%H%M%S", &tm);
 }
 
+/* mkdir -p: creates DIR and its missing parents (mode 0700), so that
+ * `-o results/run1` works in a fresh tree. */
+static int sp_record_mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+	if (strlen(dir) >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(path, dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int sp_record_prepare_dir(const char *dir, char *abs, size_t cap)
 {
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	struct stat st;
+	if (sp_record_mkdirs(dir) < 0) {
 		fprintf(stderr, "spanprof record: cannot create %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "spanprof record: %s: not a directory\n", dir);
 		return -1;
 	}
 	if (!realpath(dir, abs) || strlen(abs) >= cap) {

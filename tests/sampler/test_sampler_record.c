@@ -217,6 +217,29 @@ static void test_record_exit_status(void **state)
 	sp_test_rmdir(dir);
 }
 
+/* -o names a directory whose parents do not exist yet: record creates them
+ * (mode 0700) and the log lands there. */
+static void test_record_creates_parent_dirs(void **state)
+{
+	(void)state;
+	char dir[64], mid[128], leaf[192], err[4096];
+	sp_test_mkdtemp(dir, "nest");
+	snprintf(mid, sizeof mid, "%s/a", dir);
+	snprintf(leaf, sizeof leaf, "%s/b", mid);
+	int status = record(leaf, "exit", "0", err, sizeof err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_non_null(strstr(err, leaf));
+	char logs[2][512];
+	assert_int_equal(sp_test_find_logs(leaf, logs, 2), 1);
+	sp_test_log log;
+	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	sp_test_free_log(&log);
+	sp_test_rmdir(leaf);
+	sp_test_rmdir(mid);
+	sp_test_rmdir(dir);
+}
+
 static void expect_usage_error(char *const argv[], int code)
 {
 	char err[4096];
@@ -311,6 +334,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_record_bad_usage),
 	    cmocka_unit_test(test_record_exit_status),
+	    cmocka_unit_test(test_record_creates_parent_dirs),
 	    cmocka_unit_test(test_record_crash_keeps_samples),
 	    cmocka_unit_test(test_record_fork_exec_child_has_own_log),
 	    cmocka_unit_test(test_record_vfork_exec_child_has_own_log),
