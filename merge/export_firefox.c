@@ -35,7 +35,8 @@ struct fx_attr_key {
 struct fx {
 	struct sp_export *x;
 	struct sp_xstrtab strs;
-	int64_t *func_str; /* string index of each function name (+1 for [unknown]) */
+	struct sp_xstrtab modules; /* resourceTable: module base names */
+	int64_t *func_str;         /* string index of each function name (+1 for [unknown]) */
 	struct fx_attr_key *keys;
 	size_t nkeys;
 	int64_t base_ns; /* meta.startTime in ns */
@@ -435,11 +436,20 @@ static int fx_func_table(struct fx *fx)
 	fputs("],", out);
 	fx_repeat(out, "isJS", "false", n);
 	fx_repeat(out, "relevantForJS", "false", n);
-	fx_repeat(out, "resource", "-1", n);
+	fputs("\"resource\":[", out);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *mod = i < x->nfuncs ? x->funcs[i].module : NULL;
+		const char *base = mod && strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod;
+		int64_t r = base && *base ? sp_xstrtab_intern(&fx->modules, base, NULL) : -1;
+		if (base && *base && r < 0)
+			rc = -SP_ENOMEM;
+		fprintf(out, "%s%" PRId64, i ? "," : "", r);
+	}
+	fputs("],", out);
 	fx_repeat(out, "lineNumber", "null", n);
 	fx_repeat(out, "columnNumber", "null", n);
 	fputs("\"source\":[", out);
-	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *file = i < x->nfuncs ? x->funcs[i].file : NULL;
 		int64_t s = file && *file ? sp_xstrtab_intern(&files, file, NULL) : -2;
@@ -465,6 +475,28 @@ static int fx_func_table(struct fx *fx)
 	return rc;
 }
 
+/* One resource per module (by base name), so the call tree shows
+ * "libc.so.6!memcpy"-style names. No libs: symbols are resolved already. */
+static int fx_resource_table(struct fx *fx)
+{
+	FILE *out = fx->x->out;
+	size_t n = fx->modules.count;
+	int rc = 0;
+	fputs(",\"resourceTable\":{", out);
+	fx_repeat(out, "type", "1", n);
+	fx_repeat(out, "lib", "null", n);
+	fx_repeat(out, "host", "null", n);
+	fputs("\"name\":[", out);
+	for (size_t i = 0; i < n; i++) {
+		int64_t s = sp_xstrtab_intern(&fx->strs, fx->modules.strs[i], NULL);
+		if (s < 0)
+			rc = -SP_ENOMEM;
+		fprintf(out, "%s%" PRId64, i ? "," : "", s);
+	}
+	fprintf(out, "],\"length\":%zu}", n);
+	return rc;
+}
+
 static int fx_shared(struct fx *fx)
 {
 	FILE *out = fx->x->out;
@@ -474,8 +506,8 @@ static int fx_shared(struct fx *fx)
 	fx_frame_table(fx);
 	putc(',', out);
 	rc = rc ? rc : fx_func_table(fx);
-	fputs(",\"resourceTable\":{\"type\":[],\"lib\":[],\"name\":[],\"host\":[],\"length\":0},"
-	      "\"nativeSymbols\":{\"libIndex\":[],\"address\":[],\"name\":[],"
+	rc = rc ? rc : fx_resource_table(fx);
+	fputs(",\"nativeSymbols\":{\"libIndex\":[],\"address\":[],\"name\":[],"
 	      "\"functionSize\":[],\"length\":0},\"stringArray\":[",
 	      out);
 	for (size_t i = 0; i < fx->strs.count; i++) {
@@ -491,7 +523,7 @@ static int fx_init(struct fx *fx, struct sp_export *x)
 {
 	fx->x = x;
 	fx->base_ns = x->min_ns - (x->min_ns % 1000000 + 1000000) % 1000000;
-	if (sp_xstrtab_init(&fx->strs) != 0)
+	if (sp_xstrtab_init(&fx->strs) != 0 || sp_xstrtab_init(&fx->modules) != 0)
 		return -SP_ENOMEM;
 	fx->func_str = malloc((x->nfuncs + 1) * sizeof *fx->func_str);
 	if (!fx->func_str)
@@ -523,5 +555,6 @@ int sp_export_firefox(struct sp_export *x)
 	free(fx.keys);
 	free(fx.func_str);
 	sp_xstrtab_free(&fx.strs);
+	sp_xstrtab_free(&fx.modules);
 	return rc;
 }
