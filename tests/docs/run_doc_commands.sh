@@ -20,7 +20,8 @@
 #     examples/ and bench/, so "./spanprof" and "examples/X/X" work as they
 #     do in the build directory, and the build directory is first on PATH,
 #     so "spanprof" works too. $SPANPROF_SOURCE_DIR names the source tree.
-#   - Scratch directories live under $DOCS_SCRATCH (default BUILD_DIR/docs-tmp).
+#   - Scratch directories live under $DOCS_SCRATCH (default BUILD_DIR/docs-tmp);
+#     a document whose blocks all pass has its directory removed.
 #   - A block fails the test when it exits non-zero or runs longer than
 #     $DOCS_BLOCK_TIMEOUT seconds (default 120).
 set -uo pipefail
@@ -101,7 +102,7 @@ run_document() {
 		failures=$((failures + 1))
 		return
 	}
-	local block="" line="" tmp="$scratch/.block"
+	local block="" line="" tmp="$scratch/.block" failed_before=$failures
 	while IFS= read -r l; do
 		case "$l" in
 		"@@SKIP "*)
@@ -117,6 +118,9 @@ run_document() {
 		esac
 	done < <(extract_blocks "$file" "$is_readme")
 	[ -n "$line" ] && run_block "$rel" "$line" "$scratch" "$block"
+	# A passing document leaves nothing behind; a failing one keeps its files.
+	((failures == failed_before)) && rm -rf "$scratch"
+	return 0
 }
 
 for f in "$@"; do

@@ -41,6 +41,17 @@ const char *ex_scratch(const char *tag)
 	return scratch_dir;
 }
 
+void ex_scratch_remove(void)
+{
+	char cmd[sizeof scratch_dir + 64];
+	if (scratch_dir[0] == '\0' || chdir("/") != 0)
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", scratch_dir);
+	scratch_dir[0] = '\0';
+}
+
 const char *ex_program(const char *name)
 {
 	static char path[4096];

@@ -15,6 +15,9 @@
 /* A fresh empty directory under $SPANPROF_BUILD_DIR/ex-tmp (or /tmp); the
  * process changes into it. Returns its path (static storage). */
 const char *ex_scratch(const char *tag);
+/* Removes the scratch directory (call at the end of a passing test; a
+ * failing test leaves it for inspection). */
+void ex_scratch_remove(void);
 /* Path of a built example program: $SPANPROF_BUILD_DIR/examples/NAME/NAME. */
 const char *ex_program(const char *name);
 /* Runs a shell command (printf-style) in the scratch directory with

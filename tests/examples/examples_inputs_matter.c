@@ -81,6 +81,7 @@ static void test_inputs_matter(void **state)
 	        (long long)users, all_ns ? 100.0 * (double)slow_ns / (double)all_ns : 0.0);
 	assert_true(all_ns > 0 && slow_ns * 2 > all_ns);
 	sqlite3_close(db);
+	ex_scratch_remove();
 }
 
 int main(void)

@@ -73,6 +73,7 @@ static void test_multi_process(void **state)
 	assert_int_equal(seen, 4);
 	free(json);
 	free(pids);
+	ex_scratch_remove();
 }
 
 int main(void)

@@ -65,6 +65,7 @@ static void test_thread_pool(void **state)
 	                          " AND f.func = 'render_report'");
 	assert_true(report > 0 && acme * 2 > report);
 	sqlite3_close(db);
+	ex_scratch_remove();
 }
 
 int main(void)

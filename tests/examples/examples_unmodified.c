@@ -51,6 +51,7 @@ static void test_own_program(void **state)
 	fprintf(stderr, "find_slot on the stack of %.1f%% of the samples\n", share);
 	assert_true(share >= 70.0);
 	sqlite3_close(db);
+	ex_scratch_remove();
 }
 
 static void test_system_program(void **state)
@@ -76,6 +77,7 @@ static void test_system_program(void **state)
 	assert_true(in_xz * 10 >= samples * 8);
 	assert_true(share >= 50.0);
 	sqlite3_close(db);
+	ex_scratch_remove();
 }
 
 int main(void)

@@ -64,6 +64,7 @@ static void test_wall_vs_cpu(void **state)
 	assert_true(cpu_compute >= 60.0);
 	sqlite3_close(wall);
 	sqlite3_close(cpu);
+	ex_scratch_remove();
 }
 
 int main(void)
