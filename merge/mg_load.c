@@ -8,6 +8,19 @@
  * ends (crash, kill, damage) are inserted with end_ns NULL and the flag
  * MG_SPAN_NEVER_ENDED.
  *
+ * End records need care (docs/schema.md, "How merge builds it"):
+ * - A span ended on another thread has its END in that thread's block,
+ *   which the writer may drain before the owner's block, so the END can
+ *   come before the BEGIN. Such an END waits in a bounded FIFO map (span
+ *   id -> end) until the BEGIN arrives; entries older than the settle
+ *   margin, or beyond MG_MAX_EARLY_ENDS, are dropped (the BEGIN of a real
+ *   span is never that far behind).
+ * - An END flagged DOUBLE_END (sp_end called again) never closes a span
+ *   that has an unflagged END, whichever comes first in the file. It is
+ *   kept as a fallback and used only if no other END arrives within the
+ *   settle margin (a span whose only END is a DOUBLE_END, e.g. one the
+ *   tracer forgot beyond its stack depth).
+ *
  * Threading: single-threaded.
  */
 #include <inttypes.h>
@@ -26,13 +39,28 @@
  * more than the writer's flush cycle, which bounds how far the tracer's
  * and the sampler's records of one thread can be apart in the file. */
 #define MG_SETTLE_MARGIN_NS 2000000000ull
+/* Ends waiting for their BEGIN (see above): 65536 * 32 bytes = 2 MiB. */
+#define MG_MAX_EARLY_ENDS (1u << 16)
+
+typedef struct mg_end {
+	uint64_t ts_ns;
+	uint32_t tid, flags; /* ending thread, END record flags */
+} mg_end;
 
 typedef struct mg_open_span {
 	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns;
 	uint32_t tid, flags;
 	int depth; /* -1: parent not open in this log, fixed up in SQL */
+	int has_fallback;
+	mg_end fallback; /* earliest DOUBLE_END seen while open */
 	char *name;
 } mg_open_span;
+
+/* An END that arrived before its BEGIN (span_id 0: consumed). */
+typedef struct mg_early_end {
+	uint64_t span_id;
+	mg_end end;
+} mg_early_end;
 
 typedef struct mg_log {
 	mg_merge *mg;
@@ -50,6 +78,11 @@ typedef struct mg_log {
 	size_t n_spans, cap_spans;
 	size_t *free_list;
 	size_t n_free;
+	mg_hash early;            /* span id -> index in early_ends[] */
+	mg_early_end *early_ends; /* FIFO ring of MG_MAX_EARLY_ENDS */
+	size_t early_head, early_len;
+	uint64_t *fallbacks; /* ids of open spans holding a fallback end */
+	size_t n_fallbacks, cap_fallbacks;
 } mg_log;
 
 static int mg_step(sqlite3_stmt *st)
@@ -191,6 +224,9 @@ static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
 	}
 }
 
+static int mg_span_close(mg_log *lg, size_t i, const mg_end *end);
+static int mg_early_take(mg_log *lg, uint64_t span_id, mg_end *out);
+
 static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_span_begin *b = &rec->u.span_begin;
@@ -205,8 +241,14 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	            : parent && lg->spans[*parent].depth >= 0 ? lg->spans[*parent].depth + 1
 	                                                      : -1;
 	mg_open_span *s = &lg->spans[slot];
-	*s = (mg_open_span){b->span_id, b->parent_id, b->trace_hi, b->trace_lo, rec->ts_ns,
-	                    b->tid,     b->flags,     depth,       NULL};
+	*s = (mg_open_span){.span_id = b->span_id,
+	                    .parent_id = b->parent_id,
+	                    .trace_hi = b->trace_hi,
+	                    .trace_lo = b->trace_lo,
+	                    .start_ns = rec->ts_ns,
+	                    .tid = b->tid,
+	                    .flags = b->flags,
+	                    .depth = depth};
 	if (name)
 		s->name = strdup(name);
 	else if (b->name_id)
@@ -217,10 +259,13 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 		return -1;
 	if (depth >= 0 && mg_ancestors(lg, b->span_id, b->parent_id))
 		return -1;
-	return mg_hash_put(&lg->open, b->span_id, 0, (uint64_t)slot) ? -1 : 0;
+	if (mg_hash_put(&lg->open, b->span_id, 0, (uint64_t)slot))
+		return -1;
+	mg_end early;
+	return mg_early_take(lg, b->span_id, &early) ? mg_span_close(lg, (size_t)slot, &early) : 0;
 }
 
-static int mg_span_insert(mg_log *lg, const mg_open_span *s, const sp_record *end)
+static int mg_span_insert(mg_log *lg, const mg_open_span *s, const mg_end *end)
 {
 	sqlite3_stmt *st = lg->mg->ins_span;
 	char trace[33];
@@ -241,8 +286,8 @@ static int mg_span_insert(mg_log *lg, const mg_open_span *s, const sp_record *en
 		uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
 		sqlite3_bind_int64(st, 8, (int64_t)end_ns);
 		sqlite3_bind_int64(st, 9, (int64_t)(end_ns - s->start_ns));
-		flags |= end->u.span_end.flags;
-		sqlite3_bind_int64(st, 12, end->u.span_end.tid);
+		flags |= end->flags;
+		sqlite3_bind_int64(st, 12, end->tid);
 	} else {
 		flags |= MG_SPAN_NEVER_ENDED;
 	}
@@ -252,19 +297,128 @@ static int mg_span_insert(mg_log *lg, const mg_open_span *s, const sp_record *en
 	return mg_step(st);
 }
 
-static int mg_on_span_end(mg_log *lg, const sp_record *rec)
+/* Inserts the open span of slot i with its end, queues the end for
+ * attribution on the span's OWN thread (where it is on the stack), and
+ * frees the slot. */
+static int mg_span_close(mg_log *lg, size_t i, const mg_end *end)
 {
-	uint64_t *slot = mg_hash_get(&lg->open, rec->u.span_end.span_id, 0);
-	if (!slot)
-		return 0; /* begin lost (full ring) or a double end: nothing to close */
-	size_t i = (size_t)*slot;
-	int err = mg_span_insert(lg, &lg->spans[i], rec) ||
-	          mg_attr_end(lg->attr, lg->spans[i].tid, rec->ts_ns, rec->u.span_end.span_id);
-	free(lg->spans[i].name);
-	lg->spans[i].name = NULL;
-	mg_hash_del(&lg->open, rec->u.span_end.span_id, 0);
+	mg_open_span *s = &lg->spans[i];
+	uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
+	int err = mg_span_insert(lg, s, end) || mg_attr_end(lg->attr, s->tid, end_ns, s->span_id);
+	free(s->name);
+	s->name = NULL;
+	mg_hash_del(&lg->open, s->span_id, 0);
 	lg->free_list[lg->n_free++] = i;
 	return err;
+}
+
+/* Drops the oldest early end (the ring is full or it is too old). */
+static void mg_early_pop(mg_log *lg)
+{
+	mg_early_end *e = &lg->early_ends[lg->early_head];
+	if (e->span_id)
+		mg_hash_del(&lg->early, e->span_id, 0);
+	lg->early_head = (lg->early_head + 1) % MG_MAX_EARLY_ENDS;
+	lg->early_len--;
+}
+
+/* Keeps an END whose span is not open (yet): its BEGIN may follow. */
+static int mg_early_put(mg_log *lg, uint64_t span_id, const mg_end *end)
+{
+	uint64_t *hit = mg_hash_get(&lg->early, span_id, 0);
+	if (hit) { /* two ENDs before the BEGIN: the earlier one counts */
+		mg_early_end *e = &lg->early_ends[*hit];
+		if (end->ts_ns < e->end.ts_ns)
+			e->end = *end;
+		return 0;
+	}
+	if (!lg->early_ends &&
+	    !(lg->early_ends = malloc(MG_MAX_EARLY_ENDS * sizeof *lg->early_ends)))
+		return -1;
+	if (lg->early_len == MG_MAX_EARLY_ENDS)
+		mg_early_pop(lg);
+	size_t at = (lg->early_head + lg->early_len++) % MG_MAX_EARLY_ENDS;
+	lg->early_ends[at] = (mg_early_end){span_id, *end};
+	return mg_hash_put(&lg->early, span_id, 0, at) ? -1 : 0;
+}
+
+/* Removes and returns the early end of span_id; 1 if there was one. */
+static int mg_early_take(mg_log *lg, uint64_t span_id, mg_end *out)
+{
+	uint64_t *hit = lg->early.len ? mg_hash_get(&lg->early, span_id, 0) : NULL;
+	if (!hit)
+		return 0;
+	mg_early_end *e = &lg->early_ends[*hit];
+	*out = e->end;
+	e->span_id = 0;
+	mg_hash_del(&lg->early, span_id, 0);
+	return 1;
+}
+
+/* Drops early ends older than the watermark: their BEGIN is not coming. */
+static void mg_early_expire(mg_log *lg, uint64_t watermark)
+{
+	while (lg->early_len && lg->early_ends[lg->early_head].end.ts_ns < watermark)
+		mg_early_pop(lg);
+}
+
+/* A DOUBLE_END for an open span: remembered, used only if no other END
+ * arrives (mg_fallbacks_apply). */
+static int mg_fallback_put(mg_log *lg, size_t i, const mg_end *end)
+{
+	mg_open_span *s = &lg->spans[i];
+	if (s->has_fallback) {
+		if (end->ts_ns < s->fallback.ts_ns)
+			s->fallback = *end;
+		return 0;
+	}
+	if (lg->n_fallbacks == lg->cap_fallbacks) {
+		size_t cap = lg->cap_fallbacks ? lg->cap_fallbacks * 2 : 64;
+		uint64_t *f = realloc(lg->fallbacks, cap * sizeof *f);
+		if (!f)
+			return -1;
+		lg->fallbacks = f;
+		lg->cap_fallbacks = cap;
+	}
+	lg->fallbacks[lg->n_fallbacks++] = s->span_id;
+	s->has_fallback = 1;
+	s->fallback = *end;
+	return 0;
+}
+
+/* Closes the spans still open whose fallback end is older than the
+ * watermark (no unflagged END came within the margin). */
+static int mg_fallbacks_apply(mg_log *lg, uint64_t watermark)
+{
+	size_t kept = 0;
+	int err = 0;
+	for (size_t k = 0; k < lg->n_fallbacks; k++) {
+		uint64_t *slot = mg_hash_get(&lg->open, lg->fallbacks[k], 0);
+		if (!slot)
+			continue; /* closed by its own END meanwhile */
+		mg_open_span *s = &lg->spans[*slot];
+		if (s->fallback.ts_ns >= watermark) {
+			lg->fallbacks[kept++] = lg->fallbacks[k];
+			continue;
+		}
+		mg_end end = s->fallback;
+		if (!err)
+			err = mg_span_close(lg, (size_t)*slot, &end);
+	}
+	lg->n_fallbacks = kept;
+	return err;
+}
+
+static int mg_on_span_end(mg_log *lg, const sp_record *rec)
+{
+	const sp_rec_span_end *e = &rec->u.span_end;
+	mg_end end = {rec->ts_ns, e->tid, e->flags};
+	uint64_t *slot = e->span_id ? mg_hash_get(&lg->open, e->span_id, 0) : NULL;
+	if (e->flags & SP_SPAN_DOUBLE_END) /* never closes a span by itself */
+		return slot ? mg_fallback_put(lg, (size_t)*slot, &end) : 0;
+	if (!slot) /* BEGIN still to come (another thread's block), or lost */
+		return e->span_id ? mg_early_put(lg, e->span_id, &end) : 0;
+	return mg_span_close(lg, (size_t)*slot, &end);
 }
 
 static int mg_flush_open_spans(mg_log *lg)
@@ -504,6 +658,16 @@ static int mg_damage_row(mg_log *lg, uint64_t offset, const char *reason)
 	return mg_step(st);
 }
 
+/* Settles what is older than the watermark: fallback ends first (they
+ * change the span stacks), then samples; stale early ends are dropped. */
+static int mg_settle(mg_log *lg, uint64_t watermark)
+{
+	if (lg->n_fallbacks && mg_fallbacks_apply(lg, watermark))
+		return -1;
+	mg_early_expire(lg, watermark);
+	return mg_attr_settle(lg->attr, watermark);
+}
+
 /* Reads every record; returns the count, sets *damage on damage; -1 = db. */
 static int64_t mg_read_all(mg_log *lg, int *damage)
 {
@@ -517,7 +681,7 @@ static int64_t mg_read_all(mg_log *lg, int *damage)
 		if ((++lg->mg->events & 4095) == 0) {
 			mg_show_progress(lg);
 			if (lg->last_ns > MG_SETTLE_MARGIN_NS &&
-			    mg_attr_settle(lg->attr, lg->last_ns - MG_SETTLE_MARGIN_NS))
+			    mg_settle(lg, lg->last_ns - MG_SETTLE_MARGIN_NS))
 				return -1;
 		}
 	}
@@ -532,8 +696,11 @@ static void mg_log_free(mg_log *lg)
 	mg_attr_free(lg->attr);
 	mg_hash_free(&lg->open);
 	mg_hash_free(&lg->stacks);
+	mg_hash_free(&lg->early);
 	free(lg->spans);
 	free(lg->free_list);
+	free(lg->early_ends);
+	free(lg->fallbacks);
 }
 
 int64_t mg_load_log(mg_merge *mg, const char *path)
@@ -552,7 +719,7 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	int64_t n = -1;
 	if ((lg.attr = mg_attr_new(mg, 0)))
 		n = mg_read_all(&lg, &damage);
-	if (n >= 0 && mg_attr_settle(lg.attr, UINT64_MAX))
+	if (n >= 0 && mg_settle(&lg, UINT64_MAX))
 		n = -1;
 	if (n >= 0 && damage) {
 		const char *why = sp_reader_error(lg.reader);

@@ -72,7 +72,13 @@ void synth_span_begin(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id,
 
 void synth_span_end(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id)
 {
-	sp_rec_span_end e = {.ts = synth_ts(s, off_ns), .tid = tid, .span_id = span_id};
+	synth_span_end_flags(s, tid, off_ns, span_id, 0);
+}
+
+void synth_span_end_flags(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id, uint32_t flags)
+{
+	sp_rec_span_end e = {
+	    .ts = synth_ts(s, off_ns), .tid = tid, .span_id = span_id, .flags = flags};
 	if (sp_ring_span_end(synth_thread(s, tid, NULL), &e))
 		abort();
 	synth_tick(s);
