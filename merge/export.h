@@ -111,6 +111,10 @@ int sp_export_speedscope(struct sp_export *x);
 
 /* Prepares sql; on error prints it and returns NULL. */
 sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql);
+/* The exported threads, one row each, ordered by (pid, tid): columns
+ * pid, tid, thread name (or NULL), executable of its process (or NULL).
+ * NULL on error (printed). */
+sqlite3_stmt *sp_export_threads(struct sp_export *x);
 /* sqlite3_step wrapper: 1 = row, 0 = done, -SP_EIO = error (printed). */
 int sp_export_step(struct sp_export *x, sqlite3_stmt *st);
 /* Index of stack_id in x->stacks, or -1. */

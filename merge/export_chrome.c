@@ -46,12 +46,7 @@ static FILE *ch_event(struct ch *ch)
 static int ch_metadata(struct ch *ch)
 {
 	struct sp_export *x = ch->x;
-	sqlite3_stmt *st = sp_export_prepare(
-	    x, "SELECT u.pid, u.tid, max(t.name), max(p.exe) FROM "
-	       "(SELECT pid, tid FROM x_samples UNION SELECT pid, tid FROM x_spans) u "
-	       "LEFT JOIN main.threads t ON t.pid = u.pid AND t.tid = u.tid "
-	       "LEFT JOIN main.processes p ON p.pid = u.pid "
-	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
+	sqlite3_stmt *st = sp_export_threads(x);
 	int rc = st ? 0 : -SP_EIO;
 	int64_t last_pid = INT64_MIN;
 	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {

@@ -60,6 +60,16 @@ sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql)
 	return st;
 }
 
+sqlite3_stmt *sp_export_threads(struct sp_export *x)
+{
+	return sp_export_prepare(
+	    x, "SELECT u.pid, u.tid, max(t.name), max(p.exe) FROM "
+	       "(SELECT pid, tid FROM x_samples UNION SELECT pid, tid FROM x_spans) u "
+	       "LEFT JOIN main.threads t ON t.pid = u.pid AND t.tid = u.tid "
+	       "LEFT JOIN main.processes p ON p.pid = u.pid "
+	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
+}
+
 int sp_export_step(struct sp_export *x, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);

@@ -336,12 +336,7 @@ static void fx_thread_head(struct fx *fx, sqlite3_stmt *st)
 static int fx_threads(struct fx *fx)
 {
 	struct sp_export *x = fx->x;
-	sqlite3_stmt *st = sp_export_prepare(
-	    x, "SELECT u.pid, u.tid, max(t.name), max(p.exe) FROM "
-	       "(SELECT pid, tid FROM x_samples UNION SELECT pid, tid FROM x_spans) u "
-	       "LEFT JOIN main.threads t ON t.pid = u.pid AND t.tid = u.tid "
-	       "LEFT JOIN main.processes p ON p.pid = u.pid "
-	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
+	sqlite3_stmt *st = sp_export_threads(x);
 	int rc = st ? 0 : -SP_EIO, n = 0;
 	fputs("\"threads\":[", x->out);
 	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {

@@ -198,12 +198,7 @@ static int ss_evented(struct ss *ss, sqlite3_stmt *th, sqlite3_stmt *st)
 static int ss_profiles(struct ss *ss)
 {
 	struct sp_export *x = ss->x;
-	sqlite3_stmt *th = sp_export_prepare(
-	    x, "SELECT u.pid, u.tid, max(t.name), max(p.exe) FROM "
-	       "(SELECT pid, tid FROM x_samples UNION SELECT pid, tid FROM x_spans) u "
-	       "LEFT JOIN main.threads t ON t.pid = u.pid AND t.tid = u.tid "
-	       "LEFT JOIN main.processes p ON p.pid = u.pid "
-	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
+	sqlite3_stmt *th = sp_export_threads(x);
 	sqlite3_stmt *sa = sp_export_prepare(
 	    x, "SELECT stack_id, ts_ns, COALESCE(NULLIF(weight_ns, 0), 1) FROM x_tsamples "
 	       "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
