@@ -199,22 +199,11 @@ static int mg_apply(mg_thr *t, uint64_t id)
 
 static int mg_write_sample(mg_attr *a, const mg_thr *t, const mg_ps *p)
 {
-	sqlite3_stmt *st = a->mg->ins_sample;
-	sqlite3_bind_int64(st, 1, (int64_t)p->ts);
-	sqlite3_bind_int64(st, 2, a->pid);
-	sqlite3_bind_int64(st, 3, t->tid);
-	if (t->depth)
-		sqlite3_bind_int64(st, 4, (int64_t)t->stack[t->depth - 1]);
-	else
-		sqlite3_bind_null(st, 4);
-	if (p->stack_id)
-		sqlite3_bind_int64(st, 5, p->stack_id);
-	else
-		sqlite3_bind_null(st, 5);
-	sqlite3_bind_int64(st, 6, p->weight_ns);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	int64_t row[6] = {(int64_t)p->ts, a->pid,
+	                  t->tid,         t->depth ? (int64_t)t->stack[t->depth - 1] : 0,
+	                  p->stack_id,    p->weight_ns};
+	uint8_t is_null[6] = {0, 0, 0, t->depth == 0, p->stack_id == 0, 0};
+	return mg_batch_add(&a->mg->samples_batch, row, is_null);
 }
 
 int mg_attr_settle_thread(mg_attr *a, size_t i, uint64_t watermark)

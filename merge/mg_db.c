@@ -77,7 +77,7 @@ static const char mg_index_sql[] =
     "CREATE INDEX stacks_parent ON stacks(parent_id);"
     "CREATE INDEX frames_func ON frames(func);"
     "CREATE INDEX stack_funcs_stack ON stack_funcs(stack_id);"
-    "ANALYZE;";
+    "PRAGMA analysis_limit=1000; ANALYZE;";
 
 static const char mg_views_sql[] =
     /* Inclusive attribution: one row per sample and per span enclosing it

@@ -41,6 +41,8 @@
 #define MG_SETTLE_MARGIN_NS 2000000000ull
 /* Ends waiting for their BEGIN (see above): 65536 * 32 bytes = 2 MiB. */
 #define MG_MAX_EARLY_ENDS (1u << 16)
+/* Finished spans inserted per sorted batch (96 bytes each: 6 MiB). */
+#define MG_SPAN_ROWS (1u << 16)
 
 typedef struct mg_end {
 	uint64_t ts_ns;
@@ -62,6 +64,14 @@ typedef struct mg_early_end {
 	mg_end end;
 } mg_early_end;
 
+/* A finished span waiting in the sorted-insert buffer. */
+typedef struct mg_span_row {
+	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns, end_ns, seq;
+	uint32_t tid, end_tid, flags;
+	int depth, has_end;
+	char *name;
+} mg_span_row;
+
 typedef struct mg_log {
 	mg_merge *mg;
 	sp_reader *reader;
@@ -81,6 +91,8 @@ typedef struct mg_log {
 	mg_hash early;            /* span id -> index in early_ends[] */
 	mg_early_end *early_ends; /* FIFO ring of MG_MAX_EARLY_ENDS */
 	size_t early_head, early_len;
+	mg_span_row *rows; /* finished spans not yet inserted */
+	size_t n_rows;
 	uint64_t *fallbacks; /* ids of open spans holding a fallback end */
 	size_t n_fallbacks, cap_fallbacks;
 } mg_log;
@@ -90,6 +102,14 @@ static int mg_step(sqlite3_stmt *st)
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* For the hot statements that bind every parameter on every row. */
+static int mg_step_bound(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -108,17 +128,19 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->upd_thread_end, "UPDATE threads SET end_ns = ? WHERE pid = ? AND tid = ?"},
 	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
 	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?)"},
-	    {&mg->ins_sample, "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)"
-	                      " VALUES(?,?,?,?,?,?)"},
 	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?)"},
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
 	                    " DO UPDATE SET count = max(count, excluded.count)"},
 	    {&mg->ins_stack, "INSERT INTO stacks VALUES(?,?,?,?)"},
-	    {&mg->ins_ancestor, "INSERT INTO span_ancestors VALUES(?,?,?)"},
 	};
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
 		if (!(*s[i].st = mg_prepare(mg->db, "merge", s[i].sql)))
 			return -1;
+	if (mg_batch_init(&mg->samples_batch, mg->db,
+	                  "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)",
+	                  6) ||
+	    mg_batch_init(&mg->ancestors_batch, mg->db, "INSERT INTO span_ancestors", 3))
+		return -1;
 	mg->next_stack_id = 1;
 	mg->next_log_id = 1;
 	return 0;
@@ -128,11 +150,12 @@ void mg_merge_finalize(mg_merge *mg)
 {
 	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
 	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
-	                       mg->ins_span,        mg->ins_attr,   mg->ins_sample,
-	                       mg->ins_sampler,     mg->ins_lost,   mg->ins_stack,
-	                       mg->ins_ancestor};
+	                       mg->ins_span,        mg->ins_attr,   mg->ins_sampler,
+	                       mg->ins_lost,        mg->ins_stack};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
+	mg_batch_finalize(&mg->samples_batch);
+	mg_batch_finalize(&mg->ancestors_batch);
 	mg_hash_free(&mg->trie);
 }
 
@@ -208,13 +231,10 @@ static long mg_span_slot(mg_log *lg)
  * itself, then each open ancestor. */
 static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
 {
-	sqlite3_stmt *st = lg->mg->ins_ancestor;
 	uint64_t anc = span_id, next = parent_id;
 	for (int d = 0;; d++) {
-		sqlite3_bind_int64(st, 1, (int64_t)span_id);
-		sqlite3_bind_int64(st, 2, (int64_t)anc);
-		sqlite3_bind_int(st, 3, d);
-		if (mg_step(st))
+		int64_t row[3] = {(int64_t)span_id, (int64_t)anc, d};
+		if (mg_batch_add(&lg->mg->ancestors_batch, row, NULL))
 			return -1;
 		uint64_t *slot = next ? mg_hash_get(&lg->open, next, 0) : NULL;
 		if (!slot || d > 1000)
@@ -265,36 +285,91 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	return mg_early_take(lg, b->span_id, &early) ? mg_span_close(lg, (size_t)slot, &early) : 0;
 }
 
-static int mg_span_insert(mg_log *lg, const mg_open_span *s, const mg_end *end)
+/* Writes the buffered spans in id order: random 63-bit ids inserted as
+ * they end land all over the spans B-tree; sorted, each batch walks it
+ * once from left to right. */
+static int mg_cmp_span_row(const void *pa, const void *pb)
+{
+	const mg_span_row *a = pa, *b = pb;
+	if (a->span_id != b->span_id)
+		return a->span_id < b->span_id ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq; /* first one wins */
+}
+
+static int mg_span_write(mg_log *lg, const mg_span_row *r)
 {
 	sqlite3_stmt *st = lg->mg->ins_span;
 	char trace[33];
-	sqlite3_bind_int64(st, 1, (int64_t)s->span_id);
-	if (s->parent_id)
-		sqlite3_bind_int64(st, 2, (int64_t)s->parent_id);
-	if (s->trace_hi || s->trace_lo) {
-		snprintf(trace, sizeof trace, "%016" PRIx64 "%016" PRIx64, s->trace_hi,
-		         s->trace_lo);
+	sqlite3_bind_int64(st, 1, (int64_t)r->span_id);
+	if (r->parent_id)
+		sqlite3_bind_int64(st, 2, (int64_t)r->parent_id);
+	else
+		sqlite3_bind_null(st, 2);
+	if (r->trace_hi || r->trace_lo) {
+		snprintf(trace, sizeof trace, "%016" PRIx64 "%016" PRIx64, r->trace_hi,
+		         r->trace_lo);
 		sqlite3_bind_text(st, 3, trace, 32, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(st, 3);
 	}
 	sqlite3_bind_int64(st, 4, lg->pid);
-	sqlite3_bind_int64(st, 5, s->tid);
-	mg_bind_str(st, 6, s->name);
-	sqlite3_bind_int64(st, 7, (int64_t)s->start_ns);
-	uint32_t flags = s->flags;
-	if (end) {
-		uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
-		sqlite3_bind_int64(st, 8, (int64_t)end_ns);
-		sqlite3_bind_int64(st, 9, (int64_t)(end_ns - s->start_ns));
-		flags |= end->flags;
-		sqlite3_bind_int64(st, 12, end->tid);
-	} else {
-		flags |= MG_SPAN_NEVER_ENDED;
+	sqlite3_bind_int64(st, 5, r->tid);
+	mg_bind_str(st, 6, r->name);
+	sqlite3_bind_int64(st, 7, (int64_t)r->start_ns);
+	for (int i = 8; i <= 12; i++)
+		sqlite3_bind_null(st, i);
+	if (r->has_end) {
+		sqlite3_bind_int64(st, 8, (int64_t)r->end_ns);
+		sqlite3_bind_int64(st, 9, (int64_t)(r->end_ns - r->start_ns));
+		sqlite3_bind_int64(st, 12, r->end_tid);
 	}
-	if (s->depth >= 0)
-		sqlite3_bind_int(st, 10, s->depth);
-	sqlite3_bind_int64(st, 11, flags);
-	return mg_step(st);
+	if (r->depth >= 0)
+		sqlite3_bind_int(st, 10, r->depth);
+	sqlite3_bind_int64(st, 11, r->flags);
+	return mg_step_bound(st);
+}
+
+static int mg_span_rows_flush(mg_log *lg)
+{
+	int err = 0;
+	if (!lg->n_rows)
+		return 0;
+	qsort(lg->rows, lg->n_rows, sizeof *lg->rows, mg_cmp_span_row);
+	for (size_t i = 0; i < lg->n_rows; i++) {
+		if (!err)
+			err = mg_span_write(lg, &lg->rows[i]);
+		free(lg->rows[i].name);
+	}
+	lg->n_rows = 0;
+	return err;
+}
+
+/* Buffers the span (taking its name) with its end, or NULL: never ended. */
+static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
+{
+	if (!lg->rows && !(lg->rows = malloc(MG_SPAN_ROWS * sizeof *lg->rows)))
+		return -1;
+	mg_span_row *r = &lg->rows[lg->n_rows++];
+	*r = (mg_span_row){.span_id = s->span_id,
+	                   .parent_id = s->parent_id,
+	                   .trace_hi = s->trace_hi,
+	                   .trace_lo = s->trace_lo,
+	                   .start_ns = s->start_ns,
+	                   .seq = lg->mg->next_span_seq++,
+	                   .tid = s->tid,
+	                   .flags = s->flags,
+	                   .depth = s->depth,
+	                   .name = s->name};
+	s->name = NULL;
+	if (end) {
+		r->has_end = 1;
+		r->end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
+		r->flags |= end->flags;
+		r->end_tid = end->tid;
+	} else {
+		r->flags |= MG_SPAN_NEVER_ENDED;
+	}
+	return lg->n_rows == MG_SPAN_ROWS ? mg_span_rows_flush(lg) : 0;
 }
 
 /* Inserts the open span of slot i with its end, queues the end for
@@ -304,10 +379,11 @@ static int mg_span_close(mg_log *lg, size_t i, const mg_end *end)
 {
 	mg_open_span *s = &lg->spans[i];
 	uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
-	int err = mg_span_insert(lg, s, end) || mg_attr_end(lg->attr, s->tid, end_ns, s->span_id);
-	free(s->name);
+	uint64_t span_id = s->span_id;
+	int err = mg_attr_end(lg->attr, s->tid, end_ns, span_id) || mg_span_insert(lg, s, end);
+	free(s->name); /* NULL unless the insert failed */
 	s->name = NULL;
-	mg_hash_del(&lg->open, s->span_id, 0);
+	mg_hash_del(&lg->open, span_id, 0);
 	lg->free_list[lg->n_free++] = i;
 	return err;
 }
@@ -430,8 +506,9 @@ static int mg_flush_open_spans(mg_log *lg)
 		if (!err)
 			err = mg_span_insert(lg, &lg->spans[i], NULL);
 		free(lg->spans[i].name);
+		lg->spans[i].name = NULL;
 	}
-	return err;
+	return mg_span_rows_flush(lg) || err;
 }
 
 static int mg_on_attr(mg_log *lg, const sp_record *rec)
@@ -451,7 +528,7 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 	else
 		mg_bind_text_n(st, 3, a->s, a->s ? a->s_len : 0);
 	sqlite3_bind_int(st, 4, (a->flags & SP_ATTR_TRUNCATED) != 0);
-	return mg_step(st);
+	return mg_step_bound(st); /* all four bound */
 }
 
 /* Stack-trie node for (parent, frame), created on first sight. */
@@ -701,6 +778,9 @@ static void mg_log_free(mg_log *lg)
 	free(lg->free_list);
 	free(lg->early_ends);
 	free(lg->fallbacks);
+	for (size_t i = 0; i < lg->n_rows; i++)
+		free(lg->rows[i].name);
+	free(lg->rows);
 }
 
 int64_t mg_load_log(mg_merge *mg, const char *path)
@@ -719,7 +799,8 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	int64_t n = -1;
 	if ((lg.attr = mg_attr_new(mg, 0)))
 		n = mg_read_all(&lg, &damage);
-	if (n >= 0 && mg_settle(&lg, UINT64_MAX))
+	if (n >= 0 && (mg_settle(&lg, UINT64_MAX) || mg_batch_flush(&mg->samples_batch) ||
+	               mg_batch_flush(&mg->ancestors_batch)))
 		n = -1;
 	if (n >= 0 && damage) {
 		const char *why = sp_reader_error(lg.reader);

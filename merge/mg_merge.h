@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "mg_batch.h"
 #include "mg_cli.h"
 #include "mg_hash.h"
 #include "mg_sym.h"
@@ -24,14 +25,16 @@ typedef struct mg_merge {
 	sqlite3 *db;
 	mg_sym *sym;
 	sqlite3_stmt *ins_log, *ins_damage, *ins_process, *upd_process_end, *ins_thread,
-	    *upd_thread_end, *ins_span, *ins_attr, *ins_sample, *ins_sampler, *ins_lost, *ins_stack,
-	    *ins_ancestor;
-	mg_hash trie; /* (parent stack id or 0, frame id) -> stack id */
+	    *upd_thread_end, *ins_span, *ins_attr, *ins_sampler, *ins_lost, *ins_stack;
+	mg_batch samples_batch;   /* samples(ts_ns, pid, tid, span_id, stack_id, weight_ns) */
+	mg_batch ancestors_batch; /* span_ancestors rows */
+	mg_hash trie;             /* (parent stack id or 0, frame id) -> stack id */
 	int64_t next_stack_id;
 	int64_t next_log_id;
-	uint64_t events;      /* records read, all logs */
-	uint64_t bytes_done;  /* compressed bytes of finished logs */
-	uint64_t bytes_total; /* sizes of all input files */
+	uint64_t next_span_seq; /* arrival order of finished spans */
+	uint64_t events;        /* records read, all logs */
+	uint64_t bytes_done;    /* compressed bytes of finished logs */
+	uint64_t bytes_total;   /* sizes of all input files */
 	uint64_t samples;
 	uint64_t logs_damaged, logs_failed;
 	mg_progress progress;
