@@ -193,7 +193,7 @@ static int mg_finish_db(mg_merge *mg)
 	char a[32];
 	mg_progress_update(&mg->progress, "deriving span ancestors and stacks...");
 	mg_phase("load");
-	if (mg_db_derive(mg->db))
+	if (mg_db_derive(mg->db, mg->spans_without_depth > 0))
 		return -1;
 	mg_phase("derive");
 	mg_progress_update(&mg->progress, "indexing %s samples...",

@@ -49,8 +49,9 @@ static const char mg_tables_sql[] =
  * chain was open in their own log got their rows and depth during the load;
  * the rest (depth NULL) are walked here. The walk stops at a parent
  * id that is not in the database (a remote parent that was not merged) and
- * at 1000 levels (a cycle in damaged data). */
-static const char mg_derive_sql[] =
+ * at 1000 levels (a cycle in damaged data). Skipped when the load saw no
+ * such span (two full scans of spans saved). */
+static const char mg_walk_sql[] =
     "INSERT INTO span_ancestors WITH RECURSIVE a(span_id, ancestor_id, distance) AS ("
     " SELECT span_id, span_id, 0 FROM spans WHERE depth IS NULL"
     " UNION ALL SELECT a.span_id, p.span_id, a.distance + 1 FROM a"
@@ -59,7 +60,9 @@ static const char mg_derive_sql[] =
     " SELECT span_id, ancestor_id, distance FROM a;"
     "CREATE INDEX span_ancestors_span ON span_ancestors(span_id, distance);"
     "UPDATE spans SET depth = (SELECT max(distance) FROM span_ancestors a"
-    " WHERE a.span_id = spans.span_id) WHERE depth IS NULL;"
+    " WHERE a.span_id = spans.span_id) WHERE depth IS NULL;";
+
+static const char mg_derive_sql[] =
     "INSERT INTO stack_funcs WITH RECURSIVE p(stack_id, node) AS ("
     " SELECT stack_id, stack_id FROM stacks"
     " UNION ALL SELECT p.stack_id, s.parent_id FROM p JOIN stacks s ON s.stack_id = p.node"
@@ -166,8 +169,13 @@ int mg_db_create_tables(sqlite3 *db)
 	return mg_exec(db, "merge", meta);
 }
 
-int mg_db_derive(sqlite3 *db)
+int mg_db_derive(sqlite3 *db, int walk_parents)
 {
+	if (walk_parents ? mg_exec(db, "merge", mg_walk_sql)
+	                 : mg_exec(db, "merge",
+	                           "CREATE INDEX span_ancestors_span ON"
+	                           " span_ancestors(span_id, distance);"))
+		return -1;
 	return mg_exec(db, "merge", mg_derive_sql);
 }
 int mg_db_create_indexes(sqlite3 *db)

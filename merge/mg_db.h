@@ -21,8 +21,9 @@
 /* Creates the tables (no secondary indexes: see mg_db_create_indexes). */
 int mg_db_create_tables(sqlite3 *db);
 /* Derived tables (span_ancestors, depth, stack_funcs) that need the loaded
- * spans and stacks. */
-int mg_db_derive(sqlite3 *db);
+ * spans and stacks. walk_parents = 0 when every span got its depth and
+ * ancestor rows during the load (no span has depth NULL). */
+int mg_db_derive(sqlite3 *db, int walk_parents);
 /* Secondary indexes, created after the bulk load (faster: one sort each). */
 int mg_db_create_indexes(sqlite3 *db);
 int mg_db_create_views(sqlite3 *db);

@@ -4,9 +4,11 @@
  *
  * A span is kept in memory from its begin record to its end record and
  * inserted complete, so the spans table is written once per span and memory
- * holds only the spans open at one instant. Spans still open when the log
- * ends (crash, kill, damage) are inserted with end_ns NULL and the flag
- * MG_SPAN_NEVER_ENDED.
+ * holds only the spans open at one instant (plus up to MG_SPAN_ROWS ended
+ * spans, inserted in id order: random ids inserted one by one as they end
+ * cost more B-tree work). Spans still open when the log ends (crash, kill,
+ * damage) are inserted with end_ns NULL and the flag MG_SPAN_NEVER_ENDED.
+ * Samples and span_ancestors rows go in 64-row INSERTs (mg_batch.h).
  *
  * End records need care (docs/schema.md, "How merge builds it"):
  * - A span ended on another thread has its END in that thread's block,
@@ -349,6 +351,8 @@ static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
 {
 	if (!lg->rows && !(lg->rows = malloc(MG_SPAN_ROWS * sizeof *lg->rows)))
 		return -1;
+	if (s->depth < 0)
+		lg->mg->spans_without_depth++;
 	mg_span_row *r = &lg->rows[lg->n_rows++];
 	*r = (mg_span_row){.span_id = s->span_id,
 	                   .parent_id = s->parent_id,

@@ -31,10 +31,11 @@ typedef struct mg_merge {
 	mg_hash trie;             /* (parent stack id or 0, frame id) -> stack id */
 	int64_t next_stack_id;
 	int64_t next_log_id;
-	uint64_t next_span_seq; /* arrival order of finished spans */
-	uint64_t events;        /* records read, all logs */
-	uint64_t bytes_done;    /* compressed bytes of finished logs */
-	uint64_t bytes_total;   /* sizes of all input files */
+	uint64_t next_span_seq;       /* arrival order of finished spans */
+	uint64_t spans_without_depth; /* parent not open in its log: walked in SQL */
+	uint64_t events;              /* records read, all logs */
+	uint64_t bytes_done;          /* compressed bytes of finished logs */
+	uint64_t bytes_total;         /* sizes of all input files */
 	uint64_t samples;
 	uint64_t logs_damaged, logs_failed;
 	mg_progress progress;
