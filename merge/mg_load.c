@@ -474,8 +474,8 @@ static int mg_fallbacks_apply(mg_log *lg, uint64_t watermark)
 	int err = 0;
 	for (size_t k = 0; k < lg->n_fallbacks; k++) {
 		uint64_t *slot = mg_hash_get(&lg->open, lg->fallbacks[k], 0);
-		if (!slot)
-			continue; /* closed by its own END meanwhile */
+		if (!slot || !lg->spans[*slot].has_fallback)
+			continue; /* closed by its own END meanwhile (maybe reused id) */
 		mg_open_span *s = &lg->spans[*slot];
 		if (s->fallback.ts_ns >= watermark) {
 			lg->fallbacks[kept++] = lg->fallbacks[k];
