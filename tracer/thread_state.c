@@ -128,15 +128,21 @@ static void sp_tstate_destroy(void *arg)
 	sp_tstate *ts = arg;
 	sp_tls_ = NULL;
 	sp_tls_dead = 1;
+	/* Leave the registry first, so no other thread can post an end to us
+	 * any more (a later cross-thread sp_end sees us gone and flags its END
+	 * DOUBLE_END), then take the ends already posted off the stack: those
+	 * spans were ended by their END from the other thread and must not get
+	 * a second, UNCLOSED one here. */
+	pthread_mutex_lock(&sp_registry_mu);
+	sp_registry_unlink(ts);
+	pthread_mutex_unlock(&sp_registry_mu);
+	sp_tstate_apply_remote_ends(ts);
 	if (sp_on_ && ts->gen == sp_gen_) {
 		sp_tstate_end_all(ts, SP_SPAN_UNCLOSED);
 		sp_emit_thread(ts->tid, NULL, SP_REC_THREAD_END);
 	}
 	if (ts->ring)
 		sp_ring_retire(ts->ring);
-	pthread_mutex_lock(&sp_registry_mu);
-	sp_registry_unlink(ts);
-	pthread_mutex_unlock(&sp_registry_mu);
 	free(ts);
 }
 

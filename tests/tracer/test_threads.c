@@ -157,6 +157,45 @@ static void test_cross_thread_end_and_exit(void **state)
 	tr_log_free(log);
 }
 
+static pthread_barrier_t handoff_published, handoff_ended;
+
+static void *begin_then_exit(void *p)
+{
+	worker_arg *w = p;
+	w->tid = (uint32_t)gettid();
+	w->handle = sp_begin("ended-by-other");
+	pthread_barrier_wait(&handoff_published);
+	pthread_barrier_wait(&handoff_ended);
+	return NULL; /* exits without another sp_ call: the posted end is pending */
+}
+
+/* A span ended by another thread while its owner is still alive, the owner
+ * then exiting without touching the API again: exactly one END (the
+ * cross-thread one), not a second UNCLOSED END from the thread exit. */
+static void test_cross_thread_end_then_owner_exits(void **state)
+{
+	(void)state;
+	tr_start(tr_dir);
+	worker_arg w = {0};
+	pthread_barrier_init(&handoff_published, NULL, 2);
+	pthread_barrier_init(&handoff_ended, NULL, 2);
+	pthread_t t = spawn(begin_then_exit, &w);
+	pthread_barrier_wait(&handoff_published);
+	sp_end(w.handle);
+	pthread_barrier_wait(&handoff_ended);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&handoff_published);
+	pthread_barrier_destroy(&handoff_ended);
+	sp_stop();
+	tr_log *log = tr_log_load_pid(tr_dir, getpid());
+	tr_span *s = tr_span_by_name(log, "ended-by-other");
+	assert_non_null(s);
+	assert_int_equal(s->ends, 1);
+	assert_int_equal(s->end_flags, SP_SPAN_CROSS_THREAD);
+	assert_int_equal(s->end_tid, (uint32_t)gettid());
+	tr_log_free(log);
+}
+
 static pthread_barrier_t restart_barrier;
 static uint64_t before_id;
 
@@ -282,6 +321,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_cross_thread_parent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cross_thread_end_and_exit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cross_thread_end_then_owner_exits, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_span_open_across_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_thousand_threads, setup, teardown),
 	};

@@ -88,6 +88,8 @@ static void tr_copy(char *dst, size_t cap, const char *src, size_t len)
 	dst[len] = '\0';
 }
 
+static void tr_apply_early_ends(tr_log *log, tr_span *s);
+
 static void tr_on_begin(tr_log *log, sp_reader *r, const sp_record *rec)
 {
 	const sp_rec_span_begin *b = &rec->u.span_begin;
@@ -109,21 +111,44 @@ static void tr_on_begin(tr_log *log, sp_reader *r, const sp_record *rec)
 	} else {
 		tr_copy(s->name, sizeof s->name, b->name, b->name_len);
 	}
+	tr_apply_early_ends(log, s);
 }
 
+static void tr_apply_end(tr_span *s, uint64_t ts_ns, uint32_t tid, uint32_t flags)
+{
+	if (s->ends++ == 0 || ts_ns < s->end_ns) { /* rings drain in any order */
+		s->end_ns = ts_ns;
+		s->end_tid = tid;
+	}
+	s->end_flags |= flags;
+}
+
+/* An END ahead of its BEGIN (a cross-thread end whose ring was drained
+ * first) waits in log->early until the BEGIN comes; what is left at the end
+ * of the log counts as orphans. */
 static void tr_on_end(tr_log *log, const sp_record *rec)
 {
 	const sp_rec_span_end *e = &rec->u.span_end;
 	tr_span *s = tr_span_by_id(log, e->span_id);
-	if (!s) {
-		log->end_orphans++;
+	if (s) {
+		tr_apply_end(s, rec->ts_ns, e->tid, e->flags);
 		return;
 	}
-	if (s->ends++ == 0 || rec->ts_ns < s->end_ns) { /* rings drain in any order */
-		s->end_ns = rec->ts_ns;
-		s->end_tid = e->tid;
+	log->early = tr_grow(log->early, log->nearly, sizeof *log->early);
+	log->early[log->nearly++] = (tr_early_end){e->span_id, rec->ts_ns, e->tid, e->flags};
+}
+
+static void tr_apply_early_ends(tr_log *log, tr_span *s)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < log->nearly; i++) {
+		tr_early_end *e = &log->early[i];
+		if (e->span_id == s->id)
+			tr_apply_end(s, e->ts_ns, e->tid, e->flags);
+		else
+			log->early[kept++] = *e;
 	}
-	s->end_flags |= e->flags;
+	log->nearly = kept;
 }
 
 static void tr_on_attr(tr_log *log, sp_reader *r, const sp_record *rec)
@@ -215,6 +240,7 @@ tr_log *tr_log_load(const char *path)
 		        (unsigned long long)sp_reader_error_offset(r));
 	assert_int_equal(rc, 0);
 	sp_reader_close(r);
+	log->end_orphans = log->nearly;
 	return log;
 }
 
@@ -236,6 +262,7 @@ void tr_log_free(tr_log *log)
 	free(log->spans);
 	free(log->attrs);
 	free(log->threads);
+	free(log->early);
 	free(log);
 }
 

@@ -39,6 +39,11 @@ typedef struct tr_thread {
 	int ended;
 } tr_thread;
 
+typedef struct tr_early_end {
+	uint64_t span_id, ts_ns;
+	uint32_t tid, flags;
+} tr_early_end;
+
 typedef struct tr_log {
 	uint32_t pid, ppid;
 	char traceparent[64];
@@ -50,7 +55,9 @@ typedef struct tr_log {
 	tr_thread *threads;
 	size_t nthreads;
 	uint64_t lost_events;
-	size_t end_orphans; /* SPAN_END records with no SPAN_BEGIN in this log */
+	size_t end_orphans;         /* SPAN_END records with no SPAN_BEGIN in this log */
+	struct tr_early_end *early; /* ENDs read before their BEGIN (another */
+	size_t nearly;              /* thread's ring drained first), pending */
 } tr_log;
 
 /* mkdtemp under /tmp; returns a static-lifetime malloc'd path. */
