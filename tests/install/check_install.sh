@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build tree into a scratch prefix, then builds a consumer
-# against it twice (CMake package spanprof::spanprof, and pkg-config), runs
-# both with the runtime on, and reads their logs back with the installed
+# against it (CMake package: spanprof::spanprof and ::spanprof_static; pkg-config), runs
+# all three (shared, static, pkg-config) with the runtime on, and reads their logs back with the installed
 # `spanprof dump`. Usage: check_install.sh BUILD_DIR SOURCE_DIR [CFLAGS]
 set -euo pipefail
 build=$1 src=$2 cflags=${3:-}
@@ -23,7 +23,7 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc $cflags "$src/tests/install/consumer/consumer.c" -o "$tmp/pc-consumer" \
 	$(pkg-config --cflags --libs spanprof)
 
-for prog in "$tmp/cmake-build/consumer" "$tmp/pc-consumer"; do
+for prog in "$tmp/cmake-build/consumer" "$tmp/cmake-build/consumer_static" "$tmp/pc-consumer"; do
 	out="$tmp/out-$(basename "$prog")"
 	SPANPROF_OUT="$out" SPANPROF_MODE=off LD_LIBRARY_PATH="$libdir" "$prog"
 	log=$(find "$out" -name '*.splog' | head -n 1)
