@@ -55,16 +55,12 @@ static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 	    "CREATE TEMP TABLE sel AS SELECT ss.grp, sm.stack_id, count(*) AS n,"
 	    " sum(sm.weight_ns) AS w FROM spansel ss JOIN samples sm ON sm.span_id = ss.span_id"
 	    " GROUP BY ss.grp, sm.stack_id %s;",
-	    o->by ? "CASE WHEN EXISTS (SELECT 1 FROM span_attrs sa WHERE sa.span_id = d.span_id"
-	            " AND sa.key = :key) THEN (SELECT sa.value FROM span_attrs sa"
-	            " WHERE sa.span_id = d.span_id AND sa.key = :key LIMIT 1)"
-	            " ELSE (SELECT sa.value FROM span_ancestors_strict a JOIN span_attrs sa"
+	    o->by ? "(SELECT sa.value FROM span_ancestors a JOIN span_attrs sa"
 	            " ON sa.span_id = a.ancestor_id AND sa.key = :key"
-	            " WHERE a.span_id = d.span_id ORDER BY a.distance LIMIT 1) END"
+	            " WHERE a.span_id = d.span_id ORDER BY a.distance LIMIT 1)"
 	          : "NULL",
-	    o->span ? "WHERE EXISTS (SELECT 1 FROM spans sp WHERE sp.span_id = d.span_id"
-	              " AND sp.name = :span) OR EXISTS (SELECT 1 FROM span_ancestors_strict a"
-	              " JOIN spans sp ON sp.span_id = a.ancestor_id WHERE a.span_id = d.span_id"
+	    o->span ? "WHERE EXISTS (SELECT 1 FROM span_ancestors a JOIN spans sp"
+	              " ON sp.span_id = a.ancestor_id WHERE a.span_id = d.span_id"
 	              " AND sp.name = :span)"
 	            : "",
 	    o->span ? ""

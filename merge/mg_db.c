@@ -42,29 +42,25 @@ static const char mg_tables_sql[] =
     " signo INTEGER, requested_hz INTEGER, achieved_hz INTEGER);"
     "CREATE TABLE lost(pid INTEGER, tid INTEGER, kind TEXT, count INTEGER,"
     " PRIMARY KEY(pid, tid, kind));"
-    "CREATE TABLE span_ancestors_strict(span_id INTEGER, ancestor_id INTEGER,"
-    " distance INTEGER);"
+    "CREATE TABLE span_ancestors(span_id INTEGER, ancestor_id INTEGER, distance INTEGER);"
     "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);";
 
-/* span_ancestors_strict holds each span's proper ancestors (distance >= 1);
- * the span itself (distance 0) comes from spans in the span_ancestors view,
- * which saves a third or more of the rows and of two index builds. Spans
- * whose whole parent chain was open in their own log got their rows and
- * depth during the load; the rest (depth NULL) are walked here. The walk
- * stops at a parent id that is not in the database (a remote parent that
- * was not merged) and at 1000 levels (a cycle in damaged data). Skipped
- * when the load saw no such span (two full scans of spans saved). */
+/* Ancestors include the span itself (distance 0). Spans whose whole parent
+ * chain was open in their own log got their rows and depth during the load;
+ * the rest (depth NULL) are walked here. The walk stops at a parent
+ * id that is not in the database (a remote parent that was not merged) and
+ * at 1000 levels (a cycle in damaged data). Skipped when the load saw no
+ * such span (two full scans of spans saved). */
 static const char mg_walk_sql[] =
-    "INSERT INTO span_ancestors_strict WITH RECURSIVE a(span_id, ancestor_id, distance) AS ("
-    " SELECT s.span_id, p.span_id, 1 FROM spans s JOIN spans p ON p.span_id = s.parent_id"
-    " WHERE s.depth IS NULL"
+    "INSERT INTO span_ancestors WITH RECURSIVE a(span_id, ancestor_id, distance) AS ("
+    " SELECT span_id, span_id, 0 FROM spans WHERE depth IS NULL"
     " UNION ALL SELECT a.span_id, p.span_id, a.distance + 1 FROM a"
     " JOIN spans s ON s.span_id = a.ancestor_id JOIN spans p ON p.span_id = s.parent_id"
     " WHERE a.distance < 1000)"
     " SELECT span_id, ancestor_id, distance FROM a;"
-    "CREATE INDEX span_ancestors_strict_span ON span_ancestors_strict(span_id, distance);"
-    "UPDATE spans SET depth = coalesce((SELECT max(distance) FROM span_ancestors_strict a"
-    " WHERE a.span_id = spans.span_id), 0) WHERE depth IS NULL;";
+    "CREATE INDEX span_ancestors_span ON span_ancestors(span_id, distance);"
+    "UPDATE spans SET depth = (SELECT max(distance) FROM span_ancestors a"
+    " WHERE a.span_id = spans.span_id) WHERE depth IS NULL;";
 
 static const char mg_derive_sql[] =
     "INSERT INTO stack_funcs WITH RECURSIVE p(stack_id, node) AS ("
@@ -80,34 +76,24 @@ static const char mg_index_sql[] =
     "CREATE INDEX spans_parent ON spans(parent_id);"
     "CREATE INDEX span_attrs_span ON span_attrs(span_id, key);"
     "CREATE INDEX span_attrs_key ON span_attrs(key, value);"
-    "CREATE INDEX span_ancestors_strict_ancestor ON span_ancestors_strict(ancestor_id);"
+    "CREATE INDEX span_ancestors_ancestor ON span_ancestors(ancestor_id);"
     "CREATE INDEX stacks_parent ON stacks(parent_id);"
     "CREATE INDEX frames_func ON frames(func);"
     "CREATE INDEX stack_funcs_stack ON stack_funcs(stack_id);"
     "PRAGMA analysis_limit=1000; ANALYZE;";
 
 static const char mg_views_sql[] =
-    /* Every span with itself (distance 0) and each ancestor. Queries of
-     * merge's own views and of top use the two parts directly: SQLite
-     * materializes a UNION ALL view that is joined. */
-    "CREATE VIEW span_ancestors AS SELECT span_id, span_id AS ancestor_id, 0 AS distance"
-    " FROM spans UNION ALL SELECT span_id, ancestor_id, distance FROM span_ancestors_strict;"
     /* Inclusive attribution: one row per sample and per span enclosing it
      * (its innermost span at distance 0, then the ancestors). */
-    "CREATE VIEW sample_spans AS SELECT s.sample_id, s.span_id, 0 AS distance, s.ts_ns,"
-    " s.pid, s.tid, s.stack_id, s.weight_ns FROM samples s"
-    " JOIN spans sp ON sp.span_id = s.span_id"
-    " UNION ALL SELECT s.sample_id, a.ancestor_id, a.distance, s.ts_ns, s.pid, s.tid,"
-    " s.stack_id, s.weight_ns FROM samples s JOIN span_ancestors_strict a"
-    " ON a.span_id = s.span_id;"
+    "CREATE VIEW sample_spans AS SELECT s.sample_id, a.ancestor_id AS span_id,"
+    " a.distance, s.ts_ns, s.pid, s.tid, s.stack_id, s.weight_ns"
+    " FROM samples s JOIN span_ancestors a ON a.span_id = s.span_id;"
     /* Attributes a span sees: its own and its ancestors', nearest wins. */
     "CREATE VIEW span_attrs_inherited AS SELECT span_id, key, value, from_span_id,"
     " distance FROM (SELECT a.span_id, sa.key, sa.value, a.ancestor_id AS from_span_id,"
     " a.distance, row_number() OVER (PARTITION BY a.span_id, sa.key"
     " ORDER BY a.distance) AS rn"
-    " FROM (SELECT span_id, span_id AS ancestor_id, 0 AS distance FROM spans"
-    " UNION ALL SELECT span_id, ancestor_id, distance FROM span_ancestors_strict) a"
-    " JOIN span_attrs sa ON sa.span_id = a.ancestor_id)"
+    " FROM span_ancestors a JOIN span_attrs sa ON sa.span_id = a.ancestor_id)"
     " WHERE rn = 1;"
     /* Samples with the attributes of their span and its ancestors. */
     "CREATE VIEW sample_attrs AS SELECT s.sample_id, s.span_id, i.key, i.value,"
@@ -135,8 +121,8 @@ static const char mg_views_sql[] =
     "CREATE VIEW span_func_time AS WITH ss AS (SELECT span_id, stack_id, count(*) AS n,"
     " sum(weight_ns) AS w FROM samples WHERE span_id IS NOT NULL AND stack_id IS NOT NULL"
     " GROUP BY span_id, stack_id),"
-    " names AS (SELECT span_id, name FROM spans UNION SELECT a.span_id, sp.name"
-    " FROM span_ancestors_strict a JOIN spans sp ON sp.span_id = a.ancestor_id),"
+    " names AS (SELECT DISTINCT a.span_id, sp.name FROM span_ancestors a"
+    " JOIN spans sp ON sp.span_id = a.ancestor_id),"
     " ns AS (SELECT names.name AS span_name, ss.stack_id, sum(ss.n) AS n, sum(ss.w) AS w"
     " FROM ss JOIN names ON names.span_id = ss.span_id GROUP BY names.name, ss.stack_id)"
     " SELECT ns.span_name, sf.func,"
@@ -149,9 +135,7 @@ static const char mg_views_sql[] =
     /* Per span: its own (exclusive) samples and all samples inside it. */
     "CREATE VIEW span_time AS SELECT sp.span_id, sp.name, sp.dur_ns,"
     " (SELECT count(*) FROM samples s WHERE s.span_id = sp.span_id) AS self_samples,"
-    " (SELECT count(*) FROM samples s WHERE s.span_id = sp.span_id) +"
-    " (SELECT count(*) FROM span_ancestors_strict a JOIN samples s ON s.span_id = a.span_id"
-    " WHERE a.ancestor_id = sp.span_id) AS total_samples"
+    " (SELECT count(*) FROM sample_spans ss WHERE ss.span_id = sp.span_id) AS total_samples"
     " FROM spans sp;";
 
 int mg_exec(sqlite3 *db, const char *cmd, const char *sql)
@@ -189,8 +173,8 @@ int mg_db_derive(sqlite3 *db, int walk_parents)
 {
 	if (walk_parents ? mg_exec(db, "merge", mg_walk_sql)
 	                 : mg_exec(db, "merge",
-	                           "CREATE INDEX span_ancestors_strict_span ON"
-	                           " span_ancestors_strict(span_id, distance);"))
+	                           "CREATE INDEX span_ancestors_span ON"
+	                           " span_ancestors(span_id, distance);"))
 		return -1;
 	return mg_exec(db, "merge", mg_derive_sql);
 }

@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#define MG_SCHEMA_VERSION 2
+#define MG_SCHEMA_VERSION 1
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
  * ended before the span did (crash, kill); end_ns and dur_ns are NULL and the
@@ -20,7 +20,7 @@
 
 /* Creates the tables (no secondary indexes: see mg_db_create_indexes). */
 int mg_db_create_tables(sqlite3 *db);
-/* Derived tables (span_ancestors_strict, depth, stack_funcs) that need the loaded
+/* Derived tables (span_ancestors, depth, stack_funcs) that need the loaded
  * spans and stacks. walk_parents = 0 when every span got its depth and
  * ancestor rows during the load (no span has depth NULL). */
 int mg_db_derive(sqlite3 *db, int walk_parents);

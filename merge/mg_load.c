@@ -8,7 +8,7 @@
  * spans, inserted in id order: random ids inserted one by one as they end
  * cost more B-tree work). Spans still open when the log ends (crash, kill,
  * damage) are inserted with end_ns NULL and the flag MG_SPAN_NEVER_ENDED.
- * Samples and span_ancestors_strict rows go in 64-row INSERTs (mg_batch.h).
+ * Samples and span_ancestors rows go in 64-row INSERTs (mg_batch.h).
  *
  * End records need care (docs/schema.md, "How merge builds it"):
  * - A span ended on another thread has its END in that thread's block,
@@ -141,7 +141,7 @@ int mg_merge_prepare(mg_merge *mg)
 	if (mg_batch_init(&mg->samples_batch, mg->db,
 	                  "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)",
 	                  6) ||
-	    mg_batch_init(&mg->ancestors_batch, mg->db, "INSERT INTO span_ancestors_strict", 3))
+	    mg_batch_init(&mg->ancestors_batch, mg->db, "INSERT INTO span_ancestors", 3))
 		return -1;
 	mg->next_stack_id = 1;
 	mg->next_log_id = 1;
@@ -229,22 +229,21 @@ static long mg_span_slot(mg_log *lg)
 	return (long)lg->n_spans++;
 }
 
-/* span_ancestors_strict rows of a span whose parent chain is open in this
- * log: each open ancestor, the parent at distance 1 (the span itself is not
- * stored: the span_ancestors view adds it from spans). */
+/* span_ancestors rows of a span whose parent chain is open in this log:
+ * itself, then each open ancestor. */
 static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
 {
-	uint64_t next = parent_id;
-	for (int d = 1; next && d <= 1001; d++) {
-		uint64_t *slot = mg_hash_get(&lg->open, next, 0);
-		if (!slot)
-			return 0;
-		int64_t row[3] = {(int64_t)span_id, (int64_t)next, d};
+	uint64_t anc = span_id, next = parent_id;
+	for (int d = 0;; d++) {
+		int64_t row[3] = {(int64_t)span_id, (int64_t)anc, d};
 		if (mg_batch_add(&lg->mg->ancestors_batch, row, NULL))
 			return -1;
+		uint64_t *slot = next ? mg_hash_get(&lg->open, next, 0) : NULL;
+		if (!slot || d > 1000)
+			return 0;
+		anc = next;
 		next = lg->spans[*slot].parent_id;
 	}
-	return 0;
 }
 
 static int mg_span_close(mg_log *lg, size_t i, const mg_end *end);
