@@ -45,6 +45,8 @@
 #define MG_MAX_EARLY_ENDS (1u << 16)
 /* Finished spans inserted per sorted batch (96 bytes each: 6 MiB). */
 #define MG_SPAN_ROWS (1u << 16)
+/* Spans per multi-row INSERT (12 parameters each). */
+#define MG_SPAN_STMT_ROWS 64
 
 typedef struct mg_end {
 	uint64_t ts_ns;
@@ -115,6 +117,26 @@ static int mg_step_bound(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* "INSERT OR IGNORE INTO spans VALUES(12 ?),(...)" with MG_SPAN_STMT_ROWS rows:
+ * one statement start per 64 spans (rows keep their order, so the first of
+ * two equal ids still wins). */
+static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
+{
+	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?)";
+	static const char head[] = "INSERT OR IGNORE INTO spans VALUES";
+	char sql[sizeof head + MG_SPAN_STMT_ROWS * sizeof row];
+	size_t len = strlen(head);
+	memcpy(sql, head, len);
+	for (int r = 0; r < MG_SPAN_STMT_ROWS; r++) {
+		if (r)
+			sql[len++] = ',';
+		memcpy(sql + len, row, sizeof row - 1);
+		len += sizeof row - 1;
+	}
+	sql[len] = '\0';
+	return mg_prepare(db, "merge", sql);
+}
+
 int mg_merge_prepare(mg_merge *mg)
 {
 	struct {
@@ -138,6 +160,8 @@ int mg_merge_prepare(mg_merge *mg)
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
 		if (!(*s[i].st = mg_prepare(mg->db, "merge", s[i].sql)))
 			return -1;
+	if (!(mg->ins_span_many = mg_prepare_span_many(mg->db)))
+		return -1;
 	if (mg_batch_init(&mg->samples_batch, mg->db,
 	                  "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)",
 	                  6) ||
@@ -153,7 +177,7 @@ void mg_merge_finalize(mg_merge *mg)
 	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
 	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
 	                       mg->ins_span,        mg->ins_attr,   mg->ins_sampler,
-	                       mg->ins_lost,        mg->ins_stack};
+	                       mg->ins_lost,        mg->ins_stack,  mg->ins_span_many};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	mg_batch_finalize(&mg->samples_batch);
@@ -298,50 +322,65 @@ static int mg_cmp_span_row(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : a->seq > b->seq; /* first one wins */
 }
 
-static int mg_span_write(mg_log *lg, const mg_span_row *r)
+/* Binds span row r to st's parameters base+1 .. base+12. */
+static void mg_span_bind(mg_log *lg, sqlite3_stmt *st, int base, const mg_span_row *r)
 {
-	sqlite3_stmt *st = lg->mg->ins_span;
 	char trace[33];
-	sqlite3_bind_int64(st, 1, (int64_t)r->span_id);
+	sqlite3_bind_int64(st, base + 1, (int64_t)r->span_id);
 	if (r->parent_id)
-		sqlite3_bind_int64(st, 2, (int64_t)r->parent_id);
+		sqlite3_bind_int64(st, base + 2, (int64_t)r->parent_id);
 	else
-		sqlite3_bind_null(st, 2);
+		sqlite3_bind_null(st, base + 2);
 	if (r->trace_hi || r->trace_lo) {
 		snprintf(trace, sizeof trace, "%016" PRIx64 "%016" PRIx64, r->trace_hi,
 		         r->trace_lo);
-		sqlite3_bind_text(st, 3, trace, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, base + 3, trace, 32, SQLITE_TRANSIENT);
 	} else {
-		sqlite3_bind_null(st, 3);
+		sqlite3_bind_null(st, base + 3);
 	}
-	sqlite3_bind_int64(st, 4, lg->pid);
-	sqlite3_bind_int64(st, 5, r->tid);
-	mg_bind_str(st, 6, r->name);
-	sqlite3_bind_int64(st, 7, (int64_t)r->start_ns);
+	sqlite3_bind_int64(st, base + 4, lg->pid);
+	sqlite3_bind_int64(st, base + 5, r->tid);
+	sqlite3_bind_text(st, base + 6, r->name ? r->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, base + 7, (int64_t)r->start_ns);
 	for (int i = 8; i <= 12; i++)
-		sqlite3_bind_null(st, i);
+		sqlite3_bind_null(st, base + i);
 	if (r->has_end) {
-		sqlite3_bind_int64(st, 8, (int64_t)r->end_ns);
-		sqlite3_bind_int64(st, 9, (int64_t)(r->end_ns - r->start_ns));
-		sqlite3_bind_int64(st, 12, r->end_tid);
+		sqlite3_bind_int64(st, base + 8, (int64_t)r->end_ns);
+		sqlite3_bind_int64(st, base + 9, (int64_t)(r->end_ns - r->start_ns));
+		sqlite3_bind_int64(st, base + 12, r->end_tid);
 	}
 	if (r->depth >= 0)
-		sqlite3_bind_int(st, 10, r->depth);
-	sqlite3_bind_int64(st, 11, r->flags);
-	return mg_step_bound(st);
+		sqlite3_bind_int(st, base + 10, r->depth);
+	sqlite3_bind_int64(st, base + 11, r->flags);
+}
+
+/* Inserts rows [0, n) in order: MG_SPAN_STMT_ROWS per statement, the rest
+ * one by one. Names are bound SQLITE_STATIC: they are freed after the step. */
+static int mg_span_write(mg_log *lg, const mg_span_row *rows, size_t n)
+{
+	size_t i = 0;
+	for (; i + MG_SPAN_STMT_ROWS <= n; i += MG_SPAN_STMT_ROWS) {
+		for (int k = 0; k < MG_SPAN_STMT_ROWS; k++)
+			mg_span_bind(lg, lg->mg->ins_span_many, k * 12, &rows[i + (size_t)k]);
+		if (mg_step_bound(lg->mg->ins_span_many))
+			return -1;
+	}
+	for (; i < n; i++) {
+		mg_span_bind(lg, lg->mg->ins_span, 0, &rows[i]);
+		if (mg_step_bound(lg->mg->ins_span))
+			return -1;
+	}
+	return 0;
 }
 
 static int mg_span_rows_flush(mg_log *lg)
 {
-	int err = 0;
 	if (!lg->n_rows)
 		return 0;
 	qsort(lg->rows, lg->n_rows, sizeof *lg->rows, mg_cmp_span_row);
-	for (size_t i = 0; i < lg->n_rows; i++) {
-		if (!err)
-			err = mg_span_write(lg, &lg->rows[i]);
+	int err = mg_span_write(lg, lg->rows, lg->n_rows);
+	for (size_t i = 0; i < lg->n_rows; i++)
 		free(lg->rows[i].name);
-	}
 	lg->n_rows = 0;
 	return err;
 }
