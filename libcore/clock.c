@@ -108,12 +108,19 @@ double sp_clock_initial_ns_per_tick(void)
 	return sp_clock_use_tsc_ ? sp_clock_initial_npt : 1.0;
 }
 
-/* Reads ticks between two monotonic reads and keeps the tightest of three
- * attempts, so the pair is not skewed by a preemption in the middle. */
+/* A pair whose bracket is this tight (three clock reads take ~60-80 ns
+ * here) was not preempted; wider ones are retried. */
+#define SP_CLOCK_PAIR_GOOD_GAP_NS 1000u
+#define SP_CLOCK_PAIR_TRIES       16
+
+/* Reads ticks between two monotonic reads and keeps the tightest attempt,
+ * stopping at the first tight one, so the pair is not skewed by a preemption
+ * in the middle (on a loaded machine a skewed pair would shift every
+ * timestamp converted with it by the preemption's length). */
 void sp_clock_pair_now(sp_clock_pair *p)
 {
 	uint64_t best_gap = UINT64_MAX;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < SP_CLOCK_PAIR_TRIES && best_gap > SP_CLOCK_PAIR_GOOD_GAP_NS; i++) {
 		uint64_t m0 = sp_clock_mono_ns_();
 		uint64_t real = real_ns_now();
 		uint64_t t = sp_clock_ticks();
