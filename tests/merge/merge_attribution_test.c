@@ -99,12 +99,7 @@ static int setup(void **state)
 	write_parent_log();
 	write_child_log();
 	snprintf(g_db, sizeof g_db, "%s/out.db", g_dir);
-	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "merge -o '%s' '%s'", g_db, g_dir);
-	if (rc)
-		fprintf(stderr, "merge failed: %s\n", err ? err : "");
-	free(err);
-	return rc;
+	return mtest_merge("", g_db, g_dir);
 }
 
 static void test_innermost_span(void **state)

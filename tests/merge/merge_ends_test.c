@@ -122,12 +122,7 @@ static int setup(void **state)
 	write_frames_bounds(&s);
 	synth_close(&s);
 	snprintf(g_db, sizeof g_db, "%s/ends.db", g_dir);
-	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "merge -q -o '%s' '%s'", g_db, g_dir);
-	if (rc)
-		fprintf(stderr, "merge failed: %s\n", err ? err : "");
-	free(err);
-	return rc;
+	return mtest_merge("-q", g_db, g_dir);
 }
 
 static int64_t span_int(sqlite3 *db, const char *col, int id)

@@ -141,12 +141,7 @@ static int setup(void **state)
 	run_traced();
 	find_log();
 	snprintf(g_db, sizeof g_db, "%s/x.db", g_dir);
-	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "merge -q -o '%s' '%s'", g_db, g_log);
-	if (rc)
-		fprintf(stderr, "merge failed: %s\n", err ? err : "");
-	free(err);
-	return rc;
+	return mtest_merge("-q", g_db, g_log);
 }
 
 /* The log really holds ENDs (and attributes) before their BEGINs. */

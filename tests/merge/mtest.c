@@ -77,6 +77,16 @@ int mtest_cli(char **out, char **err, const char *fmt, ...)
 	return WEXITSTATUS(st);
 }
 
+int mtest_merge(const char *flags, const char *db, const char *input)
+{
+	char *err = NULL;
+	int rc = mtest_cli(NULL, &err, "merge %s -o '%s' '%s'", flags, db, input);
+	if (rc)
+		fprintf(stderr, "merge failed: %s\n", err ? err : "");
+	free(err);
+	return rc;
+}
+
 sqlite3 *mtest_db(const char *path)
 {
 	sqlite3 *db = NULL;

@@ -18,6 +18,9 @@ int mtest_rmdir(const char *dir);
 /* Runs "$SPANPROF_CLI <args>" through the shell; stdout and stderr go to
  * out/err (malloc'd, may be NULL). Returns the exit status. */
 int mtest_cli(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Runs "merge [FLAGS] -o DB INPUT" for a group setup; prints merge's
+ * stderr when it fails. Returns merge's exit status. */
+int mtest_merge(const char *flags, const char *db, const char *input);
 /* Opens a database read-only (asserts). */
 sqlite3 *mtest_db(const char *path);
 /* First column of the first row as int64 (asserts a row exists unless
