@@ -23,7 +23,8 @@
  *   settle margin (a span whose only END is a DOUBLE_END, e.g. one the
  *   tracer forgot beyond its stack depth).
  *
- * Threading: single-threaded.
+ * Threading: the merge thread; records come from mg_prefetch (read ahead on
+ * a thread of its own).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "log_reader.h"
 #include "mg_db.h"
 #include "mg_merge.h"
+#include "mg_prefetch.h"
 #include "spanprof.h"
 
 #define MG_MAX_STACK_FRAMES 1024 /* after inline expansion */
@@ -79,6 +81,7 @@ typedef struct mg_span_row {
 typedef struct mg_log {
 	mg_merge *mg;
 	sp_reader *reader;
+	mg_prefetch *pf; /* reads ahead on its own thread while loading */
 	const char *path;
 	int64_t log_id;
 	uint32_t pid;
@@ -276,7 +279,6 @@ static int mg_early_take(mg_log *lg, uint64_t span_id, mg_end *out);
 static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_span_begin *b = &rec->u.span_begin;
-	const char *name = b->name_id ? sp_reader_string(lg->reader, b->name_id) : NULL;
 	if (!b->span_id || mg_hash_get(&lg->open, b->span_id, 0))
 		return 0; /* invalid or duplicate begin: keep the first */
 	long slot = mg_span_slot(lg);
@@ -295,9 +297,7 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	                    .tid = b->tid,
 	                    .flags = b->flags,
 	                    .depth = depth};
-	if (name)
-		s->name = strdup(name);
-	else if (b->name_id)
+	if (b->name_id) /* the prefetcher resolved every known id */
 		s->name = strdup("?");
 	else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
@@ -558,12 +558,9 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_attr *a = &rec->u.attr;
 	sqlite3_stmt *st = lg->mg->ins_attr;
-	const char *key = a->key_id ? sp_reader_string(lg->reader, a->key_id) : NULL;
 	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
-	if (key)
-		mg_bind_str(st, 2, key);
-	else
-		mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
+	/* a known key_id came resolved from the prefetcher; an unknown one is "" */
+	mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
 	if (a->kind == SP_ATTR_INT)
 		sqlite3_bind_int64(st, 3, a->i);
 	else if (a->kind == SP_ATTR_DOUBLE)
@@ -741,7 +738,7 @@ static void mg_show_progress(mg_log *lg)
 {
 	mg_merge *mg = lg->mg;
 	char a[32], b[32], c[32];
-	uint64_t done = mg->bytes_done + sp_reader_bytes_read(lg->reader);
+	uint64_t done = mg->bytes_done + mg_prefetch_bytes_read(lg->pf);
 	mg_progress_update(
 	    &mg->progress, "merging: %s / %s, %s events", mg_fmt_bytes(done, a, sizeof a),
 	    mg_fmt_bytes(mg->bytes_total, b, sizeof b), mg_fmt_count(mg->events, c, sizeof c));
@@ -794,23 +791,34 @@ static int64_t mg_read_all(mg_log *lg, int *damage)
 	sp_record rec;
 	int64_t n = 0;
 	int rc;
-	while ((rc = sp_reader_next(lg->reader, &rec)) == 1) {
-		if (mg_on_record(lg, &rec))
-			return -1;
+	if (!(lg->pf = mg_prefetch_start(lg->reader))) {
+		fprintf(stderr, "spanprof merge: %s: out of memory\n", lg->path);
+		return -1;
+	}
+	while ((rc = mg_prefetch_next(lg->pf, &rec)) == 1) {
+		if (mg_on_record(lg, &rec)) {
+			n = -1;
+			break;
+		}
 		n++;
 		if ((++lg->mg->events & 4095) == 0) {
 			mg_show_progress(lg);
 			if (lg->last_ns > MG_SETTLE_MARGIN_NS &&
-			    mg_settle(lg, lg->last_ns - MG_SETTLE_MARGIN_NS))
-				return -1;
+			    mg_settle(lg, lg->last_ns - MG_SETTLE_MARGIN_NS)) {
+				n = -1;
+				break;
+			}
 		}
 	}
+	mg_prefetch_stop(lg->pf); /* the reader is the caller's again */
+	lg->pf = NULL;
 	*damage = rc < 0 ? rc : 0;
 	return n;
 }
 
 static void mg_log_free(mg_log *lg)
 {
+	mg_prefetch_stop(lg->pf); /* before the reader it uses */
 	sp_reader_close(lg->reader);
 	mg_sym_proc_free(lg->proc);
 	mg_attr_free(lg->attr);

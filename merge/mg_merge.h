@@ -8,7 +8,8 @@
  * bounded by open spans, distinct stacks and distinct pcs, and a short
  * time window per thread, never by the number of events.
  *
- * Threading: single-threaded. Not signal-safe.
+ * Threading: one thread uses mg_merge and the database; each log is read
+ * ahead on a thread of its own (mg_prefetch.h). Not signal-safe.
  */
 #ifndef MG_MERGE_H
 #define MG_MERGE_H
