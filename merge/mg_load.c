@@ -8,7 +8,9 @@
  * spans, inserted in id order: random ids inserted one by one as they end
  * cost more B-tree work). Spans still open when the log ends (crash, kill,
  * damage) are inserted with end_ns NULL and the flag MG_SPAN_NEVER_ENDED.
- * Samples and span_ancestors rows go in 64-row INSERTs (mg_batch.h).
+ * Samples and span_ancestors rows go in 64-row INSERTs (mg_batch.h);
+ * span_ancestors rows (a WITHOUT ROWID table keyed by span id) in sorted
+ * batches of MG_ANC_ROWS, like spans.
  *
  * End records need care (docs/schema.md, "How merge builds it"):
  * - A span ended on another thread has its END in that thread's block,
@@ -49,6 +51,7 @@
 #define MG_SPAN_ROWS (1u << 16)
 /* Spans per multi-row INSERT (12 parameters each). */
 #define MG_SPAN_STMT_ROWS 64
+#define MG_ANC_ROWS (1u << 18) /* span_ancestors rows sorted per batch (6 MiB) */
 
 typedef struct mg_end {
 	uint64_t ts_ns;
@@ -168,7 +171,7 @@ int mg_merge_prepare(mg_merge *mg)
 	if (mg_batch_init(&mg->samples_batch, mg->db,
 	                  "INSERT INTO samples(ts_ns, pid, tid, span_id, stack_id, weight_ns)",
 	                  6) ||
-	    mg_batch_init(&mg->ancestors_batch, mg->db, "INSERT INTO span_ancestors", 3))
+	    mg_batch_init(&mg->ancestors_batch, mg->db, "INSERT OR IGNORE INTO span_ancestors", 3))
 		return -1;
 	mg->next_stack_id = 1;
 	mg->next_log_id = 1;
@@ -185,6 +188,8 @@ void mg_merge_finalize(mg_merge *mg)
 		sqlite3_finalize(all[i]);
 	mg_batch_finalize(&mg->samples_batch);
 	mg_batch_finalize(&mg->ancestors_batch);
+	free(mg->anc);
+	mg->anc = NULL;
 	mg_hash_free(&mg->trie);
 }
 
@@ -256,15 +261,46 @@ static long mg_span_slot(mg_log *lg)
 	return (long)lg->n_spans++;
 }
 
+static int mg_cmp_anc_row(const void *pa, const void *pb)
+{
+	const mg_anc_row *a = pa, *b = pb;
+	if (a->span_id != b->span_id)
+		return a->span_id < b->span_id ? -1 : 1;
+	if (a->distance != b->distance)
+		return a->distance < b->distance ? -1 : 1;
+	return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* Writes the buffered span_ancestors rows in key order: like spans, a
+ * sorted batch walks the B-tree once instead of landing all over it. Of
+ * two rows with the same key (a span id seen twice) the first to arrive
+ * stays, as in spans. */
+static int mg_anc_flush(mg_merge *mg)
+{
+	if (mg->n_anc)
+		qsort(mg->anc, mg->n_anc, sizeof *mg->anc, mg_cmp_anc_row);
+	for (size_t i = 0; i < mg->n_anc; i++) {
+		const mg_anc_row *r = &mg->anc[i];
+		int64_t row[3] = {(int64_t)r->span_id, (int64_t)r->ancestor_id, r->distance};
+		if (mg_batch_add(&mg->ancestors_batch, row, NULL))
+			return -1;
+	}
+	mg->n_anc = 0;
+	return mg_batch_flush(&mg->ancestors_batch);
+}
+
 /* span_ancestors rows of a span whose parent chain is open in this log:
  * itself, then each open ancestor. */
 static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
 {
+	mg_merge *mg = lg->mg;
+	if (!mg->anc && !(mg->anc = malloc(MG_ANC_ROWS * sizeof *mg->anc)))
+		return -1;
 	uint64_t anc = span_id, next = parent_id;
 	for (int d = 0;; d++) {
-		int64_t row[3] = {(int64_t)span_id, (int64_t)anc, d};
-		if (mg_batch_add(&lg->mg->ancestors_batch, row, NULL))
+		if (mg->n_anc == MG_ANC_ROWS && mg_anc_flush(mg))
 			return -1;
+		mg->anc[mg->n_anc++] = (mg_anc_row){span_id, anc, d, mg->next_anc_seq++};
 		uint64_t *slot = next ? mg_hash_get(&lg->open, next, 0) : NULL;
 		if (!slot || d > 1000)
 			return 0;
@@ -851,7 +887,7 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	if ((lg.attr = mg_attr_new(mg, 0)))
 		n = mg_read_all(&lg, &damage);
 	if (n >= 0 && (mg_settle(&lg, UINT64_MAX) || mg_batch_flush(&mg->samples_batch) ||
-	               mg_batch_flush(&mg->ancestors_batch)))
+	               mg_anc_flush(mg)))
 		n = -1;
 	if (n >= 0 && damage) {
 		const char *why = sp_reader_error(lg.reader);

@@ -22,6 +22,12 @@
 #include "mg_hash.h"
 #include "mg_sym.h"
 
+typedef struct mg_anc_row {
+	uint64_t span_id, ancestor_id;
+	int64_t distance;
+	uint64_t seq; /* arrival order: of two rows with one key, the first stays */
+} mg_anc_row;
+
 typedef struct mg_merge {
 	sqlite3 *db;
 	mg_sym *sym;
@@ -30,6 +36,9 @@ typedef struct mg_merge {
 	sqlite3_stmt *ins_span_many; /* MG_SPAN_STMT_ROWS spans per INSERT (mg_load.c) */
 	mg_batch samples_batch;      /* samples(ts_ns, pid, tid, span_id, stack_id, weight_ns) */
 	mg_batch ancestors_batch;    /* span_ancestors rows */
+	mg_anc_row *anc;             /* span_ancestors rows not yet sorted and written */
+	size_t n_anc;
+	uint64_t next_anc_seq;
 	mg_hash trie;                /* (parent stack id or 0, frame id) -> stack id */
 	int64_t next_stack_id;
 	int64_t next_log_id;
