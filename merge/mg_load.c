@@ -51,7 +51,7 @@
 #define MG_SPAN_ROWS (1u << 16)
 /* Spans per multi-row INSERT (12 parameters each). */
 #define MG_SPAN_STMT_ROWS 64
-#define MG_ANC_ROWS (1u << 18) /* span_ancestors rows sorted per batch (6 MiB) */
+#define MG_ANC_ROWS       (1u << 18) /* span_ancestors rows sorted per batch (6 MiB) */
 
 typedef struct mg_end {
 	uint64_t ts_ns;
@@ -886,8 +886,8 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	int64_t n = -1;
 	if ((lg.attr = mg_attr_new(mg, 0)))
 		n = mg_read_all(&lg, &damage);
-	if (n >= 0 && (mg_settle(&lg, UINT64_MAX) || mg_batch_flush(&mg->samples_batch) ||
-	               mg_anc_flush(mg)))
+	if (n >= 0 &&
+	    (mg_settle(&lg, UINT64_MAX) || mg_batch_flush(&mg->samples_batch) || mg_anc_flush(mg)))
 		n = -1;
 	if (n >= 0 && damage) {
 		const char *why = sp_reader_error(lg.reader);

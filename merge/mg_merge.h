@@ -39,7 +39,7 @@ typedef struct mg_merge {
 	mg_anc_row *anc;             /* span_ancestors rows not yet sorted and written */
 	size_t n_anc;
 	uint64_t next_anc_seq;
-	mg_hash trie;                /* (parent stack id or 0, frame id) -> stack id */
+	mg_hash trie; /* (parent stack id or 0, frame id) -> stack id */
 	int64_t next_stack_id;
 	int64_t next_log_id;
 	uint64_t next_span_seq;       /* arrival order of finished spans */

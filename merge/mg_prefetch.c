@@ -173,8 +173,9 @@ static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
 	}
 	case SP_REC_SAMPLE:
 		if (out->u.sample.pcs)
-			out->u.sample.pcs = pf_put(b, out->u.sample.pcs,
-			                           (size_t)out->u.sample.nframes * sizeof(uint64_t), 0);
+			out->u.sample.pcs =
+			    pf_put(b, out->u.sample.pcs,
+			           (size_t)out->u.sample.nframes * sizeof(uint64_t), 0);
 		break;
 	case SP_REC_MODULE: {
 		sp_rec_module *m = &out->u.module;

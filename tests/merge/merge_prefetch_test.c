@@ -27,10 +27,10 @@
 #include "ring.h"
 #include "synth.h"
 
-#define N_SPANS      6000
-#define LONG_NAME    SP_MAX_STRING_BYTES
-#define UNKNOWN_ID   99u
-#define TID          11u
+#define N_SPANS    6000
+#define LONG_NAME  SP_MAX_STRING_BYTES
+#define UNKNOWN_ID 99u
+#define TID        11u
 
 static char g_dir[512], g_log[1024];
 
