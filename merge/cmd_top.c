@@ -44,12 +44,16 @@ static void mg_top_usage(FILE *out)
  * the spans that hold samples (filtered by --span, with their --by value,
  * looked up once per span instead of once per sample), then per (group
  * value, stack): sample count n and weight w. Without --span, samples
- * outside any span join the group NULL. */
+ * outside any span join the group NULL. Also each function's smallest
+ * depth in the stack trie (0 = outermost frame), for ordering ties. */
 static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 {
 	char sql[4096];
 	snprintf(
 	    sql, sizeof sql,
+	    "CREATE TEMP TABLE fdepth(func TEXT PRIMARY KEY, d INTEGER);"
+	    "INSERT INTO fdepth SELECT f.func, min(s.depth) FROM stacks s"
+	    " JOIN frames f ON f.frame_id = s.frame_id WHERE f.func IS NOT NULL GROUP BY f.func;"
 	    "CREATE TEMP TABLE spansel AS SELECT d.span_id, %s AS grp FROM"
 	    " (SELECT DISTINCT span_id FROM samples WHERE span_id IS NOT NULL) d %s;"
 	    "CREATE TEMP TABLE sel AS SELECT ss.grp, sm.stack_id, count(*) AS n,"
@@ -92,7 +96,10 @@ static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 }
 
 /* Per function of one group: self (innermost frame) and total (anywhere on
- * the stack, once per sample) from the per-stack aggregates. */
+ * the stack, once per sample) from the per-stack aggregates. Equal self and
+ * total times (typically a chain of callers, _start ... main, all at 100%)
+ * list the function nearer the leaf first: main before
+ * __libc_start_main before _start, not alphabetically. */
 static const char mg_top_funcs_sql[] =
     "WITH ps AS (SELECT stack_id, sum(n) AS n, sum(w) AS w FROM sel WHERE grp IS ?1"
     " GROUP BY stack_id)"
@@ -103,7 +110,8 @@ static const char mg_top_funcs_sql[] =
     " (SELECT f.file FROM frames f WHERE f.func = sf.func AND f.file IS NOT NULL LIMIT 1)"
     " FROM ps JOIN stack_funcs sf ON sf.stack_id = ps.stack_id"
     " JOIN stacks st ON st.stack_id = ps.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
-    " GROUP BY sf.func ORDER BY self_ns DESC, total_ns DESC, sf.func LIMIT ?2";
+    " GROUP BY sf.func ORDER BY self_ns DESC, total_ns DESC,"
+    " (SELECT d FROM fdepth WHERE fdepth.func = sf.func) DESC, sf.func LIMIT ?2";
 
 static const char *mg_basename(const char *path)
 {

@@ -67,6 +67,51 @@ static void test_quickstart_top(void **state)
 	free(out);
 }
 
+/* Functions with equal self and total (the callers from _start down to
+ * main, all at 100%) come nearest-the-leaf first, not alphabetically. */
+static void test_quickstart_top_ties(void **state)
+{
+	(void)state;
+	char *out = NULL;
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s' -n 1000", g_qdb), 0);
+	sqlite3 *db = mtest_db(g_qdb);
+	long prev_self = -1, prev_total = -1, prev_depth = 0, main_at = -1, start_at = -1, ties = 0;
+	long row = 0;
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		long self, total;
+		double a, b, c, d;
+		char func[256];
+		if (sscanf(line, "%ld %lf %lf%% %ld %lf %lf%% %255s", &self, &a, &b, &total, &c, &d,
+		           func) != 7)
+			continue;
+		char sql[512];
+		snprintf(
+		    sql, sizeof sql,
+		    "SELECT min(s.depth) FROM stacks s JOIN frames f ON f.frame_id = s.frame_id"
+		    " WHERE f.func = '%s'",
+		    func);
+		long depth = (long)mtest_int(db, sql);
+		if (self == prev_self && total == prev_total) {
+			ties++;
+			assert_true(depth <= prev_depth); /* nearer the leaf first */
+		}
+		if (!strcmp(func, "main"))
+			main_at = row;
+		if (!strcmp(func, "_start"))
+			start_at = row;
+		prev_self = self;
+		prev_total = total;
+		prev_depth = depth;
+		row++;
+	}
+	assert_true(ties > 0);
+	assert_true(main_at >= 0);
+	if (start_at >= 0) /* _start has no symbol on some systems */
+		assert_true(main_at < start_at);
+	sqlite3_close(db);
+	free(out);
+}
+
 static void test_quickstart_cookbook(void **state)
 {
 	(void)state;
@@ -132,10 +177,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_top_by_kind),
-	    cmocka_unit_test(test_db_facts),
+	    cmocka_unit_test(test_top_by_kind),         cmocka_unit_test(test_db_facts),
 #ifdef MERGE_QUICKSTART
-	    cmocka_unit_test(test_quickstart_top),
+	    cmocka_unit_test(test_quickstart_top),      cmocka_unit_test(test_quickstart_top_ties),
 	    cmocka_unit_test(test_quickstart_cookbook),
 #endif
 	};
