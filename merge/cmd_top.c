@@ -7,8 +7,9 @@
  * --span keeps the samples taken inside a span of that name, including its
  * children (inclusive). --by groups them by the value of attribute KEY found
  * on the sample's span or, nearest first, on its ancestors; groups are
- * ordered by time. All the work is SQL over the documented tables: the
- * selection is materialised once into a TEMP table.
+ * ordered by time. The selection is SQL over the documented tables,
+ * materialised into TEMP tables; the per-stack sums are added up in C
+ * while the samples stream by (mg_top_sum).
  *
  * Threading: single-threaded.
  */
@@ -20,6 +21,7 @@
 #include "cli.h"
 #include "mg_cli.h"
 #include "mg_db.h"
+#include "mg_hash.h"
 
 typedef struct mg_top_opts {
 	const char *db, *span, *by;
@@ -40,36 +42,9 @@ static void mg_top_usage(FILE *out)
 	             "  -h, --help\n");
 }
 
-/* The selection, aggregated so that the reports work on few rows: first
- * the spans that hold samples (filtered by --span, with their --by value,
- * looked up once per span instead of once per sample), then per (group
- * value, stack): sample count n and weight w. Without --span, samples
- * outside any span join the group NULL. Also each function's smallest
- * depth in the stack trie (0 = outermost frame), for ordering ties. */
-static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
+/* Runs the ;-separated statements of sql, binding :key and :span. */
+static int mg_top_exec(sqlite3 *db, const mg_top_opts *o, const char *sql)
 {
-	char sql[4096];
-	snprintf(
-	    sql, sizeof sql,
-	    "CREATE TEMP TABLE fdepth(func TEXT PRIMARY KEY, d INTEGER);"
-	    "INSERT INTO fdepth SELECT f.func, min(s.depth) FROM stacks s"
-	    " JOIN frames f ON f.frame_id = s.frame_id WHERE f.func IS NOT NULL GROUP BY f.func;"
-	    "CREATE TEMP TABLE spansel AS SELECT d.span_id, %s AS grp FROM"
-	    " (SELECT DISTINCT span_id FROM samples WHERE span_id IS NOT NULL) d %s;"
-	    "CREATE TEMP TABLE sel AS SELECT ss.grp, sm.stack_id, count(*) AS n,"
-	    " sum(sm.weight_ns) AS w FROM spansel ss JOIN samples sm ON sm.span_id = ss.span_id"
-	    " GROUP BY ss.grp, sm.stack_id %s;",
-	    o->by ? "(SELECT sa.value FROM span_ancestors a JOIN span_attrs sa"
-	            " ON sa.span_id = a.ancestor_id AND sa.key = :key"
-	            " WHERE a.span_id = d.span_id ORDER BY a.distance LIMIT 1)"
-	          : "NULL",
-	    o->span ? "WHERE EXISTS (SELECT 1 FROM span_ancestors a JOIN spans sp"
-	              " ON sp.span_id = a.ancestor_id WHERE a.span_id = d.span_id"
-	              " AND sp.name = :span)"
-	            : "",
-	    o->span ? ""
-	            : "UNION ALL SELECT NULL, stack_id, count(*), sum(weight_ns)"
-	              " FROM samples WHERE span_id IS NULL GROUP BY stack_id");
 	const char *tail = sql;
 	while (*tail) {
 		sqlite3_stmt *st = NULL;
@@ -93,6 +68,153 @@ static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 		}
 	}
 	return 0;
+}
+
+/* Per (group, stack) totals, summed in C: SQLite has no hash aggregate,
+ * and a GROUP BY over every selected sample sorted them all (5.5 of the
+ * 10 s of a 10M-event database). The map holds one entry per distinct
+ * (group, stack), never per sample. */
+typedef struct mg_top_cell {
+	int64_t g, stack, n, w; /* stack 0: the sample had no stack */
+} mg_top_cell;
+
+typedef struct mg_top_agg {
+	mg_hash index; /* (g, stack) -> position in cells */
+	mg_top_cell *cells;
+	size_t len, cap;
+} mg_top_agg;
+
+static int mg_top_add(mg_top_agg *a, int64_t g, int64_t stack, int64_t w)
+{
+	uint64_t *at = mg_hash_get(&a->index, (uint64_t)g, (uint64_t)stack);
+	if (at) {
+		a->cells[*at].n++;
+		a->cells[*at].w += w;
+		return 0;
+	}
+	if (a->len == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 1024;
+		mg_top_cell *c = realloc(a->cells, cap * sizeof *c);
+		if (!c)
+			return -1;
+		a->cells = c;
+		a->cap = cap;
+	}
+	a->cells[a->len] = (mg_top_cell){g, stack, 1, w};
+	return mg_hash_put(&a->index, (uint64_t)g, (uint64_t)stack, a->len++) ? -1 : 0;
+}
+
+/* Streams the samples (in table order, each probing the selected spans by
+ * id) into the map; without --span, samples outside any span go to the
+ * group of NULL. */
+static int mg_top_sum(sqlite3 *db, const mg_top_opts *o, mg_top_agg *a)
+{
+	int64_t g_null = 0;
+	if (!o->span) {
+		sqlite3_stmt *q = mg_prepare(db, "top", "SELECT g FROM grps WHERE grp IS NULL");
+		if (!q)
+			return -1;
+		if (sqlite3_step(q) == SQLITE_ROW)
+			g_null = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	sqlite3_stmt *st = mg_prepare(db, "top",
+	                              "SELECT ss.g, sm.span_id IS NULL, sm.stack_id, sm.weight_ns"
+	                              " FROM samples sm LEFT JOIN spansel2 ss"
+	                              " ON ss.span_id = sm.span_id");
+	if (!st)
+		return -1;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t g = sqlite3_column_int64(st, 0); /* 0 for NULL: not selected */
+		if (!g && !o->span && sqlite3_column_int(st, 1))
+			g = g_null;
+		if (g &&
+		    mg_top_add(a, g, sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3))) {
+			fprintf(stderr, "spanprof top: out of memory\n");
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes the map into TEMP table sel(grp, stack_id, n, w). */
+static int mg_top_store(sqlite3 *db, const mg_top_agg *a)
+{
+	sqlite3_stmt *st =
+	    mg_prepare(db, "top", "INSERT INTO sel SELECT grp, ?2, ?3, ?4 FROM grps WHERE g = ?1");
+	if (!st)
+		return -1;
+	int rc = SQLITE_DONE;
+	for (size_t i = 0; i < a->len && rc == SQLITE_DONE; i++) {
+		const mg_top_cell *c = &a->cells[i];
+		sqlite3_bind_int64(st, 1, c->g);
+		if (c->stack)
+			sqlite3_bind_int64(st, 2, c->stack);
+		else
+			sqlite3_bind_null(st, 2);
+		sqlite3_bind_int64(st, 3, c->n);
+		sqlite3_bind_int64(st, 4, c->w);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/* The selection, aggregated so that the reports work on few rows: first
+ * the spans that hold samples (filtered by --span, with their --by value,
+ * looked up once per span instead of once per sample), numbered by group
+ * value (grps), then per (group value, stack): sample count n and weight w
+ * (mg_top_sum). Without --span, samples outside any span join the group
+ * NULL. Also each function's smallest depth in the stack trie (0 =
+ * outermost frame), for ordering ties. */
+static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
+{
+	char sql[4096];
+	snprintf(
+	    sql, sizeof sql,
+	    "CREATE TEMP TABLE fdepth(func TEXT PRIMARY KEY, d INTEGER);"
+	    "INSERT INTO fdepth SELECT f.func, min(s.depth) FROM stacks s"
+	    " JOIN frames f ON f.frame_id = s.frame_id WHERE f.func IS NOT NULL GROUP BY f.func;"
+	    "CREATE TEMP TABLE spansel AS SELECT d.span_id, %s AS grp FROM"
+	    " (SELECT DISTINCT span_id FROM samples WHERE span_id IS NOT NULL) d %s;"
+	    "CREATE TEMP TABLE grps(g INTEGER PRIMARY KEY, grp);"
+	    "INSERT INTO grps(grp) SELECT DISTINCT grp FROM spansel;"
+	    "%s"
+	    "CREATE INDEX grps_grp ON grps(grp);"
+	    "CREATE TEMP TABLE spansel2(span_id INTEGER PRIMARY KEY, g INTEGER);"
+	    "INSERT INTO spansel2 SELECT s.span_id, g.g FROM spansel s"
+	    " JOIN grps g ON g.grp IS s.grp;"
+	    "CREATE TEMP TABLE sel(grp, stack_id, n, w);",
+	    o->by ? "(SELECT sa.value FROM span_ancestors a JOIN span_attrs sa"
+	            " ON sa.span_id = a.ancestor_id AND sa.key = :key"
+	            " WHERE a.span_id = d.span_id ORDER BY a.distance LIMIT 1)"
+	          : "NULL",
+	    o->span ? "WHERE EXISTS (SELECT 1 FROM span_ancestors a JOIN spans sp"
+	              " ON sp.span_id = a.ancestor_id WHERE a.span_id = d.span_id"
+	              " AND sp.name = :span)"
+	            : "",
+	    o->span ? ""
+	            : "INSERT INTO grps(grp) SELECT NULL"
+	              " WHERE NOT EXISTS (SELECT 1 FROM grps WHERE grp IS NULL);");
+	if (mg_top_exec(db, o, sql))
+		return -1;
+	mg_top_agg a = {0};
+	int err = mg_top_sum(db, o, &a) || mg_top_store(db, &a);
+	mg_hash_free(&a.index);
+	free(a.cells);
+	return err ? -1 : 0;
 }
 
 /* Per function of one group: self (innermost frame) and total (anywhere on
@@ -245,9 +367,9 @@ int sp_cmd_top(int argc, char **argv)
 		return 1;
 	/* A 64 MiB page cache (SQLite's default is 2 MiB): the selection walks
 	 * samples by span through samples_span, and with the default cache most
-	 * page reads went back to the kernel. 10M-event bench database:
-	 * 14.7-15.0 s -> 11.5-12.8 s wall (sys 6.6 -> 0.9 s), peak RSS 13 ->
-	 * 138 MiB (docs/performance.md, Merge). */
+	 * page reads went back to the kernel. 10M-event bench database, --span
+	 * parse --by kind: 5.3 s wall with it, 6.9-7.4 s (sys 0.9 -> 3.0-3.4 s)
+	 * without; peak RSS 73 MiB vs 8 MiB (docs/performance.md, Merge). */
 	if (mg_exec(db, "top", "PRAGMA cache_size=-65536;")) {
 		sqlite3_close(db);
 		return 1;

@@ -242,6 +242,49 @@ static void test_trie_dedup(void **state)
 	sqlite3_close(db);
 }
 
+/* The sample count in the header of top's group that starts with head. */
+static long top_group_count(const char *out, const char *head)
+{
+	const char *at = strstr(out, head);
+	assert_non_null(at);
+	const char *colon = strstr(at + strlen(head), ": ");
+	assert_non_null(colon);
+	long n = -1;
+	assert_int_equal(sscanf(colon, ": %ld samples", &n), 1);
+	return n;
+}
+
+/* top's groups hold exactly the samples SQL says they should: all of
+ * them (outside spans too), split by an inherited attribute (samples
+ * outside spans and in spans without it under "(not set)"), and the
+ * samples inside spans of one name, children and a child process
+ * included. */
+static void test_top_counts(void **state)
+{
+	(void)state;
+	sqlite3 *db = mtest_db(g_db);
+	int64_t all = mtest_int(db, "SELECT count(*) FROM samples");
+	int64_t outside = mtest_int(db, "SELECT count(*) FROM samples WHERE span_id IS NULL");
+	int64_t json = mtest_int(db, "SELECT count(*) FROM sample_attrs"
+	                             " WHERE key = 'kind' AND value = 'json'");
+	int64_t in_parse = mtest_int(db, "SELECT count(DISTINCT ss.sample_id) FROM sample_spans ss"
+	                                 " JOIN spans sp ON sp.span_id = ss.span_id"
+	                                 " WHERE sp.name = 'parse'");
+	sqlite3_close(db);
+	assert_true(outside > 0 && json > 0 && json < all - outside && in_parse > 0);
+	char *out = NULL;
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s'", g_db), 0);
+	assert_int_equal(top_group_count(out, "all samples"), all);
+	free(out);
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --by kind", g_db), 0);
+	assert_int_equal(top_group_count(out, "kind = \"json\""), json);
+	assert_int_equal(top_group_count(out, "kind: (not set)"), all - json);
+	free(out);
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse", g_db), 0);
+	assert_int_equal(top_group_count(out, "inside span \"parse\""), in_parse);
+	free(out);
+}
+
 static void test_top_and_query(void **state)
 {
 	(void)state;
@@ -302,6 +345,7 @@ int main(void)
 	    cmocka_unit_test(test_attrs_and_weights),
 	    cmocka_unit_test(test_lost_counts),
 	    cmocka_unit_test(test_trie_dedup),
+	    cmocka_unit_test(test_top_counts),
 	    cmocka_unit_test(test_top_and_query),
 	    cmocka_unit_test(test_overwrite),
 	};
