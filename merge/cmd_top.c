@@ -42,6 +42,17 @@ static void mg_top_usage(FILE *out)
 	             "  -h, --help\n");
 }
 
+/* Finalizes st; reports the error unless its last step ended with rc
+ * SQLITE_DONE. Returns 0 or -1. */
+static int mg_top_done(sqlite3 *db, sqlite3_stmt *st, int rc)
+{
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
+	return -1;
+}
+
 /* Runs the ;-separated statements of sql, binding :key and :span. */
 static int mg_top_exec(sqlite3 *db, const mg_top_opts *o, const char *sql)
 {
@@ -60,12 +71,8 @@ static int mg_top_exec(sqlite3 *db, const mg_top_opts *o, const char *sql)
 		k = o->span ? sqlite3_bind_parameter_index(st, ":span") : 0;
 		if (k)
 			sqlite3_bind_text(st, k, o->span, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE) {
-			fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
+		if (mg_top_done(db, st, sqlite3_step(st)))
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -136,12 +143,7 @@ static int mg_top_sum(sqlite3 *db, const mg_top_opts *o, mg_top_agg *a)
 			return -1;
 		}
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
-		return -1;
-	}
-	return 0;
+	return mg_top_done(db, st, rc);
 }
 
 /* Writes the map into TEMP table sel(grp, stack_id, n, w). */
@@ -164,12 +166,7 @@ static int mg_top_store(sqlite3 *db, const mg_top_agg *a)
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		fprintf(stderr, "spanprof top: database error: %s\n", sqlite3_errmsg(db));
-		return -1;
-	}
-	return 0;
+	return mg_top_done(db, st, rc);
 }
 
 /* The selection, aggregated so that the reports work on few rows: first

@@ -64,6 +64,14 @@ static size_t pf_str_size(const char *s)
 	return s ? pf_align(strlen(s) + 1) : 0;
 }
 
+/* Arena bytes of a name or key given by interned id or inline (s, len). */
+static size_t pf_name_size(const sp_reader *r, uint32_t id, const char *s, uint32_t len)
+{
+	if (id)
+		return pf_str_size(sp_reader_string(r, id));
+	return s ? pf_align((size_t)len + 1) : 0;
+}
+
 /* Bytes of arena the record's data needs (each piece 8-aligned). */
 static size_t pf_payload(const sp_reader *r, const sp_record *rec)
 {
@@ -79,16 +87,12 @@ static size_t pf_payload(const sp_reader *r, const sp_record *rec)
 		return pf_str_size(rec->u.thread.name);
 	case SP_REC_SPAN_BEGIN: {
 		const sp_rec_span_begin *b = &rec->u.span_begin;
-		if (b->name_id)
-			return pf_str_size(sp_reader_string(r, b->name_id));
-		return b->name ? pf_align((size_t)b->name_len + 1) : 0;
+		return pf_name_size(r, b->name_id, b->name, b->name_len);
 	}
 	case SP_REC_ATTR: {
 		const sp_rec_attr *a = &rec->u.attr;
-		size_t n = a->key_id ? pf_str_size(sp_reader_string(r, a->key_id))
-		           : a->key  ? pf_align((size_t)a->key_len + 1)
-		                     : 0;
-		return n + (a->s ? pf_align((size_t)a->s_len + 1) : 0);
+		return pf_name_size(r, a->key_id, a->key, a->key_len) +
+		       (a->s ? pf_align((size_t)a->s_len + 1) : 0);
 	}
 	case SP_REC_SAMPLE:
 		return rec->u.sample.pcs ? (size_t)rec->u.sample.nframes * sizeof(uint64_t) : 0;
@@ -118,6 +122,23 @@ static const char *pf_str(mg_pf_batch *b, const char *s)
 	return s ? pf_put(b, s, strlen(s), 1) : NULL;
 }
 
+/* Copies a name or key into the arena: a known interned id becomes the
+ * inline string (id 0); an unknown one stays, with a NULL string. */
+static void pf_name(const sp_reader *r, mg_pf_batch *b, uint32_t *id, const char **s, uint32_t *len)
+{
+	const char *known = *id ? sp_reader_string(r, *id) : NULL;
+	if (known) {
+		*id = 0;
+		*len = (uint32_t)strlen(known);
+		*s = pf_put(b, known, *len, 1);
+	} else if (*id) {
+		*s = NULL; /* left for the caller to report */
+		*len = 0;
+	} else if (*s) {
+		*s = pf_put(b, *s, *len, 1);
+	}
+}
+
 /* Appends rec to b, its data copied and interned ids resolved. */
 static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
 {
@@ -141,32 +162,12 @@ static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
 		break;
 	case SP_REC_SPAN_BEGIN: {
 		sp_rec_span_begin *sb = &out->u.span_begin;
-		const char *known = sb->name_id ? sp_reader_string(r, sb->name_id) : NULL;
-		if (known) {
-			sb->name_id = 0;
-			sb->name_len = (uint32_t)strlen(known);
-			sb->name = pf_put(b, known, sb->name_len, 1);
-		} else if (sb->name_id) {
-			sb->name = NULL; /* unknown id: left for the caller to report */
-			sb->name_len = 0;
-		} else if (sb->name) {
-			sb->name = pf_put(b, sb->name, sb->name_len, 1);
-		}
+		pf_name(r, b, &sb->name_id, &sb->name, &sb->name_len);
 		break;
 	}
 	case SP_REC_ATTR: {
 		sp_rec_attr *a = &out->u.attr;
-		const char *known = a->key_id ? sp_reader_string(r, a->key_id) : NULL;
-		if (known) {
-			a->key_id = 0;
-			a->key_len = (uint32_t)strlen(known);
-			a->key = pf_put(b, known, a->key_len, 1);
-		} else if (a->key_id) {
-			a->key = NULL;
-			a->key_len = 0;
-		} else if (a->key) {
-			a->key = pf_put(b, a->key, a->key_len, 1);
-		}
+		pf_name(r, b, &a->key_id, &a->key, &a->key_len);
 		if (a->s)
 			a->s = pf_put(b, a->s, a->s_len, 1);
 		break;
