@@ -51,7 +51,7 @@
 #define MG_SPAN_ROWS (1u << 16)
 /* Spans per multi-row INSERT (12 parameters each). */
 #define MG_SPAN_STMT_ROWS 64
-#define MG_ANC_ROWS       (1u << 18) /* span_ancestors rows sorted per batch (6 MiB) */
+#define MG_ANC_ROWS       (1u << 18) /* span_ancestors rows sorted per batch (8 MiB) */
 
 typedef struct mg_end {
 	uint64_t ts_ns;
