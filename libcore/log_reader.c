@@ -7,9 +7,16 @@
  * bounded per frame whatever the file size. LZ4F verifies the content
  * checksum and size at the end of the frame. Then every record of the frame
  * is decoded once to validate it (pass 1), and only then are its records
- * handed out (pass 2): a damaged frame yields no records, every earlier
- * frame yields all of its records, and the damage is reported with the
- * frame's file offset.
+ * handed out (pass 2): a damaged frame yields no records.
+ *
+ * Damage costs one frame, not the rest of the log: every frame decodes
+ * alone (the codec's delta state and the BLOCK thread reset at each frame),
+ * so after a damaged frame the reader scans forward from the byte after
+ * its start for the LZ4 frame magic and resumes at the first candidate that
+ * loads whole (header checksum, content size, content checksum, records).
+ * Each skipped byte range is kept (sp_reader_damage_at). The first frame
+ * is the exception: it holds PROCESS, without which nothing else can be
+ * placed, so damage there ends the log.
  *
  * Threading: a reader belongs to one thread. Not signal-safe.
  */
@@ -27,6 +34,9 @@
 #include "spanprof.h"
 
 #define SP_READER_IN_BYTES (64u * 1024u)
+/* Damaged ranges kept for the caller; more are counted only (an adversarial
+ * file could hold one per few dozen bytes). */
+#define SP_READER_MAX_DAMAGE_LISTED 4096u
 
 typedef struct sp_string_slot {
 	uint32_t id; /* 0 = empty */
@@ -52,9 +62,12 @@ struct sp_reader {
 	sp_string_slot *strings;
 	size_t strings_cap, strings_n;
 	int err;
-	char errmsg[200];
+	char errmsg[SP_READER_REASON_BYTES];
 	uint64_t err_offset;
 	uint64_t frames, records;
+	sp_reader_damage *damage; /* the first SP_READER_MAX_DAMAGE_LISTED ranges */
+	size_t damage_n, damage_listed, damage_cap;
+	uint64_t damage_bytes;
 };
 
 static int reader_fail(sp_reader *r, int err, uint64_t offset, const char *fmt, ...)
@@ -109,6 +122,7 @@ void sp_reader_close(sp_reader *r)
 	free(r->strings);
 	for (int i = 0; i < 4; i++)
 		free(r->proc_strings[i]);
+	free(r->damage);
 	free(r);
 }
 
@@ -183,6 +197,49 @@ static void in_consume(sp_reader *r, size_t n)
 {
 	r->in_pos += n;
 	r->consumed += n;
+}
+
+/* Moves the input to file offset off: inside the buffer when it is there
+ * (the usual case while resynchronizing), else by seeking. Returns 0, or -1
+ * when the input cannot seek (a pipe). */
+static int in_seek(sp_reader *r, uint64_t off)
+{
+	uint64_t base = r->consumed - r->in_pos; /* file offset of in[0] */
+	if (off >= base && off <= base + r->in_len) {
+		r->in_pos = (size_t)(off - base);
+		r->consumed = off;
+		return 0;
+	}
+	if (fseeko(r->f, (off_t)off, SEEK_SET) != 0)
+		return -1;
+	r->in_pos = r->in_len = 0;
+	r->in_eof = 0;
+	r->consumed = off;
+	return 0;
+}
+
+/* Advances to the next LZ4 frame magic (0x184D2204, little-endian). Returns
+ * 1 with the input at it, or 0 with the input at the end of the file. */
+static int in_find_magic(sp_reader *r)
+{
+	static const uint8_t magic[4] = {0x04, 0x22, 0x4d, 0x18};
+	for (;;) {
+		in_fill(r, sizeof magic);
+		size_t avail = r->in_len - r->in_pos;
+		if (avail < sizeof magic) {
+			in_consume(r, avail);
+			return 0;
+		}
+		const uint8_t *p = r->in + r->in_pos, *end = p + avail - sizeof magic + 1;
+		while (p < end && (p = memchr(p, magic[0], (size_t)(end - p))) != NULL) {
+			if (!memcmp(p, magic, sizeof magic)) {
+				in_consume(r, (size_t)(p - (r->in + r->in_pos)));
+				return 1;
+			}
+			p++;
+		}
+		in_consume(r, avail - (sizeof magic - 1)); /* keep a possible partial magic */
+	}
 }
 
 /* ---- one frame -------------------------------------------------------- */
@@ -322,6 +379,72 @@ static int frame_load(sp_reader *r)
 	return 1;
 }
 
+/* ---- damage and resynchronization ------------------------------------ */
+
+static void damage_add(sp_reader *r, uint64_t start, uint64_t end, const char *reason)
+{
+	r->damage_n++;
+	r->damage_bytes += end - start;
+	if (r->damage_listed == SP_READER_MAX_DAMAGE_LISTED)
+		return;
+	if (r->damage_listed == r->damage_cap) {
+		size_t cap = r->damage_cap ? r->damage_cap * 2 : 8;
+		sp_reader_damage *grown = realloc(r->damage, cap * sizeof *grown);
+		if (!grown)
+			return; /* still counted; the list is best effort */
+		r->damage = grown;
+		r->damage_cap = cap;
+	}
+	sp_reader_damage *d = &r->damage[r->damage_listed++];
+	d->start = start;
+	d->end = end;
+	snprintf(d->reason, sizeof d->reason, "%s", reason);
+}
+
+/* The frame at r->frame_offset is damaged (r->errmsg says why). Scans on
+ * from the byte after its start, not from where decompression stopped: a
+ * damaged header may have sent the decoder past the next frame. A candidate
+ * must load whole (frame_load); a false magic inside compressed data fails
+ * the header checksum or, 1 in 256, the content checksum. Records the
+ * skipped range. Returns 1 with the next intact frame loaded, 0 when none
+ * follows, or a fatal error (out of memory). */
+static int reader_resync(sp_reader *r)
+{
+	uint64_t start = r->frame_offset, from = start + 1;
+	char why[SP_READER_REASON_BYTES];
+	memcpy(why, r->errmsg, sizeof why);
+	for (;;) {
+		r->err = 0;
+		if (in_seek(r, from) < 0) { /* a pipe: cannot go back, stop here */
+			damage_add(r, start, r->consumed, why);
+			return 0;
+		}
+		if (!in_find_magic(r)) {
+			damage_add(r, start, r->consumed, why);
+			return 0;
+		}
+		uint64_t at = r->consumed;
+		int rc = frame_load(r);
+		if (rc == 1)
+			damage_add(r, start, at, why);
+		if (rc != -SP_ECORRUPT)
+			return rc;
+		from = at + 1;
+	}
+}
+
+/* The end of the log: 0 if it was clean, else -SP_ECORRUPT (sticky) naming
+ * the first damaged range, so callers that know nothing of resync still
+ * see that something was skipped. */
+static int reader_end(sp_reader *r)
+{
+	r->content_len = r->content_pos = 0;
+	if (!r->damage_n)
+		return 0;
+	const sp_reader_damage *d = r->damage_listed ? &r->damage[0] : NULL;
+	return reader_fail(r, -SP_ECORRUPT, d ? d->start : 0, "%s", d ? d->reason : "damaged");
+}
+
 /* ---- records ---------------------------------------------------------- */
 
 static int keep_process(sp_reader *r, const sp_rec_process *p)
@@ -389,7 +512,11 @@ int sp_reader_next(sp_reader *r, sp_record *rec)
 	for (;;) {
 		if (r->content_pos >= r->content_len) {
 			int rc = frame_load(r);
-			if (rc <= 0)
+			if (rc == -SP_ECORRUPT && r->frames > 0)
+				rc = reader_resync(r);
+			if (rc == 0)
+				return reader_end(r);
+			if (rc < 0)
 				return rc;
 			continue;
 		}
@@ -441,4 +568,19 @@ uint64_t sp_reader_records(const sp_reader *r)
 uint64_t sp_reader_bytes_read(const sp_reader *r)
 {
 	return r->consumed;
+}
+
+size_t sp_reader_damage_count(const sp_reader *r)
+{
+	return r->damage_n;
+}
+
+const sp_reader_damage *sp_reader_damage_at(const sp_reader *r, size_t i)
+{
+	return i < r->damage_listed ? &r->damage[i] : NULL;
+}
+
+uint64_t sp_reader_damage_bytes(const sp_reader *r)
+{
+	return r->damage_bytes;
 }

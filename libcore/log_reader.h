@@ -4,9 +4,11 @@
  *
  * A log is untrusted input. The reader decompresses one LZ4 frame at a time
  * (bounded memory: SP_MAX_FRAME_CONTENT_BYTES), checks the frame's checksum,
- * then decodes and validates every record. On damage it stops, reports the
- * offset of the damaged frame and a reason; every record of the earlier
- * frames has been returned. Records of unknown type are skipped.
+ * then decodes and validates every record. A damaged frame yields no
+ * records; reading resumes at the next intact frame (docs/log-format.md,
+ * "Damage and resynchronization"), and each skipped byte range is kept with
+ * a reason. Damage in the first frame (the one with PROCESS) ends the log.
+ * Records of unknown type are skipped.
  *
  * Timestamps: each record with a timestamp gets ts_ns (ns since the Unix
  * epoch) from the latest clock calibration seen.
@@ -16,10 +18,21 @@
 #ifndef SP_LOG_READER_H
 #define SP_LOG_READER_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "records.h"
 
 typedef struct sp_reader sp_reader;
+
+#define SP_READER_REASON_BYTES 200
+
+/* A byte range [start, end) of the file that was skipped: start is the
+ * offset of the damaged frame (or of bytes that are no frame at all), end
+ * the offset of the next intact frame, or the file size when none follows. */
+typedef struct sp_reader_damage {
+	uint64_t start, end;
+	char reason[SP_READER_REASON_BYTES]; /* one line, e.g. "LZ4 frame damaged: ..." */
+} sp_reader_damage;
 
 /* Returns 0, or -SP_EIO / -SP_EPERM / -SP_ENOMEM with *out = NULL and errno
  * saying why (ENOENT, EISDIR, ...: print it with strerror). Whether the file
@@ -28,9 +41,12 @@ int sp_reader_open(const char *path, sp_reader **out);
 void sp_reader_close(sp_reader *r); /* accepts NULL */
 
 /* Next record. Returns 1 with *rec filled (pointers valid until the next
- * call), 0 at the clean end of the log, or -SP_E* on damage/error: see
- * sp_reader_error() and sp_reader_error_offset(). After an error, further
- * calls return the same error. */
+ * call); 0 at the end of a clean log; -SP_ECORRUPT at the end of a log
+ * with damaged ranges, once every readable record (also those after the
+ * damage) was returned; or -SP_E* at once for a log that cannot be read
+ * (not a log, damaged first frame, newer version, out of memory). See
+ * sp_reader_error() and sp_reader_error_offset() (for damage: the first
+ * range's reason and start). After an error, further calls return it. */
 int sp_reader_next(sp_reader *r, sp_record *rec);
 
 const char *sp_reader_error(const sp_reader *r); /* one line, "" if none */
@@ -46,5 +62,13 @@ uint64_t sp_reader_to_epoch_ns(const sp_reader *r, uint64_t ticks);
 uint64_t sp_reader_frames(const sp_reader *r);
 uint64_t sp_reader_records(const sp_reader *r);
 uint64_t sp_reader_bytes_read(const sp_reader *r); /* compressed bytes consumed */
+
+/* Damaged ranges so far, in file order (a new one appears when the reader
+ * resumes after it, i.e. before the first record of the next intact frame
+ * is returned). count includes ranges beyond the listed cap (4096), for
+ * which damage_at returns NULL; damage_bytes sums every range. */
+size_t sp_reader_damage_count(const sp_reader *r);
+const sp_reader_damage *sp_reader_damage_at(const sp_reader *r, size_t i);
+uint64_t sp_reader_damage_bytes(const sp_reader *r);
 
 #endif

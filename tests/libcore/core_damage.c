@@ -1,12 +1,15 @@
 /*
  * core_damage.c - the reader against damaged logs.
  *
- * A small multi-frame log is cut at EVERY byte offset, and separately has
- * single bytes flipped at seeded random positions (many iterations). The
- * reader must never crash (this test also runs under ASan/UBSan), must
- * return every record of the frames before the damage exactly as in the
- * intact log, and must report the damage with the offset of the damaged
- * frame. A cut exactly between two frames is a clean (shorter) log.
+ * A small multi-frame log is cut at EVERY byte offset, has single bytes
+ * flipped at seeded random positions, and has random garbage inserted
+ * between two frames (many iterations each). The reader must never crash
+ * (this test also runs under ASan/UBSan), must return every record of every
+ * intact frame exactly as in the intact log (before AND after the damage:
+ * it resumes at the next intact frame), and must report each damaged range
+ * with its start (the damaged frame) and end (where reading resumed). A
+ * cut exactly between two frames is a clean (shorter) log; damage in the
+ * first frame (PROCESS) ends the log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +38,15 @@ typedef struct log_image {
 	int nframes;
 } log_image;
 
+/* What one read of a log gave. */
+typedef struct read_result {
+	fingerprint recs[MAX_RECS];
+	int n;
+	uint64_t err_offset;
+	size_t ndamage;
+	sp_reader_damage damage[MAX_FRAMES];
+} read_result;
+
 static log_image ref;
 static char dir[64], damaged_path[256];
 
@@ -56,22 +68,36 @@ static uint64_t key_of(const sp_record *r)
 	}
 }
 
-/* Reads a log; fills recs; returns the final reader status. */
-static int read_log(const char *path, fingerprint *recs, int *n, uint64_t *err_offset)
+/* Reads a log; fills res; returns the final reader status. */
+static int read_log(const char *path, read_result *res)
 {
 	sp_reader *r;
 	assert_int_equal(sp_reader_open(path, &r), 0);
 	sp_record rec;
 	int rc;
-	*n = 0;
+	res->n = 0;
 	while ((rc = sp_reader_next(r, &rec)) == 1) {
-		assert_true(*n < MAX_RECS);
-		recs[(*n)++] = (fingerprint){rec.type, rec.file_offset, rec.ts_ns, key_of(&rec)};
+		assert_true(res->n < MAX_RECS);
+		res->recs[res->n++] =
+		    (fingerprint){rec.type, rec.file_offset, rec.ts_ns, key_of(&rec)};
 	}
 	assert_int_equal(sp_reader_next(r, &rec), rc); /* errors are sticky */
-	*err_offset = sp_reader_error_offset(r);
+	res->err_offset = sp_reader_error_offset(r);
 	if (rc < 0)
 		assert_true(strlen(sp_reader_error(r)) > 0);
+	res->ndamage = sp_reader_damage_count(r);
+	assert_true(res->ndamage <= MAX_FRAMES);
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < res->ndamage; i++) {
+		res->damage[i] = *sp_reader_damage_at(r, i);
+		assert_true(res->damage[i].end > res->damage[i].start);
+		assert_true(strlen(res->damage[i].reason) > 0);
+		bytes += res->damage[i].end - res->damage[i].start;
+	}
+	assert_int_equal(sp_reader_damage_bytes(r), bytes);
+	assert_null(sp_reader_damage_at(r, res->ndamage));
+	/* Damage that was skipped still ends the log with an error. */
+	assert_true(res->ndamage == 0 || rc == -SP_ECORRUPT);
 	sp_reader_close(r);
 	return rc;
 }
@@ -110,8 +136,10 @@ static void load_image(const char *path)
 	ref.bytes = malloc(1 << 20);
 	ref.size = fread(ref.bytes, 1, 1 << 20, f);
 	fclose(f);
-	uint64_t err;
-	assert_int_equal(read_log(path, ref.recs, &ref.nrecs, &err), 0);
+	static read_result res;
+	assert_int_equal(read_log(path, &res), 0);
+	memcpy(ref.recs, res.recs, sizeof ref.recs);
+	ref.nrecs = res.n;
 	for (int i = 0; i < ref.nrecs; i++)
 		if (ref.nframes == 0 || ref.frame_start[ref.nframes - 1] != ref.recs[i].offset)
 			ref.frame_start[ref.nframes++] = ref.recs[i].offset;
@@ -162,6 +190,11 @@ static int frame_of(uint64_t off)
 	return k;
 }
 
+static uint64_t frame_end(int k)
+{
+	return k + 1 < ref.nframes ? ref.frame_start[k + 1] : ref.size;
+}
+
 static int records_before_frame(int k)
 {
 	int n = 0;
@@ -170,41 +203,64 @@ static int records_before_frame(int k)
 	return n;
 }
 
+static void assert_same(const fingerprint *got, const fingerprint *want, int64_t shift)
+{
+	assert_int_equal(got->type, want->type);
+	assert_int_equal(got->offset, want->offset + (uint64_t)shift);
+	assert_int_equal(got->ts_ns, want->ts_ns);
+	assert_int_equal(got->key, want->key);
+}
+
 static void assert_prefix(const fingerprint *got, int ngot, int nwant)
 {
 	assert_true(ngot >= nwant);
-	for (int i = 0; i < nwant; i++) {
-		assert_int_equal(got[i].type, ref.recs[i].type);
-		assert_int_equal(got[i].offset, ref.recs[i].offset);
-		assert_int_equal(got[i].ts_ns, ref.recs[i].ts_ns);
-		assert_int_equal(got[i].key, ref.recs[i].key);
-	}
+	for (int i = 0; i < nwant; i++)
+		assert_same(&got[i], &ref.recs[i], 0);
+}
+
+/* got = the reference without frame k's records: all before, all after. */
+static void assert_all_but_frame(const read_result *got, int k)
+{
+	int before = records_before_frame(k), after = records_before_frame(k + 1);
+	assert_int_equal(got->n, ref.nrecs - (after - before));
+	assert_prefix(got->recs, got->n, before);
+	for (int i = before; i < got->n; i++)
+		assert_same(&got->recs[i], &ref.recs[i + after - before], 0);
+}
+
+static void assert_one_range(const read_result *got, uint64_t start, uint64_t end)
+{
+	assert_int_equal(got->ndamage, 1);
+	assert_int_equal(got->damage[0].start, start);
+	assert_int_equal(got->damage[0].end, end);
+	assert_int_equal(got->err_offset, start);
 }
 
 static void test_truncate_every_offset(void **state)
 {
 	(void)state;
-	static fingerprint got[MAX_RECS];
+	static read_result got;
 	for (size_t cut = 0; cut < ref.size; cut++) {
 		write_damaged(ref.bytes, cut);
-		int n;
-		uint64_t off;
-		int rc = read_log(damaged_path, got, &n, &off);
+		int rc = read_log(damaged_path, &got);
 		int k = frame_of(cut);
 		int at_boundary = ref.frame_start[k] == cut;
 		if (cut == 0 || (k == 0 && !at_boundary)) {
 			assert_true(rc == -SP_ENOTLOG || rc == -SP_ECORRUPT);
-			assert_int_equal(off, 0);
-			assert_int_equal(n, 0);
+			assert_int_equal(got.err_offset, 0);
+			assert_int_equal(got.n, 0);
+			assert_int_equal(got.ndamage, 0); /* the first frame: fatal */
 		} else if (at_boundary) {
 			assert_int_equal(rc, 0);
-			assert_int_equal(n, records_before_frame(k));
-			assert_prefix(got, n, n);
+			assert_int_equal(got.n, records_before_frame(k));
+			assert_prefix(got.recs, got.n, got.n);
+			assert_int_equal(got.ndamage, 0);
 		} else {
+			/* the truncated last frame: everything before it, one range */
 			assert_int_equal(rc, -SP_ECORRUPT);
-			assert_int_equal(off, ref.frame_start[k]);
-			assert_int_equal(n, records_before_frame(k));
-			assert_prefix(got, n, n);
+			assert_int_equal(got.n, records_before_frame(k));
+			assert_prefix(got.recs, got.n, got.n);
+			assert_one_range(&got, ref.frame_start[k], cut);
 		}
 	}
 }
@@ -212,60 +268,115 @@ static void test_truncate_every_offset(void **state)
 static void test_flip_random_bytes(void **state)
 {
 	(void)state;
-	static fingerprint got[MAX_RECS];
+	static read_result got;
 	uint8_t *copy = malloc(ref.size);
 	unsigned seed = 12345;
-	int undetected = 0, iterations = 3000;
+	int undetected = 0, resumed = 0, iterations = 3000;
 	for (int it = 0; it < iterations; it++) {
 		memcpy(copy, ref.bytes, ref.size);
 		size_t pos = (size_t)rand_r(&seed) % ref.size;
 		copy[pos] ^= (uint8_t)(1 + rand_r(&seed) % 255);
 		write_damaged(copy, ref.size);
-		int n;
-		uint64_t off;
-		int rc = read_log(damaged_path, got, &n, &off);
+		int rc = read_log(damaged_path, &got);
 		int k = frame_of(pos);
-		int before = records_before_frame(k);
-		assert_prefix(got, n, before);
 		if (rc == 0) {
 			undetected++;
 			continue;
 		}
-		assert_int_equal(off, ref.frame_start[k]);
-		assert_int_equal(n, before);
+		if (k == 0) { /* PROCESS lost: nothing can be placed */
+			assert_int_equal(got.err_offset, 0);
+			assert_int_equal(got.n, 0);
+			continue;
+		}
+		/* Exactly the damaged frame is lost, and the range is that frame. */
+		assert_int_equal(rc, -SP_ECORRUPT);
+		assert_all_but_frame(&got, k);
+		assert_one_range(&got, ref.frame_start[k], frame_end(k));
+		resumed += k + 1 < ref.nframes;
 	}
 	free(copy);
 	/* Only a flip in a frame header whose 1-byte header checksum still
 	 * matches (1 in 256) can go unnoticed; content has a 32-bit checksum. */
 	assert_true(undetected * 50 < iterations);
+	assert_true(resumed > iterations / 2); /* most flips are in a middle frame */
+}
+
+/* Random garbage (sometimes holding a frame magic) between two frames is
+ * one damaged range; every record of every frame is read. */
+static void test_garbage_between_frames(void **state)
+{
+	(void)state;
+	static read_result got;
+	static const uint8_t magic[4] = {0x04, 0x22, 0x4d, 0x18};
+	uint8_t *copy = malloc(ref.size + 512);
+	unsigned seed = 777;
+	for (int it = 0; it < 500; it++) {
+		int j = 1 + rand_r(&seed) % (ref.nframes - 1);
+		size_t at = (size_t)ref.frame_start[j], len = 1 + (size_t)rand_r(&seed) % 500;
+		memcpy(copy, ref.bytes, at);
+		for (size_t i = 0; i < len; i++)
+			copy[at + i] = (uint8_t)rand_r(&seed);
+		if (len > 8 && it % 2) /* a false start the reader must reject */
+			memcpy(copy + at + (size_t)rand_r(&seed) % (len - 4), magic, sizeof magic);
+		memcpy(copy + at + len, ref.bytes + at, ref.size - at);
+		write_damaged(copy, ref.size + len);
+		assert_int_equal(read_log(damaged_path, &got), -SP_ECORRUPT);
+		assert_one_range(&got, at, at + len);
+		assert_int_equal(got.n, ref.nrecs);
+		int before = records_before_frame(j);
+		for (int i = 0; i < got.n; i++)
+			assert_same(&got.recs[i], &ref.recs[i], i < before ? 0 : (int64_t)len);
+	}
+	free(copy);
+}
+
+/* Two damaged frames are two ranges; the frames between and after them are
+ * read. */
+static void test_two_damaged_frames(void **state)
+{
+	(void)state;
+	static read_result got;
+	assert_true(ref.nframes >= 5);
+	uint8_t *copy = malloc(ref.size);
+	memcpy(copy, ref.bytes, ref.size);
+	int a = 1, b = 3;
+	copy[(ref.frame_start[a] + frame_end(a)) / 2] ^= 0x10;
+	copy[(ref.frame_start[b] + frame_end(b)) / 2] ^= 0x01;
+	write_damaged(copy, ref.size);
+	free(copy);
+	assert_int_equal(read_log(damaged_path, &got), -SP_ECORRUPT);
+	assert_int_equal(got.ndamage, 2);
+	assert_int_equal(got.damage[0].start, ref.frame_start[a]);
+	assert_int_equal(got.damage[0].end, frame_end(a));
+	assert_int_equal(got.damage[1].start, ref.frame_start[b]);
+	assert_int_equal(got.damage[1].end, frame_end(b));
+	int lost = records_before_frame(a + 1) - records_before_frame(a) +
+	           records_before_frame(b + 1) - records_before_frame(b);
+	assert_int_equal(got.n, ref.nrecs - lost);
 }
 
 static void test_garbage_after_log(void **state)
 {
 	(void)state;
-	static fingerprint got[MAX_RECS];
+	static read_result got;
 	uint8_t *copy = malloc(ref.size + 10);
 	memcpy(copy, ref.bytes, ref.size);
 	memcpy(copy + ref.size, "not a log!", 10);
 	write_damaged(copy, ref.size + 10);
 	free(copy);
-	int n;
-	uint64_t off;
-	assert_int_equal(read_log(damaged_path, got, &n, &off), -SP_ECORRUPT);
-	assert_int_equal(off, ref.size);
-	assert_int_equal(n, ref.nrecs);
+	assert_int_equal(read_log(damaged_path, &got), -SP_ECORRUPT);
+	assert_one_range(&got, ref.size, ref.size + 10);
+	assert_int_equal(got.n, ref.nrecs);
 }
 
 static void test_not_a_log(void **state)
 {
 	(void)state;
-	static fingerprint got[MAX_RECS];
+	static read_result got;
 	const char *text = "hello, this is plain text and not an LZ4 frame\n";
 	write_damaged((const uint8_t *)text, strlen(text));
-	int n;
-	uint64_t off;
-	assert_int_equal(read_log(damaged_path, got, &n, &off), -SP_ENOTLOG);
-	assert_int_equal(n, 0);
+	assert_int_equal(read_log(damaged_path, &got), -SP_ENOTLOG);
+	assert_int_equal(got.n, 0);
 	sp_reader *r;
 	assert_int_equal(sp_reader_open("/nonexistent/dir/x.splog", &r), -SP_EIO);
 	assert_null(r);
@@ -275,7 +386,7 @@ static void test_not_a_log(void **state)
 static void test_skippable_frame_is_skipped(void **state)
 {
 	(void)state;
-	static fingerprint got[MAX_RECS];
+	static read_result got;
 	static const uint8_t skippable[] = {0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 'a', 'b', 'c'};
 	size_t cut = (size_t)ref.frame_start[1];
 	uint8_t *copy = malloc(ref.size + sizeof skippable);
@@ -284,13 +395,12 @@ static void test_skippable_frame_is_skipped(void **state)
 	memcpy(copy + cut + sizeof skippable, ref.bytes + cut, ref.size - cut);
 	write_damaged(copy, ref.size + sizeof skippable);
 	free(copy);
-	int n;
-	uint64_t off;
-	assert_int_equal(read_log(damaged_path, got, &n, &off), 0);
-	assert_int_equal(n, ref.nrecs);
-	for (int i = 0; i < n; i++) {
-		assert_int_equal(got[i].type, ref.recs[i].type);
-		assert_int_equal(got[i].key, ref.recs[i].key);
+	assert_int_equal(read_log(damaged_path, &got), 0);
+	assert_int_equal(got.n, ref.nrecs);
+	assert_int_equal(got.ndamage, 0);
+	for (int i = 0; i < got.n; i++) {
+		assert_int_equal(got.recs[i].type, ref.recs[i].type);
+		assert_int_equal(got.recs[i].key, ref.recs[i].key);
 	}
 }
 
@@ -299,6 +409,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_truncate_every_offset),
 	    cmocka_unit_test(test_flip_random_bytes),
+	    cmocka_unit_test(test_garbage_between_frames),
+	    cmocka_unit_test(test_two_damaged_frames),
 	    cmocka_unit_test(test_garbage_after_log),
 	    cmocka_unit_test(test_not_a_log),
 	    cmocka_unit_test(test_skippable_frame_is_skipped),
