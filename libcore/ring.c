@@ -32,13 +32,12 @@ void sp_log_wake_writer_(void)
 	errno = saved;
 }
 
+/* 0 = the default. $SPANPROF_BUFFER_KB is read and checked by the runtime's
+ * settings (tracer/runtime.c), which pass the size in. */
 static size_t ring_bytes_from(size_t capacity_bytes)
 {
-	if (capacity_bytes == 0) {
-		const char *env = getenv("SPANPROF_BUFFER_KB");
-		long kb = env ? strtol(env, NULL, 10) : 0;
-		capacity_bytes = kb > 0 ? (size_t)kb * 1024u : SP_RING_DEFAULT_BYTES;
-	}
+	if (capacity_bytes == 0)
+		capacity_bytes = SP_RING_DEFAULT_BYTES;
 	if (capacity_bytes > SP_RING_MAX_BYTES)
 		capacity_bytes = SP_RING_MAX_BYTES;
 	size_t bytes = SP_RING_MIN_BYTES;

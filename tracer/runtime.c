@@ -23,17 +23,18 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "config.h"
 #include "sampler.h"
 #include "tracer_int.h"
 
-#define SP_DEFAULT_HZ   999u
-#define SP_MAX_HZ       100000u
-#define SP_MAX_RING_KIB (1024u * 1024u)
+#define SP_DEFAULT_HZ 999u
+#define SP_MAX_HZ     100000u
 
 SP_API volatile int sp_on_;
 SP_HIDDEN uint32_t sp_gen_ = 1;
 SP_HIDDEN sp_context sp_root_ctx_;
 SP_HIDDEN uint32_t sp_ring_bytes_;
+SP_HIDDEN int sp_on_full_ = SP_ON_FULL_WAIT;
 
 static pthread_mutex_t sp_rt_mu = PTHREAD_MUTEX_INITIALIZER;
 static int sp_running;
@@ -44,7 +45,8 @@ typedef struct sp_settings {
 	const char *out_dir;
 	uint32_t hz;
 	int mode;
-	uint32_t ring_kib;
+	uint32_t ring_bytes;     /* 0 = the ring's default */
+	int on_full;             /* SP_ON_FULL_WAIT or SP_ON_FULL_DROP */
 	const char *traceparent; /* "" if none */
 	sp_context root;
 } sp_settings;
@@ -53,17 +55,6 @@ static int sp_bad_env(const char *var, const char *value, const char *why)
 {
 	fprintf(stderr, "spanprof: invalid %s=\"%s\" (%s); tracing stays off\n", var, value, why);
 	return -SP_EINVAL;
-}
-
-static int sp_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
 }
 
 static int sp_settings_mode(const sp_config *cfg, sp_settings *st)
@@ -90,25 +81,68 @@ static int sp_settings_mode(const sp_config *cfg, sp_settings *st)
 	return 0;
 }
 
-static int sp_settings_numbers(const sp_config *cfg, sp_settings *st)
+/* Each variable is read here, once, and parsed by libcore/config.c: a value
+ * is read exactly or refused, never half-read. An empty value is unset. */
+static const char *sp_env(const char *var)
 {
-	st->hz = cfg->hz;
-	const char *env = getenv("SPANPROF_HZ");
-	if (st->hz > SP_MAX_HZ) {
-		fprintf(stderr, "spanprof: invalid sp_config.hz %u (max %u)\n", st->hz, SP_MAX_HZ);
+	const char *env = getenv(var);
+	return env && *env ? env : NULL;
+}
+
+static int sp_settings_hz(const sp_config *cfg, sp_settings *st)
+{
+	if (cfg->hz > SP_MAX_HZ) {
+		fprintf(stderr, "spanprof: invalid sp_config.hz %u (max %u)\n", cfg->hz, SP_MAX_HZ);
 		return -SP_EINVAL;
 	}
-	if (!st->hz && env && *env && sp_parse_u32(env, 1, SP_MAX_HZ, &st->hz) != 0)
+	const char *env = sp_env("SPANPROF_HZ");
+	uint64_t hz = cfg->hz ? cfg->hz : SP_DEFAULT_HZ;
+	if (!cfg->hz && env && sp_parse_count(env, 1, SP_MAX_HZ, &hz) != 0)
 		return sp_bad_env("SPANPROF_HZ", env, "expected 1..100000");
-	if (!st->hz)
-		st->hz = SP_DEFAULT_HZ;
-	/* 0 leaves the size to the log writer ($SPANPROF_BUFFER_KB, else its
-	 * default); it rounds up to a power of two. */
-	st->ring_kib = cfg->ring_kib;
-	if (st->ring_kib > SP_MAX_RING_KIB) {
-		fprintf(stderr, "spanprof: invalid sp_config.ring_kib %u\n", st->ring_kib);
+	st->hz = (uint32_t)hz;
+	return 0;
+}
+
+/* The per-thread ring: sp_config.ring_kib, else $SPANPROF_BUFFER_KB (a bare
+ * number is KiB, the variable's historical unit; a suffix names its own),
+ * else 0 = the ring's default. The ring rounds up to a power of two. */
+static int sp_settings_ring(const sp_config *cfg, sp_settings *st)
+{
+	if (cfg->ring_kib > SP_RING_MAX_BYTES / 1024u) {
+		fprintf(stderr, "spanprof: invalid sp_config.ring_kib %u (max %u)\n", cfg->ring_kib,
+		        SP_RING_MAX_BYTES / 1024u);
 		return -SP_EINVAL;
 	}
+	st->ring_bytes = cfg->ring_kib * 1024u;
+	const char *env = sp_env("SPANPROF_BUFFER_KB");
+	if (cfg->ring_kib || !env)
+		return 0;
+	uint64_t bytes;
+	if (sp_parse_size(env, 1024u, &bytes) != 0)
+		return sp_bad_env("SPANPROF_BUFFER_KB", env,
+		                  "expected a size such as 256 (KiB), 512K, 16M");
+	if (bytes < SP_RING_MIN_BYTES || bytes > SP_RING_MAX_BYTES)
+		return sp_bad_env("SPANPROF_BUFFER_KB", env, "out of range 1K..1G");
+	st->ring_bytes = (uint32_t)bytes;
+	return 0;
+}
+
+static int sp_settings_on_full(const sp_config *cfg, sp_settings *st)
+{
+	if (cfg->on_full > SP_ON_FULL_DROP) {
+		fprintf(stderr, "spanprof: invalid sp_config.on_full %u\n", cfg->on_full);
+		return -SP_EINVAL;
+	}
+	st->on_full = cfg->on_full ? (int)cfg->on_full : SP_ON_FULL_WAIT;
+	const char *env = sp_env("SPANPROF_ON_FULL");
+	if (cfg->on_full || !env)
+		return 0;
+	if (strcmp(env, "wait") == 0)
+		st->on_full = SP_ON_FULL_WAIT;
+	else if (strcmp(env, "drop") == 0)
+		st->on_full = SP_ON_FULL_DROP;
+	else
+		return sp_bad_env("SPANPROF_ON_FULL", env, "expected wait or drop");
 	return 0;
 }
 
@@ -138,8 +172,7 @@ static int sp_settings_resolve(const sp_config *cfg, sp_settings *st)
 	static const sp_config zero;
 	if (!cfg)
 		cfg = &zero;
-	if (cfg->reserved0 || cfg->reserved[0] || cfg->reserved[1] || cfg->reserved[2] ||
-	    cfg->reserved[3]) {
+	if (cfg->reserved[0] || cfg->reserved[1] || cfg->reserved[2] || cfg->reserved[3]) {
 		fprintf(stderr, "spanprof: sp_config reserved fields must be zero\n");
 		return -SP_EINVAL;
 	}
@@ -150,7 +183,11 @@ static int sp_settings_resolve(const sp_config *cfg, sp_settings *st)
 		st->out_dir = ".";
 	int rc = sp_settings_mode(cfg, st);
 	if (rc == 0)
-		rc = sp_settings_numbers(cfg, st);
+		rc = sp_settings_hz(cfg, st);
+	if (rc == 0)
+		rc = sp_settings_ring(cfg, st);
+	if (rc == 0)
+		rc = sp_settings_on_full(cfg, st);
 	if (rc == 0)
 		rc = sp_settings_traceparent(st);
 	return rc;
@@ -277,7 +314,8 @@ static int sp_start_locked(const sp_config *cfg)
 	if (rc != 0)
 		return rc;
 	sp_clock_init();
-	sp_ring_bytes_ = st.ring_kib * 1024u; /* 0 = the writer's default */
+	sp_ring_bytes_ = st.ring_bytes; /* 0 = the ring's default */
+	sp_on_full_ = st.on_full;
 	rc = sp_open_log(&st);
 	if (rc != 0)
 		return rc;

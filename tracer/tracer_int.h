@@ -61,7 +61,9 @@ typedef struct sp_tstate {
 /* runtime.c */
 extern SP_HIDDEN uint32_t sp_gen_;
 extern SP_HIDDEN sp_context sp_root_ctx_; /* inherited traceparent, or zero */
-extern SP_HIDDEN uint32_t sp_ring_bytes_;
+extern SP_HIDDEN uint32_t sp_ring_bytes_; /* span rings; 0 = the ring's default */
+/* SP_ON_FULL_WAIT or SP_ON_FULL_DROP, resolved by sp_start before sp_on_ = 1. */
+extern SP_HIDDEN int sp_on_full_;
 
 /* thread_state.c */
 extern SP_HIDDEN __thread sp_tstate *sp_tls_ __attribute__((tls_model("initial-exec")));

@@ -59,12 +59,21 @@ typedef enum sp_mode {
 	SP_MODE_OFF = 3,     /* no sampling: spans only */
 } sp_mode;
 
+/* What a thread does when its buffer is full because the log writer fell
+ * behind: WAIT loses nothing (the thread pays, within a bounded memory
+ * budget); DROP drops whole spans (a begin and its subtree) and counts them. */
+typedef enum sp_on_full {
+	SP_ON_FULL_DEFAULT = 0, /* $SPANPROF_ON_FULL, else SP_ON_FULL_WAIT */
+	SP_ON_FULL_WAIT = 1,    /* never lose an event */
+	SP_ON_FULL_DROP = 2,    /* drop whole spans, counted by name */
+} sp_on_full;
+
 typedef struct sp_config {
 	const char *out_dir;  /* log directory; NULL = $SPANPROF_OUT, else "." */
 	uint32_t hz;          /* sampling rate; 0 = $SPANPROF_HZ, else 999 */
 	int mode;             /* sp_mode; 0 = $SPANPROF_MODE, else cpu */
 	uint32_t ring_kib;    /* per-thread buffer; 0 = $SPANPROF_BUFFER_KB, else 256 */
-	uint32_t reserved0;   /* must be 0 */
+	uint32_t on_full;     /* sp_on_full: 0 = $SPANPROF_ON_FULL, else wait */
 	uint64_t reserved[4]; /* must be 0 */
 } sp_config;
 
