@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "sampler_int.h"
 #include "spanprof.h"
 
@@ -39,13 +40,17 @@ static int sp_sampler_choose_signal(void)
 {
 	const char *env = getenv("SPANPROF_SIGNAL");
 	if (env && *env) {
-		char *end = NULL;
-		long n = strtol(env, &end, 10);
+		uint64_t n = 0;
 		/* Only signals that mean nothing to the kernel by themselves. */
-		if (end && *end == '\0' && (n == SIGPROF || (n >= SIGRTMIN && n <= SIGRTMAX)))
+		if (sp_parse_count(env, 1, (uint64_t)SIGRTMAX, &n) == 0 &&
+		    (n == SIGPROF || n >= (uint64_t)SIGRTMIN))
 			return (int)n;
-		sp_sampler_warn("spanprof: SPANPROF_SIGNAL must be SIGPROF or a real-time "
-		                "signal; using the default\n");
+		char msg[256];
+		snprintf(msg, sizeof msg,
+		         "spanprof: invalid SPANPROF_SIGNAL=\"%.64s\" (expected SIGPROF or a "
+		         "real-time signal number); using the default\n",
+		         env);
+		sp_sampler_warn(msg);
 	}
 	return SIGRTMIN + 6;
 }
