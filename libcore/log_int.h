@@ -21,6 +21,18 @@ extern _Atomic uint32_t sp_log_wake_word_;
 /* Async-signal-safe (one syscall, errno preserved). */
 void sp_log_wake_writer_(void);
 
+/* A producer's ring is full: drains every ring into the log on the calling
+ * thread, under the drain lock. Returns 1 when a drain ran (or another
+ * thread's drain emptied the ring meanwhile), 0 when none can run here: no
+ * log is open, or the calling thread is already inside a drain (a signal
+ * handler that made a span there), which must not wait for itself. Not
+ * async-signal-safe: only for rings that may block. */
+int sp_log_make_room_(sp_ring *ring);
+
+/* Test hook: 1 stops the writer thread from draining (producers then
+ * drain their full rings themselves), 0 lets it go on. */
+void sp_log_stall_writer_(int stalled);
+
 /* Registry of live rings. */
 extern pthread_mutex_t sp_reg_lock;
 

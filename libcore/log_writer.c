@@ -414,12 +414,41 @@ static void drain_locked(void)
 	free(snaps);
 }
 
+/* Set on a thread while it drains: a drain never waits for itself. */
+static __thread int in_drain __attribute__((tls_model("initial-exec")));
+
+static void drain_if_open(void)
+{
+	in_drain = 1;
+	if (L.open)
+		drain_locked();
+	in_drain = 0;
+}
+
 void sp_log_flush(void)
 {
 	pthread_mutex_lock(&L.drain_lock);
-	if (L.open)
-		drain_locked();
+	drain_if_open();
 	pthread_mutex_unlock(&L.drain_lock);
+}
+
+/* The producer pays for a writer that fell behind (descheduled on a busy
+ * machine, or slower than the producers): it waits for the drain lock and
+ * drains every ring itself. When the lock came free because another drain
+ * emptied this ring, that drain was enough. Errno is the caller's. */
+int sp_log_make_room_(sp_ring *ring)
+{
+	if (in_drain)
+		return 0;
+	int saved = errno;
+	uint64_t tail_before = atomic_load_explicit(&ring->tail, memory_order_acquire);
+	pthread_mutex_lock(&L.drain_lock);
+	int drained = L.open;
+	if (drained && atomic_load_explicit(&ring->tail, memory_order_acquire) == tail_before)
+		drain_if_open();
+	pthread_mutex_unlock(&L.drain_lock);
+	errno = saved;
+	return drained;
 }
 
 /* Sleeps until a producer bumps the wake word or the flush interval ends.
@@ -431,6 +460,16 @@ static void writer_wait(uint32_t seen)
 	syscall(SYS_futex, &sp_log_wake_word_, FUTEX_WAIT_PRIVATE, seen, &timeout, NULL, 0);
 }
 
+/* Test hook: while set, the writer thread does not drain (a writer that
+ * fell behind, made certain). Producers then drain on their own. */
+static _Atomic int writer_stalled;
+
+void sp_log_stall_writer_(int stalled)
+{
+	atomic_store(&writer_stalled, stalled);
+	sp_log_wake_writer_();
+}
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
@@ -438,7 +477,8 @@ static void *writer_main(void *arg)
 		writer_wait(atomic_load_explicit(&sp_log_wake_word_, memory_order_acquire));
 		if (atomic_load(&L.stop))
 			break;
-		sp_log_flush();
+		if (!atomic_load(&writer_stalled))
+			sp_log_flush();
 	}
 	return NULL;
 }

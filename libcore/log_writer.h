@@ -65,11 +65,18 @@ sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes);
 /* Owner is done with the ring (thread exit): the writer drains what is left,
  * then frees it. The owner must not touch it afterwards. */
 void sp_ring_retire(sp_ring *ring);
+/* may_block = 1: a producer that finds the ring full drains the log itself
+ * (it waits for the drain lock, encodes, compresses and writes) and its
+ * record goes in; nothing is lost while a log is open. Only for rings that
+ * are never written from a signal handler (the tracer's). Default 0: a
+ * full ring drops the record and counts it. Owner thread only. */
+void sp_ring_set_blocking(sp_ring *ring, int may_block);
 
 /* Producer side (static inline, defined in ring.h): owner context only;
- * lock-free, wait-free, async-signal-safe, no allocation. Return 0, or -1
- * when the ring is full (the record is counted as lost and the count is
- * written to the log):
+ * no allocation. A ring that may not block is lock-free, wait-free and
+ * async-signal-safe; a blocking ring is so until it is full. Return 0, or
+ * -1 when the ring is full and could not be drained (the record is counted
+ * as lost and the count is written to the log):
  *   int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec);
  *   int sp_ring_span_end(sp_ring *ring, const sp_rec_span_end *rec);
  *   int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec);

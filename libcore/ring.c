@@ -103,10 +103,25 @@ void sp_ring_count_lost(sp_ring *ring, int lost_kind)
 	atomic_store_explicit(&ring->lost[lost_kind], n + 1, memory_order_relaxed);
 }
 
-int sp_ring_refresh_(sp_ring *ring, uint64_t need)
+void sp_ring_set_blocking(sp_ring *ring, int may_block)
+{
+	if (ring)
+		ring->may_block = may_block;
+}
+
+static int ring_has_room(sp_ring *ring, uint64_t need)
 {
 	ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
-	if (need > ring->cap_words - (ring->head_local - ring->tail_cache))
+	return need <= ring->cap_words - (ring->head_local - ring->tail_cache);
+}
+
+/* The ring looks full. A ring that may block makes room by draining the
+ * log on this thread (the producer pays, nobody else; memory stays what it
+ * was): this is what makes the default lossless. */
+int sp_ring_refresh_(sp_ring *ring, uint64_t need)
+{
+	if (!ring_has_room(ring, need) &&
+	    !(ring->may_block && sp_log_make_room_(ring) && ring_has_room(ring, need)))
 		return 0;
 	ring->full_woken = 0;
 	return 1;

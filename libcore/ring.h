@@ -14,7 +14,11 @@
  * Producer functions are static inline so that sp_begin/sp_end pay no call:
  * they are lock-free, wait-free and async-signal-safe (no allocation, no
  * locks, no stdio; errno is preserved by the out-of-line wake-up path). A
- * full ring drops the record and counts it in lost[kind]. When the fill
+ * full ring drops the record and counts it in lost[kind], unless the ring
+ * may block (a tracer ring, never a sampler ring: those are written from a
+ * signal handler): then the producer drains the log itself, under the
+ * writer's drain lock, and the record goes in (ring.c, sp_ring_refresh_).
+ * When the fill
  * level crosses half the capacity the producer wakes the writer thread once
  * (a futex wake), so the ring is drained before it fills.
  *
@@ -48,6 +52,7 @@ typedef struct sp_ring {
 	uint64_t tail_cache;         /* last tail the producer saw */
 	uint64_t trace_hi, trace_lo; /* trace id of the last stored SPAN_BEGIN */
 	int full_woken;              /* writer already woken for this overflow */
+	int may_block;               /* full: drain the log here instead of dropping */
 	uint32_t tid;
 	_Atomic uint64_t lost[4]; /* by sp_lost_kind; only the producer writes */
 	/* Shared. */

@@ -178,8 +178,12 @@ static sp_tstate *sp_tstate_create(void)
 static int sp_tstate_attach(sp_tstate *ts)
 {
 	uint32_t gen = __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED);
-	if (!ts->ring)
+	if (!ts->ring) {
 		ts->ring = sp_ring_create(ts->tid, sp_ring_bytes_);
+		/* Spans are never made from a signal handler (spanprof.h): a
+		 * full ring can make its thread drain the log, losing nothing. */
+		sp_ring_set_blocking(ts->ring, 1);
+	}
 	if (!ts->ring)
 		return -1;
 	/* Spans still open from an earlier log (runtime restarted, or the
