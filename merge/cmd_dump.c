@@ -4,8 +4,12 @@
  * "TYPE ts=NS tid=TID key=value..." with names resolved through the log's
  * interned strings ("?<id>" when a string id is unknown).
  *
- * On damage it prints what it could read, then one line on stderr,
- * "spanprof dump: LOG: damaged at offset N: reason", and exits 1.
+ * A damaged range (the reader skips it and resumes at the next intact
+ * frame) shows in place as a line "DAMAGE offset=S end=E bytes=N
+ * reason=..." among the records; after the summary each range gets one
+ * line on stderr, "spanprof dump: LOG: damaged at offset S: reason; ...",
+ * and the exit status is 1: everything readable was printed, but not the
+ * whole log.
  *
  * Threading: single-threaded command.
  */
@@ -38,8 +42,10 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: spanprof dump [--help] LOG\n\n"
 	             "Prints every record of an event log (.splog) as one line of text,\n"
-	             "then a summary. Exits 1 if the log is damaged (after printing the\n"
-	             "records before the damage) or is not a spanprof log.\n");
+	             "then a summary. A damaged range is skipped (reading resumes at the\n"
+	             "next intact LZ4 frame) and shows as a DAMAGE line. Exits 1 if the log\n"
+	             "is damaged (after printing every readable record and one line per\n"
+	             "damaged range on stderr) or is not a spanprof log.\n");
 }
 
 static const char *name_of(sp_reader *r, uint32_t id, const char *inline_name, char *buf, size_t n)
@@ -209,6 +215,37 @@ static void print_summary(sp_reader *r, const dump_counts *c)
 			printf(" %s=%" PRIu64, sp_rec_type_name(t), c->by_type[t]);
 	putchar('\n');
 	print_lost(c);
+	if (sp_reader_damage_count(r))
+		printf("-- damage: %zu ranges, %" PRIu64 " bytes skipped\n",
+		       sp_reader_damage_count(r), sp_reader_damage_bytes(r));
+}
+
+/* Prints the damaged ranges the reader found since the last call, in place
+ * among the records; *shown counts those already printed. */
+static void print_new_damage(sp_reader *r, size_t *shown)
+{
+	const sp_reader_damage *d;
+	for (; (d = sp_reader_damage_at(r, *shown)) != NULL; ++*shown)
+		printf("DAMAGE offset=%" PRIu64 " end=%" PRIu64 " bytes=%" PRIu64
+		       " reason=\"%s\"\n",
+		       d->start, d->end, d->end - d->start, d->reason);
+}
+
+/* One stderr line per damaged range, after everything readable. */
+static void report_damage(sp_reader *r, const char *path)
+{
+	size_t n = sp_reader_damage_count(r), i = 0;
+	const sp_reader_damage *d;
+	for (; (d = sp_reader_damage_at(r, i)) != NULL; i++)
+		fprintf(stderr,
+		        "spanprof dump: %s: damaged at offset %" PRIu64
+		        ": %s; skipped bytes %" PRIu64 "-%" PRIu64 "%s\n",
+		        path, d->start, d->reason, d->start, d->end,
+		        d->end < sp_reader_bytes_read(r) ? ", read on from the next intact frame"
+		                                         : " (the end of the file)");
+	if (n > i)
+		fprintf(stderr, "spanprof dump: %s: %zu more damaged ranges not listed\n", path,
+		        n - i);
 }
 
 static int dump_log(const char *path)
@@ -222,18 +259,23 @@ static int dump_log(const char *path)
 	static dump_counts counts; /* large: not on the stack */
 	memset(&counts, 0, sizeof counts);
 	sp_record rec;
-	while ((rc = sp_reader_next(r, &rec)) > 0)
+	size_t shown = 0;
+	while ((rc = sp_reader_next(r, &rec)) > 0) {
+		print_new_damage(r, &shown);
 		print_record(r, &rec, &counts);
-	if (rc == -SP_ECORRUPT || rc == -SP_EVERSION)
+	}
+	print_new_damage(r, &shown);
+	int damaged = sp_reader_damage_count(r) > 0;
+	if (rc == 0 || damaged || rc == -SP_ECORRUPT || rc == -SP_EVERSION)
 		print_summary(r, &counts);
 	fflush(stdout);
-	if (rc == -SP_ECORRUPT)
+	if (damaged)
+		report_damage(r, path);
+	else if (rc == -SP_ECORRUPT)
 		fprintf(stderr, "spanprof dump: %s: damaged at offset %" PRIu64 ": %s\n", path,
 		        sp_reader_error_offset(r), sp_reader_error(r));
 	else if (rc < 0)
 		fprintf(stderr, "spanprof dump: %s: %s\n", path, sp_reader_error(r));
-	else
-		print_summary(r, &counts);
 	sp_reader_close(r);
 	return rc < 0 ? 1 : 0;
 }

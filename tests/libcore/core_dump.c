@@ -2,7 +2,9 @@
  * core_dump.c - 'spanprof dump' as a user runs it: a good log prints one
  * line per record and a summary (exit 0); a damaged log prints the records
  * before the damage, then one line "damaged at offset N" on stderr (exit
- * 1); a non-log file and a missing file give one line and exit 1; bad usage
+ * 1); a damaged middle frame shows as a DAMAGE line with its byte range,
+ * the records after it are printed too, and stderr has one line for it
+ * (exit 1); a non-log file and a missing file give one line and exit 1; bad usage
  * exits 2.
  */
 #include <setjmp.h>
@@ -154,6 +156,64 @@ static void test_dump_damaged_log(void **state)
 	assert_non_null(strstr(res.out, "span=2"));
 }
 
+/* File offsets of the frame holding span 2's BEGIN and of the next one. */
+static void span2_frame(uint64_t *start, uint64_t *end)
+{
+	sp_reader *r;
+	assert_int_equal(sp_reader_open(log_path, &r), 0);
+	sp_record rec;
+	*start = *end = 0;
+	while (sp_reader_next(r, &rec) == 1) {
+		if (rec.type == SP_REC_SPAN_BEGIN && rec.u.span_begin.span_id == 2)
+			*start = rec.file_offset;
+		if (*start && !*end && rec.file_offset > *start)
+			*end = rec.file_offset;
+	}
+	sp_reader_close(r);
+	assert_true(*start > 0 && *end > *start);
+}
+
+/* One flipped byte in the middle frame: that frame is skipped and shown,
+ * span 3's frame after it is printed. */
+static void test_dump_damaged_middle_frame(void **state)
+{
+	(void)state;
+	static run_result res;
+	static uint8_t bytes[1 << 16];
+	uint64_t start, end;
+	span2_frame(&start, &end);
+	FILE *in = fopen(log_path, "rb");
+	assert_non_null(in);
+	size_t n = fread(bytes, 1, sizeof bytes, in);
+	fclose(in);
+	bytes[(start + end) / 2] ^= 0x04;
+	char bad[600], args[700], want[200];
+	snprintf(bad, sizeof bad, "%s/flipped.splog", dir);
+	FILE *out = fopen(bad, "wb");
+	assert_non_null(out);
+	fwrite(bytes, 1, n, out);
+	fclose(out);
+	snprintf(args, sizeof args, "'%s'", bad);
+	run_dump(args, &res);
+	assert_int_equal(res.status, 1);
+	assert_non_null(strstr(res.out, "span=1 parent=0 name=\"parse\""));
+	assert_null(strstr(res.out, "span=2 "));
+	assert_non_null(strstr(res.out, "span=3 parent=0 name=\"parse\""));
+	snprintf(want, sizeof want, "DAMAGE offset=%llu end=%llu bytes=%llu reason=\"",
+	         (unsigned long long)start, (unsigned long long)end,
+	         (unsigned long long)(end - start));
+	const char *damage = strstr(res.out, want);
+	assert_non_null(damage);
+	assert_true(damage < strstr(res.out, "span=3 ")); /* in place, before span 3 */
+	assert_non_null(strstr(res.out, "-- damage: 1 ranges"));
+	assert_int_equal(count_lines(res.err), 1);
+	snprintf(want, sizeof want, "damaged at offset %llu: ", (unsigned long long)start);
+	assert_non_null(strstr(res.err, want));
+	snprintf(want, sizeof want, "skipped bytes %llu-%llu, read on", (unsigned long long)start,
+	         (unsigned long long)end);
+	assert_non_null(strstr(res.err, want));
+}
+
 static void test_dump_not_a_log(void **state)
 {
 	(void)state;
@@ -192,6 +252,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dump_good_log),
 	    cmocka_unit_test(test_dump_damaged_log),
+	    cmocka_unit_test(test_dump_damaged_middle_frame),
 	    cmocka_unit_test(test_dump_not_a_log),
 	    cmocka_unit_test(test_dump_usage),
 	};
