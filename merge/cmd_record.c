@@ -6,7 +6,13 @@
  * the library's constructor does the rest in the program and in every
  * process it forks or execs (they inherit the environment), each writing its
  * own <program>.<pid>.splog. When the child ends, record lists the logs it
- * wrote and exits with the child's status, or dies of the child's signal.
+ * wrote, reads them back to report in one line anything they say was lost
+ * (rec_loss.c), and exits with the child's status, or dies of its signal.
+ *
+ * Runs never mix: merge reads every log in a directory, so a directory
+ * that already holds logs is refused (--force removes those logs, and only
+ * files that are spanprof logs), and the default directory is created with
+ * an exclusive mkdir, with a sequence suffix when its second is taken.
  *
  * The library is found at $SPANPROF_LIB, else next to the spanprof binary
  * (build tree), else ../lib beside it, else the configured install libdir.
@@ -32,6 +38,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rec_logs.h"
 
 #ifndef SPANPROF_LIBDIR
 #define SPANPROF_LIBDIR "/usr/local/lib"
@@ -43,23 +50,29 @@ typedef struct sp_record_opts {
 	const char *out_dir;
 	long hz;
 	int wall;
+	int force;   /* remove the logs of an earlier run from out_dir */
 	char **argv; /* program and its arguments */
 } sp_record_opts;
 
 static void sp_record_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: spanprof record [-o DIR] [-F HZ] [--wall] -- PROGRAM [ARGS...]\n"
+	        "usage: spanprof record [-o DIR] [--force] [-F HZ] [--wall] -- PROGRAM [ARGS...]\n"
 	        "\n"
 	        "Runs PROGRAM with the spanprof runtime preloaded; every process it starts\n"
 	        "(fork, exec) writes its own log DIR/<program>.<pid>.splog.\n"
 	        "\n"
-	        "  -o DIR    directory for the logs (default: ./spanprof.YYYYmmdd-HHMMSS)\n"
+	        "  -o DIR    directory for the logs (default: a new ./spanprof.YYYYmmdd-HHMMSS,\n"
+	        "            with -002, -003... appended when that second's name is taken)\n"
+	        "  --force   if DIR holds logs of an earlier run, remove them first (only\n"
+	        "            spanprof logs, *.splog; without --force such a DIR is refused,\n"
+	        "            so that one merge never mixes two runs)\n"
 	        "  -F HZ     samples per second and thread (default 999, at most %ld)\n"
 	        "  --wall    sample wall-clock time (threads that sleep or wait too)\n"
 	        "  --help    this text\n"
 	        "\n"
-	        "Exits with PROGRAM's exit status, or dies of its signal.\n",
+	        "At exit, one line reports any span events or samples the logs say were\n"
+	        "lost, and any damage. Exits with PROGRAM's exit status, or dies of its signal.\n",
 	        SP_RECORD_MAX_HZ);
 }
 
@@ -95,6 +108,8 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 			return 0;
 		} else if (!strcmp(a, "--wall")) {
 			o->wall = 1;
+		} else if (!strcmp(a, "--force")) {
+			o->force = 1;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "-F")) {
 			if (i + 1 >= argc)
 				return sp_record_bad("option needs a value", a);
@@ -196,12 +211,31 @@ static int sp_record_set_preload(const char *lib)
 	return setenv("LD_PRELOAD", value, 1);
 }
 
-static void sp_record_default_dir(char *out, size_t cap)
+#define SP_RECORD_MAX_SEQ 999
+
+/* Creates a new directory ./spanprof.YYYYmmdd-HHMMSS, or -002 ... -999
+ * appended when runs share a second: mkdir is atomic, so two records
+ * started at once never get the same one. Names sort in time order. */
+static int sp_record_default_dir(char *out, size_t cap)
 {
+	char base[64];
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
-	strftime(out, cap, "spanprof.%Y%m%d-%H%M%S", &tm);
+	strftime(base, sizeof base, "spanprof.%Y%m%d-%H%M%S", &tm);
+	for (int seq = 1; seq <= SP_RECORD_MAX_SEQ; seq++) {
+		if (seq == 1)
+			snprintf(out, cap, "%s", base);
+		else
+			snprintf(out, cap, "%s-%03d", base, seq);
+		if (mkdir(out, 0700) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	fprintf(stderr, "spanprof record: cannot create a directory %s[-NNN]: %s; use -o DIR\n",
+	        base, errno == EEXIST ? "all names of this second are taken" : strerror(errno));
+	return -1;
 }
 
 /* mkdir -p: creates DIR and its missing parents (mode 0700), so that
@@ -225,7 +259,67 @@ static int sp_record_mkdirs(const char *dir)
 	return mkdir(path, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int sp_record_prepare_dir(const char *dir, char *abs, size_t cap)
+/* What the walk of an -o directory found. */
+typedef struct sp_record_used {
+	unsigned logs, foreign;
+	char first[PATH_MAX];         /* first log seen, for the message */
+	char first_foreign[PATH_MAX]; /* first *.splog that spanprof did not write */
+} sp_record_used;
+
+static int sp_record_note_log(const char *path, int is_file, void *ctx)
+{
+	sp_record_used *u = ctx;
+	if (u->logs++ == 0)
+		snprintf(u->first, sizeof u->first, "%s", path);
+	if (!is_file || !rec_logs_is_ours(path)) {
+		if (u->foreign++ == 0)
+			snprintf(u->first_foreign, sizeof u->first_foreign, "%s", path);
+	}
+	return 0;
+}
+
+static int sp_record_remove_log(const char *path, int is_file, void *ctx)
+{
+	(void)is_file;
+	(void)ctx;
+	if (unlink(path) < 0) {
+		fprintf(stderr, "spanprof record: cannot remove %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Refuses a directory that holds logs, unless force: then removes them,
+ * after checking that every one is a spanprof log (nothing else is ever
+ * removed: a foreign *.splog makes --force refuse too). */
+static int sp_record_clear_dir(const char *dir, int force)
+{
+	static sp_record_used u; /* two PATH_MAX buffers: not on the stack */
+	memset(&u, 0, sizeof u);
+	if (rec_logs_walk(dir, sp_record_note_log, &u) < 0) {
+		fprintf(stderr, "spanprof record: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (u.logs == 0)
+		return 0;
+	if (!force) {
+		fprintf(stderr,
+		        "spanprof record: %s already holds %u log(s) of an earlier run (%s): use "
+		        "--force to remove them, or another -o DIR\n",
+		        dir, u.logs, u.first);
+		return -1;
+	}
+	if (u.foreign) {
+		fprintf(stderr,
+		        "spanprof record: %s is not a spanprof log; --force removes only spanprof "
+		        "logs: move it away\n",
+		        u.first_foreign);
+		return -1;
+	}
+	return rec_logs_walk(dir, sp_record_remove_log, NULL) ? -1 : 0;
+}
+
+static int sp_record_prepare_dir(const char *dir, int force, char *abs, size_t cap)
 {
 	struct stat st;
 	if (sp_record_mkdirs(dir) < 0) {
@@ -236,6 +330,8 @@ static int sp_record_prepare_dir(const char *dir, char *abs, size_t cap)
 		fprintf(stderr, "spanprof record: %s: not a directory\n", dir);
 		return -1;
 	}
+	if (sp_record_clear_dir(dir, force) < 0)
+		return -1;
 	if (!realpath(dir, abs) || strlen(abs) >= cap) {
 		fprintf(stderr, "spanprof record: %s: %s\n", dir, strerror(errno));
 		return -1;
@@ -326,6 +422,18 @@ static void sp_record_list_logs(const char *dir, time_t since)
 		fprintf(stderr, "  (none: did the program start? see messages above)\n");
 }
 
+/* One line when the logs say anything was lost or damaged; else nothing. */
+static void sp_record_report_loss(const char *dir)
+{
+	rec_loss loss;
+	char line[512];
+	if (rec_loss_tally(dir, &loss) < 0)
+		fprintf(stderr, "spanprof record: cannot read back the logs in %s: %s\n", dir,
+		        strerror(errno));
+	else if (rec_loss_line(&loss, line, sizeof line))
+		fprintf(stderr, "%s\n", line);
+}
+
 /* Exit with the child's status, or die of its signal like it did. */
 static int sp_record_finish(int status)
 {
@@ -352,12 +460,14 @@ int sp_cmd_record(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	char lib[PATH_MAX], dir[PATH_MAX], abs_dir[PATH_MAX];
+	if (sp_record_find_lib(lib, sizeof lib) < 0)
+		return 1;
 	if (!o.out_dir) {
-		sp_record_default_dir(dir, sizeof dir);
+		if (sp_record_default_dir(dir, sizeof dir) < 0)
+			return 1;
 		o.out_dir = dir;
 	}
-	if (sp_record_find_lib(lib, sizeof lib) < 0 ||
-	    sp_record_prepare_dir(o.out_dir, abs_dir, sizeof abs_dir) < 0)
+	if (sp_record_prepare_dir(o.out_dir, o.force, abs_dir, sizeof abs_dir) < 0)
 		return 1;
 	if (sp_record_set_env(&o, abs_dir) < 0 || sp_record_set_preload(lib) < 0) {
 		fprintf(stderr, "spanprof record: cannot set the environment: %s\n",
@@ -385,5 +495,6 @@ int sp_cmd_record(int argc, char **argv)
 		return 1;
 	}
 	sp_record_list_logs(abs_dir, started);
+	sp_record_report_loss(abs_dir);
 	return sp_record_finish(status);
 }

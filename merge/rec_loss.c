@@ -1,0 +1,158 @@
+/*
+ * rec_loss.c - what `spanprof record` says at exit about loss: it reads
+ * back the logs it just wrote. LOST records carry cumulative counts per
+ * thread and kind (docs/log-format.md), so the tally keeps the latest
+ * count per (thread, kind) of each log and adds them up at the log's end;
+ * one log is one process, so (log, thread) stands for (pid, tid).
+ */
+#include "rec_logs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "log_reader.h"
+
+typedef struct rec_lost_slot {
+	uint32_t tid;
+	uint8_t kind;
+	uint64_t count;
+} rec_lost_slot;
+
+/* The latest LOST counts of one log. Few threads lose anything, and LOST
+ * records come once per drain at most, so a linear search is enough. */
+typedef struct rec_lost_set {
+	rec_lost_slot *slots;
+	size_t n, cap;
+} rec_lost_set;
+
+static int rec_lost_set_put(rec_lost_set *set, const sp_rec_lost *lost)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->slots[i].tid == lost->tid && set->slots[i].kind == lost->kind) {
+			set->slots[i].count = lost->count;
+			return 0;
+		}
+	}
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		rec_lost_slot *p = realloc(set->slots, cap * sizeof *p);
+		if (!p)
+			return -1;
+		set->slots = p;
+		set->cap = cap;
+	}
+	set->slots[set->n++] = (rec_lost_slot){lost->tid, lost->kind, lost->count};
+	return 0;
+}
+
+static int rec_lost_set_has_tid(const rec_lost_set *set, size_t before, uint32_t tid)
+{
+	for (size_t i = 0; i < before; i++)
+		if (set->slots[i].tid == tid && set->slots[i].count > 0)
+			return 1;
+	return 0;
+}
+
+/* Adds one log's final counts to the totals. */
+static void rec_lost_set_sum(const rec_lost_set *set, rec_loss *out)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const rec_lost_slot *s = &set->slots[i];
+		if (s->count == 0)
+			continue;
+		if (s->kind == SP_LOST_EVENTS)
+			out->span_lost += s->count;
+		else if (s->kind == SP_LOST_SAMPLES || s->kind == SP_LOST_UNWIND)
+			out->samples_lost += s->count;
+		else
+			out->other_lost += s->count;
+		if (!rec_lost_set_has_tid(set, i, s->tid))
+			out->threads++;
+	}
+}
+
+static int rec_loss_count(rec_loss *out, rec_lost_set *set, const sp_record *rec)
+{
+	switch (rec->type) {
+	case SP_REC_SPAN_BEGIN:
+	case SP_REC_SPAN_END:
+	case SP_REC_ATTR:
+		out->span_events++;
+		break;
+	case SP_REC_SAMPLE:
+		out->samples++;
+		break;
+	case SP_REC_LOST:
+		return rec_lost_set_put(set, &rec->u.lost);
+	}
+	return 0;
+}
+
+/* rec_logs_fn: one log. A log that cannot be read is counted, not fatal. */
+static int rec_loss_log(const char *path, int is_file, void *ctx)
+{
+	rec_loss *out = ctx;
+	sp_reader *r = NULL;
+	struct stat st;
+	if (is_file && stat(path, &st) == 0 && st.st_size == 0) {
+		out->logs++; /* a process that ended before its first write */
+		return 0;
+	}
+	if (!is_file || sp_reader_open(path, &r) < 0) {
+		out->unreadable++;
+		return 0;
+	}
+	rec_lost_set set = {0};
+	sp_record rec;
+	int rc, err = 0;
+	while (!err && (rc = sp_reader_next(r, &rec)) == 1)
+		err = rec_loss_count(out, &set, &rec);
+	if (!err && rc < 0 && sp_reader_damage_count(r) == 0)
+		out->unreadable++; /* not a log, or damaged from its first frame */
+	out->damaged += sp_reader_damage_count(r);
+	out->logs++;
+	rec_lost_set_sum(&set, out);
+	free(set.slots);
+	sp_reader_close(r);
+	if (err)
+		errno = ENOMEM;
+	return err;
+}
+
+int rec_loss_tally(const char *dir, rec_loss *out)
+{
+	*out = (rec_loss){0};
+	return rec_logs_walk(dir, rec_loss_log, out) ? -1 : 0;
+}
+
+static double rec_loss_pct(uint64_t lost, uint64_t kept)
+{
+	return lost ? 100.0 * (double)lost / (double)(lost + kept) : 0.0;
+}
+
+int rec_loss_line(const rec_loss *l, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (!l->span_lost && !l->samples_lost && !l->other_lost && !l->damaged && !l->unreadable)
+		return 0;
+	char damage[160] = "";
+	if (l->damaged || l->unreadable)
+		snprintf(damage, sizeof damage,
+		         "; %" PRIu64 " damaged range(s) skipped, %" PRIu64 " unreadable log(s)",
+		         l->damaged, l->unreadable);
+	char other[64] = "";
+	if (l->other_lost)
+		snprintf(other, sizeof other, ", %" PRIu64 " other record(s) lost", l->other_lost);
+	snprintf(buf, cap,
+	         "spanprof: %" PRIu64 " of %" PRIu64 " span events lost (%.1f%%), %" PRIu64
+	         " of %" PRIu64 " samples lost (%.1f%%)%s in %" PRIu64
+	         " thread(s)%s: see docs/sampling.md, \"What record reports\"",
+	         l->span_lost, l->span_lost + l->span_events,
+	         rec_loss_pct(l->span_lost, l->span_events), l->samples_lost,
+	         l->samples_lost + l->samples, rec_loss_pct(l->samples_lost, l->samples), other,
+	         l->threads, damage);
+	return 1;
+}
