@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "config.h"
 #include "log_writer.h"
 
 typedef struct producer {
@@ -149,8 +150,8 @@ static void *producer_main(void *arg)
 	g.ring = sp_ring_create((uint32_t)gettid(), p->ring_bytes);
 	if (!g.ring)
 		abort();
-	if (p->ring_bytes)
-		memset(g.ring->buf, 0, g.ring->cap_words * 8); /* warm, like a reused ring */
+	if (p->max_events) /* producer-only runs: warm, like a reused ring */
+		memset(g.ring->buf, 0, g.ring->cap_words * 8);
 	g.start_ns = now_ns();
 	g.paced_start = g.start_ns;
 	uint64_t stop = g.start_ns + (uint64_t)(p->seconds * 1e9);
@@ -284,23 +285,43 @@ static void run_drain_only(const char *dir)
 	printf("writer drain: %6.1f M events/s (encode + LZ4 + write, one thread)\n", best / 1e6);
 }
 
+/* The ring of the max and paced runs: $SPANPROF_BUFFER_KB read as the
+ * runtime reads it (a size, a bare number in KiB), else the default. */
+static size_t ring_bytes_from_env(void)
+{
+	const char *env = getenv("SPANPROF_BUFFER_KB");
+	uint64_t bytes = SP_RING_DEFAULT_BYTES;
+	if (env && *env &&
+	    (sp_parse_size(env, 1024u, &bytes) != 0 || bytes < SP_RING_MIN_BYTES ||
+	     bytes > SP_RING_MAX_BYTES)) {
+		fprintf(stderr, "invalid SPANPROF_BUFFER_KB=\"%s\"\n", env);
+		exit(2);
+	}
+	return (size_t)bytes;
+}
+
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
 	const char *dir = argc > 2 ? argv[2] : "/tmp";
+	size_t ring_bytes = ring_bytes_from_env();
 	sp_clock_init();
 	printf("producer: 1M events into a 128 MiB ring (never full), best of 5\n"
 	       "max: flat out for %.1f s, paced: 5 M events/s/thread for %.1f s; ring %u KiB "
 	       "(SPANPROF_BUFFER_KB), flush every 100 ms\n",
-	       seconds, seconds,
-	       getenv("SPANPROF_BUFFER_KB") ? (unsigned)atoi(getenv("SPANPROF_BUFFER_KB"))
-	                                    : SP_RING_DEFAULT_BYTES / 1024);
+	       seconds, seconds, (unsigned)(ring_bytes / 1024u));
 	run_drain_only(dir);
 	for (int threads = 1; threads <= 2; threads++) {
 		run_producer_only(threads, dir);
-		run_spec max = {.label = "max", .threads = threads, .seconds = seconds};
-		run_spec paced = {
-		    .label = "paced", .threads = threads, .seconds = seconds, .paced_rate = 5e6};
+		run_spec max = {.label = "max",
+		                .threads = threads,
+		                .seconds = seconds,
+		                .ring_bytes = ring_bytes};
+		run_spec paced = {.label = "paced",
+		                  .threads = threads,
+		                  .seconds = seconds,
+		                  .paced_rate = 5e6,
+		                  .ring_bytes = ring_bytes};
 		run_result r;
 		run(&max, dir, &r);
 		print_result(&max, &r);
