@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "mg_db.h"
 #include "mg_merge.h"
+#include "mg_runs.h"
 
 #define MG_DEFAULT_OUT "spanprof.db"
 
@@ -187,6 +188,20 @@ static void mg_phase(const char *what)
 	last = now;
 }
 
+/* One line when the inputs mix runs of one program (mg_runs.h); shown
+ * even with --quiet: it says the numbers are wrong, not noise. */
+static int mg_warn_mixed_runs(sqlite3 *db)
+{
+	char line[1024];
+	int rc = mg_runs_check(db, line, sizeof line);
+	if (rc < 0)
+		fprintf(stderr, "spanprof merge: checking for mixed runs: %s\n",
+		        sqlite3_errmsg(db));
+	else if (rc > 0)
+		fprintf(stderr, "%s\n", line);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Everything after the logs are loaded. */
 static int mg_finish_db(mg_merge *mg)
 {
@@ -230,6 +245,7 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 		fprintf(stderr, "spanprof merge: nothing could be read from the inputs\n");
 		err = 1;
 	}
+	err = err || mg_warn_mixed_runs(mg.db);
 	mg_merge_finalize(&mg);
 	err = err || mg_sym_finish(mg.sym) || mg_finish_db(&mg);
 	mg_sym_free(mg.sym);
