@@ -150,7 +150,7 @@ int mg_merge_prepare(mg_merge *mg)
 		const char *sql;
 	} s[] = {
 	    {&mg->ins_log, "INSERT INTO logs VALUES(?,?,?,?,?,?,?)"},
-	    {&mg->ins_damage, "INSERT INTO damage VALUES(?,?,?,?)"},
+	    {&mg->ins_damage, "INSERT INTO damage VALUES(?,?,?,?,?)"},
 	    {&mg->ins_process, "INSERT INTO processes VALUES(?,?,?,?,?,?,?,?,?,NULL)"},
 	    {&mg->upd_process_end, "UPDATE processes SET end_ns = ? WHERE log_id = ?"},
 	    {&mg->ins_thread, "INSERT INTO threads VALUES(?,?,?,?,NULL) ON CONFLICT(pid, tid)"
@@ -333,9 +333,11 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	                    .tid = b->tid,
 	                    .flags = b->flags,
 	                    .depth = depth};
-	if (b->name_id) /* the prefetcher resolved every known id */
-		s->name = strdup("?");
-	else
+	char unknown[16];
+	if (b->name_id) { /* the prefetcher resolved every known id: its STRING was lost */
+		snprintf(unknown, sizeof unknown, "?%" PRIu32, b->name_id);
+		s->name = strdup(unknown);
+	} else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
 	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id))
 		return -1;
@@ -595,8 +597,15 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 	const sp_rec_attr *a = &rec->u.attr;
 	sqlite3_stmt *st = lg->mg->ins_attr;
 	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
-	/* a known key_id came resolved from the prefetcher; an unknown one is "" */
-	mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
+	/* a known key_id came resolved from the prefetcher; an unknown one (its
+	 * STRING was in a damaged frame) shows as "?<id>", as in dump */
+	char unknown[16];
+	if (!a->key && a->key_id) {
+		snprintf(unknown, sizeof unknown, "?%" PRIu32, a->key_id);
+		mg_bind_str(st, 2, unknown);
+	} else {
+		mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
+	}
 	if (a->kind == SP_ATTR_INT)
 		sqlite3_bind_int64(st, 3, a->i);
 	else if (a->kind == SP_ATTR_DOUBLE)
@@ -801,14 +810,59 @@ static int mg_log_row(mg_log *lg, uint64_t records, int damaged)
 	return 0;
 }
 
-static int mg_damage_row(mg_log *lg, uint64_t offset, const char *reason)
+/* end = UINT64_MAX: unknown (reading stopped there; the rest is unread). */
+static int mg_damage_row(mg_log *lg, uint64_t offset, uint64_t end, const char *reason)
 {
 	sqlite3_stmt *st = lg->mg->ins_damage;
 	sqlite3_bind_int64(st, 1, lg->log_id);
 	mg_bind_str(st, 2, lg->path);
 	sqlite3_bind_int64(st, 3, (int64_t)offset);
 	mg_bind_str(st, 4, reason);
+	if (end == UINT64_MAX)
+		sqlite3_bind_null(st, 5);
+	else
+		sqlite3_bind_int64(st, 5, (int64_t)end);
 	return mg_step(st);
+}
+
+/* The ranges the reader skipped (it read on after each): one row each and
+ * one warning line for the log. Returns 0 or -1 (database). */
+static int mg_damage_ranges(mg_log *lg, int64_t records)
+{
+	const sp_reader *r = lg->reader;
+	size_t n = sp_reader_damage_count(r);
+	const sp_reader_damage *d = sp_reader_damage_at(r, 0);
+	if (n == 1 && d)
+		fprintf(stderr,
+		        "spanprof merge: warning: %s: 1 damaged range (bytes %" PRIu64 "-%" PRIu64
+		        ", %s) skipped; merged the %" PRId64 " records of the intact frames\n",
+		        lg->path, d->start, d->end, d->reason, records);
+	else
+		fprintf(stderr,
+		        "spanprof merge: warning: %s: %zu damaged ranges (%" PRIu64
+		        " bytes; the first at bytes %" PRIu64 "-%" PRIu64
+		        ", %s) skipped; merged the %" PRId64 " records of the intact frames\n",
+		        lg->path, n, sp_reader_damage_bytes(r), d ? d->start : 0, d ? d->end : 0,
+		        d ? d->reason : "not listed", records);
+	for (size_t i = 0; (d = sp_reader_damage_at(r, i)) != NULL; i++)
+		if (mg_damage_row(lg, d->start, d->end, d->reason))
+			return -1;
+	return 0;
+}
+
+/* A log the reader gave up on (damaged first frame, newer format, out of
+ * memory): one warning and one row at the offset where it stopped. */
+static int mg_damage_fatal(mg_log *lg, int err, int64_t records)
+{
+	const char *why = sp_reader_error(lg->reader);
+	uint64_t off = sp_reader_error_offset(lg->reader);
+	if (!why || !why[0])
+		why = sp_strerror(err);
+	fprintf(stderr,
+	        "spanprof merge: warning: %s: damaged at offset %" PRIu64
+	        ": %s; merged the %" PRId64 " records before it\n",
+	        lg->path, off, why, records);
+	return mg_damage_row(lg, off, UINT64_MAX, why);
 }
 
 /* Settles what is older than the watermark: fallback ends first (they
@@ -878,7 +932,8 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	if (err) {
 		fprintf(stderr, "spanprof merge: %s: cannot read: %s\n", path, sp_strerror(err));
 		mg->logs_failed++;
-		int db = mg_log_row(&lg, 0, 1) || mg_damage_row(&lg, 0, sp_strerror(err));
+		int db =
+		    mg_log_row(&lg, 0, 1) || mg_damage_row(&lg, 0, UINT64_MAX, sp_strerror(err));
 		mg_log_free(&lg);
 		return db ? -1 : 0;
 	}
@@ -890,14 +945,12 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	    (mg_settle(&lg, UINT64_MAX) || mg_batch_flush(&mg->samples_batch) || mg_anc_flush(mg)))
 		n = -1;
 	if (n >= 0 && damage) {
-		const char *why = sp_reader_error(lg.reader);
-		uint64_t off = sp_reader_error_offset(lg.reader);
-		fprintf(stderr,
-		        "spanprof merge: warning: %s: damaged at offset %" PRIu64
-		        ": %s; merged the %" PRId64 " records before it\n",
-		        path, off, why && why[0] ? why : sp_strerror(damage), n);
+		/* Skipped ranges end the log with -SP_ECORRUPT; any other error
+		 * (or damage before anything could be placed) stopped the reader. */
+		int ranges = sp_reader_damage_count(lg.reader) > 0;
 		mg->logs_damaged++;
-		if (mg_damage_row(&lg, off, why && why[0] ? why : sp_strerror(damage)))
+		if ((ranges && mg_damage_ranges(&lg, n)) ||
+		    ((!ranges || damage != -SP_ECORRUPT) && mg_damage_fatal(&lg, damage, n)))
 			n = -1;
 	}
 	if (n >= 0 && (mg_flush_open_spans(&lg) || mg_log_row(&lg, (uint64_t)n, damage != 0)))
