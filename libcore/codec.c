@@ -35,6 +35,7 @@ static const char *const sp_rec_names[SP_REC_TYPE_COUNT] = {
     [SP_REC_LOST] = "LOST",
     [SP_REC_SAMPLER] = "SAMPLER",
     [SP_REC_BLOCK] = "BLOCK",
+    [SP_REC_DROPPED] = "DROPPED",
 };
 
 const char *sp_rec_type_name(int type)
@@ -225,7 +226,7 @@ static uint8_t *enc_sampler(uint8_t *p, const sp_rec_sampler *r)
 static int needs_block(int type)
 {
 	return type == SP_REC_SPAN_BEGIN || type == SP_REC_SPAN_END || type == SP_REC_ATTR ||
-	       type == SP_REC_SAMPLE || type == SP_REC_LOST;
+	       type == SP_REC_SAMPLE || type == SP_REC_LOST || type == SP_REC_DROPPED;
 }
 
 static int encodable(const sp_codec_state *s, const sp_record *rec)
@@ -278,6 +279,9 @@ static uint8_t *enc_payload(sp_codec_state *s, const sp_record *rec, uint8_t *p)
 		return put_u(p, u->lost.count);
 	case SP_REC_SAMPLER:
 		return enc_sampler(p, &u->sampler);
+	case SP_REC_DROPPED:
+		p = put_u(p, u->dropped.name_id);
+		return put_u(p, u->dropped.count);
 	default: /* SP_REC_BLOCK */
 		s->in_block = 1;
 		s->block_tid = u->block.tid;
@@ -597,6 +601,11 @@ static void dec_payload(sp_codec_state *s, rd *c, sp_record *rec, sp_codec_scrat
 		break;
 	case SP_REC_SAMPLER:
 		dec_sampler(c, &u->sampler);
+		break;
+	case SP_REC_DROPPED:
+		u->dropped.name_id = rd_u32(c);
+		u->dropped.count = rd_u(c);
+		u->dropped.tid = s->block_tid;
 		break;
 	case SP_REC_BLOCK:
 		u->block.tid = rd_u32(c);

@@ -373,10 +373,28 @@ static int ring_put_lost(sp_ring *ring, int block_open)
 	return block_open;
 }
 
+static int ring_put_dropped(sp_ring *ring, int block_open)
+{
+	for (int k = 0; k < SP_RING_DROP_SLOTS; k++) {
+		uint32_t name_id =
+		    atomic_load_explicit(&ring->dropped[k].name_id, memory_order_acquire);
+		uint64_t n = atomic_load_explicit(&ring->dropped[k].count, memory_order_relaxed);
+		if (n == ring->dropped_written[k])
+			continue;
+		if (!block_open++)
+			put_block(ring->tid);
+		sp_record rec = {.type = SP_REC_DROPPED};
+		rec.u.dropped = (sp_rec_dropped){.tid = ring->tid, .name_id = name_id, .count = n};
+		frame_put(&rec);
+		ring->dropped_written[k] = n;
+	}
+	return block_open;
+}
+
 static void drain_ring(sp_ring *ring, uint64_t head)
 {
 	uint64_t t = atomic_load_explicit(&ring->tail, memory_order_relaxed);
-	int block_open = ring_put_lost(ring, 0);
+	int block_open = ring_put_dropped(ring, ring_put_lost(ring, 0));
 	if (t != head && !block_open)
 		put_block(ring->tid);
 	while (t != head) {

@@ -71,6 +71,10 @@ void sp_ring_retire(sp_ring *ring);
  * are never written from a signal handler (the tracer's). Default 0: a
  * full ring drops the record and counts it. Owner thread only. */
 void sp_ring_set_blocking(sp_ring *ring, int may_block);
+/* Counts one span dropped whole under SPANPROF_ON_FULL=drop, by interned
+ * name id (0 = unknown); the writer turns the counts into DROPPED records.
+ * Owner thread only; lock-free. */
+void sp_ring_count_dropped(sp_ring *ring, uint32_t name_id);
 
 /* Producer side (static inline, defined in ring.h): owner context only;
  * no allocation. A ring that may not block is lock-free, wait-free and

@@ -47,6 +47,7 @@ typedef enum sp_rec_type {
 	SP_REC_LOST = 11,    /* cumulative count of events lost */
 	SP_REC_SAMPLER = 12, /* which sampling mechanism ran, rates */
 	SP_REC_BLOCK = 13,   /* start of a run of records of one thread */
+	SP_REC_DROPPED = 14, /* cumulative count of spans dropped, per name */
 	SP_REC_TYPE_COUNT
 } sp_rec_type;
 
@@ -174,6 +175,14 @@ typedef struct sp_rec_lost {
 	uint64_t count; /* cumulative for this thread and kind */
 } sp_rec_lost;
 
+/* Spans dropped whole (a begin, its attributes, its end and its subtree)
+ * under SPANPROF_ON_FULL=drop, per thread (the BLOCK) and span name. */
+typedef struct sp_rec_dropped {
+	uint32_t tid;
+	uint32_t name_id; /* interned STRING id; 0 = names beyond the table */
+	uint64_t count;   /* cumulative for this thread and name */
+} sp_rec_dropped;
+
 typedef enum sp_sampler_mech {
 	SP_SAMPLER_NONE = 0,
 	SP_SAMPLER_PERF = 1,  /* perf_event_open task clock */
@@ -214,6 +223,7 @@ typedef struct sp_record {
 		sp_rec_lost lost;
 		sp_rec_sampler sampler;
 		sp_rec_block block;
+		sp_rec_dropped dropped;
 	} u;
 } sp_record;
 

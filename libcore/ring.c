@@ -103,6 +103,23 @@ void sp_ring_count_lost(sp_ring *ring, int lost_kind)
 	atomic_store_explicit(&ring->lost[lost_kind], n + 1, memory_order_relaxed);
 }
 
+void sp_ring_count_dropped(sp_ring *ring, uint32_t name_id)
+{
+	size_t slot = 0;
+	for (size_t i = 1; name_id && i < SP_RING_DROP_SLOTS; i++) {
+		uint32_t id = atomic_load_explicit(&ring->dropped[i].name_id, memory_order_relaxed);
+		if (id == 0)
+			atomic_store_explicit(&ring->dropped[i].name_id, name_id,
+			                      memory_order_release);
+		if (id == 0 || id == name_id) {
+			slot = i;
+			break;
+		}
+	}
+	uint64_t n = atomic_load_explicit(&ring->dropped[slot].count, memory_order_relaxed);
+	atomic_store_explicit(&ring->dropped[slot].count, n + 1, memory_order_relaxed);
+}
+
 void sp_ring_set_blocking(sp_ring *ring, int may_block)
 {
 	if (ring)
@@ -190,6 +207,11 @@ static void ring_empty(sp_ring *r, uint32_t tid)
 	for (int k = 0; k < 4; k++) {
 		atomic_store(&r->lost[k], 0);
 		r->lost_written[k] = 0;
+	}
+	for (int k = 0; k < SP_RING_DROP_SLOTS; k++) {
+		atomic_store(&r->dropped[k].name_id, 0);
+		atomic_store(&r->dropped[k].count, 0);
+		r->dropped_written[k] = 0;
 	}
 }
 

@@ -38,6 +38,9 @@
 #define SP_RING_DEFAULT_BYTES (256u * 1024u)
 #define SP_RING_MIN_BYTES     1024u
 #define SP_RING_MAX_BYTES     (1024u * 1024u * 1024u)
+/* Span names with their own dropped-span counter per ring; slot 0 counts
+ * the names beyond them. */
+#define SP_RING_DROP_SLOTS 16
 
 /* Raw record types in the ring besides the sp_rec_type values used as-is. */
 #define SP_RAW_PAD 0u
@@ -55,6 +58,10 @@ typedef struct sp_ring {
 	int may_block;               /* full: drain the log here instead of dropping */
 	uint32_t tid;
 	_Atomic uint64_t lost[4]; /* by sp_lost_kind; only the producer writes */
+	struct {                  /* SPANPROF_ON_FULL=drop counts; producer writes */
+		_Atomic uint32_t name_id;
+		_Atomic uint64_t count;
+	} dropped[SP_RING_DROP_SLOTS];
 	/* Shared. */
 	_Alignas(64) _Atomic uint64_t head;
 	_Alignas(64) _Atomic uint64_t tail;
@@ -62,6 +69,7 @@ typedef struct sp_ring {
 	/* Consumer-owned (under the writer's drain lock). */
 	uint64_t c_trace_hi, c_trace_lo;
 	uint64_t lost_written[4];
+	uint64_t dropped_written[SP_RING_DROP_SLOTS];
 	pthread_t owner;
 } sp_ring;
 
@@ -109,6 +117,17 @@ static inline void sp_ring_commit_(sp_ring *r, uint32_t words)
 static inline uint32_t sp_ring_words_(uint32_t bytes)
 {
 	return (bytes + 7u) / 8u;
+}
+
+/* 1 when less than an eighth of the ring is free; the consumer's real tail
+ * is read only when the producer's cached view says so. Owner only. */
+static inline int sp_ring_nearly_full(sp_ring *r)
+{
+	uint64_t low = r->cap_words / 8;
+	if (r->cap_words - (r->head_local - r->tail_cache) >= low)
+		return 0;
+	r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+	return r->cap_words - (r->head_local - r->tail_cache) < low;
 }
 
 /* Producer side: owner context only; lock-free, wait-free, async-signal-safe,

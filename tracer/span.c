@@ -84,12 +84,58 @@ static sp_span sp_push(sp_tstate *ts, uint32_t name_id, const char *name, const 
 		e->trace_hi = rec.trace_hi;
 		e->trace_lo = rec.trace_lo;
 		e->foreign = 0;
+		e->dropped = 0;
 	} else {
 		rec.flags |= SP_SPAN_TOO_DEEP;
 		handle.depth_ = SP_MAX_DEPTH + ts->too_deep++;
 	}
 	sp_ring_span_begin(ts->ring, &rec);
 	return handle;
+}
+
+/* SPANPROF_ON_FULL=drop: a span begun inside a dropped span, or while less
+ * than an eighth of its ring is free (the writer fell behind), is dropped
+ * whole: no begin, attribute or end of it, nor of anything begun inside it,
+ * is recorded. A span that was recorded keeps its attributes and its end:
+ * the free eighth is their room, and should it run out they wait like
+ * under the default policy. Spans nested beyond SP_MAX_DEPTH are never
+ * dropped (their ends are matched without a stack entry). */
+static int sp_drop_wanted(sp_tstate *ts)
+{
+	if (ts->depth >= SP_MAX_DEPTH)
+		return 0;
+	if (ts->depth > 0 && ts->stack[ts->depth - 1].dropped)
+		return 1;
+	return sp_ring_nearly_full(ts->ring);
+}
+
+static sp_span __attribute__((noinline))
+sp_push_dropped(sp_tstate *ts, uint32_t name_id, const char *name)
+{
+	if (name_id == 0)
+		name_id = sp_intern(name, sp_name_len(name)); /* 0 if out of memory */
+	sp_ring_count_dropped(ts->ring, name_id);
+	sp_span handle = {sp_next_id(ts), ts->tid, ts->depth};
+	sp_stack_entry *e = &ts->stack[ts->depth++];
+	*e = (sp_stack_entry){.id = handle.id_, .dropped = 1};
+	return handle;
+}
+
+static inline sp_span sp_begin_on(sp_tstate *ts, uint32_t name_id, const char *name,
+                                  const sp_context *remote)
+{
+	if (SP_UNLIKELY(sp_on_full_ == SP_ON_FULL_DROP) && sp_drop_wanted(ts))
+		return sp_push_dropped(ts, name_id, name);
+	return sp_push(ts, name_id, name, remote);
+}
+
+/* An attribute of a dropped span is dropped with it. */
+static int sp_span_dropped(const sp_tstate *ts, uint64_t span_id)
+{
+	for (uint32_t i = ts->depth; i-- > 0;)
+		if (ts->stack[i].id == span_id)
+			return ts->stack[i].dropped != 0;
+	return 0;
 }
 
 static inline int sp_remote_is_valid(const sp_context *c)
@@ -104,7 +150,7 @@ SP_API sp_span sp_begin_site_(sp_site_ *site, const char *name)
 		return sp_no_span;
 	if (SP_UNLIKELY(!name))
 		name = "(null)";
-	return sp_push(ts, sp_site_id(site, name), name, NULL);
+	return sp_begin_on(ts, sp_site_id(site, name), name, NULL);
 }
 
 SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const sp_context *parent)
@@ -114,8 +160,8 @@ SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const s
 		return sp_no_span;
 	if (!name)
 		name = "(null)";
-	return sp_push(ts, sp_site_id(site, name), name,
-	               sp_remote_is_valid(parent) ? parent : NULL);
+	return sp_begin_on(ts, sp_site_id(site, name), name,
+	                   sp_remote_is_valid(parent) ? parent : NULL);
 }
 
 /* The plain functions (taken by address, or used without GNU C): names are
@@ -128,7 +174,7 @@ SP_API sp_span sp_begin(const char *name)
 	sp_tstate *ts = sp_tstate_get();
 	if (!ts)
 		return sp_no_span;
-	return sp_push(ts, 0, name ? name : "(null)", NULL);
+	return sp_begin_on(ts, 0, name ? name : "(null)", NULL);
 }
 
 #undef sp_begin_child_of
@@ -139,7 +185,8 @@ SP_API sp_span sp_begin_child_of(const char *name, const sp_context *parent)
 	sp_tstate *ts = sp_tstate_get();
 	if (!ts)
 		return sp_no_span;
-	return sp_push(ts, 0, name ? name : "(null)", sp_remote_is_valid(parent) ? parent : NULL);
+	return sp_begin_on(ts, 0, name ? name : "(null)",
+	                   sp_remote_is_valid(parent) ? parent : NULL);
 }
 
 SP_HIDDEN void sp_emit_end(sp_tstate *ts, uint64_t span_id, uint32_t flags)
@@ -158,11 +205,11 @@ static void sp_pop_to(sp_tstate *ts, uint32_t keep, uint32_t flags)
 {
 	while (ts->depth > keep + 1) {
 		sp_stack_entry *e = &ts->stack[--ts->depth];
-		if (!e->foreign)
+		if (!(e->foreign | e->dropped))
 			sp_emit_end(ts, e->id, SP_SPAN_UNCLOSED);
 	}
 	sp_stack_entry *e = &ts->stack[--ts->depth];
-	if (!e->foreign)
+	if (!(e->foreign | e->dropped))
 		sp_emit_end(ts, e->id, flags);
 }
 
@@ -207,7 +254,7 @@ SP_API void sp_end_(sp_span span)
 	uint32_t top = ts->depth - 1;
 	if (SP_LIKELY(ts->depth > 0 && ts->stack[top].id == span.id_)) {
 		ts->depth = top;
-		if (SP_LIKELY(!ts->stack[top].foreign))
+		if (SP_LIKELY(!(ts->stack[top].foreign | ts->stack[top].dropped)))
 			sp_emit_end(ts, span.id_, 0);
 		return;
 	}
@@ -224,6 +271,8 @@ static inline void sp_attr_emit(sp_site_ *site, sp_span span, const char *key, s
 {
 	sp_tstate *ts = sp_tstate_get();
 	if (SP_UNLIKELY(!ts))
+		return;
+	if (SP_UNLIKELY(sp_on_full_ == SP_ON_FULL_DROP) && sp_span_dropped(ts, span.id_))
 		return;
 	if (SP_UNLIKELY(!key))
 		key = "(null)";

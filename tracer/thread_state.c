@@ -98,7 +98,7 @@ SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags)
 {
 	while (ts->depth > 0) {
 		sp_stack_entry *e = &ts->stack[--ts->depth];
-		if (!e->foreign && ts->ring && ts->gen == sp_gen_)
+		if (!(e->foreign | e->dropped) && ts->ring && ts->gen == sp_gen_)
 			sp_emit_end(ts, e->id, flags);
 	}
 	ts->too_deep = 0;

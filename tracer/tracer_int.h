@@ -38,7 +38,7 @@ typedef struct sp_stack_entry {
 	uint64_t id;
 	uint64_t trace_hi, trace_lo;
 	uint32_t foreign; /* inherited across fork: begun in the parent process */
-	uint32_t pad;
+	uint32_t dropped; /* SPANPROF_ON_FULL=drop: nothing of it is recorded */
 } sp_stack_entry;
 
 typedef struct sp_tstate {
