@@ -51,8 +51,10 @@ static void mg_merge_usage(FILE *out)
 	             "  -q, --quiet          no warnings about modules\n"
 	             "  -h, --help           this text\n"
 	             "\n"
-	             "A damaged log is merged up to the damage, with a warning; the exit status\n"
-	             "is non-zero only if nothing could be read. Schema: docs/schema.md.\n");
+	             "A damaged range of a log is skipped: reading resumes at the next intact\n"
+	             "LZ4 frame, one warning line per log names the ranges, and table damage\n"
+	             "lists each (offset, end_offset, reason). The exit status is 0 then, and\n"
+	             "non-zero only if nothing could be read. Schema: docs/schema.md.\n");
 }
 
 static void mg_on_signal(int sig)
