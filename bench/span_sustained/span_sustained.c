@@ -21,6 +21,9 @@
  * - lost: records missing from the log (expected minus read back) and the
  *   log's own LOST count; both must be 0 under the default policy.
  * - peak RSS of the child process (MiB).
+ * - worst us, >50us: one more pass with each span's own calls timed
+ *   (begin + attribute, end): the slowest, and how many took over 50 us
+ *   (a thread that drained the log itself, or was descheduled).
  *
  * Usage: span_sustained [ITERATIONS [ROUNDS]]   (default 200000 and 5)
  *        SPANPROF_ON_FULL and SPANPROF_BUFFER_KB pass through.
@@ -58,6 +61,8 @@ typedef struct result {
 	double events_per_s;
 	uint64_t expected, read_back, lost_logged;
 	double peak_rss_mib;
+	double worst_us; /* latency pass: the slowest span's own calls */
+	uint64_t slow;   /* latency pass: spans whose calls took > 50 us */
 } result;
 
 static volatile uint64_t sink;
@@ -112,10 +117,34 @@ static __attribute__((noinline)) void loop_spans(long n, int steps)
 	sp_end(root);
 }
 
+/* The latency pass: each span's own calls timed (begin+attribute, end);
+ * the worst one shows what a thread waits when it drains the log itself. */
+static __attribute__((noinline)) uint64_t loop_spans_timed(long n, int steps, uint64_t *slow)
+{
+	uint64_t x = 88172645463325252ull, worst = 0;
+	sp_span root = sp_begin("root");
+	for (long i = 0; i < n; i++) {
+		uint64_t t0 = ns_of(CLOCK_MONOTONIC);
+		sp_span s = sp_begin("child");
+		sp_attr_int(s, "i", i);
+		uint64_t t1 = ns_of(CLOCK_MONOTONIC);
+		x = work(x, steps);
+		sink = x;
+		uint64_t t2 = ns_of(CLOCK_MONOTONIC);
+		sp_end(s);
+		uint64_t t3 = ns_of(CLOCK_MONOTONIC);
+		uint64_t d = (t1 - t0) + (t3 - t2);
+		worst = d > worst ? d : worst;
+		*slow += d > 50000;
+	}
+	sp_end(root);
+	return worst;
+}
+
 typedef struct worker {
 	pthread_t thread;
-	int steps, with_spans;
-	uint64_t cpu_ns;
+	int steps, with_spans; /* with_spans 2: the latency pass */
+	uint64_t cpu_ns, worst_ns, slow;
 	pthread_barrier_t *start;
 } worker;
 
@@ -124,7 +153,9 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	pthread_barrier_wait(w->start);
 	uint64_t t0 = ns_of(CLOCK_THREAD_CPUTIME_ID);
-	if (w->with_spans)
+	if (w->with_spans == 2)
+		w->worst_ns = loop_spans_timed(iterations, w->steps, &w->slow);
+	else if (w->with_spans)
 		loop_spans(iterations, w->steps);
 	else
 		loop_plain(iterations, w->steps);
@@ -134,6 +165,8 @@ static void *worker_main(void *arg)
 
 /* Runs one phase on `threads` threads; returns the mean thread CPU ns per
  * iteration, and the wall and process CPU time of the phase. */
+static uint64_t phase_worst_ns, phase_slow;
+
 static double run_phase(int threads, int steps, int with_spans, uint64_t *wall_ns,
                         uint64_t *proc_ns)
 {
@@ -151,6 +184,8 @@ static double run_phase(int threads, int steps, int with_spans, uint64_t *wall_n
 	for (int i = 0; i < threads; i++) {
 		pthread_join(w[i].thread, NULL);
 		cpu += w[i].cpu_ns;
+		phase_worst_ns = w[i].worst_ns > phase_worst_ns ? w[i].worst_ns : phase_worst_ns;
+		phase_slow += w[i].slow;
 	}
 	*wall_ns = ns_of(CLOCK_MONOTONIC) - t0;
 	*proc_ns = process_cpu_ns() - p0;
@@ -226,13 +261,24 @@ static void child_run(const config *c, const char *dir, int out_fd)
 		proc_diff[r] =
 		    ((double)proc_spans - (double)proc_plain) / ((double)iterations * c->threads);
 	}
+	/* The latency pass, into the same log directory (counted below). */
+	sp_config cfg = {.out_dir = dir, .mode = SP_MODE_OFF};
+	if (sp_start(&cfg) != 0)
+		_exit(2);
+	uint64_t wall, proc;
+	run_phase(c->threads, c->work_steps, 2, &wall, &proc);
+	sp_stop();
 	result res = {0};
+	res.worst_us = (double)phase_worst_ns / 1e3;
+	res.slow = phase_slow;
 	res.work_ns = median(plain_ns, rounds);
 	res.thread_ns_per_span = median(diff, rounds);
 	res.process_ns_per_span = median(proc_diff, rounds);
-	res.expected = (uint64_t)rounds * (uint64_t)c->threads * (3u * (uint64_t)iterations + 2u);
+	res.expected =
+	    (uint64_t)(rounds + 1) * (uint64_t)c->threads * (3u * (uint64_t)iterations + 2u);
 	read_logs(dir, &res.read_back, &res.lost_logged);
-	res.events_per_s = (double)res.expected / ((double)span_wall / 1e9);
+	res.events_per_s = (double)rounds * (double)c->threads * (3.0 * (double)iterations + 2) /
+	                   ((double)span_wall / 1e9);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	res.peak_rss_mib = (double)ru.ru_maxrss / 1024.0;
@@ -302,8 +348,9 @@ int main(int argc, char **argv)
 	       "read; goal (paced): <= 2 reads + 30 ns = %.0f ns/span; SPANPROF_ON_FULL=%s\n",
 	       iterations, rounds, sp_clock_kind() == SP_CLOCK_TSC ? "tsc" : "monotonic", clock_ns,
 	       2 * clock_ns + 30, on_full ? on_full : "(default: wait)");
-	printf("%-30s %8s %10s %10s %12s %10s %10s %8s\n", "configuration", "work ns", "thread ns",
-	       "proc ns", "events/s", "missing", "lost(log)", "RSS MiB");
+	printf("%-30s %8s %10s %10s %12s %10s %10s %8s %9s %7s\n", "configuration", "work ns",
+	       "thread ns", "proc ns", "events/s", "missing", "lost(log)", "RSS MiB", "worst us",
+	       ">50us");
 	static const int steps[] = {0, 100, 400};
 	for (int neighbour = 0; neighbour <= 1; neighbour++) {
 		for (int threads = 1; threads <= MAX_THREADS; threads++) {
@@ -321,11 +368,13 @@ int main(int argc, char **argv)
 					printf("%-30s failed\n", label);
 					continue;
 				}
-				printf("%-30s %8.0f %10.1f %10.1f %12.0f %10llu %10llu %8.1f\n",
+				printf("%-30s %8.0f %10.1f %10.1f %12.0f %10llu %10llu %8.1f %9.1f "
+				       "%7llu\n",
 				       label, r.work_ns, r.thread_ns_per_span,
 				       r.process_ns_per_span, r.events_per_s,
 				       (unsigned long long)(r.expected - r.read_back),
-				       (unsigned long long)r.lost_logged, r.peak_rss_mib);
+				       (unsigned long long)r.lost_logged, r.peak_rss_mib,
+				       r.worst_us, (unsigned long long)r.slow);
 				fflush(stdout);
 			}
 		}
