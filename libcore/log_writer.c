@@ -458,13 +458,17 @@ int sp_log_make_room_(sp_ring *ring)
 {
 	if (in_drain)
 		return 0;
-	int saved = errno;
+	int saved = errno, cancel_state;
+	/* write() is a cancellation point: a program thread cancelled inside
+	 * the drain would leave the drain lock held forever. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	uint64_t tail_before = atomic_load_explicit(&ring->tail, memory_order_acquire);
 	pthread_mutex_lock(&L.drain_lock);
 	int drained = L.open;
 	if (drained && atomic_load_explicit(&ring->tail, memory_order_acquire) == tail_before)
 		drain_if_open();
 	pthread_mutex_unlock(&L.drain_lock);
+	pthread_setcancelstate(cancel_state, NULL);
 	errno = saved;
 	return drained;
 }
