@@ -258,12 +258,15 @@ static void test_record_bad_usage(void **state)
 	char *none[] = {c, "record", NULL};
 	char *rate[] = {c, "record", "-F", "0", "--", "/bin/true", NULL};
 	char *dash_o[] = {c, "record", "-o", NULL};
-	char *missing[] = {c, "record", "-o", "/tmp", "--", "/nonexistent/program", NULL};
+	char dir[64];
+	sp_test_mkdtemp(dir, "usage"); /* not /tmp: a directory with logs is refused */
+	char *missing[] = {c, "record", "-o", dir, "--", "/nonexistent/program", NULL};
 	expect_usage_error(bogus, 2);
 	expect_usage_error(none, 2);
 	expect_usage_error(rate, 2);
 	expect_usage_error(dash_o, 2);
 	expect_usage_error(missing, 127);
+	sp_test_rmdir(dir);
 	char *help[] = {c, "record", "--help", NULL};
 	char out[4096], err[4096];
 	int status = sp_test_run_stdout(help, out, sizeof out, err, sizeof err);
