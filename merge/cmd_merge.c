@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "mg_db.h"
+#include "mg_loss.h"
 #include "mg_merge.h"
 #include "mg_runs.h"
 
@@ -204,13 +205,16 @@ static int mg_warn_mixed_runs(sqlite3 *db)
 	return rc < 0 ? -1 : 0;
 }
 
-/* Everything after the logs are loaded. */
-static int mg_finish_db(mg_merge *mg)
+/* Everything after the logs are loaded; *loss gets the loss summary. */
+static int mg_finish_db(mg_merge *mg, mg_loss *loss)
 {
 	char a[32];
 	mg_progress_update(&mg->progress, "deriving span ancestors and stacks...");
 	mg_phase("load");
-	if (mg_db_derive(mg->db, mg->spans_without_depth > 0))
+	if (mg_db_derive(mg->db, mg->spans_without_depth > 0) ||
+	    (mg->spans_cut && mg_db_repair_samples(mg->db)) ||
+	    mg_loss_save(mg->db, mg->span_events, mg->samples, mg->spans_cut) ||
+	    mg_loss_read(mg->db, "merge", loss))
 		return -1;
 	mg_phase("derive");
 	mg_progress_update(&mg->progress, "indexing %s samples...",
@@ -249,7 +253,8 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 	}
 	err = err || mg_warn_mixed_runs(mg.db);
 	mg_merge_finalize(&mg);
-	err = err || mg_sym_finish(mg.sym) || mg_finish_db(&mg);
+	mg_loss loss = {0};
+	err = err || mg_sym_finish(mg.sym) || mg_finish_db(&mg, &loss);
 	mg_sym_free(mg.sym);
 	mg_progress_done(&mg.progress);
 	if (sqlite3_close(mg.db) != SQLITE_OK && !err) {
@@ -260,6 +265,12 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 		fprintf(stderr, "spanprof merge: %s: %s\n", out, strerror(errno));
 		err = 1;
 	}
+	char text[512];
+	loss.damaged = 0;               /* each damaged log had its own warning line */
+	if (!err && mg_loss_any(&loss)) /* never hidden, not even by --quiet */
+		fprintf(stderr,
+		        "spanprof merge: warning: %s: see tables lost and damage, and spans.cut\n",
+		        mg_loss_text(&loss, text, sizeof text));
 	if (!err && !quiet)
 		fprintf(stderr,
 		        "spanprof merge: %s: %zu log(s), %" PRId64 " records, %" PRIu64

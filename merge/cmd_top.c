@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "mg_cli.h"
 #include "mg_db.h"
+#include "mg_loss.h"
 #include "mg_hash.h"
 
 typedef struct mg_top_opts {
@@ -239,8 +240,9 @@ static const char *mg_basename(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* missing: the loss summary (mg_loss.h) for the first group, else NULL. */
 static void mg_top_header(const mg_top_opts *o, sqlite3_value *grp, long n, double ms,
-                          double all_ms)
+                          double all_ms, const char *missing)
 {
 	if (o->by) {
 		const char *v = (const char *)sqlite3_value_text(grp);
@@ -258,19 +260,21 @@ static void mg_top_header(const mg_top_opts *o, sqlite3_value *grp, long n, doub
 	printf(": %ld samples, %.1f ms", n, ms);
 	if (o->by)
 		printf(" (%.1f%%)", all_ms > 0 ? 100.0 * ms / all_ms : 0.0);
+	if (missing)
+		printf("\n  missing: %s", missing);
 	printf("\n  %8s %10s %6s  %8s %10s %6s  %s\n", "self", "self ms", "self%", "total",
 	       "total ms", "total%", "function");
 }
 
 static int mg_top_group(sqlite3 *db, const mg_top_opts *o, sqlite3_value *grp, long n, double ms,
-                        double all_ms)
+                        double all_ms, const char *missing)
 {
 	sqlite3_stmt *st = mg_prepare(db, "top", mg_top_funcs_sql);
 	if (!st)
 		return -1;
 	sqlite3_bind_value(st, 1, grp);
 	sqlite3_bind_int64(st, 2, o->n);
-	mg_top_header(o, grp, n, ms, all_ms);
+	mg_top_header(o, grp, n, ms, all_ms, missing);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		double self_ms = (double)sqlite3_column_int64(st, 2) / 1e6;
@@ -291,6 +295,12 @@ static int mg_top_group(sqlite3 *db, const mg_top_opts *o, sqlite3_value *grp, l
 
 static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
 {
+	/* What is missing from the data is said once, under the first title. */
+	mg_loss loss;
+	char text[512];
+	if (mg_loss_read(db, "top", &loss))
+		return -1;
+	const char *missing = mg_loss_any(&loss) ? mg_loss_text(&loss, text, sizeof text) : NULL;
 	sqlite3_stmt *st =
 	    mg_prepare(db, "top",
 	               "SELECT grp, sum(n), sum(w), (SELECT sum(w) FROM sel) FROM sel"
@@ -300,10 +310,10 @@ static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
 	int rc, groups = 0, err = 0;
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		groups++;
-		err = mg_top_group(db, o, sqlite3_column_value(st, 0),
-		                   (long)sqlite3_column_int64(st, 1),
-		                   (double)sqlite3_column_int64(st, 2) / 1e6,
-		                   (double)sqlite3_column_int64(st, 3) / 1e6);
+		err = mg_top_group(
+		    db, o, sqlite3_column_value(st, 0), (long)sqlite3_column_int64(st, 1),
+		    (double)sqlite3_column_int64(st, 2) / 1e6,
+		    (double)sqlite3_column_int64(st, 3) / 1e6, groups == 1 ? missing : NULL);
 	}
 	sqlite3_finalize(st);
 	if (err)

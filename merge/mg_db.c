@@ -27,7 +27,7 @@ static const char mg_tables_sql[] =
     " end_ns INTEGER, PRIMARY KEY(pid, tid));"
     "CREATE TABLE spans(span_id INTEGER PRIMARY KEY, parent_id INTEGER, trace_id TEXT,"
     " pid INTEGER, tid INTEGER, name TEXT, start_ns INTEGER, end_ns INTEGER,"
-    " dur_ns INTEGER, depth INTEGER, flags INTEGER, end_tid INTEGER);"
+    " dur_ns INTEGER, depth INTEGER, flags INTEGER, end_tid INTEGER, cut INTEGER);"
     "CREATE TABLE span_attrs(span_id INTEGER, key TEXT, value, truncated INTEGER);"
     "CREATE TABLE samples(sample_id INTEGER PRIMARY KEY, ts_ns INTEGER, pid INTEGER,"
     " tid INTEGER, span_id INTEGER, stack_id INTEGER, weight_ns INTEGER);"
@@ -187,6 +187,26 @@ int mg_db_derive(sqlite3 *db, int walk_parents)
 		return -1;
 	return mg_exec(db, "merge", mg_derive_sql);
 }
+
+/* Samples that the streaming attribution gave to a cut span after the end
+ * merge chose for it (the proof that it had ended came after they were
+ * settled) go to the nearest ancestor on the same thread that was open
+ * then, else to no span. Needs span_ancestors; one scan of samples, run
+ * only when some span was cut. */
+static const char mg_repair_sql[] =
+    "UPDATE samples SET span_id = (SELECT a.ancestor_id FROM span_ancestors a"
+    " JOIN spans p ON p.span_id = a.ancestor_id WHERE a.span_id = samples.span_id"
+    " AND a.distance > 0 AND p.pid = samples.pid AND p.tid = samples.tid"
+    " AND p.start_ns <= samples.ts_ns AND samples.ts_ns < p.end_ns"
+    " ORDER BY a.distance LIMIT 1)"
+    " WHERE span_id IN (SELECT span_id FROM spans WHERE cut <> 0)"
+    " AND ts_ns >= (SELECT end_ns FROM spans s WHERE s.span_id = samples.span_id);";
+
+int mg_db_repair_samples(sqlite3 *db)
+{
+	return mg_exec(db, "merge", mg_repair_sql);
+}
+
 int mg_db_create_indexes(sqlite3 *db)
 {
 	return mg_exec(db, "merge", mg_index_sql);

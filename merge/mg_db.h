@@ -14,8 +14,8 @@
 #define MG_SCHEMA_VERSION 1
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
- * ended before the span did (crash, kill); end_ns and dur_ns are NULL and the
- * span is treated as open until the end of its thread's data. */
+ * holds no END for the span (lost, or the log ended first); end_ns is the
+ * end merge chose and spans.cut says why (mg_repair.h, docs/schema.md). */
 #define MG_SPAN_NEVER_ENDED 0x100u
 
 /* Creates the tables (no secondary indexes: see mg_db_create_indexes). */
@@ -24,6 +24,8 @@ int mg_db_create_tables(sqlite3 *db);
  * spans and stacks. walk_parents = 0 when every span got its depth and
  * ancestor rows during the load (no span has depth NULL). */
 int mg_db_derive(sqlite3 *db, int walk_parents);
+/* Moves samples out of cut spans past their chosen end (after derive). */
+int mg_db_repair_samples(sqlite3 *db);
 /* Secondary indexes, created after the bulk load (faster: one sort each). */
 int mg_db_create_indexes(sqlite3 *db);
 int mg_db_create_views(sqlite3 *db);

@@ -6,8 +6,10 @@
  * inserted complete, so the spans table is written once per span and memory
  * holds only the spans open at one instant (plus up to MG_SPAN_ROWS ended
  * spans, inserted in id order: random ids inserted one by one as they end
- * cost more B-tree work). Spans still open when the log ends (crash, kill,
- * damage) are inserted with end_ns NULL and the flag MG_SPAN_NEVER_ENDED.
+ * cost more B-tree work). A span whose END is missing (lost, or the log
+ * ended first) is closed where mg_repair (mg_repair.h) says its thread was
+ * last known to be inside it, and marked cut (spans.cut, flag
+ * MG_SPAN_NEVER_ENDED).
  * Samples and span_ancestors rows go in 64-row INSERTs (mg_batch.h);
  * span_ancestors rows (a WITHOUT ROWID table keyed by span id) in sorted
  * batches of MG_ANC_ROWS, like spans.
@@ -37,6 +39,7 @@
 #include "mg_db.h"
 #include "mg_merge.h"
 #include "mg_prefetch.h"
+#include "mg_repair.h"
 #include "spanprof.h"
 
 #define MG_MAX_STACK_FRAMES 1024 /* after inline expansion */
@@ -49,13 +52,14 @@
 #define MG_MAX_EARLY_ENDS (1u << 16)
 /* Finished spans inserted per sorted batch (96 bytes each: 6 MiB). */
 #define MG_SPAN_ROWS (1u << 16)
-/* Spans per multi-row INSERT (12 parameters each). */
+/* Spans per multi-row INSERT (13 parameters each). */
 #define MG_SPAN_STMT_ROWS 64
 #define MG_ANC_ROWS       (1u << 18) /* span_ancestors rows sorted per batch (8 MiB) */
 
 typedef struct mg_end {
 	uint64_t ts_ns;
 	uint32_t tid, flags; /* ending thread, END record flags */
+	int cut;             /* MG_CUT_*: not an END record but merge's repair */
 } mg_end;
 
 typedef struct mg_open_span {
@@ -77,7 +81,7 @@ typedef struct mg_early_end {
 typedef struct mg_span_row {
 	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns, end_ns, seq;
 	uint32_t tid, end_tid, flags;
-	int depth, has_end;
+	int depth, has_end, cut;
 	char *name;
 } mg_span_row;
 
@@ -90,6 +94,7 @@ typedef struct mg_log {
 	uint32_t pid;
 	mg_sym_proc *proc;
 	mg_attr *attr;
+	mg_repair *repair;  /* spans whose END is missing */
 	uint64_t weight_ns; /* default sample weight */
 	uint64_t first_ns, last_ns;
 	mg_hash open;   /* span id -> index in spans[] */
@@ -128,7 +133,7 @@ static int mg_step_bound(sqlite3_stmt *st)
  * two equal ids still wins). */
 static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
 {
-	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?)";
+	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
 	static const char head[] = "INSERT OR IGNORE INTO spans VALUES";
 	char sql[sizeof head + MG_SPAN_STMT_ROWS * sizeof row];
 	size_t len = strlen(head);
@@ -156,7 +161,7 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->ins_thread, "INSERT INTO threads VALUES(?,?,?,?,NULL) ON CONFLICT(pid, tid)"
 	                      " DO UPDATE SET name = excluded.name WHERE excluded.name <> ''"},
 	    {&mg->upd_thread_end, "UPDATE threads SET end_ns = ? WHERE pid = ? AND tid = ?"},
-	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
+	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"},
 	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?)"},
 	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?)"},
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
@@ -240,7 +245,7 @@ static int mg_on_thread_end(mg_log *lg, const sp_record *rec)
 	sqlite3_bind_int64(st, 1, (int64_t)rec->ts_ns);
 	sqlite3_bind_int64(st, 2, lg->pid);
 	sqlite3_bind_int64(st, 3, rec->u.thread_end.tid);
-	return mg_step(st);
+	return mg_step(st) || mg_repair_thread_end(lg->repair, rec->u.thread_end.tid, rec->ts_ns);
 }
 
 static long mg_span_slot(mg_log *lg)
@@ -339,7 +344,8 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 		s->name = strdup(unknown);
 	} else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
-	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id))
+	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id) ||
+	    mg_repair_begin(lg->repair, b->tid, rec->ts_ns, b->span_id, b->parent_id, b->flags))
 		return -1;
 	if (depth >= 0 && mg_ancestors(lg, b->span_id, b->parent_id))
 		return -1;
@@ -360,7 +366,7 @@ static int mg_cmp_span_row(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : a->seq > b->seq; /* first one wins */
 }
 
-/* Binds span row r to st's parameters base+1 .. base+12. */
+/* Binds span row r to st's parameters base+1 .. base+13. */
 static void mg_span_bind(mg_log *lg, sqlite3_stmt *st, int base, const mg_span_row *r)
 {
 	char trace[33];
@@ -385,8 +391,10 @@ static void mg_span_bind(mg_log *lg, sqlite3_stmt *st, int base, const mg_span_r
 	if (r->has_end) {
 		sqlite3_bind_int64(st, base + 8, (int64_t)r->end_ns);
 		sqlite3_bind_int64(st, base + 9, (int64_t)(r->end_ns - r->start_ns));
-		sqlite3_bind_int64(st, base + 12, r->end_tid);
+		if (!r->cut)
+			sqlite3_bind_int64(st, base + 12, r->end_tid);
 	}
+	sqlite3_bind_int(st, base + 13, r->cut);
 	if (r->depth >= 0)
 		sqlite3_bind_int(st, base + 10, r->depth);
 	sqlite3_bind_int64(st, base + 11, r->flags);
@@ -399,7 +407,7 @@ static int mg_span_write(mg_log *lg, const mg_span_row *rows, size_t n)
 	size_t i = 0;
 	for (; i + MG_SPAN_STMT_ROWS <= n; i += MG_SPAN_STMT_ROWS) {
 		for (int k = 0; k < MG_SPAN_STMT_ROWS; k++)
-			mg_span_bind(lg, lg->mg->ins_span_many, k * 12, &rows[i + (size_t)k]);
+			mg_span_bind(lg, lg->mg->ins_span_many, k * 13, &rows[i + (size_t)k]);
 		if (mg_step_bound(lg->mg->ins_span_many))
 			return -1;
 	}
@@ -423,7 +431,8 @@ static int mg_span_rows_flush(mg_log *lg)
 	return err;
 }
 
-/* Buffers the span (taking its name) with its end, or NULL: never ended. */
+/* Buffers the span (taking its name) with its end (an END record or a
+ * cut), or NULL: no end at all (only when the load failed). */
 static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
 {
 	if (!lg->rows && !(lg->rows = malloc(MG_SPAN_ROWS * sizeof *lg->rows)))
@@ -447,8 +456,11 @@ static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
 		r->end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
 		r->flags |= end->flags;
 		r->end_tid = end->tid;
-	} else {
+		r->cut = end->cut;
+	}
+	if (!end || end->cut) {
 		r->flags |= MG_SPAN_NEVER_ENDED;
+		lg->mg->spans_cut += end != NULL;
 	}
 	return lg->n_rows == MG_SPAN_ROWS ? mg_span_rows_flush(lg) : 0;
 }
@@ -461,7 +473,8 @@ static int mg_span_close(mg_log *lg, size_t i, const mg_end *end)
 	mg_open_span *s = &lg->spans[i];
 	uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
 	uint64_t span_id = s->span_id;
-	int err = mg_attr_end(lg->attr, s->tid, end_ns, span_id) || mg_span_insert(lg, s, end);
+	int err = (!end->cut && mg_repair_end(lg->repair, s->tid, end->tid, end_ns, span_id)) ||
+	          mg_attr_end(lg->attr, s->tid, end_ns, span_id) || mg_span_insert(lg, s, end);
 	free(s->name); /* NULL unless the insert failed */
 	s->name = NULL;
 	mg_hash_del(&lg->open, span_id, 0);
@@ -569,7 +582,7 @@ static int mg_fallbacks_apply(mg_log *lg, uint64_t watermark)
 static int mg_on_span_end(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_span_end *e = &rec->u.span_end;
-	mg_end end = {rec->ts_ns, e->tid, e->flags};
+	mg_end end = {rec->ts_ns, e->tid, e->flags, MG_CUT_NONE};
 	uint64_t *slot = e->span_id ? mg_hash_get(&lg->open, e->span_id, 0) : NULL;
 	if (e->flags & SP_SPAN_DOUBLE_END) /* never closes a span by itself */
 		return slot ? mg_fallback_put(lg, (size_t)*slot, &end) : 0;
@@ -596,6 +609,7 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_attr *a = &rec->u.attr;
 	sqlite3_stmt *st = lg->mg->ins_attr;
+	mg_repair_attr(lg->repair, a->tid, a->span_id);
 	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
 	/* a known key_id came resolved from the prefetcher; an unknown one (its
 	 * STRING was in a damaged frame) shows as "?<id>", as in dump */
@@ -693,6 +707,8 @@ static int mg_on_sample(mg_log *lg, const sp_record *rec)
 	if (stack < 0)
 		return -1;
 	lg->mg->samples++;
+	if (mg_repair_sample(lg->repair, s->tid, rec->ts_ns))
+		return -1;
 	return mg_attr_sample(lg->attr, s->tid, rec->ts_ns, stack,
 	                      s->weight_us ? (int64_t)s->weight_us * 1000 : (int64_t)lg->weight_ns);
 }
@@ -725,7 +741,8 @@ static int mg_on_lost(mg_log *lg, const sp_record *rec)
 	sqlite3_bind_int64(st, 2, rec->u.lost.tid);
 	sqlite3_bind_text(st, 3, mg_lost_kind(rec->u.lost.kind), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (int64_t)rec->u.lost.count);
-	return mg_step(st);
+	return mg_step(st) ||
+	       mg_repair_lost(lg->repair, rec->u.lost.tid, rec->u.lost.kind, rec->u.lost.count);
 }
 
 static int mg_on_sampler(mg_log *lg, const sp_record *rec)
@@ -761,10 +778,13 @@ static int mg_on_record(mg_log *lg, const sp_record *rec)
 	case SP_REC_THREAD_END:
 		return mg_on_thread_end(lg, rec);
 	case SP_REC_SPAN_BEGIN:
+		lg->mg->span_events++;
 		return mg_on_span_begin(lg, rec);
 	case SP_REC_SPAN_END:
+		lg->mg->span_events++;
 		return mg_on_span_end(lg, rec);
 	case SP_REC_ATTR:
+		lg->mg->span_events++;
 		return mg_on_attr(lg, rec);
 	case SP_REC_SAMPLE:
 		return mg_on_sample(lg, rec);
@@ -774,8 +794,11 @@ static int mg_on_record(mg_log *lg, const sp_record *rec)
 		return mg_on_lost(lg, rec);
 	case SP_REC_SAMPLER:
 		return mg_on_sampler(lg, rec);
+	case SP_REC_CLOCK: /* starts each drain of the writer */
+		mg_repair_drain(lg->repair);
+		return 0;
 	default:
-		return 0; /* CLOCK, STRING, BLOCK: the reader uses them */
+		return 0; /* STRING, BLOCK: the reader uses them */
 	}
 }
 
@@ -865,14 +888,56 @@ static int mg_damage_fatal(mg_log *lg, int err, int64_t records)
 	return mg_damage_row(lg, off, UINT64_MAX, why);
 }
 
-/* Settles what is older than the watermark: fallback ends first (they
- * change the span stacks), then samples; stale early ends are dropped. */
+/* Closes the spans that mg_repair proved ended before the watermark and
+ * whose END did not come (those that got one meanwhile are no longer open). */
+static int mg_cuts_apply(mg_log *lg, uint64_t watermark)
+{
+	mg_cut c;
+	while (mg_repair_next_cut(lg->repair, watermark, &c)) {
+		uint64_t *slot = mg_hash_get(&lg->open, c.span_id, 0);
+		mg_end end = {c.end_ns, 0, 0, c.cut};
+		if (slot && mg_span_close(lg, (size_t)*slot, &end))
+			return -1;
+	}
+	return 0;
+}
+
+/* Settles what is older than the watermark: fallback ends first, then cut
+ * spans (both change the span stacks), then samples; stale early ends are
+ * dropped. */
 static int mg_settle(mg_log *lg, uint64_t watermark)
 {
-	if (lg->n_fallbacks && mg_fallbacks_apply(lg, watermark))
+	if ((lg->n_fallbacks && mg_fallbacks_apply(lg, watermark)) || mg_cuts_apply(lg, watermark))
 		return -1;
 	mg_early_expire(lg, watermark);
 	return mg_attr_settle(lg->attr, watermark);
+}
+
+/* At the end of the log: every END that may still come has come, so the
+ * spans still open are closed as mg_repair says (those on a thread's stack
+ * innermost first, then the rest), then everything is settled. */
+static int mg_settle_end(mg_log *lg, int damaged)
+{
+	mg_cut c;
+	if ((lg->n_fallbacks && mg_fallbacks_apply(lg, UINT64_MAX)) ||
+	    mg_cuts_apply(lg, UINT64_MAX))
+		return -1;
+	while (mg_repair_next_open(lg->repair, damaged, &c)) {
+		uint64_t *slot = mg_hash_get(&lg->open, c.span_id, 0);
+		mg_end end = {c.end_ns, 0, 0, c.cut};
+		if (slot && mg_span_close(lg, (size_t)*slot, &end))
+			return -1;
+	}
+	for (size_t i = 0; i < lg->n_spans; i++) {
+		mg_open_span *s = &lg->spans[i];
+		if (!s->name)
+			continue;
+		c = mg_repair_open_end(lg->repair, s->tid, s->span_id, s->start_ns, damaged);
+		mg_end end = {c.end_ns, 0, 0, c.cut};
+		if (mg_span_close(lg, i, &end))
+			return -1;
+	}
+	return mg_settle(lg, UINT64_MAX);
 }
 
 /* Reads every record; returns the count, sets *damage on damage; -1 = db. */
@@ -912,6 +977,7 @@ static void mg_log_free(mg_log *lg)
 	sp_reader_close(lg->reader);
 	mg_sym_proc_free(lg->proc);
 	mg_attr_free(lg->attr);
+	mg_repair_free(lg->repair);
 	mg_hash_free(&lg->open);
 	mg_hash_free(&lg->stacks);
 	mg_hash_free(&lg->early);
@@ -939,10 +1005,10 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	}
 	int damage = 0;
 	int64_t n = -1;
-	if ((lg.attr = mg_attr_new(mg, 0)))
+	if ((lg.attr = mg_attr_new(mg, 0)) && (lg.repair = mg_repair_new()))
 		n = mg_read_all(&lg, &damage);
-	if (n >= 0 &&
-	    (mg_settle(&lg, UINT64_MAX) || mg_batch_flush(&mg->samples_batch) || mg_anc_flush(mg)))
+	if (n >= 0 && (mg_settle_end(&lg, damage != 0) || mg_batch_flush(&mg->samples_batch) ||
+	               mg_anc_flush(mg)))
 		n = -1;
 	if (n >= 0 && damage) {
 		/* Skipped ranges end the log with -SP_ECORRUPT; any other error

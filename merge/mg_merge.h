@@ -48,6 +48,8 @@ typedef struct mg_merge {
 	uint64_t bytes_done;          /* compressed bytes of finished logs */
 	uint64_t bytes_total;         /* sizes of all input files */
 	uint64_t samples;
+	uint64_t span_events; /* BEGIN, END and ATTR records, all logs */
+	uint64_t spans_cut;   /* spans closed without their END (mg_repair.h) */
 	uint64_t logs_damaged, logs_failed;
 	mg_progress progress;
 	int quiet;

@@ -1,0 +1,133 @@
+/*
+ * mg_loss.c - see mg_loss.h. The counts that need a scan of a big table
+ * (span events, samples, cut spans) are stored in meta by merge, so that
+ * top and export read a few small rows; a database without them (an older
+ * merge) is counted, which only costs time.
+ *
+ * Threading: uses only the connection it is given.
+ */
+#include "mg_loss.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mg_db.h"
+
+int mg_loss_save(sqlite3 *db, uint64_t span_events, uint64_t samples, uint64_t spans_cut)
+{
+	char sql[256];
+	snprintf(sql, sizeof sql,
+	         "INSERT OR REPLACE INTO meta VALUES('span_events', %" PRIu64 "),"
+	         "('samples', %" PRIu64 "),('spans_cut', %" PRIu64 ");",
+	         span_events, samples, spans_cut);
+	return mg_exec(db, "merge", sql);
+}
+
+/* One integer from sql, 0 for NULL or no row; -1 on error (printed). */
+static int mg_loss_int(sqlite3 *db, const char *cmd, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = mg_prepare(db, cmd, sql);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	fprintf(stderr, "spanprof %s: database error: %s\n", cmd, sqlite3_errmsg(db));
+	return -1;
+}
+
+static int mg_loss_has_table(sqlite3 *db, const char *cmd, const char *table, int64_t *yes)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql,
+	         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", table);
+	return mg_loss_int(db, cmd, sql, yes);
+}
+
+int mg_loss_read(sqlite3 *db, const char *cmd, mg_loss *out)
+{
+	static const char *const sql[] = {
+	    "SELECT coalesce(sum(count), 0) FROM lost WHERE kind NOT IN ('samples', 'unwind')",
+	    "SELECT coalesce(sum(count), 0) FROM lost WHERE kind IN ('samples', 'unwind')",
+	    "SELECT count(*) FROM (SELECT DISTINCT pid, tid FROM lost WHERE count > 0)",
+	    "SELECT count(*) FROM damage",
+	    "SELECT coalesce((SELECT value FROM meta WHERE key = 'spans_cut'),"
+	    " (SELECT count(*) FROM spans WHERE flags & 256))",
+	    "SELECT coalesce((SELECT value FROM meta WHERE key = 'samples'),"
+	    " (SELECT count(*) FROM samples))",
+	    "SELECT coalesce((SELECT value FROM meta WHERE key = 'span_events'),"
+	    " (SELECT 2 * count(*) FROM spans) + (SELECT count(*) FROM span_attrs))",
+	};
+	int64_t *dst[] = {&out->events_lost, &out->samples_lost, &out->threads_lossy, &out->damaged,
+	                  &out->spans_cut,   &out->samples,      &out->span_events};
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+		if (mg_loss_int(db, cmd, sql[i], dst[i]))
+			return -1;
+	/* Spans dropped under SPANPROF_ON_FULL=drop, per thread and name. */
+	int64_t has_dropped = 0;
+	if (mg_loss_has_table(db, cmd, "dropped", &has_dropped))
+		return -1;
+	if (has_dropped && mg_loss_int(db, cmd, "SELECT coalesce(sum(count), 0) FROM dropped",
+	                               &out->spans_dropped))
+		return -1;
+	return 0;
+}
+
+int mg_loss_any(const mg_loss *l)
+{
+	return l->events_lost > 0 || l->samples_lost > 0 || l->spans_dropped > 0 ||
+	       l->spans_cut > 0 || l->damaged > 0;
+}
+
+static double mg_share(int64_t part, int64_t whole)
+{
+	return whole > 0 ? 100.0 * (double)part / (double)whole : 100.0;
+}
+
+/* Appends to buf at *n, "; " first unless it is the first part. */
+static void __attribute__((format(printf, 4, 5)))
+mg_part(char *buf, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	if (*n && *n < len)
+		*n += (size_t)snprintf(buf + *n, len - *n, "; ");
+	if (*n >= len)
+		return;
+	va_start(ap, fmt);
+	*n += (size_t)vsnprintf(buf + *n, len - *n, fmt, ap);
+	va_end(ap);
+}
+
+const char *mg_loss_text(const mg_loss *l, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	/* Shares of what was recorded plus what was lost: what happened. */
+	int64_t events = l->span_events + l->events_lost, samples = l->samples + l->samples_lost;
+	char ev[96] = "", sm[96] = "";
+	if (l->events_lost)
+		snprintf(ev, sizeof ev, "%" PRId64 " of %" PRId64 " span events (%.1f%%)",
+		         l->events_lost, events, mg_share(l->events_lost, events));
+	if (l->samples_lost)
+		snprintf(sm, sizeof sm, "%" PRId64 " of %" PRId64 " samples (%.1f%%)",
+		         l->samples_lost, samples, mg_share(l->samples_lost, samples));
+	if (ev[0] || sm[0])
+		mg_part(buf, len, &n, "%s%s%s lost in %" PRId64 " thread%s", ev,
+		        ev[0] && sm[0] ? " and " : "", sm, l->threads_lossy,
+		        l->threads_lossy == 1 ? "" : "s");
+	if (l->spans_dropped)
+		mg_part(buf, len, &n, "%" PRId64 " span%s dropped", l->spans_dropped,
+		        l->spans_dropped == 1 ? "" : "s");
+	if (l->spans_cut)
+		mg_part(buf, len, &n, "%" PRId64 " span%s cut (no END in the log)", l->spans_cut,
+		        l->spans_cut == 1 ? "" : "s");
+	if (l->damaged)
+		mg_part(buf, len, &n, "%" PRId64 " damaged range%s skipped", l->damaged,
+		        l->damaged == 1 ? "" : "s");
+	return buf;
+}
