@@ -28,12 +28,13 @@ int rec_logs_is_ours(const char *path);
 
 /* What the logs below a directory say was lost. */
 typedef struct rec_loss {
-	uint64_t span_events;  /* span and attribute records read */
-	uint64_t span_lost;    /* LOST kind EVENTS: last count per (log, thread) */
-	uint64_t samples;      /* SAMPLE records read */
-	uint64_t samples_lost; /* LOST kinds SAMPLES and UNWIND */
-	uint64_t other_lost;   /* LOST kinds this build does not know */
-	uint64_t threads;      /* (log, thread) pairs that lost anything */
+	uint64_t span_events;   /* span and attribute records read */
+	uint64_t span_lost;     /* LOST kind EVENTS: last count per (log, thread) */
+	uint64_t samples;       /* SAMPLE records read */
+	uint64_t samples_lost;  /* LOST kinds SAMPLES and UNWIND */
+	uint64_t other_lost;    /* LOST kinds this build does not know */
+	uint64_t spans_dropped; /* DROPPED: last count per (log, thread, name) */
+	uint64_t threads;       /* (log, thread) pairs that lost anything */
 	uint64_t logs;
 	uint64_t damaged;    /* damaged byte ranges the reader skipped */
 	uint64_t unreadable; /* logs that could not be read at all */

@@ -15,9 +15,13 @@
 
 #include "log_reader.h"
 
+/* kind REC_KIND_DROPPED holds a DROPPED count (per thread and span name). */
+#define REC_KIND_DROPPED 0
+
 typedef struct rec_lost_slot {
 	uint32_t tid;
 	uint8_t kind;
+	uint32_t name_id; /* DROPPED only */
 	uint64_t count;
 } rec_lost_slot;
 
@@ -28,11 +32,12 @@ typedef struct rec_lost_set {
 	size_t n, cap;
 } rec_lost_set;
 
-static int rec_lost_set_put(rec_lost_set *set, const sp_rec_lost *lost)
+static int rec_lost_set_put(rec_lost_set *set, rec_lost_slot slot)
 {
 	for (size_t i = 0; i < set->n; i++) {
-		if (set->slots[i].tid == lost->tid && set->slots[i].kind == lost->kind) {
-			set->slots[i].count = lost->count;
+		rec_lost_slot *s = &set->slots[i];
+		if (s->tid == slot.tid && s->kind == slot.kind && s->name_id == slot.name_id) {
+			s->count = slot.count;
 			return 0;
 		}
 	}
@@ -44,7 +49,7 @@ static int rec_lost_set_put(rec_lost_set *set, const sp_rec_lost *lost)
 		set->slots = p;
 		set->cap = cap;
 	}
-	set->slots[set->n++] = (rec_lost_slot){lost->tid, lost->kind, lost->count};
+	set->slots[set->n++] = slot;
 	return 0;
 }
 
@@ -63,7 +68,9 @@ static void rec_lost_set_sum(const rec_lost_set *set, rec_loss *out)
 		const rec_lost_slot *s = &set->slots[i];
 		if (s->count == 0)
 			continue;
-		if (s->kind == SP_LOST_EVENTS)
+		if (s->kind == REC_KIND_DROPPED)
+			out->spans_dropped += s->count;
+		else if (s->kind == SP_LOST_EVENTS)
 			out->span_lost += s->count;
 		else if (s->kind == SP_LOST_SAMPLES || s->kind == SP_LOST_UNWIND)
 			out->samples_lost += s->count;
@@ -86,7 +93,12 @@ static int rec_loss_count(rec_loss *out, rec_lost_set *set, const sp_record *rec
 		out->samples++;
 		break;
 	case SP_REC_LOST:
-		return rec_lost_set_put(set, &rec->u.lost);
+		return rec_lost_set_put(
+		    set, (rec_lost_slot){rec->u.lost.tid, rec->u.lost.kind, 0, rec->u.lost.count});
+	case SP_REC_DROPPED:
+		return rec_lost_set_put(set, (rec_lost_slot){rec->u.dropped.tid, REC_KIND_DROPPED,
+		                                             rec->u.dropped.name_id,
+		                                             rec->u.dropped.count});
 	}
 	return 0;
 }
@@ -136,16 +148,20 @@ static double rec_loss_pct(uint64_t lost, uint64_t kept)
 int rec_loss_line(const rec_loss *l, char *buf, size_t cap)
 {
 	buf[0] = '\0';
-	if (!l->span_lost && !l->samples_lost && !l->other_lost && !l->damaged && !l->unreadable)
+	if (!l->span_lost && !l->samples_lost && !l->other_lost && !l->spans_dropped &&
+	    !l->damaged && !l->unreadable)
 		return 0;
 	char damage[160] = "";
 	if (l->damaged || l->unreadable)
 		snprintf(damage, sizeof damage,
 		         "; %" PRIu64 " damaged range(s) skipped, %" PRIu64 " unreadable log(s)",
 		         l->damaged, l->unreadable);
-	char other[64] = "";
-	if (l->other_lost)
-		snprintf(other, sizeof other, ", %" PRIu64 " other record(s) lost", l->other_lost);
+	char other[160] = "";
+	if (l->other_lost || l->spans_dropped)
+		snprintf(other, sizeof other,
+		         ", %" PRIu64 " whole span(s) dropped (SPANPROF_ON_FULL=drop), %" PRIu64
+		         " other record(s) lost",
+		         l->spans_dropped, l->other_lost);
 	snprintf(buf, cap,
 	         "spanprof: %" PRIu64 " of %" PRIu64 " span events lost (%.1f%%), %" PRIu64
 	         " of %" PRIu64 " samples lost (%.1f%%)%s in %" PRIu64

@@ -12,6 +12,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,31 @@ static void test_nothing_lost_no_line(void **state)
 	assert_int_equal(l.span_events, 100);
 	assert_int_equal(rec_loss_line(&l, line, sizeof line), 0);
 	assert_string_equal(line, "");
+	mtest_rmdir(dir);
+}
+
+/* DROPPED counts (SPANPROF_ON_FULL=drop) are cumulative like LOST: 7,
+ * then 9 after a flush, count 9. Set as the runtime does, in the ring. */
+static void test_dropped_spans_reported(void **state)
+{
+	(void)state;
+	char dir[512], line[512];
+	mtest_tmpdir(dir, sizeof dir, "rdrop");
+	synth s;
+	assert_int_equal(synth_open(&s, dir, "dropper", 4000, 1), 0);
+	spans(&s, 51, 1, 5);
+	sp_ring *ring = synth_thread(&s, 51, "t");
+	atomic_store(&ring->dropped[0].count, 7);
+	sp_log_flush();
+	atomic_store(&ring->dropped[0].count, 9);
+	synth_close(&s);
+	rec_loss l;
+	assert_int_equal(rec_loss_tally(dir, &l), 0);
+	assert_int_equal(l.spans_dropped, 9);
+	assert_int_equal(l.threads, 1);
+	assert_int_equal(rec_loss_line(&l, line, sizeof line), 1);
+	print_message("# %s\n", line);
+	assert_non_null(strstr(line, "9 whole span(s) dropped"));
 	mtest_rmdir(dir);
 }
 
@@ -295,6 +321,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tally_sums_last_counts),
 	    cmocka_unit_test(test_nothing_lost_no_line),
+	    cmocka_unit_test(test_dropped_spans_reported),
 	    cmocka_unit_test(test_damaged_frame_reported),
 	    cmocka_unit_test(test_used_dir_refused_force_removes_logs),
 	    cmocka_unit_test(test_default_dirs_unique_within_a_second),
