@@ -22,11 +22,13 @@
 #include "log_reader.h"
 #include "spanprof.h"
 
-/* LOST counts are cumulative per thread and kind: the summary adds up the
- * latest count of each (tid, kind). */
+/* LOST counts are cumulative per thread and kind, DROPPED counts per thread
+ * and span name: the summary adds up the latest count of each (tid, kind,
+ * name); a DROPPED count goes under kind 0. */
 typedef struct lost_slot {
 	uint32_t tid;
 	uint8_t kind;
+	uint32_t name_id;
 	uint64_t count;
 } lost_slot;
 
@@ -110,6 +112,14 @@ static void print_module(const sp_rec_module *m)
 		printf("%02x", m->build_id[i]);
 }
 
+static void print_dropped(sp_reader *r, const sp_rec_dropped *d)
+{
+	char buf[32];
+	printf(" tid=%" PRIu32 " name=\"%s\" count=%" PRIu64, d->tid,
+	       d->name_id ? name_of(r, d->name_id, NULL, buf, sizeof buf) : "(other names)",
+	       d->count);
+}
+
 static void print_clock(const sp_clock_pair *c)
 {
 	printf(" ticks=%" PRIu64 " mono_ns=%" PRIu64 " real_ns=%" PRIu64 " ns_per_tick=%.9g",
@@ -167,19 +177,23 @@ static void print_fields(sp_reader *r, const sp_record *rec)
 	case SP_REC_BLOCK:
 		printf(" tid=%" PRIu32, u->block.tid);
 		break;
+	case SP_REC_DROPPED:
+		print_dropped(r, &u->dropped);
+		break;
 	}
 }
 
-static void note_lost(dump_counts *c, const sp_rec_lost *l)
+static void note_lost(dump_counts *c, lost_slot l)
 {
 	for (size_t i = 0; i < c->nlost; i++) {
-		if (c->lost[i].tid == l->tid && c->lost[i].kind == l->kind) {
-			c->lost[i].count = l->count;
+		lost_slot *s = &c->lost[i];
+		if (s->tid == l.tid && s->kind == l.kind && s->name_id == l.name_id) {
+			s->count = l.count;
 			return;
 		}
 	}
 	if (c->nlost < DUMP_LOST_SLOTS)
-		c->lost[c->nlost++] = (lost_slot){l->tid, l->kind, l->count};
+		c->lost[c->nlost++] = l;
 }
 
 static void print_lost(const dump_counts *c)
@@ -191,6 +205,8 @@ static void print_lost(const dump_counts *c)
 		printf("-- lost: events=%" PRIu64 " samples=%" PRIu64 " unwind_failed=%" PRIu64
 		       "\n",
 		       by_kind[SP_LOST_EVENTS], by_kind[SP_LOST_SAMPLES], by_kind[SP_LOST_UNWIND]);
+	if (by_kind[0])
+		printf("-- dropped: spans=%" PRIu64 " (SPANPROF_ON_FULL=drop)\n", by_kind[0]);
 }
 
 static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
@@ -203,7 +219,10 @@ static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
 	if (rec->type < SP_REC_TYPE_COUNT)
 		c->by_type[rec->type]++;
 	if (rec->type == SP_REC_LOST)
-		note_lost(c, &rec->u.lost);
+		note_lost(c, (lost_slot){rec->u.lost.tid, rec->u.lost.kind, 0, rec->u.lost.count});
+	else if (rec->type == SP_REC_DROPPED)
+		note_lost(c, (lost_slot){rec->u.dropped.tid, 0, rec->u.dropped.name_id,
+		                         rec->u.dropped.count});
 }
 
 static void print_summary(sp_reader *r, const dump_counts *c)

@@ -1,6 +1,7 @@
 /*
  * core_dump.c - 'spanprof dump' as a user runs it: a good log prints one
- * line per record and a summary (exit 0); a damaged log prints the records
+ * line per record and a summary (exit 0), with lost and dropped counts
+ * summed from their cumulative records; a damaged log prints the records
  * before the damage, then one line "damaged at offset N" on stderr (exit
  * 1); a damaged middle frame shows as a DAMAGE line with its byte range,
  * the records after it are printed too, and stderr has one line for it
@@ -83,6 +84,12 @@ static int setup(void **state)
 		sp_ring_span_end(ring, &e);
 		sp_log_flush();
 	}
+	/* Spans dropped under SPANPROF_ON_FULL=drop: 2 named "parse", 1 under
+	 * a name beyond the per-name counters; cumulative across two drains. */
+	sp_ring_count_dropped(ring, 1);
+	sp_log_flush();
+	sp_ring_count_dropped(ring, 1);
+	sp_ring_count_dropped(ring, 0);
 	sp_ring_retire(ring);
 	sp_log_close();
 	return 0;
@@ -112,6 +119,9 @@ static void test_dump_good_log(void **state)
 	assert_non_null(strstr(res.out, "SAMPLE ts="));
 	assert_non_null(strstr(res.out, "LOST tid=322 kind=2 count=5"));
 	assert_non_null(strstr(res.out, "-- lost: events=0 samples=5 unwind_failed=0"));
+	assert_non_null(strstr(res.out, "DROPPED tid=321 name=\"parse\" count=2"));
+	assert_non_null(strstr(res.out, "DROPPED tid=321 name=\"(other names)\" count=1"));
+	assert_non_null(strstr(res.out, "-- dropped: spans=3 (SPANPROF_ON_FULL=drop)"));
 }
 
 /* Offset of the last frame of the good log. */
