@@ -93,6 +93,9 @@ struct sp_export {
 	int64_t nsel_samples, nsel_spans; /* rows in x_samples / x_spans */
 	int64_t min_ns, max_ns;           /* time range of the selection */
 	uint64_t rows_done;               /* progress counter */
+	/* What the data is missing (mg_loss.h): lost events and samples, cut
+	 * spans...; "" when nothing. Each format carries it where it has room. */
+	char missing[512];
 };
 
 /* Runs a whole export: opens and checks the database, applies filters,

@@ -311,8 +311,13 @@ int sp_export_chrome(struct sp_export *x)
 	rc = rc ? rc : ch_samples(&ch);
 	fprintf(x->out,
 	        "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"exporter\":\"spanprof\","
-	        "\"spanprof_base_ns\":%" PRId64 "}}\n",
+	        "\"spanprof_base_ns\":%" PRId64,
 	        ch.base_ns);
+	if (x->missing[0]) { /* otherData: the trace's metadata */
+		fputs(",\"spanprof_missing\":", x->out);
+		sp_json_str(x->out, x->missing);
+	}
+	fputs("}}\n", x->out);
 	free(ch.sent);
 	return rc;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "mg_loss.h"
 #include "spanprof.h"
 
 /* The name of a frame: its function, else module+offset. P: table prefix. */
@@ -578,11 +579,24 @@ static int dispatch(struct sp_export *x)
 	return -SP_EINVAL;
 }
 
+/* The loss summary of the whole database (not only of the selection:
+ * what was lost has no span or time to filter by). */
+static int read_missing(struct sp_export *x)
+{
+	mg_loss loss;
+	if (mg_loss_read(x->db, "export", &loss))
+		return -SP_EIO;
+	if (mg_loss_any(&loss))
+		mg_loss_text(&loss, x->missing, sizeof x->missing);
+	return 0;
+}
+
 static int prepare(struct sp_export *x)
 {
 	int rc = open_db(x);
 	rc = rc ? rc : make_views(x);
 	rc = rc ? rc : check_selection(x);
+	rc = rc ? rc : read_missing(x);
 	rc = rc ? rc : make_thread_samples(x);
 	rc = rc ? rc : load_funcs(x);
 	rc = rc ? rc : load_frames(x);

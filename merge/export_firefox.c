@@ -160,6 +160,10 @@ static void fx_meta(struct fx *fx)
 	        "\"markerSchema\":",
 	        FX_VERSION);
 	fx_marker_schema(fx);
+	if (fx->x->missing[0]) { /* an extra meta key: the profiler keeps it */
+		fputs(",\"spanprofMissing\":", out);
+		sp_json_str(out, fx->x->missing);
+	}
 	putc('}', out);
 }
 

@@ -18,6 +18,7 @@
  * labels. Single-threaded.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,14 +96,17 @@ static void pp_header(struct pp *pp)
 	                                       PERFTOOLS__PROFILES__VALUE_TYPE__INIT};
 	Perftools__Profiles__ValueType period = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
 	Perftools__Profiles__ValueType *tp[2] = {&t[0], &t[1]};
-	int64_t comment;
+	int64_t comment[2];
 	pp_str(pp, "");
 	t[0].type = pp_str(pp, "samples");
 	t[0].unit = pp_str(pp, "count");
 	t[1].type = period.type = pp_str(pp, "cpu");
 	t[1].unit = period.unit = pp_str(pp, "nanoseconds");
-	comment = pp_str(pp, "spanprof export: samples labelled with span_id, span_name and "
-	                     "the attributes of their innermost span");
+	comment[0] = pp_str(pp, "spanprof export: samples labelled with span_id, span_name and "
+	                        "the attributes of their innermost span");
+	char missing[sizeof pp->x->missing + 16];
+	snprintf(missing, sizeof missing, "missing: %s", pp->x->missing);
+	comment[1] = pp->x->missing[0] ? pp_str(pp, missing) : 0;
 	m.n_sample_type = 2;
 	m.sample_type = tp;
 	m.period_type = &period;
@@ -110,8 +114,8 @@ static void pp_header(struct pp *pp)
 	m.time_nanos = pp->x->min_ns;
 	m.duration_nanos = pp->x->max_ns - pp->x->min_ns;
 	m.default_sample_type = t[1].type;
-	m.n_comment = 1;
-	m.comment = &comment;
+	m.n_comment = pp->x->missing[0] ? 2 : 1;
+	m.comment = comment;
 	pp_write(pp, &m);
 }
 

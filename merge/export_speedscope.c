@@ -263,7 +263,13 @@ int sp_export_speedscope(struct sp_export *x)
 	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
 	      "\"exporter\":\"spanprof\",\"name\":",
 	      x->out);
-	sp_json_str(x->out, x->opts->db_path);
+	if (x->missing[0]) { /* the name is all the file shows of itself */
+		char name[sizeof x->missing + 512];
+		snprintf(name, sizeof name, "%s (missing: %s)", x->opts->db_path, x->missing);
+		sp_json_str(x->out, name);
+	} else {
+		sp_json_str(x->out, x->opts->db_path);
+	}
 	fputs(",\"activeProfileIndex\":0,\"profiles\":[", x->out);
 	int rc = ss_profiles(&ss);
 	fputs("],", x->out);

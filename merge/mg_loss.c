@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,32 +49,52 @@ static int mg_loss_has_table(sqlite3 *db, const char *cmd, const char *table, in
 	return mg_loss_int(db, cmd, sql, yes);
 }
 
+/* The tables that hold the counts; a database made by hand or by an
+ * older merge may lack any of them (then nothing of theirs is missing). */
+enum { MG_T_LOST, MG_T_DAMAGE, MG_T_META, MG_T_DROPPED, MG_T_COUNT };
+
 int mg_loss_read(sqlite3 *db, const char *cmd, mg_loss *out)
 {
-	static const char *const sql[] = {
-	    "SELECT coalesce(sum(count), 0) FROM lost WHERE kind NOT IN ('samples', 'unwind')",
-	    "SELECT coalesce(sum(count), 0) FROM lost WHERE kind IN ('samples', 'unwind')",
-	    "SELECT count(*) FROM (SELECT DISTINCT pid, tid FROM lost WHERE count > 0)",
-	    "SELECT count(*) FROM damage",
-	    "SELECT coalesce((SELECT value FROM meta WHERE key = 'spans_cut'),"
-	    " (SELECT count(*) FROM spans WHERE flags & 256))",
-	    "SELECT coalesce((SELECT value FROM meta WHERE key = 'samples'),"
-	    " (SELECT count(*) FROM samples))",
-	    "SELECT coalesce((SELECT value FROM meta WHERE key = 'span_events'),"
-	    " (SELECT 2 * count(*) FROM spans) + (SELECT count(*) FROM span_attrs))",
+	static const char *const tables[MG_T_COUNT] = {"lost", "damage", "meta", "dropped"};
+	static const struct {
+		int table;
+		const char *sql;
+		size_t field;
+	} q[] = {
+	    {MG_T_LOST,
+	     "SELECT coalesce(sum(count), 0) FROM lost WHERE kind NOT IN ('samples', 'unwind')",
+	     offsetof(mg_loss, events_lost)},
+	    {MG_T_LOST,
+	     "SELECT coalesce(sum(count), 0) FROM lost WHERE kind IN ('samples', 'unwind')",
+	     offsetof(mg_loss, samples_lost)},
+	    {MG_T_LOST, "SELECT count(*) FROM (SELECT DISTINCT pid, tid FROM lost WHERE count > 0)",
+	     offsetof(mg_loss, threads_lossy)},
+	    {MG_T_DAMAGE, "SELECT count(*) FROM damage", offsetof(mg_loss, damaged)},
+	    {MG_T_META, "SELECT value FROM meta WHERE key = 'spans_cut'",
+	     offsetof(mg_loss, spans_cut)},
+	    {MG_T_META, "SELECT value FROM meta WHERE key = 'samples'", offsetof(mg_loss, samples)},
+	    {MG_T_META, "SELECT value FROM meta WHERE key = 'span_events'",
+	     offsetof(mg_loss, span_events)},
+	    /* Spans dropped under SPANPROF_ON_FULL=drop, per thread and name. */
+	    {MG_T_DROPPED, "SELECT coalesce(sum(count), 0) FROM dropped",
+	     offsetof(mg_loss, spans_dropped)},
 	};
-	int64_t *dst[] = {&out->events_lost, &out->samples_lost, &out->threads_lossy, &out->damaged,
-	                  &out->spans_cut,   &out->samples,      &out->span_events};
+	int64_t has[MG_T_COUNT];
 	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
-		if (mg_loss_int(db, cmd, sql[i], dst[i]))
+	for (int t = 0; t < MG_T_COUNT; t++)
+		if (mg_loss_has_table(db, cmd, tables[t], &has[t]))
 			return -1;
-	/* Spans dropped under SPANPROF_ON_FULL=drop, per thread and name. */
-	int64_t has_dropped = 0;
-	if (mg_loss_has_table(db, cmd, "dropped", &has_dropped))
-		return -1;
-	if (has_dropped && mg_loss_int(db, cmd, "SELECT coalesce(sum(count), 0) FROM dropped",
-	                               &out->spans_dropped))
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+		if (has[q[i].table] &&
+		    mg_loss_int(db, cmd, q[i].sql, (int64_t *)((char *)out + q[i].field)))
+			return -1;
+	/* Without merge's counts in meta, the shares need a count. */
+	if ((out->events_lost || out->samples_lost) && !out->samples && !out->span_events &&
+	    (mg_loss_int(db, cmd, "SELECT count(*) FROM samples", &out->samples) ||
+	     mg_loss_int(
+	         db, cmd,
+	         "SELECT (SELECT 2 * count(*) FROM spans) + (SELECT count(*) FROM span_attrs)",
+	         &out->span_events)))
 		return -1;
 	return 0;
 }

@@ -12,7 +12,7 @@
  *   thread's last record when nothing was lost, else at the last point
  *   known inside;
  * - merge's warning line and top's header line appear exactly when
- *   something is missing.
+ *   something is missing, and the exports carry it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -317,12 +317,39 @@ static void test_top_header(void **state)
 	free(out);
 }
 
+/* Exports carry the summary where their format has room (docs/export.md). */
+static void test_exports(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *format, *key;
+	} f[] = {{"chrome", "\"spanprof_missing\":\"2 of "},
+	         {"firefox", "\"spanprofMissing\":\"2 of "},
+	         {"speedscope", ".db (missing: 2 of "}};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		char *out = NULL;
+		assert_int_equal(mtest_cli(&out, NULL, "export '%s/%s.db' --format %s", g_dir,
+		                           LOSSY, f[i].format),
+		                 0);
+		assert_non_null(strstr(out, f[i].key));
+		assert_non_null(strstr(out, "2 spans cut (no END in the log)"));
+		free(out);
+		assert_int_equal(mtest_cli(&out, NULL, "export '%s/%s.db' --format %s", g_dir,
+		                           CLEAN, f[i].format),
+		                 0);
+		assert_null(strstr(out, "missing"));
+		assert_null(strstr(out, "Missing"));
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_end_lost),       cmocka_unit_test(test_late_proof),
 	    cmocka_unit_test(test_late_cross_end), cmocka_unit_test(test_crash),
 	    cmocka_unit_test(test_merge_warning),  cmocka_unit_test(test_top_header),
+	    cmocka_unit_test(test_exports),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
