@@ -26,7 +26,7 @@ SP_HIDDEN uint64_t sp_new_trace_half(sp_tstate *ts)
 SP_API sp_context sp_current_context(void)
 {
 	sp_context ctx = {0, 0, 0, 0, 0};
-	sp_tstate *ts = sp_on_ ? sp_tstate_slow() : sp_tls_;
+	sp_tstate *ts = sp_is_on() ? sp_tstate_slow() : sp_tls_;
 	if (ts && ts->depth > 0) {
 		const sp_stack_entry *e = &ts->stack[ts->depth - 1];
 		ctx.trace_hi = e->trace_hi;
@@ -35,7 +35,8 @@ SP_API sp_context sp_current_context(void)
 		ctx.flags = 1; /* sampled: this span is recorded */
 		return ctx;
 	}
-	return sp_root_ctx_;
+	sp_root_ctx_read(&ctx);
+	return ctx;
 }
 
 static void sp_hex(char *out, uint64_t v, int digits)

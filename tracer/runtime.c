@@ -5,11 +5,13 @@
  * (how `spanprof record` drives an unmodified program via LD_PRELOAD).
  *
  * Design: one mutex serialises start/stop; the hot path only reads sp_on_
- * and sp_gen_. Stopping clears sp_on_ first and bumps sp_gen_, so threads
- * stop using their rings before the log closes; a restart bumps sp_gen_
- * again and every thread attaches a fresh ring on its next span. Bad
- * configuration never disturbs the host program: one "spanprof:" line on
- * stderr, and the runtime stays off.
+ * and sp_gen_ (relaxed atomic loads: plain loads on x86, and no data race
+ * in the C11 sense, so ThreadSanitizer stays quiet) and, for root spans,
+ * the inherited traceparent through a seqlock. Stopping clears sp_on_
+ * first and bumps sp_gen_, so threads stop using their rings before the
+ * log closes; a restart bumps sp_gen_ again and every thread attaches a
+ * fresh ring on its next span. Bad configuration never disturbs the host
+ * program: one "spanprof:" line on stderr, and the runtime stays off.
  *
  * Threading: sp_start/sp_stop from any thread. fork: handlers registered
  * with pthread_atfork keep the locks consistent and give the child its own
@@ -30,9 +32,10 @@
 #define SP_DEFAULT_HZ 999u
 #define SP_MAX_HZ     100000u
 
-SP_API volatile int sp_on_;
+SP_API volatile int sp_on_; /* accessed with __atomic builtins only */
 SP_HIDDEN uint32_t sp_gen_ = 1;
 SP_HIDDEN sp_context sp_root_ctx_;
+SP_HIDDEN uint32_t sp_root_seq_;
 SP_HIDDEN uint32_t sp_ring_bytes_;
 SP_HIDDEN int sp_on_full_ = SP_ON_FULL_WAIT;
 
@@ -283,7 +286,7 @@ static void sp_atfork_child(void)
 	if (!was_running)
 		return;
 	if (rc != 0) {
-		sp_on_ = 0;
+		__atomic_store_n(&sp_on_, 0, __ATOMIC_RELEASE);
 		sp_running = 0;
 		return;
 	}
@@ -305,6 +308,23 @@ static void sp_install_hooks(void)
 	pthread_atfork(sp_atfork_prepare, sp_atfork_parent, sp_atfork_child);
 }
 
+/* The inherited traceparent, replaced while other threads may be reading
+ * it for their root spans (a thread that passed its sp_on_ test before a
+ * stop can still be in sp_begin when the next start runs): a seqlock, so
+ * that a reader never sees half of the old context and half of the new.
+ * One writer at a time (under sp_rt_mu); readers: sp_root_ctx_read. */
+static void sp_root_ctx_publish(const sp_context *ctx)
+{
+	uint32_t seq = __atomic_load_n(&sp_root_seq_, __ATOMIC_RELAXED);
+	__atomic_store_n(&sp_root_seq_, seq + 1, __ATOMIC_RELAXED);
+	/* release stores: none of them moves above the odd sequence number */
+	__atomic_store_n(&sp_root_ctx_.trace_hi, ctx->trace_hi, __ATOMIC_RELEASE);
+	__atomic_store_n(&sp_root_ctx_.trace_lo, ctx->trace_lo, __ATOMIC_RELEASE);
+	__atomic_store_n(&sp_root_ctx_.span_id, ctx->span_id, __ATOMIC_RELEASE);
+	__atomic_store_n(&sp_root_ctx_.flags, ctx->flags, __ATOMIC_RELEASE);
+	__atomic_store_n(&sp_root_seq_, seq + 2, __ATOMIC_RELEASE);
+}
+
 static int sp_start_locked(const sp_config *cfg)
 {
 	sp_settings st;
@@ -314,15 +334,16 @@ static int sp_start_locked(const sp_config *cfg)
 	if (rc != 0)
 		return rc;
 	sp_clock_init();
-	sp_ring_bytes_ = st.ring_bytes; /* 0 = the ring's default */
-	sp_on_full_ = st.on_full;
+	/* threads still in a span from before the last stop may read these */
+	__atomic_store_n(&sp_ring_bytes_, st.ring_bytes, __ATOMIC_RELAXED); /* 0 = default */
+	__atomic_store_n(&sp_on_full_, st.on_full, __ATOMIC_RELAXED);
 	rc = sp_open_log(&st);
 	if (rc != 0)
 		return rc;
 	/* Interned strings are sticky meta records: the log writer repeats
 	 * them in every log it opens (after a restart, in a fork child), so
 	 * call sites keep their cached ids. */
-	sp_root_ctx_ = st.root;
+	sp_root_ctx_publish(&st.root);
 	sp_sampler_opts sopts = {.mode = st.mode, .hz = st.hz};
 	rc = sp_sampler_start(&sopts);
 	if (rc != 0)
@@ -331,7 +352,7 @@ static int sp_start_locked(const sp_config *cfg)
 	sp_install_hooks();
 	sp_running = 1;
 	__atomic_add_fetch(&sp_gen_, 1, __ATOMIC_SEQ_CST);
-	sp_on_ = 1;
+	__atomic_store_n(&sp_on_, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -353,7 +374,7 @@ SP_API void sp_stop(void)
 		sp_tstate *ts = sp_tls_;
 		if (ts)
 			sp_tstate_end_all(ts, SP_SPAN_UNCLOSED);
-		sp_on_ = 0;
+		__atomic_store_n(&sp_on_, 0, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&sp_gen_, 1, __ATOMIC_SEQ_CST);
 		sp_sampler_stop();
 		sp_log_close();
@@ -365,14 +386,14 @@ SP_API void sp_stop(void)
 
 SP_API int sp_active(void)
 {
-	return sp_on_;
+	return sp_is_on();
 }
 
 SP_API int sp_thread_name(const char *name)
 {
 	if (!name)
 		return -SP_EINVAL;
-	sp_tstate *ts = sp_on_ ? sp_tstate_slow() : NULL;
+	sp_tstate *ts = sp_is_on() ? sp_tstate_slow() : NULL;
 	if (!ts)
 		return -SP_ESTATE;
 	int saved_errno = errno;

@@ -38,6 +38,23 @@ static inline uint64_t sp_next_id(sp_tstate *ts)
 	return id;
 }
 
+/* A root span: the inherited traceparent, else a fresh trace id. */
+static void sp_pick_root_parent(sp_tstate *ts, sp_rec_span_begin *rec)
+{
+	sp_context root;
+	sp_root_ctx_read(&root);
+	if (root.span_id != 0) {
+		rec->parent_id = root.span_id;
+		rec->trace_hi = root.trace_hi;
+		rec->trace_lo = root.trace_lo;
+		rec->flags |= SP_SPAN_REMOTE_PARENT;
+	} else {
+		rec->parent_id = 0;
+		rec->trace_hi = sp_new_trace_half(ts);
+		rec->trace_lo = sp_new_trace_half(ts);
+	}
+}
+
 /* Fills parent and trace of rec from the innermost span, an explicit remote
  * parent, the inherited traceparent, or a fresh trace id. */
 static inline void sp_pick_parent(sp_tstate *ts, const sp_context *remote, sp_rec_span_begin *rec)
@@ -54,15 +71,8 @@ static inline void sp_pick_parent(sp_tstate *ts, const sp_context *remote, sp_re
 		rec->trace_lo = parent->trace_lo;
 		if (SP_UNLIKELY(parent->foreign))
 			rec->flags |= SP_SPAN_REMOTE_PARENT;
-	} else if (sp_root_ctx_.span_id != 0) {
-		rec->parent_id = sp_root_ctx_.span_id;
-		rec->trace_hi = sp_root_ctx_.trace_hi;
-		rec->trace_lo = sp_root_ctx_.trace_lo;
-		rec->flags |= SP_SPAN_REMOTE_PARENT;
 	} else {
-		rec->parent_id = 0;
-		rec->trace_hi = sp_new_trace_half(ts);
-		rec->trace_lo = sp_new_trace_half(ts);
+		sp_pick_root_parent(ts, rec);
 	}
 }
 
@@ -124,7 +134,7 @@ sp_push_dropped(sp_tstate *ts, uint32_t name_id, const char *name)
 static inline sp_span sp_begin_on(sp_tstate *ts, uint32_t name_id, const char *name,
                                   const sp_context *remote)
 {
-	if (SP_UNLIKELY(sp_on_full_ == SP_ON_FULL_DROP) && sp_drop_wanted(ts))
+	if (SP_UNLIKELY(sp_on_full_drop()) && sp_drop_wanted(ts))
 		return sp_push_dropped(ts, name_id, name);
 	return sp_push(ts, name_id, name, remote);
 }
@@ -169,7 +179,7 @@ SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const s
 #undef sp_begin
 SP_API sp_span sp_begin(const char *name)
 {
-	if (!sp_on_)
+	if (!sp_is_on())
 		return sp_no_span;
 	sp_tstate *ts = sp_tstate_get();
 	if (!ts)
@@ -180,7 +190,7 @@ SP_API sp_span sp_begin(const char *name)
 #undef sp_begin_child_of
 SP_API sp_span sp_begin_child_of(const char *name, const sp_context *parent)
 {
-	if (!sp_on_)
+	if (!sp_is_on())
 		return sp_no_span;
 	sp_tstate *ts = sp_tstate_get();
 	if (!ts)
@@ -246,7 +256,7 @@ static void __attribute__((noinline)) sp_end_slow(sp_tstate *ts, sp_span span)
 
 SP_API void sp_end_(sp_span span)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
 		return;
 	sp_tstate *ts = sp_tstate_get();
 	if (SP_UNLIKELY(!ts))
@@ -272,7 +282,7 @@ static inline void sp_attr_emit(sp_site_ *site, sp_span span, const char *key, s
 	sp_tstate *ts = sp_tstate_get();
 	if (SP_UNLIKELY(!ts))
 		return;
-	if (SP_UNLIKELY(sp_on_full_ == SP_ON_FULL_DROP) && sp_span_dropped(ts, span.id_))
+	if (SP_UNLIKELY(sp_on_full_drop()) && sp_span_dropped(ts, span.id_))
 		return;
 	if (SP_UNLIKELY(!key))
 		key = "(null)";
@@ -286,7 +296,7 @@ static inline void sp_attr_emit(sp_site_ *site, sp_span span, const char *key, s
 
 static void sp_attr_int_at(sp_site_ *site, sp_span span, const char *key, int64_t value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
 		return;
 	sp_rec_attr rec = {.kind = SP_ATTR_INT, .i = value};
 	sp_attr_emit(site, span, key, &rec);
@@ -294,7 +304,7 @@ static void sp_attr_int_at(sp_site_ *site, sp_span span, const char *key, int64_
 
 static void sp_attr_double_at(sp_site_ *site, sp_span span, const char *key, double value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
 		return;
 	sp_rec_attr rec = {.kind = SP_ATTR_DOUBLE, .d = value};
 	sp_attr_emit(site, span, key, &rec);
@@ -302,7 +312,7 @@ static void sp_attr_double_at(sp_site_ *site, sp_span span, const char *key, dou
 
 static void sp_attr_str_at(sp_site_ *site, sp_span span, const char *key, const char *value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_on_))
+	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
 		return;
 	if (!value)
 		value = "";

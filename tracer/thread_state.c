@@ -98,7 +98,7 @@ SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags)
 {
 	while (ts->depth > 0) {
 		sp_stack_entry *e = &ts->stack[--ts->depth];
-		if (!(e->foreign | e->dropped) && ts->ring && ts->gen == sp_gen_)
+		if (!(e->foreign | e->dropped) && ts->ring && ts->gen == sp_gen_now())
 			sp_emit_end(ts, e->id, flags);
 	}
 	ts->too_deep = 0;
@@ -137,7 +137,7 @@ static void sp_tstate_destroy(void *arg)
 	sp_registry_unlink(ts);
 	pthread_mutex_unlock(&sp_registry_mu);
 	sp_tstate_apply_remote_ends(ts);
-	if (sp_on_ && ts->gen == sp_gen_) {
+	if (sp_is_on() && ts->gen == sp_gen_now()) {
 		sp_tstate_end_all(ts, SP_SPAN_UNCLOSED);
 		sp_emit_thread(ts->tid, NULL, SP_REC_THREAD_END);
 	}
@@ -164,7 +164,7 @@ static sp_tstate *sp_tstate_create(void)
 		return NULL;
 	ts->tid = (uint32_t)gettid();
 	sp_tstate_reseed(ts);
-	ts->gen = sp_gen_ - 1; /* no ring yet */
+	ts->gen = sp_gen_now() - 1; /* no ring yet */
 	sp_tstate_init_once();
 	pthread_setspecific(sp_tstate_key, ts);
 	sp_registry_add(ts);
@@ -177,9 +177,10 @@ static sp_tstate *sp_tstate_create(void)
  * in the current log. */
 static int sp_tstate_attach(sp_tstate *ts)
 {
-	uint32_t gen = __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED);
+	uint32_t gen = sp_gen_now();
 	if (!ts->ring) {
-		ts->ring = sp_ring_create(ts->tid, sp_ring_bytes_);
+		ts->ring =
+		    sp_ring_create(ts->tid, __atomic_load_n(&sp_ring_bytes_, __ATOMIC_RELAXED));
 		/* Spans are never made from a signal handler (spanprof.h): a
 		 * full ring can make its thread drain the log, losing nothing. */
 		sp_ring_set_blocking(ts->ring, 1);
@@ -243,14 +244,13 @@ SP_HIDDEN int sp_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
 
 SP_HIDDEN sp_tstate *sp_tstate_slow(void)
 {
-	if (!sp_on_ || sp_tls_dead)
+	if (!sp_is_on() || sp_tls_dead)
 		return NULL;
 	int saved_errno = errno;
 	sp_tstate *ts = sp_tls_;
 	if (!ts)
 		ts = sp_tstate_create();
-	if (ts && ts->gen != __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED) &&
-	    sp_tstate_attach(ts) != 0)
+	if (ts && ts->gen != sp_gen_now() && sp_tstate_attach(ts) != 0)
 		ts = NULL;
 	if (ts && __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen)
 		sp_tstate_apply_remote_ends(ts);

@@ -61,9 +61,45 @@ typedef struct sp_tstate {
 /* runtime.c */
 extern SP_HIDDEN uint32_t sp_gen_;
 extern SP_HIDDEN sp_context sp_root_ctx_; /* inherited traceparent, or zero */
+extern SP_HIDDEN uint32_t sp_root_seq_;   /* seqlock of sp_root_ctx_: odd = writing */
 extern SP_HIDDEN uint32_t sp_ring_bytes_; /* span rings; 0 = the ring's default */
 /* SP_ON_FULL_WAIT or SP_ON_FULL_DROP, resolved by sp_start before sp_on_ = 1. */
 extern SP_HIDDEN int sp_on_full_;
+
+static inline uint32_t sp_gen_now(void)
+{
+	return __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED);
+}
+
+static inline int sp_on_full_drop(void)
+{
+	return __atomic_load_n(&sp_on_full_, __ATOMIC_RELAXED) == SP_ON_FULL_DROP;
+}
+
+/* sp_on_ is written by sp_start/sp_stop while any thread reads it: a relaxed
+ * atomic load, which compiles to the same plain load as before. */
+static inline int sp_is_on(void)
+{
+	return __atomic_load_n(&sp_on_, __ATOMIC_RELAXED);
+}
+
+/* A consistent copy of the inherited traceparent (see sp_root_ctx_publish
+ * in runtime.c). Never waits for long: the writer holds no lock a reader
+ * needs and writes four words. Acquire loads instead of a fence (GCC's
+ * ThreadSanitizer does not model fences): each keeps the final sequence
+ * load after it; on x86 every one of them is a plain load. */
+static inline void sp_root_ctx_read(sp_context *out)
+{
+	uint32_t seq;
+	do {
+		seq = __atomic_load_n(&sp_root_seq_, __ATOMIC_ACQUIRE);
+		out->trace_hi = __atomic_load_n(&sp_root_ctx_.trace_hi, __ATOMIC_ACQUIRE);
+		out->trace_lo = __atomic_load_n(&sp_root_ctx_.trace_lo, __ATOMIC_ACQUIRE);
+		out->span_id = __atomic_load_n(&sp_root_ctx_.span_id, __ATOMIC_ACQUIRE);
+		out->flags = __atomic_load_n(&sp_root_ctx_.flags, __ATOMIC_ACQUIRE);
+		out->reserved = 0;
+	} while ((seq & 1) || seq != __atomic_load_n(&sp_root_seq_, __ATOMIC_RELAXED));
+}
 
 /* thread_state.c */
 extern SP_HIDDEN __thread sp_tstate *sp_tls_ __attribute__((tls_model("initial-exec")));
