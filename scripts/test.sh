@@ -11,8 +11,9 @@ if [ -f scripts/install-readers.sh ]; then
 fi
 
 echo "== building (normal) and (asan+ubsan)"
-bash scripts/build.sh build
-bash scripts/build.sh build-asan -DSPANPROF_SANITIZE=ON
+# CI turns warnings into errors; a user's plain build does not (SPANPROF_WERROR).
+bash scripts/build.sh build -DSPANPROF_WERROR=ON
+bash scripts/build.sh build-asan -DSPANPROF_WERROR=ON -DSPANPROF_SANITIZE=ON
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

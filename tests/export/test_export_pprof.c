@@ -41,14 +41,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char *pprof(struct ppt *p, const char *args)
+/* Runs go tool pprof; its output goes to the caller's *out (malloc'd). The
+ * caller owns the pointer variable: a helper that returned its own local
+ * filled through &out made GCC 12 -O3 warn -Wdangling-pointer. */
+static void pprof(struct ppt *p, const char *args, char **out)
 {
-	char *out = NULL;
 	xt_readers(); /* fails (or skips) the test if go is missing */
-	if (xt_run(&out, "HOME=%s PPROF_TMPDIR=%s go tool pprof %s %s", p->t.dir, p->t.dir, args,
+	if (xt_run(out, "HOME=%s PPROF_TMPDIR=%s go tool pprof %s %s", p->t.dir, p->t.dir, args,
 	           p->profile) != 0)
-		fail_msg("go tool pprof %s: %s", args, out);
-	return out;
+		fail_msg("go tool pprof %s: %s", args, *out);
 }
 
 static void expect(const char *text, const char *needle)
@@ -60,7 +61,8 @@ static void expect(const char *text, const char *needle)
 static void test_top_shows_hot_function(void **state)
 {
 	struct ppt *p = *state;
-	char *out = pprof(p, "-top -sample_index=samples");
+	char *out = NULL;
+	pprof(p, "-top -sample_index=samples", &out);
 	const char *head = strstr(out, "flat%");
 	assert_non_null(head);
 	const char *first = strchr(head, '\n');
@@ -75,7 +77,7 @@ static void test_top_shows_hot_function(void **state)
 	         (long long)xt_db_int(p->t.db, "SELECT count(*) FROM samples"));
 	expect(out, total);
 	free(out);
-	out = pprof(p, "-top -sample_index=cpu");
+	pprof(p, "-top -sample_index=cpu", &out);
 	expect(out, "hot_loop");
 	free(out);
 }
@@ -83,7 +85,8 @@ static void test_top_shows_hot_function(void **state)
 static void test_tags_list_spans_and_attributes(void **state)
 {
 	struct ppt *p = *state;
-	char *out = pprof(p, "-tags");
+	char *out = NULL;
+	pprof(p, "-tags", &out);
 	expect(out, "span_name:");
 	expect(out, "request");
 	expect(out, "parse");
@@ -102,7 +105,8 @@ static long long focused(struct ppt *p, const char *focus)
 {
 	char args[256];
 	snprintf(args, sizeof args, "-top -sample_index=samples '-tagfocus=%s'", focus);
-	char *out = pprof(p, args);
+	char *out = NULL;
+	pprof(p, args, &out);
 	const char *s = strstr(out, "accounting for ");
 	if (!s)
 		fail_msg("no total in:\n%s", out);
