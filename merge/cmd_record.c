@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rec_exe.h"
 #include "rec_logs.h"
 
 #ifndef SPANPROF_LIBDIR
@@ -126,6 +127,19 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 	if (i >= argc)
 		return sp_record_bad("missing PROGRAM", NULL);
 	o->argv = argv + i;
+	return -1;
+}
+
+/* A program the preloaded runtime cannot enter (static) or cannot run in
+ * (ThreadSanitizer) is refused before anything is created, in one line:
+ * else it would run unrecorded, or crash. */
+static int sp_record_check_program(const char *program)
+{
+	char path[PATH_MAX];
+	rec_exe_kind kind = rec_exe_inspect(program, path, sizeof path);
+	if (kind == REC_EXE_OK)
+		return 0;
+	fprintf(stderr, "spanprof record: cannot record %s: %s\n", path, rec_exe_reason(kind));
 	return -1;
 }
 
@@ -459,6 +473,8 @@ int sp_cmd_record(int argc, char **argv)
 	int rc = sp_record_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
+	if (sp_record_check_program(o.argv[0]) < 0)
+		return 1;
 	char lib[PATH_MAX], dir[PATH_MAX], abs_dir[PATH_MAX];
 	if (sp_record_find_lib(lib, sizeof lib) < 0)
 		return 1;
