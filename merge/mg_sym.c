@@ -13,6 +13,15 @@
  * scopes; every DW_TAG_inlined_subroutine becomes a frame named after its
  * abstract origin, whose caller sits at DW_AT_call_file:DW_AT_call_line.
  *
+ * The vDSO has no file. Its recorded module "[vdso]" carries the build-id
+ * of the image the kernel mapped into the traced process; merge maps its
+ * own process's vDSO (getauxval(AT_SYSINFO_EHDR): the same kernel gives
+ * the same image, byte for byte) and, when the build-ids match, reads its
+ * .dynsym from a copy of those bytes in a memfd. A different kernel (a log
+ * merged on another machine, or after a reboot into another kernel), or no
+ * recorded build-id, keeps "[vdso]+0x..." rather than risk wrong names.
+ * See docs/sampling.md, "Modules", for why not an image in the log.
+ *
  * Threading: single-threaded (one mg_sym per merge).
  */
 #include "mg_sym.h"
@@ -22,9 +31,13 @@
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "mg_hash.h"
 
@@ -122,18 +135,75 @@ static void mg_hex(const uint8_t *bytes, uint32_t len, char *out)
 	out[2 * len] = 0;
 }
 
+/* Size of an ELF image in memory: its furthest header, table or segment.
+ * The vDSO is mapped whole, section headers included. 0 if implausible. */
+static size_t mg_elf_image_size(const ElfW(Ehdr) * eh)
+{
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)))
+		return 0;
+	size_t size = (size_t)eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+	for (int i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_offset + ph[i].p_filesz > size)
+			size = ph[i].p_offset + ph[i].p_filesz;
+	return size <= 1u << 20 ? size : 0; /* a vDSO is a few pages */
+}
+
+/* A memfd holding this process's vDSO image, or -1. */
+static int mg_vdso_fd(void)
+{
+	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)getauxval(AT_SYSINFO_EHDR);
+	size_t size = eh ? mg_elf_image_size(eh) : 0;
+	if (size == 0)
+		return -1;
+	int fd = memfd_create("spanprof-vdso", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (write(fd, eh, size) != (ssize_t)size) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reports the module's file (or, for "[vdso]", our own vDSO's bytes). */
+static int mg_module_report(mg_module *m)
+{
+	int vdso = strcmp(m->path, "[vdso]") == 0;
+	int fd = -1;
+	if (vdso && (!m->build_id_hex[0] || (fd = mg_vdso_fd()) < 0))
+		return -1;
+	m->dwfl = dwfl_begin(&mg_dwfl_callbacks);
+	if (!m->dwfl) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	dwfl_report_begin(m->dwfl);
+	/* with an fd, libdwfl reads it and closes it at dwfl_end */
+	m->mod = dwfl_report_elf(m->dwfl, m->base, m->path, fd, 0, true);
+	dwfl_report_end(m->dwfl, NULL, NULL);
+	return 0;
+}
+
+/* Our vDSO is another kernel's: symbols from it would be wrong. */
+static const char *mg_vdso_mismatch(mg_module *m)
+{
+	dwfl_end(m->dwfl);
+	m->dwfl = NULL;
+	m->mod = NULL;
+	return "pseudo (another kernel's vdso)";
+}
+
 /* Opens the file with libdwfl; returns the status text for the table. */
 static const char *mg_module_open(mg_sym *s, mg_module *m, char *file_bid_hex)
 {
 	file_bid_hex[0] = 0;
-	if (m->path[0] != '/')
-		return "pseudo"; /* [vdso], [heap], anonymous */
-	m->dwfl = dwfl_begin(&mg_dwfl_callbacks);
-	if (!m->dwfl)
-		return "unreadable";
-	dwfl_report_begin(m->dwfl);
-	m->mod = dwfl_report_elf(m->dwfl, m->base, m->path, -1, 0, true);
-	dwfl_report_end(m->dwfl, NULL, NULL);
+	int vdso = strcmp(m->path, "[vdso]") == 0;
+	if (m->path[0] != '/' && !vdso)
+		return "pseudo"; /* [heap], anonymous */
+	if (mg_module_report(m) != 0)
+		return vdso ? "pseudo" : "unreadable";
 	if (!m->mod) {
 		if (!s->quiet)
 			fprintf(stderr, "spanprof merge: warning: %s: %s; using module+offset\n",
@@ -149,6 +219,8 @@ static const char *mg_module_open(mg_sym *s, mg_module *m, char *file_bid_hex)
 		mg_hex(bits, (uint32_t)len, file_bid_hex);
 	if (!m->build_id_hex[0])
 		return "ok (no recorded build-id)";
+	if (vdso && strcmp(file_bid_hex, m->build_id_hex))
+		return mg_vdso_mismatch(m);
 	if (strcmp(file_bid_hex, m->build_id_hex)) {
 		if (!s->quiet)
 			fprintf(stderr,
