@@ -181,6 +181,7 @@ typedef struct sp_rec_dropped {
 	uint32_t tid;
 	uint32_t name_id; /* interned STRING id; 0 = names beyond the table */
 	uint64_t count;   /* cumulative for this thread and name */
+	const char *name; /* not encoded: tools may fill in the resolved name */
 } sp_rec_dropped;
 
 typedef enum sp_sampler_mech {

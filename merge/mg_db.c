@@ -43,6 +43,8 @@ static const char mg_tables_sql[] =
     " signo INTEGER, requested_hz INTEGER, achieved_hz INTEGER);"
     "CREATE TABLE lost(pid INTEGER, tid INTEGER, kind TEXT, count INTEGER,"
     " PRIMARY KEY(pid, tid, kind));"
+    "CREATE TABLE dropped(pid INTEGER, tid INTEGER, name TEXT, count INTEGER,"
+    " PRIMARY KEY(pid, tid, name));"
     /* Clustered by (span_id, distance): one B-tree fewer than a rowid table
      * with that index, and merge writes it in sorted batches. */
     "CREATE TABLE span_ancestors(span_id INTEGER, ancestor_id INTEGER, distance INTEGER,"

@@ -112,6 +112,15 @@ typedef struct mg_log {
 	size_t n_fallbacks, cap_fallbacks;
 } mg_log;
 
+/* An interned id whose STRING record was in a damaged frame: "?<id>", as
+ * dump shows it. */
+#define MG_UNKNOWN_NAME_LEN 16
+static const char *mg_unknown_name(char buf[MG_UNKNOWN_NAME_LEN], uint32_t id)
+{
+	snprintf(buf, MG_UNKNOWN_NAME_LEN, "?%" PRIu32, id);
+	return buf;
+}
+
 static int mg_step(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -166,6 +175,8 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?)"},
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
 	                    " DO UPDATE SET count = max(count, excluded.count)"},
+	    {&mg->ins_dropped, "INSERT INTO dropped VALUES(?,?,?,?) ON CONFLICT(pid, tid, name)"
+	                       " DO UPDATE SET count = max(count, excluded.count)"},
 	    {&mg->ins_stack, "INSERT INTO stacks VALUES(?,?,?,?)"},
 	};
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
@@ -188,7 +199,8 @@ void mg_merge_finalize(mg_merge *mg)
 	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
 	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
 	                       mg->ins_span,        mg->ins_attr,   mg->ins_sampler,
-	                       mg->ins_lost,        mg->ins_stack,  mg->ins_span_many};
+	                       mg->ins_lost,        mg->ins_stack,  mg->ins_span_many,
+	                       mg->ins_dropped};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	mg_batch_finalize(&mg->samples_batch);
@@ -338,11 +350,10 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	                    .tid = b->tid,
 	                    .flags = b->flags,
 	                    .depth = depth};
-	char unknown[16];
-	if (b->name_id) { /* the prefetcher resolved every known id: its STRING was lost */
-		snprintf(unknown, sizeof unknown, "?%" PRIu32, b->name_id);
-		s->name = strdup(unknown);
-	} else
+	char unknown[MG_UNKNOWN_NAME_LEN];
+	if (b->name_id) /* the prefetcher resolved every known id: its STRING was lost */
+		s->name = strdup(mg_unknown_name(unknown, b->name_id));
+	else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
 	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id) ||
 	    mg_repair_begin(lg->repair, b->tid, rec->ts_ns, b->span_id, b->parent_id, b->flags))
@@ -613,10 +624,9 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
 	/* a known key_id came resolved from the prefetcher; an unknown one (its
 	 * STRING was in a damaged frame) shows as "?<id>", as in dump */
-	char unknown[16];
+	char unknown[MG_UNKNOWN_NAME_LEN];
 	if (!a->key && a->key_id) {
-		snprintf(unknown, sizeof unknown, "?%" PRIu32, a->key_id);
-		mg_bind_str(st, 2, unknown);
+		mg_bind_str(st, 2, mg_unknown_name(unknown, a->key_id));
 	} else {
 		mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
 	}
@@ -745,6 +755,27 @@ static int mg_on_lost(mg_log *lg, const sp_record *rec)
 	       mg_repair_lost(lg->repair, rec->u.lost.tid, rec->u.lost.kind, rec->u.lost.count);
 }
 
+/* Spans dropped whole under SPANPROF_ON_FULL=drop: the latest cumulative
+ * count per (thread, name). Id 0 counts the names beyond the runtime's
+ * per-name counters; a name whose STRING was in a damaged frame reads
+ * ?<id>, as elsewhere. */
+static int mg_on_dropped(mg_log *lg, const sp_record *rec)
+{
+	const sp_rec_dropped *d = &rec->u.dropped;
+	char unknown[MG_UNKNOWN_NAME_LEN];
+	const char *name = d->name;
+	if (!d->name_id)
+		name = "(other names)";
+	else if (!name)
+		name = mg_unknown_name(unknown, d->name_id);
+	sqlite3_stmt *st = lg->mg->ins_dropped;
+	sqlite3_bind_int64(st, 1, lg->pid);
+	sqlite3_bind_int64(st, 2, d->tid);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, (int64_t)d->count);
+	return mg_step(st);
+}
+
 static int mg_on_sampler(mg_log *lg, const sp_record *rec)
 {
 	static const char *const mech[] = {"none", "perf", "timer"};
@@ -794,6 +825,8 @@ static int mg_on_record(mg_log *lg, const sp_record *rec)
 		return mg_on_lost(lg, rec);
 	case SP_REC_SAMPLER:
 		return mg_on_sampler(lg, rec);
+	case SP_REC_DROPPED:
+		return mg_on_dropped(lg, rec);
 	case SP_REC_CLOCK: /* starts each drain of the writer */
 		mg_repair_drain(lg->repair);
 		return 0;

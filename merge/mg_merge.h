@@ -32,7 +32,8 @@ typedef struct mg_merge {
 	sqlite3 *db;
 	mg_sym *sym;
 	sqlite3_stmt *ins_log, *ins_damage, *ins_process, *upd_process_end, *ins_thread,
-	    *upd_thread_end, *ins_span, *ins_attr, *ins_sampler, *ins_lost, *ins_stack;
+	    *upd_thread_end, *ins_span, *ins_attr, *ins_sampler, *ins_lost, *ins_dropped,
+	    *ins_stack;
 	sqlite3_stmt *ins_span_many; /* MG_SPAN_STMT_ROWS spans per INSERT (mg_load.c) */
 	mg_batch samples_batch;      /* samples(ts_ns, pid, tid, span_id, stack_id, weight_ns) */
 	mg_batch ancestors_batch;    /* span_ancestors rows */

@@ -96,6 +96,8 @@ static size_t pf_payload(const sp_reader *r, const sp_record *rec)
 	}
 	case SP_REC_SAMPLE:
 		return rec->u.sample.pcs ? (size_t)rec->u.sample.nframes * sizeof(uint64_t) : 0;
+	case SP_REC_DROPPED:
+		return pf_name_size(r, rec->u.dropped.name_id, NULL, 0);
 	case SP_REC_MODULE: {
 		const sp_rec_module *m = &rec->u.module;
 		return (m->path ? pf_align((size_t)m->path_len + 1) : 0) +
@@ -178,6 +180,12 @@ static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
 			    pf_put(b, out->u.sample.pcs,
 			           (size_t)out->u.sample.nframes * sizeof(uint64_t), 0);
 		break;
+	case SP_REC_DROPPED: {
+		const char *known =
+		    rec->u.dropped.name_id ? sp_reader_string(r, rec->u.dropped.name_id) : NULL;
+		out->u.dropped.name = pf_str(b, known);
+		break;
+	}
 	case SP_REC_MODULE: {
 		sp_rec_module *m = &out->u.module;
 		if (m->path)

@@ -34,6 +34,7 @@
 #define LOSSY  "lossy"
 #define CRASH  "crash"
 #define CLEAN  "clean"
+#define DROP   "dropped"
 #define N_LATE 5000 /* samples before a late proof: merge settles in between */
 
 static char g_dir[512];
@@ -152,7 +153,31 @@ static void write_clean(void)
 	synth_close(&s);
 }
 
-static char *g_err[3]; /* merge's stderr: lossy, crash, clean */
+/* SPANPROF_ON_FULL=drop: thread 70 dropped 3 spans named "parse" (counted
+ * in two drains) and 1 under a name beyond the runtime's counters. */
+static void write_dropped(void)
+{
+	synth s;
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/%s", g_dir, DROP);
+	assert_int_equal(synth_open(&s, dir, "dropped", 6004, 1), 0);
+	synth_sampler(&s, 1000);
+	synth_span_begin(&s, 70, US(0), 700, 0, "main");
+	sample(&s, 70, US(500));
+	sp_record str = {.type = SP_REC_STRING};
+	str.u.string = (sp_rec_string){.id = 77, .len = 5, .bytes = "parse"};
+	sp_log_meta(&str, 1);
+	sp_ring *ring = synth_thread(&s, 70, NULL);
+	sp_ring_count_dropped(ring, 77);
+	sp_ring_count_dropped(ring, 77);
+	sp_log_flush();
+	sp_ring_count_dropped(ring, 77);
+	sp_ring_count_dropped(ring, 0);
+	synth_span_end(&s, 70, US(1000), 700);
+	synth_close(&s);
+}
+
+static char *g_err[4]; /* merge's stderr: lossy, crash, clean, dropped */
 
 static int setup(void **state)
 {
@@ -161,8 +186,9 @@ static int setup(void **state)
 	write_lossy();
 	write_crash();
 	write_clean();
-	const char *names[] = {LOSSY, CRASH, CLEAN};
-	for (int i = 0; i < 3; i++)
+	write_dropped();
+	const char *names[] = {LOSSY, CRASH, CLEAN, DROP};
+	for (int i = 0; i < 4; i++)
 		if (mtest_cli(NULL, &g_err[i], "merge -q -o '%s/%s.db' '%s/%s'", g_dir, names[i],
 		              g_dir, names[i]))
 			return -1;
@@ -172,7 +198,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		free(g_err[i]);
 	return mtest_rmdir(g_dir);
 }
@@ -302,6 +328,26 @@ static void test_merge_warning(void **state)
 	assert_int_equal(count_substr(g_err[2], "warning"), 0);
 }
 
+/* DROPPED records: the latest count per thread and name in table
+ * dropped, and the total in merge's warning and top's header. */
+static void test_dropped(void **state)
+{
+	(void)state;
+	sqlite3 *db = open_db(DROP);
+	assert_int_equal(q(db, "SELECT count FROM dropped WHERE tid = 70 AND name = 'parse'"), 3);
+	assert_int_equal(
+	    q(db, "SELECT count FROM dropped WHERE tid = 70 AND name = '(other names)'"), 1);
+	assert_int_equal(q(db, "SELECT count(*) FROM dropped"), 2);
+	assert_int_equal(q(db, "SELECT count(*) FROM spans WHERE cut <> 0"), 0);
+	sqlite3_close(db);
+	assert_int_equal(count_substr(g_err[3], "warning"), 1);
+	assert_non_null(strstr(g_err[3], "warning: 4 spans dropped"));
+	char *out = NULL;
+	assert_int_equal(mtest_cli(&out, NULL, "top '%s/%s.db' -n 1", g_dir, DROP), 0);
+	assert_non_null(strstr(out, "\n  missing: 4 spans dropped\n"));
+	free(out);
+}
+
 static void test_top_header(void **state)
 {
 	(void)state;
@@ -348,8 +394,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_end_lost),       cmocka_unit_test(test_late_proof),
 	    cmocka_unit_test(test_late_cross_end), cmocka_unit_test(test_crash),
-	    cmocka_unit_test(test_merge_warning),  cmocka_unit_test(test_top_header),
-	    cmocka_unit_test(test_exports),
+	    cmocka_unit_test(test_merge_warning),  cmocka_unit_test(test_dropped),
+	    cmocka_unit_test(test_top_header),     cmocka_unit_test(test_exports),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
