@@ -1,21 +1,28 @@
 /*
- * sampler_overhead.c - what sampling costs a CPU-bound program.
+ * sampler_overhead.c - what sampling costs a CPU-bound program, spanprof
+ * side by side with `perf record -g`.
  *
  * The workload: two threads, each at a 30-frame-deep stack, doing a fixed
  * amount of arithmetic. One run of this program measures, interleaved
- * (off, 999 Hz, 9999 Hz, perf record -F 999 -g, off, ...) so that machine
- * load drifts hit every configuration alike, REPS fresh child processes per
- * configuration, and prints medians of
- *   - CPU seconds of the whole child process (workload threads, the signal
- *     handler, and spanprof's writer thread: everything sampling costs),
+ * (off, spanprof 999 Hz, 99 Hz, 9999 Hz, an empty handler at 999 and
+ * 9999 Hz, perf record -g -F 999 and -F 99, then again in a rotated
+ * order) so that machine load drifts hit every configuration alike, REPS
+ * fresh child processes per configuration, each once alone and once with
+ * a CPU-bound neighbour process spinning beside it, and prints medians of
+ *   - CPU seconds of every process of the run (wait4's rusage of the child,
+ *     which includes what it reaped: for perf, perf's own process and the
+ *     workload under it; for spanprof, the workload threads, the signal
+ *     handler and the writer thread); the neighbour is not counted;
  *   - wall seconds of the workload,
- * and the slowdown against "off". Cost per sample = extra CPU at 9999 Hz
- * divided by the number of samples taken (30 frames + signal delivery);
- * the same perf event with an empty handler separates what the kernel costs
- * (timer interrupt, signal delivery) from what spanprof's handler costs.
+ * and the overhead against "off" under the same neighbour condition. Cost
+ * per sample = extra CPU divided by the samples taken; the same perf event
+ * with an empty handler gives the floor that the kernel's timer interrupt
+ * and signal delivery set (~24 us per sample on these VMs).
  *
- * Usage: sampler_overhead [REPS]          (default 7)
+ * Usage: sampler_overhead [REPS]          (default 5)
  *        sampler_overhead --work HZ DIR   (one child run; HZ 0 = off)
+ * perf rows are skipped, with a note, when perf is missing or refused
+ * (Debian: apt-get install linux-perf).
  * Threading: the driver is single-threaded; a child runs two workers.
  */
 #include <fcntl.h>
@@ -30,6 +37,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,7 +207,7 @@ static int run_work(uint32_t hz, const char *dir, int empty)
 
 typedef struct bench_config {
 	const char *name;
-	const char *cmd_fmt; /* %s = self, %s = dir */
+	const char *argv[16]; /* %self / %dir substituted */
 	double cpu[64], wall[64];
 	double samples;
 	int n;
@@ -217,19 +225,73 @@ static double median(double *v, int n)
 	return n ? v[n / 2] : 0.0;
 }
 
+static double tv_s(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+/* A CPU-bound neighbour: one process spinning until killed. */
+static pid_t neighbour_start(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		volatile uint64_t x = 0;
+		for (;;)
+			x++;
+	}
+	return pid;
+}
+
+static void neighbour_stop(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Runs one configuration as a child (no shell) and reads its line; the CPU
+ * figure is wait4's rusage: the child and every process it reaped. */
 static int run_one(bench_config *c, const char *self, const char *dir)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd, c->cmd_fmt, self, dir);
-	FILE *p = popen(cmd, "r");
+	char *argv[16], perf_data[600];
+	snprintf(perf_data, sizeof perf_data, "%s/perf.data", dir);
+	int i = 0;
+	for (; c->argv[i] && i < 15; i++) {
+		const char *a = c->argv[i];
+		argv[i] = (char *)(!strcmp(a, "%self")        ? self
+		                   : !strcmp(a, "%dir")       ? dir
+		                   : !strcmp(a, "%perf.data") ? perf_data
+		                                              : a);
+	}
+	argv[i] = NULL;
+	int fds[2];
+	if (pipe(fds) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		close(fds[0]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *p = fdopen(fds[0], "r");
 	double cpu = 0, wall = 0;
 	size_t samples = 0;
 	int ok = p && fscanf(p, "%lf %lf %zu", &cpu, &wall, &samples) == 3;
 	if (p)
-		pclose(p);
+		fclose(p);
+	int status = 0;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		ok = 0;
 	if (!ok || c->n >= 64)
 		return -1;
-	c->cpu[c->n] = cpu;
+	c->cpu[c->n] = tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
 	c->wall[c->n] = wall;
 	c->samples += (double)samples;
 	c->n++;
@@ -241,72 +303,111 @@ static int perf_works(void)
 	return system("perf record -q -o /dev/null -F 99 -g -- true >/dev/null 2>&1") == 0;
 }
 
+enum {
+	CFG_OFF,
+	CFG_SP999,
+	CFG_SP99,
+	CFG_SP9999,
+	CFG_EMPTY999,
+	CFG_EMPTY9999,
+	CFG_PERF999,
+	CFG_PERF99,
+	CFG_COUNT
+};
+
+#define PERF_ROW(hz)                                                                               \
+	{                                                                                          \
+		"perf", "record", "-q", "-g", "-F", hz, "-o", "%perf.data", "--", "%self",         \
+		    "--work", "0", "%dir", NULL                                                    \
+	}
+
+static void configs_init(bench_config *c)
+{
+	static const bench_config proto[CFG_COUNT] = {
+	    {.name = "off", .argv = {"%self", "--work", "0", "%dir", NULL}},
+	    {.name = "spanprof 999 Hz", .argv = {"%self", "--work", "999", "%dir", NULL}},
+	    {.name = "spanprof 99 Hz", .argv = {"%self", "--work", "99", "%dir", NULL}},
+	    {.name = "spanprof 9999 Hz", .argv = {"%self", "--work", "9999", "%dir", NULL}},
+	    {.name = "empty handler 999 Hz",
+	     .argv = {"%self", "--work-empty", "999", "%dir", NULL}},
+	    {.name = "empty handler 9999 Hz",
+	     .argv = {"%self", "--work-empty", "9999", "%dir", NULL}},
+	    {.name = "perf record -g -F 999", .argv = PERF_ROW("999")},
+	    {.name = "perf record -g -F 99", .argv = PERF_ROW("99")},
+	};
+	memcpy(c, proto, sizeof proto);
+}
+
+static void print_table(bench_config *c, int nconfigs, const char *title)
+{
+	double base_cpu = median(c[CFG_OFF].cpu, c[CFG_OFF].n);
+	double base_wall = median(c[CFG_OFF].wall, c[CFG_OFF].n);
+	printf("\n%s\n%-24s %9s %9s %10s %10s %9s\n", title, "config", "cpu_s", "wall_s",
+	       "cpu_over%", "wall_over%", "samples");
+	for (int i = 0; i < nconfigs; i++) {
+		double cpu = median(c[i].cpu, c[i].n), wall = median(c[i].wall, c[i].n);
+		int perf = i >= CFG_PERF999;
+		printf("%-24s %9.4f %9.4f %+10.2f %+10.2f ", c[i].name, cpu, wall,
+		       100.0 * (cpu / base_cpu - 1.0), 100.0 * (wall / base_wall - 1.0));
+		if (perf)
+			printf("%9s\n", "-");
+		else
+			printf("%9.0f\n", c[i].n ? c[i].samples / c[i].n : 0.0);
+	}
+	for (int hi = 0; hi < 2; hi++) {
+		bench_config *sp = &c[hi ? CFG_SP9999 : CFG_SP999];
+		bench_config *em = &c[hi ? CFG_EMPTY9999 : CFG_EMPTY999];
+		double sp_n = sp->n ? sp->samples / sp->n : 0,
+		       em_n = em->n ? em->samples / em->n : 0;
+		if (sp_n <= 0 || em_n <= 0)
+			continue;
+		double sp_cost = (median(sp->cpu, sp->n) - base_cpu) / sp_n;
+		double floor = (median(em->cpu, em->n) - base_cpu) / em_n;
+		printf("per sample at %s Hz: spanprof %.1f us, of which the timer interrupt + "
+		       "signal floor (empty handler) %.1f us\n",
+		       hi ? "9999" : "999", sp_cost * 1e6, floor * 1e6);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--work"))
 		return run_work((uint32_t)atoi(argv[2]), argv[3], 0);
 	if (argc == 4 && !strcmp(argv[1], "--work-empty"))
 		return run_work((uint32_t)atoi(argv[2]), argv[3], 1);
-	int reps = argc > 1 ? atoi(argv[1]) : 7;
+	int reps = argc > 1 ? atoi(argv[1]) : 5;
 	if (reps < 1 || reps > 64)
-		reps = 7;
+		reps = 5;
 	char self[512];
 	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
 	self[len > 0 ? len : 0] = '\0';
 	char dir[] = "/tmp/sp_bench.XXXXXX";
 	if (!mkdtemp(dir))
 		return 1;
-	bench_config configs[] = {
-	    {.name = "off", .cmd_fmt = "%s --work 0 %s"},
-	    {.name = "spanprof 999 Hz", .cmd_fmt = "%s --work 999 %s"},
-	    {.name = "spanprof 9999 Hz", .cmd_fmt = "%s --work 9999 %s"},
-	    {.name = "empty handler 9999 Hz", .cmd_fmt = "%s --work-empty 9999 %s"},
-	    {.name = "perf record -F 999 -g",
-	     .cmd_fmt = "perf record -q -F 999 -g -o %2$s/perf.data -- %1$s --work 0 %2$s "
-	                "2>/dev/null"},
-	};
-	int nconfigs = perf_works() ? 5 : 4;
+	bench_config alone[CFG_COUNT], loaded[CFG_COUNT];
+	configs_init(alone);
+	configs_init(loaded);
+	int nconfigs = perf_works() ? CFG_COUNT : CFG_PERF999;
 	for (int r = 0; r < reps; r++)
-		for (int k = 0; k < nconfigs; k++) {
-			int i = (k + r) % nconfigs; /* rotate the order too */
-			if (run_one(&configs[i], self, dir) < 0)
-				fprintf(stderr, "run of '%s' failed\n", configs[i].name);
+		for (int k = 0; k < 2 * nconfigs; k++) {
+			int i = (k / 2 + r) % nconfigs; /* rotate the order too */
+			int with_neighbour = (k + r) & 1;
+			bench_config *c = with_neighbour ? &loaded[i] : &alone[i];
+			pid_t nb = with_neighbour ? neighbour_start() : -1;
+			if (run_one(c, self, dir) < 0)
+				fprintf(stderr, "run of '%s' failed\n", c->name);
+			neighbour_stop(nb);
 		}
-	double base_cpu = median(configs[0].cpu, configs[0].n);
-	double base_wall = median(configs[0].wall, configs[0].n);
 	printf("workload: 2 threads x %llu xorshift steps at a %d-frame stack; %d runs each, "
-	       "medians\n",
+	       "medians; cpu_s = every process of the run (perf's own included)\n",
 	       (unsigned long long)SP_BENCH_ITERS, SP_BENCH_DEPTH, reps);
-	printf("%-24s %9s %9s %10s %10s %9s\n", "config", "cpu_s", "wall_s", "cpu_slow%",
-	       "wall_slow%", "samples");
-	for (int i = 0; i < nconfigs; i++) {
-		bench_config *c = &configs[i];
-		double cpu = median(c->cpu, c->n), wall = median(c->wall, c->n);
-		printf("%-24s %9.4f %9.4f %+10.2f %+10.2f %9.0f\n", c->name, cpu, wall,
-		       100.0 * (cpu / base_cpu - 1.0), 100.0 * (wall / base_wall - 1.0),
-		       c->n ? c->samples / c->n : 0.0);
-	}
-	bench_config *hi = &configs[2];
-	double per_run_samples = hi->n ? hi->samples / hi->n : 0.0;
-	if (per_run_samples > 0)
-		printf("cost per sample (30 frames, 9999 Hz, all included): "
-		       "%.0f ns\n",
-		       (median(hi->cpu, hi->n) - base_cpu) * 1e9 / per_run_samples);
-	bench_config *empty = &configs[3];
-	double empty_signals = empty->n ? empty->samples / empty->n : 0.0;
-	if (per_run_samples > 0 && empty_signals > 0)
-		printf("  of which spanprof's handler (unwind + ring + writer), over an empty "
-		       "handler: %.0f ns\n",
-		       (median(hi->cpu, hi->n) / per_run_samples -
-		        median(empty->cpu, empty->n) / empty_signals) *
-		           1e9);
-	if (per_run_samples > 0 && empty_signals > 0)
-		printf("  kernel timer interrupt + signal delivery (empty handler): %.0f ns\n",
-		       (median(empty->cpu, empty->n) - base_cpu) * 1e9 / empty_signals);
+	print_table(alone, nconfigs, "alone:");
+	print_table(loaded, nconfigs, "beside a CPU-bound neighbour process:");
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	unwind_ns_at(SP_BENCH_DEPTH - 1);
-	if (nconfigs == 4)
-		printf("perf record: not available here (perf missing or refused)\n");
+	if (nconfigs < CFG_COUNT)
+		printf("perf record: not available here (perf missing or refused; Debian: "
+		       "apt-get install linux-perf)\n");
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : 1;
