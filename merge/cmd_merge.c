@@ -269,7 +269,8 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 	loss.damaged = 0;               /* each damaged log had its own warning line */
 	if (!err && mg_loss_any(&loss)) /* never hidden, not even by --quiet */
 		fprintf(stderr,
-		        "spanprof merge: warning: %s: see tables lost, dropped and damage, and spans.cut\n",
+		        "spanprof merge: warning: %s: see tables lost, dropped and damage, and "
+		        "spans.cut\n",
 		        mg_loss_text(&loss, text, sizeof text));
 	if (!err && !quiet)
 		fprintf(stderr,
