@@ -6,8 +6,9 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config git
 	liblz4-dev lz4 libsqlite3-dev sqlite3 libunwind-dev libdw-dev libelf-dev
-	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
+	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
 	libcmocka-dev clang-format binutils
+	clang libclang-rt-dev # libFuzzer targets (tests/fuzz)
 )
 
 missing=()
