@@ -108,8 +108,9 @@ double sp_clock_initial_ns_per_tick(void)
 	return sp_clock_use_tsc_ ? sp_clock_initial_npt : 1.0;
 }
 
-/* A pair whose bracket is this tight (three clock reads take ~60-80 ns
- * here) was not preempted; wider ones are retried. */
+/* A pair whose bracket is this tight (far above what three clock reads
+ * take: docs/performance.md, "Clock") was not preempted; wider ones are
+ * retried. */
 #define SP_CLOCK_PAIR_GOOD_GAP_NS 1000u
 #define SP_CLOCK_PAIR_TRIES       16
 

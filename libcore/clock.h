@@ -8,7 +8,8 @@
  * Setting SPANPROF_CLOCK=monotonic in the environment forces the fallback.
  *
  * sp_clock_ticks() is a static inline function so that the tracer's hot path
- * pays one predictable branch plus rdtsc (~10 ns here) and no call. Before
+ * pays one predictable branch plus rdtsc (docs/performance.md, "Clock") and
+ * no call. Before
  * sp_clock_init() has run it returns CLOCK_MONOTONIC nanoseconds; callers
  * that write ticks into a log must call sp_clock_init() first (sp_log_open
  * does).

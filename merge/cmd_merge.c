@@ -5,9 +5,10 @@
  * 0600: it holds input values) next to the output and renames it over the
  * output only when everything succeeded, so a failed or interrupted merge
  * never leaves a half-written database under the final name.
- * Bulk-load settings: 16 KiB pages (fewer, shallower B-tree pages: ~10% less
- * CPU than 4 KiB), no journal, no fsync, one transaction, indexes after
- * the load; the page cache is capped (96 MiB) so memory stays bounded.
+ * Bulk-load settings: 16 KiB pages (fewer, shallower B-tree pages: less
+ * CPU than 4 KiB, docs/performance.md "Merge"), no journal, no fsync, one
+ * transaction, indexes after the load; the page cache is capped (96 MiB)
+ * so memory stays bounded.
  *
  * Threading: single-threaded. SIGINT/SIGTERM remove the temporary files.
  */

@@ -1,7 +1,10 @@
 /*
  * cmd_query.c - 'spanprof query DB "SQL" [--csv|--json]'.
  *
- * The database is opened read-only: a query cannot damage a merge result.
+ * The database is opened read-only and the connection guarded
+ * (mg_readonly.h): a query can only read; it can neither damage a merge
+ * result, nor write a file (VACUUM INTO, ATTACH), nor reach native code
+ * through SQLite's pointer-taking functions.
  * Table output buffers the first MG_WIDTH_ROWS rows to size the columns and
  * streams the rest with those widths, so a huge result does not need memory
  * in proportion to its size. Several statements separated by ';' each print
@@ -15,7 +18,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "mg_db.h"
+#include "mg_readonly.h"
 
 #define MG_WIDTH_ROWS 1000
 #define MG_MAX_WIDTH  60
@@ -182,66 +187,57 @@ static int mg_print_csv(sqlite3_stmt *st, int *rc)
 	return 0;
 }
 
-static void mg_json_string(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-static void mg_json_value(sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		fputs("null", stdout);
-		break;
-	case SQLITE_INTEGER:
-		printf("%lld", (long long)sqlite3_column_int64(st, i));
-		break;
-	case SQLITE_FLOAT:
-		printf("%.17g", sqlite3_column_double(st, i));
-		break;
-	default:
-		mg_json_string((const char *)sqlite3_column_text(st, i));
-	}
-}
-
+/* JSON: an array of objects, one row a line (json.h: strict output, inf
+ * and NaN as null, invalid UTF-8 replaced). */
 static int mg_print_json(sqlite3_stmt *st, int *rc)
 {
 	int n = sqlite3_column_count(st);
-	long rows = 0;
-	putchar('[');
+	sp_json w;
+	sp_json_init(&w, stdout, SP_JSON_SPACED | SP_JSON_ROWS);
+	sp_json_begin_array(&w);
 	while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fputs(rows++ ? ",\n {" : "\n {", stdout);
+		sp_json_begin_object(&w);
 		for (int i = 0; i < n; i++) {
-			if (i)
-				fputs(", ", stdout);
-			mg_json_string(sqlite3_column_name(st, i));
-			fputs(": ", stdout);
-			mg_json_value(st, i);
+			sp_json_key(&w, sqlite3_column_name(st, i));
+			sp_json_put_column(&w, st, i);
 		}
-		putchar('}');
+		sp_json_end_object(&w);
 	}
-	fputs(rows ? "\n]\n" : "]\n", stdout);
+	sp_json_end_array(&w);
+	putchar('\n');
+	return sp_json_finish(&w);
+}
+
+/* Prepares the next statement of *tail; prints why it failed or was
+ * refused. Returns 0 (*st NULL for only whitespace or comments) or 1. */
+static int mg_prepare_next(sqlite3 *db, mg_readonly *ro, const char **tail, sqlite3_stmt **st)
+{
+	ro->refused[0] = '\0';
+	if (sqlite3_prepare_v2(db, *tail, -1, st, tail) != SQLITE_OK) {
+		if (ro->refused[0])
+			fprintf(stderr, "spanprof query: refused: %s (query is read-only)\n",
+			        ro->refused);
+		else
+			fprintf(stderr, "spanprof query: SQL error: %s\n", sqlite3_errmsg(db));
+		return 1;
+	}
+	if (*st && !sqlite3_stmt_readonly(*st)) { /* the authorizer should have said */
+		fprintf(stderr, "spanprof query: refused: a statement that writes (VACUUM, "
+		                "...: query is read-only)\n");
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return 1;
+	}
 	return 0;
 }
 
-static int mg_run_sql(sqlite3 *db, const char *sql, int fmt)
+static int mg_run_sql(sqlite3 *db, mg_readonly *ro, const char *sql, int fmt)
 {
 	const char *tail = sql;
 	while (tail && *tail) {
 		sqlite3_stmt *st = NULL;
-		if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK) {
-			fprintf(stderr, "spanprof query: SQL error: %s\n", sqlite3_errmsg(db));
+		if (mg_prepare_next(db, ro, &tail, &st))
 			return 1;
-		}
 		if (!st)
 			continue; /* whitespace or comment */
 		int rc = SQLITE_DONE, err = 0;
@@ -293,7 +289,14 @@ int sp_cmd_query(int argc, char **argv)
 	sqlite3 *db = mg_db_open_existing("query", argv[optind], 0);
 	if (!db)
 		return 1;
-	int rc = mg_run_sql(db, argv[optind + 1], fmt);
+	mg_readonly ro;
+	if (mg_readonly_guard(db, &ro)) {
+		fprintf(stderr, "spanprof query: %s: cannot make the connection read-only: %s\n",
+		        argv[optind], sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return 1;
+	}
+	int rc = mg_run_sql(db, &ro, argv[optind + 1], fmt);
 	sqlite3_close(db);
 	return rc;
 }

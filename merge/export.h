@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <sqlite3.h>
 
+#include "json.h" /* the JSON writers share sp_json_* */
+
 /* Up to this many sampled threads, per-thread queries scan x_samples. */
 #define SP_EXPORT_SCAN_THREADS 8
 
@@ -130,14 +132,6 @@ const char *sp_export_stack_name(const struct sp_export *x, int32_t stack_idx);
 int sp_export_dup_key(char **prev, const char *key);
 /* Counts a row for the progress line. */
 void sp_export_tick(struct sp_export *x);
-
-/* Writes s as a JSON string literal (with quotes); NULL writes null. */
-void sp_json_str(FILE *out, const char *s);
-/* Writes a SQLite value as JSON (number, string or null). */
-void sp_json_value(FILE *out, sqlite3_stmt *st, int col);
-/* Writes ns as milliseconds / microseconds with ns precision. */
-void sp_json_ms(FILE *out, int64_t ns);
-void sp_json_us(FILE *out, int64_t ns);
 
 /* A spool: one JSON array column written to a temp file, to be copied into
  * the output later (column-oriented formats need several arrays per pass). */

@@ -2,8 +2,8 @@
  * export_common.c - shared plumbing of 'spanprof export': opens and checks
  * the merged database, builds the filter views (x_spans, x_samples), loads
  * the per-frame and per-stack tables, writes the output to a temporary file
- * that is renamed over the target only on success, and offers JSON, spool
- * and string-interning helpers to the per-format writers.
+ * that is renamed over the target only on success, and offers spool and
+ * string-interning helpers to the per-format writers (JSON: json.h).
  *
  * Memory: the funcs/frames/stacks arrays grow with the number of distinct
  * call sites, never with the number of samples or spans; samples and spans
@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -488,41 +487,28 @@ static int open_stdout(struct sp_export *x)
 	return 0;
 }
 
-/* An existing character device or FIFO (/dev/null, a named pipe, /dev/stdout
- * through its symbolic link) is written in place: it cannot be replaced by
- * a rename, and must not be (renaming over /dev/stdout replaces the link). */
-static int open_device(struct sp_export *x, int *direct)
+/* The target must be new or a regular file: it is replaced by a rename,
+ * which keeps it whole or untouched. Anything else (a directory, a symbolic
+ * link, a device such as /dev/null, a FIFO) is refused, never followed,
+ * written in place or replaced; stdout is "-o -" (docs/export.md). */
+static int check_target(const char *path)
 {
-	const char *path = x->opts->out_path;
-	struct stat lsb, sb;
-	*direct = 0;
-	if (lstat(path, &lsb) != 0 || S_ISREG(lsb.st_mode))
-		return 0; /* new or regular: temp file + rename */
-	if (stat(path, &sb) != 0 || !(S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
-		fprintf(stderr, "spanprof export: %s: exists and is not a regular file\n", path);
-		return -SP_EINVAL;
-	}
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || !(x->out = fdopen(fd, "w"))) {
-		fprintf(stderr, "spanprof export: %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -SP_EIO;
-	}
-	x->out_fd = fd;
-	x->out_owned = 1;
-	*direct = 1;
-	return 0;
+	struct stat sb;
+	if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode))
+		return 0;
+	fprintf(stderr,
+	        "spanprof export: %s: exists and is not a regular file (use -o - for stdout)\n",
+	        path);
+	return -SP_EINVAL;
 }
 
 static int open_output(struct sp_export *x, char **tmp_path)
 {
 	const struct sp_export_opts *o = x->opts;
-	int direct = 0;
 	if (!o->out_path || !strcmp(o->out_path, "-"))
 		return open_stdout(x);
-	int rc = open_device(x, &direct);
-	if (rc || direct)
+	int rc = check_target(o->out_path);
+	if (rc)
 		return rc;
 	if (asprintf(tmp_path, "%s.tmp.XXXXXX", o->out_path) < 0)
 		return -SP_ENOMEM;
@@ -622,108 +608,6 @@ int sp_export_run(const struct sp_export_opts *opts)
 	free_tables(&x);
 	sqlite3_close(x.db);
 	return rc;
-}
-
-/* --- JSON helpers --- */
-
-/* Length of the valid UTF-8 sequence at s, or 0 if invalid (RFC 3629:
- * no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-	size_t n;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-void sp_json_str(FILE *out, const char *str)
-{
-	if (!str) {
-		fputs("null", out);
-		return;
-	}
-	const unsigned char *s = (const unsigned char *)str;
-	putc('"', out);
-	while (*s) {
-		size_t n = utf8_len(s);
-		if (n == 0) { /* invalid byte: U+FFFD keeps the JSON valid UTF-8 */
-			fputs("\\ufffd", out);
-			s++;
-		} else if (*s == '"' || *s == '\\') {
-			putc('\\', out);
-			putc(*s++, out);
-		} else if (*s < 0x20) {
-			fprintf(out, "\\u%04x", *s++);
-		} else {
-			fwrite(s, 1, n, out);
-			s += n;
-		}
-	}
-	putc('"', out);
-}
-
-void sp_json_value(FILE *out, sqlite3_stmt *st, int col)
-{
-	switch (sqlite3_column_type(st, col)) {
-	case SQLITE_INTEGER:
-		fprintf(out, "%lld", (long long)sqlite3_column_int64(st, col));
-		break;
-	case SQLITE_FLOAT: {
-		double d = sqlite3_column_double(st, col);
-		if (isfinite(d))
-			fprintf(out, "%.17g", d);
-		else
-			fputs("null", out);
-		break;
-	}
-	case SQLITE_TEXT:
-		sp_json_str(out, (const char *)sqlite3_column_text(st, col));
-		break;
-	default:
-		fputs("null", out);
-	}
-}
-
-/* Writes ns / 10^digits with exactly the needed decimals (ns precision). */
-static void json_fixed(FILE *out, int64_t ns, int digits, int64_t div)
-{
-	uint64_t a = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
-	uint64_t whole = a / (uint64_t)div, frac = a % (uint64_t)div;
-	if (ns < 0)
-		putc('-', out);
-	if (frac == 0) {
-		fprintf(out, "%" PRIu64, whole);
-		return;
-	}
-	while (frac % 10 == 0) {
-		frac /= 10;
-		digits--;
-	}
-	fprintf(out, "%" PRIu64 ".%0*" PRIu64, whole, digits, frac);
-}
-
-void sp_json_ms(FILE *out, int64_t ns)
-{
-	json_fixed(out, ns, 6, 1000000);
-}
-
-void sp_json_us(FILE *out, int64_t ns)
-{
-	json_fixed(out, ns, 3, 1000);
 }
 
 /* --- spools --- */

@@ -177,8 +177,8 @@ int mg_db_create_tables(sqlite3 *db)
 /* Page cache for the derive and index phases: smaller than the load's
  * (cmd_merge.c, 96 MiB). SQLite sizes each index sort's in-memory runs by
  * cache_size; 32 MiB runs sort faster (fewer cache misses in the merge of
- * random span ids) than 96 MiB ones, and peak memory drops: at 10M events
- * 13.4 -> 12.0 s and 208 -> 143 MiB (docs/performance.md, Merge). */
+ * random span ids) than 96 MiB ones, and peak memory drops (figures in
+ * docs/performance.md, Merge, third round). */
 static const char mg_post_load_cache_sql[] = "PRAGMA cache_size=-32768;";
 
 int mg_db_derive(sqlite3 *db, int walk_parents)

@@ -17,7 +17,7 @@
  * and the overhead against "off" under the same neighbour condition. Cost
  * per sample = extra CPU divided by the samples taken; the same perf event
  * with an empty handler gives the floor that the kernel's timer interrupt
- * and signal delivery set (~24 us per sample on these VMs).
+ * and signal delivery set (figures: docs/performance.md, "Sampler").
  *
  * Usage: sampler_overhead [REPS]          (default 5)
  *        sampler_overhead --work HZ DIR   (one child run; HZ 0 = off)

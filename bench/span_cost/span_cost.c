@@ -38,10 +38,10 @@ static volatile uint64_t clock_sink;
 #define BARRIER() __asm__ volatile("" ::: "memory")
 /* 1000 spans of at most 104 bytes (begin, attribute, end) stay under half
  * of the default 256 KiB ring: the writer is never woken inside the timed
- * loop (crossing half full wakes it: an eventfd write, and then the other
- * core reading the ring, which cost ~20 ns per span in a first version of
- * this bench), and the ring stays in the L2 cache as it would in a program
- * that makes spans at a sane rate. */
+ * loop (crossing half full wakes it, and then the other core reads the
+ * ring, which inflated the cost per span in a first version of this bench:
+ * docs/performance.md, "Span tracer"), and the ring stays in the L2 cache
+ * as it would in a program that makes spans at a sane rate. */
 #define BATCH   1000L
 #define BATCHES 600
 

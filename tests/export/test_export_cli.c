@@ -202,10 +202,29 @@ static void test_output_targets(void **state)
 	struct xt *t = *state;
 	char *out = NULL, link[512], target[512];
 	struct stat sb;
-	/* a device is written in place, never replaced */
-	assert_int_equal(xt_run(NULL, "%s export %s -f chrome -o /dev/null", xt_cli(), t->db), 0);
+	/* only new or regular files: a device, a FIFO (which would block) and
+	 * a directory are refused with one line and left as they were */
+	assert_int_equal(xt_run(&out, "%s export %s -f chrome -o /dev/null", xt_cli(), t->db), 1);
+	if (!strstr(out, "not a regular file") || count_lines(out) != 1)
+		fail_msg("%s", out);
+	free(out);
 	assert_int_equal(stat("/dev/null", &sb), 0);
 	assert_true(S_ISCHR(sb.st_mode));
+	snprintf(target, sizeof target, "%s/fifo", t->dir);
+	assert_int_equal(mkfifo(target, 0600), 0);
+	assert_int_equal(xt_run(&out, "%s export %s -f folded -o %s", xt_cli(), t->db, target), 1);
+	if (!strstr(out, "not a regular file"))
+		fail_msg("%s", out);
+	free(out);
+	assert_int_equal(lstat(target, &sb), 0);
+	assert_true(S_ISFIFO(sb.st_mode));
+	unlink(target);
+	assert_int_equal(xt_run(&out, "%s export %s -f folded -o %s", xt_cli(), t->db, t->dir), 1);
+	if (!strstr(out, "not a regular file"))
+		fail_msg("%s", out);
+	free(out);
+	assert_int_equal(stat(t->dir, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
 	/* '-' is stdout */
 	assert_int_equal(xt_run(&out, "%s export %s -f folded -o -", xt_cli(), t->db), 0);
 	assert_int_equal(xt_folded_total(out), xt_db_int(t->db, "SELECT count(*) FROM samples"));

@@ -51,11 +51,11 @@ static void *token_passer(void *arg)
 
 /* The token passes through memory; the next thread's clock read must not be
  * earlier than the previous thread's. rdtsc is not serialising: the CPU may
- * execute it a few cycles before the load that saw the token (measured here:
- * up to 14 ticks, ~5 ns, a few times in 400k hand-offs); an lfence would
- * close that window but triples the cost of a clock read (10 -> 30 ns per
- * event), so 1 us of slack is allowed. An unsynchronised TSC or a broken
- * fallback is off by far more. */
+ * execute it a few cycles before the load that saw the token (a few ns, a
+ * few times in 400k hand-offs: docs/performance.md, "Clock"); an lfence
+ * would close that window but triples the cost of a clock read, so 1 us
+ * of slack is allowed. An unsynchronised TSC or a broken fallback is off
+ * by far more. */
 static void test_monotonic_across_threads(void **state)
 {
 	(void)state;

@@ -23,8 +23,7 @@ int mtest_cli(char **out, char **err, const char *fmt, ...) __attribute__((forma
 int mtest_merge(const char *flags, const char *db, const char *input);
 /* Opens a database read-only (asserts). */
 sqlite3 *mtest_db(const char *path);
-/* First column of the first row as int64 (asserts a row exists unless
- * dflt_ok, then returns dflt). */
+/* First column of the first row as int64 (asserts that a row exists). */
 int64_t mtest_int(sqlite3 *db, const char *sql);
 /* Same as text (malloc'd, NULL for SQL NULL or no row). */
 char *mtest_text(sqlite3 *db, const char *sql);

@@ -1,7 +1,9 @@
 /*
  * synth.h - writes synthetic event logs through libcore's real writer, for
- * merge's tests and bench: spans, attributes, samples and modules at chosen
- * timestamps on chosen (fake) threads, without a tracer or a sampler.
+ * merge's tests and the fuzzers' seeds (tests/fuzz/make_seeds.c; the
+ * merge_throughput bench writes its own): spans, attributes, samples and
+ * modules at chosen timestamps on chosen (fake) threads, without a tracer
+ * or a sampler.
  *
  * Timestamps: SPANPROF_CLOCK=monotonic is forced, so ticks are nanoseconds
  * and synth_ts(off) = (start of the log) + off ns converts exactly.
