@@ -263,7 +263,10 @@ static uint8_t *enc_payload(sp_codec_state *s, const sp_record *rec, uint8_t *p)
 		return put_cstr(p, u->thread.name);
 	case SP_REC_THREAD_END:
 		p = put_ts(s, p, u->thread_end.ts);
-		return put_u(p, u->thread_end.tid);
+		p = put_u(p, u->thread_end.tid);
+		if (u->thread_end.cpu_ns || u->thread_end.flags) /* optional trailing fields */
+			p = put_u(p, u->thread_end.cpu_ns);
+		return u->thread_end.flags ? put_u(p, u->thread_end.flags) : p;
 	case SP_REC_SPAN_BEGIN:
 		return enc_span_begin(s, p, &u->span_begin);
 	case SP_REC_SPAN_END:
@@ -575,6 +578,8 @@ static void dec_payload(sp_codec_state *s, rd *c, sp_record *rec, sp_codec_scrat
 	case SP_REC_THREAD_END:
 		u->thread_end.ts = rd_ts(s, c);
 		u->thread_end.tid = rd_u32(c);
+		u->thread_end.cpu_ns = c->p < c->end ? rd_u(c) : 0;
+		u->thread_end.flags = c->p < c->end ? rd_u32(c) : 0;
 		break;
 	case SP_REC_SPAN_BEGIN:
 		dec_span_begin(s, c, &u->span_begin);

@@ -94,7 +94,12 @@ typedef struct sp_rec_thread {
 typedef struct sp_rec_thread_end {
 	uint64_t ts;
 	uint32_t tid;
+	uint64_t cpu_ns; /* CPU used while sampled, 0 = unknown (optional trailing field) */
+	uint32_t flags;  /* SP_THREAD_END_F_* (optional trailing field) */
 } sp_rec_thread_end;
+
+/* THREAD_END flags. */
+#define SP_THREAD_END_F_SIGNAL_BLOCKED 0x1u /* no sample: the sampling signal was blocked */
 
 /* Span flags: misuse and special cases are recorded, never hidden. */
 #define SP_SPAN_REMOTE_PARENT 0x1u  /* parent came from another thread/process */
@@ -153,6 +158,11 @@ typedef struct sp_rec_sample {
 	const uint64_t *pcs;
 } sp_rec_sample;
 
+/* A leaf pc of this value marks a sample taken while the thread ran in the
+ * kernel; the pcs after it are the user stack that entered the kernel. It
+ * lies in the kernel half of the address space, where no user pc can be. */
+#define SP_PC_KERNEL UINT64_C(0xffffffffffffff00)
+
 typedef struct sp_rec_module {
 	uint64_t start, end; /* mapped address range [start, end) */
 	uint64_t file_offset;
@@ -201,6 +211,7 @@ typedef struct sp_rec_sampler {
 
 /* SAMPLER flags. */
 #define SP_SAMPLER_F_SIGNAL_SHARED 0x1u /* the program has its own handler for signo */
+#define SP_SAMPLER_F_USER_ONLY     0x2u /* kernel time not sampled: figures are user CPU */
 
 typedef struct sp_rec_block {
 	uint32_t tid;

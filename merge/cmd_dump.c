@@ -144,6 +144,10 @@ static void print_fields(sp_reader *r, const sp_record *rec)
 		break;
 	case SP_REC_THREAD_END:
 		printf(" tid=%" PRIu32, u->thread_end.tid);
+		if (u->thread_end.cpu_ns)
+			printf(" cpu_ns=%" PRIu64, u->thread_end.cpu_ns);
+		if (u->thread_end.flags)
+			printf(" flags=0x%" PRIx32, u->thread_end.flags);
 		break;
 	case SP_REC_SPAN_BEGIN:
 		print_span_begin(r, &u->span_begin);
