@@ -5,9 +5,11 @@
  * chooses the mechanism once (perf task-clock event in cpu mode, falling back
  * to a CPU-time POSIX timer when perf events are refused; a CLOCK_MONOTONIC
  * POSIX timer in wall mode), records the loaded modules, and arms the calling
- * thread. Threads created later arm themselves (sampler_interpose.c). Stop
- * disarms every thread, writes the achieved rate, and retires the calling
- * thread's ring; other threads retire theirs when they exit. The handler is
+ * thread. The perf event counts kernel time too unless the kernel refuses
+ * it: then it counts user time, which start says once on stderr and the
+ * SAMPLER record says in its flags (merge and top label it "user CPU"). Threads created later arm
+ * themselves (sampler_interpose.c). Stop disarms every thread, writes the achieved rate, and
+ * retires the calling thread's ring; other threads retire theirs when they exit. The handler is
  * never uninstalled: a signal still queued after stop must not hit SIG_DFL
  * (which terminates the process for real-time signals).
  *
@@ -77,9 +79,16 @@ static int sp_sampler_choose_mechanism(int mode)
 	if (force && *force == '1')
 		return SP_SAMPLER_TIMER;
 	int rc = sp_sthread_probe_perf();
+	char msg[256];
+	if (rc == 0 && sp_sampler_g.user_only) {
+		snprintf(msg, sizeof msg,
+		         "spanprof: the kernel refuses kernel-mode sampling (perf_event_paranoid = "
+		         "%d, no CAP_PERFMON): samples count user CPU time only\n",
+		         sp_perf_paranoid());
+		sp_sampler_warn(msg);
+	}
 	if (rc == 0)
 		return SP_SAMPLER_PERF;
-	char msg[256];
 	snprintf(msg, sizeof msg,
 	         "spanprof: perf_event_open refused (%s; perf_event_paranoid = %d); sampling "
 	         "with POSIX CPU-time timers instead (kernel-tick resolution)\n",
@@ -99,6 +108,8 @@ static void sp_sampler_emit_info(uint32_t achieved_hz)
 	rec.u.sampler.requested_hz = sp_sampler_g.hz;
 	rec.u.sampler.achieved_hz = achieved_hz;
 	rec.u.sampler.flags = sp_sampler_g.signal_conflict ? SP_SAMPLER_F_SIGNAL_SHARED : 0;
+	if (sp_sampler_g.mechanism == SP_SAMPLER_PERF && sp_sampler_g.user_only)
+		rec.u.sampler.flags |= SP_SAMPLER_F_USER_ONLY;
 	sp_log_meta(&rec, 0);
 }
 

@@ -16,12 +16,25 @@
  * the slower unw_init_local2(UNW_INIT_SIGNAL_FRAME) + unw_step walk starts
  * from the ucontext directly.
  *
+ * Perf events: the handler first empties the thread's perf ring (one
+ * header-only record per overflow, whose misc field says user or kernel
+ * mode) to learn how many periods this signal stands for and how many of
+ * them the thread spent in the kernel. A sample in the kernel gets the
+ * leaf pc SP_PC_KERNEL on top of the user stack the handler sees (the
+ * signal arrives on the way back to user space, so that stack is the one
+ * that made the system call or took the fault). A signal whose overflow an
+ * earlier signal already counted adds nothing. The first sample of a
+ * thread also restores the regular period after the random first one
+ * (sampler_thread.c).
+ *
  * Threading: per-thread state only; errno is saved and restored.
  */
 #define UNW_LOCAL_ONLY
 #include <errno.h>
 #include <libunwind.h>
+#include <linux/perf_event.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <ucontext.h>
 
 #include "clock.h"
@@ -114,15 +127,96 @@ static int sp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
 	return count;
 }
 
-/* A POSIX timer that expired again before its signal was handled counts
- * overruns instead of queueing: the sample then stands for more time. */
-static uint32_t sp_sample_weight_us(const siginfo_t *si)
+/* Periods a signal stands for, split by the mode the thread was in. */
+typedef struct sp_periods {
+	uint64_t user, kernel;
+} sp_periods;
+
+/* One 8-byte-aligned word of the perf ring's data area (records are
+ * 8-byte aligned, so a word never wraps around the end). */
+static uint64_t sp_perf_word(const struct perf_event_mmap_page *meta, uint64_t pos)
 {
-	uint64_t periods = 1;
-	if (si->si_code == SI_TIMER && si->si_overrun > 0)
-		periods += (uint64_t)si->si_overrun;
+	const volatile uint64_t *data =
+	    (const volatile uint64_t *)((const char *)meta + meta->data_offset);
+	return data[(pos & (meta->data_size - 1)) / 8];
+}
+
+/* Consumes every record of the ring (the handler is its only reader).
+ * Returns 0 when the thread has no ring (then the caller counts one
+ * period of unknown mode). */
+static int sp_perf_consume(struct perf_event_mmap_page *meta, sp_periods *out)
+{
+	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = meta->data_tail;
+	while (head - tail >= sizeof(struct perf_event_header)) {
+		uint64_t word = sp_perf_word(meta, tail);
+		uint32_t type = (uint32_t)word;
+		uint16_t misc = (uint16_t)(word >> 32), size = (uint16_t)(word >> 48);
+		if (size < sizeof(struct perf_event_header) || size > head - tail)
+			break; /* never written by the kernel: stop rather than loop */
+		uint16_t mode = misc & PERF_RECORD_MISC_CPUMODE_MASK;
+		if (type == PERF_RECORD_SAMPLE && mode != PERF_RECORD_MISC_USER &&
+		    mode != PERF_RECORD_MISC_GUEST_USER && mode != PERF_RECORD_MISC_CPUMODE_UNKNOWN)
+			out->kernel++;
+		else if (type == PERF_RECORD_SAMPLE)
+			out->user++;
+		else if (type == PERF_RECORD_LOST && size >= 24)
+			out->user += sp_perf_word(meta, tail + 16); /* mode unknown */
+		tail += size;
+	}
+	__atomic_store_n(&meta->data_tail, head, __ATOMIC_RELEASE);
+	return 1;
+}
+
+/* After the random first period (the event disabled itself): the regular
+ * one, unless stop or exec disarmed the source meanwhile (they wait for
+ * perf_busy to drop before they disable it). */
+static void sp_perf_restore_period(sp_sthread *st, int fd)
+{
+	if (!atomic_load(&st->armed))
+		return; /* a later rearm refreshes it again */
+	st->first_period = 0;
+	uint64_t period_ns = sp_sampler_g.period_ns;
+	ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns);
+	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+}
+
+/* How many periods this signal stands for. A POSIX timer that expired
+ * again before its signal was handled counts overruns instead of queueing. */
+static sp_periods sp_signal_periods(sp_sthread *st, const siginfo_t *si)
+{
+	sp_periods p = {0, 0};
+	if (si->si_code == SI_TIMER) {
+		p.user = 1 + (si->si_overrun > 0 ? (uint64_t)si->si_overrun : 0);
+		return p;
+	}
+	atomic_store(&st->perf_busy, 1);
+	int fd = atomic_load(&st->perf_fd);
+	struct perf_event_mmap_page *meta = atomic_load(&st->perf_ring);
+	if (!meta || !sp_perf_consume(meta, &p))
+		p.user = 1;
+	if (fd >= 0 && st->first_period)
+		sp_perf_restore_period(st, fd);
+	atomic_store(&st->perf_busy, 0);
+	return p;
+}
+
+static uint32_t sp_weight_us(uint64_t periods)
+{
 	uint64_t weight_us = periods * sp_sampler_g.period_ns / 1000u;
 	return weight_us > UINT32_MAX ? UINT32_MAX : (uint32_t)weight_us;
+}
+
+static void sp_put_sample(sp_ring *ring, const sp_sthread *st, uint64_t ts, uint64_t periods,
+                          const uint64_t *pcs, int n)
+{
+	sp_rec_sample rec;
+	rec.ts = ts;
+	rec.tid = st->tid;
+	rec.weight_us = sp_weight_us(periods);
+	rec.nframes = (uint32_t)(n < (int)SP_MAX_STACK_FRAMES ? n : (int)SP_MAX_STACK_FRAMES);
+	rec.pcs = pcs;
+	sp_ring_sample(ring, &rec); /* a full ring counts the loss itself */
 }
 
 static void sp_take_sample(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
@@ -131,26 +225,29 @@ static void sp_take_sample(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
 	sp_ring *ring = st->ring;
 	if (!ring)
 		return;
+	sp_periods p = sp_signal_periods(st, si);
+	if (p.user + p.kernel == 0)
+		return; /* an earlier signal already counted this overflow */
 	atomic_store_explicit(&st->samples,
-	                      atomic_load_explicit(&st->samples, memory_order_relaxed) + 1,
+	                      atomic_load_explicit(&st->samples, memory_order_relaxed) + p.user +
+	                          p.kernel,
 	                      memory_order_relaxed);
 	if (sp_in_loader) {
 		sp_ring_count_lost(ring, SP_LOST_UNWIND);
 		return;
 	}
-	uint64_t pcs[SP_MAX_STACK_FRAMES];
-	int n = sp_unwind(uc, pcs, (int)SP_MAX_STACK_FRAMES);
+	uint64_t pcs[1 + SP_MAX_STACK_FRAMES]; /* pcs[0]: room for SP_PC_KERNEL */
+	int n = sp_unwind(uc, pcs + 1, (int)SP_MAX_STACK_FRAMES);
 	if (n <= 0) {
 		sp_ring_count_lost(ring, SP_LOST_UNWIND);
 		return;
 	}
-	sp_rec_sample rec;
-	rec.ts = ts;
-	rec.tid = st->tid;
-	rec.weight_us = sp_sample_weight_us(si);
-	rec.nframes = (uint32_t)n;
-	rec.pcs = pcs;
-	sp_ring_sample(ring, &rec); /* a full ring counts the loss itself */
+	if (p.user)
+		sp_put_sample(ring, st, ts, p.user, pcs + 1, n);
+	if (p.kernel) {
+		pcs[0] = SP_PC_KERNEL;
+		sp_put_sample(ring, st, ts, p.kernel, pcs, n + 1);
+	}
 }
 
 void sp_sampler_on_signal(int signo, siginfo_t *si, void *uc)

@@ -9,7 +9,12 @@
  * the owner thread retires its ring and frees its sp_sthread.
  *
  * Fields read by the handler and written by another thread (perf_fd,
- * has_timer, armed) are atomics; everything else is owner-only.
+ * perf_ring, has_timer, armed) are atomics; everything else is owner-only.
+ * The handler sets perf_busy while it uses perf_fd or perf_ring (it reads
+ * the ring and, once, restores the period with ioctl); a thread that
+ * disables, closes or unmaps them first clears the pointer, then waits for
+ * perf_busy to drop, so the handler never touches a closed fd (whose number
+ * may be reused) or an unmapped ring.
  */
 #ifndef SP_SAMPLER_INT_H
 #define SP_SAMPLER_INT_H
@@ -25,20 +30,28 @@
 
 #define SP_SAMPLER_DEFAULT_HZ 999u
 #define SP_SAMPLER_MAX_HZ     100000u
+/* The perf ring of a thread: one metadata page and one data page, room for
+ * 512 header-only overflow records (the handler empties it each time). */
+#define SP_PERF_RING_PAGES 2u
 
 typedef struct sp_sthread {
 	struct sp_sthread *next; /* registry link (under registry lock) */
 	sp_ring *ring;           /* NULL when retired: handler drops samples */
 	_Atomic int perf_fd;     /* -1 if none */
+	void *_Atomic perf_ring; /* perf_event_mmap_page + data pages, NULL if none */
+	_Atomic int perf_busy;   /* the handler uses perf_fd / perf_ring */
 	_Atomic int has_timer;   /* read by the handler */
 	timer_t timer;
 	pthread_t self;
 	uint32_t tid;
-	_Atomic int armed;                /* 1 while the source is ticking */
-	int released;                     /* source closed for good */
-	volatile sig_atomic_t in_handler; /* reentrancy guard */
-	_Atomic uint64_t samples;         /* written by the handler only */
-	uint64_t start_ns;                /* CPU or wall ns when armed */
+	_Atomic int armed;                  /* 1 while the source is ticking */
+	int released;                       /* source closed for good */
+	volatile sig_atomic_t in_handler;   /* reentrancy guard */
+	volatile sig_atomic_t first_period; /* random first period still set */
+	_Atomic uint64_t samples;           /* written by the handler only */
+	uint64_t start_ns;                  /* CPU or wall ns when armed */
+	uint64_t start_cpu_ns;              /* thread CPU ns when armed */
+	uint64_t sampled_cpu_ns;            /* thread CPU ns while armed, set at release */
 } sp_sthread;
 
 /* Global sampler state (sampler.c). */
@@ -51,6 +64,7 @@ typedef struct sp_sampler_global {
 	uint64_t period_ns;
 	int handler_installed;
 	int signal_conflict; /* the program installed its own handler */
+	int user_only;       /* perf events exclude the kernel (refused otherwise) */
 	/* Totals of threads already torn down (under registry lock). */
 	uint64_t done_samples;
 	uint64_t done_ns;
@@ -73,7 +87,10 @@ void sp_sthread_release(sp_sthread *st); /* close the source (registry locked) *
 void sp_sthread_renamed(pthread_t thread, const char *name); /* THREAD record */
 uint64_t sp_sthread_elapsed_ns(const sp_sthread *st);
 uint64_t sp_sampler_now_ns(const sp_sthread *st);
-int sp_sthread_probe_perf(void); /* can this process open the event? */
+uint64_t sp_sthread_cpu_ns(const sp_sthread *st); /* the thread's CPU ns, 0 on error */
+/* Can this process open the event? Tries kernel + user time first, then
+ * user time only (then sets sp_sampler_g.user_only). 0 or -errno. */
+int sp_sthread_probe_perf(void);
 void sp_sthread_forget_all_after_fork(void);
 
 /* sampler_handler.c */

@@ -9,14 +9,32 @@
  * and fork can disarm every thread's source from one thread while holding
  * the registry lock; only the owner retires its ring (SPSC contract).
  *
+ * Random phase: a source that always started a fresh period at thread start
+ * would never sample a thread shorter than one period. Each thread's first
+ * period is a uniform random fraction of the period (perf: the event opens
+ * with that sample_period and PERF_EVENT_IOC_REFRESH(1), so it disables
+ * itself after that one overflow and the handler restores the regular
+ * period; timers: a random first it_value). Then a thread of CPU time c
+ * gets c / period samples on average, whatever its length. The event
+ * disabling itself also means that a thread which blocks the signal gets
+ * one pending signal, not a stream of them at the short first period.
+ *
+ * Kernel time: the event counts user and kernel time when the kernel lets
+ * us (exclude_kernel = 0), and writes one header-only record per overflow
+ * into a 2-page ring mapped per thread; the record's misc field says whether
+ * the overflow hit user or kernel mode (the signal itself is delivered on
+ * return to user space, so the handler alone cannot tell).
+ *
  * Threading: registry functions take a mutex; never called from the handler.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/perf_event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -62,7 +80,7 @@ static void sp_registry_remove(sp_sthread *st)
 	}
 }
 
-static int sp_perf_open(uint32_t tid, uint64_t period_ns)
+static int sp_perf_open(uint32_t tid, uint64_t period_ns, int exclude_kernel)
 {
 	struct perf_event_attr attr;
 	memset(&attr, 0, sizeof attr);
@@ -71,7 +89,7 @@ static int sp_perf_open(uint32_t tid, uint64_t period_ns)
 	attr.config = PERF_COUNT_SW_TASK_CLOCK;
 	attr.sample_period = period_ns;
 	attr.disabled = 1;
-	attr.exclude_kernel = 1;
+	attr.exclude_kernel = (unsigned)exclude_kernel;
 	attr.exclude_hv = 1;
 	attr.wakeup_events = 1;
 	long fd = syscall(SYS_perf_event_open, &attr, (pid_t)tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
@@ -80,11 +98,45 @@ static int sp_perf_open(uint32_t tid, uint64_t period_ns)
 
 int sp_sthread_probe_perf(void)
 {
-	int fd = sp_perf_open((uint32_t)gettid(), 1000000);
+	sp_sampler_g.user_only = 0;
+	int fd = sp_perf_open((uint32_t)gettid(), 1000000, 0);
+	if (fd == -EACCES || fd == -EPERM) {
+		fd = sp_perf_open((uint32_t)gettid(), 1000000, 1);
+		sp_sampler_g.user_only = fd >= 0;
+	}
 	if (fd < 0)
 		return fd;
 	close(fd);
 	return 0;
+}
+
+/* A uniform pseudo-random phase in [1, period_ns]: splitmix64 over the
+ * clock, the tid and a process-wide counter (statistics, not secrets). */
+static uint64_t sp_random_phase_ns(const sp_sthread *st, uint64_t period_ns)
+{
+	static _Atomic uint64_t counter;
+	uint64_t x = sp_clock_ticks() ^ ((uint64_t)st->tid << 32) ^ (uint64_t)(uintptr_t)st;
+	x += (atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) + 1) *
+	     UINT64_C(0x9e3779b97f4a7c15);
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return 1 + x % period_ns;
+}
+
+static size_t sp_perf_ring_bytes(void)
+{
+	return SP_PERF_RING_PAGES * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Without the ring (mmap refused, e.g. over perf_event_mlock_kb for an
+ * unprivileged user) sampling still works: each signal counts one period
+ * and kernel samples are not told apart. */
+static void sp_perf_map_ring(sp_sthread *st, int fd)
+{
+	void *ring = mmap(NULL, sp_perf_ring_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (ring != MAP_FAILED)
+		atomic_store(&st->perf_ring, ring);
 }
 
 /* Routes the event's overflow signal to the owner thread. */
@@ -109,6 +161,7 @@ static int sp_timer_open(sp_sthread *st)
 	    sp_sampler_g.mode == SP_SAMPLE_WALL ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
 	if (timer_create(clock, &sev, &st->timer) < 0)
 		return -errno;
+	st->first_period = 1;
 	st->has_timer = 1;
 	return 0;
 }
@@ -117,7 +170,8 @@ static int sp_source_open(sp_sthread *st)
 {
 	if (sp_sampler_g.mechanism == SP_SAMPLER_TIMER)
 		return sp_timer_open(st);
-	int fd = sp_perf_open(st->tid, sp_sampler_g.period_ns);
+	uint64_t phase_ns = sp_random_phase_ns(st, sp_sampler_g.period_ns);
+	int fd = sp_perf_open(st->tid, phase_ns, sp_sampler_g.user_only);
 	if (fd < 0)
 		return fd;
 	int rc = sp_perf_route(fd, st->tid, sp_sampler_g.signo);
@@ -125,49 +179,88 @@ static int sp_source_open(sp_sthread *st)
 		close(fd);
 		return rc;
 	}
+	if (!sp_sampler_g.user_only)
+		sp_perf_map_ring(st, fd);
+	st->first_period = 1;
 	atomic_store(&st->perf_fd, fd);
 	return 0;
 }
 
-static void sp_timer_set(sp_sthread *st, uint64_t period_ns)
+static void sp_timespec_set(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000ull);
+	ts->tv_nsec = (long)(ns % 1000000000ull);
+}
+
+/* first_ns = 0 disarms. */
+static void sp_timer_set(sp_sthread *st, uint64_t first_ns, uint64_t period_ns)
 {
 	struct itimerspec its;
-	memset(&its, 0, sizeof its);
-	its.it_value.tv_sec = (time_t)(period_ns / 1000000000ull);
-	its.it_value.tv_nsec = (long)(period_ns % 1000000000ull);
-	its.it_interval = its.it_value;
+	sp_timespec_set(&its.it_value, first_ns);
+	sp_timespec_set(&its.it_interval, period_ns);
 	timer_settime(st->timer, 0, &its, NULL);
 }
 
+/* Called first at publish (random first period), again only after a
+ * failed exec (then the regular period). armed is set first: the first
+ * overflow can come before the ioctl even returns, and its handler only
+ * restores the regular period of an armed source. */
 void sp_sthread_rearm(sp_sthread *st)
 {
 	int fd = atomic_load(&st->perf_fd);
-	if (fd >= 0)
-		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
-	else if (st->has_timer)
-		sp_timer_set(st, sp_sampler_g.period_ns);
-	else
+	uint64_t period_ns = sp_sampler_g.period_ns;
+	if (fd < 0 && !st->has_timer)
 		return;
 	atomic_store(&st->armed, 1);
+	if (fd >= 0 && st->first_period) {
+		ioctl(fd, PERF_EVENT_IOC_REFRESH, 1); /* one overflow, then the handler */
+	} else if (fd >= 0) {
+		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+	} else {
+		uint64_t first_ns =
+		    st->first_period ? sp_random_phase_ns(st, period_ns) : period_ns;
+		st->first_period = 0; /* it_interval takes over: nothing for the handler */
+		sp_timer_set(st, first_ns, period_ns);
+	}
+}
+
+/* The handler runs on st's thread and holds perf_busy while it uses the
+ * fd or the ring; the caller has already cleared what it will take away,
+ * so the handler cannot start using it again. Bounded: the handler never
+ * blocks. On st's own thread perf_busy is never seen set. */
+static void sp_sthread_wait_perf_idle(sp_sthread *st)
+{
+	while (atomic_load(&st->perf_busy))
+		sched_yield();
 }
 
 void sp_sthread_disarm(sp_sthread *st)
 {
 	if (!atomic_exchange(&st->armed, 0))
 		return;
+	sp_sthread_wait_perf_idle(st); /* it no longer re-enables the event */
 	int fd = atomic_load(&st->perf_fd);
 	if (fd >= 0)
 		ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
 	else if (st->has_timer)
-		sp_timer_set(st, 0);
+		sp_timer_set(st, 0, 0);
 }
 
 /* Closes the source for good; the handler no longer recognises its
- * signals (perf_fd = -1 before close, so a reused fd number is not ours). */
+ * signals (perf_fd = -1 before close, so a reused fd number is not ours).
+ * Remembers the CPU time the thread used while it was armed. */
 void sp_sthread_release(sp_sthread *st)
 {
 	sp_sthread_disarm(st);
+	if (!st->released && st->start_cpu_ns) {
+		uint64_t now_ns = sp_sthread_cpu_ns(st);
+		st->sampled_cpu_ns = now_ns > st->start_cpu_ns ? now_ns - st->start_cpu_ns : 0;
+	}
+	void *ring = atomic_exchange(&st->perf_ring, NULL);
 	int fd = atomic_exchange(&st->perf_fd, -1);
+	sp_sthread_wait_perf_idle(st);
+	if (ring)
+		munmap(ring, sp_perf_ring_bytes());
 	if (fd >= 0)
 		close(fd);
 	if (atomic_exchange(&st->has_timer, 0))
@@ -182,6 +275,15 @@ uint64_t sp_sampler_now_ns(const sp_sthread *st)
 	if (sp_sampler_g.mode != SP_SAMPLE_WALL && pthread_getcpuclockid(st->self, &clock) != 0)
 		return 0;
 	if (clock_gettime(clock, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t sp_sthread_cpu_ns(const sp_sthread *st)
+{
+	struct timespec ts;
+	clockid_t clock;
+	if (pthread_getcpuclockid(st->self, &clock) != 0 || clock_gettime(clock, &ts) != 0)
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
@@ -237,13 +339,21 @@ void sp_sthread_renamed(pthread_t thread, const char *name)
 		sp_emit_thread_named(tid, name);
 }
 
-static void sp_emit_thread_end(uint32_t tid)
+/* The CPU time the thread used while sampled and, when it got no sample
+ * and ends with the sampling signal blocked, the flag that says why: merge
+ * and record report such threads instead of leaving them silently out. */
+static void sp_emit_thread_end(const sp_sthread *st)
 {
 	sp_record rec;
 	memset(&rec, 0, sizeof rec);
 	rec.type = SP_REC_THREAD_END;
 	rec.u.thread_end.ts = sp_clock_ticks();
-	rec.u.thread_end.tid = tid;
+	rec.u.thread_end.tid = st->tid;
+	rec.u.thread_end.cpu_ns = st->sampled_cpu_ns;
+	sigset_t mask;
+	if (atomic_load(&st->samples) == 0 && pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 &&
+	    sigismember(&mask, sp_sampler_g.signo) == 1)
+		rec.u.thread_end.flags |= SP_THREAD_END_F_SIGNAL_BLOCKED;
 	sp_log_meta(&rec, 0);
 }
 
@@ -261,6 +371,7 @@ static int sp_sthread_publish(sp_sthread *st)
 	atomic_signal_fence(memory_order_seq_cst);
 	st->start_ns = sp_sampler_now_ns(st);
 	sp_sthread_rearm(st);
+	st->start_cpu_ns = sp_sthread_cpu_ns(st);
 	sp_registry_unlock();
 	return 0;
 }
@@ -310,13 +421,13 @@ void sp_sthread_end(void)
 	atomic_signal_fence(memory_order_seq_cst);
 	sp_ring *ring = st->ring;
 	st->ring = NULL;
-	sp_emit_thread_end(st->tid);
+	sp_emit_thread_end(st);
 	sp_ring_retire(ring);
 	free(st);
 }
 
-/* In a forked child: the parent's threads are gone, their perf fds are
- * inherited duplicates (close them), timers are not inherited, and the log
+/* In a forked child: the parent's threads are gone, their perf fds and
+ * rings are inherited duplicates (close and unmap them), timers are not inherited, and the log
  * writer already dropped every ring. */
 void sp_sthread_forget_all_after_fork(void)
 {
@@ -328,6 +439,9 @@ void sp_sthread_forget_all_after_fork(void)
 		int fd = atomic_load(&st->perf_fd);
 		if (fd >= 0)
 			close(fd);
+		void *ring = atomic_load(&st->perf_ring);
+		if (ring)
+			munmap(ring, sp_perf_ring_bytes());
 		free(st);
 		st = next;
 	}
