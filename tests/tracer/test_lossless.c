@@ -102,6 +102,7 @@ static void test_stalled_writer_loses_nothing(void **state)
 	 * buffering the data. */
 	assert_true(rss_growth_kib < 16 * 1024);
 	tr_rmdir(dir);
+	free(dir);
 }
 
 /* What a drop-policy log holds: spans by id (begun, ended, attribute seen,
@@ -240,6 +241,7 @@ static void test_drop_policy_drops_whole_spans(void **state)
 	assert_int_equal(t.dropped_other, 0);
 	tree_free(&t);
 	tr_rmdir(dir);
+	free(dir);
 }
 
 int main(void)
