@@ -254,10 +254,25 @@ static void __attribute__((noinline)) sp_end_slow(sp_tstate *ts, sp_span span)
 	}
 }
 
+/* The runtime stopped after the span began: nothing is recorded, but the
+ * span leaves its thread's stack (with any children left open in it), or a
+ * later root span of this thread would take it for a parent. */
+static void __attribute__((noinline)) sp_end_while_off(sp_span span)
+{
+	sp_tstate *ts = sp_tls_;
+	uint32_t index;
+	if (ts && span.tid_ == ts->tid && sp_find_on_stack(ts, span.id_, &index))
+		ts->depth = index;
+}
+
 SP_API void sp_end_(sp_span span)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
+	if (SP_UNLIKELY(span.id_ == 0))
 		return;
+	if (SP_UNLIKELY(!sp_is_on())) {
+		sp_end_while_off(span);
+		return;
+	}
 	sp_tstate *ts = sp_tstate_get();
 	if (SP_UNLIKELY(!ts))
 		return;

@@ -242,6 +242,51 @@ static void test_span_open_across_restart(void **state)
 	free(dir2);
 }
 
+/* A span begun while recording and ended while the runtime is off is gone
+ * from its thread's stack: the thread's next span after a restart is a
+ * root, not a child of the span that ended long ago. */
+static void *ended_while_off(void *p)
+{
+	(void)p;
+	sp_span before = sp_begin("ended-while-off");
+	before_id = before.id_;
+	pthread_barrier_wait(&restart_barrier);
+	pthread_barrier_wait(&restart_barrier); /* main has stopped */
+	sp_end(before);
+	pthread_barrier_wait(&restart_barrier);
+	pthread_barrier_wait(&restart_barrier); /* main has restarted */
+	sp_span after = sp_begin("root-after-restart");
+	sp_end(after);
+	return NULL;
+}
+
+static void test_span_ended_while_off(void **state)
+{
+	(void)state;
+	char *dir2 = tr_tmpdir();
+	tr_start(tr_dir);
+	pthread_barrier_init(&restart_barrier, NULL, 2);
+	pthread_t t = spawn(ended_while_off, NULL);
+	pthread_barrier_wait(&restart_barrier);
+	sp_stop();
+	pthread_barrier_wait(&restart_barrier);
+	pthread_barrier_wait(&restart_barrier); /* the thread has ended its span */
+	tr_start(dir2);
+	pthread_barrier_wait(&restart_barrier);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&restart_barrier);
+	sp_stop();
+	tr_log *second = tr_log_load_pid(dir2, getpid());
+	tr_span *r = tr_span_by_name(second, "root-after-restart");
+	assert_non_null(r);
+	assert_true(before_id != 0);
+	assert_int_equal(r->parent, 0);
+	assert_int_equal(r->begin_flags, 0);
+	tr_log_free(second);
+	tr_rmdir(dir2);
+	free(dir2);
+}
+
 enum { N_THREADS = 1000, BATCH = 50, SPANS_PER_THREAD = 5 };
 
 static void *many_worker(void *p)
@@ -324,6 +369,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cross_thread_end_then_owner_exits, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_span_open_across_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_span_ended_while_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_thousand_threads, setup, teardown),
 	};
 	unsetenv("SPANPROF_OUT");
