@@ -7,9 +7,12 @@
  * --span keeps the samples taken inside a span of that name, including its
  * children (inclusive). --by groups them by the value of attribute KEY found
  * on the sample's span or, nearest first, on its ancestors; groups are
- * ordered by time. The selection is SQL over the documented tables,
- * materialised into TEMP tables; the per-stack sums are added up in C
- * while the samples stream by (mg_top_sum).
+ * ordered by time, the first --groups shown (a key no span has is an error
+ * naming the keys that exist: a typo must not read as "(not set)").
+ * --sort total orders functions by total instead of self time. The
+ * selection is SQL over the documented tables, materialised into TEMP
+ * tables; the per-stack sums are added up in C while the samples stream by
+ * (mg_top_sum).
  *
  * Threading: single-threaded.
  */
@@ -27,21 +30,28 @@
 typedef struct mg_top_opts {
 	const char *db, *span, *by;
 	long n;
+	long groups;    /* --groups: tables shown (--by) */
+	int sort_total; /* --sort total */
 } mg_top_opts;
 
 static void mg_top_usage(FILE *out)
 {
-	fprintf(out, "usage: spanprof top DB [--span NAME] [--by KEY] [-n N]\n"
-	             "\n"
-	             "Hot functions: self time (innermost frame) and total time (anywhere on\n"
-	             "the stack), as samples, milliseconds and percent; ordered by self time,\n"
-	             "then total time, then nearest the leaf first (main before _start).\n"
-	             "\n"
-	             "  -s, --span NAME  only samples inside spans named NAME (or their children)\n"
-	             "  -b, --by KEY     one table per value of span attribute KEY (looked up on\n"
-	             "                   the sample's span, then its ancestors), by time\n"
-	             "  -n N             functions per table (default 10)\n"
-	             "  -h, --help\n");
+	fprintf(out,
+	        "usage: spanprof top DB [--span NAME] [--by KEY] [--groups N] [--sort self|total]"
+	        " [-n N]\n"
+	        "\n"
+	        "Hot functions: self time (innermost frame) and total time (anywhere on\n"
+	        "the stack), as samples, milliseconds and percent; ordered by self time,\n"
+	        "then total time, then nearest the leaf first (main before _start).\n"
+	        "\n"
+	        "  -s, --span NAME  only samples inside spans named NAME (or their children)\n"
+	        "  -b, --by KEY     one table per value of span attribute KEY (looked up on\n"
+	        "                   the sample's span, then its ancestors), by time\n"
+	        "  -g, --groups N   tables shown with --by (default 10); a last line\n"
+	        "                   says how many groups and samples were left out\n"
+	        "  --sort self|total  order functions by self (default) or total time\n"
+	        "  -n N             functions per table (default 10)\n"
+	        "  -h, --help\n");
 }
 
 /* Finalizes st; reports the error unless its last step ended with rc
@@ -221,7 +231,7 @@ static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
  * total times (typically a chain of callers, _start ... main, all at 100%)
  * list the function nearer the leaf first: main before
  * __libc_start_main before _start, not alphabetically. */
-static const char mg_top_funcs_sql[] =
+static const char mg_top_funcs_sql[] = /* %s: the ORDER BY keys */
     "WITH ps AS (SELECT stack_id, sum(n) AS n, sum(w) AS w FROM sel WHERE grp IS ?1"
     " GROUP BY stack_id)"
     " SELECT sf.func,"
@@ -231,7 +241,7 @@ static const char mg_top_funcs_sql[] =
     " (SELECT f.file FROM frames f WHERE f.func = sf.func AND f.file IS NOT NULL LIMIT 1)"
     " FROM ps JOIN stack_funcs sf ON sf.stack_id = ps.stack_id"
     " JOIN stacks st ON st.stack_id = ps.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
-    " GROUP BY sf.func ORDER BY self_ns DESC, total_ns DESC,"
+    " GROUP BY sf.func ORDER BY %s,"
     " (SELECT d FROM fdepth WHERE fdepth.func = sf.func) DESC, sf.func LIMIT ?2";
 
 static const char *mg_basename(const char *path)
@@ -269,7 +279,10 @@ static void mg_top_header(const mg_top_opts *o, sqlite3_value *grp, long n, doub
 static int mg_top_group(sqlite3 *db, const mg_top_opts *o, sqlite3_value *grp, long n, double ms,
                         double all_ms, const char *missing)
 {
-	sqlite3_stmt *st = mg_prepare(db, "top", mg_top_funcs_sql);
+	char sql[sizeof mg_top_funcs_sql + 64];
+	snprintf(sql, sizeof sql, mg_top_funcs_sql,
+	         o->sort_total ? "total_ns DESC, self_ns DESC" : "self_ns DESC, total_ns DESC");
+	sqlite3_stmt *st = mg_prepare(db, "top", sql);
 	if (!st)
 		return -1;
 	sqlite3_bind_value(st, 1, grp);
@@ -308,8 +321,14 @@ static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
 	if (!st)
 		return -1;
 	int rc, groups = 0, err = 0;
+	int64_t left_n = 0, left_w = 0, all_w = 0;
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		groups++;
+		all_w = sqlite3_column_int64(st, 3);
+		if (++groups > o->groups) { /* counted for the last line, not shown */
+			left_n += sqlite3_column_int64(st, 1);
+			left_w += sqlite3_column_int64(st, 2);
+			continue;
+		}
 		err = mg_top_group(
 		    db, o, sqlite3_column_value(st, 0), (long)sqlite3_column_int64(st, 1),
 		    (double)sqlite3_column_int64(st, 2) / 1e6,
@@ -318,6 +337,11 @@ static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
 	sqlite3_finalize(st);
 	if (err)
 		return -1;
+	if (groups > o->groups)
+		printf(
+		    "... and %ld more groups of %s (%lld samples, %.1f%%): --groups N shows more\n",
+		    groups - o->groups, o->by, (long long)left_n,
+		    all_w > 0 ? 100.0 * (double)left_w / (double)all_w : 0.0);
 	if (!groups) {
 		if (o->span)
 			fprintf(stderr, "spanprof top: no samples inside spans named \"%s\"\n",
@@ -331,21 +355,26 @@ static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
 
 static int mg_top_parse(int argc, char **argv, mg_top_opts *o)
 {
-	static const struct option opts[] = {{"span", required_argument, NULL, 's'},
-	                                     {"by", required_argument, NULL, 'b'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"span", required_argument, NULL, 's'},   {"by", required_argument, NULL, 'b'},
+	    {"groups", required_argument, NULL, 'g'}, {"sort", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	int c;
 	o->n = 10;
+	o->groups = 10;
 	optind = 1;
 	opterr = 0; /* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "s:b:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:b:g:n:h", opts, NULL)) != -1) {
 		if (c == 's')
 			o->span = optarg;
 		else if (c == 'b')
 			o->by = optarg;
 		else if (c == 'n' && (o->n = mg_parse_count(optarg)) > 0)
 			continue;
+		else if (c == 'g' && (o->groups = mg_parse_count(optarg)) > 0)
+			continue;
+		else if (c == 'S' && (!strcmp(optarg, "self") || !strcmp(optarg, "total")))
+			o->sort_total = !strcmp(optarg, "total");
 		else if (c == 'h')
 			return 1;
 		else
@@ -357,6 +386,30 @@ static int mg_top_parse(int argc, char **argv, mg_top_opts *o)
 	return 0;
 }
 
+/* --by KEY that no span has: one line naming the keys that exist.
+ * Returns 0 if some span has KEY, -1 otherwise (printed). */
+static int mg_top_check_key(sqlite3 *db, const char *key)
+{
+	sqlite3_stmt *st = mg_prepare(db, "top", "SELECT 1 FROM span_attrs WHERE key = ?1 LIMIT 1");
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (found)
+		return 0;
+	fprintf(stderr, "spanprof top: no span has attribute \"%s\"", key);
+	st = mg_prepare(db, "top", "SELECT DISTINCT key FROM span_attrs ORDER BY key LIMIT 31");
+	int n = 0;
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		if (n++ < 30)
+			fprintf(stderr, "%s%s", n > 1 ? ", " : "; the keys are: ",
+			        (const char *)sqlite3_column_text(st, 0));
+	fprintf(stderr, "%s\n", n > 30 ? ", ..." : n ? "" : " (no span has attributes)");
+	sqlite3_finalize(st);
+	return -1;
+}
+
 int sp_cmd_top(int argc, char **argv)
 {
 	mg_top_opts o = {0};
@@ -366,8 +419,8 @@ int sp_cmd_top(int argc, char **argv)
 		return 0;
 	}
 	if (p < 0) {
-		fprintf(stderr, "spanprof top: expected DB [--span NAME] [--by KEY] [-n N]"
-		                " (try 'spanprof top --help')\n");
+		fprintf(stderr, "spanprof top: expected DB [--span NAME] [--by KEY] [--groups N]"
+		                " [--sort self|total] [-n N] (try 'spanprof top --help')\n");
 		return 2;
 	}
 	sqlite3 *db = mg_db_open_existing("top", o.db, 1);
@@ -381,6 +434,10 @@ int sp_cmd_top(int argc, char **argv)
 	if (mg_exec(db, "top", "PRAGMA cache_size=-65536;")) {
 		sqlite3_close(db);
 		return 1;
+	}
+	if (o.by && mg_top_check_key(db, o.by)) {
+		sqlite3_close(db);
+		return 2;
 	}
 	int rc = mg_top_select(db, &o) || mg_top_report(db, &o) ? 1 : 0;
 	sqlite3_close(db);

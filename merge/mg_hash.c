@@ -56,6 +56,16 @@ static int mg_hash_grow(mg_hash *h)
 	return 0;
 }
 
+int mg_hash_reserve(mg_hash *h, size_t n)
+{
+	while (n * 2 > h->cap) {
+		int err = mg_hash_grow(h);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int mg_hash_put(mg_hash *h, uint64_t k1, uint64_t k2, uint64_t value)
 {
 	uint64_t *v = mg_hash_get(h, k1, k2);

@@ -30,6 +30,9 @@ typedef struct mg_hash {
 uint64_t *mg_hash_get(const mg_hash *h, uint64_t k1, uint64_t k2);
 /* Inserts or overwrites. Returns 0 or -SP_ENOMEM. */
 int mg_hash_put(mg_hash *h, uint64_t k1, uint64_t k2, uint64_t value);
+/* Makes room for n entries in all: the puts up to n never rehash (which
+ * re-places every entry: costly for a map of millions). 0 or -SP_ENOMEM. */
+int mg_hash_reserve(mg_hash *h, size_t n);
 /* Removes (k1, k2) if present; returns 1 if it was there. */
 int mg_hash_del(mg_hash *h, uint64_t k1, uint64_t k2);
 void mg_hash_free(mg_hash *h); /* leaves an empty, reusable map */
