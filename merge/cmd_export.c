@@ -26,9 +26,12 @@ static const char export_usage[] =
     "  chrome      Chrome trace event JSON (Perfetto UI, chrome://tracing,\n"
     "              DevTools): spans as X events, samples as ProfileChunks\n"
     "  pprof       gzipped profile.proto for 'go tool pprof': samples labelled\n"
-    "              with span_id, span_name and the span's attributes\n"
+    "              with span_id, trace_id (hex, as Pyroscope wants), span_name\n"
+    "              and the span's attributes\n"
     "  folded      collapsed stacks for flame graphs ('a;b;c COUNT')\n"
     "  speedscope  speedscope JSON file format\n"
+    "  otlp        OpenTelemetry traces: one OTLP/protobuf ExportTraceServiceRequest\n"
+    "              (what 'spanprof push' sends); service.name from SPANPROF_SERVICE\n"
     "\n"
     "options:\n"
     "  -f, --format FORMAT  one of the formats above (required)\n"
@@ -49,6 +52,7 @@ static int parse_format(const char *s, enum sp_export_format *f)
 	    {"firefox", SP_EXPORT_FIREFOX}, {"chrome", SP_EXPORT_CHROME},
 	    {"perfetto", SP_EXPORT_CHROME}, {"pprof", SP_EXPORT_PPROF},
 	    {"folded", SP_EXPORT_FOLDED},   {"speedscope", SP_EXPORT_SPEEDSCOPE},
+	    {"otlp", SP_EXPORT_OTLP},
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(s, names[i].name)) {

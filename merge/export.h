@@ -35,6 +35,7 @@ enum sp_export_format {
 	SP_EXPORT_PPROF,
 	SP_EXPORT_FOLDED,
 	SP_EXPORT_SPEEDSCOPE,
+	SP_EXPORT_OTLP,
 };
 
 /* What the user asked for; all-zero means "everything, to stdout". */
@@ -111,6 +112,42 @@ int sp_export_chrome(struct sp_export *x);
 int sp_export_pprof(struct sp_export *x);
 int sp_export_folded(struct sp_export *x);
 int sp_export_speedscope(struct sp_export *x);
+int sp_export_otlp(struct sp_export *x);
+
+/* For commands that read the database like an export but write no file
+ * ('spanprof push'): opens and checks it and builds the views as
+ * sp_export_run does (x is reset first). 0, or -SP_E... (printed).
+ * sp_export_close frees what sp_export_open took, also after a failure. */
+int sp_export_open(struct sp_export *x, const struct sp_export_opts *opts);
+void sp_export_close(struct sp_export *x);
+
+/* --- OTLP traces (export_otlp.c), shared by export and push --- */
+
+/* A growable byte buffer. */
+struct sp_otlp_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+int sp_otlp_buf_reserve(struct sp_otlp_buf *b, size_t more);
+int sp_otlp_buf_put(struct sp_otlp_buf *b, const void *data, size_t len);
+/* Appends the key of length-delimited field `field` and the length len:
+ * the framing of a message whose packed bytes follow. */
+int sp_otlp_put_len(struct sp_otlp_buf *b, unsigned field, uint64_t len);
+void sp_otlp_buf_free(struct sp_otlp_buf *b);
+
+/* Receives the pieces of the selected spans, process by process: process()
+ * with its packed Resource, then chunk() once or more with a packed
+ * ScopeSpans of nspans spans, then process_end(). Pointers are valid
+ * during the call only. A non-zero return stops the scan with that code. */
+struct sp_otlp_sink {
+	void *ctx;
+	int (*process)(void *ctx, int64_t pid, const uint8_t *resource, size_t len);
+	int (*chunk)(void *ctx, const uint8_t *scope_spans, size_t len, int64_t nspans);
+	int (*process_end)(void *ctx);
+};
+/* Scans x_spans in (pid, start) order; a chunk is cut once it holds
+ * chunk_bytes or more (one span past the limit at most). 0 or -SP_E... */
+int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *sink);
 
 /* --- helpers (export_common.c) --- */
 

@@ -561,6 +561,8 @@ static int dispatch(struct sp_export *x)
 		return sp_export_folded(x);
 	case SP_EXPORT_SPEEDSCOPE:
 		return sp_export_speedscope(x);
+	case SP_EXPORT_OTLP:
+		return sp_export_otlp(x);
 	}
 	return -SP_EINVAL;
 }
@@ -608,6 +610,21 @@ int sp_export_run(const struct sp_export_opts *opts)
 	free_tables(&x);
 	sqlite3_close(x.db);
 	return rc;
+}
+
+int sp_export_open(struct sp_export *x, const struct sp_export_opts *opts)
+{
+	memset(x, 0, sizeof *x);
+	x->opts = opts;
+	x->out_fd = -1;
+	return prepare(x);
+}
+
+void sp_export_close(struct sp_export *x)
+{
+	free_tables(x);
+	sqlite3_close(x->db);
+	x->db = NULL;
 }
 
 /* --- spools --- */

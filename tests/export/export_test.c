@@ -150,6 +150,7 @@ const char *xt_readers(void)
 	    "node_modules/@firefox-devtools/profiler-cli/dist/profiler-cli.js",
 	    "node_modules/speedscope/dist/release/file-format-schema.json",
 	    "node_modules/ajv/package.json",
+	    "node_modules/@opentelemetry/otlp-transformer/build/src/generated/root.js",
 	};
 	char path[1024];
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
