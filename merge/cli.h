@@ -13,7 +13,8 @@ int sp_cmd_top(int argc, char **argv);
 int sp_cmd_query(int argc, char **argv);
 int sp_cmd_export(int argc, char **argv);
 int sp_cmd_push(int argc, char **argv);
-int sp_cmd_push(int argc, char **argv);
+int sp_cmd_explain(int argc, char **argv);
+int sp_cmd_spans(int argc, char **argv);
 
 /* Table of commands in the order --help lists them. */
 #define SP_CLI_COMMANDS                                                                            \
@@ -21,9 +22,10 @@ int sp_cmd_push(int argc, char **argv);
 	    {"dump", sp_cmd_dump, "print the records of a log as text"},                           \
 	    {"merge", sp_cmd_merge, "load logs into one SQLite database"},                         \
 	    {"top", sp_cmd_top, "hot functions, overall or per span"},                             \
+	    {"spans", sp_cmd_spans, "the slowest spans of a name: inputs, hottest function"},      \
+	    {"explain", sp_cmd_explain, "why the slowest spans of a name are slow"},               \
 	    {"query", sp_cmd_query, "run SQL on a merged database"},                               \
 	    {"export", sp_cmd_export, "export to Firefox Profiler, Perfetto, pprof..."},           \
-	    {"push", sp_cmd_push, "send the spans to an OpenTelemetry collector (OTLP/HTTP)"},     \
 	    {"push", sp_cmd_push, "send the spans to an OpenTelemetry collector (OTLP/HTTP)"},
 
 #endif
