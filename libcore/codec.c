@@ -36,6 +36,7 @@ static const char *const sp_rec_names[SP_REC_TYPE_COUNT] = {
     [SP_REC_SAMPLER] = "SAMPLER",
     [SP_REC_BLOCK] = "BLOCK",
     [SP_REC_DROPPED] = "DROPPED",
+    [SP_REC_SEGMENT] = "SEGMENT",
 };
 
 const char *sp_rec_type_name(int type)
@@ -243,6 +244,9 @@ static int encodable(const sp_codec_state *s, const sp_record *rec)
 		return 0;
 	if (rec->type == SP_REC_MODULE && rec->u.module.end < rec->u.module.start)
 		return 0;
+	if (rec->type == SP_REC_SEGMENT && rec->u.segment.kind != SP_SEGMENT_START &&
+	    rec->u.segment.kind != SP_SEGMENT_END)
+		return 0;
 	return 1;
 }
 
@@ -285,6 +289,10 @@ static uint8_t *enc_payload(sp_codec_state *s, const sp_record *rec, uint8_t *p)
 	case SP_REC_DROPPED:
 		p = put_u(p, u->dropped.name_id);
 		return put_u(p, u->dropped.count);
+	case SP_REC_SEGMENT:
+		p = put_ts(s, p, u->segment.ts);
+		*p++ = u->segment.kind;
+		return put_u(p, u->segment.index);
 	default: /* SP_REC_BLOCK */
 		s->in_block = 1;
 		s->block_tid = u->block.tid;
@@ -611,6 +619,14 @@ static void dec_payload(sp_codec_state *s, rd *c, sp_record *rec, sp_codec_scrat
 		u->dropped.name_id = rd_u32(c);
 		u->dropped.count = rd_u(c);
 		u->dropped.tid = s->block_tid;
+		break;
+	case SP_REC_SEGMENT:
+		u->segment.ts = rd_ts(s, c);
+		u->segment.kind = rd_u8(c);
+		u->segment.index = rd_u32(c);
+		if (!c->bad && u->segment.kind != SP_SEGMENT_START &&
+		    u->segment.kind != SP_SEGMENT_END)
+			rd_fail(c, "unknown segment kind");
 		break;
 	case SP_REC_BLOCK:
 		u->block.tid = rd_u32(c);

@@ -55,4 +55,16 @@ void sp_ring_reset_after_fork_(uint32_t new_tid);
  * Returns its type (SP_RAW_PAD for padding) and the size in *words. */
 unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec, uint32_t *words);
 
+/* The open spans of each ring as the writer drained them, kept only while
+ * the log rotates, repeated at the start of each new segment
+ * (log_mirror.c). All under the drain lock. record_ feeds one drained
+ * record of ring (snaps: every ring, for ENDs and ATTRs written on another
+ * thread); emit_ writes a BLOCK and the ring's open spans, outermost
+ * first, flagged CONTINUED, each followed by its kept ATTRs; free_ drops a
+ * ring's mirror; forget_early_ drops the ENDs waiting for their BEGIN. */
+void sp_mirror_record_(sp_ring *ring, const sp_record *rec, const sp_ring_snap *snaps, size_t n);
+void sp_mirror_emit_(sp_ring *ring, void (*put)(const sp_record *rec));
+void sp_mirror_free_(sp_ring *ring);
+void sp_mirror_forget_early_(void);
+
 #endif

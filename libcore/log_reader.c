@@ -481,6 +481,8 @@ static const uint64_t *record_ticks(const sp_record *rec)
 		return &rec->u.sample.ts;
 	case SP_REC_MODULE:
 		return &rec->u.module.ts;
+	case SP_REC_SEGMENT:
+		return &rec->u.segment.ts;
 	default:
 		return NULL;
 	}

@@ -10,6 +10,14 @@
  * are cut at ~1 MiB of content; each carries its content size and checksum
  * (docs/log-format.md).
  *
+ * Rotation (opts.rotate_ns / rotate_bytes): after a drain that finds the
+ * open segment old or big enough, the writer ends it with SEGMENT(end),
+ * opens the next one and starts it with PROCESS, SEGMENT(start), a CLOCK
+ * pair, the sticky meta records, the last SAMPLER record and the spans
+ * open at that instant (log_mirror.c), all under the drain lock, so no
+ * record falls between two segments. Then the oldest closed segments go
+ * while they exceed keep_bytes.
+ *
  * Threading: all drains (writer thread, sp_log_flush, close) run under
  * drain_lock, which also guards the file and the frame buffer. The meta
  * queue has meta_lock; the ring registry has sp_reg_lock; the lock order is
@@ -64,6 +72,18 @@ static struct sp_log {
 	sp_meta_list queue, sticky;
 	sp_meta_list sticky_threads; /* sticky THREADs of live threads only */
 	sp_meta_list held_ends;      /* THREAD_END records for the next drain */
+	sp_meta *last_sampler;       /* repeated at the start of each segment */
+	/* Rotation (drain_lock). */
+	int rotating;
+	uint64_t rotate_ns, rotate_bytes, keep_bytes;
+	uint32_t seg_index;
+	uint64_t seg_start_ns; /* CLOCK_MONOTONIC when the open segment began */
+	struct sp_seg {
+		uint32_t index;
+		uint64_t bytes;
+	} * segs; /* closed segments still on disk, oldest first (keep_bytes) */
+	size_t n_segs, cap_segs;
+	_Atomic uint32_t seg_closed, seg_deleted;
 	/* Frame under construction (drain_lock). */
 	uint8_t *content;
 	size_t content_len;
@@ -211,7 +231,12 @@ int sp_log_meta(const sp_record *rec, int sticky)
 		free(keep);
 		return -SP_ENOMEM;
 	}
+	sp_meta *sampler = rec->type == SP_REC_SAMPLER ? meta_clone(rec) : NULL;
 	pthread_mutex_lock(&L.meta_lock);
+	if (sampler) { /* a segment repeats the latest: its rate weighs samples */
+		free(L.last_sampler);
+		L.last_sampler = sampler;
+	}
 	if (rec->type == SP_REC_THREAD_END)
 		sticky_forget_thread_locked(rec->u.thread_end.tid);
 	if (keep)
@@ -391,7 +416,7 @@ static int ring_put_dropped(sp_ring *ring, int block_open)
 	return block_open;
 }
 
-static void drain_ring(sp_ring *ring, uint64_t head)
+static void drain_ring(sp_ring *ring, uint64_t head, const sp_ring_snap *snaps, size_t n)
 {
 	uint64_t t = atomic_load_explicit(&ring->tail, memory_order_relaxed);
 	int block_open = ring_put_dropped(ring, ring_put_lost(ring, 0));
@@ -406,6 +431,8 @@ static void drain_ring(sp_ring *ring, uint64_t head)
 			break; /* cannot happen: producer bug; do not spin */
 		if (type != SP_RAW_PAD)
 			frame_put(&rec);
+		if (L.rotating && type != SP_RAW_PAD && type != SP_REC_SAMPLE)
+			sp_mirror_record_(ring, &rec, snaps, n);
 		t += words;
 	}
 	atomic_store_explicit(&ring->tail, head, memory_order_release);
@@ -422,7 +449,7 @@ static void drain_locked(void)
 	frame_put(&clk);
 	drain_meta(&ends);
 	for (size_t i = 0; i < n; i++)
-		drain_ring(snaps[i].ring, snaps[i].head);
+		drain_ring(snaps[i].ring, snaps[i].head, snaps, n);
 	put_held_thread_ends();
 	L.held_ends = ends;
 	frame_finish();
@@ -432,14 +459,153 @@ static void drain_locked(void)
 	free(snaps);
 }
 
+/* ---- rotation --------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int rotation_due(void)
+{
+	return (L.rotate_ns && mono_ns() - L.seg_start_ns >= L.rotate_ns) ||
+	       (L.rotate_bytes && L.file_bytes >= L.rotate_bytes);
+}
+
+static void put_segment(int kind)
+{
+	sp_record seg = {.type = SP_REC_SEGMENT};
+	seg.u.segment =
+	    (sp_rec_segment){.ts = sp_clock_ticks(), .kind = (uint8_t)kind, .index = L.seg_index};
+	frame_put(&seg);
+}
+
+static void put_meta_list(const sp_meta_list *l)
+{
+	for (const sp_meta *m = l->first; m; m = m->next)
+		frame_put(&m->rec);
+}
+
+/* What a segment after the first needs to be read alone: everything but
+ * PROCESS (written by file_start). */
+static void segment_header(void)
+{
+	sp_record clk = {.type = SP_REC_CLOCK};
+	clock_pair_refined(&clk.u.clock);
+	frame_start();
+	frame_put(&clk); /* first: the records after it convert with it */
+	put_segment(SP_SEGMENT_START);
+	pthread_mutex_lock(&L.meta_lock);
+	put_meta_list(&L.sticky);
+	put_meta_list(&L.sticky_threads);
+	if (L.last_sampler)
+		frame_put(&L.last_sampler->rec);
+	pthread_mutex_unlock(&L.meta_lock);
+	size_t n;
+	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
+	for (size_t i = 0; i < n; i++)
+		sp_mirror_emit_(snaps[i].ring, frame_put);
+	free(snaps);
+	frame_finish();
+}
+
+static char *segment_path(uint32_t index);
+
+/* Deletes the oldest closed segments while they hold more than keep_bytes. */
+static void segments_retain(void)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < L.n_segs; i++)
+		total += L.segs[i].bytes;
+	size_t drop = 0;
+	for (; drop < L.n_segs && total > L.keep_bytes; drop++) {
+		char *path = segment_path(L.segs[drop].index);
+		if (path && unlink(path) == 0)
+			atomic_fetch_add(&L.seg_deleted, 1);
+		free(path);
+		total -= L.segs[drop].bytes;
+	}
+	memmove(L.segs, L.segs + drop, (L.n_segs - drop) * sizeof *L.segs);
+	L.n_segs -= drop;
+}
+
+static void segment_closed(uint32_t index, uint64_t bytes)
+{
+	atomic_fetch_add(&L.seg_closed, 1);
+	if (!L.keep_bytes)
+		return;
+	if (L.n_segs == L.cap_segs) {
+		size_t cap = L.cap_segs ? L.cap_segs * 2 : 16;
+		struct sp_seg *grown = realloc(L.segs, cap * sizeof *grown);
+		if (!grown)
+			return; /* not counted: stays on disk */
+		L.segs = grown;
+		L.cap_segs = cap;
+	}
+	L.segs[L.n_segs++] = (struct sp_seg){index, bytes};
+	segments_retain();
+}
+
+static int file_start(void);
+
+/* Ends the open segment and starts the next. The next file is created
+ * first: when it cannot be (disk full, directory gone), the open segment
+ * simply goes on, and so does rotation at the next drain. */
+static void segment_rotate(void)
+{
+	int old_fd = L.fd;
+	char *old_path = L.path;
+	uint64_t old_bytes = L.file_bytes;
+	int old_failed = L.write_failed;
+	L.seg_index++;
+	L.path = NULL;
+	if (file_start() < 0) {
+		if (L.fd >= 0) {
+			close(L.fd);
+			unlink(L.path);
+		}
+		free(L.path);
+		L.seg_index--;
+		L.fd = old_fd;
+		L.path = old_path;
+		L.file_bytes = old_bytes;
+		L.write_failed = old_failed;
+		L.seg_start_ns = mono_ns(); /* try again one period later */
+		return;
+	}
+	int new_fd = L.fd;
+	uint64_t new_bytes = L.file_bytes;
+	/* the end mark goes into the old file */
+	L.fd = old_fd;
+	L.file_bytes = old_bytes;
+	L.seg_index--;
+	frame_start();
+	put_segment(SP_SEGMENT_END);
+	frame_finish();
+	uint64_t closed_bytes = L.file_bytes;
+	close(old_fd);
+	free(old_path);
+	L.seg_index++;
+	L.fd = new_fd;
+	L.file_bytes = new_bytes;
+	segment_header();
+	L.seg_start_ns = mono_ns();
+	segment_closed(L.seg_index - 1, closed_bytes);
+}
+
 /* Set on a thread while it drains: a drain never waits for itself. */
 static __thread int in_drain __attribute__((tls_model("initial-exec")));
 
 static void drain_if_open(void)
 {
 	in_drain = 1;
-	if (L.open)
+	if (L.open) {
 		drain_locked();
+		if (L.rotating && rotation_due())
+			segment_rotate();
+	}
 	in_drain = 0;
 }
 
@@ -656,10 +822,35 @@ static int settings_capture(const sp_log_opts *opts)
 	L.program = strdup(prog && *prog ? prog : "program");
 	L.flush_ms =
 	    opts && opts->flush_interval_ms ? opts->flush_interval_ms : SP_DEFAULT_FLUSH_MS;
+	L.rotate_ns = opts ? opts->rotate_ns : 0;
+	L.rotate_bytes = opts ? opts->rotate_bytes : 0;
+	L.keep_bytes = opts ? opts->keep_bytes : 0;
+	L.rotating = L.rotate_ns || L.rotate_bytes;
+	L.seg_index = 0;
+	L.n_segs = 0;
+	atomic_store(&L.seg_closed, 0);
+	atomic_store(&L.seg_deleted, 0);
 	if (!L.dir || !L.program)
 		return -SP_ENOMEM;
 	sanitize_program(L.program);
 	return 0;
+}
+
+/* <dir>/<program>.<pid>.splog, or with rotation
+ * <dir>/<program>.<pid>.s<NNNNNN>.splog (six digits at least, so that the
+ * segments of a process sort by name in the order they were written). */
+static char *segment_path(uint32_t index)
+{
+	size_t n = strlen(L.dir) + strlen(L.program) + 48;
+	char *path = malloc(n);
+	if (!path)
+		return NULL;
+	if (L.rotating)
+		snprintf(path, n, "%s/%s.%u.s%06u.splog", L.dir, L.program, (unsigned)L.proc.pid,
+		         (unsigned)index);
+	else
+		snprintf(path, n, "%s/%s.%u.splog", L.dir, L.program, (unsigned)L.proc.pid);
+	return path;
 }
 
 static int file_create(void)
@@ -667,14 +858,28 @@ static int file_create(void)
 	int rc = make_dirs(L.dir);
 	if (rc < 0)
 		return rc;
-	size_t n = strlen(L.dir) + strlen(L.program) + 40;
-	L.path = malloc(n);
+	L.path = segment_path(L.seg_index);
 	if (!L.path)
 		return -SP_ENOMEM;
-	snprintf(L.path, n, "%s/%s.%u.splog", L.dir, L.program, (unsigned)L.proc.pid);
 	L.file_bytes = 0;
 	L.fd = open(L.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	return L.fd < 0 ? errno_to_sp(errno) : 0;
+}
+
+/* Creates the file and writes the PROCESS frame: first and alone, so that
+ * damage elsewhere never costs the record that places everything. */
+static int file_start(void)
+{
+	L.fd = -1;
+	int rc = file_create();
+	if (rc < 0)
+		return rc;
+	L.write_failed = 0;
+	frame_start();
+	sp_record pr = {.type = SP_REC_PROCESS, .u.process = L.proc};
+	frame_put(&pr);
+	frame_finish();
+	return L.write_failed ? -SP_EIO : 0;
 }
 
 static int writer_start(void)
@@ -700,18 +905,19 @@ static int buffers_alloc(void)
 	return L.content ? 0 : -SP_ENOMEM;
 }
 
-/* Writes the PROCESS frame, queues the sticky records, starts the writer. */
+/* Writes the PROCESS frame (and the first SEGMENT mark when rotating),
+ * queues the sticky records, starts the writer. */
 static int log_start(void)
 {
-	int rc = file_create();
+	int rc = file_start();
 	if (rc < 0)
 		return rc;
-	frame_start();
-	sp_record pr = {.type = SP_REC_PROCESS, .u.process = L.proc};
-	frame_put(&pr);
-	frame_finish();
-	if (L.write_failed)
-		return -SP_EIO;
+	if (L.rotating) {
+		frame_start();
+		put_segment(SP_SEGMENT_START);
+		frame_finish();
+		L.seg_start_ns = mono_ns();
+	}
 	pthread_mutex_lock(&L.meta_lock);
 	rc = meta_requeue_sticky_locked();
 	L.open = 1;
@@ -766,6 +972,20 @@ int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc)
 	return rc;
 }
 
+/* A log that opens later is a new run: no span of this one continues. */
+static void mirrors_clear(void)
+{
+	size_t n;
+	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
+	for (size_t i = 0; i < n; i++)
+		sp_mirror_free_(snaps[i].ring);
+	free(snaps);
+	sp_mirror_forget_early_();
+	free(L.segs);
+	L.segs = NULL;
+	L.n_segs = L.cap_segs = 0;
+}
+
 void sp_log_close(void)
 {
 	pthread_mutex_lock(&L.drain_lock);
@@ -785,12 +1005,24 @@ void sp_log_close(void)
 		drain_locked(); /* writes the THREAD_ENDs the first one held back */
 		pthread_mutex_lock(&L.meta_lock);
 		L.open = 0;
+		free(L.last_sampler); /* a restart's sampler writes its own */
+		L.last_sampler = NULL;
 		pthread_mutex_unlock(&L.meta_lock);
+		if (L.rotating)
+			mirrors_clear();
 		close(L.fd);
 		L.fd = -1;
 		settings_free();
 	}
 	pthread_mutex_unlock(&L.drain_lock);
+}
+
+void sp_log_segment_counts(uint32_t *closed, uint32_t *deleted)
+{
+	if (closed)
+		*closed = atomic_load(&L.seg_closed);
+	if (deleted)
+		*deleted = atomic_load(&L.seg_deleted);
 }
 
 int sp_log_is_open(void)
@@ -832,7 +1064,12 @@ static int log_reopen_for_child(void)
 	proc.ppid = proc.pid;
 	proc.pid = (uint32_t)getpid();
 	proc.clock.ticks = 0; /* take a fresh calibration pair */
-	sp_log_opts opts = {.dir = L.dir, .program = L.program, .flush_interval_ms = L.flush_ms};
+	sp_log_opts opts = {.dir = L.dir,
+	                    .program = L.program,
+	                    .flush_interval_ms = L.flush_ms,
+	                    .rotate_ns = L.rotate_ns,
+	                    .rotate_bytes = L.rotate_bytes,
+	                    .keep_bytes = L.keep_bytes};
 	char *owned[] = {L.dir, L.program, L.host, L.exe, L.cmdline, L.traceparent, L.path};
 	L.dir = L.program = L.host = L.exe = L.cmdline = L.traceparent = L.path = NULL;
 	int rc = sp_log_open(&opts, &proc);
@@ -850,6 +1087,9 @@ int sp_log_atfork_child(void)
 	sp_ring_reset_after_fork_((uint32_t)gettid());
 	meta_free_list(&L.queue);
 	meta_free_list(&L.held_ends);
+	free(L.segs); /* the parent's segments are the parent's to delete */
+	L.segs = NULL;
+	L.n_segs = L.cap_segs = 0;
 	if (!L.open)
 		return 0;
 	L.open = 0;

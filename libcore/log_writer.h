@@ -3,7 +3,8 @@
  * (private).
  *
  * One log per process: <dir>/<program>.<pid>.splog, a sequence of independent
- * LZ4 frames (docs/log-format.md). Producers (the tracer on each thread, the
+ * LZ4 frames (docs/log-format.md), or with rotation a chain of segments
+ * <program>.<pid>.s<NNNNNN>.splog, each readable alone. Producers (the tracer on each thread, the
  * sampler's signal handler on each thread) append records to rings they own:
  * single-producer single-consumer, lock-free, never blocking; a full ring
  * counts the record as lost. One background thread drains every ring at
@@ -29,6 +30,15 @@ typedef struct sp_log_opts {
 	const char *program;        /* basename used in the file name */
 	uint32_t flush_interval_ms; /* 0 = 100 */
 	uint32_t reserved;          /* must be 0 */
+	/* Rotation (docs/log-format.md, "Rotation"): 0 and 0 = one file.
+	 * Otherwise the log is a chain of self-contained segments
+	 * <dir>/<program>.<pid>.s<NNNNNN>.splog, a new one after a drain that
+	 * finds the open one rotate_ns old or rotate_bytes big. keep_bytes
+	 * (0 = keep all) bounds the closed segments of this process: the
+	 * oldest are deleted, so disk use stays under keep_bytes + one. */
+	uint64_t rotate_ns;
+	uint64_t rotate_bytes;
+	uint64_t keep_bytes;
 } sp_log_opts;
 
 /* Opens the log, writes the PROCESS record (pid, host, clock pair are
@@ -49,6 +59,9 @@ int sp_log_is_open(void);
 void sp_log_flush(void);
 /* Path of the open log (for messages), or NULL. Valid until sp_log_close. */
 const char *sp_log_path(void);
+/* Segments of this process closed so far (rotation), and deleted by the
+ * keep_bytes bound. Thread-safe. */
+void sp_log_segment_counts(uint32_t *closed, uint32_t *deleted);
 
 /* Queues a meta record (STRING, THREAD, THREAD_END, MODULE, SAMPLER, CLOCK).
  * The record is deep-copied. sticky != 0 keeps a copy that is re-emitted into

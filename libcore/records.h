@@ -48,6 +48,7 @@ typedef enum sp_rec_type {
 	SP_REC_SAMPLER = 12, /* which sampling mechanism ran, rates */
 	SP_REC_BLOCK = 13,   /* start of a run of records of one thread */
 	SP_REC_DROPPED = 14, /* cumulative count of spans dropped, per name */
+	SP_REC_SEGMENT = 15, /* start or end of one segment of a rotated log */
 	SP_REC_TYPE_COUNT
 } sp_rec_type;
 
@@ -108,6 +109,7 @@ typedef struct sp_rec_thread_end {
 #define SP_SPAN_UNCLOSED      0x8u  /* closed by the runtime (thread/process exit) */
 #define SP_SPAN_TOO_DEEP      0x10u /* exceeded the span stack depth */
 #define SP_SPAN_DOUBLE_END    0x20u /* sp_end called again on an ended span */
+#define SP_SPAN_CONTINUED     0x40u /* repeat: began in an earlier segment (rotation) */
 
 typedef struct sp_rec_span_begin {
 	uint64_t ts;
@@ -135,6 +137,7 @@ typedef enum sp_attr_kind {
 } sp_attr_kind;
 
 #define SP_ATTR_TRUNCATED 0x1u /* string value was cut at the cap */
+#define SP_ATTR_CONTINUED 0x2u /* repeat of an attribute set in an earlier segment */
 
 typedef struct sp_rec_attr {
 	uint32_t tid;
@@ -217,6 +220,22 @@ typedef struct sp_rec_block {
 	uint32_t tid;
 } sp_rec_block;
 
+/* SEGMENT kinds. A rotated log is a chain of segment files; each starts
+ * with PROCESS, SEGMENT(start), CLOCK, the sticky meta records and the
+ * spans open at that instant (SPAN_BEGIN flagged CONTINUED, their ATTRs
+ * flagged CONTINUED), and a segment that was closed for rotation ends
+ * with SEGMENT(end): index + 1 continues it. */
+enum sp_segment_kind {
+	SP_SEGMENT_START = 1,
+	SP_SEGMENT_END = 2,
+};
+
+typedef struct sp_rec_segment {
+	uint64_t ts;
+	uint8_t kind;   /* sp_segment_kind */
+	uint32_t index; /* 0 for the first segment of the process */
+} sp_rec_segment;
+
 typedef struct sp_record {
 	uint8_t type;         /* sp_rec_type */
 	uint64_t file_offset; /* reader: offset of the LZ4 frame holding it */
@@ -236,6 +255,7 @@ typedef struct sp_record {
 		sp_rec_sampler sampler;
 		sp_rec_block block;
 		sp_rec_dropped dropped;
+		sp_rec_segment segment;
 	} u;
 } sp_record;
 

@@ -192,6 +192,7 @@ void sp_ring_destroy_(sp_ring *ring)
 	pthread_mutex_lock(&sp_reg_lock);
 	registry_remove_locked(ring);
 	pthread_mutex_unlock(&sp_reg_lock);
+	sp_mirror_free_(ring);
 	free(ring->buf);
 	free(ring);
 }
@@ -202,6 +203,7 @@ static void ring_empty(sp_ring *r, uint32_t tid)
 	r->trace_hi = r->trace_lo = r->c_trace_hi = r->c_trace_lo = 0;
 	r->full_woken = 0;
 	r->tid = tid;
+	sp_mirror_free_(r); /* the parent's open spans are not the child's */
 	atomic_store(&r->head, 0);
 	atomic_store(&r->tail, 0);
 	for (int k = 0; k < 4; k++) {
@@ -225,11 +227,13 @@ void sp_ring_reset_after_fork_(uint32_t new_tid)
 			ring_empty(r, new_tid);
 			sp_reg_rings[kept++] = r;
 		} else {
+			sp_mirror_free_(r);
 			free(r->buf);
 			free(r);
 		}
 	}
 	sp_reg_n = kept;
+	sp_mirror_forget_early_();
 }
 
 static void raw_span_begin(sp_ring *ring, const uint64_t *w, sp_rec_span_begin *r)

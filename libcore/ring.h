@@ -70,6 +70,7 @@ typedef struct sp_ring {
 	uint64_t c_trace_hi, c_trace_lo;
 	uint64_t lost_written[4];
 	uint64_t dropped_written[SP_RING_DROP_SLOTS];
+	struct sp_mirror *mirror; /* its open spans, while the log rotates */
 	pthread_t owner;
 } sp_ring;
 

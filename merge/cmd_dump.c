@@ -181,6 +181,11 @@ static void print_fields(sp_reader *r, const sp_record *rec)
 	case SP_REC_BLOCK:
 		printf(" tid=%" PRIu32, u->block.tid);
 		break;
+	case SP_REC_SEGMENT:
+		printf(" %s index=%" PRIu32,
+		       u->segment.kind == SP_SEGMENT_START ? "start" : "end (continues in index+1)",
+		       u->segment.index);
+		break;
 	case SP_REC_DROPPED:
 		print_dropped(r, &u->dropped);
 		break;

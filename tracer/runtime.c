@@ -52,6 +52,7 @@ typedef struct sp_settings {
 	int on_full;             /* SP_ON_FULL_WAIT or SP_ON_FULL_DROP */
 	const char *traceparent; /* "" if none */
 	sp_context root;
+	uint64_t rotate_ns, rotate_bytes, keep_bytes; /* 0 = off / keep all */
 } sp_settings;
 
 static int sp_bad_env(const char *var, const char *value, const char *why)
@@ -149,6 +150,33 @@ static int sp_settings_on_full(const sp_config *cfg, sp_settings *st)
 	return 0;
 }
 
+/* Continuous recording (docs/log-format.md, "Rotation"). SPANPROF_ROTATE
+ * is a duration or a size, the duration tried first ("5m" is five
+ * minutes, "5M" five MiB); a bare number has no obvious unit and is
+ * refused. SPANPROF_KEEP is a size and needs SPANPROF_ROTATE. */
+#define SP_ROTATE_MIN_NS    100000000ull /* one flush interval */
+#define SP_ROTATE_MIN_BYTES (64u * 1024u)
+
+static int sp_settings_rotate(sp_settings *st)
+{
+	const char *rot = sp_env("SPANPROF_ROTATE"), *keep = sp_env("SPANPROF_KEEP");
+	st->rotate_ns = st->rotate_bytes = st->keep_bytes = 0;
+	if (rot && sp_parse_duration(rot, &st->rotate_ns) != 0 &&
+	    (rot[strspn(rot, "0123456789")] == '\0' ||
+	     sp_parse_size(rot, 1, &st->rotate_bytes) != 0))
+		return sp_bad_env("SPANPROF_ROTATE", rot,
+		                  "expected a duration such as 10s or 5m, "
+		                  "or a size such as 64M");
+	if ((st->rotate_ns && st->rotate_ns < SP_ROTATE_MIN_NS) ||
+	    (st->rotate_bytes && st->rotate_bytes < SP_ROTATE_MIN_BYTES))
+		return sp_bad_env("SPANPROF_ROTATE", rot, "at least 100ms or 64K");
+	if (keep && sp_parse_size(keep, 1, &st->keep_bytes) != 0)
+		return sp_bad_env("SPANPROF_KEEP", keep, "expected a size such as 512M or 1G");
+	if (keep && !rot)
+		return sp_bad_env("SPANPROF_KEEP", keep, "needs SPANPROF_ROTATE");
+	return 0;
+}
+
 /* SPANPROF_TRACEPARENT is ours: a bad value is an error. TRACEPARENT may
  * come from any tool: a bad value is reported and ignored. */
 static int sp_settings_traceparent(sp_settings *st)
@@ -192,6 +220,8 @@ static int sp_settings_resolve(const sp_config *cfg, sp_settings *st)
 	if (rc == 0)
 		rc = sp_settings_on_full(cfg, st);
 	if (rc == 0)
+		rc = sp_settings_rotate(st);
+	if (rc == 0)
 		rc = sp_settings_traceparent(st);
 	return rc;
 }
@@ -229,7 +259,11 @@ static int sp_open_log(const sp_settings *st)
 	sp_read_cmdline(cmdline, sizeof cmdline);
 	const char *slash = strrchr(exe, '/');
 	const char *program = slash ? slash + 1 : exe;
-	sp_log_opts opts = {.dir = st->out_dir, .program = *program ? program : "unknown"};
+	sp_log_opts opts = {.dir = st->out_dir,
+	                    .program = *program ? program : "unknown",
+	                    .rotate_ns = st->rotate_ns,
+	                    .rotate_bytes = st->rotate_bytes,
+	                    .keep_bytes = st->keep_bytes};
 	sp_rec_process proc = {
 	    .format_version = SP_LOG_FORMAT_VERSION,
 	    .min_reader_version = SP_LOG_MIN_READER_VERSION,
