@@ -18,12 +18,27 @@
  * end merge chose and spans.cut says why (mg_repair.h, docs/schema.md). */
 #define MG_SPAN_NEVER_ENDED 0x100u
 
+/* How a span row goes in: of two rows with one span id the first stays,
+ * except a row cut where its segment ended (spans.cut = 3): the row of the
+ * segment that continues it (same id, start, name, depth) sets its end,
+ * cut and flags; CONTINUED (0x40) and NEVER_ENDED (0x100) then say what
+ * the later row says. Appended to "INSERT INTO spans ..." (mg_load.c, and
+ * mg_append.c across appends). */
+#define MG_SPAN_UPSERT_SQL                                                                         \
+	" ON CONFLICT(span_id) DO UPDATE SET end_ns = excluded.end_ns,"                            \
+	" dur_ns = excluded.end_ns - spans.start_ns, end_tid = excluded.end_tid,"                  \
+	" cut = excluded.cut, flags = ((spans.flags | excluded.flags) & ~(64 | 256))"              \
+	" | (excluded.flags & 256) WHERE spans.cut = 3 AND spans.pid = excluded.pid"
+
 /* Creates the tables (no secondary indexes: see mg_db_create_indexes). */
 int mg_db_create_tables(sqlite3 *db);
 /* Derived tables (span_ancestors, depth, stack_funcs) that need the loaded
  * spans and stacks. walk_parents = 0 when every span got its depth and
  * ancestor rows during the load (no span has depth NULL). */
 int mg_db_derive(sqlite3 *db, int walk_parents);
+/* Ancestor rows and depth of the spans whose depth is NULL (their parent
+ * was not open in their log): part of derive, and run again by append. */
+int mg_db_walk_parents(sqlite3 *db);
 /* Moves samples out of cut spans past their chosen end (after derive). */
 int mg_db_repair_samples(sqlite3 *db);
 /* Secondary indexes, created after the bulk load (faster: one sort each). */

@@ -35,9 +35,10 @@ typedef struct mg_merge {
 	    *upd_thread_end, *ins_span, *ins_attr, *ins_sampler, *ins_lost, *ins_dropped,
 	    *ins_stack;
 	sqlite3_stmt *ins_span_many; /* MG_SPAN_STMT_ROWS spans per INSERT (mg_load.c) */
-	mg_batch samples_batch;      /* samples(ts_ns, pid, tid, span_id, stack_id, weight_ns) */
-	mg_batch ancestors_batch;    /* span_ancestors rows */
-	mg_anc_row *anc;             /* span_ancestors rows not yet sorted and written */
+	sqlite3_stmt *sel_span_known, *sel_process; /* rotated logs: spans, processes seen */
+	mg_batch samples_batch;   /* samples(ts_ns, pid, tid, span_id, stack_id, weight_ns) */
+	mg_batch ancestors_batch; /* span_ancestors rows */
+	mg_anc_row *anc;          /* span_ancestors rows not yet sorted and written */
 	size_t n_anc;
 	uint64_t next_anc_seq;
 	mg_hash trie; /* (parent stack id or 0, frame id) -> stack id */
@@ -54,6 +55,8 @@ typedef struct mg_merge {
 	uint64_t logs_damaged, logs_failed;
 	mg_progress progress;
 	int quiet;
+	uint64_t since_ns, until_ns; /* --since/--until window, 0 = open */
+	int appending;               /* --append: the living database is attached as "prev" */
 } mg_merge;
 
 int mg_merge_prepare(mg_merge *mg);

@@ -30,6 +30,7 @@
 #define MG_CUT_NONE      0 /* its END record set end_ns */
 #define MG_CUT_END_LOST  1 /* its thread went on without it; END missing */
 #define MG_CUT_LOG_ENDED 2 /* the log ended with it open */
+#define MG_CUT_CONTINUES 3 /* open where its segment ended; continues in a later one not merged */
 
 typedef struct mg_repair mg_repair;
 
