@@ -1,6 +1,6 @@
 /*
  * export_pprof.c - gzipped profile.proto for `go tool pprof`, encoded with
- * protobuf-c (merge/export_pprof.proto, generated code checked in) and
+ * protobuf-c (merge/export_pprof.proto, code generated at build time) and
  * compressed with zlib.
  *
  * Streaming: protobuf concatenation merges messages (repeated fields
@@ -9,13 +9,22 @@
  * new strings. Memory holds only the string table (needed for dedup).
  *
  * Samples are aggregated by (span, stack): values [samples/count,
- * cpu/nanoseconds]; labels span_id (num), span_name (str) and one label
+ * cpu/nanoseconds]; labels span_id (the recorded 64-bit id as 16
+ * lowercase hex digits), trace_id (32 hex digits, when the span has a W3C
+ * trace id), span_name: what Grafana Pyroscope's span profiles read (it
+ * drops a span_id in any other form; docs/export.md); and one label
  * per attribute the sample's innermost span sees: its own and, through
  * merge's span_attrs_inherited view when the database has it, its
  * ancestors' (nearest wins), so -tagfocus on a request's input also
  * selects the samples of its child spans. Integers as num, reals and text
  * as str (pprof's num is an int64). Samples outside any span get no span
- * labels. Single-threaded.
+ * labels.
+ *
+ * Mappings: one per module (the frames' module path, with the build-id of
+ * merge's modules table when it has one); a location carries its mapping
+ * and its module-relative pc as address (each mapping starts at 0: pprof
+ * uses the addresses only to tell locations apart, functions and lines
+ * are given). Single-threaded.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,6 +43,7 @@ struct pp {
 	struct sp_export *x;
 	gzFile gz;
 	struct sp_xstrtab strs;
+	struct sp_xstrtab modules; /* mapping id = index + 1 */
 	uint8_t *buf;
 	size_t bufcap;
 	int err;
@@ -102,8 +112,8 @@ static void pp_header(struct pp *pp)
 	t[0].unit = pp_str(pp, "count");
 	t[1].type = period.type = pp_str(pp, "cpu");
 	t[1].unit = period.unit = pp_str(pp, "nanoseconds");
-	comment[0] = pp_str(pp, "spanprof export: samples labelled with span_id, span_name and "
-	                        "the attributes of their innermost span");
+	comment[0] = pp_str(pp, "spanprof export: samples labelled with span_id (16 hex digits), "
+	                        "trace_id, span_name and the attributes of their innermost span");
 	char missing[sizeof pp->x->missing + 16];
 	snprintf(missing, sizeof missing, "missing: %s", pp->x->missing);
 	comment[1] = pp->x->missing[0] ? pp_str(pp, missing) : 0;
@@ -117,6 +127,73 @@ static void pp_header(struct pp *pp)
 	m.n_comment = pp->x->missing[0] ? 2 : 1;
 	m.comment = comment;
 	pp_write(pp, &m);
+}
+
+/* The build-id merge recorded for module path, or "". */
+static const char *pp_build_id(struct sp_export *x, sqlite3_stmt *st, const char *path)
+{
+	if (!st)
+		return "";
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
+	const unsigned char *id = sp_export_step(x, st) == 1 ? sqlite3_column_text(st, 0) : NULL;
+	return id ? (const char *)id : "";
+}
+
+/* One Mapping per module, numbered in first-seen order of the functions;
+ * the address range covers the module's recorded pcs. */
+static void pp_mappings(struct pp *pp)
+{
+	struct sp_export *x = pp->x;
+	sqlite3_stmt *ids = NULL;
+	sqlite3_stmt *has = sp_export_prepare(
+	    x, "SELECT count(*) FROM sqlite_master WHERE name = 'modules' AND type = 'table'");
+	if (has && sp_export_step(x, has) == 1 && sqlite3_column_int(has, 0) > 0)
+		ids = sp_export_prepare(x, "SELECT build_id FROM main.modules WHERE path = ?1 AND "
+		                           "build_id IS NOT NULL LIMIT 1");
+	sqlite3_finalize(has);
+	sqlite3_stmt *lim = sp_export_prepare(
+	    x, "SELECT max(COALESCE(rel_pc, 0)) + 1 FROM main.frames WHERE module IS ?1");
+	for (size_t i = 0; i < x->nfuncs && !pp->err; i++) {
+		int added = 0;
+		const char *module = x->funcs[i].module ? x->funcs[i].module : "[unknown]";
+		int64_t idx = sp_xstrtab_intern(&pp->modules, module, &added);
+		if (idx < 0)
+			pp->err = -SP_ENOMEM;
+		if (!added || idx < 0)
+			continue;
+		Perftools__Profiles__Mapping mp = PERFTOOLS__PROFILES__MAPPING__INIT;
+		Perftools__Profiles__Mapping *mpp = &mp;
+		Perftools__Profiles__Profile m = PERFTOOLS__PROFILES__PROFILE__INIT;
+		mp.id = (uint64_t)idx + 1;
+		if (lim) {
+			sqlite3_reset(lim);
+			sqlite3_bind_text(lim, 1, x->funcs[i].module, -1, SQLITE_TRANSIENT);
+			if (sp_export_step(x, lim) == 1)
+				mp.memory_limit = (uint64_t)sqlite3_column_int64(lim, 0);
+		}
+		mp.filename = pp_str(pp, module);
+		mp.build_id = pp_str(pp, pp_build_id(x, ids, module));
+		mp.has_functions = mp.has_filenames = mp.has_line_numbers = 1;
+		mp.has_inline_frames = 1;
+		m.n_mapping = 1;
+		m.mapping = &mpp;
+		pp_write(pp, &m);
+	}
+	sqlite3_finalize(ids);
+	sqlite3_finalize(lim);
+}
+
+/* Mapping id of function idx (0 for the stand-in of missing frames). */
+static uint64_t pp_mapping_of(struct pp *pp, size_t func_idx)
+{
+	struct sp_export *x = pp->x;
+	if (func_idx >= x->nfuncs)
+		return 0;
+	int added = 0;
+	const char *module = x->funcs[func_idx].module ? x->funcs[func_idx].module : "[unknown]";
+	int64_t idx = sp_xstrtab_intern(&pp->modules, module, &added);
+	return idx < 0 ? 0 : (uint64_t)idx + 1;
 }
 
 /* Functions (id = func index + 1) and locations (id = frame index + 1);
@@ -136,8 +213,18 @@ static void pp_functions_locations(struct pp *pp)
 		m.function = &fp;
 		pp_write(pp, &m);
 	}
+	sqlite3_stmt *pcs = sp_export_prepare(
+	    x, "SELECT frame_id, COALESCE(rel_pc, 0) FROM main.frames ORDER BY frame_id");
+	int pc_row = pcs ? sp_export_step(x, pcs) : 0;
 	for (size_t i = 0; i <= x->nframes && !pp->err; i++) {
 		Perftools__Profiles__Location l = PERFTOOLS__PROFILES__LOCATION__INIT;
+		if (i < x->nframes) { /* both sorted by frame_id */
+			while (pc_row == 1 && sqlite3_column_int64(pcs, 0) < x->frames[i].frame_id)
+				pc_row = sp_export_step(x, pcs);
+			if (pc_row == 1 && sqlite3_column_int64(pcs, 0) == x->frames[i].frame_id)
+				l.address = (uint64_t)sqlite3_column_int64(pcs, 1);
+			l.mapping_id = pp_mapping_of(pp, (size_t)x->frames[i].func_idx);
+		}
 		Perftools__Profiles__Line line = PERFTOOLS__PROFILES__LINE__INIT;
 		Perftools__Profiles__Location *lp = &l;
 		Perftools__Profiles__Line *linep = &line;
@@ -152,6 +239,7 @@ static void pp_functions_locations(struct pp *pp)
 		m.location = &lp;
 		pp_write(pp, &m);
 	}
+	sqlite3_finalize(pcs);
 }
 
 /* One aggregated sample: the current group's row(s) of the cursor. */
@@ -185,7 +273,22 @@ static void pp_label_str(struct pp *pp, struct pp_group *g, const char *key, con
 	l->str = pp_str(pp, s);
 }
 
-/* Columns: 0 stack_id, 1 span_id, 2 count, 3 weight, 4 span name, 5 key, 6 value */
+/* 1 if s is a W3C trace id: 32 lowercase hex digits, not all zero. */
+static int pp_is_trace_id(const char *s)
+{
+	int nonzero = 0;
+	if (!s || strlen(s) != 32)
+		return 0;
+	for (const char *c = s; *c; c++) {
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return 0;
+		nonzero |= *c != '0';
+	}
+	return nonzero;
+}
+
+/* Columns: 0 stack_id, 1 span_id, 2 count, 3 weight, 4 span name, 5 key,
+ * 6 value, 7 trace id */
 static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 {
 	g->has_stack = sqlite3_column_type(st, 0) != SQLITE_NULL;
@@ -199,7 +302,12 @@ static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 	g->prev_key = NULL;
 	if (g->has_span) {
 		const unsigned char *name = sqlite3_column_text(st, 4);
-		pp_label_num(pp, g, "span_id", g->span_id);
+		const unsigned char *trace = sqlite3_column_text(st, 7);
+		char hex[17];
+		snprintf(hex, sizeof hex, "%016" PRIx64, (uint64_t)g->span_id);
+		pp_label_str(pp, g, "span_id", hex);
+		if (pp_is_trace_id((const char *)trace))
+			pp_label_str(pp, g, "trace_id", (const char *)trace);
 		pp_label_str(pp, g, "span_name", name ? (const char *)name : "?");
 	}
 }
@@ -257,7 +365,7 @@ static int pp_samples(struct pp *pp)
 {
 	struct sp_export *x = pp->x;
 	static const char head[] =
-	    "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value FROM "
+	    "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value, sp.trace_id FROM "
 	    "(SELECT stack_id, span_id, count(*) AS n, sum(COALESCE(weight_ns, 0)) AS w "
 	    "FROM x_samples GROUP BY span_id, stack_id) g "
 	    "LEFT JOIN main.spans sp ON sp.span_id = g.span_id ";
@@ -314,8 +422,10 @@ int sp_export_pprof(struct sp_export *x)
 		return -SP_EIO;
 	}
 	int rc = sp_xstrtab_init(&pp.strs);
+	rc = rc ? rc : sp_xstrtab_init(&pp.modules);
 	if (rc == 0) {
 		pp_header(&pp);
+		pp_mappings(&pp);
 		pp_functions_locations(&pp);
 		rc = pp.err ? pp.err : pp_samples(&pp);
 	}
@@ -324,6 +434,7 @@ int sp_export_pprof(struct sp_export *x)
 	if (rc == -SP_EIO)
 		fprintf(stderr, "spanprof export: writing the pprof output failed\n");
 	sp_xstrtab_free(&pp.strs);
+	sp_xstrtab_free(&pp.modules);
 	free(pp.buf);
 	return rc;
 }

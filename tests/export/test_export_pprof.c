@@ -2,7 +2,9 @@
  * test_export_pprof.c - the pprof export, checked by `go tool pprof`
  * (Debian golang-go): -top puts the hot function first, -tags lists the
  * span names and attribute values, and -tagfocus on a span name, a span id
- * or a numeric attribute keeps exactly the samples the database attributes.
+ * or a numeric attribute keeps exactly the samples the database attributes;
+ * -raw shows the labels Grafana Pyroscope reads (span_id as 16 lowercase
+ * hex digits, trace_id as 32) and one mapping per module.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,7 +127,8 @@ static void test_tagfocus_slices_by_span_and_input(void **state)
 	assert_int_equal(focused(p, "span_name=compute"),
 	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
 	                               "WHERE name = 'compute'"));
-	assert_int_equal(focused(p, "span_id=3"),
+	/* a string label: a bare 0000000000000003 would be read as a number */
+	assert_int_equal(focused(p, "span_id=^0000000000000003$"),
 	                 xt_db_int(db, "SELECT count(*) FROM samples WHERE span_id = 3"));
 	assert_int_equal(focused(p, "iterations=7"),
 	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
@@ -137,6 +140,29 @@ static void test_tagfocus_slices_by_span_and_input(void **state)
 	                               "(span_id) WHERE a.key = 'path' AND a.value = 'b.txt'"));
 }
 
+/* Pyroscope drops a span_id that is not 16 hex digits (docs/export.md). */
+static void test_raw_shows_hex_ids_and_mappings(void **state)
+{
+	struct ppt *p = *state;
+	char *out = NULL;
+	if (xt_run(&out,
+	           "sqlite3 %s \"UPDATE spans SET trace_id = '0af7651916cd43dd8448eb211c80319c' "
+	           "WHERE trace_id = 'trace-b'\" && %s export %s -f pprof -o %s",
+	           p->t.db, xt_cli(), p->t.db, p->profile) != 0)
+		fail_msg("export: %s", out);
+	free(out);
+	pprof(p, "-raw", &out);
+	expect(out, "span_id:[0000000000000007] span_name:[subtask] "
+	            "trace_id:[0af7651916cd43dd8448eb211c80319c]");
+	expect(out, "span_id:[0000000000000003] span_name:[compute]\n"); /* trace-a: no W3C id */
+	expect(out, "iterations:[7]");                                   /* integers stay numbers */
+	expect(out, "\nMappings\n");
+	expect(out, ": 0x0/0x2001/0x0 /usr/bin/demo ");
+	expect(out, ": 0x0/0x10001/0x0 /usr/lib/x86_64-linux-gnu/libc.so.6 ");
+	expect(out, " M=2 hot_loop /src/demo.c:30");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +170,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tags_list_spans_and_attributes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tagfocus_slices_by_span_and_input, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_raw_shows_hex_ids_and_mappings, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
