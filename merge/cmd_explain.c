@@ -26,7 +26,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "export.h"
+#include "export.h" /* sp_xstrtab */
+#include "json.h"
 #include "mg_cli.h"
 #include "mg_db.h"
 #include "mg_hash.h"
@@ -235,7 +236,8 @@ static int ex_load_instances(ex_ctx *c)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ex_db_error(c);
-	qsort(c->inst, c->n, sizeof *c->inst, ex_cmp_dur);
+	if (c->n)
+		qsort(c->inst, c->n, sizeof *c->inst, ex_cmp_dur);
 	return 0;
 }
 
@@ -438,7 +440,8 @@ static int ex_load_ancestors(ex_ctx *c, int probe)
 		if (!st || ex_step_all(c, st, ex_anc_scan_row))
 			return -1;
 	}
-	qsort(c->anc, c->n_anc, sizeof *c->anc, ex_cmp_anc);
+	if (c->n_anc) /* qsort wants a non-NULL array */
+		qsort(c->anc, c->n_anc, sizeof *c->anc, ex_cmp_anc);
 	for (size_t i = 0; i < c->n_anc; i++)
 		if ((i == 0 || c->anc[i].ancestor_id != c->anc[i - 1].ancestor_id) &&
 		    mg_hash_put(&c->anc_first, (uint64_t)c->anc[i].ancestor_id, 0, i))
