@@ -436,15 +436,20 @@ static void sp_record_list_logs(const char *dir, time_t since)
 		fprintf(stderr, "  (none: did the program start? see messages above)\n");
 }
 
-/* One line when the logs say anything was lost or damaged; else nothing. */
+/* One line when the logs say anything was lost or damaged, one when some
+ * threads could not be sampled; else nothing. */
 static void sp_record_report_loss(const char *dir)
 {
 	rec_loss loss;
 	char line[512];
-	if (rec_loss_tally(dir, &loss) < 0)
+	if (rec_loss_tally(dir, &loss) < 0) {
 		fprintf(stderr, "spanprof record: cannot read back the logs in %s: %s\n", dir,
 		        strerror(errno));
-	else if (rec_loss_line(&loss, line, sizeof line))
+		return;
+	}
+	if (rec_loss_line(&loss, line, sizeof line))
+		fprintf(stderr, "%s\n", line);
+	if (rec_gaps_line(&loss, line, sizeof line))
 		fprintf(stderr, "%s\n", line);
 }
 

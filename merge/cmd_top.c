@@ -30,8 +30,9 @@
 typedef struct mg_top_opts {
 	const char *db, *span, *by;
 	long n;
-	long groups;    /* --groups: tables shown (--by) */
-	int sort_total; /* --sort total */
+	long groups;      /* --groups: tables shown (--by) */
+	int sort_total;   /* --sort total */
+	const char *unit; /* what the ms measure (mg_top_unit) */
 } mg_top_opts;
 
 static void mg_top_usage(FILE *out)
@@ -250,6 +251,32 @@ static const char *mg_basename(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* What the milliseconds measure, from table sampler: CPU time (user and
+ * kernel), user CPU time only (the kernel refused kernel-mode sampling), or
+ * wall time; "" when the processes differ or the database does not say. */
+static const char *mg_top_unit(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	const char *unit = "";
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT min(mode), max(mode), max(user_only) FROM sampler"
+	                       " WHERE mode IN ('cpu', 'wall')",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return unit; /* a database of an older merge: no user_only */
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
+		const char *lo = (const char *)sqlite3_column_text(st, 0);
+		const char *hi = (const char *)sqlite3_column_text(st, 1);
+		if (!strcmp(lo, "wall") && !strcmp(hi, "wall"))
+			unit = " of wall time";
+		else if (!strcmp(lo, "cpu") && !strcmp(hi, "cpu"))
+			unit = sqlite3_column_int(st, 2) ? " of user CPU" : " of CPU";
+	}
+	sqlite3_finalize(st);
+	return unit;
+}
+
 /* missing: the loss summary (mg_loss.h) for the first group, else NULL. */
 static void mg_top_header(const mg_top_opts *o, sqlite3_value *grp, long n, double ms,
                           double all_ms, const char *missing)
@@ -267,7 +294,7 @@ static void mg_top_header(const mg_top_opts *o, sqlite3_value *grp, long n, doub
 	}
 	if (o->span)
 		printf("%sinside span \"%s\"", o->by ? ", " : "", o->span);
-	printf(": %ld samples, %.1f ms", n, ms);
+	printf(": %ld samples, %.1f ms%s", n, ms, o->unit);
 	if (o->by)
 		printf(" (%.1f%%)", all_ms > 0 ? 100.0 * ms / all_ms : 0.0);
 	if (missing)
@@ -306,8 +333,11 @@ static int mg_top_group(sqlite3 *db, const mg_top_opts *o, sqlite3_value *grp, l
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int mg_top_report(sqlite3 *db, const mg_top_opts *o)
+static int mg_top_report(sqlite3 *db, const mg_top_opts *opts)
 {
+	mg_top_opts with_unit = *opts;
+	with_unit.unit = mg_top_unit(db);
+	const mg_top_opts *o = &with_unit;
 	/* What is missing from the data is said once, under the first title. */
 	mg_loss loss;
 	char text[512];

@@ -24,7 +24,7 @@ static const char mg_tables_sql[] =
     " start_ns INTEGER, ppid INTEGER, traceparent TEXT, clock TEXT, log_id INTEGER,"
     " end_ns INTEGER);"
     "CREATE TABLE threads(tid INTEGER, pid INTEGER, name TEXT, start_ns INTEGER,"
-    " end_ns INTEGER, PRIMARY KEY(pid, tid));"
+    " end_ns INTEGER, cpu_ns INTEGER, signal_blocked INTEGER, PRIMARY KEY(pid, tid));"
     "CREATE TABLE spans(span_id INTEGER PRIMARY KEY, parent_id INTEGER, trace_id TEXT,"
     " pid INTEGER, tid INTEGER, name TEXT, start_ns INTEGER, end_ns INTEGER,"
     " dur_ns INTEGER, depth INTEGER, flags INTEGER, end_tid INTEGER, cut INTEGER);"
@@ -40,7 +40,7 @@ static const char mg_tables_sql[] =
     "CREATE TABLE mappings(pid INTEGER, module_id INTEGER, start INTEGER, end INTEGER,"
     " file_offset INTEGER, ts_ns INTEGER);"
     "CREATE TABLE sampler(pid INTEGER PRIMARY KEY, mechanism TEXT, mode TEXT,"
-    " signo INTEGER, requested_hz INTEGER, achieved_hz INTEGER);"
+    " signo INTEGER, requested_hz INTEGER, achieved_hz INTEGER, user_only INTEGER);"
     "CREATE TABLE lost(pid INTEGER, tid INTEGER, kind TEXT, count INTEGER,"
     " PRIMARY KEY(pid, tid, kind));"
     "CREATE TABLE dropped(pid INTEGER, tid INTEGER, name TEXT, count INTEGER,"
@@ -180,11 +180,6 @@ int mg_db_create_tables(sqlite3 *db)
  * random span ids) than 96 MiB ones, and peak memory drops (figures in
  * docs/performance.md, Merge, third round). */
 static const char mg_post_load_cache_sql[] = "PRAGMA cache_size=-32768;";
-
-int mg_db_walk_parents(sqlite3 *db)
-{
-	return mg_exec(db, "merge", mg_walk_sql);
-}
 
 int mg_db_derive(sqlite3 *db, int walk_parents)
 {

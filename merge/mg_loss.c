@@ -152,3 +152,40 @@ const char *mg_loss_text(const mg_loss *l, char *buf, size_t len)
 		        l->damaged == 1 ? "" : "s");
 	return buf;
 }
+
+int mg_gaps_read(sqlite3 *db, const char *cmd, mg_gaps *out)
+{
+	memset(out, 0, sizeof *out);
+	int64_t has_cpu = 0;
+	if (mg_loss_int(db, cmd,
+	                "SELECT count(*) FROM pragma_table_info('threads') WHERE name = 'cpu_ns'",
+	                &has_cpu) ||
+	    !has_cpu)
+		return has_cpu ? -1 : 0;
+	sqlite3_stmt *st =
+	    mg_prepare(db, cmd,
+	               "SELECT count(*), total(cpu_ns), total(signal_blocked),"
+	               " total(CASE WHEN signal_blocked THEN cpu_ns END) FROM threads t"
+	               " WHERE cpu_ns > 0 AND (pid, tid) NOT IN (SELECT pid, tid FROM samples)"
+	               " AND (pid, tid) NOT IN (SELECT pid, tid FROM lost"
+	               "  WHERE kind IN ('samples', 'unwind') AND count > 0)");
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->threads = sqlite3_column_int64(st, 0);
+		out->cpu_ns = sqlite3_column_int64(st, 1);
+		out->threads_blocked = sqlite3_column_int64(st, 2);
+		out->cpu_blocked_ns = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		fprintf(stderr, "spanprof %s: database error: %s\n", cmd, sqlite3_errmsg(db));
+		return -1;
+	}
+	int64_t timers = 0;
+	if (mg_loss_int(db, cmd, "SELECT count(*) FROM sampler WHERE mechanism = 'timer'", &timers))
+		return -1;
+	out->timers = timers > 0;
+	return 0;
+}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_gaps.h"
+
 typedef struct mg_loss {
 	int64_t span_events;   /* BEGIN, END and ATTR records merged */
 	int64_t events_lost;   /* span and attribute records lost (lost.kind 'events') */
@@ -38,5 +40,10 @@ int mg_loss_any(const mg_loss *l);
  * span events (2.4%) and 3 of 900 samples (0.3%) lost in 2 threads; 4 spans
  * cut (no END in the log)". Returns buf. */
 const char *mg_loss_text(const mg_loss *l, char *buf, size_t len);
+
+/* Counts the threads that could not be sampled (mg_gaps.h) in a merged
+ * database (one scan of samples). 0 or -1 (printed). A database without
+ * threads.cpu_ns has no gaps. */
+int mg_gaps_read(sqlite3 *db, const char *cmd, mg_gaps *out);
 
 #endif

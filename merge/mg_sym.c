@@ -469,6 +469,8 @@ static int mg_chain(const mg_module *m, uint64_t addr, mg_frame_txt *out, int ca
 		if (l)
 			out[0].file = dwfl_lineinfo(l, NULL, &out[0].line, NULL, NULL, NULL);
 	}
+	if (!m && addr == SP_PC_KERNEL) /* the sampler's mark of kernel time */
+		out[0].func = "[kernel]";
 	if (!out[0].func) {
 		snprintf(buf, buf_len, "%s+0x%" PRIx64, m ? m->base : "[unknown]", addr);
 		out[0].func = buf;
@@ -492,7 +494,8 @@ static int mg_frame_insert(mg_sym *s, const mg_frame_txt *f, const mg_module *m,
 	if (m)
 		sqlite3_bind_text(st, 5, m->path, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_text(st, 5, "[unknown]", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, addr == SP_PC_KERNEL ? "[kernel]" : "[unknown]", -1,
+		                  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (int64_t)addr);
 	sqlite3_bind_int(st, 7, f->inlined);
 	int rc = sqlite3_step(st);

@@ -38,6 +38,10 @@ typedef struct rec_loss {
 	uint64_t logs;
 	uint64_t damaged;    /* damaged byte ranges the reader skipped */
 	uint64_t unreadable; /* logs that could not be read at all */
+	/* Threads that ended without a sample (nor a lost one), with the CPU
+	 * their THREAD_END reports; those that had the signal blocked. */
+	uint64_t gap_threads, gap_cpu_ns, gap_threads_blocked, gap_cpu_blocked_ns;
+	int timers; /* a SAMPLER record says POSIX timers ran */
 } rec_loss;
 
 /* Reads every log below dir and sums its losses. Returns 0, or -1 with
@@ -47,5 +51,9 @@ int rec_loss_tally(const char *dir, rec_loss *out);
 /* Writes the one-line report into buf (no newline) and returns 1 when
  * anything was lost or damaged; returns 0 and writes "" otherwise. */
 int rec_loss_line(const rec_loss *loss, char *buf, size_t cap);
+
+/* Writes the line about threads that could not be sampled (the text merge
+ * prints, mg_gaps_text) and returns 1, or returns 0 and writes "". */
+int rec_gaps_line(const rec_loss *loss, char *buf, size_t cap);
 
 #endif

@@ -4,6 +4,11 @@
  * thread and kind (docs/log-format.md), so the tally keeps the latest
  * count per (thread, kind) of each log and adds them up at the log's end;
  * one log is one process, so (log, thread) stands for (pid, tid).
+ *
+ * Threads that could not be sampled: a thread's THREAD_END follows all its
+ * records in the file and carries the CPU time it used while sampled, so a
+ * set of the threads that had a sample (or lost one) since their THREAD
+ * record decides at THREAD_END.
  */
 #include "rec_logs.h"
 
@@ -14,6 +19,8 @@
 #include <sys/stat.h>
 
 #include "log_reader.h"
+#include "mg_hash.h"
+#include "mg_gaps.h"
 
 /* kind REC_KIND_DROPPED holds a DROPPED count (per thread and span name). */
 #define REC_KIND_DROPPED 0
@@ -81,9 +88,32 @@ static void rec_lost_set_sum(const rec_lost_set *set, rec_loss *out)
 	}
 }
 
-static int rec_loss_count(rec_loss *out, rec_lost_set *set, const sp_record *rec)
+/* A thread ends: count it when it used CPU and has no sample. */
+static void rec_gaps_thread_end(rec_loss *out, mg_hash *sampled, const sp_rec_thread_end *e)
+{
+	if (e->cpu_ns && !mg_hash_get(sampled, e->tid, 0)) {
+		out->gap_threads++;
+		out->gap_cpu_ns += e->cpu_ns;
+		if (e->flags & SP_THREAD_END_F_SIGNAL_BLOCKED) {
+			out->gap_threads_blocked++;
+			out->gap_cpu_blocked_ns += e->cpu_ns;
+		}
+	}
+	mg_hash_del(sampled, e->tid, 0);
+}
+
+static int rec_loss_count(rec_loss *out, rec_lost_set *set, mg_hash *sampled, const sp_record *rec)
 {
 	switch (rec->type) {
+	case SP_REC_THREAD: /* a new thread (or a reused tid) starts unsampled */
+		mg_hash_del(sampled, rec->u.thread.tid, 0);
+		break;
+	case SP_REC_THREAD_END:
+		rec_gaps_thread_end(out, sampled, &rec->u.thread_end);
+		break;
+	case SP_REC_SAMPLER:
+		out->timers |= rec->u.sampler.mechanism == SP_SAMPLER_TIMER;
+		break;
 	case SP_REC_SPAN_BEGIN:
 	case SP_REC_SPAN_END:
 	case SP_REC_ATTR:
@@ -91,8 +121,11 @@ static int rec_loss_count(rec_loss *out, rec_lost_set *set, const sp_record *rec
 		break;
 	case SP_REC_SAMPLE:
 		out->samples++;
-		break;
+		return mg_hash_put(sampled, rec->u.sample.tid, 0, 1) ? -1 : 0;
 	case SP_REC_LOST:
+		if (rec->u.lost.kind != SP_LOST_EVENTS && rec->u.lost.count > 0 &&
+		    mg_hash_put(sampled, rec->u.lost.tid, 0, 1))
+			return -1;
 		return rec_lost_set_put(
 		    set, (rec_lost_slot){rec->u.lost.tid, rec->u.lost.kind, 0, rec->u.lost.count});
 	case SP_REC_DROPPED:
@@ -118,10 +151,12 @@ static int rec_loss_log(const char *path, int is_file, void *ctx)
 		return 0;
 	}
 	rec_lost_set set = {0};
+	mg_hash sampled = {0};
 	sp_record rec;
 	int rc, err = 0;
 	while (!err && (rc = sp_reader_next(r, &rec)) == 1)
-		err = rec_loss_count(out, &set, &rec);
+		err = rec_loss_count(out, &set, &sampled, &rec);
+	mg_hash_free(&sampled);
 	if (!err && rc < 0 && sp_reader_damage_count(r) == 0)
 		out->unreadable++; /* not a log, or damaged from its first frame */
 	out->damaged += sp_reader_damage_count(r);
@@ -170,5 +205,18 @@ int rec_loss_line(const rec_loss *l, char *buf, size_t cap)
 	         rec_loss_pct(l->span_lost, l->span_events), l->samples_lost,
 	         l->samples_lost + l->samples, rec_loss_pct(l->samples_lost, l->samples), other,
 	         l->threads, damage);
+	return 1;
+}
+
+int rec_gaps_line(const rec_loss *l, char *buf, size_t cap)
+{
+	mg_gaps gaps = {(int64_t)l->gap_threads, (int64_t)l->gap_cpu_ns,
+	                (int64_t)l->gap_threads_blocked, (int64_t)l->gap_cpu_blocked_ns, l->timers};
+	char text[400];
+	buf[0] = '\0';
+	if (!l->gap_threads)
+		return 0;
+	snprintf(buf, cap, "spanprof: %s: see docs/sampling.md, \"What cannot be sampled\"",
+	         mg_gaps_text(&gaps, text, sizeof text));
 	return 1;
 }
