@@ -273,6 +273,9 @@ static int sp_open_log(const sp_settings *st)
 	    .exe = exe,
 	    .cmdline = cmdline,
 	    .traceparent = st->traceparent,
+	    /* SPANPROF_HOST names the host in the log (default: gethostname):
+	     * containers sharing a host name, or tests simulating two hosts */
+	    .host = sp_env("SPANPROF_HOST"),
 	};
 	/* A traced process that forks and then execs the same program leaves
 	 * the fork child's log under this very name (same pid): use a suffix. */

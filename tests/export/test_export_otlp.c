@@ -5,7 +5,8 @@
  * loopback OTLP/HTTP receiver decode to the database's spans (count, ids,
  * parents, times, typed attributes, resources, the status of a cut span);
  * push retries 503s, cuts large data into requests under 4 MiB, and stops
- * in one line when nothing listens.
+ * in one line when nothing listens; two recordings as two hosts
+ * (SPANPROF_HOST), joined by a traceparent, export as one trace.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -174,6 +175,61 @@ static void test_push_refused_fails_in_one_line(void **state)
 	free(out);
 }
 
+/* Records the workload as host `host` (SPANPROF_HOST) into dir/name. */
+static void record_as(struct xt *t, const char *host, const char *traceparent, const char *name)
+{
+	char *out = NULL;
+	if (xt_run(&out,
+	           "SPANPROF_HOST=%s SPANPROF_TRACEPARENT=%s SPANPROF_LIB=%s %s record -o %s/%s "
+	           "-F 99 -- %s 1 2>&1",
+	           host, traceparent, getenv("SPANPROF_LIB"), xt_cli(), t->dir, name,
+	           XT_WORKLOAD) != 0)
+		fail_msg("record: %s", out);
+	free(out);
+}
+
+/* Two hosts, one trace: host-a runs a request; host-b's request continues
+ * it through a W3C traceparent (as an RPC would carry it). Merged into one
+ * database, the export holds one trace id, and host-b's root names host-a's
+ * span as parent. */
+static void test_two_hosts_one_trace(void **state)
+{
+	struct xt *t = *state;
+	char *out = NULL, tp[128], args[1024], file[512], want[256];
+	record_as(t, "host-a", "", "a");
+	if (xt_run(&out,
+	           "%s merge -o %s/a.db %s/a >/dev/null 2>&1 && sqlite3 %s/a.db \"SELECT "
+	           "printf('00-%%s-%%016x-01', trace_id, span_id) FROM spans WHERE parent_id IS "
+	           "NULL\"",
+	           xt_cli(), t->dir, t->dir, t->dir) != 0 ||
+	    strlen(out) != 56)
+		fail_msg("merge a: %s", out);
+	snprintf(tp, sizeof tp, "%.55s", out);
+	free(out);
+	record_as(t, "host-b", tp, "b");
+	if (xt_run(&out, "%s merge -o %s/ab.db %s/a %s/b 2>&1", xt_cli(), t->dir, t->dir, t->dir) !=
+	    0)
+		fail_msg("merge: %s", out);
+	free(out);
+	snprintf(file, sizeof file, "%s/ab.otlp", t->dir);
+	if (xt_run(&out, "%s export %s/ab.db --format otlp -o %s", xt_cli(), t->dir, file) != 0)
+		fail_msg("export: %s", out);
+	free(out);
+	snprintf(args, sizeof args, "file %s %s/ab.db", file, t->dir);
+	out = check("", args);
+	free(out);
+	snprintf(args, sizeof args, "trace %s", file);
+	out = check("", args);
+	expect(out, "traces 1\n");
+	/* host-b's request: host-a's trace id, host-a's request as parent */
+	snprintf(want, sizeof want, "request %.32s ", tp + 3);
+	expect(out, want);
+	snprintf(want, sizeof want, " %.16s host-b\n", tp + 36);
+	expect(out, want);
+	expect(out, " - host-a\n"); /* host-a's request is the root */
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +238,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_push_retries_503_then_delivers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_cuts_requests_under_4mib, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_refused_fails_in_one_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_hosts_one_trace, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
