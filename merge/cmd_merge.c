@@ -1,5 +1,6 @@
 /*
- * cmd_merge.c - 'spanprof merge [-o OUT.db] [--force] INPUT...'.
+ * cmd_merge.c - 'spanprof merge [-o OUT.db] [--force] [--since T]
+ * [--until T] INPUT...' and 'spanprof merge --append DB INPUT...'.
  *
  * Builds the database in OUT.db.tmp.PID (created O_EXCL|O_NOFOLLOW, mode
  * 0600: it holds input values) next to the output and renames it over the
@@ -9,6 +10,11 @@
  * CPU than 4 KiB, docs/performance.md "Merge"), no journal, no fsync, one
  * transaction, indexes after the load; the page cache is capped (96 MiB)
  * so memory stays bounded.
+ *
+ * --append builds the new logs' database the same way, with the living
+ * one attached read-only (to join spans that continue from its segments),
+ * then copies it in, in one transaction of the living database
+ * (mg_append.h): an interrupted append changes nothing.
  *
  * Threading: single-threaded. SIGINT/SIGTERM remove the temporary files.
  */
@@ -27,9 +33,11 @@
 
 #include "cli.h"
 #include "mg_db.h"
+#include "mg_append.h"
 #include "mg_loss.h"
 #include "mg_merge.h"
 #include "mg_runs.h"
+#include "mg_window.h"
 
 #define MG_DEFAULT_OUT "spanprof.db"
 
@@ -38,25 +46,48 @@ typedef struct mg_inputs {
 	size_t n, cap;
 } mg_inputs;
 
+/* What the command line asked for beyond the inputs. */
+typedef struct mg_opts {
+	const char *out;
+	int quiet, force, append;
+	uint64_t since_ns, until_ns; /* 0 = open */
+} mg_opts;
+
 static char mg_tmp_path[PATH_MAX];
 
 static void mg_merge_usage(FILE *out)
 {
-	fprintf(out, "usage: spanprof merge [-o OUT.db] [--force] [--quiet] INPUT...\n"
-	             "\n"
-	             "Loads event logs (*.splog files, or directories searched for them) into\n"
-	             "one SQLite database: symbolized stacks, spans with their attributes, and\n"
-	             "every sample attributed to the innermost span open on its thread.\n"
-	             "\n"
-	             "  -o, --output OUT.db  database to write (default " MG_DEFAULT_OUT ")\n"
-	             "  -f, --force          replace OUT.db if it exists\n"
-	             "  -q, --quiet          no warnings about modules\n"
-	             "  -h, --help           this text\n"
-	             "\n"
-	             "A damaged range of a log is skipped: reading resumes at the next intact\n"
-	             "LZ4 frame, one warning line per log names the ranges, and table damage\n"
-	             "lists each (offset, end_offset, reason). The exit status is 0 then, and\n"
-	             "non-zero only if nothing could be read. Schema: docs/schema.md.\n");
+	fprintf(out,
+	        "usage: spanprof merge [-o OUT.db] [--force] [--quiet] [--since T] [--until T]\n"
+	        "                      INPUT...\n"
+	        "       spanprof merge --append DB [--since T] [--until T] INPUT...\n"
+	        "\n"
+	        "Loads event logs (*.splog files, or directories searched for them) into\n"
+	        "one SQLite database: symbolized stacks, spans with their attributes, and\n"
+	        "every sample attributed to the innermost span open on its thread.\n"
+	        "\n"
+	        "  -o, --output OUT.db  database to write (default " MG_DEFAULT_OUT ")\n"
+	        "  -f, --force          replace OUT.db if it exists\n"
+	        "  -q, --quiet          no warnings about modules\n"
+	        "  --since T, --until T only events in this window: T is an RFC 3339 time\n"
+	        "                       (2025-05-01T12:00:00Z, ...+02:00), a time relative\n"
+	        "                       to now (-5m, -1h, -30s), or ns since the epoch;\n"
+	        "                       logs wholly outside it are not read\n"
+	        "  -a, --append DB      add the inputs to the database DB made by merge:\n"
+	        "                       logs already in it are skipped, and so is the\n"
+	        "                       newest segment of a process still running (it is\n"
+	        "                       still being written); spans that continue from a\n"
+	        "                       segment merged before are joined. With --since,\n"
+	        "                       what ended before T is also deleted from DB\n"
+	        "  -h, --help           this text\n"
+	        "\n"
+	        "A damaged range of a log is skipped: reading resumes at the next intact\n"
+	        "LZ4 frame, one warning line per log names the ranges, and table damage\n"
+	        "lists each (offset, end_offset, reason). The exit status is 0 then, and\n"
+	        "non-zero only if nothing could be read. Schema: docs/schema.md.\n"
+	        "Segments of a rotated log (SPANPROF_ROTATE) merge alone or together;\n"
+	        "spans cut where a segment ended and not continued by a merged one have\n"
+	        "spans.cut = 3.\n");
 }
 
 static void mg_on_signal(int sig)
@@ -219,6 +250,8 @@ static int mg_finish_db(mg_merge *mg, mg_loss *loss, mg_gaps *gaps)
 	    mg_loss_read(mg->db, "merge", loss))
 		return -1;
 	mg_phase("derive");
+	if (mg->appending) /* indexes and views: the living database has them */
+		return mg_exec(mg->db, "merge", "COMMIT");
 	mg_progress_update(&mg->progress, "indexing %s samples...",
 	                   mg_fmt_count(mg->samples, a, sizeof a));
 	if (mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db) ||
@@ -230,9 +263,77 @@ static int mg_finish_db(mg_merge *mg, mg_loss *loss, mg_gaps *gaps)
 	return err;
 }
 
-static int mg_run(mg_inputs *in, const char *out, int quiet)
+/* 1 when the log is not loaded: outside the window, or (--append) merged
+ * before or still being written. */
+static int mg_skip_log(sqlite3 *living, const mg_opts *o, const char *path)
 {
-	mg_merge mg = {.quiet = quiet};
+	struct stat sb;
+	if ((o->since_ns || o->until_ns) && mg_log_outside_window(path, o->since_ns, o->until_ns))
+		return 1;
+	if (!o->append || stat(path, &sb) != 0)
+		return 0;
+	return mg_log_merged_before(living, path, (uint64_t)sb.st_size) == 1 ||
+	       mg_log_still_written(path);
+}
+
+/* Leaves in the inputs only the logs to load; the number left out. */
+static size_t mg_filter_inputs(mg_inputs *in, const mg_opts *o)
+{
+	sqlite3 *living = o->append ? mg_db_open_existing("merge", o->out, 1) : NULL;
+	size_t kept = 0, n = in->n;
+	for (size_t i = 0; i < in->n; i++) {
+		if ((o->append && !living) || mg_skip_log(living, o, in->paths[i]))
+			free(in->paths[i]);
+		else
+			in->paths[kept++] = in->paths[i];
+	}
+	in->n = kept;
+	sqlite3_close(living);
+	return n - kept;
+}
+
+/* --append: the logs' database (built in mg_tmp_path) goes into out. */
+static int mg_append_into(const char *out, uint64_t prune_ns)
+{
+	sqlite3 *db = NULL;
+	char sql[PATH_MAX + 64];
+	int err = sqlite3_open_v2(out, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK;
+	if (err) {
+		fprintf(stderr, "spanprof merge: %s: %s\n", out, db ? sqlite3_errmsg(db) : "?");
+		sqlite3_close(db);
+		return -1;
+	}
+	char *q = sqlite3_mprintf("ATTACH %Q AS new", mg_tmp_path);
+	snprintf(sql, sizeof sql, "%s", q ? q : "");
+	sqlite3_free(q);
+	err = mg_exec(db, "merge", "PRAGMA busy_timeout=10000") || mg_exec(db, "merge", sql) ||
+	      mg_exec(db, "merge", "BEGIN IMMEDIATE") || mg_append_copy(db) ||
+	      (prune_ns && mg_append_prune(db, prune_ns)) || mg_exec(db, "merge", "COMMIT");
+	if (err)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(db, "DETACH new", NULL, NULL, NULL);
+	if (sqlite3_close(db) != SQLITE_OK)
+		err = 1;
+	return err ? -1 : 0;
+}
+
+/* --append: the living database, read-only, beside the new one. */
+static int mg_attach_prev(sqlite3 *db, const char *living)
+{
+	char *q = sqlite3_mprintf("ATTACH %Q AS prev", living);
+	int err = !q || mg_exec(db, "merge", q);
+	sqlite3_free(q);
+	return err;
+}
+
+static int mg_run(mg_inputs *in, const mg_opts *o)
+{
+	const char *out = o->append ? mg_tmp_path : o->out;
+	int quiet = o->quiet;
+	mg_merge mg = {.quiet = quiet,
+	               .since_ns = o->since_ns,
+	               .until_ns = o->until_ns,
+	               .appending = o->append};
 	int64_t total = 0;
 	mg_progress_init(&mg.progress);
 	mg_phase("start");
@@ -243,7 +344,8 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 	}
 	if (!(mg.db = mg_open_output()))
 		return 1;
-	int err = !(mg.sym = mg_sym_new(mg.db, quiet)) || mg_merge_prepare(&mg) ||
+	int err = (o->append && mg_attach_prev(mg.db, o->out)) ||
+	          !(mg.sym = mg_sym_new(mg.db, quiet)) || mg_merge_prepare(&mg) ||
 	          mg_exec(mg.db, "merge", "BEGIN");
 	for (size_t i = 0; !err && i < in->n; i++) {
 		int64_t n = mg_load_log(&mg, in->paths[i]);
@@ -265,7 +367,9 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 		fprintf(stderr, "spanprof merge: closing %s failed\n", mg_tmp_path);
 		err = 1;
 	}
-	if (!err && rename(mg_tmp_path, out) != 0) {
+	if (!err && o->append)
+		err = mg_append_into(o->out, o->since_ns) != 0;
+	else if (!err && rename(mg_tmp_path, out) != 0) {
 		fprintf(stderr, "spanprof merge: %s: %s\n", out, strerror(errno));
 		err = 1;
 	}
@@ -285,7 +389,7 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 		fprintf(stderr,
 		        "spanprof merge: %s: %zu log(s), %" PRId64 " records, %" PRIu64
 		        " samples%s\n",
-		        out, in->n, total, mg.samples,
+		        o->out, in->n, total, mg.samples,
 		        mg.logs_damaged || mg.logs_failed ? " (some logs damaged: see table damage)"
 		                                          : "");
 	return err ? 1 : 0;
@@ -294,6 +398,10 @@ static int mg_run(mg_inputs *in, const char *out, int quiet)
 static int mg_prepare_paths(const char *out, int force)
 {
 	struct stat sb;
+	if (force < 0 && lstat(out, &sb) != 0) { /* --append: it must exist */
+		fprintf(stderr, "spanprof merge: %s: no such database to append to\n", out);
+		return -1;
+	}
 	if (!force && lstat(out, &sb) == 0) {
 		fprintf(stderr, "spanprof merge: %s exists (use --force to replace it)\n", out);
 		return -1;
@@ -308,31 +416,56 @@ static int mg_prepare_paths(const char *out, int force)
 	return 0;
 }
 
-int sp_cmd_merge(int argc, char **argv)
+/* --since/--until: one line and 2 on a bad time. */
+static int mg_opt_time(const char *opt, const char *arg, uint64_t now_ns, uint64_t *out)
 {
-	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-	                                     {"force", no_argument, NULL, 'f'},
-	                                     {"quiet", no_argument, NULL, 'q'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
-	const char *out = MG_DEFAULT_OUT;
-	int force = 0, quiet = 0, c;
+	if (mg_parse_time(arg, now_ns, out) == 0)
+		return 0;
+	fprintf(stderr,
+	        "spanprof merge: bad %s '%s' (expected an RFC 3339 time such as "
+	        "2025-05-01T12:00:00Z, or -5m for five minutes ago)\n",
+	        opt, arg);
+	return -1;
+}
+
+/* Parses the options into *o; returns -1 (exit 0: help), 0, or 2. */
+static int mg_parse_opts(int argc, char **argv, mg_opts *o)
+{
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+	    {"quiet", no_argument, NULL, 'q'},        {"append", required_argument, NULL, 'a'},
+	    {"since", required_argument, NULL, 'S'},  {"until", required_argument, NULL, 'U'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	uint64_t now_ns = mg_now_ns();
+	int c;
 	optind = 1;
 	opterr = 0; /* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "+o:fqh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:fqa:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			out = optarg;
+			o->out = optarg;
 			break;
 		case 'f':
-			force = 1;
+			o->force = 1;
 			break;
 		case 'q':
-			quiet = 1;
+			o->quiet = 1;
+			break;
+		case 'a':
+			o->append = 1;
+			o->out = optarg;
+			break;
+		case 'S':
+			if (mg_opt_time("--since", optarg, now_ns, &o->since_ns))
+				return 2;
+			break;
+		case 'U':
+			if (mg_opt_time("--until", optarg, now_ns, &o->until_ns))
+				return 2;
 			break;
 		case 'h':
 			mg_merge_usage(stdout);
-			return 0;
+			return -1;
 		default:
 			fprintf(stderr,
 			        "spanprof merge: bad option '%s' (try 'spanprof merge --help')\n",
@@ -340,17 +473,39 @@ int sp_cmd_merge(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (o->since_ns && o->until_ns && o->until_ns < o->since_ns) {
+		fprintf(stderr, "spanprof merge: --until is before --since\n");
+		return 2;
+	}
 	if (optind >= argc) {
 		fprintf(stderr, "spanprof merge: no input logs (try 'spanprof merge --help')\n");
 		return 2;
 	}
+	return 0;
+}
+
+int sp_cmd_merge(int argc, char **argv)
+{
+	mg_opts o = {.out = MG_DEFAULT_OUT};
+	int rc = mg_parse_opts(argc, argv, &o);
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	mg_inputs in = {0};
 	uint64_t bytes = 0;
-	int rc = 1;
-	if (mg_collect(&in, argv + optind, argc - optind, &bytes) == 0 && in.n == 0)
+	size_t skipped = 0;
+	rc = 1;
+	if (mg_collect(&in, argv + optind, argc - optind, &bytes) == 0 && in.n == 0) {
 		fprintf(stderr, "spanprof merge: no *.splog logs found in the inputs\n");
-	else if (in.n && mg_prepare_paths(out, force) == 0)
-		rc = mg_run(&in, out, quiet);
+	} else if (in.n && mg_prepare_paths(o.out, o.append ? -1 : o.force) == 0) {
+		skipped = mg_filter_inputs(&in, &o);
+		if (in.n)
+			rc = mg_run(&in, &o);
+		else if (!o.quiet) /* nothing new, or nothing in the window: no error */
+			fprintf(stderr,
+			        "spanprof merge: %s: nothing to add (%zu log(s) left out)\n", o.out,
+			        skipped);
+		rc = in.n ? rc : 0;
+	}
 	if (mg_tmp_path[0])
 		unlink(mg_tmp_path);
 	for (size_t i = 0; i < in.n; i++)

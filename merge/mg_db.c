@@ -181,6 +181,11 @@ int mg_db_create_tables(sqlite3 *db)
  * docs/performance.md, Merge, third round). */
 static const char mg_post_load_cache_sql[] = "PRAGMA cache_size=-32768;";
 
+int mg_db_walk_parents(sqlite3 *db)
+{
+	return mg_exec(db, "merge", mg_walk_sql);
+}
+
 int mg_db_derive(sqlite3 *db, int walk_parents)
 {
 	if (mg_exec(db, "merge", mg_post_load_cache_sql))

@@ -27,6 +27,15 @@
  *   settle margin (a span whose only END is a DOUBLE_END, e.g. one the
  *   tracer forgot beyond its stack depth).
  *
+ * Segments of a rotated log (docs/log-format.md, "Rotation") are logs of
+ * their own, merged in name order. A segment closed for rotation ends with
+ * SEGMENT(end): its spans still open there are closed at that point with
+ * cut MG_CUT_CONTINUES, and the next segment repeats them (SPAN_BEGIN
+ * flagged CONTINUED, original start). The row of such a span is replaced
+ * by the later one (an upsert that only touches rows cut MG_CUT_CONTINUES),
+ * and when the database already holds the span, its CONTINUED attributes
+ * are not stored twice. One PROCESS row serves all segments of a process.
+ *
  * Threading: the merge thread; records come from mg_prefetch (read ahead on
  * a thread of its own).
  */
@@ -66,6 +75,7 @@ typedef struct mg_open_span {
 	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns;
 	uint32_t tid, flags;
 	int depth; /* -1: parent not open in this log, fixed up in SQL */
+	int known; /* CONTINUED, and the database holds it: attributes too */
 	int has_fallback;
 	mg_end fallback; /* earliest DOUBLE_END seen while open */
 	char *name;
@@ -110,6 +120,10 @@ typedef struct mg_log {
 	size_t n_rows;
 	uint64_t *fallbacks; /* ids of open spans holding a fallback end */
 	size_t n_fallbacks, cap_fallbacks;
+	int64_t proc_log_id;   /* processes row of this process (segments share it) */
+	int continues;         /* SEGMENT(end) seen: a later segment continues it */
+	uint64_t seg_end_ns;   /* its time */
+	uint64_t seg_start_ns; /* SEGMENT(start) time, 0 if none */
 } mg_log;
 
 /* An interned id whose STRING record was in a damaged frame: "?<id>", as
@@ -137,14 +151,16 @@ static int mg_step_bound(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* "INSERT OR IGNORE INTO spans VALUES(12 ?),(...)" with MG_SPAN_STMT_ROWS rows:
- * one statement start per 64 spans (rows keep their order, so the first of
- * two equal ids still wins). */
+static const char mg_span_upsert[] = MG_SPAN_UPSERT_SQL;
+
+/* "INSERT INTO spans VALUES(13 ?),(...) ON CONFLICT ..." with
+ * MG_SPAN_STMT_ROWS rows: one statement start per 64 spans (rows keep
+ * their order, so the first of two equal ids still wins). */
 static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
 {
 	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
-	static const char head[] = "INSERT OR IGNORE INTO spans VALUES";
-	char sql[sizeof head + MG_SPAN_STMT_ROWS * sizeof row];
+	static const char head[] = "INSERT INTO spans VALUES";
+	char sql[sizeof head + MG_SPAN_STMT_ROWS * sizeof row + sizeof mg_span_upsert];
 	size_t len = strlen(head);
 	memcpy(sql, head, len);
 	for (int r = 0; r < MG_SPAN_STMT_ROWS; r++) {
@@ -153,7 +169,7 @@ static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
 		memcpy(sql + len, row, sizeof row - 1);
 		len += sizeof row - 1;
 	}
-	sql[len] = '\0';
+	memcpy(sql + len, mg_span_upsert, sizeof mg_span_upsert);
 	return mg_prepare(db, "merge", sql);
 }
 
@@ -166,13 +182,21 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->ins_log, "INSERT INTO logs VALUES(?,?,?,?,?,?,?)"},
 	    {&mg->ins_damage, "INSERT INTO damage VALUES(?,?,?,?,?)"},
 	    {&mg->ins_process, "INSERT INTO processes VALUES(?,?,?,?,?,?,?,?,?,NULL)"},
-	    {&mg->upd_process_end, "UPDATE processes SET end_ns = ? WHERE log_id = ?"},
+	    {&mg->upd_process_end,
+	     "UPDATE processes SET end_ns = max(coalesce(end_ns, 0), ?) WHERE log_id = ?"},
 	    {&mg->ins_thread,
 	     "INSERT INTO threads VALUES(?,?,?,?,NULL,NULL,0) ON CONFLICT(pid, tid)"
 	     " DO UPDATE SET name = excluded.name WHERE excluded.name <> ''"},
 	    {&mg->upd_thread_end, "UPDATE threads SET end_ns = ?, cpu_ns = ?, signal_blocked = ?"
 	                          " WHERE pid = ? AND tid = ?"},
-	    {&mg->ins_span, "INSERT OR IGNORE INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+	    {&mg->ins_span,
+	     "INSERT INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)" MG_SPAN_UPSERT_SQL},
+	    {&mg->sel_span_known,
+	     mg->appending ? "SELECT 1 FROM spans WHERE span_id = ?1 AND pid = ?2 UNION ALL"
+	                     " SELECT 1 FROM prev.spans WHERE span_id = ?1 AND pid = ?2"
+	                   : "SELECT 1 FROM spans WHERE span_id = ?1 AND pid = ?2"},
+	    {&mg->sel_process, "SELECT log_id FROM processes WHERE pid = ? AND start_ns = ?"
+	                       " AND host IS ? LIMIT 1"},
 	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?)"},
 	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?,?)"},
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
@@ -198,11 +222,11 @@ int mg_merge_prepare(mg_merge *mg)
 
 void mg_merge_finalize(mg_merge *mg)
 {
-	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage, mg->ins_process,
-	                       mg->upd_process_end, mg->ins_thread, mg->upd_thread_end,
-	                       mg->ins_span,        mg->ins_attr,   mg->ins_sampler,
-	                       mg->ins_lost,        mg->ins_stack,  mg->ins_span_many,
-	                       mg->ins_dropped};
+	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage,     mg->ins_process,
+	                       mg->upd_process_end, mg->ins_thread,     mg->upd_thread_end,
+	                       mg->ins_span,        mg->ins_attr,       mg->ins_sampler,
+	                       mg->ins_lost,        mg->ins_stack,      mg->ins_span_many,
+	                       mg->ins_dropped,     mg->sel_span_known, mg->sel_process};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	mg_batch_finalize(&mg->samples_batch);
@@ -222,13 +246,33 @@ static void mg_bind_str(sqlite3_stmt *st, int i, const char *s)
 	mg_bind_text_n(st, i, s, s ? strlen(s) : 0);
 }
 
+/* The processes row this log's process already has (another segment of
+ * it, merged earlier): 1 and lg->proc_log_id, 0 if none, -1 on error. */
+static int mg_process_known(mg_log *lg, const sp_rec_process *p)
+{
+	sqlite3_stmt *st = lg->mg->sel_process;
+	sqlite3_bind_int64(st, 1, p->pid);
+	sqlite3_bind_int64(st, 2, (int64_t)p->clock.real_ns);
+	mg_bind_str(st, 3, p->host);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		lg->proc_log_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int mg_on_process(mg_log *lg, const sp_rec_process *p)
 {
 	sqlite3_stmt *st = lg->mg->ins_process;
 	lg->pid = p->pid;
+	lg->proc_log_id = lg->log_id;
 	mg_attr_set_pid(lg->attr, p->pid);
 	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, p->pid)))
 		return -1;
+	int known = mg_process_known(lg, p);
+	if (known)
+		return known < 0 ? -1 : 0;
 	sqlite3_bind_int64(st, 1, p->pid);
 	mg_bind_str(st, 2, p->host);
 	mg_bind_str(st, 3, p->exe);
@@ -337,6 +381,20 @@ static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
 static int mg_span_close(mg_log *lg, size_t i, const mg_end *end);
 static int mg_early_take(mg_log *lg, uint64_t span_id, mg_end *out);
 
+/* A CONTINUED span (begun in an earlier segment): 1 when the database has
+ * it already (that segment was merged), 0 if not, -1 on error. Its rows in
+ * the sorted-insert buffer were flushed when that segment's log ended. */
+static int mg_span_known(mg_log *lg, uint64_t span_id)
+{
+	sqlite3_stmt *st = lg->mg->sel_span_known;
+	sqlite3_bind_int64(st, 1, (int64_t)span_id);
+	sqlite3_bind_int64(st, 2, lg->pid);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 {
 	const sp_rec_span_begin *b = &rec->u.span_begin;
@@ -349,8 +407,12 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	int depth = !b->parent_id                             ? 0
 	            : parent && lg->spans[*parent].depth >= 0 ? lg->spans[*parent].depth + 1
 	                                                      : -1;
+	int known = (b->flags & SP_SPAN_CONTINUED) ? mg_span_known(lg, b->span_id) : 0;
+	if (known < 0)
+		return -1;
 	mg_open_span *s = &lg->spans[slot];
-	*s = (mg_open_span){.span_id = b->span_id,
+	*s = (mg_open_span){.known = known,
+	                    .span_id = b->span_id,
 	                    .parent_id = b->parent_id,
 	                    .trace_hi = b->trace_hi,
 	                    .trace_lo = b->trace_lo,
@@ -450,6 +512,12 @@ static int mg_span_rows_flush(mg_log *lg)
 	return err;
 }
 
+/* 1 when [start_ns, end_ns] misses merge's --since/--until window. */
+static int mg_outside_window(const mg_merge *mg, uint64_t start_ns, uint64_t end_ns)
+{
+	return (mg->since_ns && end_ns < mg->since_ns) || (mg->until_ns && start_ns > mg->until_ns);
+}
+
 /* Buffers the span (taking its name) with its end (an END record or a
  * cut), or NULL: no end at all (only when the load failed). */
 static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
@@ -479,7 +547,12 @@ static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
 	}
 	if (!end || end->cut) {
 		r->flags |= MG_SPAN_NEVER_ENDED;
-		lg->mg->spans_cut += end != NULL;
+		lg->mg->spans_cut += end != NULL && end->cut != MG_CUT_CONTINUES;
+	}
+	if (mg_outside_window(lg->mg, r->start_ns, r->has_end ? r->end_ns : UINT64_MAX)) {
+		free(r->name);
+		lg->n_rows--;
+		return 0;
 	}
 	return lg->n_rows == MG_SPAN_ROWS ? mg_span_rows_flush(lg) : 0;
 }
@@ -629,6 +702,11 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 	const sp_rec_attr *a = &rec->u.attr;
 	sqlite3_stmt *st = lg->mg->ins_attr;
 	mg_repair_attr(lg->repair, a->tid, a->span_id);
+	if (a->flags & SP_ATTR_CONTINUED) { /* stored with its segment, if merged */
+		uint64_t *slot = mg_hash_get(&lg->open, a->span_id, 0);
+		if (slot && lg->spans[*slot].known)
+			return 0;
+	}
 	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
 	/* a known key_id came resolved from the prefetcher; an unknown one (its
 	 * STRING was in a damaged frame) shows as "?<id>", as in dump */
@@ -645,6 +723,7 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 	else
 		mg_bind_text_n(st, 3, a->s, a->s ? a->s_len : 0);
 	sqlite3_bind_int(st, 4, (a->flags & SP_ATTR_TRUNCATED) != 0);
+	/* a string attribute binds its value as TRANSIENT: safe to step now */
 	return mg_step_bound(st); /* all four bound */
 }
 
@@ -724,9 +803,11 @@ static int mg_on_sample(mg_log *lg, const sp_record *rec)
 	int64_t stack = mg_stack_id(lg, s);
 	if (stack < 0)
 		return -1;
-	lg->mg->samples++;
 	if (mg_repair_sample(lg->repair, s->tid, rec->ts_ns))
 		return -1;
+	if (mg_outside_window(lg->mg, rec->ts_ns, rec->ts_ns))
+		return 0;
+	lg->mg->samples++;
 	return mg_attr_sample(lg->attr, s->tid, rec->ts_ns, stack,
 	                      s->weight_us ? (int64_t)s->weight_us * 1000 : (int64_t)lg->weight_ns);
 }
@@ -836,6 +917,14 @@ static int mg_on_record(mg_log *lg, const sp_record *rec)
 		return mg_on_sampler(lg, rec);
 	case SP_REC_DROPPED:
 		return mg_on_dropped(lg, rec);
+	case SP_REC_SEGMENT:
+		if (rec->u.segment.kind == SP_SEGMENT_END) {
+			lg->continues = 1;
+			lg->seg_end_ns = rec->ts_ns;
+		} else if (!lg->seg_start_ns) {
+			lg->seg_start_ns = rec->ts_ns;
+		}
+		return 0;
 	case SP_REC_CLOCK: /* starts each drain of the writer */
 		mg_repair_drain(lg->repair);
 		return 0;
@@ -869,7 +958,7 @@ static int mg_log_row(mg_log *lg, uint64_t records, int damaged)
 		return -1;
 	if (lg->pid && lg->last_ns) {
 		sqlite3_bind_int64(lg->mg->upd_process_end, 1, (int64_t)lg->last_ns);
-		sqlite3_bind_int64(lg->mg->upd_process_end, 2, lg->log_id);
+		sqlite3_bind_int64(lg->mg->upd_process_end, 2, lg->proc_log_id);
 		return mg_step(lg->mg->upd_process_end);
 	}
 	return 0;
@@ -958,6 +1047,16 @@ static int mg_settle(mg_log *lg, uint64_t watermark)
 /* At the end of the log: every END that may still come has come, so the
  * spans still open are closed as mg_repair says (those on a thread's stack
  * innermost first, then the rest), then everything is settled. */
+/* A segment that a later one continues: what is open at its end is open
+ * there too (MG_CUT_CONTINUES, closed where the segment ended). */
+static void mg_cut_continues(const mg_log *lg, mg_cut *c)
+{
+	if (lg->continues) {
+		c->end_ns = lg->seg_end_ns;
+		c->cut = MG_CUT_CONTINUES;
+	}
+}
+
 static int mg_settle_end(mg_log *lg, int damaged)
 {
 	mg_cut c;
@@ -966,6 +1065,7 @@ static int mg_settle_end(mg_log *lg, int damaged)
 		return -1;
 	while (mg_repair_next_open(lg->repair, damaged, &c)) {
 		uint64_t *slot = mg_hash_get(&lg->open, c.span_id, 0);
+		mg_cut_continues(lg, &c);
 		mg_end end = {c.end_ns, 0, 0, c.cut};
 		if (slot && mg_span_close(lg, (size_t)*slot, &end))
 			return -1;
@@ -975,6 +1075,7 @@ static int mg_settle_end(mg_log *lg, int damaged)
 		if (!s->name)
 			continue;
 		c = mg_repair_open_end(lg->repair, s->tid, s->span_id, s->start_ns, damaged);
+		mg_cut_continues(lg, &c);
 		mg_end end = {c.end_ns, 0, 0, c.cut};
 		if (mg_span_close(lg, i, &end))
 			return -1;
