@@ -20,6 +20,12 @@
  * initial library list: record then preloads that runtime ahead of it (and
  * turns off leak reports, which would change the program's exit status).
  *
+ * Continuous recording: --rotate and --keep set SPANPROF_ROTATE and
+ * SPANPROF_KEEP for the program (checked here first, so a bad value is
+ * refused before anything runs); --duration D stops the program after D
+ * like a terminal would (SIGINT), then insists (SIGTERM, SIGKILL) after a
+ * grace period each. The wait is a sigtimedwait on SIGCHLD: no polling.
+ *
  * Threading: single-threaded.
  */
 #include <dirent.h>
@@ -38,6 +44,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "rec_exe.h"
 #include "rec_logs.h"
 
@@ -46,35 +53,49 @@
 #endif
 
 #define SP_RECORD_MAX_HZ 100000L
+/* --duration: after SIGINT, then after SIGTERM, the program gets this long. */
+#define SP_RECORD_GRACE_S 5
 
 typedef struct sp_record_opts {
 	const char *out_dir;
 	long hz;
 	int wall;
-	int force;   /* remove the logs of an earlier run from out_dir */
-	char **argv; /* program and its arguments */
+	int force;                 /* remove the logs of an earlier run from out_dir */
+	char **argv;               /* program and its arguments */
+	const char *rotate, *keep; /* SPANPROF_ROTATE / SPANPROF_KEEP, or NULL */
+	uint64_t duration_ns;      /* 0 = until the program ends */
 } sp_record_opts;
 
 static void sp_record_usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: spanprof record [-o DIR] [--force] [-F HZ] [--wall] -- PROGRAM [ARGS...]\n"
-	        "\n"
-	        "Runs PROGRAM with the spanprof runtime preloaded; every process it starts\n"
-	        "(fork, exec) writes its own log DIR/<program>.<pid>.splog.\n"
-	        "\n"
-	        "  -o DIR    directory for the logs (default: a new ./spanprof.YYYYmmdd-HHMMSS,\n"
-	        "            with -002, -003... appended when that second's name is taken)\n"
-	        "  --force   if DIR holds logs of an earlier run, remove them first (only\n"
-	        "            spanprof logs, *.splog; without --force such a DIR is refused,\n"
-	        "            so that one merge never mixes two runs)\n"
-	        "  -F HZ     samples per second and thread (default 999, at most %ld)\n"
-	        "  --wall    sample wall-clock time (threads that sleep or wait too)\n"
-	        "  --help    this text\n"
-	        "\n"
-	        "At exit, one line reports any span events or samples the logs say were\n"
-	        "lost, and any damage. Exits with PROGRAM's exit status, or dies of its signal.\n",
-	        SP_RECORD_MAX_HZ);
+	fprintf(
+	    out,
+	    "usage: spanprof record [-o DIR] [--force] [-F HZ] [--wall] [--rotate R] [--keep K]\n"
+	    "                       [--duration D] -- PROGRAM [ARGS...]\n"
+	    "\n"
+	    "Runs PROGRAM with the spanprof runtime preloaded; every process it starts\n"
+	    "(fork, exec) writes its own log DIR/<program>.<pid>.splog.\n"
+	    "\n"
+	    "  -o DIR    directory for the logs (default: a new ./spanprof.YYYYmmdd-HHMMSS,\n"
+	    "            with -002, -003... appended when that second's name is taken)\n"
+	    "  --force   if DIR holds logs of an earlier run, remove them first (only\n"
+	    "            spanprof logs, *.splog; without --force such a DIR is refused,\n"
+	    "            so that one merge never mixes two runs)\n"
+	    "  -F HZ     samples per second and thread (default 999, at most %ld)\n"
+	    "  --wall    sample wall-clock time (threads that sleep or wait too)\n"
+	    "  --rotate R  cut each process's log into segments every R (10s, 5m) or\n"
+	    "            every R bytes (64M): <program>.<pid>.s<NNNNNN>.splog, each of\n"
+	    "            which merges alone (SPANPROF_ROTATE)\n"
+	    "  --keep K  keep at most K bytes (512M, 1G) of each process's closed\n"
+	    "            segments, deleting the oldest (SPANPROF_KEEP; needs --rotate)\n"
+	    "  --duration D  stop the program after D (30s, 10m, 2h): SIGINT, then\n"
+	    "            SIGTERM %d s later if it still runs, then SIGKILL %d s after\n"
+	    "            that; record then exits 0 if it ended of that stop\n"
+	    "  --help    this text\n"
+	    "\n"
+	    "At exit, one line reports any span events or samples the logs say were\n"
+	    "lost, and any damage. Exits with PROGRAM's exit status, or dies of its signal.\n",
+	    SP_RECORD_MAX_HZ, SP_RECORD_GRACE_S, SP_RECORD_GRACE_S);
 }
 
 static int sp_record_bad(const char *msg, const char *arg)
@@ -95,6 +116,36 @@ static int sp_record_parse_hz(const char *text, long *hz)
 	return 0;
 }
 
+/* --rotate (a duration, else a size with a unit, as the runtime reads
+ * SPANPROF_ROTATE), --keep (a size), --duration. 0, or -1 after one line. */
+static int sp_record_parse_continuous(const char *opt, const char *v, sp_record_opts *o)
+{
+	uint64_t n;
+	if (!strcmp(opt, "--rotate")) {
+		if (sp_parse_duration(v, &n) == 0 ? n < 100000000ull
+		                                  : (v[strspn(v, "0123456789")] == '\0' ||
+		                                     sp_parse_size(v, 1, &n) != 0 || n < 65536)) {
+			sp_record_bad("--rotate needs a duration of at least 100ms (10s, 5m) "
+			              "or a size of at least 64K (64M)",
+			              v);
+			return -1;
+		}
+		o->rotate = v;
+	} else if (!strcmp(opt, "--keep")) {
+		if (sp_parse_size(v, 1, &n) != 0) {
+			sp_record_bad("--keep needs a size (512M, 1G)", v);
+			return -1;
+		}
+		o->keep = v;
+	} else {
+		if (sp_parse_duration(v, &o->duration_ns) != 0 || o->duration_ns == 0) {
+			sp_record_bad("--duration needs a duration (30s, 10m, 2h)", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Returns -1 on success (continue), else the exit status to return. */
 static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 {
@@ -111,6 +162,12 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 			o->wall = 1;
 		} else if (!strcmp(a, "--force")) {
 			o->force = 1;
+		} else if (!strcmp(a, "--rotate") || !strcmp(a, "--keep") ||
+		           !strcmp(a, "--duration")) {
+			if (i + 1 >= argc)
+				return sp_record_bad("option needs a value", a);
+			if (sp_record_parse_continuous(a, argv[++i], o) != 0)
+				return 2;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "-F")) {
 			if (i + 1 >= argc)
 				return sp_record_bad("option needs a value", a);
@@ -126,6 +183,8 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 	}
 	if (i >= argc)
 		return sp_record_bad("missing PROGRAM", NULL);
+	if (o->keep && !o->rotate)
+		return sp_record_bad("--keep needs --rotate", NULL);
 	o->argv = argv + i;
 	return -1;
 }
@@ -360,6 +419,9 @@ static int sp_record_set_env(const sp_record_opts *o, const char *abs_dir)
 	if (setenv("SPANPROF_OUT", abs_dir, 1) < 0 || setenv("SPANPROF_HZ", hz, 1) < 0 ||
 	    setenv("SPANPROF_MODE", o->wall ? "wall" : "cpu", 1) < 0)
 		return -1;
+	if ((o->rotate && setenv("SPANPROF_ROTATE", o->rotate, 1) < 0) ||
+	    (o->keep && setenv("SPANPROF_KEEP", o->keep, 1) < 0))
+		return -1;
 	return 0;
 }
 
@@ -375,6 +437,10 @@ static pid_t sp_record_spawn(char **argv, int *exec_errno)
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
+		sigset_t chld; /* blocked for --duration's wait: not the program's */
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
 		close(fds[0]);
 		execvp(argv[0], argv);
 		int err = errno;
@@ -405,6 +471,58 @@ static int sp_record_wait(pid_t pid)
 			return -1;
 	}
 	return status;
+}
+
+/* Waits for the program for at most timeout_ns; 1 and *status when it
+ * ended, 0 on timeout, -1 on error. SIGCHLD is blocked by the caller. */
+static int sp_record_wait_for(pid_t pid, uint64_t timeout_ns, int *status)
+{
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	struct timespec now, end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += (time_t)(timeout_ns / 1000000000u);
+	end.tv_nsec += (long)(timeout_ns % 1000000000u);
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec ||
+		    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+			return 0;
+		struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		sigtimedwait(&chld, NULL, &left); /* a child ended, or time is up */
+	}
+}
+
+/* --duration: lets the program run for duration_ns, then stops it (SIGINT,
+ * SIGTERM, SIGKILL, a grace period apart). Returns its wait status, or -1;
+ * *stopped = 1 when it ended after one of our signals. */
+static int sp_record_wait_duration(pid_t pid, uint64_t duration_ns, int *stopped)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGKILL};
+	int status = 0, rc = sp_record_wait_for(pid, duration_ns, &status);
+	*stopped = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof sigs / sizeof sigs[0]; i++) {
+		kill(pid, sigs[i]);
+		*stopped = 1;
+		rc = sp_record_wait_for(
+		    pid, sigs[i] == SIGKILL ? UINT64_MAX / 2 : SP_RECORD_GRACE_S * 1000000000ull,
+		    &status);
+	}
+	return rc == 1 ? status : -1;
 }
 
 static int sp_record_is_log(const char *name)
@@ -497,6 +615,12 @@ int sp_cmd_record(int argc, char **argv)
 	}
 	time_t started = time(NULL) - 1;
 	int exec_errno = 0;
+	if (o.duration_ns) { /* before the fork: no SIGCHLD can slip past the wait */
+		sigset_t chld;
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &chld, NULL);
+	}
 	pid_t pid = sp_record_spawn(o.argv, &exec_errno);
 	if (pid < 0) {
 		fprintf(stderr, "spanprof record: fork: %s\n", strerror(errno));
@@ -510,12 +634,17 @@ int sp_cmd_record(int argc, char **argv)
 	/* Like a shell: a terminal's ^C goes to the program; we wait for it. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-	int status = sp_record_wait(pid);
+	int stopped = 0;
+	int status = o.duration_ns ? sp_record_wait_duration(pid, o.duration_ns, &stopped)
+	                           : sp_record_wait(pid);
 	if (status < 0) {
 		fprintf(stderr, "spanprof record: waitpid: %s\n", strerror(errno));
 		return 1;
 	}
 	sp_record_list_logs(abs_dir, started);
 	sp_record_report_loss(abs_dir);
+	if (stopped && (WIFSIGNALED(status) || WEXITSTATUS(status) == 128 + SIGINT ||
+	                WEXITSTATUS(status) == 128 + SIGTERM))
+		return 0; /* it ended because --duration said so */
 	return sp_record_finish(status);
 }

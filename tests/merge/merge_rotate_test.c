@@ -358,6 +358,32 @@ static void test_bad_values_refused(void **state)
 	}
 }
 
+/* record --rotate/--keep/--duration: the flags reach the program, and
+ * --duration stops it (SIGINT) with record exiting 0. */
+static void test_record_flags(void **state)
+{
+	(void)state;
+	char run[700], *err = NULL;
+	snprintf(run, sizeof run, "%s/rec", dir);
+	int rc =
+	    mtest_cli(NULL, &err, "record -o %s --rotate 100ms --keep 1G --duration 1s -- %s %d 1",
+	              run, prog, 1000000);
+	assert_int_equal(rc, 0);
+	free(err);
+	glob_t g;
+	assert_true(segments(run, &g) >= 3);
+	globfree(&g);
+	sqlite3 *db = merge_to("rec", "", run);
+	assert_true(mtest_int(db, "SELECT count(*) FROM spans WHERE name = 'request'") > 10);
+	sqlite3_close(db);
+	assert_int_equal(mtest_cli(NULL, NULL, "record -o %s/r2 --keep 1G -- %s 1 1", dir, prog),
+	                 2);
+	assert_int_equal(mtest_cli(NULL, NULL, "record -o %s/r2 --rotate 5 -- %s 1 1", dir, prog),
+	                 2);
+	assert_int_equal(mtest_cli(NULL, NULL, "record -o %s/r2 --duration x -- %s 1 1", dir, prog),
+	                 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +395,7 @@ int main(void)
 	    cmocka_unit_test(test_retention_keeps_bound),
 	    cmocka_unit_test(test_crash_leaves_closed_segments_whole),
 	    cmocka_unit_test(test_bad_values_refused),
+	    cmocka_unit_test(test_record_flags),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
