@@ -255,8 +255,8 @@ static int otlp_resource(struct sp_export *x, int64_t pid, struct sp_otlp_buf *r
 	}
 	static const char *const keys[] = {"service.name", "host.name", "process.executable.path",
 	                                   "process.command_line"};
-	for (int i = 0; i < 4; i++)
-		if (i == 0 || *cols[i - 1])
+	for (int i = 0; i < 4; i++) /* cols died with st: test the copies */
+		if (i == 0 || a.p[off[i]])
 			n += otlp_kv_str(&kv[n], &v[n], keys[i], (char *)a.p + off[i]);
 	kv[n].key = "process.pid";
 	kv[n].value = &v[n];
