@@ -488,6 +488,23 @@ static void put_meta_list(const sp_meta_list *l)
 		frame_put(&m->rec);
 }
 
+/* The losses counted so far on a ring (cumulative, as written): a segment
+ * read alone still says what was lost before it. */
+static void put_lost_so_far(sp_ring *ring)
+{
+	int block_open = 0;
+	for (int k = SP_LOST_EVENTS; k <= SP_LOST_UNWIND; k++) {
+		if (!ring->lost_written[k])
+			continue;
+		if (!block_open++)
+			put_block(ring->tid);
+		sp_record rec = {.type = SP_REC_LOST};
+		rec.u.lost = (sp_rec_lost){
+		    .tid = ring->tid, .kind = (uint8_t)k, .count = ring->lost_written[k]};
+		frame_put(&rec);
+	}
+}
+
 /* What a segment after the first needs to be read alone: everything but
  * PROCESS (written by file_start). */
 static void segment_header(void)
@@ -505,8 +522,10 @@ static void segment_header(void)
 	pthread_mutex_unlock(&L.meta_lock);
 	size_t n;
 	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		put_lost_so_far(snaps[i].ring);
 		sp_mirror_emit_(snaps[i].ring, frame_put);
+	}
 	free(snaps);
 	frame_finish();
 }
