@@ -9,6 +9,7 @@
  * Threading: uses only the connection it is given.
  */
 #include "mg_db.h"
+#include "mg_stackfuncs.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -66,14 +67,6 @@ static const char mg_walk_sql[] =
     " SELECT span_id, ancestor_id, distance FROM a;"
     "UPDATE spans SET depth = (SELECT max(distance) FROM span_ancestors a"
     " WHERE a.span_id = spans.span_id) WHERE depth IS NULL;";
-
-static const char mg_derive_sql[] =
-    "INSERT INTO stack_funcs WITH RECURSIVE p(stack_id, node) AS ("
-    " SELECT stack_id, stack_id FROM stacks"
-    " UNION ALL SELECT p.stack_id, s.parent_id FROM p JOIN stacks s ON s.stack_id = p.node"
-    " WHERE s.parent_id IS NOT NULL)"
-    " SELECT DISTINCT p.stack_id, f.func FROM p JOIN stacks s ON s.stack_id = p.node"
-    " JOIN frames f ON f.frame_id = s.frame_id;";
 
 static const char mg_index_sql[] =
     "CREATE INDEX samples_span ON samples(span_id);"
@@ -192,7 +185,7 @@ int mg_db_derive(sqlite3 *db, int walk_parents)
 		return -1;
 	if (walk_parents && mg_exec(db, "merge", mg_walk_sql))
 		return -1;
-	return mg_exec(db, "merge", mg_derive_sql);
+	return mg_stack_funcs_fill(db);
 }
 
 /* Samples that the streaming attribution gave to a cut span after the end

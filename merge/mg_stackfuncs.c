@@ -1,0 +1,174 @@
+/*
+ * mg_stackfuncs.c - see mg_stackfuncs.h.
+ *
+ * Function names are interned by two independent 64-bit hashes of their
+ * text (a 128-bit key: a collision is as unlikely as in mg_load.c's stack
+ * key). Memory: three integers per node and one string per distinct name.
+ */
+#include "mg_stackfuncs.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_hash.h"
+
+typedef struct mg_node {
+	int64_t stack_id;
+	int64_t parent; /* index in nodes, -1 for none */
+	uint32_t func;  /* index in funcs */
+} mg_node;
+
+typedef struct mg_sf {
+	mg_node *nodes;
+	size_t n_nodes, cap_nodes;
+	char **funcs;
+	size_t n_funcs, cap_funcs;
+	mg_hash func_of; /* (hash1, hash2) of the name -> index in funcs */
+	mg_hash node_of; /* (stack_id, 0) -> index in nodes */
+} mg_sf;
+
+static void mg_name_hash(const char *s, uint64_t *h1, uint64_t *h2)
+{
+	uint64_t a = 0xcbf29ce484222325ull, b = 0x9e3779b97f4a7c15ull;
+	for (; *s; s++) {
+		a = (a ^ (uint8_t)*s) * 0x100000001b3ull;
+		b = (b + (uint8_t)*s) * 0xff51afd7ed558ccdull;
+		b ^= b >> 33;
+	}
+	*h1 = a;
+	*h2 = b;
+}
+
+/* Index of the name, added on first sight; -1 on out of memory. */
+static long mg_sf_func(mg_sf *sf, const char *name)
+{
+	uint64_t h1, h2;
+	mg_name_hash(name, &h1, &h2);
+	uint64_t *hit = mg_hash_get(&sf->func_of, h1, h2);
+	if (hit)
+		return (long)*hit;
+	if (sf->n_funcs == sf->cap_funcs) {
+		size_t cap = sf->cap_funcs ? sf->cap_funcs * 2 : 256;
+		char **f = realloc(sf->funcs, cap * sizeof *f);
+		if (!f)
+			return -1;
+		sf->funcs = f;
+		sf->cap_funcs = cap;
+	}
+	if (!(sf->funcs[sf->n_funcs] = strdup(name)) ||
+	    mg_hash_put(&sf->func_of, h1, h2, sf->n_funcs))
+		return -1;
+	return (long)sf->n_funcs++;
+}
+
+static int mg_sf_add(mg_sf *sf, int64_t id, int64_t parent_id, const char *name)
+{
+	long f = mg_sf_func(sf, name ? name : "");
+	if (f < 0)
+		return -1;
+	if (sf->n_nodes == sf->cap_nodes) {
+		size_t cap = sf->cap_nodes ? sf->cap_nodes * 2 : 1024;
+		mg_node *n = realloc(sf->nodes, cap * sizeof *n);
+		if (!n)
+			return -1;
+		sf->nodes = n;
+		sf->cap_nodes = cap;
+	}
+	/* parent holds the parent's stack id until mg_sf_link */
+	sf->nodes[sf->n_nodes] = (mg_node){id, parent_id, (uint32_t)f};
+	return mg_hash_put(&sf->node_of, (uint64_t)id, 0, sf->n_nodes++);
+}
+
+static int mg_sf_read(mg_sf *sf, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db,
+	                            "SELECT s.stack_id, s.parent_id, f.func FROM main.stacks s"
+	                            " JOIN main.frames f ON f.frame_id = s.frame_id"
+	                            " ORDER BY s.stack_id",
+	                            -1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t parent =
+		    sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+		if (mg_sf_add(sf, sqlite3_column_int64(st, 0), parent,
+		              (const char *)sqlite3_column_text(st, 2)))
+			rc = SQLITE_NOMEM;
+		else
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Parent stack ids -> node indexes (-1: no parent in this database). */
+static void mg_sf_link(mg_sf *sf)
+{
+	for (size_t i = 0; i < sf->n_nodes; i++) {
+		uint64_t *p = sf->nodes[i].parent < 0
+		                  ? NULL
+		                  : mg_hash_get(&sf->node_of, (uint64_t)sf->nodes[i].parent, 0);
+		sf->nodes[i].parent = p ? (int64_t)*p : -1;
+	}
+}
+
+static const char *const *mg_sort_names;
+
+static int mg_cmp_func(const void *a, const void *b)
+{
+	return strcmp(mg_sort_names[*(const uint32_t *)a], mg_sort_names[*(const uint32_t *)b]);
+}
+
+/* The rows of each node: its path's distinct names, in name order. */
+static int mg_sf_write(mg_sf *sf, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t *stamp = calloc(sf->n_funcs + 1, sizeof *stamp);
+	uint32_t *names = malloc((sf->n_funcs + 1) * sizeof *names);
+	int rc = stamp && names ? sqlite3_prepare_v2(db, "INSERT INTO main.stack_funcs VALUES(?,?)",
+	                                             -1, &st, NULL)
+	                        : SQLITE_NOMEM;
+	mg_sort_names = (const char *const *)sf->funcs;
+	for (size_t i = 0; rc == SQLITE_OK && i < sf->n_nodes; i++) {
+		size_t n = 0, steps = 0; /* steps: a parent loop (a damaged database) ends */
+		for (int64_t j = (int64_t)i; j >= 0 && steps++ < sf->n_nodes;
+		     j = sf->nodes[j].parent) {
+			uint32_t f = sf->nodes[j].func;
+			if (stamp[f] != i + 1) {
+				stamp[f] = i + 1;
+				names[n++] = f;
+			}
+		}
+		qsort(names, n, sizeof *names, mg_cmp_func);
+		for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
+			sqlite3_bind_int64(st, 1, sf->nodes[i].stack_id);
+			sqlite3_bind_text(st, 2, sf->funcs[names[k]], -1, SQLITE_STATIC);
+			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+			sqlite3_reset(st);
+		}
+	}
+	sqlite3_finalize(st);
+	free(stamp);
+	free(names);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int mg_stack_funcs_fill(sqlite3 *db)
+{
+	mg_sf sf = {0};
+	int err = mg_sf_read(&sf, db);
+	if (!err) {
+		mg_sf_link(&sf);
+		err = mg_sf_write(&sf, db);
+	}
+	if (err)
+		fprintf(stderr, "spanprof merge: deriving stack_funcs: %s\n", sqlite3_errmsg(db));
+	for (size_t i = 0; i < sf.n_funcs; i++)
+		free(sf.funcs[i]);
+	free(sf.funcs);
+	free(sf.nodes);
+	mg_hash_free(&sf.func_of);
+	mg_hash_free(&sf.node_of);
+	return err ? -1 : 0;
+}
