@@ -50,6 +50,7 @@ typedef struct mg_inputs {
 typedef struct mg_opts {
 	const char *out;
 	int quiet, force, append;
+	int no_cache;                /* --no-cache: neither read nor write the symbol cache */
 	uint64_t since_ns, until_ns; /* 0 = open */
 } mg_opts;
 
@@ -59,7 +60,7 @@ static void mg_merge_usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: spanprof merge [-o OUT.db] [--force] [--quiet] [--since T] [--until T]\n"
-	        "                      INPUT...\n"
+	        "                      [--no-cache] INPUT...\n"
 	        "       spanprof merge --append DB [--since T] [--until T] INPUT...\n"
 	        "\n"
 	        "Loads event logs (*.splog files, or directories searched for them) into\n"
@@ -69,6 +70,10 @@ static void mg_merge_usage(FILE *out)
 	        "  -o, --output OUT.db  database to write (default " MG_DEFAULT_OUT ")\n"
 	        "  -f, --force          replace OUT.db if it exists\n"
 	        "  -q, --quiet          no warnings about modules\n"
+	        "  --no-cache           neither read nor write the symbol cache\n"
+	        "                       ($XDG_CACHE_HOME/spanprof/symbols, default\n"
+	        "                       ~/.cache/spanprof/symbols: one file per build-id,\n"
+	        "                       safe to delete)\n"
 	        "  --since T, --until T only events in this window: T is an RFC 3339 time\n"
 	        "                       (2025-05-01T12:00:00Z, ...+02:00), a time relative\n"
 	        "                       to now (-5m, -1h, -30s), or ns since the epoch;\n"
@@ -223,6 +228,19 @@ static void mg_phase(const char *what)
 	last = now;
 }
 
+/* With SPANPROF_MERGE_TIMING, how many module addresses were looked up
+ * and how many the symbol cache answered (the bench and tests read it). */
+static void mg_sym_report(const mg_sym *sym)
+{
+	uint64_t lookups = 0, hits = 0;
+	if (!sym || !getenv("SPANPROF_MERGE_TIMING"))
+		return;
+	mg_sym_stats(sym, &lookups, &hits);
+	fprintf(stderr,
+	        "spanprof merge: symbols    %" PRIu64 " addresses, %" PRIu64 " from the cache\n",
+	        lookups, hits);
+}
+
 /* One line when the inputs mix runs of one program (mg_runs.h); shown
  * even with --quiet: it says the numbers are wrong, not noise. */
 static int mg_warn_mixed_runs(sqlite3 *db)
@@ -347,6 +365,10 @@ static int mg_run(mg_inputs *in, const mg_opts *o)
 	int err = (o->append && mg_attach_prev(mg.db, o->out)) ||
 	          !(mg.sym = mg_sym_new(mg.db, quiet)) || mg_merge_prepare(&mg) ||
 	          mg_exec(mg.db, "merge", "BEGIN");
+	if (mg.sym) {
+		mg_sym_set_cache(mg.sym, !o->no_cache);
+		mg_sym_set_progress(mg.sym, &mg.progress);
+	}
 	for (size_t i = 0; !err && i < in->n; i++) {
 		int64_t n = mg_load_log(&mg, in->paths[i]);
 		err = n < 0;
@@ -361,6 +383,7 @@ static int mg_run(mg_inputs *in, const mg_opts *o)
 	mg_loss loss = {0};
 	mg_gaps gaps = {0};
 	err = err || mg_sym_finish(mg.sym) || mg_finish_db(&mg, &loss, &gaps);
+	mg_sym_report(mg.sym);
 	mg_sym_free(mg.sym);
 	mg_progress_done(&mg.progress);
 	if (sqlite3_close(mg.db) != SQLITE_OK && !err) {
@@ -385,11 +408,15 @@ static int mg_run(mg_inputs *in, const mg_opts *o)
 		    stderr,
 		    "spanprof merge: warning: %s: see threads.cpu_ns and threads.signal_blocked\n",
 		    mg_gaps_text(&gaps, text, sizeof text));
+	double secs = mg_now_s() - mg.progress.t0_s;
+	char rate[32];
 	if (!err && !quiet)
 		fprintf(stderr,
 		        "spanprof merge: %s: %zu log(s), %" PRId64 " records, %" PRIu64
-		        " samples%s\n",
-		        o->out, in->n, total, mg.samples,
+		        " samples in %.2f s (%s events/s)%s\n",
+		        o->out, in->n, total, mg.samples, secs,
+		        mg_fmt_count(secs > 0 ? (uint64_t)((double)total / secs) : 0, rate,
+		                     sizeof rate),
 		        mg.logs_damaged || mg.logs_failed ? " (some logs damaged: see table damage)"
 		                                          : "");
 	return err ? 1 : 0;
@@ -431,11 +458,15 @@ static int mg_opt_time(const char *opt, const char *arg, uint64_t now_ns, uint64
 /* Parses the options into *o; returns -1 (exit 0: help), 0, or 2. */
 static int mg_parse_opts(int argc, char **argv, mg_opts *o)
 {
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
-	    {"quiet", no_argument, NULL, 'q'},        {"append", required_argument, NULL, 'a'},
-	    {"since", required_argument, NULL, 'S'},  {"until", required_argument, NULL, 'U'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {"quiet", no_argument, NULL, 'q'},
+	                                     {"append", required_argument, NULL, 'a'},
+	                                     {"since", required_argument, NULL, 'S'},
+	                                     {"until", required_argument, NULL, 'U'},
+	                                     {"no-cache", no_argument, NULL, 'C'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	uint64_t now_ns = mg_now_ns();
 	int c;
 	optind = 1;
@@ -462,6 +493,9 @@ static int mg_parse_opts(int argc, char **argv, mg_opts *o)
 		case 'U':
 			if (mg_opt_time("--until", optarg, now_ns, &o->until_ns))
 				return 2;
+			break;
+		case 'C':
+			o->no_cache = 1;
 			break;
 		case 'h':
 			mg_merge_usage(stdout);

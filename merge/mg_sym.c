@@ -8,10 +8,12 @@
  * (non-leaf frame) we look up pc - 1, which lies inside the call instruction
  * and so yields the caller's line, not the line after the call.
  *
- * Inline expansion follows eu-addr2line -i: dwarf_getscopes finds the
- * innermost scope at the address, dwarf_getscopes_die lists its enclosing
- * scopes; every DW_TAG_inlined_subroutine becomes a frame named after its
- * abstract origin, whose caller sits at DW_AT_call_file:DW_AT_call_line.
+ * A (module, address) not seen yet in this merge is looked up in the
+ * module's persistent cache (mg_symcache.h, keyed by the file's build-id),
+ * else resolved by mg_symdwarf.h (DWARF with inlined frames, the symbol
+ * table, each unit walked once) and added to the cache; the fallback name
+ * "basename+0x..." is made here, after the cache, because it depends on
+ * the path, which the build-id does not fix.
  *
  * The vDSO has no file. Its recorded module "[vdso]" carries the build-id
  * of the image the kernel mapped into the traced process; merge maps its
@@ -31,6 +33,7 @@
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,8 @@
 #include <unistd.h>
 
 #include "mg_hash.h"
+#include "mg_symcache.h"
+#include "mg_symdwarf.h"
 
 typedef struct mg_module {
 	char *path;
@@ -48,6 +53,10 @@ typedef struct mg_module {
 	Dwfl *dwfl;
 	Dwfl_Module *mod; /* NULL if the file could not be used */
 	int64_t module_id;
+	char file_bid_hex[2 * SP_MAX_BUILD_ID_BYTES + 1]; /* of the file read */
+	mg_symdwarf *dwarf;                               /* on first lookup */
+	mg_symcache *cache;                               /* on first lookup, if the cache is on */
+	int cache_tried;
 } mg_module;
 
 typedef struct mg_mapping {
@@ -64,6 +73,11 @@ struct mg_sym {
 	mg_hash cache; /* (module index + 1, address) -> first_frame << 8 | count */
 	int64_t next_frame_id;
 	int quiet;
+	int cache_off;       /* merge --no-cache */
+	int cache_dir_state; /* 0 not looked up, 1 cache_dir usable, -1 none */
+	char cache_dir[PATH_MAX];
+	mg_progress *progress;
+	uint64_t lookups, cache_hits;
 };
 
 struct mg_sym_proc {
@@ -72,12 +86,6 @@ struct mg_sym_proc {
 	mg_mapping *maps; /* sorted by start */
 	size_t n_maps, cap_maps;
 };
-
-typedef struct mg_frame_txt {
-	const char *func, *file;
-	int line;
-	int inlined;
-} mg_frame_txt;
 
 static const Dwfl_Callbacks mg_dwfl_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
@@ -105,9 +113,30 @@ mg_sym *mg_sym_new(sqlite3 *db, int quiet)
 	return s;
 }
 
+void mg_sym_set_cache(mg_sym *s, int on)
+{
+	s->cache_off = !on;
+}
+
+void mg_sym_set_progress(mg_sym *s, mg_progress *progress)
+{
+	s->progress = progress;
+}
+
+void mg_sym_stats(const mg_sym *s, uint64_t *lookups, uint64_t *cache_hits)
+{
+	*lookups = s->lookups;
+	*cache_hits = s->cache_hits;
+}
+
+/* Writes the symbol caches that changed. A cache that cannot be written
+ * costs the next merge time, not this one its result: not an error. */
 int mg_sym_finish(mg_sym *s)
 {
-	(void)s;
+	for (size_t i = 0; i < s->n_modules; i++) {
+		mg_symcache_close(s->modules[i].cache);
+		s->modules[i].cache = NULL;
+	}
 	return 0;
 }
 
@@ -116,6 +145,8 @@ void mg_sym_free(mg_sym *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n_modules; i++) {
+		mg_symdwarf_free(s->modules[i].dwarf);
+		mg_symcache_close(s->modules[i].cache);
 		if (s->modules[i].dwfl)
 			dwfl_end(s->modules[i].dwfl);
 		free(s->modules[i].path);
@@ -279,6 +310,7 @@ static long mg_module_get(mg_sym *s, const sp_rec_module *rec)
 	s->n_modules++;
 	char file_bid[2 * SP_MAX_BUILD_ID_BYTES + 1];
 	const char *status = mg_module_open(s, m, file_bid);
+	strcpy(m->file_bid_hex, file_bid);
 	if (mg_module_insert(s, m, status, file_bid))
 		return -1;
 	return (long)(s->n_modules - 1);
@@ -389,86 +421,55 @@ static const mg_mapping *mg_mapping_find(const mg_sym_proc *p, uint64_t pc)
 	return NULL;
 }
 
-static const char *mg_die_name(Dwarf_Die *die)
+/* The persistent cache of a module file with a build-id (not the vDSO:
+ * its symbols cost nothing), opened on first use; NULL if none. */
+static mg_symcache *mg_module_cache(mg_sym *s, mg_module *m)
 {
-	Dwarf_Attribute attr;
-	const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
-	if (!name)
-		name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
-	return name;
+	if (m->cache_tried || s->cache_off || !m->file_bid_hex[0] || m->path[0] != '/')
+		return m->cache;
+	m->cache_tried = 1;
+	if (!s->cache_dir_state)
+		s->cache_dir_state =
+		    mg_symcache_dir(s->cache_dir, sizeof s->cache_dir) == 0 ? 1 : -1;
+	if (s->cache_dir_state > 0)
+		m->cache = mg_symcache_open(s->cache_dir, m->file_bid_hex, m->path);
+	return m->cache;
 }
 
-/* Caller position of an inlined instance: its call site. */
-static void mg_call_site(Dwarf_Die *die, Dwarf_Files *files, const char **file, int *line)
+/* Frames of a module address: from the cache, else from DWARF or the
+ * symbol table (and then into the cache). Returns >= 1, or -1 when
+ * out of memory. */
+static int mg_module_chain(mg_sym *s, mg_module *m, uint64_t addr, mg_frame_txt *out, int cap)
 {
-	Dwarf_Attribute attr;
-	Dwarf_Word v;
-	*file = NULL;
-	*line = 0;
-	if (files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &v) == 0)
-		*file = dwarf_filesrc(files, v, NULL, NULL);
-	if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &v) == 0)
-		*line = (int)v;
-}
-
-/* Fills out[] innermost first from DWARF; returns the count (0 if none). */
-static int mg_dwarf_chain(Dwfl_Module *mod, uint64_t addr, mg_frame_txt *out, int cap)
-{
-	Dwarf_Addr bias = 0;
-	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
-	Dwarf_Die *scopes = NULL;
-	if (!cu || dwarf_getscopes(cu, addr - bias, &scopes) <= 0) {
-		free(scopes);
-		return 0;
+	mg_symcache *c = mg_module_cache(s, m);
+	int k = c ? mg_symcache_get(c, addr, out, cap) : 0;
+	s->lookups++;
+	if (k > 0) {
+		s->cache_hits++;
+		return k;
 	}
-	Dwarf_Die inner = scopes[0];
-	free(scopes);
-	scopes = NULL;
-	int n = dwarf_getscopes_die(&inner, &scopes);
-	Dwarf_Files *files = NULL;
-	if (dwarf_getsrcfiles(cu, &files, NULL) != 0)
-		files = NULL;
-	const char *file = NULL;
-	int line = 0;
-	Dwfl_Line *l = dwfl_module_getsrc(mod, addr);
-	if (l)
-		file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-	int k = 0;
-	for (int i = 0; i < n && k < cap; i++) {
-		int tag = dwarf_tag(&scopes[i]);
-		if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
-			continue;
-		out[k++] = (mg_frame_txt){mg_die_name(&scopes[i]), file, line,
-		                          tag == DW_TAG_inlined_subroutine};
-		if (tag == DW_TAG_subprogram)
-			break;
-		mg_call_site(&scopes[i], files, &file, &line);
-	}
-	free(scopes);
+	if (!m->dwarf && !(m->dwarf = mg_symdwarf_new(m->mod, s->progress)))
+		return -1;
+	if (s->progress)
+		mg_progress_update(s->progress,
+		                   "symbolizing: %" PRIu64 " addresses (%" PRIu64
+		                   " from the cache), %s",
+		                   s->lookups, s->cache_hits, m->base);
+	k = mg_symdwarf_chain(m->dwarf, addr, out, cap);
+	if (c && mg_symcache_put(c, addr, out, k))
+		return -1;
 	return k;
 }
 
 /* Chain for one module address: DWARF, else symbol table, else offset. */
-static int mg_chain(const mg_module *m, uint64_t addr, mg_frame_txt *out, int cap, char *buf,
+static int mg_chain(mg_sym *s, mg_module *m, uint64_t addr, mg_frame_txt *out, int cap, char *buf,
                     size_t buf_len)
 {
-	int k = m && m->mod ? mg_dwarf_chain(m->mod, addr, out, cap) : 0;
-	if (k > 0 && !out[k - 1].func) { /* physical function without a name */
-		GElf_Off off;
-		GElf_Sym sym;
-		out[k - 1].func = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
-	}
-	if (k > 0)
+	int k = m && m->mod ? mg_module_chain(s, m, addr, out, cap) : 0;
+	if (k < 0 || (k > 0 && out[0].func))
 		return k;
-	out[0] = (mg_frame_txt){NULL, NULL, 0, 0};
-	if (m && m->mod) {
-		GElf_Off off;
-		GElf_Sym sym;
-		out[0].func = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
-		Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
-		if (l)
-			out[0].file = dwfl_lineinfo(l, NULL, &out[0].line, NULL, NULL, NULL);
-	}
+	if (k == 0)
+		out[0] = (mg_frame_txt){NULL, NULL, 0, 0};
 	if (!m && addr == SP_PC_KERNEL) /* the sampler's mark of kernel time */
 		out[0].func = "[kernel]";
 	if (!out[0].func) {
@@ -510,7 +511,7 @@ int mg_sym_resolve(mg_sym_proc *p, uint64_t pc, int leaf, int64_t *out, int cap)
 {
 	mg_sym *s = p->sym;
 	const mg_mapping *map = mg_mapping_find(p, pc);
-	const mg_module *m = map ? &s->modules[map->module] : NULL;
+	mg_module *m = map ? &s->modules[map->module] : NULL;
 	uint64_t addr = map ? pc + map->delta : pc;
 	if (!leaf && addr > 0)
 		addr -= 1;
@@ -519,7 +520,9 @@ int mg_sym_resolve(mg_sym_proc *p, uint64_t pc, int leaf, int64_t *out, int cap)
 	if (!hit) {
 		mg_frame_txt chain[MG_SYM_MAX_CHAIN];
 		char buf[600];
-		int k = mg_chain(m, addr, chain, MG_SYM_MAX_CHAIN, buf, sizeof buf);
+		int k = mg_chain(s, m, addr, chain, MG_SYM_MAX_CHAIN, buf, sizeof buf);
+		if (k < 0)
+			return -1;
 		uint64_t first = (uint64_t)s->next_frame_id;
 		for (int i = 0; i < k; i++)
 			if (mg_frame_insert(s, &chain[i], m, addr))

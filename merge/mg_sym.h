@@ -7,7 +7,9 @@
  * and the file's PT_LOAD headers), then resolved once per (module, address)
  * into a chain of frames, innermost inlined function first, each of which is
  * a row of the frames table. Fallbacks: ELF symbol table (.symtab, then
- * .dynsym), then "basename+0xOFFSET".
+ * .dynsym), then "basename+0xOFFSET". DWARF lookups: mg_symdwarf.h; what
+ * they give is kept across merges in a per-build-id cache (mg_symcache.h)
+ * unless merge --no-cache.
  *
  * Threading: one mg_sym per thread. Not signal-safe.
  */
@@ -17,6 +19,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "mg_cli.h"
 #include "records.h"
 
 #define MG_SYM_MAX_CHAIN 16 /* inline levels kept per address */
@@ -27,7 +30,14 @@ typedef struct mg_sym_proc mg_sym_proc;
 /* Inserts into frames and modules of db as it goes. quiet suppresses the
  * one-per-module warnings. NULL on out of memory. */
 mg_sym *mg_sym_new(sqlite3 *db, int quiet);
-/* Writes remaining module rows; returns 0 or -1 (database error). */
+/* The persistent symbol cache is on unless turned off here (before the
+ * first mg_sym_proc_map). */
+void mg_sym_set_cache(mg_sym *s, int on);
+/* A progress line to redraw while symbolizing (NULL: none). */
+void mg_sym_set_progress(mg_sym *s, mg_progress *progress);
+/* Module addresses looked up so far, and how many the cache answered. */
+void mg_sym_stats(const mg_sym *s, uint64_t *lookups, uint64_t *cache_hits);
+/* Writes the symbol caches that changed; returns 0 or -1 (database error). */
 int mg_sym_finish(mg_sym *s);
 void mg_sym_free(mg_sym *s);
 
