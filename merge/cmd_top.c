@@ -12,7 +12,8 @@
  * --sort total orders functions by total instead of self time. The
  * selection is SQL over the documented tables, materialised into TEMP
  * tables; the per-stack sums are added up in C while the samples stream by
- * (mg_top_sum).
+ * (mg_top_sum). On a terminal, a selection over a second shows a progress
+ * line, cleared before the report prints.
  *
  * Threading: single-threaded.
  */
@@ -440,6 +441,15 @@ static int mg_top_check_key(sqlite3 *db, const char *key)
 	return -1;
 }
 
+/* SQLite's progress callback during the selection: redraws the progress
+ * line (only on a terminal, only after a second). Never interrupts. */
+static int mg_top_progress(void *arg)
+{
+	mg_progress *p = arg;
+	mg_progress_update(p, "top: selecting samples... %.0f s", mg_now_s() - p->t0_s);
+	return 0;
+}
+
 int sp_cmd_top(int argc, char **argv)
 {
 	mg_top_opts o = {0};
@@ -469,7 +479,13 @@ int sp_cmd_top(int argc, char **argv)
 		sqlite3_close(db);
 		return 2;
 	}
-	int rc = mg_top_select(db, &o) || mg_top_report(db, &o) ? 1 : 0;
+	mg_progress prog; /* the selection is the long part; the report prints */
+	mg_progress_init(&prog);
+	sqlite3_progress_handler(db, 1 << 16, mg_top_progress, &prog);
+	int rc = mg_top_select(db, &o);
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	mg_progress_done(&prog);
+	rc = rc || mg_top_report(db, &o) ? 1 : 0;
 	sqlite3_close(db);
 	return rc;
 }
