@@ -23,9 +23,9 @@
  * leaf pc SP_PC_KERNEL on top of the user stack the handler sees (the
  * signal arrives on the way back to user space, so that stack is the one
  * that made the system call or took the fault). A signal whose overflow an
- * earlier signal already counted adds nothing. The first sample of a
- * thread also restores the regular period after the random first one
- * (sampler_thread.c).
+ * earlier signal already counted adds nothing. After the first sample of
+ * a thread the handler restores the regular period, which follows the
+ * random first one (sampler_thread.c).
  *
  * Threading: per-thread state only; errno is saved and restored.
  */
@@ -171,14 +171,17 @@ static int sp_perf_consume(struct perf_event_mmap_page *meta, sp_periods *out)
 /* After the random first period (the event disabled itself): the regular
  * one, unless stop or exec disarmed the source meanwhile (they wait for
  * perf_busy to drop before they disable it). */
-static void sp_perf_restore_period(sp_sthread *st, int fd)
+static void sp_perf_restore_period(sp_sthread *st)
 {
-	if (!atomic_load(&st->armed))
-		return; /* a later rearm refreshes it again */
-	st->first_period = 0;
-	uint64_t period_ns = sp_sampler_g.period_ns;
-	ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns);
-	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+	atomic_store(&st->perf_busy, 1);
+	int fd = atomic_load(&st->perf_fd);
+	if (fd >= 0 && atomic_load(&st->armed)) { /* else a later rearm refreshes it */
+		st->first_period = 0;
+		uint64_t period_ns = sp_sampler_g.period_ns;
+		ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns);
+		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+	}
+	atomic_store(&st->perf_busy, 0);
 }
 
 /* How many periods this signal stands for. A POSIX timer that expired
@@ -191,12 +194,9 @@ static sp_periods sp_signal_periods(sp_sthread *st, const siginfo_t *si)
 		return p;
 	}
 	atomic_store(&st->perf_busy, 1);
-	int fd = atomic_load(&st->perf_fd);
 	struct perf_event_mmap_page *meta = atomic_load(&st->perf_ring);
 	if (!meta || !sp_perf_consume(meta, &p))
 		p.user = 1;
-	if (fd >= 0 && st->first_period)
-		sp_perf_restore_period(st, fd);
 	atomic_store(&st->perf_busy, 0);
 	return p;
 }
@@ -219,7 +219,38 @@ static void sp_put_sample(sp_ring *ring, const sp_sthread *st, uint64_t ts, uint
 	sp_ring_sample(ring, &rec); /* a full ring counts the loss itself */
 }
 
+/* The calling thread's CPU time (a system call: async-signal-safe). */
+static uint64_t sp_handler_cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sp_take_sample_at(sp_sthread *st, const siginfo_t *si, ucontext_t *uc);
+
+/* The first sample of a thread is timed: it pays libunwind's per-thread
+ * set-up (~0.1-0.2 ms here), which THREAD_END's cpu_ns leaves out
+ * (sampler_thread.c). With perf events the event stays disabled until
+ * that sample is written, so its cost is not counted by the task clock
+ * either: samples and cpu_ns measure the same CPU time. */
 static void sp_take_sample(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
+{
+	if (atomic_load_explicit(&st->samples, memory_order_relaxed) != 0 && !st->first_period) {
+		sp_take_sample_at(st, si, uc);
+		return;
+	}
+	uint64_t start_ns = sp_handler_cpu_ns();
+	sp_take_sample_at(st, si, uc);
+	if (st->first_period && si->si_code != SI_TIMER)
+		sp_perf_restore_period(st);
+	uint64_t end_ns = sp_handler_cpu_ns();
+	if (start_ns && end_ns > start_ns) /* signals that counted nothing add up too */
+		atomic_fetch_add(&st->first_sample_cpu_ns, end_ns - start_ns);
+}
+
+static void sp_take_sample_at(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
 {
 	uint64_t ts = sp_clock_ticks();
 	sp_ring *ring = st->ring;

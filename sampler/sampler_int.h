@@ -44,14 +44,16 @@ typedef struct sp_sthread {
 	timer_t timer;
 	pthread_t self;
 	uint32_t tid;
-	_Atomic int armed;                  /* 1 while the source is ticking */
-	int released;                       /* source closed for good */
-	volatile sig_atomic_t in_handler;   /* reentrancy guard */
-	volatile sig_atomic_t first_period; /* random first period still set */
-	_Atomic uint64_t samples;           /* written by the handler only */
-	uint64_t start_ns;                  /* CPU or wall ns when armed */
-	uint64_t start_cpu_ns;              /* thread CPU ns when armed */
-	uint64_t sampled_cpu_ns;            /* thread CPU ns while armed, set at release */
+	_Atomic int armed;                    /* 1 while the source is ticking */
+	int released;                         /* source closed for good */
+	volatile sig_atomic_t in_handler;     /* reentrancy guard */
+	volatile sig_atomic_t first_period;   /* random first period still set */
+	_Atomic uint64_t samples;             /* written by the handler only */
+	uint64_t start_ns;                    /* CPU or wall ns when armed */
+	uint64_t start_cpu_ns;                /* thread CPU ns when armed */
+	uint64_t sampled_cpu_ns;              /* thread CPU ns while armed, set at release */
+	_Atomic uint64_t first_sample_cpu_ns; /* the handler's CPU for the first sample */
+	int cpu_noted;                        /* sampled_cpu_ns is set */
 } sp_sthread;
 
 /* Global sampler state (sampler.c). */

@@ -246,16 +246,27 @@ void sp_sthread_disarm(sp_sthread *st)
 		sp_timer_set(st, 0, 0);
 }
 
+/* The CPU time st used while armed, once, before the source is disarmed
+ * (the disarming ioctl is not sampled). */
+static void sp_sthread_note_cpu(sp_sthread *st)
+{
+	if (st->released || !st->start_cpu_ns || st->cpu_noted)
+		return;
+	uint64_t end_ns = sp_sthread_cpu_ns(st) - atomic_load(&st->first_sample_cpu_ns);
+	st->sampled_cpu_ns = end_ns > st->start_cpu_ns ? end_ns - st->start_cpu_ns : 0;
+	st->cpu_noted = 1;
+}
+
 /* Closes the source for good; the handler no longer recognises its
  * signals (perf_fd = -1 before close, so a reused fd number is not ours).
- * Remembers the CPU time the thread used while it was armed. */
+ * Remembers the CPU time the thread used while it was armed, less the
+ * handler's first sample on it: that one pays libunwind's per-thread set-up
+ * (~0.1-0.2 ms here), and for a thread shorter than a period it would come
+ * on top of CPU the samples measure (docs/sampling.md, "Short threads"). */
 void sp_sthread_release(sp_sthread *st)
 {
+	sp_sthread_note_cpu(st);
 	sp_sthread_disarm(st);
-	if (!st->released && st->start_cpu_ns) {
-		uint64_t now_ns = sp_sthread_cpu_ns(st);
-		st->sampled_cpu_ns = now_ns > st->start_cpu_ns ? now_ns - st->start_cpu_ns : 0;
-	}
 	void *ring = atomic_exchange(&st->perf_ring, NULL);
 	int fd = atomic_exchange(&st->perf_fd, -1);
 	sp_sthread_wait_perf_idle(st);
@@ -408,6 +419,7 @@ void sp_sthread_end(void)
 	sp_sthread *st = sp_sthread_self;
 	if (!st)
 		return;
+	sp_sthread_note_cpu(st);
 	sp_registry_lock();
 	sp_registry_remove(st);
 	sp_sthread_disarm(st);

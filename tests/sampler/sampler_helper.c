@@ -10,9 +10,10 @@
  *   dlopen       dlopen libz after start, spin 0.2 s
  *   churn        16 rounds of 16 short threads (half end with pthread_exit,
  *                some detached) while the main thread spins
- *   short OUT    800 threads of 0.5 ms CPU each, 4 at a time; writes the sum
- *                of their thread CPU times (ns, measured by each thread at
- *                its end) into OUT
+ *   short OUT    800 threads of ~0.5 ms CPU each (a fixed amount of work,
+ *                calibrated first), 4 at a time; writes the sum of their
+ *                thread CPU times (ns, measured by each thread at its end)
+ *                into OUT
  *   syscalls OUT a pwrite/pread loop over a temporary file plus user work,
  *                0.6 s of CPU, about half of it in the kernel; writes
  *                "user_ns sys_ns" of the main thread (RUSAGE_THREAD) into OUT
@@ -130,12 +131,34 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t short_loops; /* iterations of work() for ~0.5 ms of CPU */
+
+__attribute__((noinline)) static void work(uint64_t loops)
+{
+	volatile uint64_t x = 0;
+	for (uint64_t i = 0; i < loops; i++)
+		x += i;
+}
+
+/* A fixed amount of work, not "spin until 0.5 ms of CPU": the sampler's
+ * handler must not shorten the work of the threads it samples. */
 static void *short_thread(void *arg)
 {
 	(void)arg;
-	spin(0.0005);
+	work(short_loops);
 	atomic_fetch_add(&short_cpu_ns, thread_cpu_ns()); /* all of the thread's CPU */
 	return NULL;
+}
+
+/* Loops per 0.5 ms of CPU, measured over 20 ms on the calling thread. */
+static uint64_t short_calibrate(void)
+{
+	uint64_t calls = 0, start = thread_cpu_ns(), ns;
+	while ((ns = thread_cpu_ns() - start) < 20000000u) {
+		work(10000);
+		calls++;
+	}
+	return calls * 10000u * 500000u / ns;
 }
 
 static int write_out(const char *path, const char *fmt, uint64_t a, uint64_t b)
@@ -149,6 +172,7 @@ static int write_out(const char *path, const char *fmt, uint64_t a, uint64_t b)
 
 static int run_short(const char *out)
 {
+	short_loops = short_calibrate();
 	for (int round = 0; round < SHORT_THREADS / SHORT_PARALLEL; round++) {
 		pthread_t t[SHORT_PARALLEL];
 		for (int i = 0; i < SHORT_PARALLEL; i++)

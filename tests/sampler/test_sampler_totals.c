@@ -14,6 +14,8 @@
  * from THREAD_END, over the period) within 5 standard deviations of a
  * Poisson count (a bound that essentially never fails by chance; the old
  * sampler, which restarted each thread's period from zero, gave ~1%).
+ * The threads do a fixed amount of work, so that the sampler's own time
+ * (which THREAD_END leaves out) does not shorten the work it samples.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,9 +142,10 @@ static void test_short_threads_unbiased(void **state)
 	              100.0 * (sampled_ms - truth_ms) / truth_ms,
 	              100.0 * (sampled_ms - armed_ms) / armed_ms, expected, sqrt(expected));
 	assert_int_equal(t.ends_other, 800);
-	/* The threads measure from their start; the source is armed a little
-	 * later (spanprof's own set-up): most of their CPU is armed. */
-	assert_true(armed_ms > 0.5 * truth_ms && armed_ms <= truth_ms * 1.01);
+	/* The threads measure from their start, spanprof's own cost included
+	 * (its set-up before arming, the first sample's unwind: ~0.15 ms a
+	 * thread here, more under ASan); cpu_ns leaves those out. */
+	assert_true(armed_ms > 0.2 * truth_ms && armed_ms <= truth_ms * 1.01);
 	assert_true(fabs(got - expected) <= 5.0 * sqrt(expected) + 1.0);
 	sp_test_rmdir(dir);
 }
