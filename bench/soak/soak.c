@@ -11,7 +11,8 @@
  * request, traced against untraced).
  *
  * usage: soak [-d SECONDS] [-F HZ] [-r ROTATE] [-k KEEP] [-t THREADS]
- *             [-s SPANS_PER_S] [-b BASELINE_SECONDS] [--check] DIR
+ *             [-s SPANS_PER_S] [-b BASELINE_SECONDS] [-R RSS_SLACK_MIB]
+ *             [--check] DIR
  * defaults: 600 s, 999 Hz, rotate 10s, keep 64M, 4 threads, 100000 spans/s.
  * --check exits 1 when a bound fails (the test in tests/tracer runs that).
  *
@@ -39,9 +40,10 @@ typedef struct soak_opts {
 	double spans_per_s;
 	const char *rotate, *keep, *dir;
 	int check;
+	double rss_slack_mib; /* --check: allowed RSS growth between the halves */
 } soak_opts;
 
-static soak_opts opt = {600, 10, 999, 4, 100000, "10s", "64M", NULL, 0};
+static soak_opts opt = {600, 10, 999, 4, 100000, "10s", "64M", NULL, 0, 4.0};
 static _Atomic int phase; /* 0 run untraced, 1 traced, 2 stop */
 static _Atomic uint64_t requests;
 static volatile uint64_t sink;
@@ -204,6 +206,9 @@ static int parse_args(int argc, char **argv)
 		case 'k':
 			opt.keep = v;
 			break;
+		case 'R':
+			opt.rss_slack_mib = atof(v);
+			break;
 		default:
 			return -1;
 		}
@@ -296,8 +301,9 @@ int main(int argc, char **argv)
 		bad |= fprintf(stderr, "soak: disk use above KEEP + one segment\n") > 0;
 	if (lost)
 		bad |= fprintf(stderr, "soak: events were lost\n") > 0;
-	if (rss_late > rss_early + 4.0)
-		bad |= fprintf(stderr, "soak: RSS grew by more than 4 MiB\n") > 0;
+	if (rss_late > rss_early + opt.rss_slack_mib)
+		bad |= fprintf(stderr, "soak: RSS grew by more than %.0f MiB\n",
+		               opt.rss_slack_mib) > 0;
 	if (!deleted || closed < 3)
 		bad |= fprintf(stderr, "soak: rotation or retention did not run\n") > 0;
 	return bad ? 1 : 0;
