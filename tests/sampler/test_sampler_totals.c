@@ -7,7 +7,8 @@
  * sampled without bias (each thread's first period has a random phase);
  * kernel time counts in cpu mode and its samples carry the SP_PC_KERNEL
  * leaf; a thread that blocks the sampling signal all its life is flagged in
- * its THREAD_END with its CPU time.
+ * its THREAD_END with its CPU time; where the kernel refuses kernel-mode
+ * sampling, the figures are labelled user CPU.
  *
  * Bounds are statistical, never timing: the sample count of the short
  * threads is compared with its expected value (their CPU time while armed,
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,12 +227,74 @@ static void test_blocked_thread_flagged(void **state)
 	sp_test_rmdir(dir);
 }
 
+/* Where the kernel refuses kernel-mode sampling (an unprivileged user and
+ * perf_event_paranoid >= 2) the figures are user CPU, and every layer says
+ * so: one line at start, the SAMPLER flag, sampler.user_only, top's unit.
+ * Needs root (to become nobody) and setpriv; skipped otherwise. */
+static void test_user_only_labelled(void **state)
+{
+	(void)state;
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	int paranoid = -1;
+	if (f) {
+		if (fscanf(f, "%d", &paranoid) != 1)
+			paranoid = -1;
+		fclose(f);
+	}
+	if (geteuid() != 0 || paranoid < 2 || access("/usr/bin/setpriv", X_OK) != 0) {
+		print_message("# not root, perf_event_paranoid < 2 or no setpriv: skipped\n");
+		skip();
+	}
+	char dir[64], logs[128], out_path[128], err[4096], out[4096];
+	sp_test_mkdtemp(dir, "useronly");
+	assert_int_equal(chmod(dir, 0777), 0);
+	snprintf(logs, sizeof logs, "%s/logs", dir);
+	snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
+	char *argv[] = {
+	    "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+	    (char *)cli(),      "record",  "-o",    logs,      "--",    SP_HELPER,
+	    "syscalls",         out_path,  NULL};
+	int status = sp_test_run(argv, NULL, err, sizeof err);
+	print_message("# record as nobody: %s", err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_non_null(strstr(err, "samples count user CPU time only"));
+	FILE *o = fopen(out_path, "r");
+	assert_non_null(o);
+	unsigned long long user_ns = 0, sys_ns = 0;
+	assert_int_equal(fscanf(o, "%llu %llu", &user_ns, &sys_ns), 2);
+	fclose(o);
+	unlink(out_path);
+	totals t = {0};
+	read_totals(logs, &t);
+	print_message("# user %.1f ms, sys %.1f ms; samples %.1f ms, flags 0x%x\n",
+	              (double)user_ns / 1e6, (double)sys_ns / 1e6, (double)t.sampled_us_main / 1e3,
+	              t.sampler_flags);
+	assert_true(t.sampler_flags & SP_SAMPLER_F_USER_ONLY);
+	assert_int_equal(t.kernel_us_main, 0);
+	/* most of this program's CPU is in the kernel: user-only samples miss it */
+	assert_true((double)t.sampled_us_main * 1e3 < 0.8 * (double)(user_ns + sys_ns));
+	char db[160];
+	snprintf(db, sizeof db, "%s/profile.db", dir);
+	char *merge[] = {(char *)cli(), "merge", "-q", "-o", db, logs, NULL};
+	status = sp_test_run_stdout(merge, out, sizeof out, err, sizeof err);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char *top[] = {(char *)cli(), "top", db, "-n", "1", NULL};
+	status = sp_test_run_stdout(top, out, sizeof out, err, sizeof err);
+	print_message("# %s", out);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_non_null(strstr(out, "ms of user CPU"));
+	unlink(db);
+	sp_test_rmdir(logs);
+	sp_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_short_threads_unbiased),
 	    cmocka_unit_test(test_kernel_time_counted),
 	    cmocka_unit_test(test_blocked_thread_flagged),
+	    cmocka_unit_test(test_user_only_labelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
