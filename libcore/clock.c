@@ -66,17 +66,55 @@ static uint64_t real_ns_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Spins for SP_CALIBRATION_NS and divides: a busy wait, not a sleep, so the
- * measurement is not stretched by scheduler wake-up latency at both ends. */
-static double calibrate_tsc(void)
+/* A pair whose bracket is this tight (far above what three clock reads
+ * take: docs/performance.md, "Clock") was not preempted; wider ones are
+ * retried. */
+#define SP_CLOCK_PAIR_GOOD_GAP_NS 1000u
+#define SP_CLOCK_PAIR_TRIES       16
+
+/* Test hook: runs between the reads of a bracket, where a preemption would
+ * land (a test makes it sleep). NULL in programs. */
+void (*sp_clock_bracket_hook_)(void);
+
+/* Reads ticks between two monotonic reads, up to SP_CLOCK_PAIR_TRIES times,
+ * and keeps the tightest bracket, stopping at the first tight one: a
+ * preemption between the reads would otherwise pair the ticks with a
+ * monotonic time that is off by the preemption's length. */
+static uint64_t tight_pair(uint64_t *ticks, uint64_t *mono_ns, uint64_t *real_ns)
 {
-	uint64_t t0 = sp_clock_ticks(), m0 = sp_clock_mono_ns_();
-	uint64_t t1, m1;
-	do {
-		t1 = sp_clock_ticks();
-		m1 = sp_clock_mono_ns_();
-	} while (m1 - m0 < SP_CALIBRATION_NS);
-	if (t1 <= t0)
+	uint64_t best_gap = UINT64_MAX;
+	for (int i = 0; i < SP_CLOCK_PAIR_TRIES && best_gap > SP_CLOCK_PAIR_GOOD_GAP_NS; i++) {
+		uint64_t m0 = sp_clock_mono_ns_();
+		uint64_t real = real_ns ? real_ns_now() : 0;
+		uint64_t t = sp_clock_ticks();
+		if (sp_clock_bracket_hook_)
+			sp_clock_bracket_hook_();
+		uint64_t m1 = sp_clock_mono_ns_();
+		if (m1 - m0 < best_gap) {
+			best_gap = m1 - m0;
+			*ticks = t;
+			*mono_ns = m0 + (m1 - m0) / 2;
+			if (real_ns)
+				*real_ns = real;
+		}
+	}
+	return best_gap;
+}
+
+/* ns per tick from two tight pairs SP_CALIBRATION_NS apart, spinning in
+ * between (a busy wait, not a sleep, so the program starts on time). Both
+ * ends are bracketed: with single reads, one preemption between the last
+ * tick read and the last monotonic read (a loaded machine) made the rate
+ * several times too large, and every timestamp before the writer's first
+ * refined CLOCK pair with it. */
+double sp_clock_calibrate_(void)
+{
+	uint64_t t0, m0, t1, m1;
+	tight_pair(&t0, &m0, NULL);
+	while (sp_clock_mono_ns_() - m0 < SP_CALIBRATION_NS)
+		;
+	tight_pair(&t1, &m1, NULL);
+	if (t1 <= t0 || m1 <= m0)
 		return 0.0;
 	return (double)(m1 - m0) / (double)(t1 - t0);
 }
@@ -85,7 +123,7 @@ static void clock_init_once(void)
 {
 	if (!env_forces_monotonic() && cpu_has_invariant_tsc() && kernel_uses_tsc()) {
 		sp_clock_use_tsc_ = 1;
-		double npt = calibrate_tsc();
+		double npt = sp_clock_calibrate_();
 		if (npt > 0.0)
 			sp_clock_initial_npt = npt;
 		else
@@ -108,31 +146,11 @@ double sp_clock_initial_ns_per_tick(void)
 	return sp_clock_use_tsc_ ? sp_clock_initial_npt : 1.0;
 }
 
-/* A pair whose bracket is this tight (far above what three clock reads
- * take: docs/performance.md, "Clock") was not preempted; wider ones are
- * retried. */
-#define SP_CLOCK_PAIR_GOOD_GAP_NS 1000u
-#define SP_CLOCK_PAIR_TRIES       16
-
-/* Reads ticks between two monotonic reads and keeps the tightest attempt,
- * stopping at the first tight one, so the pair is not skewed by a preemption
- * in the middle (on a loaded machine a skewed pair would shift every
- * timestamp converted with it by the preemption's length). */
+/* The pair written to the log: tight, so that converting with it does not
+ * shift every timestamp by a preemption's length. */
 void sp_clock_pair_now(sp_clock_pair *p)
 {
-	uint64_t best_gap = UINT64_MAX;
-	for (int i = 0; i < SP_CLOCK_PAIR_TRIES && best_gap > SP_CLOCK_PAIR_GOOD_GAP_NS; i++) {
-		uint64_t m0 = sp_clock_mono_ns_();
-		uint64_t real = real_ns_now();
-		uint64_t t = sp_clock_ticks();
-		uint64_t m1 = sp_clock_mono_ns_();
-		if (m1 - m0 < best_gap) {
-			best_gap = m1 - m0;
-			p->ticks = t;
-			p->mono_ns = m0 + (m1 - m0) / 2;
-			p->real_ns = real;
-		}
-	}
+	tight_pair(&p->ticks, &p->mono_ns, &p->real_ns);
 	p->ns_per_tick = sp_clock_initial_ns_per_tick();
 }
 

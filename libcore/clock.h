@@ -35,6 +35,11 @@
 void sp_clock_init(void);
 int sp_clock_kind(void);                  /* sp_clock_kind */
 void sp_clock_pair_now(sp_clock_pair *p); /* reads all three clocks at once */
+/* Internal, for tests: measures ns per tick now from two bracketed pairs
+ * 2 ms apart (0.0 if the ticks did not advance), and a hook run inside
+ * every bracket, where a preemption would land. Not thread-safe. */
+double sp_clock_calibrate_(void);
+extern void (*sp_clock_bracket_hook_)(void);
 /* Converts with a pair: pair.real_ns + (ticks - pair.ticks) * ns_per_tick,
  * the tick difference taken as signed. */
 uint64_t sp_clock_to_epoch_ns(const sp_clock_pair *pair, uint64_t ticks);
