@@ -152,6 +152,7 @@ static void xd_pprof_functions(xd_pprof *p, const struct sp_xdiff *d)
 		p->line_ptrs[i] = &p->lines[i];
 		perftools__profiles__location__init(&p->loc[i]);
 		p->loc[i].id = i + 1;
+		p->loc[i].mapping_id = 1;
 		p->loc[i].n_line = 1;
 		p->loc[i].line = &p->line_ptrs[i];
 		p->loc_ptrs[i] = &p->loc[i];
@@ -209,6 +210,15 @@ static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix
 	         slow ? d->n_slow : d->n_rest);
 	comment_id[0] = xd_str(&p, comment);
 	xd_pprof_functions(&p, d);
+	/* One mapping for every location: pprof wants a main binary's name;
+	 * the functions are given, so it symbolizes nothing. */
+	Perftools__Profiles__Mapping map = PERFTOOLS__PROFILES__MAPPING__INIT;
+	Perftools__Profiles__Mapping *maps = &map;
+	map.id = 1;
+	map.filename = xd_str(&p, "spanprof explain");
+	map.has_functions = 1;
+	m.n_mapping = 1;
+	m.mapping = &maps;
 	m.n_sample_type = 1;
 	m.sample_type = &types;
 	m.period_type = &type;
