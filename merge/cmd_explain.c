@@ -52,8 +52,7 @@ typedef struct ex_opts {
 } ex_opts;
 
 typedef struct ex_inst {
-	int64_t span_id, dur_ns, sampled_ns;
-	int64_t samples;
+	int64_t span_id, dur_ns;
 	int slow;
 } ex_inst;
 
@@ -123,9 +122,8 @@ typedef struct ex_ctx {
 	int64_t last_span;          /* ex_sample's one-entry cache */
 	uint64_t last_at[8];
 	int last_n;
-	int last_key;    /* ex_key_id's cache */
-	mg_hash by_span; /* instance span_id -> index */
-	mg_hash inside;  /* (span_id, k) -> instance of a span inside one */
+	int last_key;   /* ex_key_id's cache */
+	mg_hash inside; /* (span_id, k) -> instance of a span inside one */
 	int64_t *inside_ids;
 	size_t n_inside, cap_inside;
 	ex_anc *anc;
@@ -297,6 +295,23 @@ static void ex_unknown_span(ex_ctx *c)
 	fputc('\n', stderr);
 }
 
+/* Map inside: (span_id, 0) -> the instance it is in; a span inside several
+ * (an instance nested in another of the same name) has entries k = 1, 2...
+ * too, and EX_MORE set on every entry but the last, so that the common
+ * case costs one probe. An instance is inside itself, first: its entry
+ * (k = 0) has EX_SELF, so the same probe says whether a span is an
+ * instance (one map of the spans that matter, not two). */
+#define EX_MORE    (1ull << 63)
+#define EX_SELF    (1ull << 62)
+#define EX_INST(v) ((v) & ~(EX_MORE | EX_SELF))
+
+/* The instance span_id is (its index), or -1. */
+static int64_t ex_instance(const ex_ctx *c, int64_t span_id)
+{
+	const uint64_t *at = mg_hash_get(&c->inside, (uint64_t)span_id, 0);
+	return at && (*at & EX_SELF) ? (int64_t)EX_INST(*at) : -1;
+}
+
 /* Splits slow and rest; checks there is something to compare. */
 static int ex_split(ex_ctx *c)
 {
@@ -315,15 +330,16 @@ static int ex_split(ex_ctx *c)
 	c->n_slow = k < 1 ? 1 : k >= c->n ? c->n - 1 : k;
 	double sum[2] = {0, 0};
 	/* Every instance is inside itself; the spans inside them come next. */
-	if (mg_hash_reserve(&c->by_span, c->n) || mg_hash_reserve(&c->inside, 2 * c->n) ||
+	if (mg_hash_reserve(&c->inside, 2 * c->n) ||
 	    ex_grow(&c->inside_ids, &c->cap_inside, c->n, sizeof(int64_t)))
 		return ex_oom();
 	for (size_t i = 0; i < c->n; i++) {
 		c->inst[i].slow = i < c->n_slow;
 		sum[c->inst[i].slow] += (double)c->inst[i].dur_ns;
 		c->inside_ids[c->n_inside++] = c->inst[i].span_id;
-		if (mg_hash_put(&c->by_span, (uint64_t)c->inst[i].span_id, 0, i) ||
-		    mg_hash_put(&c->inside, (uint64_t)c->inst[i].span_id, 0, i))
+		mg_hash_prefetch(&c->inside,
+		                 (uint64_t)c->inst[i + (i + 16 < c->n ? 16 : 0)].span_id, 0);
+		if (mg_hash_put(&c->inside, (uint64_t)c->inst[i].span_id, 0, i | EX_SELF))
 			return ex_oom();
 	}
 	c->mean_slow = sum[1] / (double)c->n_slow;
@@ -333,12 +349,6 @@ static int ex_split(ex_ctx *c)
 }
 
 /* --- spans inside the instances, and their ancestors --- */
-
-/* Map inside: (span_id, 0) -> the instance it is in; a span inside several
- * (an instance nested in another of the same name) has entries k = 1, 2...
- * too, and EX_MORE set on every entry but the last, so that the common
- * case costs one probe. */
-#define EX_MORE (1ull << 63)
 
 static int ex_add_inside(ex_ctx *c, int64_t span_id, uint64_t inst)
 {
@@ -364,18 +374,18 @@ static int ex_add_anc(ex_ctx *c, uint64_t inst, int64_t ancestor_id, int64_t dis
 
 /* One row of span_ancestors (span_id, ancestor_id, distance > 0). The
  * instances themselves are in inside already (ex_split), and their own
- * attributes are found through by_span (ex_attr_row). Rows come by span:
- * whether the span is an instance is looked up once per span. */
+ * attributes are found through it too (ex_attr_row). Rows come by span:
+ * whether the span is an instance is looked up once per span, before the
+ * span is added inside another (a put may move the map). */
 static int ex_ancestor_row(ex_ctx *c, int64_t span_id, int64_t anc_id, int64_t distance)
 {
-	uint64_t *i = mg_hash_get(&c->by_span, (uint64_t)anc_id, 0);
-	if (i && ex_add_inside(c, span_id, *i))
-		return -1;
 	if (c->row_span != span_id) {
-		i = mg_hash_get(&c->by_span, (uint64_t)span_id, 0);
-		c->row_inst = i ? (int64_t)*i : -1;
+		c->row_inst = ex_instance(c, span_id);
 		c->row_span = span_id;
 	}
+	int64_t i = ex_instance(c, anc_id);
+	if (i >= 0 && ex_add_inside(c, span_id, (uint64_t)i))
+		return -1;
 	return c->row_inst >= 0 ? ex_add_anc(c, (uint64_t)c->row_inst, anc_id, distance) : 0;
 }
 
@@ -385,22 +395,46 @@ static int ex_cmp_anc(const void *a, const void *b)
 	return (x->ancestor_id > y->ancestor_id) - (x->ancestor_id < y->ancestor_id);
 }
 
-static int ex_step_all(ex_ctx *c, sqlite3_stmt *st, int (*row)(ex_ctx *, sqlite3_stmt *))
+/* Scans of millions of rows look up random keys in maps of millions:
+ * each lookup misses the cache. The rows (three integer columns) are read
+ * EX_BATCH at a time; prefetch() starts loading what each will touch, then
+ * row() handles them, by when most of it has arrived. */
+#define EX_BATCH 32
+
+typedef struct ex_row {
+	int64_t v[3];
+} ex_row;
+
+static int ex_scan_batched(ex_ctx *c, sqlite3_stmt *st, void (*prefetch)(ex_ctx *, ex_row *),
+                           int (*row)(ex_ctx *, const ex_row *))
 {
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (row(c, st)) {
-			sqlite3_finalize(st);
-			return ex_oom();
+	ex_row rows[EX_BATCH];
+	int rc = SQLITE_ROW, err = 0;
+	while (rc == SQLITE_ROW && !err) {
+		int n = 0;
+		while (n < EX_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			for (int k = 0; k < 3; k++)
+				rows[n].v[k] = sqlite3_column_int64(st, k);
+			prefetch(c, &rows[n++]);
 		}
+		for (int i = 0; i < n && !err; i++)
+			err = row(c, &rows[i]);
+	}
 	sqlite3_finalize(st);
+	if (err)
+		return ex_oom();
 	return rc == SQLITE_DONE ? 0 : ex_db_error(c);
 }
 
-static int ex_anc_scan_row(ex_ctx *c, sqlite3_stmt *st)
+static void ex_anc_prefetch(ex_ctx *c, ex_row *r)
 {
-	return ex_ancestor_row(c, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-	                       sqlite3_column_int64(st, 2));
+	mg_hash_prefetch(&c->inside, (uint64_t)r->v[1], 0);
+	mg_hash_prefetch(&c->inside, (uint64_t)r->v[0], 0);
+}
+
+static int ex_anc_scan_row(ex_ctx *c, const ex_row *r)
+{
+	return ex_ancestor_row(c, r->v[0], r->v[1], r->v[2]);
 }
 
 /* Probes: per instance, its descendants and its ancestors by index. */
@@ -439,11 +473,14 @@ static int ex_load_ancestors(ex_ctx *c, int probe)
 		    mg_prepare(c->db, "explain",
 		               "SELECT span_id, ancestor_id, distance FROM span_ancestors"
 		               " WHERE distance > 0 ORDER BY span_id, distance");
-		if (!st || ex_step_all(c, st, ex_anc_scan_row))
+		if (!st || ex_scan_batched(c, st, ex_anc_prefetch, ex_anc_scan_row))
 			return -1;
 	}
 	if (c->n_anc) /* qsort wants a non-NULL array */
 		qsort(c->anc, c->n_anc, sizeof *c->anc, ex_cmp_anc);
+	/* At most one entry per ancestor row: no rehash of a map of millions. */
+	if (mg_hash_reserve(&c->anc_first, c->n_anc))
+		return ex_oom();
 	for (size_t i = 0; i < c->n_anc; i++)
 		if ((i == 0 || c->anc[i].ancestor_id != c->anc[i - 1].ancestor_id) &&
 		    mg_hash_put(&c->anc_first, (uint64_t)c->anc[i].ancestor_id, 0, i))
@@ -454,11 +491,21 @@ static int ex_load_ancestors(ex_ctx *c, int probe)
 /* --- attributes --- */
 
 /* Interns (key, value) and returns the pair id, or -1. */
-static int ex_pair_id(ex_ctx *c, int key, sqlite3_stmt *st, int col)
+/* One attribute row: key and value as SQLite gives them. */
+typedef struct ex_attr_in {
+	const char *key; /* NULL for NULL */
+	int type;        /* SQLITE_INTEGER... */
+	double num;
+	const char *text; /* the value as text, or NULL */
+} ex_attr_in;
+
+#define EX_VALUE_MAX 320 /* bytes of "key\x1ftype\x1fvalue" compared */
+
+static int ex_pair_id(ex_ctx *c, int key, const ex_attr_in *v)
 {
-	int type = sqlite3_column_type(st, col);
-	char buf[320];
-	const char *text = (const char *)sqlite3_column_text(st, col);
+	int type = v->type;
+	char buf[EX_VALUE_MAX];
+	const char *text = v->text;
 	if (type == SQLITE_NULL || type == SQLITE_BLOB)
 		return -2; /* not a value we compare */
 	snprintf(buf, sizeof buf, "%d\x1f%d\x1f%s", key, type, text ? text : "");
@@ -469,7 +516,7 @@ static int ex_pair_id(ex_ctx *c, int key, sqlite3_stmt *st, int col)
 	if (added) {
 		const char *s = c->values.strs[id];
 		s = strchr(strchr(s, '\x1f') + 1, '\x1f') + 1;
-		c->pairs[id] = (ex_pair){key, type, sqlite3_column_double(st, col), s};
+		c->pairs[id] = (ex_pair){key, type, v->num, s};
 	}
 	return (int)id;
 }
@@ -505,30 +552,86 @@ static void ex_attr_give(ex_key *k, uint32_t in, uint32_t distance, int pair)
 	}
 }
 
-static int ex_attr_row(ex_ctx *c, int64_t span_id, sqlite3_stmt *st, int kcol)
+static int ex_attr_row(ex_ctx *c, int64_t span_id, const ex_attr_in *v)
 {
-	uint64_t *own = mg_hash_get(&c->by_span, (uint64_t)span_id, 0);
+	int64_t own = ex_instance(c, span_id);
 	uint64_t *first = mg_hash_get(&c->anc_first, (uint64_t)span_id, 0);
-	if (!own && !first)
+	if (own < 0 && !first)
 		return 0;
-	int key = ex_key_id(c, (const char *)sqlite3_column_text(st, kcol));
-	int pair = key < 0 ? -1 : ex_pair_id(c, key, st, kcol + 1);
+	int key = ex_key_id(c, v->key);
+	int pair = key < 0 ? -1 : ex_pair_id(c, key, v);
 	if (pair == -2)
 		return 0;
 	if (pair < 0)
 		return -1;
 	ex_key *k = &c->key_vals[key];
-	if (own)
-		ex_attr_give(k, (uint32_t)*own, 0, pair);
+	if (own >= 0)
+		ex_attr_give(k, (uint32_t)own, 0, pair);
 	for (size_t i = first ? *first : c->n_anc; i < c->n_anc && c->anc[i].ancestor_id == span_id;
 	     i++)
 		ex_attr_give(k, c->anc[i].inst, c->anc[i].distance, pair);
 	return 0;
 }
 
-static int ex_attr_scan_row(ex_ctx *c, sqlite3_stmt *st)
+/* Row kcol.. of st: key, value. The pointers live until the next step. */
+static ex_attr_in ex_attr_read(sqlite3_stmt *st, int kcol)
 {
-	return ex_attr_row(c, sqlite3_column_int64(st, 0), st, 1);
+	return (ex_attr_in){(const char *)sqlite3_column_text(st, kcol),
+	                    sqlite3_column_type(st, kcol + 1), sqlite3_column_double(st, kcol + 1),
+	                    (const char *)sqlite3_column_text(st, kcol + 1)};
+}
+
+/* A copied attribute row of a batch (ex_scan_batched's, with strings). */
+typedef struct ex_attr_copy {
+	int64_t span_id;
+	ex_attr_in v;
+	char key[EX_VALUE_MAX], text[EX_VALUE_MAX];
+} ex_attr_copy;
+
+/* Copies row st into r; 0, or 1 when the key does not fit (the row is to
+ * be handled from st, in its turn). */
+static int ex_attr_copy_row(sqlite3_stmt *st, ex_attr_copy *r)
+{
+	r->span_id = sqlite3_column_int64(st, 0);
+	r->v = ex_attr_read(st, 1);
+	size_t klen = r->v.key ? strlen(r->v.key) : 0;
+	if (klen >= sizeof r->key)
+		return 1;
+	if (r->v.key)
+		r->v.key = memcpy(r->key, r->v.key, klen + 1);
+	if (r->v.text) /* longer values compare on their first bytes anyway */
+		r->v.text = strncpy(r->text, r->v.text, sizeof r->text - 1);
+	r->text[sizeof r->text - 1] = 0;
+	return 0;
+}
+
+/* The span_attrs scan, batched like ex_scan_batched: the rows' spans are
+ * looked up in inside and anc_first, prefetched a batch ahead. */
+static int ex_attr_scan(ex_ctx *c, sqlite3_stmt *st)
+{
+	ex_attr_copy *rows = malloc(EX_BATCH * sizeof *rows);
+	int rc = SQLITE_ROW, err = !rows;
+	while (rc == SQLITE_ROW && !err) {
+		int n = 0, long_key = 0;
+		while (n < EX_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if ((long_key = ex_attr_copy_row(st, &rows[n])))
+				break;
+			mg_hash_prefetch(&c->inside, (uint64_t)rows[n].span_id, 0);
+			mg_hash_prefetch(&c->anc_first, (uint64_t)rows[n].span_id, 0);
+			n++;
+		}
+		for (int i = 0; i < n && !err; i++)
+			err = ex_attr_row(c, rows[i].span_id, &rows[i].v);
+		if (long_key && !err) {
+			ex_attr_in v = ex_attr_read(st, 1);
+			err = ex_attr_row(c, sqlite3_column_int64(st, 0), &v);
+		}
+	}
+	free(rows);
+	sqlite3_finalize(st);
+	if (err)
+		return ex_oom();
+	return rc == SQLITE_DONE ? 0 : ex_db_error(c);
 }
 
 static int ex_load_attrs(ex_ctx *c, int probe)
@@ -536,7 +639,7 @@ static int ex_load_attrs(ex_ctx *c, int probe)
 	if (!probe) {
 		sqlite3_stmt *st =
 		    mg_prepare(c->db, "explain", "SELECT span_id, key, value FROM span_attrs");
-		return st ? ex_step_all(c, st, ex_attr_scan_row) : -1;
+		return st ? ex_attr_scan(c, st) : -1;
 	}
 	sqlite3_stmt *st =
 	    mg_prepare(c->db, "explain",
@@ -549,8 +652,10 @@ static int ex_load_attrs(ex_ctx *c, int probe)
 		if (i > c->n && id == c->anc[i - c->n - 1].ancestor_id)
 			continue;
 		sqlite3_bind_int64(st, 1, id);
-		while (!err && sqlite3_step(st) == SQLITE_ROW)
-			err = ex_attr_row(c, id, st, 0) ? ex_oom() : 0;
+		while (!err && sqlite3_step(st) == SQLITE_ROW) {
+			ex_attr_in v = ex_attr_read(st, 0);
+			err = ex_attr_row(c, id, &v) ? ex_oom() : 0;
+		}
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -569,7 +674,7 @@ static void ex_sample_span(ex_ctx *c, int64_t span_id)
 	c->last_n = 0;
 	uint64_t *at = mg_hash_get(&c->inside, (uint64_t)span_id, 0);
 	for (uint64_t k = 1; at && c->last_n < 8; k++) {
-		c->last_at[c->last_n++] = *at & ~EX_MORE;
+		c->last_at[c->last_n++] = EX_INST(*at);
 		at = *at & EX_MORE ? mg_hash_get(&c->inside, (uint64_t)span_id, k) : NULL;
 	}
 }
@@ -578,17 +683,16 @@ static int ex_sample(ex_ctx *c, int64_t span_id, int64_t stack_id, int64_t w)
 {
 	ex_sample_span(c, span_id);
 	for (int k = 0; k < c->last_n; k++) {
-		ex_inst *in = &c->inst[c->last_at[k]];
-		in->sampled_ns += w;
-		in->samples++;
-		uint64_t *cell = mg_hash_get(&c->cell_at, (uint64_t)in->slow, (uint64_t)stack_id);
+		/* The instances are sorted slowest first: no need to read them. */
+		int slow = c->last_at[k] < c->n_slow;
+		uint64_t *cell = mg_hash_get(&c->cell_at, (uint64_t)slow, (uint64_t)stack_id);
 		if (!cell) {
 			if (ex_grow(&c->cells, &c->cap_cells, c->n_cells + 1, sizeof *c->cells) ||
-			    mg_hash_put(&c->cell_at, (uint64_t)in->slow, (uint64_t)stack_id,
+			    mg_hash_put(&c->cell_at, (uint64_t)slow, (uint64_t)stack_id,
 			                c->n_cells))
 				return -1;
-			c->cells[c->n_cells] = (ex_cell){in->slow, stack_id, 0, 0};
-			cell = mg_hash_get(&c->cell_at, (uint64_t)in->slow, (uint64_t)stack_id);
+			c->cells[c->n_cells] = (ex_cell){slow, stack_id, 0, 0};
+			cell = mg_hash_get(&c->cell_at, (uint64_t)slow, (uint64_t)stack_id);
 			c->n_cells++;
 		}
 		c->cells[*cell].n++;
@@ -597,12 +701,16 @@ static int ex_sample(ex_ctx *c, int64_t span_id, int64_t stack_id, int64_t w)
 	return 0;
 }
 
-static int ex_sample_scan_row(ex_ctx *c, sqlite3_stmt *st)
+static void ex_sample_prefetch(ex_ctx *c, ex_row *r)
+{
+	mg_hash_prefetch(&c->inside, (uint64_t)r->v[0], 0);
+}
+
+static int ex_sample_scan_row(ex_ctx *c, const ex_row *r)
 {
 	if ((++c->rows_read & 0xfffff) == 0)
 		mg_progress_update(&c->prog, "explain: %lld samples read", (long long)c->rows_read);
-	return ex_sample(c, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-	                 sqlite3_column_int64(st, 2));
+	return ex_sample(c, r->v[0], r->v[1], r->v[2]);
 }
 
 static int ex_load_samples(ex_ctx *c, int probe)
@@ -612,7 +720,7 @@ static int ex_load_samples(ex_ctx *c, int probe)
 		sqlite3_stmt *st = mg_prepare(c->db, "explain",
 		                              "SELECT span_id, stack_id, weight_ns FROM samples"
 		                              " WHERE span_id IS NOT NULL");
-		return st ? ex_step_all(c, st, ex_sample_scan_row) : -1;
+		return st ? ex_scan_batched(c, st, ex_sample_prefetch, ex_sample_scan_row) : -1;
 	}
 	sqlite3_stmt *st = mg_prepare(c->db, "explain",
 	                              "SELECT stack_id, weight_ns FROM samples WHERE span_id = ?1");
@@ -1576,7 +1684,6 @@ static int ex_run(ex_ctx *c)
 static void ex_free(ex_ctx *c)
 {
 	free(c->inst);
-	mg_hash_free(&c->by_span);
 	mg_hash_free(&c->inside);
 	mg_hash_free(&c->anc_first);
 	mg_hash_free(&c->cell_at);

@@ -31,6 +31,12 @@ uint64_t *mg_hash_get(const mg_hash *h, uint64_t k1, uint64_t k2)
 	}
 }
 
+void mg_hash_prefetch(const mg_hash *h, uint64_t k1, uint64_t k2)
+{
+	if (h->cap)
+		__builtin_prefetch(&h->slots[mg_hash_index(h, k1, k2)]);
+}
+
 static void mg_hash_place(mg_hash *h, const mg_hash_slot *in)
 {
 	size_t i = mg_hash_index(h, in->k1, in->k2);

@@ -28,6 +28,10 @@ typedef struct mg_hash {
 
 /* Returns a pointer to the value of (k1, k2), or NULL if absent. */
 uint64_t *mg_hash_get(const mg_hash *h, uint64_t k1, uint64_t k2);
+/* Starts loading the slot where (k1, k2) would be into the cache: a scan
+ * that looks up many random keys prefetches a batch of them first, so that
+ * their cache misses overlap instead of following one another. */
+void mg_hash_prefetch(const mg_hash *h, uint64_t k1, uint64_t k2);
 /* Inserts or overwrites. Returns 0 or -SP_ENOMEM. */
 int mg_hash_put(mg_hash *h, uint64_t k1, uint64_t k2, uint64_t value);
 /* Makes room for n entries in all: the puts up to n never rehash (which
