@@ -85,7 +85,7 @@ static int sp_settings_mode(const sp_config *cfg, sp_settings *st)
 	return 0;
 }
 
-/* Each variable is read here, once, and parsed by libcore/config.c: a value
+/* Each variable is read here, once, and parsed by libcore/common/config.c: a value
  * is read exactly or refused, never half-read. An empty value is unset. */
 static const char *sp_env(const char *var)
 {

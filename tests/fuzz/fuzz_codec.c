@@ -1,6 +1,6 @@
 /*
  * fuzz_codec.c - libFuzzer target for the record decoder
- * (libcore/codec.c, sp_codec_decode): the input is the content of one LZ4
+ * (libcore/format/codec.c, sp_codec_decode): the input is the content of one LZ4
  * frame, i.e. what the decoder sees once the frame checksum has passed.
  *
  * The decoder must, for any bytes: stop with -SP_ECORRUPT and a reason, or

@@ -1,6 +1,6 @@
 /*
  * fuzz_log_reader.c - libFuzzer target for the log reader
- * (libcore/log_reader.c): the input is a whole log file (LZ4 frames).
+ * (libcore/read/log_reader.c): the input is a whole log file (LZ4 frames).
  *
  * For any bytes the reader must open the file, return records until 0 or
  * an error, keep returning that error, describe damage within the file's

@@ -14,7 +14,8 @@ mkdir -p "$work"
 flags=(-std=gnu11 -g -O1 -Wall -Wextra -fno-omit-frame-pointer
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-D_GNU_SOURCE -DSPANPROF_BUILDING
-	-I"$src/libcore" -I"$src/tracer/include" -I"$src/tests/fuzz")
+	-I"$src/libcore/format" -I"$src/libcore/common" -I"$src/libcore/read"
+	-I"$src/tracer/include" -I"$src/tests/fuzz")
 
 probe="$work/probe.c"
 printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' >"$probe"
@@ -24,8 +25,8 @@ if ! command -v "$cc" >/dev/null || ! "$cc" -fsanitize=fuzzer "$probe" -o "$work
 fi
 
 # The libcore code under test: the decoder, the reader and what they call.
-core=("$src/libcore/codec.c" "$src/libcore/log_reader.c" "$src/libcore/clock.c"
-	"$src/libcore/errors.c")
+core=("$src/libcore/format/codec.c" "$src/libcore/read/log_reader.c"
+	"$src/libcore/common/clock.c" "$src/libcore/common/errors.c")
 "$cc" "${flags[@]}" "$src/tests/fuzz/$target.c" "${core[@]}" -o "$work/$target" \
 	$(pkg-config --libs liblz4) -lpthread -lm
 

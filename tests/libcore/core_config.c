@@ -1,5 +1,5 @@
 /*
- * core_config.c - the configuration value parser (libcore/config.c):
+ * core_config.c - the configuration value parser (libcore/common/config.c):
  * sizes with K/M/G suffixes in any case, a bare number in the caller's
  * unit, durations with a required unit, counts within a range; and every
  * malformed value refused (the ones from issue 11 among them) without

@@ -1,6 +1,6 @@
 /*
  * tr_log.c - see tr_log.h. Reads logs with the same reader merge uses
- * (libcore/log_reader.h), so the tests check what consumers will see.
+ * (libcore/read/log_reader.h), so the tests check what consumers will see.
  */
 #include <dirent.h>
 #include <setjmp.h>
