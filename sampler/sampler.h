@@ -13,6 +13,7 @@
 #ifndef SP_SAMPLER_H
 #define SP_SAMPLER_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 typedef enum sp_sample_mode {
@@ -30,5 +31,11 @@ int sp_sampler_start(const sp_sampler_opts *opts); /* 0 or -SP_E* */
 void sp_sampler_stop(void);                        /* idempotent */
 /* Called in the child after fork, after the log was reopened. */
 void sp_sampler_atfork_child(void);
+/* The pthread_create that the sampler's interposer wraps (the next
+ * definition, libc's as a rule): a thread created here is never registered
+ * nor sampled. The runtime hands it to the log writer (sp_log_set_thread_create)
+ * for spanprof's own threads. EAGAIN when libc's cannot be found. Thread-safe. */
+int sp_sampler_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                                   void *(*start)(void *), void *arg);
 
 #endif

@@ -82,6 +82,13 @@ static void *sp_thread_trampoline(void *p)
 	return ret;
 }
 
+int sp_sampler_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                                   void *(*start)(void *), void *arg)
+{
+	sp_pthread_create_fn real = SP_REAL(sp_real_pthread_create_slot, "pthread_create");
+	return real ? real(thread, attr, start, arg) : EAGAIN;
+}
+
 SP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start_routine)(void *), void *arg)
 {

@@ -259,6 +259,9 @@ static int sp_open_log(const sp_settings *st)
 	sp_read_cmdline(cmdline, sizeof cmdline);
 	const char *slash = strrchr(exe, '/');
 	const char *program = slash ? slash + 1 : exe;
+	/* The writer thread is spanprof's own: created past the interposers,
+	 * it is never sampled, also when a fork child restarts it. */
+	sp_log_set_thread_create(sp_sampler_real_pthread_create);
 	sp_log_opts opts = {.dir = st->out_dir,
 	                    .program = *program ? program : "unknown",
 	                    .rotate_ns = st->rotate_ns,

@@ -901,13 +901,21 @@ static int file_start(void)
 	return L.write_failed ? -SP_EIO : 0;
 }
 
+static sp_log_thread_create_fn thread_create_hook;
+
+void sp_log_set_thread_create(sp_log_thread_create_fn create)
+{
+	thread_create_hook = create;
+}
+
 static int writer_start(void)
 {
+	sp_log_thread_create_fn create = thread_create_hook ? thread_create_hook : pthread_create;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	atomic_store(&L.stop, 0);
-	int rc = pthread_create(&L.thread, NULL, writer_main, NULL);
+	int rc = create(&L.thread, NULL, writer_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return -SP_ENOMEM;

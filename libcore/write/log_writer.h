@@ -20,6 +20,7 @@
 #ifndef SP_LOG_WRITER_H
 #define SP_LOG_WRITER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "records.h"
@@ -45,6 +46,18 @@ typedef struct sp_log_opts {
  * filled in here if zero), starts the writer thread. Returns 0 or -SP_E*.
  * Not signal-safe. Call once; a second open without close fails. */
 int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc);
+
+/* How libcore starts its own threads (the writer). Inside libspanprof,
+ * pthread_create is the sampler's interposer, which registers and samples
+ * the new thread when the sampler runs; the runtime therefore sets here the
+ * real pthread_create (sp_sampler_real_pthread_create), so the writer is
+ * never sampled nor registered, whatever the order of start-up and fork
+ * handlers. NULL (the default) means pthread_create, for programs without
+ * interposers (tests, benches). Kept across close and fork. Threading: call
+ * while no log is open. Not signal-safe. */
+typedef int (*sp_log_thread_create_fn)(pthread_t *thread, const pthread_attr_t *attr,
+                                       void *(*start)(void *), void *arg);
+void sp_log_set_thread_create(sp_log_thread_create_fn create);
 /* Stops and joins the writer thread, drains everything (a final clock pair,
  * lost counts, held THREAD_ENDs) and closes the file. Idempotent. Thread-safe
  * (one closer at a time), not signal-safe. Records pushed afterwards stay in
