@@ -262,7 +262,7 @@ static int mg_finish_db(mg_merge *mg, mg_loss *loss, mg_gaps *gaps)
 	char a[32];
 	mg_progress_update(&mg->progress, "deriving span ancestors and stacks...");
 	mg_phase("load");
-	if (mg_db_derive(mg->db, mg->spans_without_depth > 0) ||
+	if (mg_db_derive(mg->db, mg->spans_without_depth > 0, mg->ids_unresolved > 0) ||
 	    (mg->spans_cut && mg_db_repair_samples(mg->db)) ||
 	    mg_loss_save(mg->db, mg->span_events, mg->samples, mg->spans_cut) ||
 	    mg_loss_read(mg->db, "merge", loss))

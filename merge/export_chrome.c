@@ -86,7 +86,8 @@ static int reserved_key(const char *k)
 }
 
 /* Columns: 0 span_id 1 parent_id 2 trace_id 3 name 4 start 5 end 6 depth
- * 7 pid 8 tid 9 key 10 value */
+ * 7 pid 8 tid 9 key 10 value 11 rec_id 12 rec_parent_id (args carry the
+ * recorded ids, as the other exports do) */
 static void ch_span_begin(struct ch *ch, sqlite3_stmt *st)
 {
 	FILE *o = ch_event(ch);
@@ -99,12 +100,12 @@ static void ch_span_begin(struct ch *ch, sqlite3_stmt *st)
 	sp_json_us(o, end > start ? end - start : 0);
 	fprintf(o, ",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"span_id\":\"%" PRId64 "\"",
 	        (int64_t)sqlite3_column_int64(st, 7), (int64_t)sqlite3_column_int64(st, 8),
-	        (int64_t)sqlite3_column_int64(st, 0));
+	        (int64_t)sqlite3_column_int64(st, 11));
 	fputs(",\"parent_id\":", o);
-	if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+	if (sqlite3_column_type(st, 12) == SQLITE_NULL)
 		fputs("null", o);
 	else
-		fprintf(o, "\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 1));
+		fprintf(o, "\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 12));
 	fputs(",\"trace_id\":", o);
 	sp_json_value(o, st, 2);
 	fputs(",\"depth\":", o);
@@ -117,7 +118,8 @@ static int ch_spans(struct ch *ch)
 	sqlite3_stmt *st = sp_export_prepare(
 	    x,
 	    "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
-	    "s.depth, s.pid, s.tid, a.key, a.value FROM x_spans s LEFT JOIN "
+	    "s.depth, s.pid, s.tid, a.key, a.value, s.rec_id, s.rec_parent_id FROM x_spans s "
+	    "LEFT JOIN "
 	    "main.span_attrs a ON a.span_id = s.span_id ORDER BY s.span_id, a.key, a.rowid DESC");
 	int rc = st ? 0 : -SP_EIO, open = 0;
 	int64_t cur = 0;

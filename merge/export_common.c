@@ -215,15 +215,25 @@ static int make_views(struct sp_export *x)
 	if (rc)
 		return rc;
 	/* A span whose end was never logged (end_ns NULL) lasts to the end of
-	 * the data, as merge attributes it (docs/schema.md). */
+	 * the data, as merge attributes it (docs/schema.md). rec_id and
+	 * rec_parent_id: the ids the runtime recorded, which the exports carry
+	 * (span_id is merge's key; in a database of an older merge it was the
+	 * recorded id itself). */
+	sqlite3_stmt *probe = NULL;
+	int has_rec = sqlite3_prepare_v2(x->db, "SELECT recorded_id FROM main.spans", -1, &probe,
+	                                 NULL) == SQLITE_OK;
+	sqlite3_finalize(probe);
 	char sql[2048];
 	snprintf(sql, sizeof sql,
 	         "CREATE TEMP VIEW x_spans_all AS SELECT span_id, parent_id, trace_id, pid, tid, "
-	         "name, start_ns, COALESCE(end_ns, max(start_ns, %" PRId64 ")) AS end_ns, depth "
-	         "FROM main.spans;"
+	         "name, start_ns, COALESCE(end_ns, max(start_ns, %" PRId64 ")) AS end_ns, depth, "
+	         "%s FROM main.spans;"
 	         "CREATE TEMP VIEW x_spans AS SELECT * FROM x_spans_all WHERE 1%s;"
 	         "CREATE TEMP VIEW x_samples AS SELECT * FROM main.samples WHERE 1%s;",
-	         data_end_ns, span_cond, sample_cond);
+	         data_end_ns,
+	         has_rec ? "recorded_id AS rec_id, recorded_parent_id AS rec_parent_id"
+	                 : "span_id AS rec_id, parent_id AS rec_parent_id",
+	         span_cond, sample_cond);
 	return exec_sql(x, sql);
 }
 

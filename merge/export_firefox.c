@@ -231,10 +231,11 @@ static int fx_marker_begin(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st
 	fputc('1', sp_spool_next(&col[MK_PHASE]));
 	fputc('1', sp_spool_next(&col[MK_CAT]));
 	FILE *d = sp_spool_next(&col[MK_DATA]);
+	/* the recorded ids (columns 9, 10), as the other exports carry them */
 	fprintf(d, "{\"type\":\"Span\",\"span_id\":\"%" PRId64 "\"",
-	        (int64_t)sqlite3_column_int64(st, 0));
-	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-		fprintf(d, ",\"parent_id\":\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 1));
+	        (int64_t)sqlite3_column_int64(st, 9));
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+		fprintf(d, ",\"parent_id\":\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 10));
 	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
 		fputs(",\"trace_id\":", d);
 		sp_json_str(d, (const char *)sqlite3_column_text(st, 2));
@@ -289,7 +290,8 @@ static int fx_markers(struct fx *fx, int64_t pid, int64_t tid)
 	struct sp_spool col[MK_NCOLS] = {{0}};
 	sqlite3_stmt *st = sp_export_prepare(
 	    x, "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
-	       "s.depth, a.key, a.value FROM x_spans s LEFT JOIN main.span_attrs a "
+	       "s.depth, a.key, a.value, s.rec_id, s.rec_parent_id FROM x_spans s"
+	       " LEFT JOIN main.span_attrs a "
 	       "ON a.span_id = s.span_id WHERE s.pid = ?1 AND s.tid = ?2 "
 	       "ORDER BY s.start_ns, s.span_id, a.key, a.rowid DESC");
 	int rc = st ? 0 : -SP_EIO;

@@ -411,7 +411,22 @@ static int otlp_has_column(struct sp_export *x, const char *name)
 }
 
 /* Columns of the span cursor. */
-enum { SC_ID, SC_PARENT, SC_TRACE, SC_PID, SC_TID, SC_NAME, SC_START, SC_END, SC_CUT, SC_PPID };
+/* SC_ID is merge's key (for the attributes); SC_REC and SC_REC_PARENT
+ * are the recorded ids, which the span carries. */
+enum {
+	SC_ID,
+	SC_PARENT,
+	SC_TRACE,
+	SC_PID,
+	SC_TID,
+	SC_NAME,
+	SC_START,
+	SC_END,
+	SC_CUT,
+	SC_PPID,
+	SC_REC,
+	SC_REC_PARENT
+};
 
 static const char *const otlp_cut_message[] = {
     "",
@@ -431,15 +446,15 @@ static int otlp_span(struct sp_export *x, sqlite3_stmt *st, struct otlp_attrs *a
 		return rc;
 	otlp_trace_id((const char *)sqlite3_column_text(st, SC_TRACE),
 	              sqlite3_column_int64(st, SC_PID), trace);
-	otlp_u64_be(id, (uint64_t)sqlite3_column_int64(st, SC_ID));
+	otlp_u64_be(id, (uint64_t)sqlite3_column_int64(st, SC_REC));
 	otlp_span_msg s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
 	Opentelemetry__Proto__Trace__V1__Status status =
 	    OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
 	s.trace_id = (ProtobufCBinaryData){16, trace};
 	s.span_id = (ProtobufCBinaryData){8, id};
 	s.flags = OTLP_FLAG_SAMPLED;
-	if (sqlite3_column_type(st, SC_PARENT) != SQLITE_NULL) {
-		otlp_u64_be(parent, (uint64_t)sqlite3_column_int64(st, SC_PARENT));
+	if (sqlite3_column_type(st, SC_REC_PARENT) != SQLITE_NULL) {
+		otlp_u64_be(parent, (uint64_t)sqlite3_column_int64(st, SC_REC_PARENT));
 		s.parent_span_id = (ProtobufCBinaryData){8, parent};
 		/* remote: the parent ran in another process (or is not here) */
 		int remote = sqlite3_column_type(st, SC_PPID) == SQLITE_NULL ||
@@ -486,7 +501,7 @@ static sqlite3_stmt *otlp_span_cursor(struct sp_export *x)
 	int has_cut = otlp_has_column(x, "cut");
 	snprintf(sql, sizeof sql,
 	         "SELECT s.span_id, s.parent_id, s.trace_id, s.pid, s.tid, s.name, s.start_ns, "
-	         "s.end_ns, %s, p.pid FROM x_spans s "
+	         "s.end_ns, %s, p.pid, s.rec_id, s.rec_parent_id FROM x_spans s "
 	         "LEFT JOIN main.spans p ON p.span_id = s.parent_id %s"
 	         "ORDER BY s.pid, s.start_ns, s.span_id",
 	         has_cut ? "m.cut" : "0",

@@ -288,7 +288,7 @@ static int pp_is_trace_id(const char *s)
 }
 
 /* Columns: 0 stack_id, 1 span_id, 2 count, 3 weight, 4 span name, 5 key,
- * 6 value, 7 trace id */
+ * 6 value, 7 trace id, 8 the recorded span id (the span_id label) */
 static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 {
 	g->has_stack = sqlite3_column_type(st, 0) != SQLITE_NULL;
@@ -304,7 +304,7 @@ static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 		const unsigned char *name = sqlite3_column_text(st, 4);
 		const unsigned char *trace = sqlite3_column_text(st, 7);
 		char hex[17];
-		snprintf(hex, sizeof hex, "%016" PRIx64, (uint64_t)g->span_id);
+		snprintf(hex, sizeof hex, "%016" PRIx64, (uint64_t)sqlite3_column_int64(st, 8));
 		pp_label_str(pp, g, "span_id", hex);
 		if (pp_is_trace_id((const char *)trace))
 			pp_label_str(pp, g, "trace_id", (const char *)trace);
@@ -365,10 +365,11 @@ static int pp_samples(struct pp *pp)
 {
 	struct sp_export *x = pp->x;
 	static const char head[] =
-	    "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value, sp.trace_id FROM "
+	    "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value, sp.trace_id,"
+	    " sp.rec_id FROM "
 	    "(SELECT stack_id, span_id, count(*) AS n, sum(COALESCE(weight_ns, 0)) AS w "
 	    "FROM x_samples GROUP BY span_id, stack_id) g "
-	    "LEFT JOIN main.spans sp ON sp.span_id = g.span_id ";
+	    "LEFT JOIN temp.x_spans_all sp ON sp.span_id = g.span_id ";
 	char sql[1024];
 	if (pp_has_inherited(x)) /* merge's view: own and ancestors' attributes */
 		snprintf(sql, sizeof sql,

@@ -166,8 +166,9 @@ int mg_append_copy(sqlite3 *db)
 		fprintf(stderr, "spanprof merge: database error: %s\n", sqlite3_errmsg(db));
 		return -1;
 	}
+	/* new spans' ids start past the living database's (mg_merge_prepare) */
 	return mg_copy_merging(db, &o) || mg_copy_ids(db, &o) || mg_copy_meta(db) ||
-	       mg_db_walk_parents(db) || mg_db_repair_samples(db);
+	       mg_db_resolve(db) || mg_db_walk_parents(db) || mg_db_repair_samples(db);
 }
 
 int mg_append_prune(sqlite3 *db, uint64_t since_ns)

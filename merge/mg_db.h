@@ -11,7 +11,9 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#define MG_SCHEMA_VERSION 1
+/* 2: spans.span_id is a key merge assigns (dense, in BEGIN order), the
+ * recorded ids are spans.recorded_id and recorded_parent_id. */
+#define MG_SCHEMA_VERSION 2
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
  * holds no END for the span (lost, or the log ended first); end_ns is the
@@ -34,8 +36,17 @@
 int mg_db_create_tables(sqlite3 *db);
 /* Derived tables (span_ancestors, depth, stack_funcs) that need the loaded
  * spans and stacks. walk_parents = 0 when every span got its depth and
- * ancestor rows during the load (no span has depth NULL). */
-int mg_db_derive(sqlite3 *db, int walk_parents);
+ * ancestor rows during the load (no span has depth NULL); resolve = 0 when
+ * the load found every parent and attribute's span open in its log. */
+int mg_db_derive(sqlite3 *db, int walk_parents, int resolve);
+/* Parents and attributes that the load could only name by their recorded
+ * span id (spans.recorded_parent_id, span_attrs.recorded_span_id with
+ * span_id NULL) get their spans.span_id, when that span is in the
+ * database. Scans spans and span_attrs: call it only when needed. */
+int mg_db_resolve(sqlite3 *db);
+/* The largest spans.span_id of schema.spans (0 if empty), or -1 after
+ * printing why (also: a database of an older merge, without recorded_id). */
+int64_t mg_db_max_span_id(sqlite3 *db, const char *schema);
 /* Ancestor rows and depth of the spans whose depth is NULL (their parent
  * was not open in their log): part of derive, and run again by append. */
 int mg_db_walk_parents(sqlite3 *db);

@@ -61,9 +61,10 @@
 #define MG_MAX_EARLY_ENDS (1u << 16)
 /* Finished spans inserted per sorted batch (96 bytes each: 6 MiB). */
 #define MG_SPAN_ROWS (1u << 16)
-/* Spans per multi-row INSERT (13 parameters each). */
+/* Spans per multi-row INSERT (MG_SPAN_COLS parameters each). */
 #define MG_SPAN_STMT_ROWS 64
 #define MG_ANC_ROWS       (1u << 18) /* span_ancestors rows sorted per batch (8 MiB) */
+#define MG_SPAN_COLS      15
 
 typedef struct mg_end {
 	uint64_t ts_ns;
@@ -72,10 +73,11 @@ typedef struct mg_end {
 } mg_end;
 
 typedef struct mg_open_span {
-	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns;
+	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns; /* as recorded */
+	int64_t id, parent; /* spans.span_id of it and of its parent (0: not open) */
 	uint32_t tid, flags;
 	int depth; /* -1: parent not open in this log, fixed up in SQL */
-	int known; /* CONTINUED, and the database holds it: attributes too */
+	int known; /* CONTINUED, and the database holds it (id): attributes too */
 	int has_fallback;
 	mg_end fallback; /* earliest DOUBLE_END seen while open */
 	char *name;
@@ -90,6 +92,7 @@ typedef struct mg_early_end {
 /* A finished span waiting in the sorted-insert buffer. */
 typedef struct mg_span_row {
 	uint64_t span_id, parent_id, trace_hi, trace_lo, start_ns, end_ns, seq;
+	int64_t id, parent; /* spans.span_id, parent_id (0: NULL) */
 	uint32_t tid, end_tid, flags;
 	int depth, has_end, cut;
 	char *name;
@@ -158,7 +161,7 @@ static const char mg_span_upsert[] = MG_SPAN_UPSERT_SQL;
  * their order, so the first of two equal ids still wins). */
 static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
 {
-	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 	static const char head[] = "INSERT INTO spans VALUES";
 	char sql[sizeof head + MG_SPAN_STMT_ROWS * sizeof row + sizeof mg_span_upsert];
 	size_t len = strlen(head);
@@ -190,14 +193,14 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->upd_thread_end, "UPDATE threads SET end_ns = ?, cpu_ns = ?, signal_blocked = ?"
 	                          " WHERE pid = ? AND tid = ?"},
 	    {&mg->ins_span,
-	     "INSERT INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)" MG_SPAN_UPSERT_SQL},
-	    {&mg->sel_span_known,
-	     mg->appending ? "SELECT 1 FROM spans WHERE span_id = ?1 AND pid = ?2 UNION ALL"
-	                     " SELECT 1 FROM prev.spans WHERE span_id = ?1 AND pid = ?2"
-	                   : "SELECT 1 FROM spans WHERE span_id = ?1 AND pid = ?2"},
+	     "INSERT INTO spans VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" MG_SPAN_UPSERT_SQL},
+	    {&mg->sel_prev_span, /* --append: a span cut where the living database ends */
+	     mg->appending ? "SELECT span_id FROM prev.spans WHERE recorded_id = ?1 AND pid = ?2"
+	                     " ORDER BY span_id LIMIT 1"
+	                   : "SELECT NULL WHERE 0"},
 	    {&mg->sel_process, "SELECT log_id FROM processes WHERE pid = ? AND start_ns = ?"
 	                       " AND host IS ? LIMIT 1"},
-	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?)"},
+	    {&mg->ins_attr, "INSERT INTO span_attrs VALUES(?,?,?,?,?)"},
 	    {&mg->ins_sampler, "INSERT OR REPLACE INTO sampler VALUES(?,?,?,?,?,?,?)"},
 	    {&mg->ins_lost, "INSERT INTO lost VALUES(?,?,?,?) ON CONFLICT(pid, tid, kind)"
 	                    " DO UPDATE SET count = max(count, excluded.count)"},
@@ -217,16 +220,17 @@ int mg_merge_prepare(mg_merge *mg)
 		return -1;
 	mg->next_stack_id = 1;
 	mg->next_log_id = 1;
-	return 0;
+	mg->next_span_id = mg->appending ? mg_db_max_span_id(mg->db, "prev") + 1 : 1;
+	return mg->next_span_id > 0 ? 0 : -1;
 }
 
 void mg_merge_finalize(mg_merge *mg)
 {
-	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage,     mg->ins_process,
-	                       mg->upd_process_end, mg->ins_thread,     mg->upd_thread_end,
-	                       mg->ins_span,        mg->ins_attr,       mg->ins_sampler,
-	                       mg->ins_lost,        mg->ins_stack,      mg->ins_span_many,
-	                       mg->ins_dropped,     mg->sel_span_known, mg->sel_process};
+	sqlite3_stmt *all[] = {mg->ins_log,         mg->ins_damage,    mg->ins_process,
+	                       mg->upd_process_end, mg->ins_thread,    mg->upd_thread_end,
+	                       mg->ins_span,        mg->ins_attr,      mg->ins_sampler,
+	                       mg->ins_lost,        mg->ins_stack,     mg->ins_span_many,
+	                       mg->ins_dropped,     mg->sel_prev_span, mg->sel_process};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	mg_batch_finalize(&mg->samples_batch);
@@ -234,6 +238,7 @@ void mg_merge_finalize(mg_merge *mg)
 	free(mg->anc);
 	mg->anc = NULL;
 	mg_hash_free(&mg->trie);
+	mg_hash_free(&mg->continued);
 }
 
 static void mg_bind_text_n(sqlite3_stmt *st, int i, const char *s, size_t n)
@@ -358,22 +363,22 @@ static int mg_anc_flush(mg_merge *mg)
 	return mg_batch_flush(&mg->ancestors_batch);
 }
 
-/* span_ancestors rows of a span whose parent chain is open in this log:
- * itself, then each open ancestor. */
-static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
+/* span_ancestors rows of span s, whose parent chain is open in this log:
+ * itself, then each open ancestor (by spans.span_id). */
+static int mg_ancestors(mg_log *lg, const mg_open_span *s)
 {
 	mg_merge *mg = lg->mg;
 	if (!mg->anc && !(mg->anc = malloc(MG_ANC_ROWS * sizeof *mg->anc)))
 		return -1;
-	uint64_t anc = span_id, next = parent_id;
+	uint64_t id = (uint64_t)s->id, anc = id, next = s->parent_id;
 	for (int d = 0;; d++) {
 		if (mg->n_anc == MG_ANC_ROWS && mg_anc_flush(mg))
 			return -1;
-		mg->anc[mg->n_anc++] = (mg_anc_row){span_id, anc, d, mg->next_anc_seq++};
+		mg->anc[mg->n_anc++] = (mg_anc_row){id, anc, d, mg->next_anc_seq++};
 		uint64_t *slot = next ? mg_hash_get(&lg->open, next, 0) : NULL;
 		if (!slot || d > 1000)
 			return 0;
-		anc = next;
+		anc = (uint64_t)lg->spans[*slot].id;
 		next = lg->spans[*slot].parent_id;
 	}
 }
@@ -381,18 +386,22 @@ static int mg_ancestors(mg_log *lg, uint64_t span_id, uint64_t parent_id)
 static int mg_span_close(mg_log *lg, size_t i, const mg_end *end);
 static int mg_early_take(mg_log *lg, uint64_t span_id, mg_end *out);
 
-/* A CONTINUED span (begun in an earlier segment): 1 when the database has
- * it already (that segment was merged), 0 if not, -1 on error. Its rows in
- * the sorted-insert buffer were flushed when that segment's log ended. */
-static int mg_span_known(mg_log *lg, uint64_t span_id)
+/* A CONTINUED span (begun in an earlier segment): its spans.span_id when
+ * the database has it already (that segment was merged: in this merge, or
+ * in the living database of --append), 0 if not, -1 on error. */
+static int64_t mg_span_known(mg_log *lg, uint64_t span_id)
 {
-	sqlite3_stmt *st = lg->mg->sel_span_known;
+	uint64_t *hit = mg_hash_get(&lg->mg->continued, span_id, lg->pid);
+	if (hit || !lg->mg->appending)
+		return hit ? (int64_t)*hit : 0;
+	sqlite3_stmt *st = lg->mg->sel_prev_span;
 	sqlite3_bind_int64(st, 1, (int64_t)span_id);
 	sqlite3_bind_int64(st, 2, lg->pid);
 	int rc = sqlite3_step(st);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return id;
 }
 
 static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
@@ -407,11 +416,15 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	int depth = !b->parent_id                             ? 0
 	            : parent && lg->spans[*parent].depth >= 0 ? lg->spans[*parent].depth + 1
 	                                                      : -1;
-	int known = (b->flags & SP_SPAN_CONTINUED) ? mg_span_known(lg, b->span_id) : 0;
+	int64_t known = (b->flags & SP_SPAN_CONTINUED) ? mg_span_known(lg, b->span_id) : 0;
 	if (known < 0)
 		return -1;
+	if (b->parent_id && !parent) /* parent_id found by its recorded id later */
+		lg->mg->ids_unresolved++;
 	mg_open_span *s = &lg->spans[slot];
-	*s = (mg_open_span){.known = known,
+	*s = (mg_open_span){.known = known > 0,
+	                    .id = known > 0 ? known : lg->mg->next_span_id++,
+	                    .parent = parent ? lg->spans[*parent].id : 0,
 	                    .span_id = b->span_id,
 	                    .parent_id = b->parent_id,
 	                    .trace_hi = b->trace_hi,
@@ -425,10 +438,10 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 		s->name = strdup(mg_unknown_name(unknown, b->name_id));
 	else
 		s->name = strndup(b->name ? b->name : "", b->name ? b->name_len : 0);
-	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, b->span_id) ||
+	if (!s->name || mg_attr_begin(lg->attr, b->tid, rec->ts_ns, (uint64_t)s->id) ||
 	    mg_repair_begin(lg->repair, b->tid, rec->ts_ns, b->span_id, b->parent_id, b->flags))
 		return -1;
-	if (depth >= 0 && mg_ancestors(lg, b->span_id, b->parent_id))
+	if (depth >= 0 && mg_ancestors(lg, s))
 		return -1;
 	if (mg_hash_put(&lg->open, b->span_id, 0, (uint64_t)slot))
 		return -1;
@@ -436,26 +449,31 @@ static int mg_on_span_begin(mg_log *lg, const sp_record *rec)
 	return mg_early_take(lg, b->span_id, &early) ? mg_span_close(lg, (size_t)slot, &early) : 0;
 }
 
-/* Writes the buffered spans in id order: random 63-bit ids inserted as
- * they end land all over the spans B-tree; sorted, each batch walks it
- * once from left to right. */
+/* Writes the buffered spans in id order. Ids are handed out at BEGIN and
+ * rows come at END, so a batch is nearly sorted already and lands at the
+ * right edge of the spans B-tree; sorted, it is appended page by page. */
 static int mg_cmp_span_row(const void *pa, const void *pb)
 {
 	const mg_span_row *a = pa, *b = pb;
-	if (a->span_id != b->span_id)
-		return a->span_id < b->span_id ? -1 : 1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq; /* first one wins */
 }
 
-/* Binds span row r to st's parameters base+1 .. base+13. */
+/* Binds span row r to st's parameters base+1 .. base+MG_SPAN_COLS. */
 static void mg_span_bind(mg_log *lg, sqlite3_stmt *st, int base, const mg_span_row *r)
 {
 	char trace[33];
-	sqlite3_bind_int64(st, base + 1, (int64_t)r->span_id);
-	if (r->parent_id)
-		sqlite3_bind_int64(st, base + 2, (int64_t)r->parent_id);
+	sqlite3_bind_int64(st, base + 1, r->id);
+	if (r->parent)
+		sqlite3_bind_int64(st, base + 2, r->parent);
 	else
 		sqlite3_bind_null(st, base + 2);
+	sqlite3_bind_int64(st, base + 14, (int64_t)r->span_id);
+	if (r->parent_id)
+		sqlite3_bind_int64(st, base + 15, (int64_t)r->parent_id);
+	else
+		sqlite3_bind_null(st, base + 15);
 	if (r->trace_hi || r->trace_lo) {
 		snprintf(trace, sizeof trace, "%016" PRIx64 "%016" PRIx64, r->trace_hi,
 		         r->trace_lo);
@@ -488,7 +506,8 @@ static int mg_span_write(mg_log *lg, const mg_span_row *rows, size_t n)
 	size_t i = 0;
 	for (; i + MG_SPAN_STMT_ROWS <= n; i += MG_SPAN_STMT_ROWS) {
 		for (int k = 0; k < MG_SPAN_STMT_ROWS; k++)
-			mg_span_bind(lg, lg->mg->ins_span_many, k * 13, &rows[i + (size_t)k]);
+			mg_span_bind(lg, lg->mg->ins_span_many, k * MG_SPAN_COLS,
+			             &rows[i + (size_t)k]);
 		if (mg_step_bound(lg->mg->ins_span_many))
 			return -1;
 	}
@@ -529,6 +548,8 @@ static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
 	mg_span_row *r = &lg->rows[lg->n_rows++];
 	*r = (mg_span_row){.span_id = s->span_id,
 	                   .parent_id = s->parent_id,
+	                   .id = s->id,
+	                   .parent = s->parent,
 	                   .trace_hi = s->trace_hi,
 	                   .trace_lo = s->trace_lo,
 	                   .start_ns = s->start_ns,
@@ -554,6 +575,10 @@ static int mg_span_insert(mg_log *lg, mg_open_span *s, const mg_end *end)
 		lg->n_rows--;
 		return 0;
 	}
+	/* the segment that continues it finds its row by the recorded id */
+	if (r->cut == MG_CUT_CONTINUES &&
+	    mg_hash_put(&lg->mg->continued, s->span_id, lg->pid, (uint64_t)s->id))
+		return -1;
 	return lg->n_rows == MG_SPAN_ROWS ? mg_span_rows_flush(lg) : 0;
 }
 
@@ -566,7 +591,8 @@ static int mg_span_close(mg_log *lg, size_t i, const mg_end *end)
 	uint64_t end_ns = end->ts_ns < s->start_ns ? s->start_ns : end->ts_ns;
 	uint64_t span_id = s->span_id;
 	int err = (!end->cut && mg_repair_end(lg->repair, s->tid, end->tid, end_ns, span_id)) ||
-	          mg_attr_end(lg->attr, s->tid, end_ns, span_id) || mg_span_insert(lg, s, end);
+	          mg_attr_end(lg->attr, s->tid, end_ns, (uint64_t)s->id) ||
+	          mg_span_insert(lg, s, end);
 	free(s->name); /* NULL unless the insert failed */
 	s->name = NULL;
 	mg_hash_del(&lg->open, span_id, 0);
@@ -702,12 +728,19 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 	const sp_rec_attr *a = &rec->u.attr;
 	sqlite3_stmt *st = lg->mg->ins_attr;
 	mg_repair_attr(lg->repair, a->tid, a->span_id);
-	if (a->flags & SP_ATTR_CONTINUED) { /* stored with its segment, if merged */
-		uint64_t *slot = mg_hash_get(&lg->open, a->span_id, 0);
-		if (slot && lg->spans[*slot].known)
-			return 0;
+	uint64_t *slot = mg_hash_get(&lg->open, a->span_id, 0);
+	if (slot && lg->spans[*slot].known && (a->flags & SP_ATTR_CONTINUED))
+		return 0; /* stored with its segment */
+	/* A span not open here (ended, not begun yet, or of another log) is
+	 * found by its recorded id after the load (mg_db_resolve). */
+	if (slot) {
+		sqlite3_bind_int64(st, 1, lg->spans[*slot].id);
+		sqlite3_bind_null(st, 5);
+	} else {
+		sqlite3_bind_null(st, 1);
+		sqlite3_bind_int64(st, 5, (int64_t)a->span_id);
+		lg->mg->ids_unresolved++;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)a->span_id);
 	/* a known key_id came resolved from the prefetcher; an unknown one (its
 	 * STRING was in a damaged frame) shows as "?<id>", as in dump */
 	char unknown[MG_UNKNOWN_NAME_LEN];
@@ -724,7 +757,7 @@ static int mg_on_attr(mg_log *lg, const sp_record *rec)
 		mg_bind_text_n(st, 3, a->s, a->s ? a->s_len : 0);
 	sqlite3_bind_int(st, 4, (a->flags & SP_ATTR_TRUNCATED) != 0);
 	/* a string attribute binds its value as TRANSIENT: safe to step now */
-	return mg_step_bound(st); /* all four bound */
+	return mg_step_bound(st); /* all five bound */
 }
 
 /* Stack-trie node for (parent, frame), created on first sight. */

@@ -35,7 +35,7 @@ typedef struct mg_merge {
 	    *upd_thread_end, *ins_span, *ins_attr, *ins_sampler, *ins_lost, *ins_dropped,
 	    *ins_stack;
 	sqlite3_stmt *ins_span_many; /* MG_SPAN_STMT_ROWS spans per INSERT (mg_load.c) */
-	sqlite3_stmt *sel_span_known, *sel_process; /* rotated logs: spans, processes seen */
+	sqlite3_stmt *sel_prev_span, *sel_process; /* rotated logs: spans, processes seen */
 	mg_batch samples_batch;   /* samples(ts_ns, pid, tid, span_id, stack_id, weight_ns) */
 	mg_batch ancestors_batch; /* span_ancestors rows */
 	mg_anc_row *anc;          /* span_ancestors rows not yet sorted and written */
@@ -45,7 +45,10 @@ typedef struct mg_merge {
 	int64_t next_stack_id;
 	int64_t next_log_id;
 	uint64_t next_span_seq;       /* arrival order of finished spans */
+	int64_t next_span_id;         /* spans.span_id: dense, in BEGIN order */
+	mg_hash continued;            /* (recorded id, pid) -> span_id of a span cut 3 */
 	uint64_t spans_without_depth; /* parent not open in its log: walked in SQL */
+	uint64_t ids_unresolved;      /* parents and attributes by recorded id: mg_db_resolve */
 	uint64_t events;              /* records read, all logs */
 	uint64_t bytes_done;          /* compressed bytes of finished logs */
 	uint64_t bytes_total;         /* sizes of all input files */

@@ -80,19 +80,24 @@ function compare(dbFile, requests, expectOneResourcePerProcess) {
   const { all } = openDb(dbFile);
   const cols = all("SELECT name FROM pragma_table_info('spans')").map((r) => r.name);
   const cut = cols.includes('cut') ? 'cut' : '0 AS cut';
-  const rows = all(`SELECT span_id, parent_id, trace_id, pid, tid, name, start_ns, end_ns,
+  // The export carries the recorded ids (spans.recorded_id; a database of
+  // an older merge, or the fixture, has span_id = the recorded id).
+  const rec = cols.includes('recorded_id')
+    ? 'recorded_id AS rec_id, recorded_parent_id AS rec_parent'
+    : 'span_id AS rec_id, parent_id AS rec_parent';
+  const rows = all(`SELECT span_id, ${rec}, trace_id, pid, tid, name, start_ns, end_ns,
                     ${cut} FROM spans`);
   const { spans, resources } = flatten(requests);
   if (spans.length !== rows.length) fail(`${spans.length} spans decoded, ${rows.length} in the db`);
   const byId = new Map(spans.map(({ s, res }) => [hex(s.spanId), { s, res }]));
   const traceOfText = new Map(); // db trace_id text -> OTLP trace id
   for (const r of rows) {
-    const id = big(r.span_id).toString(16).padStart(16, '0');
+    const id = big(r.rec_id).toString(16).padStart(16, '0');
     const got = byId.get(id);
     if (!got) { fail(`span ${id} (${r.name}) missing`); continue; }
     const { s, res } = got;
     if (s.name !== r.name) fail(`span ${id}: name ${s.name} != ${r.name}`);
-    const parent = r.parent_id === null ? '' : big(r.parent_id).toString(16).padStart(16, '0');
+    const parent = r.rec_parent === null ? '' : big(r.rec_parent).toString(16).padStart(16, '0');
     if (hex(s.parentSpanId) !== parent) fail(`span ${id}: parent ${hex(s.parentSpanId)} != ${parent}`);
     const trace = hex(s.traceId);
     if (trace.length !== 32 || /^0+$/.test(trace)) fail(`span ${id}: bad trace id ${trace}`);

@@ -137,7 +137,7 @@ static void test_firefox(void **state)
 	out = xt_pcli(cli, ses, "thread markers --list");
 	expect(out, "12 markers");
 	snprintf(label, sizeof label, "compute #%lld",
-	         (long long)xt_db_int(t.db, "SELECT span_id FROM spans WHERE name = 'compute' "
+	         (long long)xt_db_int(t.db, "SELECT recorded_id FROM spans WHERE name = 'compute' "
 	                                    "ORDER BY start_ns LIMIT 1"));
 	const char *line = strstr(out, label);
 	if (!line)

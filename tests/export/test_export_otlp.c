@@ -197,11 +197,12 @@ static void test_two_hosts_one_trace(void **state)
 	struct xt *t = *state;
 	char *out = NULL, tp[128], args[1024], file[512], want[256];
 	record_as(t, "host-a", "", "a");
-	if (xt_run(&out,
-	           "%s merge -o %s/a.db %s/a >/dev/null 2>&1 && sqlite3 %s/a.db \"SELECT "
-	           "printf('00-%%s-%%016x-01', trace_id, span_id) FROM spans WHERE parent_id IS "
-	           "NULL\"",
-	           xt_cli(), t->dir, t->dir, t->dir) != 0 ||
+	if (xt_run(
+	        &out,
+	        "%s merge -o %s/a.db %s/a >/dev/null 2>&1 && sqlite3 %s/a.db \"SELECT "
+	        "printf('00-%%s-%%016x-01', trace_id, recorded_id) FROM spans WHERE parent_id IS "
+	        "NULL\"",
+	        xt_cli(), t->dir, t->dir, t->dir) != 0 ||
 	    strlen(out) != 56)
 		fail_msg("merge a: %s", out);
 	snprintf(tp, sizeof tp, "%.55s", out);

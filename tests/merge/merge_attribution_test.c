@@ -107,12 +107,13 @@ static void test_innermost_span(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db,
-	                                    "SELECT s.ts_ns - a.start_ns + 1000, s.span_id FROM"
-	                                    " samples s, spans a WHERE a.span_id = 100 AND"
-	                                    " s.pid = 4242 AND s.tid = 10 ORDER BY s.ts_ns",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT s.ts_ns - a.start_ns + 1000, rec(s.span_id) FROM"
+	                       " samples s, spans a WHERE a.span_id = rid(100) AND"
+	                       " s.pid = 4242 AND s.tid = 10 ORDER BY s.ts_ns",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
 	size_t i = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		assert_true(i < sizeof g_expect / sizeof g_expect[0]);
@@ -138,14 +139,14 @@ static void test_other_thread_and_unended(void **state)
 	                               " span_id IS NULL"),
 	                 1);
 	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 11 AND"
-	                               " span_id = 200"),
+	                               " span_id = rid(200)"),
 	                 1);
 	/* The log ended with it open and nothing of thread 11 was lost: it
 	 * lasts until just after the thread's last record (the sample at 3500). */
 	assert_int_equal(mtest_int(db, "SELECT dur_ns = 2501 AND cut = 2 AND end_tid IS NULL AND"
-	                               " (flags & 256) <> 0 FROM spans WHERE span_id = 200"),
+	                               " (flags & 256) <> 0 FROM spans WHERE span_id = rid(200)"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT dur_ns FROM spans WHERE span_id = 101"), 3000);
+	assert_int_equal(mtest_int(db, "SELECT dur_ns FROM spans WHERE span_id = rid(101)"), 3000);
 	assert_int_equal(mtest_int(db, "SELECT count(*) FROM threads WHERE pid = 4242 AND"
 	                               " name IN ('main', 'worker')"),
 	                 2);
@@ -157,7 +158,7 @@ static void test_rings_out_of_order(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 12"), 2);
-	assert_int_equal(mtest_int(db, "SELECT span_id FROM samples WHERE tid = 12"
+	assert_int_equal(mtest_int(db, "SELECT rec(span_id) FROM samples WHERE tid = 12"
 	                               " ORDER BY ts_ns LIMIT 1"),
 	                 400);
 	assert_int_equal(mtest_int(db, "SELECT span_id IS NULL FROM samples WHERE tid = 12"
@@ -170,14 +171,15 @@ static void test_cross_process_parent(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT parent_id FROM spans WHERE span_id = 300"), 101);
-	assert_int_equal(mtest_int(db, "SELECT depth FROM spans WHERE span_id = 300"), 2);
-	assert_int_equal(mtest_int(db, "SELECT depth FROM spans WHERE span_id = 102"), 2);
+	assert_int_equal(mtest_int(db, "SELECT rec(parent_id) FROM spans WHERE span_id = rid(300)"),
+	                 101);
+	assert_int_equal(mtest_int(db, "SELECT depth FROM spans WHERE span_id = rid(300)"), 2);
+	assert_int_equal(mtest_int(db, "SELECT depth FROM spans WHERE span_id = rid(102)"), 2);
 	assert_int_equal(mtest_int(db, "SELECT count(*) FROM processes WHERE pid = 4243 AND"
 	                               " ppid = 4242"),
 	                 1);
 	/* Inclusive attribution crosses the process boundary. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = 100"
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = rid(100)"
 	                               " AND pid = 4243"),
 	                 1);
 	char *kind = mtest_text(db, "SELECT value FROM sample_attrs a JOIN samples s USING"
@@ -193,7 +195,7 @@ static void test_attrs_and_weights(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	/* A sample in "lex" sees the request's attributes, typed. */
-	assert_int_equal(mtest_int(db, "SELECT value FROM sample_attrs WHERE span_id = 102 AND"
+	assert_int_equal(mtest_int(db, "SELECT value FROM sample_attrs WHERE span_id = rid(102) AND"
 	                               " key = 'bytes' LIMIT 1"),
 	                 42);
 	assert_int_equal(mtest_int(db, "SELECT typeof(value) = 'integer' FROM span_attrs"
@@ -205,7 +207,7 @@ static void test_attrs_and_weights(void **state)
 	assert_int_equal(mtest_int(db, "SELECT weight_ns FROM samples WHERE pid = 4242"
 	                               " LIMIT 1"),
 	                 1000000);
-	char *trace = mtest_text(db, "SELECT trace_id FROM spans WHERE span_id = 100");
+	char *trace = mtest_text(db, "SELECT trace_id FROM spans WHERE span_id = rid(100)");
 	assert_non_null(trace);
 	assert_string_equal(trace, "00000000000012340000000000005678");
 	free(trace);
@@ -296,7 +298,7 @@ static void test_top_and_query(void **state)
 	free(out);
 	assert_int_equal(mtest_cli(&out, NULL,
 	                           "query '%s' 'SELECT name FROM spans ORDER BY"
-	                           " span_id' --csv",
+	                           " recorded_id' --csv",
 	                           g_db),
 	                 0);
 	assert_string_equal(out, "name\r\nrequest\r\nparse\r\nlex\r\nbackground\r\nchild-root\r\n"

@@ -128,7 +128,7 @@ static int setup(void **state)
 static int64_t span_int(sqlite3 *db, const char *col, int id)
 {
 	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT %s FROM spans WHERE span_id = %d", col, id);
+	snprintf(sql, sizeof sql, "SELECT %s FROM spans WHERE span_id = rid(%d)", col, id);
 	return mtest_int(db, sql);
 }
 
@@ -146,8 +146,8 @@ static void assert_attribution(sqlite3 *db, int tid, int64_t lo_off, const char 
 	char sql[256], got[256] = "";
 	sqlite3_stmt *st = NULL;
 	snprintf(sql, sizeof sql,
-	         "SELECT coalesce(span_id, '-') FROM samples WHERE tid = %d AND ts_ns <"
-	         " (SELECT start_ns FROM spans WHERE span_id = 500) + %lld ORDER BY ts_ns",
+	         "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d AND ts_ns <"
+	         " (SELECT start_ns FROM spans WHERE span_id = rid(500)) + %lld ORDER BY ts_ns",
 	         tid, (long long)lo_off);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -173,7 +173,8 @@ static void test_end_before_begin(void **state)
 	/* Samples of the owner thread leave the span at its END (4900 us in,
 	 * 5100 out), although the END came first in the file. */
 	assert_attribution(db, 30, 1000000000, "- 500 501 500 - -");
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = 500"), 3);
+	assert_int_equal(
+	    mtest_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = rid(500)"), 3);
 	sqlite3_close(db);
 }
 
@@ -181,10 +182,10 @@ static void test_attr_before_begin(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT value FROM span_attrs WHERE span_id = 500 AND"
+	assert_int_equal(mtest_int(db, "SELECT value FROM span_attrs WHERE span_id = rid(500) AND"
 	                               " key = 'size'"),
 	                 7);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_attrs WHERE span_id = 501"
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_attrs WHERE span_id = rid(501)"
 	                               " AND key = 'size' AND value = 7"),
 	                 1);
 	sqlite3_close(db);
@@ -208,7 +209,7 @@ static void test_double_end(void **state)
 	assert_dur(db, 603, 500);
 	assert_int_equal(span_int(db, "flags", 603), 0);
 	/* An END without a BEGIN makes no span. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE span_id = 999"), 0);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE span_id = rid(999)"), 0);
 	assert_attribution(db, 32, 1000000000, "600 - - 602 - - 604 -");
 	sqlite3_close(db);
 }

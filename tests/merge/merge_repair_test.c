@@ -227,7 +227,8 @@ static void assert_attribution(sqlite3 *db, int tid, const char *want)
 	char sql[256], got[512] = "";
 	sqlite3_stmt *st = NULL;
 	snprintf(sql, sizeof sql,
-	         "SELECT coalesce(span_id, '-') FROM samples WHERE tid = %d ORDER BY ts_ns", tid);
+	         "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d ORDER BY ts_ns",
+	         tid);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		size_t n = strlen(got);
@@ -243,12 +244,12 @@ static void test_end_lost(void **state)
 	(void)state;
 	sqlite3 *db = open_db(LOSSY);
 	/* Cut at its child's end (2000 us), not at the end of the data. */
-	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = 101"), 1);
-	assert_int_equal(q(db, "SELECT dur_ns FROM spans WHERE span_id = 101"), US(1000));
+	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = rid(101)"), 1);
+	assert_int_equal(q(db, "SELECT dur_ns FROM spans WHERE span_id = rid(101)"), US(1000));
 	assert_int_equal(q(db, "SELECT (flags & 256) <> 0 AND end_tid IS NULL FROM spans"
-	                       " WHERE span_id = 101"),
+	                       " WHERE span_id = rid(101)"),
 	                 1);
-	assert_int_equal(q(db, "SELECT count(*) FROM spans WHERE cut <> 0 AND span_id <> 101"
+	assert_int_equal(q(db, "SELECT count(*) FROM spans WHERE cut <> 0 AND span_id <> rid(101)"
 	                       " AND tid = 40"),
 	                 0);
 	/* 2500 us (in the lost stretch) and 4000 us leave the cut span. */
@@ -260,11 +261,11 @@ static void test_late_proof(void **state)
 {
 	(void)state;
 	sqlite3 *db = open_db(LOSSY);
-	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = 201"), 1);
-	assert_int_equal(q(db, "SELECT dur_ns FROM spans WHERE span_id = 201"), 0);
-	assert_int_equal(q(db, "SELECT count(*) FROM samples WHERE span_id = 201"), 0);
-	assert_int_equal(q(db, "SELECT count(*) FROM samples WHERE tid = 41 AND span_id = 200"),
-	                 N_LATE);
+	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = rid(201)"), 1);
+	assert_int_equal(q(db, "SELECT dur_ns FROM spans WHERE span_id = rid(201)"), 0);
+	assert_int_equal(q(db, "SELECT count(*) FROM samples WHERE span_id = rid(201)"), 0);
+	assert_int_equal(
+	    q(db, "SELECT count(*) FROM samples WHERE tid = 41 AND span_id = rid(200)"), N_LATE);
 	sqlite3_close(db);
 }
 
@@ -274,7 +275,7 @@ static void test_late_cross_end(void **state)
 	sqlite3 *db = open_db(LOSSY);
 	assert_int_equal(q(db,
 	                   "SELECT cut = 0 AND dur_ns = %llu AND end_tid = 44 FROM spans"
-	                   " WHERE span_id = 501",
+	                   " WHERE span_id = rid(501)",
 	                   (unsigned long long)US(200)),
 	                 1);
 	sqlite3_close(db);
@@ -285,16 +286,18 @@ static void test_crash(void **state)
 	(void)state;
 	sqlite3 *db = open_db(CRASH);
 	/* Nothing of thread 50 lost: open until just after its last record. */
-	assert_int_equal(q(db, "SELECT count(*) FROM spans WHERE span_id IN (300, 301) AND cut = 2"
-	                       " AND (flags & 256) <> 0 AND end_ns = (SELECT max(ts_ns) + 1"
-	                       " FROM samples WHERE tid = 50)"),
+	assert_int_equal(q(db,
+	                   "SELECT count(*) FROM spans WHERE recorded_id IN (300, 301) AND cut = 2"
+	                   " AND (flags & 256) <> 0 AND end_ns = (SELECT max(ts_ns) + 1"
+	                   " FROM samples WHERE tid = 50)"),
 	                 2);
 	assert_attribution(db, 50, "300 301 301");
 	/* Thread 51 lost events after 310 was last seen (311's end at 200 us). */
-	assert_int_equal(q(db, "SELECT cut = 2 AND dur_ns = %llu FROM spans WHERE span_id = 310",
+	assert_int_equal(q(db,
+	                   "SELECT cut = 2 AND dur_ns = %llu FROM spans WHERE span_id = rid(310)",
 	                   (unsigned long long)US(200)),
 	                 1);
-	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = 311"), 0);
+	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = rid(311)"), 0);
 	assert_attribution(db, 51, "- -");
 	sqlite3_close(db);
 }

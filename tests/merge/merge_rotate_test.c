@@ -143,7 +143,7 @@ static void test_each_segment_merges_alone(void **state)
 			assert_true(sessions >= 1);
 			assert_int_equal(mtest_int(db,
 			                           "SELECT count(*) FROM spans s JOIN w.spans a"
-			                           " USING(span_id) WHERE s.name = 'session'"
+			                           " USING(recorded_id) WHERE s.name = 'session'"
 			                           " AND abs(s.start_ns - a.start_ns) < 1000000"),
 			                 sessions);
 			assert_int_equal(mtest_int(db,

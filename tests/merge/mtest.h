@@ -21,7 +21,9 @@ int mtest_cli(char **out, char **err, const char *fmt, ...) __attribute__((forma
 /* Runs "merge [FLAGS] -o DB INPUT" for a group setup; prints merge's
  * stderr when it fails. Returns merge's exit status. */
 int mtest_merge(const char *flags, const char *db, const char *input);
-/* Opens a database read-only (asserts). */
+/* Opens a database read-only (asserts), with two SQL functions for tests
+ * written with the ids a synthetic log records: rid(recorded id) is that
+ * span's spans.span_id (merge's key), rec(span_id) its recorded id. */
 sqlite3 *mtest_db(const char *path);
 /* First column of the first row as int64 (asserts that a row exists). */
 int64_t mtest_int(sqlite3 *db, const char *sql);
