@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 #ifdef CORE_FORCE_MONOTONIC
 #define EXPECTED_KIND SP_CLOCK_MONOTONIC
@@ -111,7 +112,8 @@ static void test_converted_within_50us(void **state)
 	sp_clock_init();
 	if (EXPECTED_KIND)
 		assert_int_equal(sp_clock_kind(), EXPECTED_KIND);
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	sp_ring *ring = sp_ring_create(1, 0);
 	assert_int_equal(core_open_log(dir, "clock", path, sizeof path), 0);
@@ -138,7 +140,7 @@ static void test_converted_within_50us(void **state)
 	assert_int_equal(n, MARKS);
 	assert_int_equal(sp_reader_process(r)->clock_kind, sp_clock_kind());
 	sp_reader_close(r);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 /* Every other bracket is "preempted" for 3 ms: the calibration must keep

@@ -21,6 +21,7 @@
 #include "codec.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 static uint8_t good[8192];
 static size_t good_len;
@@ -213,7 +214,8 @@ static long write_log(const char *path, const uint8_t *second, size_t second_len
 static void test_reader_rejects_bad_records_in_good_frames(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	unsigned seed = 99;
 	int damaged = 0;
@@ -240,7 +242,7 @@ static void test_reader_rejects_bad_records_in_good_frames(void **state)
 		unlink(path);
 	}
 	assert_true(damaged > 50);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 #define MAX_RECS   512
 #define MAX_FRAMES 64
@@ -149,7 +150,7 @@ static void load_image(const char *path)
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, core_tmpdir());
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	sp_ring *ring = sp_ring_create(77, 0);
 	assert_non_null(ring);
@@ -165,7 +166,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 	free(ref.bytes);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 static char dir[64], log_path[512];
 
@@ -61,7 +62,7 @@ static int count_lines(const char *s)
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, core_tmpdir());
+	tl_tmpdir(dir, sizeof dir, "core");
 	sp_ring *ring = sp_ring_create(321, 0);
 	sp_ring *tiny = sp_ring_create(322, 1024); /* 5 of 10 samples fit, 5 lost */
 	static const uint64_t pcs[20] = {0x1000};
@@ -98,7 +99,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 static pthread_barrier_t started, finish;
 static sp_ring *other_ring;
@@ -103,7 +104,8 @@ static void scan(const char *path, found *f)
 static void test_fork_child_log(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512], child_path[600];
 	sp_ring *ring = sp_ring_create((uint32_t)gettid(), 0);
 	assert_int_equal(core_open_log(dir, "fork", path, sizeof path), 0);
@@ -152,7 +154,7 @@ static void test_fork_child_log(void **state)
 	assert_int_equal(p.span_100, 1);
 	assert_int_equal(p.span_900, 1);
 	assert_int_equal(p.span_700, 0);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 #define PUSHES 100
 
@@ -84,7 +85,8 @@ static void test_full_ring_counts_losses(void **state)
 	sp_ring_count_lost(samples, SP_LOST_UNWIND);
 	sp_ring_count_lost(samples, SP_LOST_UNWIND);
 
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	assert_int_equal(core_open_log(dir, "lost", path, sizeof path), 0);
 	sp_log_flush();
@@ -101,7 +103,7 @@ static void test_full_ring_counts_losses(void **state)
 	assert_int_equal(s.samples, 5);
 	assert_int_equal(s.lost_samples, 5);
 	assert_int_equal(s.lost_unwind, 3);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

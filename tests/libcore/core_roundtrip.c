@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 static const uint8_t build_id[20] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                      11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
@@ -205,7 +206,8 @@ static void test_roundtrip_all_types(void **state)
 	memset(long_str, 's', sizeof long_str - 1);
 	for (int i = 0; i < 200; i++)
 		pcs[i] = 0x7f0000001000u + (uint64_t)(i * 37 % 11) * 0x100 - (uint64_t)i;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	sp_ring *ring = sp_ring_create(1234, 0);
 	assert_non_null(ring);
@@ -221,7 +223,7 @@ static void test_roundtrip_all_types(void **state)
 	assert_int_equal(recs[0].type, SP_REC_PROCESS);
 	check_span_records(recs, n, t0);
 	check_other_records(recs, n);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 /* A record type this reader does not know is skipped, and trailing payload
@@ -290,7 +292,8 @@ static void write_future_log(const char *path)
 static void test_refuses_newer_min_reader_version(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	snprintf(path, sizeof path, "%s/future.splog", dir);
 	write_future_log(path);
@@ -300,7 +303,7 @@ static void test_refuses_newer_min_reader_version(void **state)
 	assert_int_equal(sp_reader_next(r, &rec), -SP_EVERSION);
 	assert_non_null(strstr(sp_reader_error(r), "needs reader version 9"));
 	sp_reader_close(r);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 /* SIGKILL, SIGSTOP and glibc's two internal signals cannot be blocked. */
@@ -316,7 +319,8 @@ static int all_signals_blocked(unsigned long long mask)
 static void test_writer_thread_blocks_signals(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512], line[256], file[300];
 	assert_int_equal(core_open_log(dir, "sigmask", path, sizeof path), 0);
 	DIR *tasks = opendir("/proc/self/task");
@@ -342,7 +346,7 @@ static void test_writer_thread_blocks_signals(void **state)
 	closedir(tasks);
 	sp_log_close();
 	assert_true(found);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 /* The log is created private (0600) in a private directory (0700, created
@@ -350,7 +354,8 @@ static void test_writer_thread_blocks_signals(void **state)
 static void test_log_file_created_safely(void **state)
 {
 	(void)state;
-	const char *tmp = core_tmpdir();
+	char tmp[64];
+	tl_tmpdir(tmp, sizeof tmp, "core");
 	char dir[256], path[512], target[300];
 	snprintf(dir, sizeof dir, "%s/a/b", tmp);
 	assert_int_equal(core_open_log(dir, "safe", path, sizeof path), 0);
@@ -368,7 +373,7 @@ static void test_log_file_created_safely(void **state)
 	assert_int_equal(symlink(target, path), 0);
 	assert_true(core_open_log(dir, "safe", path, sizeof path) < 0);
 	assert_int_equal(access(target, F_OK), -1);
-	core_rm_rf(tmp);
+	tl_rm_rf(tmp);
 }
 
 /* Child of the disk-full test: a 4 KiB file size limit makes writes fail
@@ -403,7 +408,8 @@ static int disk_full_child(const char *dir)
 static void test_disk_full_keeps_log_readable(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(disk_full_child(dir));
@@ -425,7 +431,7 @@ static void test_disk_full_keeps_log_readable(void **state)
 	assert_int_equal(rc, 0);
 	assert_true(spans > 0 && spans < 2000);
 	sp_reader_close(r);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

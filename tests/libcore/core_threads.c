@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "core_util.h"
 #include "spanprof.h"
+#include "tl.h"
 
 #define THREADS          8
 #define SPANS_PER_THREAD 40000
@@ -93,7 +94,8 @@ static void check_record(per_thread *pt, const sp_record *rec)
 static void test_eight_threads(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	assert_int_equal(core_open_log(dir, "threads", path, sizeof path), 0);
 	pthread_t th[THREADS];
@@ -120,7 +122,7 @@ static void test_eight_threads(void **state)
 		assert_int_equal(pt[i].ends, SPANS_PER_THREAD);
 		assert_true(pt[i].thread_ended);
 	}
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 #define CHURN_THREADS 200
@@ -158,7 +160,8 @@ static void *flusher(void *arg)
 static void test_thread_churn_with_flushes(void **state)
 {
 	(void)state;
-	const char *dir = core_tmpdir();
+	char dir[64];
+	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	assert_int_equal(core_open_log(dir, "churn", path, sizeof path), 0);
 	pthread_t fl, th[4];
@@ -185,7 +188,7 @@ static void test_thread_churn_with_flushes(void **state)
 	sp_reader_close(r);
 	assert_int_equal(begins, (uint64_t)CHURN_THREADS * CHURN_SPANS);
 	assert_int_equal(atomic_load(&churn_written), begins);
-	core_rm_rf(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

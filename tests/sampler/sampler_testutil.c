@@ -13,52 +13,6 @@
 #include "log_reader.h"
 #include "sampler_testutil.h"
 
-void sp_test_mkdtemp(char *out, const char *tag)
-{
-	snprintf(out, 64, "/tmp/sp_%s.XXXXXX", tag);
-	if (!mkdtemp(out))
-		abort();
-}
-
-void sp_test_rmdir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char path[1024];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static int sp_test_cmp(const void *a, const void *b)
-{
-	return strcmp((const char *)a, (const char *)b);
-}
-
-int sp_test_find_logs(const char *dir, char out[][512], int max)
-{
-	DIR *d = opendir(dir);
-	int n = 0;
-	if (!d)
-		return 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL && n < max) {
-		size_t len = strlen(e->d_name);
-		if (len > 6 && !strcmp(e->d_name + len - 6, ".splog"))
-			snprintf(out[n++], 512, "%s/%s", dir, e->d_name);
-	}
-	closedir(d);
-	qsort(out, (size_t)n, 512, sp_test_cmp);
-	return n;
-}
-
 static void sp_test_add_sample(sp_test_log *log, const sp_rec_sample *s)
 {
 	if (log->nsamples == log->cap) {
@@ -177,55 +131,4 @@ void sp_test_spin(double cpu_s)
 	while (sp_test_thread_cpu_s() < end)
 		for (int i = 0; i < 200000; i++)
 			x += (uint64_t)i;
-}
-
-static int sp_test_tmpfd(void)
-{
-	char path[] = "/tmp/sp_test_out.XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0)
-		abort();
-	unlink(path);
-	return fd;
-}
-
-static void sp_test_slurp(int fd, char *buf, size_t cap)
-{
-	ssize_t n = pread(fd, buf, cap - 1, 0);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-}
-
-static int sp_test_spawn(char *const argv[], char *const env[], int out_fd, int err_fd)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (out_fd >= 0)
-			dup2(out_fd, 1);
-		dup2(err_fd, 2);
-		for (size_t i = 0; env && env[i]; i++)
-			putenv(env[i]);
-		execv(argv[0], argv);
-		_exit(126);
-	}
-	int status = 0;
-	waitpid(pid, &status, 0);
-	return status;
-}
-
-int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap)
-{
-	int err_fd = sp_test_tmpfd();
-	int status = sp_test_spawn(argv, env, -1, err_fd);
-	sp_test_slurp(err_fd, err, err_cap);
-	return status;
-}
-
-int sp_test_run_stdout(char *const argv[], char *out, size_t out_cap, char *err, size_t err_cap)
-{
-	int out_fd = sp_test_tmpfd(), err_fd = sp_test_tmpfd();
-	int status = sp_test_spawn(argv, NULL, out_fd, err_fd);
-	sp_test_slurp(out_fd, out, out_cap);
-	sp_test_slurp(err_fd, err, err_cap);
-	return status;
 }

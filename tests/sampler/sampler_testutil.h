@@ -1,6 +1,7 @@
 /*
- * sampler_testutil.h - helpers shared by the sampler tests: temporary
- * directories, reading the samples of a log, running the spanprof command.
+ * sampler_testutil.h - helpers of the sampler tests: reading the samples,
+ * threads and modules of a log; spinning on the CPU. Temporary directories,
+ * finding logs and running programs come from tests/lib (tl.h).
  *
  * Threading: single-threaded test code.
  */
@@ -36,12 +37,6 @@ typedef struct sp_test_log {
 	int read_error; /* reader stopped on damage (e.g. crash mid-frame) */
 } sp_test_log;
 
-/* Creates a fresh directory under /tmp; path written into out (>= 64 bytes). */
-void sp_test_mkdtemp(char *out, const char *tag);
-/* Removes the files of a directory and the directory (not recursive). */
-void sp_test_rmdir(const char *dir);
-/* Number of *.splog files in dir; the n-th (sorted by name) into out. */
-int sp_test_find_logs(const char *dir, char out[][512], int max);
 /* Reads a whole log; returns 0 if at least the PROCESS record was read. */
 int sp_test_read_log(const char *path, sp_test_log *log);
 void sp_test_free_log(sp_test_log *log);
@@ -52,11 +47,5 @@ size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid);
 double sp_test_thread_cpu_s(void);
 /* Spins on the CPU for cpu_s seconds of this thread's CPU time. */
 void sp_test_spin(double cpu_s);
-/* Runs argv; stderr captured into err (NUL-terminated). Returns the raw
- * wait status. Extra environment "K=V" strings in env (NULL-terminated). */
-int sp_test_run(char *const argv[], char *const env[], char *err, size_t err_cap);
-
-/* Like sp_test_run, also capturing stdout into out. */
-int sp_test_run_stdout(char *const argv[], char *out, size_t out_cap, char *err, size_t err_cap);
 
 #endif

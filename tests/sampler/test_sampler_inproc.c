@@ -28,6 +28,7 @@
 #include "log_writer.h"
 #include "sampler.h"
 #include "sampler_testutil.h"
+#include "tl.h"
 
 typedef void (*sp_work_fn)(int report_fd);
 
@@ -62,7 +63,7 @@ static int run_session(const char *dir, int mode, uint32_t hz, sp_work_fn work, 
 static void read_only_log(const char *dir, sp_test_log *log)
 {
 	char logs[4][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 4), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 4), 1);
 	assert_int_equal(sp_test_read_log(logs[0], log), 0);
 	assert_false(log->read_error);
 	assert_true(log->sampler_seen);
@@ -122,7 +123,7 @@ static void test_ratio_3_to_1(void **state)
 {
 	(void)state;
 	char dir[64];
-	sp_test_mkdtemp(dir, "ratio");
+	tl_tmpdir(dir, sizeof dir, "ratio");
 	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 4999, work_ratio, -1), 0);
 	sp_test_log log;
 	read_only_log(dir, &log);
@@ -139,7 +140,7 @@ static void test_ratio_3_to_1(void **state)
 	double ratio = (double)a / (double)b;
 	assert_true(ratio > 2.7 && ratio < 3.3);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* ---- achieved rate ---- */
@@ -163,7 +164,7 @@ static void work_spin_report(int fd)
 static void check_rate(uint32_t hz, double spin_s, int force_timer)
 {
 	char dir[64];
-	sp_test_mkdtemp(dir, "rate");
+	tl_tmpdir(dir, sizeof dir, "rate");
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	g_spin_s = spin_s;
@@ -195,7 +196,7 @@ static void check_rate(uint32_t hz, double spin_s, int force_timer)
 		assert_true(log.nsamples > 10); /* tick-limited: only "it samples" */
 	}
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_rate_100(void **state)
@@ -256,7 +257,7 @@ static void test_wall_sleeping_thread(void **state)
 {
 	(void)state;
 	char dir[64];
-	sp_test_mkdtemp(dir, "wall");
+	tl_tmpdir(dir, sizeof dir, "wall");
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	assert_int_equal(run_session(dir, SP_SAMPLE_WALL, 999, work_sleeping_thread, fds[1]), 0);
@@ -290,7 +291,7 @@ static void test_wall_sleeping_thread(void **state)
 	assert_true(in_sleep > 50);
 	assert_true(in_sleep_us > 300000 && in_sleep_us < 500000);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* ---- threads created after start ---- */
@@ -336,7 +337,7 @@ static void test_new_threads_sampled(void **state)
 {
 	(void)state;
 	char dir[64];
-	sp_test_mkdtemp(dir, "threads");
+	tl_tmpdir(dir, sizeof dir, "threads");
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 999, work_new_threads, fds[1]), 0);
@@ -358,7 +359,7 @@ static void test_new_threads_sampled(void **state)
 		renamed |= log.threads[i] == tids[0] && !strcmp(log.thread_names[i], "sp-spinner");
 	assert_true(renamed);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* ---- a program that claims the sampling signal ---- */
@@ -396,7 +397,7 @@ static void test_program_claims_signal(void **state)
 {
 	(void)state;
 	char dir[64];
-	sp_test_mkdtemp(dir, "claim");
+	tl_tmpdir(dir, sizeof dir, "claim");
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 999, work_claims_signal, fds[1]), 0);
@@ -412,7 +413,7 @@ static void test_program_claims_signal(void **state)
 	assert_true(log.nsamples > 150);
 	assert_int_equal(log.flags, SP_SAMPLER_F_SIGNAL_SHARED); /* reported in the log */
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "log_writer.h"
 #include "sampler.h"
 #include "sampler_testutil.h"
+#include "tl.h"
 
 int sp_sampler_in_handler(void);
 
@@ -111,7 +112,7 @@ static void test_handler_never_allocates(void **state)
 	skip(); /* AddressSanitizer replaces malloc: this proof runs in the normal build */
 #else
 	char dir[64];
-	sp_test_mkdtemp(dir, "nomalloc");
+	tl_tmpdir(dir, sizeof dir, "nomalloc");
 	sp_clock_init();
 	sp_log_opts lo = {.dir = dir, .program = "nomalloc"};
 	sp_rec_process proc;
@@ -130,7 +131,7 @@ static void test_handler_never_allocates(void **state)
 	sp_sampler_stop();
 	sp_log_close();
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	size_t deep_samples = 0;
@@ -144,7 +145,7 @@ static void test_handler_never_allocates(void **state)
 	assert_true(atomic_load(&g_alloc_total) > 0); /* the hook is live */
 	assert_int_equal(atomic_load(&g_alloc_in_handler), 0);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 #endif
 }
 

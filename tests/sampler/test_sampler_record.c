@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "sampler_testutil.h"
+#include "tl.h"
 
 static const char *cli(void)
 {
@@ -35,7 +36,7 @@ static int record_hz(const char *dir, const char *hz, const char *a1, const char
 	char *argv[] = {(char *)cli(), "record",  "-o",       (char *)dir, "-F", (char *)hz,
 	                "--",          SP_HELPER, (char *)a1, (char *)a2,  NULL};
 	char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL};
-	int status = sp_test_run(argv, env, err, cap);
+	int status = tl_run(argv, env, NULL, 0, err, cap);
 	print_message("# record %s: stderr: %s", a1, err);
 	return status;
 }
@@ -57,12 +58,12 @@ static void test_record_crash_keeps_samples(void **state)
 {
 	(void)state;
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, "crash");
+	tl_tmpdir(dir, sizeof dir, "crash");
 	int status = record(dir, "crash", NULL, err, sizeof err);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGSEGV);
 	char logs[4][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 4), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 4), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	print_message("# crash: %zu samples (0.5 s CPU at 999 Hz; the last <= 100 ms may be "
@@ -71,20 +72,20 @@ static void test_record_crash_keeps_samples(void **state)
 	assert_true(log.nsamples > 150);
 	assert_true(log.nmodules > 0);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void check_fork_exec(const char *mode)
 {
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, mode);
+	tl_tmpdir(dir, sizeof dir, mode);
 	int status = record(dir, mode, NULL, err, sizeof err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	/* The parent's log, the forked child's log up to exec, and the log of
 	 * the image it exec'd (same pid; the writer picks a fresh file name). */
 	char logs[8][512];
-	int nlogs = sp_test_find_logs(dir, logs, 8);
+	int nlogs = tl_find_logs(dir, logs, 8);
 	assert_true(nlogs >= 2);
 	sp_test_log log[8];
 	for (int i = 0; i < nlogs; i++)
@@ -102,7 +103,7 @@ static void check_fork_exec(const char *mode)
 	assert_true(found);
 	for (int i = 0; i < nlogs; i++)
 		sp_test_free_log(&log[i]);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_record_fork_exec_child_has_own_log(void **state)
@@ -121,11 +122,11 @@ static void test_record_threads_sampled(void **state)
 {
 	(void)state;
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, "rthreads");
+	tl_tmpdir(dir, sizeof dir, "rthreads");
 	int status = record(dir, "threads", NULL, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	size_t busy_threads = 0;
@@ -137,24 +138,24 @@ static void test_record_threads_sampled(void **state)
 	              busy_threads);
 	assert_true(busy_threads >= 2);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_record_dlopen_module(void **state)
 {
 	(void)state;
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, "dlopen");
+	tl_tmpdir(dir, sizeof dir, "dlopen");
 	int status = record(dir, "dlopen", NULL, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	assert_true(sp_test_has_module(&log, "libz.so"));
 	assert_true(sp_test_has_module(&log, "sampler_helper"));
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* The MODULE records let merge symbolize offline: the hot function of the
@@ -163,24 +164,24 @@ static void test_record_merge_symbolizes(void **state)
 {
 	(void)state;
 	char dir[64], db[128], err[4096], out[4096];
-	sp_test_mkdtemp(dir, "symbols");
+	tl_tmpdir(dir, sizeof dir, "symbols");
 	assert_true(WIFEXITED(record(dir, "child", NULL, err, sizeof err)));
 	snprintf(db, sizeof db, "%s/profile.db", dir);
 	char *merge[] = {(char *)cli(), "merge", "-o", db, dir, NULL};
-	int status = sp_test_run_stdout(merge, out, sizeof out, err, sizeof err);
+	int status = tl_run(merge, NULL, out, sizeof out, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char *query[] = {(char *)cli(), "query", db,
 	                 "SELECT f.func, count(*) AS n FROM samples s JOIN stacks st ON "
 	                 "s.stack_id = st.stack_id JOIN frames f ON st.frame_id = f.frame_id "
 	                 "GROUP BY f.func ORDER BY n DESC LIMIT 1",
 	                 NULL};
-	status = sp_test_run_stdout(query, out, sizeof out, err, sizeof err);
+	status = tl_run(query, NULL, out, sizeof out, err, sizeof err);
 	print_message("# leaf functions:\n%s", out);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	const char *row = strstr(out, "\nspin ");
 	assert_non_null(row); /* sampler_helper's spin() holds the most leaf samples */
 	unlink(db);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* Threads that come and go quickly while sampled at ~10 kHz: every exit
@@ -189,12 +190,12 @@ static void test_record_thread_churn(void **state)
 {
 	(void)state;
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, "churn");
+	tl_tmpdir(dir, sizeof dir, "churn");
 	int status = record_hz(dir, "9999", "churn", NULL, err, sizeof err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	assert_false(log.read_error);
@@ -202,19 +203,19 @@ static void test_record_thread_churn(void **state)
 	              log.nthread_ends, log.nsamples);
 	assert_true(log.nthread_ends >= 16 * 16);
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_record_exit_status(void **state)
 {
 	(void)state;
 	char dir[64], err[4096];
-	sp_test_mkdtemp(dir, "exit");
+	tl_tmpdir(dir, sizeof dir, "exit");
 	int status = record(dir, "exit", "7", err, sizeof err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 7);
 	assert_non_null(strstr(err, ".splog"));
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* -o names a directory whose parents do not exist yet: record creates them
@@ -223,7 +224,7 @@ static void test_record_creates_parent_dirs(void **state)
 {
 	(void)state;
 	char dir[64], mid[128], leaf[192], err[4096];
-	sp_test_mkdtemp(dir, "nest");
+	tl_tmpdir(dir, sizeof dir, "nest");
 	snprintf(mid, sizeof mid, "%s/a", dir);
 	snprintf(leaf, sizeof leaf, "%s/b", mid);
 	int status = record(leaf, "exit", "0", err, sizeof err);
@@ -231,19 +232,19 @@ static void test_record_creates_parent_dirs(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_non_null(strstr(err, leaf));
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(leaf, logs, 2), 1);
+	assert_int_equal(tl_find_logs(leaf, logs, 2), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	sp_test_free_log(&log);
-	sp_test_rmdir(leaf);
-	sp_test_rmdir(mid);
-	sp_test_rmdir(dir);
+	tl_rm_rf(leaf);
+	tl_rm_rf(mid);
+	tl_rm_rf(dir);
 }
 
 static void expect_usage_error(char *const argv[], int code)
 {
 	char err[4096];
-	int status = sp_test_run(argv, NULL, err, sizeof err);
+	int status = tl_run(argv, NULL, NULL, 0, err, sizeof err);
 	print_message("# %s: %s", argv[2] ? argv[2] : "(none)", err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), code);
@@ -259,17 +260,17 @@ static void test_record_bad_usage(void **state)
 	char *rate[] = {c, "record", "-F", "0", "--", "/bin/true", NULL};
 	char *dash_o[] = {c, "record", "-o", NULL};
 	char dir[64];
-	sp_test_mkdtemp(dir, "usage"); /* not /tmp: a directory with logs is refused */
+	tl_tmpdir(dir, sizeof dir, "usage"); /* not /tmp: a directory with logs is refused */
 	char *missing[] = {c, "record", "-o", dir, "--", "/nonexistent/program", NULL};
 	expect_usage_error(bogus, 2);
 	expect_usage_error(none, 2);
 	expect_usage_error(rate, 2);
 	expect_usage_error(dash_o, 2);
 	expect_usage_error(missing, 127);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 	char *help[] = {c, "record", "--help", NULL};
 	char out[4096], err[4096];
-	int status = sp_test_run_stdout(help, out, sizeof out, err, sizeof err);
+	int status = tl_run(help, NULL, out, sizeof out, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(out, "usage: spanprof record"));
 }
@@ -280,9 +281,9 @@ static void test_linked_mode_threads(void **state)
 {
 	(void)state;
 	char dir[64], err[4096], path[128];
-	sp_test_mkdtemp(dir, "linked");
+	tl_tmpdir(dir, sizeof dir, "linked");
 	char *argv[] = {SP_LINKED_HELPER, dir, NULL};
-	int status = sp_test_run(argv, NULL, err, sizeof err);
+	int status = tl_run(argv, NULL, NULL, 0, err, sizeof err);
 	print_message("# linked: stderr: %s\n", err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	snprintf(path, sizeof path, "%s/tids.txt", dir);
@@ -293,7 +294,7 @@ static void test_linked_mode_threads(void **state)
 	fclose(f);
 	unlink(path);
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
 	sp_test_log log;
 	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
 	size_t n[4];
@@ -305,7 +306,7 @@ static void test_linked_mode_threads(void **state)
 	assert_true(n[1] > 200 && n[2] > 200); /* 0.3 s of CPU each at 999 Hz */
 	assert_true(n[3] > 120);               /* 0.2 s */
 	sp_test_free_log(&log);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 #endif
 

@@ -33,6 +33,7 @@
 
 #include "log_reader.h"
 #include "sampler_testutil.h"
+#include "tl.h"
 
 #define PERIOD_US 1001.0 /* 999 Hz */
 
@@ -89,7 +90,7 @@ static void add_record(totals *t, const sp_record *rec)
 static void read_totals(const char *dir, totals *t)
 {
 	char logs[2][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 2), 1);
+	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
 	sp_reader *r = NULL;
 	assert_int_equal(sp_reader_open(logs[0], &r), 0);
 	sp_record rec;
@@ -109,7 +110,7 @@ static void record_helper(const char *dir, const char *mode, char *err, size_t e
 	snprintf(out_path, sizeof out_path, "%s.out", dir);
 	char *argv[] = {(char *)cli(), "record",  "-o",         (char *)dir, "-F", "999",
 	                "--",          SP_HELPER, (char *)mode, out_path,    NULL};
-	int status = sp_test_run(argv, NULL, err, err_cap);
+	int status = tl_run(argv, NULL, NULL, 0, err, err_cap);
 	print_message("# record %s: stderr: %s", mode, err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
@@ -128,7 +129,7 @@ static void test_short_threads_unbiased(void **state)
 	(void)state;
 	char dir[64], err[4096];
 	uint64_t truth[2];
-	sp_test_mkdtemp(dir, "short");
+	tl_tmpdir(dir, sizeof dir, "short");
 	record_helper(dir, "short", err, sizeof err, truth);
 	totals t = {0};
 	read_totals(dir, &t);
@@ -149,7 +150,7 @@ static void test_short_threads_unbiased(void **state)
 	 * thread here, more under ASan); cpu_ns leaves those out. */
 	assert_true(armed_ms > 0.2 * truth_ms && armed_ms <= truth_ms * 1.01);
 	assert_true(fabs(got - expected) <= 5.0 * sqrt(expected) + 1.0);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_kernel_time_counted(void **state)
@@ -157,7 +158,7 @@ static void test_kernel_time_counted(void **state)
 	(void)state;
 	char dir[64], err[4096];
 	uint64_t ru[2]; /* user_ns, sys_ns of the main thread */
-	sp_test_mkdtemp(dir, "kernel");
+	tl_tmpdir(dir, sizeof dir, "kernel");
 	record_helper(dir, "syscalls", err, sizeof err, ru);
 	totals t = {0};
 	read_totals(dir, &t);
@@ -173,7 +174,7 @@ static void test_kernel_time_counted(void **state)
 		/* The kernel refused kernel-mode sampling here: the log says so. */
 		assert_non_null(strstr(err, "user CPU time only"));
 		assert_true(kernel_ms == 0.0);
-		sp_test_rmdir(dir);
+		tl_rm_rf(dir);
 		skip();
 	}
 	/* One long thread: the count is deterministic to a period or two, so
@@ -182,7 +183,7 @@ static void test_kernel_time_counted(void **state)
 	assert_true(fabs(sampled_ms - truth_ms) <= 0.15 * truth_ms);
 	if (t.mechanism == SP_SAMPLER_PERF) /* timers count kernel time unmarked */
 		assert_true(kernel_ms > 0.25 * sampled_ms);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_blocked_thread_flagged(void **state)
@@ -190,7 +191,7 @@ static void test_blocked_thread_flagged(void **state)
 	(void)state;
 	char dir[64], err[4096];
 	uint64_t tid[2];
-	sp_test_mkdtemp(dir, "blocked");
+	tl_tmpdir(dir, sizeof dir, "blocked");
 	record_helper(dir, "blocked", err, sizeof err, tid);
 	totals t = {.watch_tid = (uint32_t)tid[0]};
 	read_totals(dir, &t);
@@ -209,7 +210,7 @@ static void test_blocked_thread_flagged(void **state)
 	char db[128], out[4096], sql[256];
 	snprintf(db, sizeof db, "%s/profile.db", dir);
 	char *merge[] = {(char *)cli(), "merge", "-o", db, dir, NULL};
-	int status = sp_test_run_stdout(merge, out, sizeof out, err, sizeof err);
+	int status = tl_run(merge, NULL, out, sizeof out, err, sizeof err);
 	print_message("# merge: %s", err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(err, "warning: 1 thread, "));
@@ -219,12 +220,12 @@ static void test_blocked_thread_flagged(void **state)
 	    "SELECT 'ok:' || signal_blocked || (cpu_ns > 250000000) FROM threads WHERE tid = %u",
 	    t.watch_tid);
 	char *query[] = {(char *)cli(), "query", db, sql, NULL};
-	status = sp_test_run_stdout(query, out, sizeof out, err, sizeof err);
+	status = tl_run(query, NULL, out, sizeof out, err, sizeof err);
 	print_message("# %s", out);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(out, "ok:11")); /* flagged, and its 0.3 s of CPU */
 	unlink(db);
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* Where the kernel refuses kernel-mode sampling (an unprivileged user and
@@ -246,7 +247,7 @@ static void test_user_only_labelled(void **state)
 		skip();
 	}
 	char dir[64], logs[128], out_path[128], err[4096], out[4096];
-	sp_test_mkdtemp(dir, "useronly");
+	tl_tmpdir(dir, sizeof dir, "useronly");
 	assert_int_equal(chmod(dir, 0777), 0);
 	snprintf(logs, sizeof logs, "%s/logs", dir);
 	snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
@@ -254,7 +255,7 @@ static void test_user_only_labelled(void **state)
 	    "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
 	    (char *)cli(),      "record",  "-o",    logs,      "--",    SP_HELPER,
 	    "syscalls",         out_path,  NULL};
-	int status = sp_test_run(argv, NULL, err, sizeof err);
+	int status = tl_run(argv, NULL, NULL, 0, err, sizeof err);
 	print_message("# record as nobody: %s", err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(err, "samples count user CPU time only"));
@@ -276,16 +277,16 @@ static void test_user_only_labelled(void **state)
 	char db[160];
 	snprintf(db, sizeof db, "%s/profile.db", dir);
 	char *merge[] = {(char *)cli(), "merge", "-q", "-o", db, logs, NULL};
-	status = sp_test_run_stdout(merge, out, sizeof out, err, sizeof err);
+	status = tl_run(merge, NULL, out, sizeof out, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char *top[] = {(char *)cli(), "top", db, "-n", "1", NULL};
-	status = sp_test_run_stdout(top, out, sizeof out, err, sizeof err);
+	status = tl_run(top, NULL, out, sizeof out, err, sizeof err);
 	print_message("# %s", out);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(out, "ms of user CPU"));
 	unlink(db);
-	sp_test_rmdir(logs);
-	sp_test_rmdir(dir);
+	tl_rm_rf(logs);
+	tl_rm_rf(dir);
 }
 
 int main(void)

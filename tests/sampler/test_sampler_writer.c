@@ -27,6 +27,7 @@
 #include "sampler.h"
 #include "sampler_testutil.h"
 #include "spanprof.h"
+#include "tl.h"
 
 #define IDLE_MS 300
 
@@ -101,7 +102,7 @@ static void test_writer_never_sampled(void **state)
 {
 	(void)state;
 	char dir[64];
-	sp_test_mkdtemp(dir, "writer");
+	tl_tmpdir(dir, sizeof dir, "writer");
 	sp_config cfg = {.out_dir = dir, .hz = 997, .mode = SP_MODE_WALL};
 	assert_int_equal(sp_start(&cfg), 0);
 	uint32_t writer = find_thread("spanprof-writer");
@@ -132,7 +133,7 @@ static void test_writer_never_sampled(void **state)
 	sp_stop();
 
 	char logs[4][512];
-	assert_int_equal(sp_test_find_logs(dir, logs, 4), 2);
+	assert_int_equal(tl_find_logs(dir, logs, 4), 2);
 	sp_test_log log;
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(sp_test_read_log(logs[i], &log), 0);
@@ -151,7 +152,7 @@ static void test_writer_never_sampled(void **state)
 			check_log(logs[i], pid, child_writer);
 		}
 	}
-	sp_test_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

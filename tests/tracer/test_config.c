@@ -21,6 +21,7 @@
 
 #include "tr_log.h"
 #include "tracer_int.h"
+#include "tl.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -45,7 +46,7 @@ static int teardown(void **state)
 	sp_stop();
 	unsetenv("SPANPROF_BUFFER_KB");
 	unsetenv("SPANPROF_ON_FULL");
-	tr_rmdir(tr_dir);
+	tl_rm_rf(tr_dir);
 	free(tr_dir);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "log_reader.h"
 #include "spanprof.h"
 #include "tr_log.h"
+#include "tl.h"
 
 #define SPANS 1000000L
 
@@ -101,7 +102,7 @@ static void test_stalled_writer_loses_nothing(void **state)
 	 * buffer: 16 MiB of growth is room for allocator noise, not for
 	 * buffering the data. */
 	assert_true(rss_growth_kib < 16 * 1024);
-	tr_rmdir(dir);
+	tl_rm_rf(dir);
 	free(dir);
 }
 
@@ -240,7 +241,7 @@ static void test_drop_policy_drops_whole_spans(void **state)
 	assert_int_equal(grandchildren + t.dropped_grandchild, DROP_SPANS);
 	assert_int_equal(t.dropped_other, 0);
 	tree_free(&t);
-	tr_rmdir(dir);
+	tl_rm_rf(dir);
 	free(dir);
 }
 

@@ -23,6 +23,7 @@
 
 #include "records.h"
 #include "tr_log.h"
+#include "tl.h"
 
 static char *tr_dir;
 
@@ -37,7 +38,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	sp_stop();
-	tr_rmdir(tr_dir);
+	tl_rm_rf(tr_dir);
 	free(tr_dir);
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "records.h"
 #include "tr_log.h"
+#include "tl.h"
 
 enum { N_REQUESTS = 60 };
 
@@ -79,7 +80,7 @@ static void test_quickstart_linked(void **state)
 	tr_log *log = tr_log_load_pid(dir, pid);
 	check_log(log);
 	tr_log_free(log);
-	tr_rmdir(dir);
+	tl_rm_rf(dir);
 	free(dir);
 }
 
@@ -91,7 +92,7 @@ static void test_quickstart_from_environment(void **state)
 	tr_log *log = tr_log_load_pid(dir, pid);
 	check_log(log);
 	tr_log_free(log);
-	tr_rmdir(dir);
+	tl_rm_rf(dir);
 	free(dir);
 }
 

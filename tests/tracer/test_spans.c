@@ -18,6 +18,7 @@
 
 #include "records.h"
 #include "tr_log.h"
+#include "tl.h"
 
 typedef struct tr_fixture {
 	char *dir;
@@ -37,7 +38,7 @@ static int teardown(void **state)
 	tr_fixture *f = *state;
 	sp_stop();
 	tr_log_free(f->log);
-	tr_rmdir(f->dir);
+	tl_rm_rf(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;
@@ -295,7 +296,7 @@ static void test_restart(void **state)
 	assert_int_equal(tr_attr_of(log, s->id, "run")->i, 2);
 	assert_non_null(tr_thread_by_tid(log, (uint32_t)gettid()));
 	tr_log_free(log);
-	tr_rmdir(dir2);
+	tl_rm_rf(dir2);
 	free(dir2);
 }
 

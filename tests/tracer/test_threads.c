@@ -17,6 +17,7 @@
 
 #include "records.h"
 #include "tr_log.h"
+#include "tl.h"
 
 static char *tr_dir;
 
@@ -31,7 +32,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	sp_stop();
-	tr_rmdir(tr_dir);
+	tl_rm_rf(tr_dir);
 	free(tr_dir);
 	return 0;
 }
@@ -238,7 +239,7 @@ static void test_span_open_across_restart(void **state)
 	assert_int_equal(second->end_orphans, 0);
 	tr_log_free(first);
 	tr_log_free(second);
-	tr_rmdir(dir2);
+	tl_rm_rf(dir2);
 	free(dir2);
 }
 
@@ -283,7 +284,7 @@ static void test_span_ended_while_off(void **state)
 	assert_int_equal(r->parent, 0);
 	assert_int_equal(r->begin_flags, 0);
 	tr_log_free(second);
-	tr_rmdir(dir2);
+	tl_rm_rf(dir2);
 	free(dir2);
 }
 

@@ -13,31 +13,16 @@
 #include <cmocka.h>
 
 #include "log_reader.h"
+#include "tl.h"
 #include "tr_log.h"
 
 char *tr_tmpdir(void)
 {
-	char tmpl[] = "/tmp/sp_tracer_XXXXXX";
-	char *dir = mkdtemp(tmpl);
-	assert_non_null(dir);
-	return strdup(dir);
-}
-
-void tr_rmdir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char path[1024];
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
+	char dir[TL_PATH_MAX];
+	tl_tmpdir(dir, sizeof dir, "tracer");
+	char *copy = strdup(dir);
+	assert_non_null(copy);
+	return copy;
 }
 
 void tr_start(const char *dir)

@@ -60,9 +60,9 @@ typedef struct tr_log {
 	size_t nearly;              /* thread's ring drained first), pending */
 } tr_log;
 
-/* mkdtemp under /tmp; returns a static-lifetime malloc'd path. */
+/* tl_tmpdir "tracer", as a malloc'd path (the caller frees it); remove
+ * it with tl_rm_rf. */
 char *tr_tmpdir(void);
-void tr_rmdir(const char *dir);
 /* sp_start into dir with sampling off (spans only); asserts success. */
 void tr_start(const char *dir);
 /* Path of the log of process pid in dir (malloc'd), or NULL. */

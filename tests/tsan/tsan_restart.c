@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "tr_log.h"
+#include "tl.h"
 
 #define WORKERS  3
 #define RESTARTS 100
@@ -156,7 +157,7 @@ static void restart_under_span_load(void **state)
 	assert_int_equal(__atomic_load_n(&tsan_torn_contexts, __ATOMIC_RELAXED), 0);
 	for (int round = 0; round < RESTARTS; round++) {
 		tsan_check_parents(dirs[round]);
-		tr_rmdir(dirs[round]);
+		tl_rm_rf(dirs[round]);
 		free(dirs[round]);
 	}
 }

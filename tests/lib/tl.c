@@ -1,0 +1,268 @@
+/*
+ * tl.c - the shared test library; see tl.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tl.h"
+
+/* ---- files and directories ---- */
+
+void tl_tmpdir(char *out, size_t cap, const char *tag)
+{
+	if ((size_t)snprintf(out, cap, "/tmp/spanprof-%s.XXXXXX", tag) >= cap)
+		fail_msg("temporary directory name too long for its buffer");
+	if (!mkdtemp(out))
+		fail_msg("mkdtemp %s: %s", out, strerror(errno));
+}
+
+static int tl_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+void tl_rm_rf(const char *dir)
+{
+	nftw(dir, tl_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tl_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap);
+	while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (cap - n < 2) {
+			char *bigger = realloc(buf, cap *= 2);
+			if (!bigger)
+				free(buf);
+			buf = bigger;
+		}
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (!buf || bad) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static int tl_cmp_path(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+int tl_find_logs(const char *dir, char out[][TL_PATH_MAX], int max)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < max) {
+		size_t len = strlen(e->d_name);
+		if (len > 6 && !strcmp(e->d_name + len - 6, ".splog"))
+			snprintf(out[n++], TL_PATH_MAX, "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	qsort(out, (size_t)n, TL_PATH_MAX, tl_cmp_path);
+	return n;
+}
+
+/* ---- running programs ---- */
+
+/* An unlinked temporary file: captured output, any size, no pipe to drain. */
+static FILE *tl_capture_file(void)
+{
+	FILE *f = tmpfile();
+	if (!f)
+		fail_msg("tmpfile: %s", strerror(errno));
+	return f;
+}
+
+/* The captured output, truncated to cap (NUL-terminated); closes f. */
+static void tl_capture_into(FILE *f, char *buf, size_t cap)
+{
+	rewind(f);
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* The captured output as a malloc'd string; closes f. */
+static char *tl_capture_all(FILE *f)
+{
+	fflush(f);
+	long n = ftell(f);
+	char *buf = malloc(n > 0 ? (size_t)n + 1 : 1);
+	if (!buf)
+		fail_msg("out of memory");
+	rewind(f);
+	size_t got = n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
+	buf[got] = '\0';
+	fclose(f);
+	return buf;
+}
+
+int tl_run(char *const argv[], char *const env[], char *out, size_t out_cap, char *err,
+           size_t err_cap)
+{
+	FILE *out_f = out ? tl_capture_file() : NULL;
+	FILE *err_f = err ? tl_capture_file() : NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (out_f)
+			dup2(fileno(out_f), STDOUT_FILENO);
+		if (err_f)
+			dup2(fileno(err_f), STDERR_FILENO);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execv(argv[0], argv);
+		_exit(126);
+	}
+	int status = -1;
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	waitpid(pid, &status, 0);
+	if (out_f)
+		tl_capture_into(out_f, out, out_cap);
+	if (err_f)
+		tl_capture_into(err_f, err, err_cap);
+	return status;
+}
+
+static int tl_vsh(char **out, int with_stderr, const char *fmt, va_list ap)
+{
+	char *cmd = NULL;
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		fail_msg("out of memory");
+	fprintf(stderr, "$ %s\n", cmd);
+	fflush(NULL);
+	FILE *capture = out ? tl_capture_file() : NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (capture) {
+			dup2(fileno(capture), STDOUT_FILENO);
+			if (with_stderr)
+				dup2(fileno(capture), STDERR_FILENO);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	free(cmd);
+	int status = -1;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	if (capture)
+		*out = tl_capture_all(capture);
+	return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int tl_sh(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = tl_vsh(out, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int tl_sh_all(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = tl_vsh(out, 1, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const char *tl_cli(void)
+{
+	const char *cli = getenv("SPANPROF_CLI");
+	if (!cli || !*cli)
+		fail_msg("SPANPROF_CLI is not set (run the test through ctest)");
+	return cli;
+}
+
+/* ---- SQL ---- */
+
+sqlite3 *tl_db_open(const char *path)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		fail_msg("cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "?");
+	return db;
+}
+
+static sqlite3_stmt *tl_prepare(sqlite3 *db, const char *fmt, va_list ap)
+{
+	char *sql = NULL;
+	if (vasprintf(&sql, fmt, ap) < 0)
+		fail_msg("out of memory");
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("SQL error: %s\n%s", sqlite3_errmsg(db), sql);
+	free(sql);
+	return st;
+}
+
+int64_t tl_sql_int(sqlite3 *db, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sqlite3_stmt *st = tl_prepare(db, fmt, ap);
+	va_end(ap);
+	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return v;
+}
+
+char *tl_sql_text(sqlite3 *db, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sqlite3_stmt *st = tl_prepare(db, fmt, ap);
+	va_end(ap);
+	char *v = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+int64_t tl_db_int(const char *path, const char *fmt, ...)
+{
+	sqlite3 *db = tl_db_open(path);
+	va_list ap;
+	va_start(ap, fmt);
+	sqlite3_stmt *st = tl_prepare(db, fmt, ap);
+	va_end(ap);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no row: %s", sqlite3_sql(st));
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}

@@ -1,0 +1,65 @@
+/*
+ * tl.h - the shared test library (prefix tl_): the jobs every test folder
+ * needs, written once. Temporary directories, reading a file, finding the
+ * logs of a run, running a program or a shell command and capturing what it
+ * prints, one-value SQL on a database. Folder helpers (tests/tracer/tr_log.c,
+ * tests/sampler/sampler_testutil.c, ...) keep only what is theirs: decoding
+ * logs into the shapes their tests check, building fixtures.
+ *
+ * Failures: a helper that cannot do its job fails the running cmocka test
+ * with a message (fail_msg), so callers do not check for errors unless the
+ * comment says it returns one.
+ *
+ * Threading: single-threaded test code. Not signal-safe.
+ */
+#ifndef TL_H
+#define TL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TL_PATH_MAX 512
+
+/* ---- files and directories ---- */
+
+/* Creates a fresh directory /tmp/spanprof-TAG.XXXXXX; its path into out. */
+void tl_tmpdir(char *out, size_t cap, const char *tag);
+/* Removes dir and everything below it (quiet when it does not exist). */
+void tl_rm_rf(const char *dir);
+/* The whole file, NUL-terminated (malloc'd); its length into *len when len
+ * is not NULL. NULL when it cannot be read. */
+char *tl_read_file(const char *path, size_t *len);
+/* The *.splog files directly in dir, sorted by name, at most max paths into
+ * out; returns how many there are (up to max). */
+int tl_find_logs(const char *dir, char out[][TL_PATH_MAX], int max);
+
+/* ---- running programs ---- */
+
+/* Runs argv[0] (a path) with argv; env: extra "K=V" strings (NULL-terminated,
+ * may be NULL). stdout into out and stderr into err (NUL-terminated,
+ * truncated to the capacity), each inherited when its buffer is NULL.
+ * Returns the raw wait status. */
+int tl_run(char *const argv[], char *const env[], char *out, size_t out_cap, char *err,
+           size_t err_cap);
+/* Runs a shell command (printf-style) with sh -c after printing "$ CMD" on
+ * stderr; its stdout into *out (malloc'd) when out is not NULL, stderr
+ * passes through. Returns the exit status, -1 when it did not exit. */
+int tl_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with stderr captured into *out too (2>&1). */
+int tl_sh_all(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The spanprof command under test ($SPANPROF_CLI, set by ctest). */
+const char *tl_cli(void);
+
+/* ---- SQL ---- */
+
+/* Opens a database read-only. */
+sqlite3 *tl_db_open(const char *path);
+/* First column of the first row as int64; 0 when there is no row. */
+int64_t tl_sql_int(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same as text (malloc'd); NULL for NULL or no row. */
+char *tl_sql_text(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Opens path read-only, runs the query, closes; the row must exist. */
+int64_t tl_db_int(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
