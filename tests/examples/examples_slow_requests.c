@@ -17,18 +17,19 @@
 #include <cmocka.h>
 
 #include "ex_util.h"
+#include "tl.h"
 
 static void test_slow_requests(void **state)
 {
 	(void)state;
 	ex_scratch("slow_requests");
 	const char *prog = ex_program("slow_requests");
-	assert_int_equal(ex_sh(NULL, "$SP record -o out -- %s", prog), 0);
-	assert_int_equal(ex_sh(NULL, "$SP merge -o sr.db out"), 0);
-	assert_int_equal(ex_sh(NULL, "$SP explain sr.db request --format json >explain.json"), 0);
+	assert_int_equal(tl_sh(NULL, "$SP record -o out -- %s", prog), 0);
+	assert_int_equal(tl_sh(NULL, "$SP merge -o sr.db out"), 0);
+	assert_int_equal(tl_sh(NULL, "$SP explain sr.db request --format json >explain.json"), 0);
 	char *got = NULL;
 	assert_int_equal(
-	    ex_sh(&got, "python3 -c '\n"
+	    tl_sh(&got, "python3 -c '\n"
 	                "import json\n"
 	                "d = json.load(open(\"explain.json\"))\n"
 	                "a, f = d[\"attributes\"][0], d[\"functions\"][0]\n"
@@ -41,10 +42,10 @@ static void test_slow_requests(void **state)
 
 	/* The README's other steps run as shown. */
 	char *out = NULL;
-	assert_int_equal(ex_sh(&out, "$SP spans sr.db request --slowest 5"), 0);
+	assert_int_equal(tl_sh(&out, "$SP spans sr.db request --slowest 5"), 0);
 	assert_non_null(strstr(out, "the 5 slowest of "));
 	free(out);
-	assert_int_equal(ex_sh(&out, "$SP explain sr.db request --diff req"), 0);
+	assert_int_equal(tl_sh(&out, "$SP explain sr.db request --diff req"), 0);
 	assert_non_null(strstr(out, "Diagnosis: the slowest \"request\" mostly have"
 	                            " charset = \"shift_jis\""));
 	free(out);

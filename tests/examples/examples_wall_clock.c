@@ -16,16 +16,17 @@
 #include <cmocka.h>
 
 #include "ex_util.h"
+#include "tl.h"
 
 /* Percent of the main thread's sampled time with func on the stack. */
 static double main_share(sqlite3 *db, const char *funcs)
 {
-	int64_t all = ex_int(db, "SELECT sum(weight_ns) FROM samples WHERE tid = pid");
-	int64_t with = ex_int(db,
-	                      "SELECT sum(weight_ns) FROM samples s WHERE tid = pid"
-	                      " AND EXISTS (SELECT 1 FROM stack_funcs f"
-	                      " WHERE f.stack_id = s.stack_id AND f.func IN (%s))",
-	                      funcs);
+	int64_t all = tl_sql_int(db, "SELECT sum(weight_ns) FROM samples WHERE tid = pid");
+	int64_t with = tl_sql_int(db,
+	                          "SELECT sum(weight_ns) FROM samples s WHERE tid = pid"
+	                          " AND EXISTS (SELECT 1 FROM stack_funcs f"
+	                          " WHERE f.stack_id = s.stack_id AND f.func IN (%s))",
+	                          funcs);
 	return all > 0 ? 100.0 * (double)with / (double)all : 0.0;
 }
 
@@ -36,18 +37,18 @@ static void test_wall_vs_cpu(void **state)
 	(void)state;
 	ex_scratch("wall_clock");
 	const char *prog = ex_program("wall_clock");
-	assert_int_equal(ex_sh(NULL, "$SP record --wall -o wall -- %s", prog), 0);
-	assert_int_equal(ex_sh(NULL, "$SP record -o cpu -- %s", prog), 0);
-	assert_int_equal(ex_sh(NULL, "$SP merge -o wall.db wall"), 0);
-	assert_int_equal(ex_sh(NULL, "$SP merge -o cpu.db cpu"), 0);
+	assert_int_equal(tl_sh(NULL, "$SP record --wall -o wall -- %s", prog), 0);
+	assert_int_equal(tl_sh(NULL, "$SP record -o cpu -- %s", prog), 0);
+	assert_int_equal(tl_sh(NULL, "$SP merge -o wall.db wall"), 0);
+	assert_int_equal(tl_sh(NULL, "$SP merge -o cpu.db cpu"), 0);
 
-	sqlite3 *wall = ex_db("wall.db"), *cpu = ex_db("cpu.db");
-	char *mode = ex_text(wall, "SELECT mode FROM sampler");
+	sqlite3 *wall = tl_db_open("wall.db"), *cpu = tl_db_open("cpu.db");
+	char *mode = tl_sql_text(wall, "SELECT mode FROM sampler");
 	assert_non_null(mode);
 	assert_string_equal(mode, "wall");
 	free(mode);
-	int64_t wall_n = ex_int(wall, "SELECT count(*) FROM samples WHERE tid = pid");
-	int64_t cpu_n = ex_int(cpu, "SELECT count(*) FROM samples WHERE tid = pid");
+	int64_t wall_n = tl_sql_int(wall, "SELECT count(*) FROM samples WHERE tid = pid");
+	int64_t cpu_n = tl_sql_int(cpu, "SELECT count(*) FROM samples WHERE tid = pid");
 	double wall_waits = main_share(wall, WAITS), cpu_waits = main_share(cpu, WAITS);
 	double wall_read = main_share(wall, "'wait_for_input'");
 	double wall_lock = main_share(wall, "'take_lock'");

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 const char *xt_src(const char *name)
 {
@@ -25,39 +26,11 @@ const char *xt_src(const char *name)
 	return path;
 }
 
-const char *xt_cli(void)
-{
-	const char *cli = getenv("SPANPROF_CLI");
-	if (!cli)
-		fail_msg("SPANPROF_CLI is not set (run the test through ctest)");
-	return cli;
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-		free(s);
-		s = NULL;
-	}
-	if (s)
-		s[n] = 0;
-	fclose(f);
-	return s;
-}
-
 void xt_setup(struct xt *t)
 {
-	snprintf(t->dir, sizeof t->dir, "/tmp/spanprof-export-test.XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
+	tl_tmpdir(t->dir, sizeof t->dir, "export-test");
 	snprintf(t->db, sizeof t->db, "%s/fixture.db", t->dir);
-	char *sql = read_file(xt_src("fixture.sql"));
+	char *sql = tl_read_file(xt_src("fixture.sql"), NULL);
 	assert_non_null(sql);
 	sqlite3 *db = NULL;
 	char *err = NULL;
@@ -70,61 +43,18 @@ void xt_setup(struct xt *t)
 
 void xt_teardown(struct xt *t)
 {
-	char *out = NULL, sessions[512], prefix[2048];
+	char sessions[512], prefix[2048];
 	/* a test that failed half-way may have left profiler-cli daemons */
 	snprintf(sessions, sizeof sessions, "%s/.profiler-cli", t->dir);
 	if (access(sessions, F_OK) == 0) {
 		const char *env = getenv("SPANPROF_READERS");
 		xt_pcli_prefix(prefix, sizeof prefix, env && *env ? env : "/opt/spanprof-readers",
 		               t->dir);
-		xt_run(NULL, "%s stop --all", prefix);
+		char *out = NULL;
+		tl_sh_all(&out, "%s stop --all", prefix);
+		free(out);
 	}
-	xt_run(&out, "rm -rf '%s'", t->dir);
-	free(out);
-}
-
-int xt_run(char **out, const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	char *full = NULL;
-	assert_true(asprintf(&full, "(%s) 2>&1", cmd) > 0);
-	FILE *p = popen(full, "r");
-	free(full);
-	assert_non_null(p);
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	size_t n;
-	while (buf && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-		len += n;
-		if (cap - len < 1024)
-			buf = realloc(buf, cap *= 2);
-	}
-	assert_non_null(buf);
-	buf[len] = 0;
-	int st = pclose(p);
-	if (out)
-		*out = buf;
-	else
-		free(buf);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-int64_t xt_db_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	tl_rm_rf(t->dir);
 }
 
 static int reader_missing(const char *what)
@@ -158,7 +88,7 @@ const char *xt_readers(void)
 		if (access(path, R_OK) != 0)
 			reader_missing(need[i]);
 	}
-	if (xt_run(NULL, "command -v go >/dev/null") != 0)
+	if (tl_sh_all(NULL, "command -v go >/dev/null") != 0)
 		reader_missing("go (Debian golang-go, for go tool pprof)");
 	return dir;
 }
@@ -202,11 +132,11 @@ void xt_pcli_prefix(char *buf, size_t n, const char *r, const char *home)
 char *xt_pcli(const char *prefix, const char *session, const char *args)
 {
 	char *out = NULL;
-	int rc = xt_run(&out, "%s %s --session %s", prefix, args, session);
+	int rc = tl_sh_all(&out, "%s %s --session %s", prefix, args, session);
 	if (rc != 0) {
 		print_message("# profiler-cli %s failed (%d), retrying: %s\n", args, rc, out);
 		free(out);
-		rc = xt_run(&out, "%s %s --session %s", prefix, args, session);
+		rc = tl_sh_all(&out, "%s %s --session %s", prefix, args, session);
 	}
 	if (rc != 0)
 		fail_msg("profiler-cli %s failed (%d): %s", args, rc, out);
@@ -216,7 +146,7 @@ char *xt_pcli(const char *prefix, const char *session, const char *args)
 void xt_pload(const char *prefix, const char *session, const char *path)
 {
 	char *out = NULL;
-	if (xt_run(&out, "%s load %s --session %s", prefix, path, session) == 0) {
+	if (tl_sh_all(&out, "%s load %s --session %s", prefix, path, session) == 0) {
 		free(out);
 		return;
 	}
@@ -226,7 +156,7 @@ void xt_pload(const char *prefix, const char *session, const char *path)
 	free(out);
 	/* each try starts node (>= 100 ms): 300 tries bound the wait */
 	for (int i = 0; i < 300; i++) {
-		if (xt_run(&out, "%s thread list --session %s", prefix, session) == 0) {
+		if (tl_sh_all(&out, "%s thread list --session %s", prefix, session) == 0) {
 			free(out);
 			return;
 		}

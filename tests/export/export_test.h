@@ -1,7 +1,8 @@
 /*
  * export_test.h - helpers for the export tests (prefix export_): build the
- * fixture database, run commands, query the database, locate the real
- * readers installed by scripts/install-readers.sh.
+ * fixture database, locate the real readers installed by
+ * scripts/install-readers.sh and drive them. Running commands and one-value
+ * SQL come from tests/lib (tl.h).
  * Single-threaded test processes; each test gets its own temp directory.
  */
 #ifndef SP_EXPORT_TEST_H
@@ -18,13 +19,6 @@ struct xt {
 /* Creates the temp dir and the fixture database (tests/export/fixture.sql). */
 void xt_setup(struct xt *t);
 void xt_teardown(struct xt *t);
-/* Runs cmd with sh -c; *out (malloc'd, may be NULL) gets stdout+stderr.
- * Returns the exit status, or -1 if the command died. */
-int xt_run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The first column of the first row of sql on db, as an integer. */
-int64_t xt_db_int(const char *db, const char *sql);
-/* Path of the spanprof command under test. */
-const char *xt_cli(void);
 /* The readers' prefix; fails the test naming scripts/install-readers.sh when
  * a reader is missing, or skips it when SPANPROF_SKIP_READERS=1. */
 const char *xt_readers(void);

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 #define T0 1700000000000000000LL
 
@@ -49,17 +50,17 @@ static void test_usage(void **state)
 {
 	struct xt *t = *state;
 	char *out = NULL;
-	assert_int_equal(xt_run(&out, "%s export --help", xt_cli()), 0);
+	assert_int_equal(tl_sh_all(&out, "%s export --help", tl_cli()), 0);
 	assert_non_null(strstr(out, "--format"));
 	assert_non_null(strstr(out, "speedscope"));
 	free(out);
-	assert_int_equal(xt_run(NULL, "%s export %s", xt_cli(), t->db), 2);
-	assert_int_equal(xt_run(NULL, "%s export %s --format svg", xt_cli(), t->db), 2);
-	assert_int_equal(xt_run(NULL, "%s export --format folded", xt_cli()), 2);
-	assert_int_equal(xt_run(NULL, "%s export %s -f folded --from 12x", xt_cli(), t->db), 2);
-	assert_int_equal(xt_run(NULL, "%s export %s -f folded --from 5 --to 4", xt_cli(), t->db),
+	assert_int_equal(tl_sh_all(NULL, "%s export %s", tl_cli(), t->db), 2);
+	assert_int_equal(tl_sh_all(NULL, "%s export %s --format svg", tl_cli(), t->db), 2);
+	assert_int_equal(tl_sh_all(NULL, "%s export --format folded", tl_cli()), 2);
+	assert_int_equal(tl_sh_all(NULL, "%s export %s -f folded --from 12x", tl_cli(), t->db), 2);
+	assert_int_equal(tl_sh_all(NULL, "%s export %s -f folded --from 5 --to 4", tl_cli(), t->db),
 	                 2);
-	assert_int_equal(xt_run(NULL, "%s export %s -f folded --bogus", xt_cli(), t->db), 2);
+	assert_int_equal(tl_sh_all(NULL, "%s export %s -f folded --bogus", tl_cli(), t->db), 2);
 }
 
 /* A failed export: exit 1, one line naming the reason, no file left. */
@@ -67,8 +68,8 @@ static void expect_failure(struct xt *t, const char *db, const char *args, const
 {
 	char *out = NULL;
 	int before = xt_count_files(t->dir);
-	assert_int_equal(xt_run(&out, "%s export %s %s -o %s/out.json", xt_cli(), db, args, t->dir),
-	                 1);
+	assert_int_equal(
+	    tl_sh_all(&out, "%s export %s %s -o %s/out.json", tl_cli(), db, args, t->dir), 1);
 	assert_int_equal(count_lines(out), 1);
 	if (!strstr(out, reason))
 		fail_msg("expected '%s' in: %s", reason, out);
@@ -100,7 +101,7 @@ static void test_empty_and_foreign_db(void **state)
 	assert_int_equal(sqlite3_exec(db, "ATTACH ':memory:' AS m", NULL, NULL, &err), SQLITE_OK);
 	sqlite3_close(db);
 	expect_failure(t, path, "-f chrome", "not a spanprof database"); /* no tables */
-	assert_int_equal(xt_run(NULL, "cp %s %s", t->db, path), 0);
+	assert_int_equal(tl_sh_all(NULL, "cp %s %s", t->db, path), 0);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
 	                              "DELETE FROM samples; DELETE FROM spans; "
@@ -108,7 +109,7 @@ static void test_empty_and_foreign_db(void **state)
 	                              NULL, NULL, &err),
 	                 SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(xt_db_int(path, "SELECT count(*) FROM samples"), 0);
+	assert_int_equal(tl_db_int(path, "%s", "SELECT count(*) FROM samples"), 0);
 	expect_failure(t, path, "-f pprof", "no spans and no samples");
 }
 
@@ -124,8 +125,8 @@ static void test_filter_matches_nothing(void **state)
 	fputs("precious\n", f);
 	fclose(f);
 	assert_int_equal(
-	    xt_run(NULL, "%s export %s -f folded --span nope -o %s", xt_cli(), t->db, path), 1);
-	assert_int_equal(xt_run(&out, "cat %s", path), 0);
+	    tl_sh_all(NULL, "%s export %s -f folded --span nope -o %s", tl_cli(), t->db, path), 1);
+	assert_int_equal(tl_sh_all(&out, "cat %s", path), 0);
 	assert_string_equal(out, "precious\n");
 	free(out);
 }
@@ -134,8 +135,9 @@ static void test_folded_all(void **state)
 {
 	struct xt *t = *state;
 	char *out = NULL;
-	assert_int_equal(xt_run(&out, "%s export %s -f folded", xt_cli(), t->db), 0);
-	assert_int_equal(xt_folded_total(out), xt_db_int(t->db, "SELECT count(*) FROM samples"));
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded", tl_cli(), t->db), 0);
+	assert_int_equal(xt_folded_total(out),
+	                 tl_db_int(t->db, "%s", "SELECT count(*) FROM samples"));
 	assert_non_null(strstr(out, "main;work;hot_loop "));
 	assert_non_null(strstr(out, "main;parse_input;memcpy "));
 	assert_non_null(strstr(out, "main;work;/usr/lib/libx.so+0x1234 ")); /* unresolved */
@@ -147,18 +149,21 @@ static void test_folded_span_filter(void **state)
 	struct xt *t = *state;
 	char *out = NULL;
 	assert_int_equal(
-	    xt_run(&out, "%s export %s -f folded --span parse --span-frames", xt_cli(), t->db), 0);
+	    tl_sh_all(&out, "%s export %s -f folded --span parse --span-frames", tl_cli(), t->db),
+	    0);
 	assert_int_equal(xt_folded_total(out),
-	                 xt_db_int(t->db, "SELECT count(*) FROM samples WHERE span_id IN "
-	                                  "(SELECT span_id FROM spans WHERE name = 'parse')"));
+	                 tl_db_int(t->db, "%s",
+	                           "SELECT count(*) FROM samples WHERE span_id IN "
+	                           "(SELECT span_id FROM spans WHERE name = 'parse')"));
 	for (const char *l = out; *l; l = strchr(l, '\n') + 1)
 		assert_memory_equal(l, "[span] request;[span] parse;main;", 33);
 	free(out);
 	/* a parent span keeps its descendants and their samples */
-	assert_int_equal(xt_run(&out, "%s export %s -f folded --span request", xt_cli(), t->db), 0);
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded --span request", tl_cli(), t->db),
+	                 0);
 	assert_int_equal(
 	    xt_folded_total(out),
-	    xt_db_int(t->db, "SELECT count(*) FROM samples WHERE span_id IS NOT NULL"));
+	    tl_db_int(t->db, "%s", "SELECT count(*) FROM samples WHERE span_id IS NOT NULL"));
 	free(out);
 }
 
@@ -167,13 +172,13 @@ static void test_time_window(void **state)
 	struct xt *t = *state;
 	char *out = NULL;
 	long long from = T0 + 2000000, to = T0 + 4350000; /* inclusive: a sample at 4.35 ms */
-	assert_int_equal(
-	    xt_run(&out, "%s export %s -f folded --from %lld --to %lld", xt_cli(), t->db, from, to),
-	    0);
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded --from %lld --to %lld", tl_cli(),
+	                           t->db, from, to),
+	                 0);
 	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM samples WHERE ts_ns BETWEEN %lld AND %lld",
 	         from, to);
-	assert_int_equal(xt_folded_total(out), xt_db_int(t->db, sql));
+	assert_int_equal(xt_folded_total(out), tl_db_int(t->db, "%s", sql));
 	assert_true(xt_folded_total(out) > 0);
 	free(out);
 }
@@ -186,8 +191,8 @@ static void test_every_format_writes_private_file(void **state)
 		char path[512], *out = NULL;
 		struct stat sb;
 		snprintf(path, sizeof path, "%s/out.%s", t->dir, formats[i]);
-		if (xt_run(&out, "%s export %s -f %s -o %s", xt_cli(), t->db, formats[i], path) !=
-		    0)
+		if (tl_sh_all(&out, "%s export %s -f %s -o %s", tl_cli(), t->db, formats[i],
+		              path) != 0)
 			fail_msg("%s: %s", formats[i], out);
 		free(out);
 		assert_int_equal(stat(path, &sb), 0);
@@ -204,7 +209,8 @@ static void test_output_targets(void **state)
 	struct stat sb;
 	/* only new or regular files: a device, a FIFO (which would block) and
 	 * a directory are refused with one line and left as they were */
-	assert_int_equal(xt_run(&out, "%s export %s -f chrome -o /dev/null", xt_cli(), t->db), 1);
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f chrome -o /dev/null", tl_cli(), t->db),
+	                 1);
 	if (!strstr(out, "not a regular file") || count_lines(out) != 1)
 		fail_msg("%s", out);
 	free(out);
@@ -212,22 +218,25 @@ static void test_output_targets(void **state)
 	assert_true(S_ISCHR(sb.st_mode));
 	snprintf(target, sizeof target, "%s/fifo", t->dir);
 	assert_int_equal(mkfifo(target, 0600), 0);
-	assert_int_equal(xt_run(&out, "%s export %s -f folded -o %s", xt_cli(), t->db, target), 1);
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded -o %s", tl_cli(), t->db, target),
+	                 1);
 	if (!strstr(out, "not a regular file"))
 		fail_msg("%s", out);
 	free(out);
 	assert_int_equal(lstat(target, &sb), 0);
 	assert_true(S_ISFIFO(sb.st_mode));
 	unlink(target);
-	assert_int_equal(xt_run(&out, "%s export %s -f folded -o %s", xt_cli(), t->db, t->dir), 1);
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded -o %s", tl_cli(), t->db, t->dir),
+	                 1);
 	if (!strstr(out, "not a regular file"))
 		fail_msg("%s", out);
 	free(out);
 	assert_int_equal(stat(t->dir, &sb), 0);
 	assert_true(S_ISDIR(sb.st_mode));
 	/* '-' is stdout */
-	assert_int_equal(xt_run(&out, "%s export %s -f folded -o -", xt_cli(), t->db), 0);
-	assert_int_equal(xt_folded_total(out), xt_db_int(t->db, "SELECT count(*) FROM samples"));
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded -o -", tl_cli(), t->db), 0);
+	assert_int_equal(xt_folded_total(out),
+	                 tl_db_int(t->db, "%s", "SELECT count(*) FROM samples"));
 	free(out);
 	/* a symbolic link is not followed, nor replaced */
 	snprintf(target, sizeof target, "%s/target.txt", t->dir);
@@ -236,13 +245,13 @@ static void test_output_targets(void **state)
 	fputs("keep\n", f);
 	fclose(f);
 	assert_int_equal(symlink(target, link), 0);
-	assert_int_equal(xt_run(&out, "%s export %s -f folded -o %s", xt_cli(), t->db, link), 1);
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded -o %s", tl_cli(), t->db, link), 1);
 	if (!strstr(out, "not a regular file"))
 		fail_msg("%s", out);
 	free(out);
 	assert_int_equal(lstat(link, &sb), 0);
 	assert_true(S_ISLNK(sb.st_mode));
-	assert_int_equal(xt_run(&out, "cat %s", target), 0);
+	assert_int_equal(tl_sh_all(&out, "cat %s", target), 0);
 	assert_string_equal(out, "keep\n");
 	free(out);
 }

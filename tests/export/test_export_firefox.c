@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 struct fxt {
 	struct xt t;
@@ -42,7 +43,7 @@ static int teardown(void **state)
 {
 	struct fxt *f = *state;
 	if (f->has_session)
-		xt_run(NULL, "%s stop %s", f->cli, f->session);
+		tl_sh_all(NULL, "%s stop %s", f->cli, f->session);
 	xt_teardown(&f->t);
 	free(f);
 	return 0;
@@ -64,10 +65,10 @@ static void load(struct fxt *f, const char *extra)
 	/* in the test, not the group setup: a missing reader fails or skips it */
 	xt_pcli_prefix(f->cli, sizeof f->cli, xt_readers(), f->t.dir);
 	if (f->has_session)
-		xt_run(NULL, "%s stop %s", f->cli, f->session);
+		tl_sh_all(NULL, "%s stop %s", f->cli, f->session);
 	f->has_session = 0;
-	if (xt_run(&out, "%s export %s -f firefox -o %s %s", xt_cli(), f->t.db, f->profile,
-	           extra) != 0)
+	if (tl_sh_all(&out, "%s export %s -f firefox -o %s %s", tl_cli(), f->t.db, f->profile,
+	              extra) != 0)
 		fail_msg("export: %s", out);
 	free(out);
 	xt_pload(f->cli, f->session, f->profile);
@@ -172,19 +173,24 @@ static void test_samples_during_span_match_attribution(void **state)
 	struct fxt *f = *state;
 	load(f, "");
 	free(pcli(f, "thread select t-0"));
-	assert_int_equal(zoomed_samples(f, "parse #2"),
-	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 2"));
-	assert_int_equal(zoomed_samples(f, "compute #3"),
-	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 3"));
+	assert_int_equal(
+	    zoomed_samples(f, "parse #2"),
+	    tl_db_int(f->t.db, "%s", "SELECT count(*) FROM samples WHERE span_id = 2"));
+	assert_int_equal(
+	    zoomed_samples(f, "compute #3"),
+	    tl_db_int(f->t.db, "%s", "SELECT count(*) FROM samples WHERE span_id = 3"));
 	assert_int_equal(zoomed_samples(f, "request #1"),
-	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id IN "
-	                                    "(1, 2, 3)"));
+	                 tl_db_int(f->t.db, "%s",
+	                           "SELECT count(*) FROM samples WHERE span_id IN "
+	                           "(1, 2, 3)"));
 	free(pcli(f, "thread select t-1"));
-	assert_int_equal(zoomed_samples(f, "compute #6"),
-	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 6"));
+	assert_int_equal(
+	    zoomed_samples(f, "compute #6"),
+	    tl_db_int(f->t.db, "%s", "SELECT count(*) FROM samples WHERE span_id = 6"));
 	free(pcli(f, "thread select t-2")); /* pid 200 */
-	assert_int_equal(zoomed_samples(f, "subtask #7"),
-	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 7"));
+	assert_int_equal(
+	    zoomed_samples(f, "subtask #7"),
+	    tl_db_int(f->t.db, "%s", "SELECT count(*) FROM samples WHERE span_id = 7"));
 }
 
 static void test_span_filter_keeps_only_that_span(void **state)
@@ -199,8 +205,9 @@ static void test_span_filter_keeps_only_that_span(void **state)
 	out = pcli(f, "thread samples --json");
 	const char *p = strstr(out, "\"totalSamples\":");
 	assert_non_null(p);
-	assert_int_equal(strtoll(p + 15, NULL, 10),
-	                 xt_db_int(f->t.db, "SELECT count(*) FROM samples WHERE span_id = 3"));
+	assert_int_equal(
+	    strtoll(p + 15, NULL, 10),
+	    tl_db_int(f->t.db, "%s", "SELECT count(*) FROM samples WHERE span_id = 3"));
 	free(out);
 }
 

