@@ -10,10 +10,10 @@
  * ordered by time, the first --groups shown (a key no span has is an error
  * naming the keys that exist: a typo must not read as "(not set)").
  * --sort total orders functions by total instead of self time. The
- * selection is SQL over the documented tables, materialised into TEMP
- * tables; the per-stack sums are added up in C while the samples stream by
- * (mg_top_sum). On a terminal, a selection over a second shows a progress
- * line, cleared before the report prints.
+ * selection reads the documented tables set-wise (the spans of --span, the
+ * --by values) into arrays indexed by span id, then the per-stack sums
+ * are added up in C while the samples stream by (mg_top_select). On a terminal, a selection over a
+ * second shows a progress line, cleared before the report prints.
  *
  * Threading: single-threaded.
  */
@@ -125,106 +125,271 @@ static int mg_top_add(mg_top_agg *a, int64_t g, int64_t stack, int64_t w)
 	return mg_hash_put(&a->index, (uint64_t)g, (uint64_t)stack, a->len++) ? -1 : 0;
 }
 
-/* Streams the samples (in table order, each probing the selected spans by
- * id) into the map; without --span, samples outside any span go to the
- * group of NULL. */
-static int mg_top_sum(sqlite3 *db, const mg_top_opts *o, mg_top_agg *a)
+/* Span id -> slot of the per-span arrays. merge hands out dense span ids
+ * (docs/schema.md, "Ids"): the slot is the id. A database of an older
+ * merge (random 63-bit ids) maps them through a hash map. */
+typedef struct mg_top_ids {
+	int64_t n; /* slots */
+	int sparse;
+	mg_hash map;
+} mg_top_ids;
+
+static int64_t mg_top_slot(const mg_top_ids *t, int64_t id)
 {
-	int64_t g_null = 0;
-	if (!o->span) {
-		sqlite3_stmt *q = mg_prepare(db, "top", "SELECT g FROM grps WHERE grp IS NULL");
-		if (!q)
-			return -1;
-		if (sqlite3_step(q) == SQLITE_ROW)
-			g_null = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
+	if (!t->sparse)
+		return id >= 0 && id < t->n ? id : -1;
+	const uint64_t *v = mg_hash_get(&t->map, (uint64_t)id, 0);
+	return v ? (int64_t)*v : -1;
+}
+
+static int mg_top_ids_init(sqlite3 *db, mg_top_ids *t)
+{
 	sqlite3_stmt *st = mg_prepare(db, "top",
-	                              "SELECT ss.g, sm.span_id IS NULL, sm.stack_id, sm.weight_ns"
-	                              " FROM samples sm LEFT JOIN spansel2 ss"
-	                              " ON ss.span_id = sm.span_id");
+	                              "SELECT coalesce(max(span_id), 0), count(*),"
+	                              " coalesce(min(span_id), 0) FROM spans");
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	int64_t max = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+	t->sparse = sqlite3_column_int64(st, 2) < 0 || max > 2 * n + 1024;
+	t->n = t->sparse ? n : max + 1;
+	sqlite3_finalize(st);
+	if (!t->sparse)
+		return 0;
+	st = mg_prepare(db, "top", "SELECT span_id FROM spans");
+	int rc;
+	uint64_t slot = 0;
+	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (mg_hash_put(&t->map, (uint64_t)sqlite3_column_int64(st, 0), 0, slot++)) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+	return st ? mg_top_done(db, st, rc) : -1;
+}
+
+/* Distinct --by values: group g (from 1) is vals[g - 1]; group 0 is NULL
+ * (the key is not set, or the sample is outside every span). */
+typedef struct mg_top_groups {
+	mg_hash index; /* two hashes of (type, bytes) -> g */
+	sqlite3_value **vals;
+	size_t len, cap;
+} mg_top_groups;
+
+static uint32_t mg_top_group_of(mg_top_groups *gs, sqlite3_value *v)
+{
+	int type = sqlite3_value_type(v);
+	if (type == SQLITE_NULL)
+		return 0;
+	const unsigned char *p =
+	    type == SQLITE_BLOB ? sqlite3_value_blob(v) : sqlite3_value_text(v);
+	int n = sqlite3_value_bytes(v);
+	uint64_t a = 0xcbf29ce484222325ull ^ (uint64_t)type,
+	         b = 0x9e3779b97f4a7c15ull + (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		a = (a ^ p[i]) * 0x100000001b3ull;
+		b = (b + p[i]) * 0xff51afd7ed558ccdull;
+		b ^= b >> 33;
+	}
+	uint64_t *hit = mg_hash_get(&gs->index, a, b);
+	if (hit)
+		return (uint32_t)*hit;
+	if (gs->len == gs->cap) {
+		size_t cap = gs->cap ? 2 * gs->cap : 64;
+		sqlite3_value **vals = realloc(gs->vals, cap * sizeof *vals);
+		if (!vals)
+			return UINT32_MAX;
+		gs->vals = vals;
+		gs->cap = cap;
+	}
+	if (!(gs->vals[gs->len] = sqlite3_value_dup(v)))
+		return UINT32_MAX;
+	gs->len++;
+	return mg_hash_put(&gs->index, a, b, gs->len) ? UINT32_MAX : (uint32_t)gs->len;
+}
+
+static void mg_top_groups_free(mg_top_groups *gs)
+{
+	for (size_t i = 0; i < gs->len; i++)
+		sqlite3_value_free(gs->vals[i]);
+	free(gs->vals);
+	mg_hash_free(&gs->index);
+}
+
+/* Runs st (its parameter 1 bound to text) row by row through fn; 0 or -1. */
+static int mg_top_rows(sqlite3 *db, sqlite3_stmt *st, const char *text,
+                       int (*fn)(void *ctx, sqlite3_stmt *st), void *ctx)
+{
 	if (!st)
 		return -1;
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t g = sqlite3_column_int64(st, 0); /* 0 for NULL: not selected */
-		if (!g && !o->span && sqlite3_column_int(st, 1))
-			g = g_null;
-		if (g &&
-		    mg_top_add(a, g, sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3))) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(ctx, st)) {
 			fprintf(stderr, "spanprof top: out of memory\n");
 			sqlite3_finalize(st);
 			return -1;
 		}
-	}
 	return mg_top_done(db, st, rc);
 }
 
-/* Writes the map into TEMP table sel(grp, stack_id, n, w). */
-static int mg_top_store(sqlite3 *db, const mg_top_agg *a)
+/* Per span slot: named[] (--span: the span is named NAME) and val[]
+ * (--by: the group + 1 of its own KEY value), then, from span_ancestors,
+ * sel[] (--span: the span is NAME's or below one) and found[] (--by: the
+ * group + 1 of the nearest value, on itself or an ancestor). */
+typedef struct mg_top_ctx {
+	mg_top_ids ids;
+	uint8_t *named, *sel;
+	uint32_t *val, *found;
+	mg_top_groups groups;
+	mg_top_agg agg;
+	const mg_top_opts *o;
+} mg_top_ctx;
+
+static int mg_top_on_named(void *arg, sqlite3_stmt *st)
 {
-	sqlite3_stmt *st =
-	    mg_prepare(db, "top", "INSERT INTO sel SELECT grp, ?2, ?3, ?4 FROM grps WHERE g = ?1");
+	mg_top_ctx *c = arg;
+	int64_t i = mg_top_slot(&c->ids, sqlite3_column_int64(st, 0));
+	if (i >= 0)
+		c->named[i] = 1;
+	return 0;
+}
+
+/* A KEY value of a span; of two on one span the first set counts (as a
+ * lookup through span_attrs_span found it). */
+static int mg_top_on_value(void *arg, sqlite3_stmt *st)
+{
+	mg_top_ctx *c = arg;
+	int64_t i = mg_top_slot(&c->ids, sqlite3_column_int64(st, 0));
+	if (i < 0 || c->val[i])
+		return 0;
+	uint32_t g = mg_top_group_of(&c->groups, sqlite3_column_value(st, 1));
+	if (g == UINT32_MAX)
+		return -1;
+	c->val[i] = g + 1;
+	return 0;
+}
+
+/* A span_ancestors row (span, ancestor), in (span, distance) order: so the
+ * first ancestor with a value is the nearest. */
+static int mg_top_on_ancestor(void *arg, sqlite3_stmt *st)
+{
+	mg_top_ctx *c = arg;
+	int64_t i = mg_top_slot(&c->ids, sqlite3_column_int64(st, 0));
+	int64_t a = mg_top_slot(&c->ids, sqlite3_column_int64(st, 1));
+	if (i < 0 || a < 0)
+		return 0;
+	if (c->named && c->named[a])
+		c->sel[i] = 1;
+	if (c->val && c->val[a] && !c->found[i])
+		c->found[i] = c->val[a];
+	return 0;
+}
+
+/* A sample: added to its span's group, if selected. Group 0 is NULL: the
+ * key not set, or (without --span) a sample outside every span. */
+static int mg_top_on_sample(void *arg, sqlite3_stmt *st)
+{
+	mg_top_ctx *c = arg;
+	int64_t g = 0;
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		if (c->o->span)
+			return 0;
+	} else if (c->sel || c->found) {
+		int64_t i = mg_top_slot(&c->ids, sqlite3_column_int64(st, 0));
+		if (c->sel && (i < 0 || !c->sel[i]))
+			return 0;
+		g = c->found && i >= 0 && c->found[i] ? c->found[i] - 1 : 0;
+	}
+	return mg_top_add(&c->agg, g, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+}
+
+/* Writes the map into TEMP table sel(grp, stack_id, n, w). */
+static int mg_top_store(sqlite3 *db, const mg_top_ctx *c)
+{
+	sqlite3_stmt *st = mg_prepare(db, "top", "CREATE TEMP TABLE sel(grp, stack_id, n, w)");
+	if (!st || mg_top_done(db, st, sqlite3_step(st)))
+		return -1;
+	st = mg_prepare(db, "top", "INSERT INTO sel VALUES(?1, ?2, ?3, ?4)");
 	if (!st)
 		return -1;
 	int rc = SQLITE_DONE;
-	for (size_t i = 0; i < a->len && rc == SQLITE_DONE; i++) {
-		const mg_top_cell *c = &a->cells[i];
-		sqlite3_bind_int64(st, 1, c->g);
-		if (c->stack)
-			sqlite3_bind_int64(st, 2, c->stack);
+	for (size_t i = 0; i < c->agg.len && rc == SQLITE_DONE; i++) {
+		const mg_top_cell *cell = &c->agg.cells[i];
+		if (cell->g)
+			sqlite3_bind_value(st, 1, c->groups.vals[cell->g - 1]);
+		else
+			sqlite3_bind_null(st, 1);
+		if (cell->stack)
+			sqlite3_bind_int64(st, 2, cell->stack);
 		else
 			sqlite3_bind_null(st, 2);
-		sqlite3_bind_int64(st, 3, c->n);
-		sqlite3_bind_int64(st, 4, c->w);
+		sqlite3_bind_int64(st, 3, cell->n);
+		sqlite3_bind_int64(st, 4, cell->w);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 	}
 	return mg_top_done(db, st, rc);
 }
 
-/* The selection, aggregated so that the reports work on few rows: first
- * the spans that hold samples (filtered by --span, with their --by value,
- * looked up once per span instead of once per sample), numbered by group
- * value (grps), then per (group value, stack): sample count n and weight w
- * (mg_top_sum). Without --span, samples outside any span join the group
- * NULL. Also each function's smallest depth in the stack trie (0 =
- * outermost frame), for ordering ties. */
+/* The selection, aggregated so that the reports work on few rows: per
+ * (group value, stack) the sample count n and weight w, in TEMP table sel.
+ * Set-wise, not per span (a lookup per span through span_ancestors cost
+ * 2.5 s at 10M events): the spans named NAME and the KEY values go into
+ * arrays by span id, one ordered scan of span_ancestors carries them down
+ * to the spans below, then one scan of samples adds each up in C (SQLite
+ * has no hash aggregate: a GROUP BY sorted every sample).
+ * Without --span, samples outside any span join the group NULL. Also each
+ * function's smallest depth in the stack trie (0 = outermost frame), for
+ * ordering ties. */
 static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 {
-	char sql[4096];
-	snprintf(
-	    sql, sizeof sql,
-	    "CREATE TEMP TABLE fdepth(func TEXT PRIMARY KEY, d INTEGER);"
-	    "INSERT INTO fdepth SELECT f.func, min(s.depth) FROM stacks s"
-	    " JOIN frames f ON f.frame_id = s.frame_id WHERE f.func IS NOT NULL GROUP BY f.func;"
-	    "CREATE TEMP TABLE spansel AS SELECT d.span_id, %s AS grp FROM"
-	    " (SELECT DISTINCT span_id FROM samples WHERE span_id IS NOT NULL) d %s;"
-	    "CREATE TEMP TABLE grps(g INTEGER PRIMARY KEY, grp);"
-	    "INSERT INTO grps(grp) SELECT DISTINCT grp FROM spansel;"
-	    "%s"
-	    "CREATE INDEX grps_grp ON grps(grp);"
-	    "CREATE TEMP TABLE spansel2(span_id INTEGER PRIMARY KEY, g INTEGER);"
-	    "INSERT INTO spansel2 SELECT s.span_id, g.g FROM spansel s"
-	    " JOIN grps g ON g.grp IS s.grp;"
-	    "CREATE TEMP TABLE sel(grp, stack_id, n, w);",
-	    o->by ? "(SELECT sa.value FROM span_ancestors a JOIN span_attrs sa"
-	            " ON sa.span_id = a.ancestor_id AND sa.key = :key"
-	            " WHERE a.span_id = d.span_id ORDER BY a.distance LIMIT 1)"
-	          : "NULL",
-	    o->span ? "WHERE EXISTS (SELECT 1 FROM span_ancestors a JOIN spans sp"
-	              " ON sp.span_id = a.ancestor_id WHERE a.span_id = d.span_id"
-	              " AND sp.name = :span)"
-	            : "",
-	    o->span ? ""
-	            : "INSERT INTO grps(grp) SELECT NULL"
-	              " WHERE NOT EXISTS (SELECT 1 FROM grps WHERE grp IS NULL);");
-	if (mg_top_exec(db, o, sql))
-		return -1;
-	mg_top_agg a = {0};
-	int err = mg_top_sum(db, o, &a) || mg_top_store(db, &a);
-	mg_hash_free(&a.index);
-	free(a.cells);
+	mg_top_ctx c = {.o = o};
+	int err = mg_top_exec(db, o,
+	                      "CREATE TEMP TABLE fdepth(func TEXT PRIMARY KEY, d INTEGER);"
+	                      "INSERT INTO fdepth SELECT f.func, min(s.depth) FROM stacks s"
+	                      " JOIN frames f ON f.frame_id = s.frame_id WHERE f.func IS NOT NULL"
+	                      " GROUP BY f.func;");
+	if (!err && (o->span || o->by)) {
+		err = mg_top_ids_init(db, &c.ids);
+		size_t n = (size_t)c.ids.n + 1;
+		if (!err && o->span)
+			err = !(c.named = calloc(n, 1)) || !(c.sel = calloc(n, 1));
+		if (!err && o->by)
+			err = !(c.val = calloc(n, sizeof *c.val)) ||
+			      !(c.found = calloc(n, sizeof *c.found));
+		if (!err && o->span)
+			err = mg_top_rows(
+			    db, mg_prepare(db, "top", "SELECT span_id FROM spans WHERE name = ?1"),
+			    o->span, mg_top_on_named, &c);
+		if (!err && o->by)
+			err = mg_top_rows(
+			    db,
+			    mg_prepare(db, "top",
+			               "SELECT span_id, value FROM span_attrs WHERE key = ?1"),
+			    o->by, mg_top_on_value, &c);
+		if (!err)
+			err =
+			    mg_top_rows(db,
+			                mg_prepare(db, "top",
+			                           "SELECT span_id, ancestor_id FROM span_ancestors"
+			                           " ORDER BY span_id, distance"),
+			                NULL, mg_top_on_ancestor, &c);
+	}
+	if (!err)
+		err = mg_top_rows(
+		    db, mg_prepare(db, "top", "SELECT span_id, stack_id, weight_ns FROM samples"),
+		    NULL, mg_top_on_sample, &c);
+	err = err || mg_top_store(db, &c);
+	free(c.named);
+	free(c.sel);
+	free(c.val);
+	free(c.found);
+	mg_hash_free(&c.ids.map);
+	mg_top_groups_free(&c.groups);
+	mg_hash_free(&c.agg.index);
+	free(c.agg.cells);
 	return err ? -1 : 0;
 }
 
