@@ -3,15 +3,20 @@
  *
  * For each size (default 1M and 10M events) it writes one synthetic log
  * through libcore's real writer (4 threads; per request: a "request" span
- * with a "kind" attribute, a nested "parse" span, 7 samples of 12-frame
- * stacks drawn from 64 distinct stacks), then runs the spanprof command
- * (read, decompress, symbolize, attribute, insert, index) as a child and
- * prints events per second (wall clock, and per CPU-second of the merge,
- * steadier on a shared machine) and the child's peak RSS (getrusage).
+ * with a "kind" attribute, nested child spans, samples of 12-frame stacks
+ * drawn from 64 distinct stacks), then runs the spanprof command (read,
+ * decompress, symbolize, attribute, insert, index) as a child and prints
+ * events per second (wall clock, and per CPU-second of the merge, steadier
+ * on a shared machine) and the child's peak RSS (getrusage).
  *
- *   merge_throughput [EVENTS...] [--dir DIR] [--keep]
+ *   merge_throughput [EVENTS...] [--shape mixed|spans|samples] [--dir DIR] [--keep]
  *
- * --keep leaves DIR/merge-bench-N/ (the log and bench.db) for inspection.
+ * Shapes, per request: mixed (the default, as in earlier rounds): one
+ * child "parse", 7 samples (5 span events : 7 samples); spans: "parse"
+ * and 5 "step" spans one after the other inside it, 1 sample (15 : 1);
+ * samples: one child, 24 samples (5 : 24).
+ * --keep leaves DIR/merge-bench-N/ (the log and bench.db) for inspection
+ * (and for bench/merge_throughput/floor_ratio.sh).
  *
  * Threading: single-threaded generator; the merge runs in a child process.
  */
@@ -28,14 +33,19 @@
 #include "clock.h"
 #include "log_writer.h"
 
-#define BENCH_THREADS             4
-#define BENCH_STACKS              64
-#define BENCH_DEPTH               12
-#define BENCH_SAMPLES_PER_REQUEST 7
-#define BENCH_EVENTS_PER_REQUEST  (5 + BENCH_SAMPLES_PER_REQUEST)
+#define BENCH_THREADS      4
+#define BENCH_STACKS       64
+#define BENCH_DEPTH        12
+#define BENCH_MAX_CHILDREN 6
 
 static uint64_t g_stacks[BENCH_STACKS][BENCH_DEPTH];
 static int g_keep;
+static int g_children = 1, g_samples = 7; /* per request: --shape */
+
+static uint64_t events_per_request(void)
+{
+	return 3 + 2 * (uint64_t)g_children + (uint64_t)g_samples;
+}
 
 static double now_s(void)
 {
@@ -62,9 +72,14 @@ static uint64_t span_id(uint64_t n)
 	return (n & 0x7fffffffffffffffull) | 1;
 }
 
-static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id, uint64_t child)
+/* One request: "request" (with "kind"), a child "parse" and in it
+ * g_children - 1 "step" spans one after the other, g_samples samples
+ * inside "parse" (in the last step, if any), 10 ms in all. ids[0] is the
+ * request's span id. */
+static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, const uint64_t *ids)
 {
 	static const char *const kinds[] = {"json", "csv", "xml"};
+	uint64_t id = ids[0];
 	sp_rec_span_begin b = {
 	    .ts = *t, .tid = tid, .span_id = id, .name = "request", .name_len = 7};
 	sp_ring_span_begin(ring, &b);
@@ -77,26 +92,44 @@ static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, uint64_t id, u
 	                 .s = k,
 	                 .s_len = (uint32_t)strlen(k)};
 	sp_ring_attr(ring, &a);
-	sp_rec_span_begin c = {.ts = *t + 100000,
-	                       .tid = tid,
-	                       .span_id = child,
-	                       .parent_id = id,
-	                       .name = "parse",
-	                       .name_len = 5};
-	sp_ring_span_begin(ring, &c);
-	for (int i = 0; i < BENCH_SAMPLES_PER_REQUEST; i++) {
-		sp_rec_sample s = {.ts = *t + 200000 + (uint64_t)i * 1000000,
-		                   .tid = tid,
-		                   .nframes = BENCH_DEPTH,
-		                   .pcs = g_stacks[((id >> 8) + (uint64_t)i) % BENCH_STACKS]};
-		sp_ring_sample(ring, &s);
+	sp_rec_span_begin pb = {.ts = *t + 100000,
+	                        .tid = tid,
+	                        .span_id = ids[1],
+	                        .parent_id = id,
+	                        .name = "parse",
+	                        .name_len = 5};
+	sp_ring_span_begin(ring, &pb);
+	for (int c = 2; c <= g_children; c++) { /* steps of 100 us, the last one open */
+		sp_rec_span_begin sb = {.ts = *t + 100000 * (uint64_t)c,
+		                        .tid = tid,
+		                        .span_id = ids[c],
+		                        .parent_id = ids[1],
+		                        .name = "step",
+		                        .name_len = 4};
+		sp_ring_span_begin(ring, &sb);
+		if (c < g_children) {
+			sp_rec_span_end se = {
+			    .ts = *t + 100000 * (uint64_t)c + 50000, .tid = tid, .span_id = ids[c]};
+			sp_ring_span_end(ring, &se);
+		}
 	}
-	sp_rec_span_end e = {.ts = *t + 8000000, .tid = tid, .span_id = child};
+	uint64_t step_ns = g_samples > 7 ? 7000000 / (uint64_t)g_samples : 1000000;
+	for (int i = 0; i < g_samples; i++) {
+		sp_rec_sample smp = {.ts = *t + 800000 + (uint64_t)i * step_ns,
+		                     .tid = tid,
+		                     .nframes = BENCH_DEPTH,
+		                     .pcs = g_stacks[((id >> 8) + (uint64_t)i) % BENCH_STACKS]};
+		sp_ring_sample(ring, &smp);
+	}
+	if (g_children > 1) {
+		sp_rec_span_end le = {.ts = *t + 7900000, .tid = tid, .span_id = ids[g_children]};
+		sp_ring_span_end(ring, &le);
+	}
+	sp_rec_span_end pe = {.ts = *t + 8000000, .tid = tid, .span_id = ids[1]};
+	sp_ring_span_end(ring, &pe);
+	sp_rec_span_end e = {.ts = *t + 9000000, .tid = tid, .span_id = id};
 	sp_ring_span_end(ring, &e);
-	e.ts = *t + 9000000;
-	e.span_id = id;
-	sp_ring_span_end(ring, &e);
-	*t += 10000000; /* 10 ms: samples 1 ms apart, as at 1 kHz */
+	*t += 10000000; /* 10 ms */
 }
 
 /* Writes a log of about `events` records into dir; returns 0 or -1. */
@@ -113,11 +146,13 @@ static int generate(const char *dir, uint64_t events)
 		rings[i] = sp_ring_create(1000u + (uint32_t)i, 8u << 20);
 		t[i] = sp_clock_ticks();
 	}
-	uint64_t requests = events / BENCH_EVENTS_PER_REQUEST;
+	uint64_t requests = events / events_per_request();
 	for (uint64_t r = 0; r < requests; r++) {
 		int th = (int)(r % BENCH_THREADS);
-		one_request(rings[th], 1000u + (uint32_t)th, &t[th], span_id(2 * r + 2),
-		            span_id(2 * r + 3));
+		uint64_t ids[BENCH_MAX_CHILDREN + 1];
+		for (int c = 0; c <= g_children; c++)
+			ids[c] = span_id((BENCH_MAX_CHILDREN + 1) * r + 2 + (uint64_t)c);
+		one_request(rings[th], 1000u + (uint32_t)th, &t[th], ids);
 		if (r % 8192 == 8191)
 			sp_log_flush();
 	}
@@ -165,7 +200,7 @@ static int bench_one(const char *cli, const char *base, uint64_t events)
 	long rss = 0;
 	if (stat(log, &sb) || run_merge(cli, dir, &secs, &cpu, &rss))
 		return -1;
-	uint64_t n = events / BENCH_EVENTS_PER_REQUEST * BENCH_EVENTS_PER_REQUEST;
+	uint64_t n = events / events_per_request() * events_per_request();
 	printf("merge: %" PRIu64 " events, log %.1f MB: %.2f s wall, %.2f M events/s; %.2f s CPU,"
 	       " %.2f M events per CPU-second; peak RSS %.1f MiB\n",
 	       n, (double)sb.st_size / 1e6, secs, (double)n / secs / 1e6, cpu,
@@ -187,7 +222,19 @@ int main(int argc, char **argv)
 			g_keep = 1;
 		else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
 			base = argv[++i];
-		else if (n < 16)
+		else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
+			const char *shape = argv[++i];
+			if (!strcmp(shape, "spans")) {
+				g_children = BENCH_MAX_CHILDREN;
+				g_samples = 1;
+			} else if (!strcmp(shape, "samples")) {
+				g_children = 1;
+				g_samples = 24;
+			} else if (strcmp(shape, "mixed")) {
+				fprintf(stderr, "merge_throughput: --shape mixed|spans|samples\n");
+				return 2;
+			}
+		} else if (n < 16)
 			sizes[n++] = strtoull(argv[i], NULL, 10);
 	}
 	if (!n) {
