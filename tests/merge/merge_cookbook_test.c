@@ -192,7 +192,8 @@ static char *answer(sqlite3 *db, const char *sql)
 	}
 	sqlite3_finalize(st);
 	sqlite3_finalize(rec);
-	qsort(rows, n, sizeof *rows, cmp_str);
+	if (n) /* no rows: rows is NULL, which qsort may not take */
+		qsort(rows, n, sizeof *rows, cmp_str);
 	char *out = calloc(1, len);
 	assert_non_null(out);
 	for (size_t i = 0; i < n; i++) {
