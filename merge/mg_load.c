@@ -178,6 +178,11 @@ static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
 
 int mg_merge_prepare(mg_merge *mg)
 {
+	/* --append: new span ids start past the living database's (first: a
+	 * database of an older merge, without recorded_id, is refused here) */
+	mg->next_span_id = mg->appending ? mg_db_max_span_id(mg->db, "prev") + 1 : 1;
+	if (mg->next_span_id <= 0)
+		return -1;
 	struct {
 		sqlite3_stmt **st;
 		const char *sql;
@@ -220,8 +225,7 @@ int mg_merge_prepare(mg_merge *mg)
 		return -1;
 	mg->next_stack_id = 1;
 	mg->next_log_id = 1;
-	mg->next_span_id = mg->appending ? mg_db_max_span_id(mg->db, "prev") + 1 : 1;
-	return mg->next_span_id > 0 ? 0 : -1;
+	return 0;
 }
 
 void mg_merge_finalize(mg_merge *mg)

@@ -225,8 +225,41 @@ static void test_append_halves_equal_whole(void **state)
 	};
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
 		assert_int_equal(mtest_int(h, q[i]), mtest_int(a, q[i]));
+	/* a session cut where the first half ended kept its row and span_id */
+	assert_int_equal(mtest_int(h, "SELECT count(*) FROM (SELECT 1 FROM spans"
+	                              " GROUP BY recorded_id, pid HAVING count(*) > 1)"),
+	                 0);
 	sqlite3_close(h);
 	sqlite3_close(a);
+	globfree(&g);
+}
+
+/* --append into a database of an older merge (span_id was the recorded
+ * id, no recorded_id column) is refused, and leaves it as it was. */
+static void test_append_refuses_older_database(void **state)
+{
+	(void)state;
+	glob_t g;
+	size_t n = segments(rot, &g);
+	assert_true(n >= 2);
+	sqlite3 *db = merge_to("older", "", g.gl_pathv[0]);
+	sqlite3_close(db);
+	char path[700], *err = NULL;
+	snprintf(path, sizeof path, "%s/older.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "ALTER TABLE spans DROP COLUMN recorded_parent_id;"
+	                              "ALTER TABLE spans DROP COLUMN recorded_id;",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	int64_t before = mtest_int(db, "SELECT count(*) FROM spans");
+	sqlite3_close(db);
+	assert_int_not_equal(mtest_cli(NULL, &err, "merge --append %s %s", path, g.gl_pathv[1]), 0);
+	assert_non_null(strstr(err, "older merge"));
+	free(err);
+	db = mtest_db(path);
+	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans"), before);
+	sqlite3_close(db);
 	globfree(&g);
 }
 
@@ -389,6 +422,7 @@ int main(void)
 	    cmocka_unit_test(test_each_segment_merges_alone),
 	    cmocka_unit_test(test_all_segments_equal_unrotated),
 	    cmocka_unit_test(test_append_halves_equal_whole),
+	    cmocka_unit_test(test_append_refuses_older_database),
 	    cmocka_unit_test(test_window_selects_events),
 	    cmocka_unit_test(test_retention_keeps_bound),
 	    cmocka_unit_test(test_crash_leaves_closed_segments_whole),
