@@ -2,11 +2,15 @@
  * mg_load.c - phase 1 of merge: one log, streamed record by record into the
  * database (see mg_merge.h for the pipeline).
  *
- * A span is kept in memory from its begin record to its end record and
- * inserted complete, so the spans table is written once per span and memory
- * holds only the spans open at one instant (plus up to MG_SPAN_ROWS ended
- * spans, inserted in id order: random ids inserted one by one as they end
- * cost more B-tree work). A span whose END is missing (lost, or the log
+ * A span gets its spans.span_id at its begin record (the next integer:
+ * merge's key, dense and growing with time; the recorded id goes to
+ * spans.recorded_id, docs/design.md "Span ids"), is kept in memory until
+ * its end record and inserted complete, so the spans table is written once
+ * per span and memory holds only the spans open at one instant (plus up to
+ * MG_SPAN_ROWS ended spans, sorted by id: the newest ids, appended at the
+ * right edge of the B-tree). Parents and attributes of spans not open in
+ * the log keep the recorded id and are resolved after the load
+ * (mg_db_resolve). A span whose END is missing (lost, or the log
  * ended first) is closed where mg_repair (mg_repair.h) says its thread was
  * last known to be inside it, and marked cut (spans.cut, flag
  * MG_SPAN_NEVER_ENDED).
