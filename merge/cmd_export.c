@@ -14,11 +14,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mg_window.h"
 #include "export.h"
 
 static const char export_usage[] =
     "usage: spanprof export DB --format FORMAT [-o FILE] [--span NAME]\n"
-    "                       [--from NS] [--to NS] [--span-frames]\n"
+    "                       [--from T] [--to T] [--span-frames]\n"
     "\n"
     "Export a merged database to a viewer's format:\n"
     "  firefox     Firefox Profiler processed profile (JSON): one track per\n"
@@ -38,7 +39,8 @@ static const char export_usage[] =
     "  -o, --output FILE    write FILE (created only on success); default stdout\n"
     "  --span NAME          keep spans named NAME, their descendants, and the\n"
     "                       samples attributed to them\n"
-    "  --from NS, --to NS   keep spans overlapping and samples inside the window\n"
+    "  --from T, --to T     keep spans overlapping and samples inside the window\n"
+    "                       (T: RFC 3339, -5m relative to now, or ns since the epoch)\n"
     "                       (nanoseconds since the Unix epoch, inclusive)\n"
     "  --span-frames        folded: prefix each stack with its span path\n"
     "  -h, --help           this text\n";
@@ -60,17 +62,6 @@ static int parse_format(const char *s, enum sp_export_format *f)
 			return 0;
 		}
 	return -1;
-}
-
-static int parse_ns(const char *s, int64_t *ns)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end)
-		return -1;
-	*ns = v;
-	return 0;
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -105,10 +96,12 @@ static int parse_args(int argc, char **argv, struct sp_export_opts *o, int *help
 			o->out_path = optarg;
 		else if (c == OPT_SPAN)
 			o->span_name = optarg;
-		else if (c == OPT_FROM && parse_ns(optarg, &o->from_ns) != 0)
-			return usage_error("--from wants nanoseconds", optarg);
-		else if (c == OPT_TO && parse_ns(optarg, &o->to_ns) != 0)
-			return usage_error("--to wants nanoseconds", optarg);
+		else if (c == OPT_FROM && mg_parse_time_ns(optarg, &o->from_ns) != 0)
+			return usage_error(
+			    "--from wants a time (RFC 3339, -5m, or ns since the epoch)", optarg);
+		else if (c == OPT_TO && mg_parse_time_ns(optarg, &o->to_ns) != 0)
+			return usage_error(
+			    "--to wants a time (RFC 3339, -5m, or ns since the epoch)", optarg);
 		else if (c == OPT_SPAN_FRAMES)
 			o->span_frames = 1;
 		else if (c == 'h')

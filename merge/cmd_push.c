@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mg_window.h"
 #include "export.h"
 #include "mg_cli.h"
 #include "otlp_trace_service.pb-c.h"
@@ -48,7 +49,7 @@
 
 static const char push_usage[] =
     "usage: spanprof push DB --endpoint URL [--header K=V]... [--span NAME]\n"
-    "                     [--retries N] [--from NS] [--to NS]\n"
+    "                     [--retries N] [--from T] [--to T]\n"
     "\n"
     "Send the spans of a merged database to an OpenTelemetry Collector (or any\n"
     "OTLP/HTTP receiver): protobuf, POST URL/v1/traces, requests under 4 MiB.\n"
@@ -60,7 +61,8 @@ static const char push_usage[] =
     "  -H, --header K=V     add the HTTP header 'K: V' (authentication); repeatable\n"
     "  --retries N          retries of a request that may succeed later (default 5)\n"
     "  --span NAME          send spans named NAME and their descendants only\n"
-    "  --from NS, --to NS   send spans overlapping the window (ns since the epoch)\n"
+    "  --from T, --to T     send spans overlapping the window (T: RFC 3339, -5m\n"
+    "                       relative to now, or ns since the epoch)\n"
     "  -h, --help           this text\n"
     "\n"
     "429, 502, 503, 504 and a refused connection are retried with backoff (--retries,\n"
@@ -260,17 +262,6 @@ static int push_add_header(struct push *p, const char *kv)
 	return 0;
 }
 
-static int push_parse_ns(const char *s, int64_t *ns)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end)
-		return -1;
-	*ns = v;
-	return 0;
-}
-
 static int push_parse_retries(const char *s, long *n)
 {
 	char *end;
@@ -309,10 +300,12 @@ static int push_parse_args(int argc, char **argv, struct push *p, struct sp_expo
 			return push_usage_error("--retries wants 0..100", optarg);
 		else if (c == OPT_SPAN)
 			o->span_name = optarg;
-		else if (c == OPT_FROM && push_parse_ns(optarg, &o->from_ns) != 0)
-			return push_usage_error("--from wants nanoseconds", optarg);
-		else if (c == OPT_TO && push_parse_ns(optarg, &o->to_ns) != 0)
-			return push_usage_error("--to wants nanoseconds", optarg);
+		else if (c == OPT_FROM && mg_parse_time_ns(optarg, &o->from_ns) != 0)
+			return push_usage_error(
+			    "--from wants a time (RFC 3339, -5m, or ns since the epoch)", optarg);
+		else if (c == OPT_TO && mg_parse_time_ns(optarg, &o->to_ns) != 0)
+			return push_usage_error(
+			    "--to wants a time (RFC 3339, -5m, or ns since the epoch)", optarg);
 		else if (c == 'h')
 			*help = 1;
 		else if (c == '?')

@@ -17,6 +17,15 @@
 #include "config.h"
 #include "log_reader.h"
 
+int mg_parse_time_ns(const char *s, int64_t *out_ns)
+{
+	uint64_t t;
+	if (mg_parse_time(s, mg_now_ns(), &t) != 0 || t > (uint64_t)INT64_MAX)
+		return -1;
+	*out_ns = (int64_t)t;
+	return 0;
+}
+
 uint64_t mg_now_ns(void)
 {
 	struct timespec ts;

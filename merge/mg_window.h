@@ -16,6 +16,10 @@
  * nanoseconds since the epoch (all digits). Returns 0 and *out_ns, or -1. */
 int mg_parse_time(const char *s, uint64_t now_ns, uint64_t *out_ns);
 
+/* The same for a command-line option (export and push --from/--to),
+ * relative to now, into a signed time. Returns 0 and *out_ns, or -1. */
+int mg_parse_time_ns(const char *s, int64_t *out_ns);
+
 /* CLOCK_REALTIME now, in ns since the epoch. */
 uint64_t mg_now_ns(void);
 

@@ -180,6 +180,15 @@ static void test_time_window(void **state)
 	         from, to);
 	assert_int_equal(xt_folded_total(out), tl_db_int(t->db, "%s", sql));
 	assert_true(xt_folded_total(out) > 0);
+	/* The same window in RFC 3339, as merge --since/--until take it. */
+	char *rfc = NULL;
+	assert_int_equal(tl_sh_all(&rfc,
+	                           "%s export %s -f folded --from 2023-11-14T22:13:20.002Z"
+	                           " --to 2023-11-14T22:13:20.00435Z",
+	                           tl_cli(), t->db),
+	                 0);
+	assert_string_equal(rfc, out);
+	free(rfc);
 	free(out);
 }
 
