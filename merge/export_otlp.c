@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "json.h"
 #include "otlp_common.pb-c.h"
 #include "otlp_resource.pb-c.h"
 #include "otlp_trace.pb-c.h"
@@ -114,29 +115,6 @@ static int otlp_put_msg(struct sp_otlp_buf *b, unsigned field, const ProtobufCMe
 /* --- text: protobuf strings must be valid UTF-8 (a collector refuses
  * the whole request otherwise); invalid bytes become U+FFFD. --- */
 
-/* Length of the valid UTF-8 sequence at s (avail bytes), 0 if invalid. */
-static size_t otlp_utf8_len(const unsigned char *s, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if (n > avail || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /* Appends s (NUL-terminated) to the arena as valid UTF-8 with its NUL;
  * returns its offset, or -1 on NOMEM. */
 static int64_t otlp_arena_str(struct sp_otlp_buf *a, const char *s)
@@ -145,7 +123,7 @@ static int64_t otlp_arena_str(struct sp_otlp_buf *a, const char *s)
 	size_t len = strlen((const char *)u);
 	int64_t off = (int64_t)a->len;
 	for (size_t i = 0; i < len;) {
-		size_t n = otlp_utf8_len(u + i, len - i);
+		size_t n = sp_json_utf8_len(u + i, len - i);
 		int rc = n ? sp_otlp_buf_put(a, u + i, n) : sp_otlp_buf_put(a, "\xef\xbf\xbd", 3);
 		if (rc)
 			return -1;

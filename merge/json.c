@@ -19,7 +19,7 @@
 /* Length of the valid UTF-8 sequence at s (avail bytes left), or 0 if it
  * is invalid (RFC 3629: no overlong forms, no surrogates, nothing above
  * U+10FFFF, no sequence cut by the end). */
-static size_t json_utf8_len(const unsigned char *s, size_t avail)
+size_t sp_json_utf8_len(const unsigned char *s, size_t avail)
 {
 	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
 	size_t n;
@@ -46,7 +46,7 @@ void sp_json_strn(FILE *out, const char *str, size_t len)
 	const unsigned char *s = (const unsigned char *)str, *end = s + len, *run = s;
 	putc('"', out);
 	while (s < end) {
-		size_t n = json_utf8_len(s, (size_t)(end - s));
+		size_t n = sp_json_utf8_len(s, (size_t)(end - s));
 		if (n != 0 && *s != '"' && *s != '\\' && *s >= 0x20) {
 			s += n; /* plain: stays in the run */
 			continue;

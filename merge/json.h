@@ -31,6 +31,11 @@
 
 /* --- value writers --- */
 
+/* Length of the valid UTF-8 sequence at s (avail bytes left), or 0 when it
+ * is invalid (RFC 3629): for writers of other formats that must replace
+ * invalid bytes too (OTLP strings). */
+size_t sp_json_utf8_len(const unsigned char *s, size_t avail);
+
 /* Writes s as a JSON string literal (with quotes); NULL writes null. */
 void sp_json_str(FILE *out, const char *s);
 /* The same for len bytes (which may hold NUL: written as \u0000). */
