@@ -26,7 +26,7 @@ events=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The schema of the source's tables, verbatim, so the copies qualify for
-# the transfer optimization; the pragmas are merge's (merge/cmd_merge.c).
+# the transfer optimization; the pragmas are merge's (merge/cli/cmd_merge.c).
 schema=$(sqlite3 "$src" "SELECT group_concat(sql, ';') || ';' FROM sqlite_master
   WHERE type = 'table' AND name IN ('processes', 'threads', 'spans', 'span_attrs',
   'samples', 'stacks', 'frames')")

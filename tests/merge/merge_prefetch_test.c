@@ -1,5 +1,5 @@
 /*
- * merge_prefetch_test.c - merge's read-ahead thread (merge/mg_prefetch.c)
+ * merge_prefetch_test.c - merge's read-ahead thread (merge/load/mg_prefetch.c)
  * gives exactly the records sp_reader_next gives: same order, types,
  * offsets, times and field values, strings and stacks byte for byte,
  * interned names and keys resolved (unknown ids left unresolved), and the

@@ -18,7 +18,7 @@
  * Streaming: protobuf prefixes a message with its length, so a writer must
  * know a message's size before writing it. Spans come from one SQLite
  * cursor in (pid, start) order and are packed one by one (protobuf-c, code
- * generated from merge/otlp_*.proto) into a ScopeSpans chunk of bounded
+ * generated from merge/export/otlp_*.proto) into a ScopeSpans chunk of bounded
  * size; the framing of ResourceSpans and ScopeSpans around the packed
  * pieces is written here (otlp_put_len). The file sink spools a process's
  * chunks to a temporary file and writes the ResourceSpans once its length

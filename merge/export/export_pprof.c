@@ -1,6 +1,6 @@
 /*
  * export_pprof.c - gzipped profile.proto for `go tool pprof`, encoded with
- * protobuf-c (merge/export_pprof.proto, code generated at build time) and
+ * protobuf-c (merge/export/export_pprof.proto, code generated at build time) and
  * compressed with zlib.
  *
  * Streaming: protobuf concatenation merges messages (repeated fields
