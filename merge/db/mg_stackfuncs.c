@@ -2,7 +2,7 @@
  * mg_stackfuncs.c - see mg_stackfuncs.h.
  *
  * Function names are interned by two independent 64-bit hashes of their
- * text (a 128-bit key: a collision is as unlikely as in mg_load.c's stack
+ * text (a 128-bit key: a collision is as unlikely as in mg_stack.c's stack
  * key). Memory: three integers per node and one string per distinct name.
  */
 #include "mg_stackfuncs.h"
