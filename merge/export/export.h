@@ -1,7 +1,8 @@
 /*
  * export.h - private plumbing shared by the exporters of 'spanprof export'
  * (one file per format: export_firefox.c, export_chrome.c, export_pprof.c,
- * export_folded.c, export_speedscope.c; shared code in export_common.c).
+ * export_folded.c, export_speedscope.c; shared code in export_common.c,
+ * export_filter.c, export_tables.c, export_output.c, export_strtab.c).
  *
  * Design: an exporter reads the merged SQLite database (DESIGN.md "SQLite
  * schema") through two TEMP views that apply the user's filters:
@@ -149,7 +150,8 @@ struct sp_otlp_sink {
  * chunk_bytes or more (one span past the limit at most). 0 or -SP_E... */
 int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *sink);
 
-/* --- helpers (export_common.c) --- */
+/* --- helpers (export_common.c; spools: export_output.c; string table:
+ * export_strtab.c) --- */
 
 /* Prepares sql; on error prints it and returns NULL. */
 sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql);

@@ -1,0 +1,38 @@
+/*
+ * export_int.h - what the files of 'spanprof export' share beyond
+ * export.h (private to merge/export/): the steps of a run, each in its
+ * file, and two helpers. All int functions return 0 or a negative SP_E*
+ * code, having printed one line.
+ *
+ * Threading: single-threaded.
+ */
+#ifndef EXPORT_INT_H
+#define EXPORT_INT_H
+
+#include "export.h"
+
+/* Grows arr to hold need elements (doubling, from 256); NULL when out of
+ * memory (arr is then still valid). */
+void *sp_export_grow(void *arr, size_t *cap, size_t need, size_t elsize);
+/* Runs SQL that returns no rows. */
+int sp_export_exec(struct sp_export *x, const char *sql);
+
+/* export_filter.c */
+int sp_export_open_db(struct sp_export *x);
+int sp_export_make_views(struct sp_export *x);
+int sp_export_check_selection(struct sp_export *x);
+int sp_export_make_thread_samples(struct sp_export *x);
+
+/* export_tables.c */
+int sp_export_load_funcs(struct sp_export *x);
+int sp_export_load_frames(struct sp_export *x);
+int sp_export_load_stacks(struct sp_export *x);
+void sp_export_free_tables(struct sp_export *x);
+
+/* export_output.c: the output file (stdout for "-"); close renames the
+ * temporary file over the target when rc is 0, else removes it, and
+ * returns rc or its own error. */
+int sp_export_output_open(struct sp_export *x, char **tmp_path);
+int sp_export_output_close(struct sp_export *x, char *tmp_path, int rc);
+
+#endif
