@@ -43,28 +43,17 @@ __attribute__((noinline)) int cb_main_loop(int x)
 	return cb_handle(x) + 1;
 }
 
+/* This executable's mappings, so the handlers' addresses symbolize. */
+static void map_exe(synth *s)
+{
+	char exe[4096];
+	synth_mapped_path(NULL, exe, sizeof exe);
+	assert_true(synth_map_self(s, exe, NULL, NULL, 0) > 0);
+}
+
 static uint64_t pc(int (*f)(int))
 {
 	return (uint64_t)(uintptr_t)f + 1;
-}
-
-static void map_exe(synth *s)
-{
-	char exe[4096], line[8192];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	assert_true(n > 0);
-	exe[n] = 0;
-	FILE *maps = fopen("/proc/self/maps", "r");
-	assert_non_null(maps);
-	while (fgets(line, sizeof line, maps)) {
-		unsigned long long a, b, off;
-		char perms[8], p[4096] = "";
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &a, &b, perms, &off, p) ==
-		        5 &&
-		    !strcmp(p, exe))
-			synth_module(s, p, a, b, off, NULL, 0);
-	}
-	fclose(maps);
 }
 
 /* Span ids as the runtime makes them: random-looking, not in time order

@@ -67,29 +67,19 @@ __attribute__((noinline)) int ex_other(int x)
 	return x + 7;
 }
 
-static uint64_t pc(int (*f)(int))
-{
-	return (uint64_t)(uintptr_t)f + 1;
-}
-
 /* Maps this executable and libc (for nanosleep) into the synthetic log. */
 static void map_modules(synth *s)
 {
-	char exe[4096], line[8192];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	assert_true(n > 0);
-	exe[n] = 0;
-	FILE *maps = fopen("/proc/self/maps", "r");
-	assert_non_null(maps);
-	while (fgets(line, sizeof line, maps)) {
-		unsigned long long a, b, off;
-		char perms[8], p[4096] = "";
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &a, &b, perms, &off, p) ==
-		        5 &&
-		    (!strcmp(p, exe) || strstr(p, "/libc.so")))
-			synth_module(s, p, a, b, off, NULL, 0);
-	}
-	fclose(maps);
+	char exe[4096], libc[4096];
+	synth_mapped_path(NULL, exe, sizeof exe);
+	synth_mapped_path("/libc.so", libc, sizeof libc);
+	assert_true(synth_map_self(s, exe, NULL, NULL, 0) > 0);
+	assert_true(synth_map_self(s, libc, NULL, NULL, 0) > 0);
+}
+
+static uint64_t pc(int (*f)(int))
+{
+	return (uint64_t)(uintptr_t)f + 1;
 }
 
 static uint64_t g_rand = 12345;

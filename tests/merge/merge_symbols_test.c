@@ -27,23 +27,6 @@ void sym_outer(void);
 
 static char g_dir[512];
 
-/* Maps every mapping of path found in /proc/self/maps into the log. */
-static void map_self(synth *s, const char *path, const uint8_t *bid, uint32_t bid_len)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[8192];
-	assert_non_null(maps);
-	while (fgets(line, sizeof line, maps)) {
-		unsigned long long start, end, off;
-		char perms[8], p[4096] = "";
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &start, &end, perms, &off,
-		           p) == 5 &&
-		    !strcmp(p, path))
-			synth_module(s, p, start, end, off, bid, bid_len);
-	}
-	fclose(maps);
-}
-
 static void self_exe(char *buf, size_t len)
 {
 	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
@@ -70,7 +53,7 @@ static void test_inline_frames(void **state)
 	snprintf(dir, sizeof dir, "%s/inline", g_dir);
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "self", 0, 0), 0);
-	map_self(&s, exe, NULL, 0);
+	assert_true(synth_map_self(&s, exe, NULL, NULL, 0) > 0);
 	uint64_t pcs[] = {(uint64_t)(uintptr_t)&sym_capture, sym_captured_pc};
 	synth_sample(&s, 1, 100, pcs, 2);
 	synth_close(&s);
@@ -167,7 +150,7 @@ static void test_build_id_mismatch(void **state)
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "bid", 0, 0), 0);
 	static const uint8_t fake[20] = {0xde, 0xad, 0xbe, 0xef};
-	map_self(&s, exe, fake, sizeof fake);
+	assert_true(synth_map_self(&s, exe, NULL, fake, sizeof fake) > 0);
 	uint64_t pcs[] = {(uint64_t)(uintptr_t)&sym_capture};
 	synth_sample(&s, 1, 100, pcs, 1);
 	synth_close(&s);

@@ -35,39 +35,6 @@ void sym_outer(void);
 
 static char g_dir[512], g_cache[600], g_exe[4096], g_libc[4096], g_bid[128];
 
-/* Maps every mapping of path (as in /proc/self/maps) under the name as. */
-static void map_self_as(synth *s, const char *path, const char *as)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[8192];
-	assert_non_null(maps);
-	while (fgets(line, sizeof line, maps)) {
-		unsigned long long start, end, off;
-		char perms[8], p[4096] = "";
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &start, &end, perms, &off,
-		           p) == 5 &&
-		    !strcmp(p, path))
-			synth_module(s, as, start, end, off, NULL, 0);
-	}
-	fclose(maps);
-}
-
-/* The path of the first mapping whose path contains needle. */
-static void find_mapped(const char *needle, char *out, size_t len)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[8192];
-	out[0] = 0;
-	assert_non_null(maps);
-	while (!out[0] && fgets(line, sizeof line, maps)) {
-		char p[4096] = "";
-		if (sscanf(line, "%*s %*s %*s %*s %*s %4095s", p) == 1 && strstr(p, needle))
-			snprintf(out, len, "%s", p);
-	}
-	fclose(maps);
-	assert_true(out[0] != 0);
-}
-
 /* An address in libc's code (not &strlen: a sanitizer intercepts it). */
 static uint64_t libc_code(uint64_t off)
 {
@@ -126,8 +93,8 @@ static void write_log(const char *name, const char *exe_as)
 	snprintf(dir, sizeof dir, "%s/%s", g_dir, name);
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "cache", 0, 0), 0);
-	map_self_as(&s, g_exe, exe_as);
-	map_self_as(&s, g_libc, g_libc);
+	assert_true(synth_map_self(&s, g_exe, exe_as, NULL, 0) > 0);
+	assert_true(synth_map_self(&s, g_libc, NULL, NULL, 0) > 0);
 	uint64_t pcs[] = {(uint64_t)(uintptr_t)&sym_capture, sym_captured_pc,
 	                  (uint64_t)(uintptr_t)&write_log + 8, libc_code(0x1004),
 	                  libc_code(0x2010)};
@@ -361,7 +328,8 @@ static int setup(void **state)
 	ssize_t n = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
 	assert_true(n > 0);
 	g_exe[n] = 0;
-	find_mapped("/libc.so", g_libc, sizeof g_libc);
+	synth_mapped_path("/libc.so", g_libc, sizeof g_libc);
+	assert_true(g_libc[0] != 0);
 	const uint8_t *bid = self_build_id();
 	for (int i = 0; i < 20; i++)
 		sprintf(g_bid + 2 * i, "%02x", bid[i]);

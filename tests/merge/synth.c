@@ -5,6 +5,7 @@
  */
 #include "synth.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -154,4 +155,43 @@ void synth_close(synth *s)
 		sp_ring_retire(s->rings[i]);
 	s->n_threads = 0;
 	sp_log_close();
+}
+
+int synth_map_self(synth *s, const char *path, const char *as, const uint8_t *bid, uint32_t bid_len)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[8192];
+	int n = 0;
+	while (maps && fgets(line, sizeof line, maps)) {
+		unsigned long long start, end, off;
+		char perms[8], p[4096] = "";
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095s", &start, &end, perms, &off,
+		           p) == 5 &&
+		    !strcmp(p, path)) {
+			synth_module(s, as ? as : p, start, end, off, bid, bid_len);
+			n++;
+		}
+	}
+	if (maps)
+		fclose(maps);
+	return n;
+}
+
+void synth_mapped_path(const char *needle, char *out, size_t len)
+{
+	out[0] = 0;
+	if (!needle) {
+		ssize_t n = readlink("/proc/self/exe", out, len - 1);
+		out[n > 0 ? n : 0] = 0;
+		return;
+	}
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[8192];
+	while (maps && !out[0] && fgets(line, sizeof line, maps)) {
+		char p[4096] = "";
+		if (sscanf(line, "%*s %*s %*s %*s %*s %4095s", p) == 1 && strstr(p, needle))
+			snprintf(out, len, "%s", p);
+	}
+	if (maps)
+		fclose(maps);
 }

@@ -46,6 +46,14 @@ void synth_module(synth *s, const char *path, uint64_t start, uint64_t end, uint
                   const uint8_t *build_id, uint32_t build_id_len);
 /* SAMPLER record with the requested rate. */
 void synth_sampler(synth *s, uint32_t hz);
+/* Writes a MODULE for every mapping of path in this process's
+ * /proc/self/maps, named as (NULL: path), with the build-id bid (NULL:
+ * none), so real addresses of this process symbolize. Returns how many. */
+int synth_map_self(synth *s, const char *path, const char *as, const uint8_t *bid,
+                   uint32_t bid_len);
+/* The path of the first mapping of this process whose path contains
+ * needle, or of this executable when needle is NULL; "" when none. */
+void synth_mapped_path(const char *needle, char *out, size_t len);
 void synth_close(synth *s);
 
 #endif
