@@ -143,19 +143,12 @@ static void assert_dur(sqlite3 *db, int id, int64_t want_us)
 /* span_id of the samples of one thread, in time order ("-" for NULL). */
 static void assert_attribution(sqlite3 *db, int tid, int64_t lo_off, const char *want)
 {
-	char sql[256], got[256] = "";
-	sqlite3_stmt *st = NULL;
+	char sql[256], got[256];
 	snprintf(sql, sizeof sql,
 	         "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d AND ts_ns <"
 	         " (SELECT start_ns FROM spans WHERE span_id = rid(500)) + %lld ORDER BY ts_ns",
 	         tid, (long long)lo_off);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		size_t n = strlen(got);
-		snprintf(got + n, sizeof got - n, "%s%s", n ? " " : "",
-		         (const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
+	mtest_column(db, sql, got, sizeof got);
 	assert_string_equal(got, want);
 }
 

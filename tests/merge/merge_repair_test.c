@@ -224,18 +224,11 @@ static int64_t q(sqlite3 *db, const char *fmt, ...)
 /* span_id of a thread's samples in time order ("-" for NULL). */
 static void assert_attribution(sqlite3 *db, int tid, const char *want)
 {
-	char sql[256], got[512] = "";
-	sqlite3_stmt *st = NULL;
+	char sql[256], got[512];
 	snprintf(sql, sizeof sql,
 	         "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d ORDER BY ts_ns",
 	         tid);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		size_t n = strlen(got);
-		snprintf(got + n, sizeof got - n, "%s%s", n ? " " : "",
-		         (const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
+	mtest_column(db, sql, got, sizeof got);
 	assert_string_equal(got, want);
 }
 

@@ -115,6 +115,19 @@ static void mtest_map_fn(sqlite3 *db, const char *name, const char *sql)
 	                 SQLITE_OK);
 }
 
+void mtest_column(sqlite3 *db, const char *sql, char *buf, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	buf[0] = 0;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		size_t n = strlen(buf);
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		snprintf(buf + n, len - n, "%s%s", n ? " " : "", v ? v : "");
+	}
+	sqlite3_finalize(st);
+}
+
 sqlite3 *mtest_db(const char *path)
 {
 	sqlite3 *db = NULL;

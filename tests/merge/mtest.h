@@ -29,6 +29,9 @@ sqlite3 *mtest_db(const char *path);
 int64_t mtest_int(sqlite3 *db, const char *sql);
 /* Same as text (malloc'd, NULL for SQL NULL or no row). */
 char *mtest_text(sqlite3 *db, const char *sql);
+/* The first column of every row of sql as text, joined by single spaces
+ * (NULL as ""), into buf; asserts that sql prepares. */
+void mtest_column(sqlite3 *db, const char *sql, char *buf, size_t len);
 /* Returns 1 if file exists. */
 int mtest_exists(const char *path);
 /* Runs every ```sql block of docs/cookbook.md on the database; fails the
