@@ -24,7 +24,8 @@ int mg_parse_time_ns(const char *s, int64_t *out_ns);
 uint64_t mg_now_ns(void);
 
 /* 1 when the log at path can hold no event inside [since_ns, until_ns]
- * (0 = open end): it was last written before since_ns (its mtime), or it
+ * (0 = open end): it was last written well before since_ns (its mtime,
+ * more than 2 s: mtimes trail the events they hold), or it
  * starts after until_ns (its SEGMENT start, else its PROCESS). Reads at
  * most the first frames. 0 otherwise or when it cannot tell. */
 int mg_log_outside_window(const char *path, uint64_t since_ns, uint64_t until_ns);

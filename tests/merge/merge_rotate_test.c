@@ -11,6 +11,7 @@
  * where the data is the same (whole merge vs. append, window vs. SQL on
  * the whole), within sampling noise between the two runs.
  */
+#include <fcntl.h>
 #include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -311,6 +312,41 @@ static void test_window_selects_events(void **state)
 	free(err);
 }
 
+/* A log whose mtime is a little before its last event (the kernel stamps
+ * writes with a coarse clock) still gives that event to a --since window
+ * that starts between the two. */
+static void test_window_keeps_log_stamped_early(void **state)
+{
+	(void)state;
+	glob_t g;
+	assert_true(segments(rot, &g) >= 1);
+	char copy[700];
+	snprintf(copy, sizeof copy, "%s/early.s000000.splog", dir);
+	size_t len = 0;
+	char *bytes = mtest_read_file(g.gl_pathv[0], &len);
+	assert_non_null(bytes);
+	FILE *f = fopen(copy, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(bytes);
+	globfree(&g);
+	sqlite3 *a = merge_to("early_all", "", copy);
+	int64_t last = mtest_int(a, "SELECT max(ts_ns) FROM samples");
+	sqlite3_close(a);
+	assert_true(last > 10000000);
+	int64_t stamp = last - 5000000; /* 5 ms before the last sample */
+	struct timespec times[2] = {{stamp / 1000000000, stamp % 1000000000},
+	                            {stamp / 1000000000, stamp % 1000000000}};
+	assert_int_equal(utimensat(AT_FDCWD, copy, times, 0), 0);
+	char flags[64];
+	snprintf(flags, sizeof flags, "--since %lld", (long long)(last - 1000000));
+	sqlite3 *w = merge_to("early_window", flags, copy);
+	assert_int_equal(mtest_int(w, "SELECT max(ts_ns) FROM samples"), last);
+	sqlite3_close(w);
+	remove(copy);
+}
+
 /* SPANPROF_KEEP: the closed segments stay within the bound, the oldest
  * went, and what is left still merges segment by segment. */
 static void test_retention_keeps_bound(void **state)
@@ -424,6 +460,7 @@ int main(void)
 	    cmocka_unit_test(test_append_halves_equal_whole),
 	    cmocka_unit_test(test_append_refuses_older_database),
 	    cmocka_unit_test(test_window_selects_events),
+	    cmocka_unit_test(test_window_keeps_log_stamped_early),
 	    cmocka_unit_test(test_retention_keeps_bound),
 	    cmocka_unit_test(test_crash_leaves_closed_segments_whole),
 	    cmocka_unit_test(test_bad_values_refused),
