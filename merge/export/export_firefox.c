@@ -523,7 +523,12 @@ static int fx_shared(struct fx *fx)
 static int fx_init(struct fx *fx, struct sp_export *x)
 {
 	fx->x = x;
-	fx->base_ns = x->min_ns - (x->min_ns % 1000000 + 1000000) % 1000000;
+	/* Zero is the first event, so the root range starts at 0.0: the
+	 * profiler adds the root start to relative times, and with a fraction
+	 * of a millisecond there a zoomed range's ends came out an ulp off
+	 * the marker times they were taken from (profiler-cli then failed an
+	 * assertion naming them: "assert failed"). */
+	fx->base_ns = x->min_ns;
 	if (sp_xstrtab_init(&fx->strs) != 0 || sp_xstrtab_init(&fx->modules) != 0)
 		return -SP_ENOMEM;
 	fx->func_str = malloc((x->nfuncs + 1) * sizeof *fx->func_str);

@@ -7,6 +7,7 @@
  * attributes, and zooming to a span's marker selects exactly the samples
  * the database attributes to that span and its descendants.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,6 +108,36 @@ static void test_loads_threads_and_hot_function(void **state)
 	char first[128] = ""; /* "module!function" */
 	assert_int_equal(sscanf(name, "\"name\": \"%127[^\"]", first), 1);
 	assert_string_equal(first, "demo!hot_loop");
+	free(out);
+}
+
+/* Times count from the first event (meta.startTime is its wall time), so
+ * the root range starts at exactly 0: the profiler adds that start to
+ * every relative time, and a fraction there put zoomed ranges an ulp off
+ * their markers (profiler-cli "assert failed" on `thread samples` after
+ * `zoom push` of a marker). */
+static void test_times_count_from_first_event(void **state)
+{
+	struct fxt *f = *state;
+	load(f, "");
+	char *out = NULL;
+	int rc = tl_sh_all(
+	    &out,
+	    "/usr/bin/python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); "
+	    "m=p[\"meta\"]; t=[x for th in p[\"threads\"] for x in "
+	    "th[\"samples\"][\"time\"]+th[\"markers\"][\"startTime\"]]; "
+	    "print(repr(m[\"profilingStartTime\"]), repr(min(t)), repr(m[\"startTime\"]))' %s",
+	    f->profile);
+	if (rc != 0)
+		fail_msg("%s", out);
+	double start = -1, first = -1, wall_ms = 0;
+	assert_int_equal(sscanf(out, "%lf %lf %lf", &start, &first, &wall_ms), 3);
+	assert_true(start == 0.0);
+	assert_true(first == 0.0);
+	int64_t min_ns = tl_db_int(f->t.db, "%s",
+	                           "SELECT min(t) FROM (SELECT min(ts_ns) AS t FROM samples"
+	                           " UNION ALL SELECT min(start_ns) FROM spans)");
+	assert_true(fabs(wall_ms - (double)min_ns / 1e6) < 0.001);
 	free(out);
 }
 
@@ -215,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_loads_threads_and_hot_function),
+	    cmocka_unit_test(test_times_count_from_first_event),
 	    cmocka_unit_test(test_markers_show_spans_and_attributes),
 	    cmocka_unit_test(test_samples_during_span_match_attribution),
 	    cmocka_unit_test(test_span_filter_keeps_only_that_span),
