@@ -31,6 +31,7 @@
 #include "json.h"
 #include "mg_cli.h"
 #include "mg_db.h"
+#include "mg_grow.h"
 #include "mg_hash.h"
 
 #define EX_MIN_INSTANCES 10  /* fewer cannot be split into slow and rest */
@@ -155,22 +156,6 @@ typedef struct ex_ctx {
 	int n_finds;
 } ex_ctx;
 
-/* Grows *p to hold n elements of size sz (doubling). 0 or -1. */
-static int ex_grow(void *p, size_t *cap, size_t n, size_t sz)
-{
-	if (n <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 64;
-	while (c < n)
-		c *= 2;
-	void *q = realloc(*(void **)p, c * sz);
-	if (!q)
-		return -1;
-	*(void **)p = q;
-	*cap = c;
-	return 0;
-}
-
 static int ex_oom(void)
 {
 	fprintf(stderr, "spanprof explain: out of memory\n");
@@ -226,7 +211,7 @@ static int ex_load_instances(ex_ctx *c)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (ex_grow(&c->inst, &cap, c->n + 1, sizeof *c->inst)) {
+		if (mg_grow(&c->inst, &cap, c->n + 1, sizeof *c->inst)) {
 			sqlite3_finalize(st);
 			return ex_oom();
 		}
@@ -331,7 +316,7 @@ static int ex_split(ex_ctx *c)
 	double sum[2] = {0, 0};
 	/* Every instance is inside itself; the spans inside them come next. */
 	if (mg_hash_reserve(&c->inside, 2 * c->n) ||
-	    ex_grow(&c->inside_ids, &c->cap_inside, c->n, sizeof(int64_t)))
+	    mg_grow(&c->inside_ids, &c->cap_inside, c->n, sizeof(int64_t)))
 		return ex_oom();
 	for (size_t i = 0; i < c->n; i++) {
 		c->inst[i].slow = i < c->n_slow;
@@ -354,7 +339,7 @@ static int ex_add_inside(ex_ctx *c, int64_t span_id, uint64_t inst)
 {
 	uint64_t k = 0, *at = mg_hash_get(&c->inside, (uint64_t)span_id, 0);
 	if (!at) {
-		if (ex_grow(&c->inside_ids, &c->cap_inside, c->n_inside + 1, sizeof(int64_t)))
+		if (mg_grow(&c->inside_ids, &c->cap_inside, c->n_inside + 1, sizeof(int64_t)))
 			return -1;
 		c->inside_ids[c->n_inside++] = span_id;
 	}
@@ -365,7 +350,7 @@ static int ex_add_inside(ex_ctx *c, int64_t span_id, uint64_t inst)
 
 static int ex_add_anc(ex_ctx *c, uint64_t inst, int64_t ancestor_id, int64_t distance)
 {
-	if (ex_grow(&c->anc, &c->cap_anc, c->n_anc + 1, sizeof *c->anc))
+	if (mg_grow(&c->anc, &c->cap_anc, c->n_anc + 1, sizeof *c->anc))
 		return -1;
 	c->anc[c->n_anc++] =
 	    (ex_anc){ancestor_id, (uint32_t)inst, distance > 65535 ? 65535 : (uint32_t)distance};
@@ -511,7 +496,7 @@ static int ex_pair_id(ex_ctx *c, int key, const ex_attr_in *v)
 	snprintf(buf, sizeof buf, "%d\x1f%d\x1f%s", key, type, text ? text : "");
 	int added = 0;
 	int64_t id = sp_xstrtab_intern(&c->values, buf, &added);
-	if (id < 0 || ex_grow(&c->pairs, &c->cap_pairs, (size_t)id + 1, sizeof *c->pairs))
+	if (id < 0 || mg_grow(&c->pairs, &c->cap_pairs, (size_t)id + 1, sizeof *c->pairs))
 		return -1;
 	if (added) {
 		const char *s = c->values.strs[id];
@@ -527,7 +512,7 @@ static int ex_key_id(ex_ctx *c, const char *key)
 		return c->last_key; /* rows of one key come in runs */
 	int added = 0;
 	int64_t id = sp_xstrtab_intern(&c->keys, key ? key : "", &added);
-	if (id < 0 || ex_grow(&c->key_vals, &c->cap_keys, (size_t)id + 1, sizeof *c->key_vals))
+	if (id < 0 || mg_grow(&c->key_vals, &c->cap_keys, (size_t)id + 1, sizeof *c->key_vals))
 		return -1;
 	if (added) {
 		ex_key *k = &c->key_vals[id];
@@ -687,7 +672,7 @@ static int ex_sample(ex_ctx *c, int64_t span_id, int64_t stack_id, int64_t w)
 		int slow = c->last_at[k] < c->n_slow;
 		uint64_t *cell = mg_hash_get(&c->cell_at, (uint64_t)slow, (uint64_t)stack_id);
 		if (!cell) {
-			if (ex_grow(&c->cells, &c->cap_cells, c->n_cells + 1, sizeof *c->cells) ||
+			if (mg_grow(&c->cells, &c->cap_cells, c->n_cells + 1, sizeof *c->cells) ||
 			    mg_hash_put(&c->cell_at, (uint64_t)slow, (uint64_t)stack_id,
 			                c->n_cells))
 				return -1;
@@ -759,7 +744,7 @@ static int32_t ex_node_load(ex_ctx *c, sqlite3_stmt *q, int64_t stack_id)
 			const char *f = (const char *)sqlite3_column_text(q, 1);
 			int64_t func = sp_xstrtab_intern(&c->funcs, f ? f : "?", NULL);
 			if (func < 0 ||
-			    ex_grow(&c->nodes, &c->cap_nodes, c->n_nodes + 1, sizeof *c->nodes))
+			    mg_grow(&c->nodes, &c->cap_nodes, c->n_nodes + 1, sizeof *c->nodes))
 				return -2;
 			idx = (int32_t)c->n_nodes++;
 			c->nodes[idx] = (ex_node){sqlite3_column_int64(q, 0), -1, (int32_t)func};
@@ -781,15 +766,11 @@ static int32_t ex_node_load(ex_ctx *c, sqlite3_stmt *q, int64_t stack_id)
 
 static int ex_stack_path(ex_ctx *c, ex_stack *s, int32_t node)
 {
-	int32_t len = 0, cap = 0;
+	int32_t len = 0;
+	size_t cap = 0;
 	for (int32_t i = node; i >= 0 && len < 4096; i = c->nodes[i].parent) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 16;
-			int32_t *f = realloc(s->funcs, (size_t)cap * sizeof *f);
-			if (!f)
-				return -1;
-			s->funcs = f;
-		}
+		if (mg_grow(&s->funcs, &cap, (size_t)len + 1, sizeof *s->funcs))
+			return -1;
 		s->funcs[len++] = c->nodes[i].func;
 	}
 	s->len = len;

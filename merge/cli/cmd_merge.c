@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "mg_db.h"
 #include "mg_append.h"
+#include "mg_grow.h"
 #include "mg_loss.h"
 #include "mg_merge.h"
 #include "mg_runs.h"
@@ -105,14 +106,8 @@ static void mg_on_signal(int sig)
 
 static int mg_input_add(mg_inputs *in, const char *path)
 {
-	if (in->n == in->cap) {
-		size_t cap = in->cap ? in->cap * 2 : 16;
-		char **p = realloc(in->paths, cap * sizeof *p);
-		if (!p)
-			return -1;
-		in->paths = p;
-		in->cap = cap;
-	}
+	if (MG_GROW_ONE(in->paths, in->cap, in->n))
+		return -1;
 	if (!(in->paths[in->n] = strdup(path)))
 		return -1;
 	in->n++;

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "json.h"
 #include "mg_db.h"
+#include "mg_grow.h"
 #include "mg_readonly.h"
 
 #define MG_WIDTH_ROWS 1000
@@ -57,8 +58,10 @@ static char *mg_cell_text(sqlite3_stmt *st, int i)
 static int mg_rows_add(mg_rows *r, sqlite3_stmt *st)
 {
 	if (r->n_rows == r->cap_rows) {
-		size_t cap = r->cap_rows ? r->cap_rows * 2 : 64;
-		char **c = realloc(r->cells, cap * (size_t)r->ncols * sizeof *c);
+		/* a row is ncols cells */
+		size_t row = (size_t)r->ncols * sizeof *r->cells;
+		size_t cap = mg_grow_cap(r->cap_rows, r->n_rows + 1, row);
+		char **c = cap ? mg_realloc_n(r->cells, cap, row) : NULL;
 		if (!c)
 			return -1;
 		r->cells = c;

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "mg_cli.h"
 #include "mg_db.h"
+#include "mg_grow.h"
 #include "mg_loss.h"
 #include "mg_hash.h"
 
@@ -113,14 +114,8 @@ static int mg_top_add(mg_top_agg *a, int64_t g, int64_t stack, int64_t w)
 		a->cells[*at].w += w;
 		return 0;
 	}
-	if (a->len == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 1024;
-		mg_top_cell *c = realloc(a->cells, cap * sizeof *c);
-		if (!c)
-			return -1;
-		a->cells = c;
-		a->cap = cap;
-	}
+	if (MG_GROW_ONE(a->cells, a->cap, a->len))
+		return -1;
 	a->cells[a->len] = (mg_top_cell){g, stack, 1, w};
 	return mg_hash_put(&a->index, (uint64_t)g, (uint64_t)stack, a->len++) ? -1 : 0;
 }
@@ -194,14 +189,8 @@ static uint32_t mg_top_group_of(mg_top_groups *gs, sqlite3_value *v)
 	uint64_t *hit = mg_hash_get(&gs->index, a, b);
 	if (hit)
 		return (uint32_t)*hit;
-	if (gs->len == gs->cap) {
-		size_t cap = gs->cap ? 2 * gs->cap : 64;
-		sqlite3_value **vals = realloc(gs->vals, cap * sizeof *vals);
-		if (!vals)
-			return UINT32_MAX;
-		gs->vals = vals;
-		gs->cap = cap;
-	}
+	if (MG_GROW_ONE(gs->vals, gs->cap, gs->len))
+		return UINT32_MAX;
 	if (!(gs->vals[gs->len] = sqlite3_value_dup(v)))
 		return UINT32_MAX;
 	gs->len++;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "log_reader.h"
+#include "mg_grow.h"
 #include "mg_hash.h"
 #include "mg_gaps.h"
 
@@ -48,14 +49,8 @@ static int rec_lost_set_put(rec_lost_set *set, rec_lost_slot slot)
 			return 0;
 		}
 	}
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 16;
-		rec_lost_slot *p = realloc(set->slots, cap * sizeof *p);
-		if (!p)
-			return -1;
-		set->slots = p;
-		set->cap = cap;
-	}
+	if (MG_GROW_ONE(set->slots, set->cap, set->n))
+		return -1;
 	set->slots[set->n++] = slot;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_grow.h"
 #include "mg_hash.h"
 
 typedef struct mg_node {
@@ -49,14 +50,8 @@ static long mg_sf_func(mg_sf *sf, const char *name)
 	uint64_t *hit = mg_hash_get(&sf->func_of, h1, h2);
 	if (hit)
 		return (long)*hit;
-	if (sf->n_funcs == sf->cap_funcs) {
-		size_t cap = sf->cap_funcs ? sf->cap_funcs * 2 : 256;
-		char **f = realloc(sf->funcs, cap * sizeof *f);
-		if (!f)
-			return -1;
-		sf->funcs = f;
-		sf->cap_funcs = cap;
-	}
+	if (MG_GROW_ONE(sf->funcs, sf->cap_funcs, sf->n_funcs))
+		return -1;
 	if (!(sf->funcs[sf->n_funcs] = strdup(name)) ||
 	    mg_hash_put(&sf->func_of, h1, h2, sf->n_funcs))
 		return -1;
@@ -68,14 +63,8 @@ static int mg_sf_add(mg_sf *sf, int64_t id, int64_t parent_id, const char *name)
 	long f = mg_sf_func(sf, name ? name : "");
 	if (f < 0)
 		return -1;
-	if (sf->n_nodes == sf->cap_nodes) {
-		size_t cap = sf->cap_nodes ? sf->cap_nodes * 2 : 1024;
-		mg_node *n = realloc(sf->nodes, cap * sizeof *n);
-		if (!n)
-			return -1;
-		sf->nodes = n;
-		sf->cap_nodes = cap;
-	}
+	if (MG_GROW_ONE(sf->nodes, sf->cap_nodes, sf->n_nodes))
+		return -1;
 	/* parent holds the parent's stack id until mg_sf_link */
 	sf->nodes[sf->n_nodes] = (mg_node){id, parent_id, (uint32_t)f};
 	return mg_hash_put(&sf->node_of, (uint64_t)id, 0, sf->n_nodes++);

@@ -22,19 +22,6 @@
 #include "mg_loss.h"
 #include "spanprof.h"
 
-void *sp_export_grow(void *arr, size_t *cap, size_t need, size_t elsize)
-{
-	if (need <= *cap)
-		return arr;
-	size_t ncap = *cap ? *cap * 2 : 256;
-	while (ncap < need)
-		ncap *= 2;
-	void *p = realloc(arr, ncap * elsize);
-	if (p)
-		*cap = ncap;
-	return p;
-}
-
 sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql)
 {
 	sqlite3_stmt *st = NULL;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "mg_grow.h"
 #include "spanprof.h"
 
 #define FX_VERSION 60
@@ -52,14 +53,9 @@ static int fx_load_keys(struct fx *fx)
 	int rc;
 	size_t cap = 0;
 	while ((rc = sp_export_step(fx->x, st)) == 1) {
-		if (fx->nkeys == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct fx_attr_key *k = realloc(fx->keys, cap * sizeof *k);
-			if (!k) {
-				rc = -SP_ENOMEM;
-				break;
-			}
-			fx->keys = k;
+		if (MG_GROW_ONE(fx->keys, cap, fx->nkeys)) {
+			rc = -SP_ENOMEM;
+			break;
 		}
 		const unsigned char *key = sqlite3_column_text(st, 0);
 		struct fx_attr_key *k = &fx->keys[fx->nkeys++];

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "mg_grow.h"
 #include "spanprof.h"
 
 /* Frame names must not contain the separators of the format. */
@@ -91,13 +92,10 @@ static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q,
 	if (rc || i < 0)
 		return rc ? rc : -SP_ENOMEM;
 	if ((size_t)i >= *cap) {
-		size_t ncap = *cap ? *cap * 2 : 1024;
-		int64_t *c = realloc(*counts, ncap * sizeof *c);
-		if (!c)
+		size_t old = *cap;
+		if (mg_grow(counts, cap, (size_t)i + 1, sizeof **counts))
 			return -SP_ENOMEM;
-		memset(c + *cap, 0, (ncap - *cap) * sizeof *c);
-		*counts = c;
-		*cap = ncap;
+		memset(*counts + old, 0, (*cap - old) * sizeof **counts);
 	}
 	(*counts)[i] += sqlite3_column_int64(st, 2);
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * export_int.h - what the files of 'spanprof export' share beyond
  * export.h (private to merge/export/): the steps of a run, each in its
- * file, and two helpers. All int functions return 0 or a negative SP_E*
+ * file, and a helper. All int functions return 0 or a negative SP_E*
  * code, having printed one line.
  *
  * Threading: single-threaded.
@@ -10,10 +10,8 @@
 #define EXPORT_INT_H
 
 #include "export.h"
+#include "mg_grow.h" /* array growth, for every file of the export */
 
-/* Grows arr to hold need elements (doubling, from 256); NULL when out of
- * memory (arr is then still valid). */
-void *sp_export_grow(void *arr, size_t *cap, size_t need, size_t elsize);
 /* Runs SQL that returns no rows. */
 int sp_export_exec(struct sp_export *x, const char *sql);
 

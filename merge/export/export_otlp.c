@@ -34,6 +34,7 @@
 
 #include "export.h"
 #include "json.h"
+#include "mg_grow.h"
 #include "otlp_common.pb-c.h"
 #include "otlp_resource.pb-c.h"
 #include "otlp_trace.pb-c.h"
@@ -57,17 +58,9 @@ typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_msg;
 
 int sp_otlp_buf_reserve(struct sp_otlp_buf *b, size_t more)
 {
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more)
-		cap *= 2;
-	uint8_t *p = realloc(b->p, cap);
-	if (!p)
+	if (more > SIZE_MAX - b->len)
 		return -SP_ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
+	return mg_grow(&b->p, &b->cap, b->len + more, 1);
 }
 
 int sp_otlp_buf_put(struct sp_otlp_buf *b, const void *data, size_t len)
@@ -274,20 +267,23 @@ static int otlp_attrs_grow(struct otlp_attrs *at)
 {
 	if (at->n < at->cap)
 		return 0;
-	size_t cap = at->cap ? at->cap * 2 : 16;
-	otlp_kv *kv = realloc(at->kv, cap * sizeof *kv);
+	/* five columns share one capacity; each keeps what it got */
+	size_t cap = mg_grow_cap(at->cap, at->n + 1, sizeof *at->v);
+	if (!cap)
+		return -SP_ENOMEM;
+	otlp_kv *kv = mg_realloc_n(at->kv, cap, sizeof *kv);
 	if (kv)
 		at->kv = kv;
-	otlp_any *v = realloc(at->v, cap * sizeof *v);
+	otlp_any *v = mg_realloc_n(at->v, cap, sizeof *v);
 	if (v)
 		at->v = v;
-	otlp_kv **kvp = realloc(at->kvp, cap * sizeof *kvp);
+	otlp_kv **kvp = mg_realloc_n(at->kvp, cap, sizeof *kvp);
 	if (kvp)
 		at->kvp = kvp;
-	int64_t *ko = realloc(at->key_off, cap * sizeof *ko);
+	int64_t *ko = mg_realloc_n(at->key_off, cap, sizeof *ko);
 	if (ko)
 		at->key_off = ko;
-	int64_t *so = realloc(at->str_off, cap * sizeof *so);
+	int64_t *so = mg_realloc_n(at->str_off, cap, sizeof *so);
 	if (so)
 		at->str_off = so;
 	if (!kv || !v || !kvp || !ko || !so)

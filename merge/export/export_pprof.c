@@ -35,6 +35,7 @@
 
 #include "export.h"
 #include "export_pprof.pb-c.h"
+#include "mg_grow.h"
 #include "spanprof.h"
 
 #define PP_MAX_LABELS 64
@@ -54,14 +55,9 @@ static void pp_write(struct pp *pp, const Perftools__Profiles__Profile *msg)
 	size_t n = perftools__profiles__profile__get_packed_size(msg);
 	if (pp->err)
 		return;
-	if (n > pp->bufcap) {
-		uint8_t *b = realloc(pp->buf, n);
-		if (!b) {
-			pp->err = -SP_ENOMEM;
-			return;
-		}
-		pp->buf = b;
-		pp->bufcap = n;
+	if (mg_grow(&pp->buf, &pp->bufcap, n, 1)) {
+		pp->err = -SP_ENOMEM;
+		return;
 	}
 	perftools__profiles__profile__pack(msg, pp->buf);
 	if (n && gzwrite(pp->gz, pp->buf, (unsigned)n) != (int)n)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "mg_grow.h"
 #include "spanprof.h"
 
 struct ss {
@@ -128,11 +129,12 @@ static void ss_close_until(struct ss_open *op, struct sp_spool *ev, int64_t t)
 static int ss_push(struct ss_open *op, int64_t end, int64_t frame)
 {
 	if (op->n == op->cap) {
-		size_t cap = op->cap ? op->cap * 2 : 32;
-		int64_t *e = realloc(op->end, cap * sizeof *e);
+		/* end and frame share one capacity */
+		size_t cap = mg_grow_cap(op->cap, op->n + 1, sizeof *op->end);
+		int64_t *e = cap ? mg_realloc_n(op->end, cap, sizeof *e) : NULL;
 		if (e)
 			op->end = e;
-		int64_t *f = e ? realloc(op->frame, cap * sizeof *f) : NULL;
+		int64_t *f = e ? mg_realloc_n(op->frame, cap, sizeof *f) : NULL;
 		if (!f)
 			return -SP_ENOMEM;
 		op->frame = f;

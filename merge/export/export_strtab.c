@@ -58,14 +58,9 @@ int64_t sp_xstrtab_intern(struct sp_xstrtab *t, const char *s, int *added)
 	for (; t->slots[j]; j = (j + 1) & (t->nslots - 1))
 		if (!strcmp(t->strs[t->slots[j] - 1], s))
 			return t->slots[j] - 1;
-	char **strs = sp_export_grow(t->strs, &t->cap, t->count + 1, sizeof *strs);
-	char *copy = strdup(s);
-	if (strs)
-		t->strs = strs;
-	if (!strs || !copy) {
-		free(copy);
+	char *copy = MG_GROW_ONE(t->strs, t->cap, t->count) ? NULL : strdup(s);
+	if (!copy)
 		return -1;
-	}
 	t->strs[t->count] = copy;
 	t->slots[j] = (uint32_t)++t->count;
 	if (added)

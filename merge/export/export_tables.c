@@ -43,13 +43,11 @@ int sp_export_load_funcs(struct sp_export *x)
 		return -SP_EIO;
 	size_t cap = 0;
 	while ((rc = sp_export_step(x, st)) == 1) {
-		struct sp_xfunc *f = sp_export_grow(x->funcs, &cap, x->nfuncs + 1, sizeof *f);
-		if (!f) {
+		if (MG_GROW_ONE(x->funcs, cap, x->nfuncs)) {
 			rc = -SP_ENOMEM;
 			break;
 		}
-		x->funcs = f;
-		f += x->nfuncs++;
+		struct sp_xfunc *f = &x->funcs[x->nfuncs++];
 		f->name = dup_col(st, 0);
 		f->module = dup_col(st, 1);
 		f->file = dup_col(st, 2);
@@ -69,13 +67,11 @@ int sp_export_load_frames(struct sp_export *x)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sp_export_step(x, st)) == 1) {
-		struct sp_xframe *f = sp_export_grow(x->frames, &cap, x->nframes + 1, sizeof *f);
-		if (!f) {
+		if (MG_GROW_ONE(x->frames, cap, x->nframes)) {
 			rc = -SP_ENOMEM;
 			break;
 		}
-		x->frames = f;
-		f += x->nframes++;
+		struct sp_xframe *f = &x->frames[x->nframes++];
 		f->frame_id = sqlite3_column_int64(st, 0);
 		f->func_idx = (int32_t)sqlite3_column_int64(st, 1);
 		f->line = (int32_t)sqlite3_column_int64(st, 2);
@@ -165,17 +161,12 @@ int sp_export_load_stacks(struct sp_export *x)
 	size_t pcap = 0;
 	int rc;
 	while ((rc = sp_export_step(x, st)) == 1) {
-		struct sp_xstack *s = sp_export_grow(x->stacks, &cap, x->nstacks + 1, sizeof *s);
-		int64_t *p = sp_export_grow(parents, &pcap, x->nstacks + 1, sizeof *p);
-		if (s)
-			x->stacks = s;
-		if (p)
-			parents = p;
-		if (!s || !p) {
+		if (MG_GROW_ONE(x->stacks, cap, x->nstacks) ||
+		    MG_GROW_ONE(parents, pcap, x->nstacks)) {
 			rc = -SP_ENOMEM;
 			break;
 		}
-		s += x->nstacks;
+		struct sp_xstack *s = &x->stacks[x->nstacks];
 		s->stack_id = sqlite3_column_int64(st, 0);
 		parents[x->nstacks] = sqlite3_column_type(st, 1) == SQLITE_NULL
 		                          ? INT64_MIN

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_grow.h"
 #include "mg_hash.h"
 #include "mg_merge.h"
 
@@ -93,14 +94,8 @@ static mg_thr *mg_thr_get(mg_attr *a, uint32_t tid)
 	uint64_t *hit = mg_hash_get(&a->by_tid, tid, 0);
 	if (hit)
 		return &a->thr[*hit - 1];
-	if (a->n_thr == a->cap_thr) {
-		size_t cap = a->cap_thr ? a->cap_thr * 2 : 16;
-		mg_thr *t = realloc(a->thr, cap * sizeof *t);
-		if (!t)
-			return NULL;
-		a->thr = t;
-		a->cap_thr = cap;
-	}
+	if (MG_GROW_ONE(a->thr, a->cap_thr, a->n_thr))
+		return NULL;
 	if (mg_hash_put(&a->by_tid, tid, 0, a->n_thr + 1))
 		return NULL;
 	mg_thr *t = &a->thr[a->n_thr++];
@@ -118,15 +113,7 @@ static int mg_queue_room(void **buf, size_t *head, size_t *len, size_t *cap, siz
 		*len -= *head;
 		*head = 0;
 	}
-	if (*len < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 256;
-	void *nb = realloc(*buf, ncap * size);
-	if (!nb)
-		return -1;
-	*buf = nb;
-	*cap = ncap;
-	return 0;
+	return mg_grow(buf, cap, *len + 1, size) ? -1 : 0;
 }
 
 static int mg_ev_push(mg_thr *t, uint64_t ts, uint64_t id)
@@ -185,14 +172,8 @@ static int mg_apply(mg_thr *t, uint64_t id)
 			}
 		return 0;
 	}
-	if (t->depth == t->stack_cap) {
-		size_t cap = t->stack_cap ? t->stack_cap * 2 : 32;
-		uint64_t *s = realloc(t->stack, cap * sizeof *s);
-		if (!s)
-			return -1;
-		t->stack = s;
-		t->stack_cap = cap;
-	}
+	if (MG_GROW_ONE(t->stack, t->stack_cap, t->depth))
+		return -1;
 	t->stack[t->depth++] = id;
 	return 0;
 }

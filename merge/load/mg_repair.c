@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_grow.h"
 #include "mg_hash.h"
 #include "records.h"
 
@@ -85,14 +86,8 @@ static mg_rthr *mg_rthr_get(mg_repair *r, uint32_t tid)
 		r->last = (size_t)*hit;
 		return &r->thr[*hit - 1];
 	}
-	if (r->n_thr == r->cap_thr) {
-		size_t cap = r->cap_thr ? r->cap_thr * 2 : 16;
-		mg_rthr *t = realloc(r->thr, cap * sizeof *t);
-		if (!t)
-			return NULL;
-		r->thr = t;
-		r->cap_thr = cap;
-	}
+	if (MG_GROW_ONE(r->thr, r->cap_thr, r->n_thr))
+		return NULL;
 	if (mg_hash_put(&r->by_tid, tid, 0, r->n_thr + 1))
 		return NULL;
 	mg_rthr *t = &r->thr[r->n_thr++];
@@ -120,14 +115,8 @@ static int mg_suspect_put(mg_repair *r, const mg_rentry *e, uint64_t proof_ns)
 		r->sus_len -= r->sus_head;
 		r->sus_head = 0;
 	}
-	if (r->sus_len == r->sus_cap) {
-		size_t cap = r->sus_cap ? r->sus_cap * 2 : 64;
-		mg_suspect *s = realloc(r->sus, cap * sizeof *s);
-		if (!s)
-			return -1;
-		r->sus = s;
-		r->sus_cap = cap;
-	}
+	if (MG_GROW_ONE(r->sus, r->sus_cap, r->sus_len))
+		return -1;
 	r->sus[r->sus_len++] = (mg_suspect){e->span_id, e->inside_ns, proof_ns};
 	return 0;
 }
@@ -175,14 +164,8 @@ int mg_repair_begin(mg_repair *r, uint32_t tid, uint64_t ts, uint64_t span_id, u
 		if (keep)
 			t->stack[keep - 1].inside_ns = mg_max(t->stack[keep - 1].inside_ns, ts);
 	}
-	if (t->depth == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		mg_rentry *s = realloc(t->stack, cap * sizeof *s);
-		if (!s)
-			return -1;
-		t->stack = s;
-		t->cap = cap;
-	}
+	if (MG_GROW_ONE(t->stack, t->cap, t->depth))
+		return -1;
 	t->stack[t->depth++] = (mg_rentry){span_id, ts};
 	return 0;
 }

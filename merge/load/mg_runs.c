@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_grow.h"
+
 typedef struct mg_run_proc {
 	char *host, *exe;
 	int64_t pid, ppid, start_ns, end_ns;
@@ -56,13 +58,8 @@ static int mg_runs_load(sqlite3 *db, mg_runs *r)
 	                       " FROM processes",
 	                       -1, &st, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (r->n == cap) {
-			cap = cap ? 2 * cap : 64;
-			mg_run_proc *p = realloc(r->p, cap * sizeof *p);
-			if (!p)
-				break;
-			r->p = p;
-		}
+		if (MG_GROW_ONE(r->p, cap, r->n))
+			break;
 		mg_run_proc *p = &r->p[r->n];
 		*p = (mg_run_proc){mg_runs_dup(sqlite3_column_text(st, 0)),
 		                   mg_runs_dup(sqlite3_column_text(st, 1)),

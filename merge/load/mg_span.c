@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "mg_db.h"
+#include "mg_grow.h"
 #include "mg_load_int.h"
 #include "spanprof.h"
 
@@ -19,9 +20,10 @@ static long mg_span_slot(mg_log *lg)
 	if (lg->n_free)
 		return (long)lg->free_list[--lg->n_free];
 	if (lg->n_spans == lg->cap_spans) {
-		size_t cap = lg->cap_spans ? lg->cap_spans * 2 : 256;
-		mg_open_span *spans = realloc(lg->spans, cap * sizeof *spans);
-		size_t *fl = spans ? realloc(lg->free_list, cap * sizeof *fl) : NULL;
+		/* spans and free_list share one capacity */
+		size_t cap = mg_grow_cap(lg->cap_spans, lg->n_spans + 1, sizeof *lg->spans);
+		mg_open_span *spans = cap ? mg_realloc_n(lg->spans, cap, sizeof *spans) : NULL;
+		size_t *fl = spans ? mg_realloc_n(lg->free_list, cap, sizeof *fl) : NULL;
 		if (spans)
 			lg->spans = spans;
 		if (!fl)
@@ -350,14 +352,8 @@ static int mg_fallback_put(mg_log *lg, size_t i, const mg_end *end)
 			s->fallback = *end;
 		return 0;
 	}
-	if (lg->n_fallbacks == lg->cap_fallbacks) {
-		size_t cap = lg->cap_fallbacks ? lg->cap_fallbacks * 2 : 64;
-		uint64_t *f = realloc(lg->fallbacks, cap * sizeof *f);
-		if (!f)
-			return -1;
-		lg->fallbacks = f;
-		lg->cap_fallbacks = cap;
-	}
+	if (MG_GROW_ONE(lg->fallbacks, lg->cap_fallbacks, lg->n_fallbacks))
+		return -1;
 	lg->fallbacks[lg->n_fallbacks++] = s->span_id;
 	s->has_fallback = 1;
 	s->fallback = *end;

@@ -42,6 +42,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "mg_grow.h"
 #include "mg_hash.h"
 #include "mg_symcache.h"
 #include "mg_symdwarf.h"
@@ -289,14 +290,8 @@ static long mg_module_get(mg_sym *s, const sp_rec_module *rec)
 		if (strlen(s->modules[i].path) == rec->path_len &&
 		    !memcmp(s->modules[i].path, rec->path, rec->path_len))
 			return (long)i;
-	if (s->n_modules == s->cap_modules) {
-		size_t cap = s->cap_modules ? s->cap_modules * 2 : 16;
-		mg_module *mods = realloc(s->modules, cap * sizeof *mods);
-		if (!mods)
-			return -1;
-		s->modules = mods;
-		s->cap_modules = cap;
-	}
+	if (MG_GROW_ONE(s->modules, s->cap_modules, s->n_modules))
+		return -1;
 	mg_module *m = &s->modules[s->n_modules];
 	memset(m, 0, sizeof *m);
 	m->path = strndup(rec->path, rec->path_len);
@@ -386,14 +381,8 @@ int mg_sym_proc_map(mg_sym_proc *p, const sp_rec_module *rec, uint64_t ts_ns)
 	long mi = mg_module_get(p->sym, rec);
 	if (mi < 0)
 		return -1;
-	if (p->n_maps == p->cap_maps) {
-		size_t cap = p->cap_maps ? p->cap_maps * 2 : 32;
-		mg_mapping *maps = realloc(p->maps, cap * sizeof *maps);
-		if (!maps)
-			return -1;
-		p->maps = maps;
-		p->cap_maps = cap;
-	}
+	if (MG_GROW_ONE(p->maps, p->cap_maps, p->n_maps))
+		return -1;
 	const mg_module *m = &p->sym->modules[mi];
 	size_t at = p->n_maps;
 	while (at > 0 && p->maps[at - 1].start > rec->start)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "mg_grow.h"
 #include "mg_hash.h"
 
 /* Bump when the format or what mg_symdwarf_chain returns changes: older
@@ -322,14 +323,8 @@ int mg_symcache_put(mg_symcache *c, uint64_t addr, const mg_frame_txt *chain, in
 {
 	if (n < 1 || n > MG_SYMCACHE_MAX_CHAIN || mg_hash_get(&c->index, addr, 0))
 		return 0;
-	if (c->n_added == c->cap_added) {
-		size_t cap = c->cap_added ? c->cap_added * 2 : 256;
-		uint8_t **a = realloc(c->added, cap * sizeof *a);
-		if (!a)
-			return -1;
-		c->added = a;
-		c->cap_added = cap;
-	}
+	if (MG_GROW_ONE(c->added, c->cap_added, c->n_added))
+		return -1;
 	uint8_t *e = mg_encode(addr, chain, n);
 	if (!e || mg_hash_put(&c->index, addr, 0, MG_SYMCACHE_NEW | c->n_added)) {
 		free(e);

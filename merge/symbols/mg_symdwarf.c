@@ -23,6 +23,7 @@
 #include <gelf.h>
 #include <stdlib.h>
 
+#include "mg_grow.h"
 #include "mg_hash.h"
 
 #define MG_DWARF_MAX_DEPTH 256 /* DIE nesting followed; deeper is malformed */
@@ -80,20 +81,6 @@ void mg_symdwarf_free(mg_symdwarf *d)
 	free(d);
 }
 
-/* Grows *arr (of size elem) to hold one more than *n; 0 or -1. */
-static int mg_grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 64;
-	void *p = realloc(*arr, c * elem);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = c;
-	return 0;
-}
-
 /* Adds the instance with its ranges; returns its index, or the enclosing
  * index when it has no code (declaration, abstract instance), -2 on out
  * of memory. */
@@ -106,13 +93,13 @@ static int32_t mg_unit_add(mg_unit *u, Dwarf_Die *die, int32_t enclosing, int in
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
 		if (hi <= lo)
 			continue;
-		if (mg_grow((void **)&u->ranges, &u->cap_ranges, u->n_ranges, sizeof *u->ranges))
+		if (MG_GROW_ONE(u->ranges, u->cap_ranges, u->n_ranges))
 			return -2;
 		u->ranges[u->n_ranges++] = (mg_range){lo, hi, (uint32_t)idx};
 	}
 	if (u->n_ranges == first)
 		return enclosing;
-	if (mg_grow((void **)&u->scopes, &u->cap_scopes, u->n_scopes, sizeof *u->scopes))
+	if (MG_GROW_ONE(u->scopes, u->cap_scopes, u->n_scopes))
 		return -2;
 	int32_t depth = enclosing >= 0 ? u->scopes[enclosing].depth + 1 : 0;
 	u->scopes[u->n_scopes++] = (mg_scope){*die, enclosing, depth, inlined};
@@ -189,7 +176,7 @@ static mg_unit *mg_unit_get(mg_symdwarf *d, Dwarf_Die *cu)
 	uint64_t *hit = mg_hash_get(&d->unit_of, key, 0);
 	if (hit)
 		return &d->units[*hit];
-	if (mg_grow((void **)&d->units, &d->cap_units, d->n_units, sizeof *d->units))
+	if (MG_GROW_ONE(d->units, d->cap_units, d->n_units))
 		return NULL;
 	mg_unit *u = &d->units[d->n_units];
 	*u = (mg_unit){.cu = *cu};
