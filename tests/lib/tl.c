@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,12 @@ static int tl_rm_one(const char *path, const struct stat *st, int flag, struct F
 void tl_rm_rf(const char *dir)
 {
 	nftw(dir, tl_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int tl_exists(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0;
 }
 
 char *tl_read_file(const char *path, size_t *len)
@@ -153,21 +160,23 @@ int tl_run(char *const argv[], char *const env[], char *out, size_t out_cap, cha
 	return status;
 }
 
-static int tl_vsh(char **out, int with_stderr, const char *fmt, va_list ap)
+/* sh -c CMD with stdout into *out and stderr into *err when they are not
+ * NULL; err == out sends both into one capture (2>&1). */
+static int tl_vsh(char **out, char **err, const char *fmt, va_list ap)
 {
 	char *cmd = NULL;
 	if (vasprintf(&cmd, fmt, ap) < 0)
 		fail_msg("out of memory");
 	fprintf(stderr, "$ %s\n", cmd);
 	fflush(NULL);
-	FILE *capture = out ? tl_capture_file() : NULL;
+	FILE *out_f = out ? tl_capture_file() : NULL;
+	FILE *err_f = err == out ? out_f : err ? tl_capture_file() : NULL;
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (capture) {
-			dup2(fileno(capture), STDOUT_FILENO);
-			if (with_stderr)
-				dup2(fileno(capture), STDERR_FILENO);
-		}
+		if (out_f)
+			dup2(fileno(out_f), STDOUT_FILENO);
+		if (err_f)
+			dup2(fileno(err_f), STDERR_FILENO);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -175,8 +184,10 @@ static int tl_vsh(char **out, int with_stderr, const char *fmt, va_list ap)
 	int status = -1;
 	if (pid > 0)
 		waitpid(pid, &status, 0);
-	if (capture)
-		*out = tl_capture_all(capture);
+	if (out_f)
+		*out = tl_capture_all(out_f);
+	if (err_f && err != out)
+		*err = tl_capture_all(err_f);
 	return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -184,7 +195,7 @@ int tl_sh(char **out, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = tl_vsh(out, 0, fmt, ap);
+	int rc = tl_vsh(out, NULL, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -193,7 +204,7 @@ int tl_sh_all(char **out, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = tl_vsh(out, 1, fmt, ap);
+	int rc = tl_vsh(out, out, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -204,6 +215,31 @@ const char *tl_cli(void)
 	if (!cli || !*cli)
 		fail_msg("SPANPROF_CLI is not set (run the test through ctest)");
 	return cli;
+}
+
+static int tl_sh_split(char **out, char **err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int tl_sh_split(char **out, char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = tl_vsh(out, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int tl_cli_run(char **out, char **err, const char *fmt, ...)
+{
+	char *args = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&args, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fail_msg("out of memory");
+	int rc = tl_sh_split(out, err, "'%s' %s", tl_cli(), args);
+	free(args);
+	return rc;
 }
 
 /* ---- SQL ---- */
@@ -228,15 +264,23 @@ static sqlite3_stmt *tl_prepare(sqlite3 *db, const char *fmt, va_list ap)
 	return st;
 }
 
+/* The first row's first column; fails the test when there is no row. */
+static int64_t tl_step_int(sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("no row: %s", sqlite3_sql(st));
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 int64_t tl_sql_int(sqlite3 *db, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	sqlite3_stmt *st = tl_prepare(db, fmt, ap);
 	va_end(ap);
-	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return v;
+	return tl_step_int(st);
 }
 
 char *tl_sql_text(sqlite3 *db, const char *fmt, ...)
@@ -252,6 +296,21 @@ char *tl_sql_text(sqlite3 *db, const char *fmt, ...)
 	return v;
 }
 
+void tl_sql_column(sqlite3 *db, char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sqlite3_stmt *st = tl_prepare(db, fmt, ap);
+	va_end(ap);
+	size_t n = 0;
+	buf[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && n < cap) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? " " : "", v ? v : "");
+	}
+	sqlite3_finalize(st);
+}
+
 int64_t tl_db_int(const char *path, const char *fmt, ...)
 {
 	sqlite3 *db = tl_db_open(path);
@@ -259,10 +318,7 @@ int64_t tl_db_int(const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	sqlite3_stmt *st = tl_prepare(db, fmt, ap);
 	va_end(ap);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("no row: %s", sqlite3_sql(st));
-	int64_t v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	int64_t v = tl_step_int(st);
 	sqlite3_close(db);
 	return v;
 }

@@ -27,6 +27,8 @@
 void tl_tmpdir(char *out, size_t cap, const char *tag);
 /* Removes dir and everything below it (quiet when it does not exist). */
 void tl_rm_rf(const char *dir);
+/* 1 when path exists (any type), else 0. */
+int tl_exists(const char *path);
 /* The whole file, NUL-terminated (malloc'd); its length into *len when len
  * is not NULL. NULL when it cannot be read. */
 char *tl_read_file(const char *path, size_t *len);
@@ -50,15 +52,23 @@ int tl_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 int tl_sh_all(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The spanprof command under test ($SPANPROF_CLI, set by ctest). */
 const char *tl_cli(void);
+/* Runs "'$SPANPROF_CLI' ARGS" (printf-style) through tl_sh; its stdout into
+ * *out and its stderr into *err (each malloc'd, inherited when NULL).
+ * Returns the exit status, -1 when it did not exit. */
+int tl_cli_run(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- SQL ---- */
 
 /* Opens a database read-only. */
 sqlite3 *tl_db_open(const char *path);
-/* First column of the first row as int64; 0 when there is no row. */
+/* First column of the first row as int64; the row must exist. */
 int64_t tl_sql_int(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same as text (malloc'd); NULL for NULL or no row. */
 char *tl_sql_text(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of every row as text, joined by single spaces (NULL as
+ * ""), into buf (truncated to cap). */
+void tl_sql_column(sqlite3 *db, char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Opens path read-only, runs the query, closes; the row must exist. */
 int64_t tl_db_int(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -95,7 +95,7 @@ static void write_child_log(void)
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "attr");
+	tl_tmpdir(g_dir, sizeof g_dir, "attr");
 	write_parent_log();
 	write_child_log();
 	snprintf(g_db, sizeof g_db, "%s/out.db", g_dir);
@@ -134,21 +134,21 @@ static void test_other_thread_and_unended(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	/* Thread 11: before its span NULL, then its own span, never ours. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 11"), 2);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 11 AND"
-	                               " span_id IS NULL"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples WHERE tid = 11"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples WHERE tid = 11 AND"
+	                                " span_id IS NULL"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 11 AND"
-	                               " span_id = rid(200)"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples WHERE tid = 11 AND"
+	                                " span_id = rid(200)"),
 	                 1);
 	/* The log ended with it open and nothing of thread 11 was lost: it
 	 * lasts until just after the thread's last record (the sample at 3500). */
-	assert_int_equal(mtest_int(db, "SELECT dur_ns = 2501 AND cut = 2 AND end_tid IS NULL AND"
-	                               " (flags & 256) <> 0 FROM spans WHERE span_id = rid(200)"),
+	assert_int_equal(tl_sql_int(db, "SELECT dur_ns = 2501 AND cut = 2 AND end_tid IS NULL AND"
+	                                " (flags & 256) <> 0 FROM spans WHERE span_id = rid(200)"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT dur_ns FROM spans WHERE span_id = rid(101)"), 3000);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM threads WHERE pid = 4242 AND"
-	                               " name IN ('main', 'worker')"),
+	assert_int_equal(tl_sql_int(db, "SELECT dur_ns FROM spans WHERE span_id = rid(101)"), 3000);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM threads WHERE pid = 4242 AND"
+	                                " name IN ('main', 'worker')"),
 	                 2);
 	sqlite3_close(db);
 }
@@ -157,12 +157,12 @@ static void test_rings_out_of_order(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 12"), 2);
-	assert_int_equal(mtest_int(db, "SELECT rec(span_id) FROM samples WHERE tid = 12"
-	                               " ORDER BY ts_ns LIMIT 1"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples WHERE tid = 12"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT rec(span_id) FROM samples WHERE tid = 12"
+	                                " ORDER BY ts_ns LIMIT 1"),
 	                 400);
-	assert_int_equal(mtest_int(db, "SELECT span_id IS NULL FROM samples WHERE tid = 12"
-	                               " ORDER BY ts_ns LIMIT 1 OFFSET 1"),
+	assert_int_equal(tl_sql_int(db, "SELECT span_id IS NULL FROM samples WHERE tid = 12"
+	                                " ORDER BY ts_ns LIMIT 1 OFFSET 1"),
 	                 1);
 	sqlite3_close(db);
 }
@@ -171,19 +171,19 @@ static void test_cross_process_parent(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT rec(parent_id) FROM spans WHERE span_id = rid(300)"),
-	                 101);
-	assert_int_equal(mtest_int(db, "SELECT depth FROM spans WHERE span_id = rid(300)"), 2);
-	assert_int_equal(mtest_int(db, "SELECT depth FROM spans WHERE span_id = rid(102)"), 2);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM processes WHERE pid = 4243 AND"
-	                               " ppid = 4242"),
+	assert_int_equal(
+	    tl_sql_int(db, "SELECT rec(parent_id) FROM spans WHERE span_id = rid(300)"), 101);
+	assert_int_equal(tl_sql_int(db, "SELECT depth FROM spans WHERE span_id = rid(300)"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT depth FROM spans WHERE span_id = rid(102)"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM processes WHERE pid = 4243 AND"
+	                                " ppid = 4242"),
 	                 1);
 	/* Inclusive attribution crosses the process boundary. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = rid(100)"
-	                               " AND pid = 4243"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = rid(100)"
+	                                " AND pid = 4243"),
 	                 1);
-	char *kind = mtest_text(db, "SELECT value FROM sample_attrs a JOIN samples s USING"
-	                            " (sample_id) WHERE s.pid = 4243 AND a.key = 'kind'");
+	char *kind = tl_sql_text(db, "SELECT value FROM sample_attrs a JOIN samples s USING"
+	                             " (sample_id) WHERE s.pid = 4243 AND a.key = 'kind'");
 	assert_non_null(kind);
 	assert_string_equal(kind, "json");
 	free(kind);
@@ -195,19 +195,20 @@ static void test_attrs_and_weights(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	/* A sample in "lex" sees the request's attributes, typed. */
-	assert_int_equal(mtest_int(db, "SELECT value FROM sample_attrs WHERE span_id = rid(102) AND"
-	                               " key = 'bytes' LIMIT 1"),
+	assert_int_equal(tl_sql_int(db,
+	                            "SELECT value FROM sample_attrs WHERE span_id = rid(102) AND"
+	                            " key = 'bytes' LIMIT 1"),
 	                 42);
-	assert_int_equal(mtest_int(db, "SELECT typeof(value) = 'integer' FROM span_attrs"
-	                               " WHERE key = 'bytes'"),
+	assert_int_equal(tl_sql_int(db, "SELECT typeof(value) = 'integer' FROM span_attrs"
+	                                " WHERE key = 'bytes'"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT min(weight_ns) = max(weight_ns) FROM samples"
-	                               " WHERE pid = 4242"),
+	assert_int_equal(tl_sql_int(db, "SELECT min(weight_ns) = max(weight_ns) FROM samples"
+	                                " WHERE pid = 4242"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT weight_ns FROM samples WHERE pid = 4242"
-	                               " LIMIT 1"),
+	assert_int_equal(tl_sql_int(db, "SELECT weight_ns FROM samples WHERE pid = 4242"
+	                                " LIMIT 1"),
 	                 1000000);
-	char *trace = mtest_text(db, "SELECT trace_id FROM spans WHERE span_id = rid(100)");
+	char *trace = tl_sql_text(db, "SELECT trace_id FROM spans WHERE span_id = rid(100)");
 	assert_non_null(trace);
 	assert_string_equal(trace, "00000000000012340000000000005678");
 	free(trace);
@@ -218,12 +219,12 @@ static void test_lost_counts(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT count FROM lost WHERE pid = 4242 AND tid = 10"
-	                               " AND kind = 'unwind'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count FROM lost WHERE pid = 4242 AND tid = 10"
+	                                " AND kind = 'unwind'"),
 	                 2);
-	assert_int_equal(mtest_int(db, "SELECT requested_hz FROM sampler WHERE pid = 4242"), 1000);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM logs WHERE status = 'ok'"), 2);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM damage"), 0);
+	assert_int_equal(tl_sql_int(db, "SELECT requested_hz FROM sampler WHERE pid = 4242"), 1000);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM logs WHERE status = 'ok'"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM damage"), 0);
 	sqlite3_close(db);
 }
 
@@ -232,16 +233,16 @@ static void test_trie_dedup(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	/* Two stacks share their two root frames: 4 nodes, 4 frames. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM stacks"), 4);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames"), 4);
-	assert_int_equal(mtest_int(db, "SELECT count(DISTINCT stack_id) FROM samples"), 2);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM stacks WHERE depth = 0 AND"
-	                               " parent_id IS NULL"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM stacks"), 4);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames"), 4);
+	assert_int_equal(tl_sql_int(db, "SELECT count(DISTINCT stack_id) FROM samples"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM stacks WHERE depth = 0 AND"
+	                                " parent_id IS NULL"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT max(depth) FROM stacks"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT max(depth) FROM stacks"), 2);
 	/* Leaf frame first: the sampled pc itself; callers at pc - 1. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE rel_pc IN"
-	                               " (4096, 4352, 8191, 12287)"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames WHERE rel_pc IN"
+	                                " (4096, 4352, 8191, 12287)"),
 	                 4);
 	sqlite3_close(db);
 }
@@ -267,24 +268,24 @@ static void test_top_counts(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	int64_t all = mtest_int(db, "SELECT count(*) FROM samples");
-	int64_t outside = mtest_int(db, "SELECT count(*) FROM samples WHERE span_id IS NULL");
-	int64_t json = mtest_int(db, "SELECT count(*) FROM sample_attrs"
-	                             " WHERE key = 'kind' AND value = 'json'");
-	int64_t in_parse = mtest_int(db, "SELECT count(DISTINCT ss.sample_id) FROM sample_spans ss"
-	                                 " JOIN spans sp ON sp.span_id = ss.span_id"
-	                                 " WHERE sp.name = 'parse'");
+	int64_t all = tl_sql_int(db, "SELECT count(*) FROM samples");
+	int64_t outside = tl_sql_int(db, "SELECT count(*) FROM samples WHERE span_id IS NULL");
+	int64_t json = tl_sql_int(db, "SELECT count(*) FROM sample_attrs"
+	                              " WHERE key = 'kind' AND value = 'json'");
+	int64_t in_parse = tl_sql_int(db, "SELECT count(DISTINCT ss.sample_id) FROM sample_spans ss"
+	                                  " JOIN spans sp ON sp.span_id = ss.span_id"
+	                                  " WHERE sp.name = 'parse'");
 	sqlite3_close(db);
 	assert_true(outside > 0 && json > 0 && json < all - outside && in_parse > 0);
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s'", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s'", g_db), 0);
 	assert_int_equal(top_group_count(out, "all samples"), all);
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --by kind", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --by kind", g_db), 0);
 	assert_int_equal(top_group_count(out, "kind = \"json\""), json);
 	assert_int_equal(top_group_count(out, "kind: (not set)"), all - json);
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span parse", g_db), 0);
 	assert_int_equal(top_group_count(out, "inside span \"parse\""), in_parse);
 	free(out);
 }
@@ -293,50 +294,51 @@ static void test_top_and_query(void **state)
 {
 	(void)state;
 	char *out = NULL, *err = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span request --by kind", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span request --by kind", g_db), 0);
 	assert_non_null(strstr(out, "kind = \"json\""));
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL,
-	                           "query '%s' 'SELECT name FROM spans ORDER BY"
-	                           " recorded_id' --csv",
-	                           g_db),
+	assert_int_equal(tl_cli_run(&out, NULL,
+	                            "query '%s' 'SELECT name FROM spans ORDER BY"
+	                            " recorded_id' --csv",
+	                            g_db),
 	                 0);
 	assert_string_equal(out, "name\r\nrequest\r\nparse\r\nlex\r\nbackground\r\nchild-root\r\n"
 	                         "late\r\n");
 	free(out);
 	assert_int_equal(
-	    mtest_cli(&out, NULL, "query '%s' 'SELECT 1 AS one, NULL AS n' --json", g_db), 0);
+	    tl_cli_run(&out, NULL, "query '%s' 'SELECT 1 AS one, NULL AS n' --json", g_db), 0);
 	assert_string_equal(out, "[\n {\"one\": 1, \"n\": null}\n]\n");
 	free(out);
-	assert_int_equal(mtest_cli(NULL, &err, "query '%s' 'SELEC nothing'", g_db), 1);
+	assert_int_equal(tl_cli_run(NULL, &err, "query '%s' 'SELEC nothing'", g_db), 1);
 	assert_non_null(strstr(err, "SQL error"));
 	assert_non_null(strchr(err, '\n'));
 	assert_null(strchr(err, '\n') + 1 == NULL ? NULL : strchr(strchr(err, '\n') + 1, '\n'));
 	free(err);
-	assert_int_equal(mtest_cli(NULL, &err, "query '%s/missing.db' 'SELECT 1'", g_dir), 1);
+	assert_int_equal(tl_cli_run(NULL, &err, "query '%s/missing.db' 'SELECT 1'", g_dir), 1);
 	free(err);
-	assert_int_equal(mtest_cli(NULL, NULL, "query '%s'", g_db), 2);
-	assert_int_equal(mtest_cli(NULL, NULL, "top '%s' --bogus", g_db), 2);
-	assert_int_equal(mtest_cli(NULL, NULL, "merge"), 2);
+	assert_int_equal(tl_cli_run(NULL, NULL, "query '%s'", g_db), 2);
+	assert_int_equal(tl_cli_run(NULL, NULL, "top '%s' --bogus", g_db), 2);
+	assert_int_equal(tl_cli_run(NULL, NULL, "merge"), 2);
 }
 
 static void test_overwrite(void **state)
 {
 	(void)state;
 	char *err = NULL;
-	assert_int_equal(mtest_cli(NULL, &err, "merge -o '%s' '%s'", g_db, g_dir), 1);
+	assert_int_equal(tl_cli_run(NULL, &err, "merge -o '%s' '%s'", g_db, g_dir), 1);
 	assert_non_null(strstr(err, "--force"));
 	free(err);
-	assert_int_equal(mtest_cli(NULL, NULL, "merge -q --force -o '%s' '%s'", g_db, g_dir), 0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s'", g_db, g_dir), 0);
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples"), 16);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples"), 16);
 	sqlite3_close(db);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

@@ -111,10 +111,10 @@ static void write_logs(void)
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "cookbook");
+	tl_tmpdir(g_dir, sizeof g_dir, "cookbook");
 	write_logs();
 	snprintf(g_db, sizeof g_db, "%s/cookbook.db", g_dir);
-	return mtest_cli(NULL, NULL, "merge -q -o '%s' '%s'", g_db, g_dir);
+	return tl_cli_run(NULL, NULL, "merge -q -o '%s' '%s'", g_db, g_dir);
 }
 
 static void test_cookbook(void **state)
@@ -128,7 +128,7 @@ static void test_hot_function_per_kind(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse --by kind -n 1", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span parse --by kind -n 1", g_db), 0);
 	char *json = strstr(out, "kind = \"json\""), *csv = strstr(out, "kind = \"csv\"");
 	assert_non_null(json);
 	assert_non_null(csv);
@@ -199,7 +199,7 @@ static char *answer(sqlite3 *db, const char *sql)
 static void write_recorded_keys_copy(const char *ref)
 {
 	size_t len = 0;
-	char *bytes = mtest_read_file(g_db, &len);
+	char *bytes = tl_read_file(g_db, &len);
 	assert_non_null(bytes);
 	FILE *f = fopen(ref, "wb");
 	assert_non_null(f);
@@ -237,7 +237,7 @@ static void test_answers_do_not_depend_on_span_ids(void **state)
 	snprintf(ref, sizeof ref, "%s/recorded-keys.db", g_dir);
 	write_recorded_keys_copy(ref);
 	snprintf(path, sizeof path, "%s/docs/cookbook.md", getenv("SPANPROF_SOURCE_DIR"));
-	char *md = mtest_read_file(path, NULL);
+	char *md = tl_read_file(path, NULL);
 	assert_non_null(md);
 	sqlite3 *a = mtest_db(g_db), *b = mtest_db(ref);
 	int blocks = 0;
@@ -258,7 +258,7 @@ static void test_answers_do_not_depend_on_span_ids(void **state)
 	}
 	assert_true(blocks >= 10);
 	/* and the copy is keyed differently, or the test proves nothing */
-	assert_true(mtest_int(a, "SELECT count(*) FROM spans WHERE span_id <> recorded_id") > 0);
+	assert_true(tl_sql_int(a, "SELECT count(*) FROM spans WHERE span_id <> recorded_id") > 0);
 	sqlite3_close(a);
 	sqlite3_close(b);
 	free(md);
@@ -267,7 +267,8 @@ static void test_answers_do_not_depend_on_span_ids(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

@@ -104,7 +104,7 @@ static sqlite3 *merge_one_range(const char *name, uint64_t start, uint64_t end)
 	snprintf(db_path, sizeof db_path, "%s/%s.db", g_dir, name);
 	snprintf(logs, sizeof logs, "%s/%s", g_dir, name);
 	char *err = NULL;
-	assert_int_equal(mtest_cli(NULL, &err, "merge -o '%s' '%s'", db_path, logs), 0);
+	assert_int_equal(tl_cli_run(NULL, &err, "merge -o '%s' '%s'", db_path, logs), 0);
 	assert_int_equal(count_substr(err, "warning:"), 1);
 	snprintf(want, sizeof want, ": 1 damaged range (bytes %llu-%llu, ",
 	         (unsigned long long)start, (unsigned long long)end);
@@ -113,14 +113,13 @@ static sqlite3 *merge_one_range(const char *name, uint64_t start, uint64_t end)
 	assert_non_null(strstr(err, "see table damage"));
 	free(err);
 	sqlite3 *db = mtest_db(db_path);
-	char sql[300];
-	snprintf(sql, sizeof sql,
-	         "SELECT count(*) FROM damage WHERE offset = %llu AND end_offset = %llu AND"
-	         " length(reason) > 0",
-	         (unsigned long long)start, (unsigned long long)end);
-	assert_int_equal(mtest_int(db, sql), 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM damage"), 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM logs WHERE status = 'damaged'"), 1);
+	assert_int_equal(tl_sql_int(db,
+	                            "SELECT count(*) FROM damage WHERE offset = %llu AND"
+	                            " end_offset = %llu AND length(reason) > 0",
+	                            (unsigned long long)start, (unsigned long long)end),
+	                 1);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM damage"), 1);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM logs WHERE status = 'damaged'"), 1);
 	return db;
 }
 
@@ -138,7 +137,7 @@ static void test_flipped_bit_middle(void **state)
 	flip_bit(log, (m.start[k] + frame_end(&m, k)) / 2);
 	sqlite3 *db = merge_one_range("mid", m.start[k], frame_end(&m, k));
 	assert_true(m.samples[k] > 0);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples"), N_SAMPLES - m.samples[k]);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples"), N_SAMPLES - m.samples[k]);
 	sqlite3_close(db);
 }
 
@@ -162,7 +161,7 @@ static void test_truncated(void **state)
 	int64_t before = 0;
 	for (int i = 0; i < k; i++)
 		before += m.samples[i];
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples"), before);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples"), before);
 	sqlite3_close(db);
 }
 
@@ -190,7 +189,7 @@ static void test_garbage_between_frames(void **state)
 	fclose(f);
 	free(bytes);
 	sqlite3 *db = merge_one_range("garbage-mid", at, at + len);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples"), N_SAMPLES);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples"), N_SAMPLES);
 	sqlite3_close(db);
 }
 
@@ -244,13 +243,13 @@ static void test_unknown_strings_after_damage(void **state)
 	assert_true(k >= 1 && k + 1 < m.n); /* not the first frame, nor the span's */
 	flip_bit(log, (m.start[k] + frame_end(&m, k)) / 2);
 	sqlite3 *db = merge_one_range("strings", m.start[k], frame_end(&m, k));
-	char *name = mtest_text(db, "SELECT name FROM spans WHERE tid = 7");
+	char *name = tl_sql_text(db, "SELECT name FROM spans WHERE tid = 7");
 	assert_string_equal(name, "?900");
 	free(name);
-	char *key = mtest_text(db, "SELECT key FROM span_attrs WHERE value = 42");
+	char *key = tl_sql_text(db, "SELECT key FROM span_attrs WHERE value = 42");
 	assert_string_equal(key, "?901");
 	free(key);
-	assert_int_equal(mtest_int(db, "SELECT dur_ns FROM spans WHERE tid = 7"), 10);
+	assert_int_equal(tl_sql_int(db, "SELECT dur_ns FROM spans WHERE tid = 7"), 10);
 	sqlite3_close(db);
 }
 
@@ -267,29 +266,31 @@ static void test_nothing_readable(void **state)
 	fclose(f);
 	snprintf(db_path, sizeof db_path, "%s/out.db", dir);
 	char *err = NULL;
-	assert_int_equal(mtest_cli(NULL, &err, "merge -o '%s' '%s'", db_path, dir), 1);
+	assert_int_equal(tl_cli_run(NULL, &err, "merge -o '%s' '%s'", db_path, dir), 1);
 	assert_non_null(strstr(err, "nothing could be read"));
 	free(err);
-	assert_false(mtest_exists(db_path));
+	assert_false(tl_exists(db_path));
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "query /dev/null 'SELECT 1' 2>&1; ls '%s'", dir), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "query /dev/null 'SELECT 1' 2>&1; ls '%s'", dir),
+	                 0);
 	assert_string_equal(strstr(out, "x.splog"), "x.splog\n"); /* no temp files */
 	free(out);
 	/* A directory without logs, and a missing input: failures too. */
-	assert_int_equal(mtest_cli(NULL, NULL, "merge -o '%s' '%s/none'", db_path, dir), 1);
+	assert_int_equal(tl_cli_run(NULL, NULL, "merge -o '%s' '%s/none'", db_path, dir), 1);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "damage");
+	tl_tmpdir(g_dir, sizeof g_dir, "damage");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

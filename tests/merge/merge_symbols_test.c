@@ -40,7 +40,7 @@ static char *merge_dir(const char *name, char **err)
 	snprintf(db, sizeof db, "%s/%s.db", g_dir, name);
 	char logs[700];
 	snprintf(logs, sizeof logs, "%s/%s", g_dir, name);
-	assert_int_equal(mtest_cli(NULL, err, "merge -o '%s' '%s'", db, logs), 0);
+	assert_int_equal(tl_cli_run(NULL, err, "merge -o '%s' '%s'", db, logs), 0);
 	return db;
 }
 
@@ -67,7 +67,7 @@ static void test_inline_frames(void **state)
 	         " SELECT group_concat(x, ' ') FROM (SELECT f.func || ':' || f.inlined || ':'"
 	         " || ifnull(f.line, 0) AS x FROM p JOIN stacks st ON st.stack_id = p.id"
 	         " JOIN frames f ON f.frame_id = st.frame_id ORDER BY st.depth DESC)");
-	char *chain = mtest_text(db, sql);
+	char *chain = tl_sql_text(db, "%s", sql);
 	char want[256];
 	snprintf(want, sizeof want, "sym_capture:0:%d sym_inlined_work:1:%d sym_outer:0:%d", 0,
 	         sym_inner_line, sym_call_line);
@@ -77,7 +77,7 @@ static void test_inline_frames(void **state)
 	assert_non_null(strstr(chain, strchr(want, ' ')));
 	assert_true(!strncmp(chain, "sym_capture:0:", 14));
 	free(chain);
-	char *file = mtest_text(db, "SELECT file FROM frames WHERE func = 'sym_inlined_work'");
+	char *file = tl_sql_text(db, "SELECT file FROM frames WHERE func = 'sym_inlined_work'");
 	assert_non_null(file);
 	assert_non_null(strstr(file, "sym_target.c"));
 	free(file);
@@ -123,21 +123,22 @@ static void test_stripped_and_missing(void **state)
 	sqlite3 *db = mtest_db(merge_dir("stripped", &err));
 	assert_non_null(strstr(err, "libgone.so")); /* warned about the missing file */
 	free(err);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE func ="
-	                               " 'stripped_exported' AND file IS NULL"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames WHERE func ="
+	                                " 'stripped_exported' AND file IS NULL"),
 	                 1);
 	/* The static function: a .dynsym neighbour's name or module+offset. */
 	char *f2 =
-	    mtest_text(db, "SELECT f.func FROM samples s JOIN stacks st USING (stack_id)"
-	                   " JOIN frames f USING (frame_id) ORDER BY s.ts_ns LIMIT 1 OFFSET 1");
+	    tl_sql_text(db, "SELECT f.func FROM samples s JOIN stacks st USING (stack_id)"
+	                    " JOIN frames f USING (frame_id) ORDER BY s.ts_ns LIMIT 1 OFFSET 1");
 	assert_non_null(f2);
 	assert_true(strlen(f2) > 0 && strcmp(f2, "??"));
 	free(f2);
 	/* Missing file: module+offset, offset in the file. */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE func ="
-	                               " 'libgone.so+0x1234'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames WHERE func ="
+	                                " 'libgone.so+0x1234'"),
 	                 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM modules WHERE status = 'missing'"), 1);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM modules WHERE status = 'missing'"),
+	                 1);
 	sqlite3_close(db);
 }
 
@@ -160,9 +161,10 @@ static void test_build_id_mismatch(void **state)
 	/* Warned once for the module, not once per mapping or sample. */
 	assert_ptr_equal(strstr(strstr(err, "changed since") + 1, "changed since"), NULL);
 	free(err);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM modules WHERE"
-	                               " status = 'build-id mismatch' AND build_id LIKE 'deadbeef%'"
-	                               " AND file_build_id IS NOT NULL"),
+	assert_int_equal(tl_sql_int(db,
+	                            "SELECT count(*) FROM modules WHERE"
+	                            " status = 'build-id mismatch' AND build_id LIKE 'deadbeef%%'"
+	                            " AND file_build_id IS NOT NULL"),
 	                 1);
 	sqlite3_close(db);
 }
@@ -170,14 +172,15 @@ static void test_build_id_mismatch(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "sym");
+	tl_tmpdir(g_dir, sizeof g_dir, "sym");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

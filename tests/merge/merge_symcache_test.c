@@ -113,7 +113,7 @@ static const char *merge(const char *log, const char *db, const char *flags, lon
 	char *err = NULL;
 	snprintf(path, sizeof path, "%s/%s.db", g_dir, db);
 	assert_int_equal(
-	    mtest_cli(NULL, &err, "merge %s -f -o '%s' '%s/%s'", flags, path, g_dir, log), 0);
+	    tl_cli_run(NULL, &err, "merge %s -f -o '%s' '%s/%s'", flags, path, g_dir, log), 0);
 	const char *line = err ? strstr(err, "symbols ") : NULL;
 	assert_non_null(line);
 	assert_int_equal(sscanf(line, "symbols %ld addresses, %ld from the cache", lookups, hits),
@@ -135,7 +135,7 @@ static int64_t diff_rows(const char *a, const char *b, const char *cols, const c
 	         " + (SELECT count(*) FROM (SELECT %s FROM b.%s EXCEPT SELECT %s FROM a.%s))"
 	         " + abs((SELECT count(*) FROM a.%s) - (SELECT count(*) FROM b.%s))",
 	         cols, table, cols, table, cols, table, cols, table, table, table);
-	int64_t n = mtest_int(db, sql);
+	int64_t n = tl_sql_int(db, "%s", sql);
 	sqlite3_close(db);
 	return n;
 }
@@ -185,7 +185,7 @@ static void test_no_cache_hit_and_identical(void **state)
 	assert_int_equal(count_files(sym_dir), 2); /* the binary and libc */
 	char f[800];
 	cache_file(f, sizeof f, g_bid);
-	assert_true(mtest_exists(f));
+	assert_true(tl_exists(f));
 	struct stat sb;
 	assert_int_equal(stat(f, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -197,8 +197,8 @@ static void test_no_cache_hit_and_identical(void **state)
 	same_result(g_nocache_db, warm);
 	/* the inlined frame came back from the cache too */
 	sqlite3 *db = mtest_db(warm);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE inlined = 1"
-	                               " AND func = 'sym_inlined_work'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames WHERE inlined = 1"
+	                                " AND func = 'sym_inlined_work'"),
 	                 1);
 	sqlite3_close(db);
 }
@@ -210,7 +210,7 @@ static void test_corrupt_entry(void **state)
 	long lookups, hits;
 	cache_file(f, sizeof f, g_bid);
 	size_t len = 0;
-	char *bytes = mtest_read_file(f, &len);
+	char *bytes = tl_read_file(f, &len);
 	assert_non_null(bytes);
 	assert_true(len > 300);
 	bytes[len - 3] ^= 0x5a; /* inside the last entry: its checksum fails */
@@ -245,7 +245,7 @@ static void test_rebuilt_binary(void **state)
 	assert_int_equal(system(cmd), 0);
 	/* Another build-id: flip the last byte of the note in the copy. */
 	size_t len = 0;
-	char *bytes = mtest_read_file(copy, &len);
+	char *bytes = tl_read_file(copy, &len);
 	const uint8_t *bid = self_build_id();
 	char *at = memmem(bytes, len, bid, 20);
 	assert_non_null(at);
@@ -261,8 +261,8 @@ static void test_rebuilt_binary(void **state)
 	write_log("rebuilt_log", copy);
 	const char *db = merge("rebuilt_log", "rebuilt", "", &lookups, &hits);
 	cache_file(f, sizeof f, new_bid);
-	assert_true(mtest_exists(f)); /* a file of its own */
-	assert_true(hits < lookups);  /* the binary's addresses were misses */
+	assert_true(tl_exists(f));   /* a file of its own */
+	assert_true(hits < lookups); /* the binary's addresses were misses */
 	assert_int_equal(diff_rows(g_nocache_db, db, "func, file, line, rel_pc, inlined", "frames"),
 	                 0);
 	merge("rebuilt_log", "rebuilt2", "", &lookups, &hits);
@@ -291,7 +291,7 @@ static void test_concurrent_merges(void **state)
 	         " '%s/plain' & wait",
 	         getenv("SPANPROF_CLI"), g_dir, g_dir, getenv("SPANPROF_CLI"), g_dir, g_dir);
 	assert_int_equal(system(cmd), 0);
-	assert_true(mtest_exists(f));
+	assert_true(tl_exists(f));
 	const char *db = merge("plain", "after_concurrent", "", &lookups, &hits);
 	assert_int_equal(hits, lookups);
 	same_result(g_nocache_db, db);
@@ -302,7 +302,7 @@ static void test_stack_funcs_as_recursive_sql(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_cold_db);
-	int64_t n = mtest_int(
+	int64_t n = tl_sql_int(
 	    db,
 	    "WITH RECURSIVE p(stack_id, node) AS ("
 	    " SELECT stack_id, stack_id FROM stacks"
@@ -314,14 +314,14 @@ static void test_stack_funcs_as_recursive_sql(void **state)
 	    " + (SELECT count(*) FROM (SELECT * FROM stack_funcs EXCEPT SELECT * FROM old))"
 	    " + (SELECT count(*) FROM old) - (SELECT count(*) FROM stack_funcs)");
 	assert_int_equal(n, 0);
-	assert_true(mtest_int(db, "SELECT count(*) FROM stack_funcs") > 5);
+	assert_true(tl_sql_int(db, "SELECT count(*) FROM stack_funcs") > 5);
 	sqlite3_close(db);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "symcache");
+	tl_tmpdir(g_dir, sizeof g_dir, "symcache");
 	snprintf(g_cache, sizeof g_cache, "%s/xdg", g_dir);
 	setenv("XDG_CACHE_HOME", g_cache, 1);
 	setenv("SPANPROF_MERGE_TIMING", "1", 1);
@@ -340,7 +340,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

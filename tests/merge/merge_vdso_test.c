@@ -25,33 +25,34 @@ static void test_vdso_named(void **state)
 {
 	(void)state;
 	char dir[512], logs[600], db_path[600], *out = NULL, *err = NULL;
-	mtest_tmpdir(dir, sizeof dir, "vdso");
+	tl_tmpdir(dir, sizeof dir, "vdso");
 	snprintf(logs, sizeof logs, "%s/logs", dir);
 	snprintf(db_path, sizeof db_path, "%s/v.db", dir);
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o '%s' -- '%s'", logs, MERGE_VDSO_PROG), 0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "record -o '%s' -- '%s'", logs, MERGE_VDSO_PROG),
+	                 0);
 	assert_int_equal(mtest_merge("", db_path, logs), 0);
 	sqlite3 *db = mtest_db(db_path);
-	int64_t in_vdso = mtest_int(db, "SELECT count(*) FROM samples s JOIN stacks k ON "
-	                                "k.stack_id = s.stack_id JOIN frames f ON f.frame_id = "
-	                                "k.frame_id WHERE f.module = '[vdso]'");
+	int64_t in_vdso = tl_sql_int(db, "SELECT count(*) FROM samples s JOIN stacks k ON "
+	                                 "k.stack_id = s.stack_id JOIN frames f ON f.frame_id = "
+	                                 "k.frame_id WHERE f.module = '[vdso]'");
 	if (in_vdso == 0) {
 		sqlite3_close(db);
-		mtest_rmdir(dir);
+		tl_rm_rf(dir);
 		skip();
 	}
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM frames WHERE module = '[vdso]' "
-	                               "AND func LIKE '[vdso]+%'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM frames WHERE module = '[vdso]' "
+	                                "AND func LIKE '[vdso]+%%'"),
 	                 0);
-	assert_true(mtest_int(db, "SELECT count(*) FROM frames WHERE module = '[vdso]' AND "
-	                          "func IN ('__vdso_clock_gettime', 'clock_gettime')") > 0);
+	assert_true(tl_sql_int(db, "SELECT count(*) FROM frames WHERE module = '[vdso]' AND "
+	                           "func IN ('__vdso_clock_gettime', 'clock_gettime')") > 0);
 	sqlite3_close(db);
-	assert_int_equal(mtest_cli(&out, &err, "top '%s' -n 3", db_path), 0);
+	assert_int_equal(tl_cli_run(&out, &err, "top '%s' -n 3", db_path), 0);
 	assert_non_null(out);
 	assert_non_null(strstr(out, "clock_gettime"));
 	assert_null(strstr(out, "[vdso]+0x"));
 	free(out);
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

@@ -137,7 +137,7 @@ static void find_log(void)
 static int setup(void **state)
 {
 	(void)state;
-	mtest_tmpdir(g_dir, sizeof g_dir, "xthread");
+	tl_tmpdir(g_dir, sizeof g_dir, "xthread");
 	run_traced();
 	find_log();
 	snprintf(g_db, sizeof g_db, "%s/x.db", g_dir);
@@ -173,29 +173,29 @@ static void test_all_closed(void **state)
 {
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans"), 2 * N_SHORT + 2);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE end_ns IS NULL"
-	                               " OR dur_ns IS NULL OR dur_ns < 0 OR dur_ns <> end_ns -"
-	                               " start_ns OR (flags & 0x120) <> 0"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans"), 2 * N_SHORT + 2);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans WHERE end_ns IS NULL"
+	                                " OR dur_ns IS NULL OR dur_ns < 0 OR dur_ns <> end_ns -"
+	                                " start_ns OR (flags & 0x120) <> 0"),
 	                 0);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans WHERE end_tid <> tid AND"
-	                               " flags = 4 AND name <> 'b_done'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans WHERE end_tid <> tid AND"
+	                                " flags = 4 AND name <> 'b_done'"),
 	                 2 * N_SHORT + 1);
 	/* Each direction: all begun on one thread, ended on the other. */
-	assert_int_equal(mtest_int(db, "SELECT count(DISTINCT tid) + count(DISTINCT end_tid)"
-	                               " FROM spans WHERE name = 'a_to_b'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(DISTINCT tid) + count(DISTINCT end_tid)"
+	                                " FROM spans WHERE name = 'a_to_b'"),
 	                 2);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM spans a, spans b WHERE"
-	                               " a.name = 'a_to_b' AND b.name = 'b_to_a' AND"
-	                               " (a.tid <> b.end_tid OR a.end_tid <> b.tid)"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM spans a, spans b WHERE"
+	                                " a.name = 'a_to_b' AND b.name = 'b_to_a' AND"
+	                                " (a.tid <> b.end_tid OR a.end_tid <> b.tid)"),
 	                 0);
 	/* Attributes set on B (some before the BEGIN reached the log). */
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM span_attrs a JOIN spans s USING"
-	                               " (span_id) WHERE a.key = 'ended_by_b'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM span_attrs a JOIN spans s USING"
+	                                " (span_id) WHERE a.key = 'ended_by_b'"),
 	                 N_SHORT + 1);
-	assert_int_equal(mtest_int(db, "SELECT count(*) FROM span_attrs a JOIN spans s USING"
-	                               " (span_id) WHERE a.key = 'ended_by_a' AND"
-	                               " s.name = 'b_to_a'"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM span_attrs a JOIN spans s USING"
+	                                " (span_id) WHERE a.key = 'ended_by_a' AND"
+	                                " s.name = 'b_to_a'"),
 	                 N_SHORT);
 	sqlite3_close(db);
 }
@@ -205,29 +205,30 @@ static void test_attribution(void **state)
 	(void)state;
 	sqlite3 *db = mtest_db(g_db);
 	const char *owner = "(SELECT tid FROM spans WHERE name = 'hot')";
-	char sql[512];
 	/* A's samples during the span are in it, after its END they are not. */
-	snprintf(sql, sizeof sql,
-	         "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
-	         " AND s.ts_ns >= h.start_ns AND s.ts_ns < h.end_ns AND s.span_id IS h.span_id",
-	         owner);
-	int64_t inside = mtest_int(db, sql);
-	snprintf(sql, sizeof sql,
-	         "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
-	         " AND s.ts_ns >= h.end_ns AND s.span_id IS h.span_id",
-	         owner);
-	assert_int_equal(mtest_int(db, sql), 0);
-	snprintf(sql, sizeof sql,
-	         "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
-	         " AND s.ts_ns >= h.end_ns AND s.span_id IS NULL",
-	         owner);
-	int64_t after = mtest_int(db, sql);
-	snprintf(sql, sizeof sql,
-	         "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
-	         " AND s.ts_ns >= h.start_ns AND s.ts_ns < h.end_ns AND s.span_id IS NOT"
-	         " h.span_id",
-	         owner);
-	assert_int_equal(mtest_int(db, sql), 0);
+	int64_t inside = tl_sql_int(
+	    db,
+	    "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
+	    " AND s.ts_ns >= h.start_ns AND s.ts_ns < h.end_ns AND s.span_id IS h.span_id",
+	    owner);
+	assert_int_equal(
+	    tl_sql_int(db,
+	               "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
+	               " AND s.ts_ns >= h.end_ns AND s.span_id IS h.span_id",
+	               owner),
+	    0);
+	int64_t after =
+	    tl_sql_int(db,
+	               "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
+	               " AND s.ts_ns >= h.end_ns AND s.span_id IS NULL",
+	               owner);
+	assert_int_equal(
+	    tl_sql_int(db,
+	               "SELECT count(*) FROM samples s, spans h WHERE h.name = 'hot' AND s.tid = %s"
+	               " AND s.ts_ns >= h.start_ns AND s.ts_ns < h.end_ns AND s.span_id IS NOT"
+	               " h.span_id",
+	               owner),
+	    0);
 	print_message("samples in 'hot': %lld, after its end: %lld\n", (long long)inside,
 	              (long long)after);
 	/* 60 ms of CPU at 999 Hz each side; a slow timer fallback still gives
@@ -240,7 +241,8 @@ static void test_attribution(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return mtest_rmdir(g_dir);
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 int main(void)

@@ -2,85 +2,17 @@
 #include "mtest.h"
 
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
-
-void mtest_tmpdir(char *buf, size_t len, const char *tag)
-{
-	const char *base = getenv("SPANPROF_BUILD_DIR");
-	snprintf(buf, len, "%s/merge-test-%s-XXXXXX", base ? base : "/tmp", tag);
-	assert_non_null(mkdtemp(buf));
-}
-
-int mtest_rmdir(const char *dir)
-{
-	char cmd[1200];
-	if (getenv("MERGE_TEST_KEEP") || !strstr(dir, "merge-test-"))
-		return 0;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-char *mtest_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, n = 0;
-	char *b = malloc(cap);
-	size_t k;
-	while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-		n += k;
-		if (cap - n < 2) {
-			char *nb = realloc(b, cap *= 2);
-			if (!nb)
-				free(b);
-			b = nb;
-		}
-	}
-	fclose(f);
-	if (b)
-		b[n] = 0;
-	if (len)
-		*len = n;
-	return b;
-}
-
-int mtest_cli(char **out, char **err, const char *fmt, ...)
-{
-	char args[8192], cmd[12288], of[64], ef[64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	const char *cli = getenv("SPANPROF_CLI");
-	assert_non_null(cli);
-	snprintf(of, sizeof of, "/tmp/mtest-out-%d", (int)getpid());
-	snprintf(ef, sizeof ef, "/tmp/mtest-err-%d", (int)getpid());
-	snprintf(cmd, sizeof cmd, "'%s' %s >%s 2>%s", cli, args, of, ef);
-	int st = system(cmd);
-	if (out)
-		*out = mtest_read_file(of, NULL);
-	if (err)
-		*err = mtest_read_file(ef, NULL);
-	unlink(of);
-	unlink(ef);
-	assert_true(WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
 
 int mtest_merge(const char *flags, const char *db, const char *input)
 {
 	char *err = NULL;
-	int rc = mtest_cli(NULL, &err, "merge %s -o '%s' '%s'", flags, db, input);
+	int rc = tl_cli_run(NULL, &err, "merge %s -o '%s' '%s'", flags, db, input);
 	if (rc)
 		fprintf(stderr, "merge failed: %s\n", err ? err : "");
 	free(err);
@@ -115,56 +47,12 @@ static void mtest_map_fn(sqlite3 *db, const char *name, const char *sql)
 	                 SQLITE_OK);
 }
 
-void mtest_column(sqlite3 *db, const char *sql, char *buf, size_t len)
-{
-	sqlite3_stmt *st = NULL;
-	buf[0] = 0;
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		size_t n = strlen(buf);
-		const char *v = (const char *)sqlite3_column_text(st, 0);
-		snprintf(buf + n, len - n, "%s%s", n ? " " : "", v ? v : "");
-	}
-	sqlite3_finalize(st);
-}
-
 sqlite3 *mtest_db(const char *path)
 {
-	sqlite3 *db = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3 *db = tl_db_open(path);
 	mtest_map_fn(db, "rid", "SELECT min(span_id) FROM spans WHERE recorded_id = ?1");
 	mtest_map_fn(db, "rec", "SELECT recorded_id FROM spans WHERE span_id = ?1");
 	return db;
-}
-
-int64_t mtest_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("no row: %s", sql);
-	int64_t v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-char *mtest_text(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	char *v = NULL;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		v = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return v;
-}
-
-int mtest_exists(const char *path)
-{
-	struct stat sb;
-	return stat(path, &sb) == 0;
 }
 
 /* Runs one block; returns the number of rows with a non-NULL value (a
@@ -192,7 +80,7 @@ int mtest_run_cookbook(const char *db_path)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/docs/cookbook.md", getenv("SPANPROF_SOURCE_DIR"));
-	char *md = mtest_read_file(path, NULL);
+	char *md = tl_read_file(path, NULL);
 	assert_non_null(md);
 	sqlite3 *db = mtest_db(db_path);
 	int blocks = 0;

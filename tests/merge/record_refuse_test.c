@@ -37,10 +37,10 @@ static const char *helper(const char *name)
 static void assert_refused(const char *program, const char *why)
 {
 	char dir[512], *out = NULL, *err = NULL;
-	mtest_tmpdir(dir, sizeof dir, "refuse");
+	tl_tmpdir(dir, sizeof dir, "refuse");
 	char logs[600];
 	snprintf(logs, sizeof logs, "%s/logs", dir);
-	int rc = mtest_cli(&out, &err, "record -o '%s' -- '%s'", logs, program);
+	int rc = tl_cli_run(&out, &err, "record -o '%s' -- '%s'", logs, program);
 	assert_int_equal(rc, 1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "spanprof record: cannot record"));
@@ -48,10 +48,10 @@ static void assert_refused(const char *program, const char *why)
 	assert_non_null(strstr(err, why));
 	assert_int_equal(strchr(err, '\n') - err, (long)strlen(err) - 1); /* one line */
 	assert_true(out == NULL || strstr(out, "ran") == NULL);
-	assert_false(mtest_exists(logs));
+	assert_false(tl_exists(logs));
 	free(out);
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_static_refused(void **state)
@@ -81,7 +81,7 @@ static void test_others_accepted(void **state)
 	assert_int_equal(rec_exe_inspect("/proc/self/exe", path, sizeof path), REC_EXE_OK);
 	assert_int_equal(rec_exe_inspect("no-such-program-here", path, sizeof path), REC_EXE_OK);
 	assert_string_equal(path, "");
-	mtest_tmpdir(dir, sizeof dir, "refuse");
+	tl_tmpdir(dir, sizeof dir, "refuse");
 	snprintf(script, sizeof script, "%s/script.sh", dir);
 	FILE *f = fopen(script, "w");
 	assert_non_null(f);
@@ -91,7 +91,7 @@ static void test_others_accepted(void **state)
 	/* found on $PATH as execvp would: sh is dynamic on every Debian */
 	assert_int_equal(rec_exe_inspect("sh", path, sizeof path), REC_EXE_OK);
 	assert_true(path[0] == '/');
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)

@@ -70,7 +70,7 @@ static void test_tally_sums_last_counts(void **state)
 {
 	(void)state;
 	char dir[512], line[512];
-	mtest_tmpdir(dir, sizeof dir, "rloss");
+	tl_tmpdir(dir, sizeof dir, "rloss");
 	write_lossy_logs(dir);
 	rec_loss l;
 	assert_int_equal(rec_loss_tally(dir, &l), 0);
@@ -87,14 +87,14 @@ static void test_tally_sums_last_counts(void **state)
 	assert_non_null(strstr(line, "6 of 7 samples lost (85.7%)"));
 	assert_non_null(strstr(line, "in 3 thread(s)"));
 	assert_null(strchr(line, '\n'));
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static void test_nothing_lost_no_line(void **state)
 {
 	(void)state;
 	char dir[512], line[512];
-	mtest_tmpdir(dir, sizeof dir, "rnoloss");
+	tl_tmpdir(dir, sizeof dir, "rnoloss");
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "clean", 2000, 1), 0);
 	spans(&s, 31, 1, 50);
@@ -105,7 +105,7 @@ static void test_nothing_lost_no_line(void **state)
 	assert_int_equal(l.span_events, 100);
 	assert_int_equal(rec_loss_line(&l, line, sizeof line), 0);
 	assert_string_equal(line, "");
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* DROPPED counts (SPANPROF_ON_FULL=drop) are cumulative like LOST: 7,
@@ -114,7 +114,7 @@ static void test_dropped_spans_reported(void **state)
 {
 	(void)state;
 	char dir[512], line[512];
-	mtest_tmpdir(dir, sizeof dir, "rdrop");
+	tl_tmpdir(dir, sizeof dir, "rdrop");
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "dropper", 4000, 1), 0);
 	spans(&s, 51, 1, 5);
@@ -130,7 +130,7 @@ static void test_dropped_spans_reported(void **state)
 	assert_int_equal(rec_loss_line(&l, line, sizeof line), 1);
 	print_message("# %s\n", line);
 	assert_non_null(strstr(line, "9 whole span(s) dropped"));
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static off_t file_size(const char *dir)
@@ -146,7 +146,7 @@ static void test_damaged_frame_reported(void **state)
 {
 	(void)state;
 	char dir[512], line[512], path[600];
-	mtest_tmpdir(dir, sizeof dir, "rdamage");
+	tl_tmpdir(dir, sizeof dir, "rdamage");
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "damaged", 3000, 1), 0);
 	spans(&s, 41, 1, 100);
@@ -173,7 +173,7 @@ static void test_damaged_frame_reported(void **state)
 	assert_true(l.span_events < 600);
 	assert_int_equal(rec_loss_line(&l, line, sizeof line), 1);
 	assert_non_null(strstr(line, "damaged range(s) skipped"));
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static int count_logs_in(const char *dir)
@@ -200,11 +200,11 @@ static void test_used_dir_refused_force_removes_logs(void **state)
 {
 	(void)state;
 	char dir[512], *err = NULL;
-	mtest_tmpdir(dir, sizeof dir, "rused");
-	assert_int_equal(mtest_cli(NULL, NULL, "record -o '%s/out' -- true", dir), 0);
+	tl_tmpdir(dir, sizeof dir, "rused");
+	assert_int_equal(tl_cli_run(NULL, NULL, "record -o '%s/out' -- true", dir), 0);
 	assert_int_equal(count_logs_in(dir), 1);
 	/* Second run into the same directory: one line, non-zero, logs kept. */
-	assert_int_not_equal(mtest_cli(NULL, &err, "record -o '%s/out' -- true", dir), 0);
+	assert_int_not_equal(tl_cli_run(NULL, &err, "record -o '%s/out' -- true", dir), 0);
 	assert_int_equal(count_lines(err), 1);
 	assert_non_null(strstr(err, "already holds 1 log"));
 	assert_non_null(strstr(err, "--force"));
@@ -219,19 +219,19 @@ static void test_used_dir_refused_force_removes_logs(void **state)
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(count_logs_in(dir), 2);
 	/* --force: the two old logs go, the new run's one log comes, notes stay. */
-	assert_int_equal(mtest_cli(NULL, NULL, "record --force -o '%s/out' -- true", dir), 0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "record --force -o '%s/out' -- true", dir), 0);
 	assert_int_equal(count_logs_in(dir), 1);
 	snprintf(cmd, sizeof cmd, "%s/out/notes.txt", dir);
-	assert_true(mtest_exists(cmd));
+	assert_true(tl_exists(cmd));
 	/* A *.splog that spanprof did not write is never removed. */
 	snprintf(cmd, sizeof cmd, "echo not-a-log > '%s/out/sub/foreign.splog'", dir);
 	assert_int_equal(system(cmd), 0);
-	assert_int_not_equal(mtest_cli(NULL, &err, "record --force -o '%s/out' -- true", dir), 0);
+	assert_int_not_equal(tl_cli_run(NULL, &err, "record --force -o '%s/out' -- true", dir), 0);
 	assert_int_equal(count_lines(err), 1);
 	assert_non_null(strstr(err, "foreign.splog is not a spanprof log"));
 	free(err);
 	assert_int_equal(count_logs_in(dir), 2);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 static int count_default_dirs(const char *dir)
@@ -253,14 +253,14 @@ static void test_default_dirs_unique_within_a_second(void **state)
 {
 	(void)state;
 	char dir[512], cwd[4096];
-	mtest_tmpdir(dir, sizeof dir, "rdefault");
+	tl_tmpdir(dir, sizeof dir, "rdefault");
 	assert_non_null(getcwd(cwd, sizeof cwd));
 	assert_int_equal(chdir(dir), 0);
 	int runs = 0, same_second = 0;
 	for (int i = 0; i < 20 && !same_second; i++) {
 		time_t t0 = time(NULL);
-		assert_int_equal(mtest_cli(NULL, NULL, "record -- true"), 0);
-		assert_int_equal(mtest_cli(NULL, NULL, "record -- true"), 0);
+		assert_int_equal(tl_cli_run(NULL, NULL, "record -- true"), 0);
+		assert_int_equal(tl_cli_run(NULL, NULL, "record -- true"), 0);
 		same_second = time(NULL) == t0;
 		runs += 2;
 	}
@@ -268,7 +268,7 @@ static void test_default_dirs_unique_within_a_second(void **state)
 	assert_true(same_second);
 	assert_int_equal(count_default_dirs(dir), runs);
 	assert_int_equal(count_logs_in(dir), runs);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* A traced program (spans, samples, a fork) that loses nothing: record's
@@ -277,17 +277,17 @@ static void test_no_loss_no_line(void **state)
 {
 	(void)state;
 	char dir[512], *err = NULL;
-	mtest_tmpdir(dir, sizeof dir, "rclean");
-	assert_int_equal(mtest_cli(NULL, &err,
-	                           "record -o '%s/out' -- '%s/tests/merge/merge_e2e_prog'", dir,
-	                           getenv("SPANPROF_BUILD_DIR")),
+	tl_tmpdir(dir, sizeof dir, "rclean");
+	assert_int_equal(tl_cli_run(NULL, &err,
+	                            "record -o '%s/out' -- '%s/tests/merge/merge_e2e_prog'", dir,
+	                            getenv("SPANPROF_BUILD_DIR")),
 	                 0);
 	print_message("# %s", err);
 	assert_non_null(strstr(err, "spanprof: logs in"));
 	assert_null(strstr(err, "lost"));
 	assert_null(strstr(err, "damaged"));
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 /* The wiring: the program itself drops a log with losses into the output
@@ -296,16 +296,16 @@ static void test_record_prints_loss_line(void **state)
 {
 	(void)state;
 	char dir[512], *err = NULL;
-	mtest_tmpdir(dir, sizeof dir, "rlossy");
+	tl_tmpdir(dir, sizeof dir, "rlossy");
 	char lossy[600];
 	snprintf(lossy, sizeof lossy, "%s/lossy", dir);
 	assert_int_equal(mkdir(lossy, 0700), 0);
 	write_lossy_logs(lossy);
 	assert_int_equal(
-	    mtest_cli(NULL, &err,
-	              "record -o '%s/out' -- sh -c 'cp -r \"%s/sub\" \"%s\"/lossy.*.splog"
-	              " \"%s/out/\"'",
-	              dir, lossy, lossy, dir),
+	    tl_cli_run(NULL, &err,
+	               "record -o '%s/out' -- sh -c 'cp -r \"%s/sub\" \"%s\"/lossy.*.splog"
+	               " \"%s/out/\"'",
+	               dir, lossy, lossy, dir),
 	    0);
 	print_message("# %s", err);
 	const char *line = strstr(err, "spanprof: 9 of ");
@@ -313,7 +313,7 @@ static void test_record_prints_loss_line(void **state)
 	assert_non_null(strstr(line, "6 of "));
 	assert_non_null(strstr(line, "samples lost"));
 	free(err);
-	mtest_rmdir(dir);
+	tl_rm_rf(dir);
 }
 
 int main(void)
