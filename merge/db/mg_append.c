@@ -154,6 +154,49 @@ static int mg_copy_meta(sqlite3 *db)
 	               " WHERE cut IN (1, 2)) WHERE key = 'spans_cut';");
 }
 
+/* Spans whose parent is in another append. The new database was built
+ * without the living one, so there such a span was a root: depth 0, only
+ * its own ancestor row, and its descendants' rows stop at it. Once
+ * mg_db_resolve has found its parent, each span below it (itself
+ * included) gets the parent's ancestor rows, one level further each;
+ * repeated while rows are added, for a chain of such spans. Which spans:
+ * those without a parent before the resolve, with one after. */
+static const char mg_late_before_sql[] =
+    "CREATE TEMP TABLE mg_late(span_id INTEGER PRIMARY KEY);"
+    "INSERT INTO mg_late SELECT span_id FROM main.spans"
+    " WHERE parent_id IS NULL AND recorded_parent_id IS NOT NULL;";
+
+static const char mg_late_after_sql[] =
+    "DELETE FROM mg_late WHERE (SELECT parent_id FROM main.spans s"
+    " WHERE s.span_id = mg_late.span_id) IS NULL;";
+
+static const char mg_late_rows_sql[] =
+    "INSERT OR IGNORE INTO main.span_ancestors(span_id, ancestor_id, distance)"
+    " SELECT d.span_id, pa.ancestor_id, d.distance + 1 + pa.distance FROM mg_late l"
+    " JOIN main.span_ancestors d ON d.ancestor_id = l.span_id"
+    " JOIN main.spans f ON f.span_id = l.span_id"
+    " JOIN main.span_ancestors pa ON pa.span_id = f.parent_id;";
+
+static const char mg_late_depth_sql[] =
+    "UPDATE main.spans SET depth = (SELECT max(distance) FROM main.span_ancestors a"
+    " WHERE a.span_id = spans.span_id) WHERE span_id IN (SELECT d.span_id FROM mg_late l"
+    " JOIN main.span_ancestors d ON d.ancestor_id = l.span_id);"
+    "DROP TABLE mg_late;";
+
+static int mg_resolve_late_parents(sqlite3 *db)
+{
+	if (mg_exec(db, "merge", mg_late_before_sql) || mg_db_resolve(db) ||
+	    mg_exec(db, "merge", mg_late_after_sql))
+		return -1;
+	for (int pass = 0; pass < 1000; pass++) {
+		if (mg_exec(db, "merge", mg_late_rows_sql))
+			return -1;
+		if (sqlite3_changes(db) == 0)
+			break;
+	}
+	return mg_exec(db, "merge", mg_late_depth_sql);
+}
+
 int mg_append_copy(sqlite3 *db)
 {
 	mg_offsets o = {
@@ -168,7 +211,7 @@ int mg_append_copy(sqlite3 *db)
 	}
 	/* new spans' ids start past the living database's (mg_merge_prepare) */
 	return mg_copy_merging(db, &o) || mg_copy_ids(db, &o) || mg_copy_meta(db) ||
-	       mg_db_resolve(db) || mg_db_walk_parents(db) || mg_db_repair_samples(db);
+	       mg_resolve_late_parents(db) || mg_db_walk_parents(db) || mg_db_repair_samples(db);
 }
 
 int mg_append_prune(sqlite3 *db, uint64_t since_ns)
