@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "export.h" /* sp_xstrtab */
+#include "export.h" /* mg_strtab */
 #include "export_diff.h"
 #include "json.h"
 #include "mg_cli.h"
@@ -130,7 +130,7 @@ typedef struct ex_ctx {
 	ex_anc *anc;
 	size_t n_anc, cap_anc;
 	mg_hash anc_first; /* ancestor_id -> first position in sorted anc */
-	struct sp_xstrtab keys, values, funcs;
+	mg_strtab keys, values, funcs;
 	ex_pair *pairs;
 	size_t cap_pairs;
 	ex_key *key_vals;
@@ -495,7 +495,7 @@ static int ex_pair_id(ex_ctx *c, int key, const ex_attr_in *v)
 		return -2; /* not a value we compare */
 	snprintf(buf, sizeof buf, "%d\x1f%d\x1f%s", key, type, text ? text : "");
 	int added = 0;
-	int64_t id = sp_xstrtab_intern(&c->values, buf, &added);
+	int64_t id = mg_strtab_intern(&c->values, buf, &added);
 	if (id < 0 || mg_grow(&c->pairs, &c->cap_pairs, (size_t)id + 1, sizeof *c->pairs))
 		return -1;
 	if (added) {
@@ -511,7 +511,7 @@ static int ex_key_id(ex_ctx *c, const char *key)
 	if (key && c->last_key >= 0 && !strcmp(key, c->keys.strs[c->last_key]))
 		return c->last_key; /* rows of one key come in runs */
 	int added = 0;
-	int64_t id = sp_xstrtab_intern(&c->keys, key ? key : "", &added);
+	int64_t id = mg_strtab_intern(&c->keys, key ? key : "", &added);
 	if (id < 0 || mg_grow(&c->key_vals, &c->cap_keys, (size_t)id + 1, sizeof *c->key_vals))
 		return -1;
 	if (added) {
@@ -742,7 +742,7 @@ static int32_t ex_node_load(ex_ctx *c, sqlite3_stmt *q, int64_t stack_id)
 				break;
 			}
 			const char *f = (const char *)sqlite3_column_text(q, 1);
-			int64_t func = sp_xstrtab_intern(&c->funcs, f ? f : "?", NULL);
+			int64_t func = mg_strtab_intern(&c->funcs, f ? f : "?", NULL);
 			if (func < 0 ||
 			    mg_grow(&c->nodes, &c->cap_nodes, c->n_nodes + 1, sizeof *c->nodes))
 				return -2;
@@ -1677,9 +1677,9 @@ static void ex_free(ex_ctx *c)
 	}
 	free(c->key_vals);
 	free(c->pairs);
-	sp_xstrtab_free(&c->keys);
-	sp_xstrtab_free(&c->values);
-	sp_xstrtab_free(&c->funcs);
+	mg_strtab_free(&c->keys);
+	mg_strtab_free(&c->values);
+	mg_strtab_free(&c->funcs);
 	free(c->cells);
 	free(c->nodes);
 	for (size_t i = 0; c->stacks && i < c->n_stacks; i++)
@@ -1778,7 +1778,7 @@ int sp_cmd_explain(int argc, char **argv)
 	if (p)
 		return p > 0 ? (ex_usage(stdout), 0) : 2;
 	ex_ctx c = {.o = &o, .last_n = -1, .last_key = -1};
-	if (sp_xstrtab_init(&c.keys) || sp_xstrtab_init(&c.values) || sp_xstrtab_init(&c.funcs)) {
+	if (mg_strtab_init(&c.keys) || mg_strtab_init(&c.values) || mg_strtab_init(&c.funcs)) {
 		ex_free(&c);
 		ex_oom();
 		return 1;

@@ -119,3 +119,11 @@ void mg_hash_free(mg_hash *h)
 	h->slots = NULL;
 	h->cap = h->len = 0;
 }
+
+mg_hash128 mg_hash128_str(const char *s)
+{
+	mg_hash128 h = mg_hash128_init(0);
+	for (; *s; s++)
+		mg_hash128_add(&h, (uint8_t)*s);
+	return h;
+}

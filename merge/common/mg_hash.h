@@ -41,4 +41,30 @@ int mg_hash_reserve(mg_hash *h, size_t n);
 int mg_hash_del(mg_hash *h, uint64_t k1, uint64_t k2);
 void mg_hash_free(mg_hash *h); /* leaves an empty, reusable map */
 
+/*
+ * The one content hash of merge: 128 bits in two 64-bit halves, which are
+ * the two keys of an mg_hash (a string, a stack of pcs). One half is FNV-1a,
+ * the other a multiply-xorshift, so the pair collides far less often than
+ * either half. Fed one 64-bit word at a time (a byte, a pc); inline because
+ * the merge hashes every sample's stack with it.
+ */
+typedef struct mg_hash128 {
+	uint64_t h1, h2;
+} mg_hash128;
+
+static inline mg_hash128 mg_hash128_init(uint64_t seed)
+{
+	return (mg_hash128){0xcbf29ce484222325ull ^ seed, 0x9e3779b97f4a7c15ull + seed};
+}
+
+static inline void mg_hash128_add(mg_hash128 *h, uint64_t word)
+{
+	h->h1 = (h->h1 ^ word) * 0x100000001b3ull;
+	h->h2 = (h->h2 + word) * 0xff51afd7ed558ccdull;
+	h->h2 ^= h->h2 >> 33;
+}
+
+/* The hash of a NUL-terminated string, byte by byte. */
+mg_hash128 mg_hash128_str(const char *s);
+
 #endif

@@ -1,9 +1,8 @@
 /*
  * mg_stackfuncs.c - see mg_stackfuncs.h.
  *
- * Function names are interned by two independent 64-bit hashes of their
- * text (a 128-bit key: a collision is as unlikely as in mg_stack.c's stack
- * key). Memory: three integers per node and one string per distinct name.
+ * Function names are interned in an mg_strtab (common/mg_strtab.h).
+ * Memory: three integers per node and one string per distinct name.
  */
 #include "mg_stackfuncs.h"
 
@@ -14,6 +13,7 @@
 
 #include "mg_grow.h"
 #include "mg_hash.h"
+#include "mg_strtab.h"
 
 typedef struct mg_node {
 	int64_t stack_id;
@@ -24,43 +24,13 @@ typedef struct mg_node {
 typedef struct mg_sf {
 	mg_node *nodes;
 	size_t n_nodes, cap_nodes;
-	char **funcs;
-	size_t n_funcs, cap_funcs;
-	mg_hash func_of; /* (hash1, hash2) of the name -> index in funcs */
+	mg_strtab funcs; /* the distinct names */
 	mg_hash node_of; /* (stack_id, 0) -> index in nodes */
 } mg_sf;
 
-static void mg_name_hash(const char *s, uint64_t *h1, uint64_t *h2)
-{
-	uint64_t a = 0xcbf29ce484222325ull, b = 0x9e3779b97f4a7c15ull;
-	for (; *s; s++) {
-		a = (a ^ (uint8_t)*s) * 0x100000001b3ull;
-		b = (b + (uint8_t)*s) * 0xff51afd7ed558ccdull;
-		b ^= b >> 33;
-	}
-	*h1 = a;
-	*h2 = b;
-}
-
-/* Index of the name, added on first sight; -1 on out of memory. */
-static long mg_sf_func(mg_sf *sf, const char *name)
-{
-	uint64_t h1, h2;
-	mg_name_hash(name, &h1, &h2);
-	uint64_t *hit = mg_hash_get(&sf->func_of, h1, h2);
-	if (hit)
-		return (long)*hit;
-	if (MG_GROW_ONE(sf->funcs, sf->cap_funcs, sf->n_funcs))
-		return -1;
-	if (!(sf->funcs[sf->n_funcs] = strdup(name)) ||
-	    mg_hash_put(&sf->func_of, h1, h2, sf->n_funcs))
-		return -1;
-	return (long)sf->n_funcs++;
-}
-
 static int mg_sf_add(mg_sf *sf, int64_t id, int64_t parent_id, const char *name)
 {
-	long f = mg_sf_func(sf, name ? name : "");
+	int64_t f = mg_strtab_intern(&sf->funcs, name ? name : "", NULL);
 	if (f < 0)
 		return -1;
 	if (MG_GROW_ONE(sf->nodes, sf->cap_nodes, sf->n_nodes))
@@ -113,12 +83,12 @@ static int mg_cmp_func(const void *a, const void *b)
 static int mg_sf_write(mg_sf *sf, sqlite3 *db)
 {
 	sqlite3_stmt *st = NULL;
-	uint64_t *stamp = calloc(sf->n_funcs + 1, sizeof *stamp);
-	uint32_t *names = malloc((sf->n_funcs + 1) * sizeof *names);
+	uint64_t *stamp = calloc(sf->funcs.count + 1, sizeof *stamp);
+	uint32_t *names = malloc((sf->funcs.count + 1) * sizeof *names);
 	int rc = stamp && names ? sqlite3_prepare_v2(db, "INSERT INTO main.stack_funcs VALUES(?,?)",
 	                                             -1, &st, NULL)
 	                        : SQLITE_NOMEM;
-	mg_sort_names = (const char *const *)sf->funcs;
+	mg_sort_names = (const char *const *)sf->funcs.strs;
 	for (size_t i = 0; rc == SQLITE_OK && i < sf->n_nodes; i++) {
 		size_t n = 0, steps = 0; /* steps: a parent loop (a damaged database) ends */
 		for (int64_t j = (int64_t)i; j >= 0 && steps++ < sf->n_nodes;
@@ -132,7 +102,7 @@ static int mg_sf_write(mg_sf *sf, sqlite3 *db)
 		qsort(names, n, sizeof *names, mg_cmp_func);
 		for (size_t k = 0; rc == SQLITE_OK && k < n; k++) {
 			sqlite3_bind_int64(st, 1, sf->nodes[i].stack_id);
-			sqlite3_bind_text(st, 2, sf->funcs[names[k]], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, sf->funcs.strs[names[k]], -1, SQLITE_STATIC);
 			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 			sqlite3_reset(st);
 		}
@@ -153,11 +123,8 @@ int mg_stack_funcs_fill(sqlite3 *db)
 	}
 	if (err)
 		fprintf(stderr, "spanprof merge: deriving stack_funcs: %s\n", sqlite3_errmsg(db));
-	for (size_t i = 0; i < sf.n_funcs; i++)
-		free(sf.funcs[i]);
-	free(sf.funcs);
+	mg_strtab_free(&sf.funcs);
 	free(sf.nodes);
-	mg_hash_free(&sf.func_of);
 	mg_hash_free(&sf.node_of);
 	return err ? -1 : 0;
 }

@@ -2,7 +2,8 @@
  * export.h - private plumbing shared by the exporters of 'spanprof export'
  * (one file per format: export_firefox.c, export_chrome.c, export_pprof.c,
  * export_folded.c, export_speedscope.c; shared code in export_common.c,
- * export_filter.c, export_tables.c, export_output.c, export_strtab.c).
+ * export_filter.c, export_tables.c, export_output.c; the string table is
+ * common/mg_strtab.h).
  *
  * Design: an exporter reads the merged SQLite database (DESIGN.md "SQLite
  * schema") through two TEMP views that apply the user's filters:
@@ -25,7 +26,8 @@
 #include <stdio.h>
 #include <sqlite3.h>
 
-#include "json.h" /* the JSON writers share sp_json_* */
+#include "json.h"      /* the JSON writers share sp_json_* */
+#include "mg_strtab.h" /* the string tables of the formats */
 
 /* Up to this many sampled threads, per-thread queries scan x_samples. */
 #define SP_EXPORT_SCAN_THREADS 8
@@ -72,14 +74,6 @@ struct sp_xstack {
 	int32_t frame_idx;  /* index into frames, -1 if the frame is missing */
 	int32_t depth;      /* number of ancestors */
 	int32_t order;      /* position in (depth, stack_id) order: parents first */
-};
-
-/* A string intern table: strings get dense indices in first-seen order. */
-struct sp_xstrtab {
-	char **strs;
-	size_t count, cap;
-	uint32_t *slots; /* open addressing: index + 1, 0 = empty */
-	size_t nslots;
 };
 
 struct sp_export {
@@ -150,8 +144,7 @@ struct sp_otlp_sink {
  * chunk_bytes or more (one span past the limit at most). 0 or -SP_E... */
 int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *sink);
 
-/* --- helpers (export_common.c; spools: export_output.c; string table:
- * export_strtab.c) --- */
+/* --- helpers (export_common.c; spools: export_output.c) --- */
 
 /* Prepares sql; on error prints it and returns NULL. */
 sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql);
@@ -182,10 +175,5 @@ int sp_spool_open(struct sp_spool *sp);
 FILE *sp_spool_next(struct sp_spool *sp); /* writes the separator, returns f */
 int sp_spool_copy(struct sp_spool *sp, FILE *out);
 void sp_spool_close(struct sp_spool *sp);
-
-int sp_xstrtab_init(struct sp_xstrtab *t);
-/* Index of s, adding it if new (*added set to 1 then). -1 on NOMEM. */
-int64_t sp_xstrtab_intern(struct sp_xstrtab *t, const char *s, int *added);
-void sp_xstrtab_free(struct sp_xstrtab *t);
 
 #endif

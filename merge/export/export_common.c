@@ -5,8 +5,8 @@
  * to one file per format, and the small helpers the format writers share.
  * One concern a file: export_filter.c (the database and the filter views
  * x_spans, x_samples), export_tables.c (per-frame and per-stack tables),
- * export_output.c (output file and spools), export_strtab.c (string
- * interning); JSON is common/json.h.
+ * export_output.c (output file and spools); the string table is
+ * common/mg_strtab.h, JSON common/json.h.
  *
  * Threading: single-threaded.
  */

@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "export.h" /* sp_xstrtab, sp_json_str */
+#include "export.h" /* mg_strtab, sp_json_str */
 #include "export_diff.h"
 #include "export_pprof.pb-c.h"
 
@@ -86,7 +86,7 @@ static int xd_close(xd_file *f, int err)
 /* --- pprof --- */
 
 typedef struct xd_pprof {
-	struct sp_xstrtab strs;
+	mg_strtab strs;
 	Perftools__Profiles__Function *fn;
 	Perftools__Profiles__Function **fn_ptrs;
 	Perftools__Profiles__Location *loc;
@@ -102,7 +102,7 @@ typedef struct xd_pprof {
 
 static int64_t xd_str(xd_pprof *p, const char *s)
 {
-	int64_t i = sp_xstrtab_intern(&p->strs, s ? s : "", NULL);
+	int64_t i = mg_strtab_intern(&p->strs, s ? s : "", NULL);
 	if (i < 0) {
 		p->err = -1;
 		return 0;
@@ -133,7 +133,7 @@ static int xd_pprof_alloc(xd_pprof *p, const struct sp_xdiff *d)
 
 static void xd_pprof_free(xd_pprof *p)
 {
-	sp_xstrtab_free(&p->strs);
+	mg_strtab_free(&p->strs);
 	free(p->fn), free(p->fn_ptrs), free(p->loc), free(p->loc_ptrs);
 	free(p->lines), free(p->line_ptrs), free(p->samples), free(p->sample_ptrs);
 	free(p->loc_ids), free(p->values);
@@ -188,7 +188,7 @@ static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix
 {
 	xd_pprof p = {0};
 	xd_file f = {0};
-	int err = sp_xstrtab_init(&p.strs) || xd_pprof_alloc(&p, d) ? -1 : 0;
+	int err = mg_strtab_init(&p.strs) || xd_pprof_alloc(&p, d) ? -1 : 0;
 	if (err) {
 		xd_pprof_free(&p);
 		fprintf(stderr, "spanprof explain: out of memory\n");

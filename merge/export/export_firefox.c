@@ -35,9 +35,9 @@ struct fx_attr_key {
 
 struct fx {
 	struct sp_export *x;
-	struct sp_xstrtab strs;
-	struct sp_xstrtab modules; /* resourceTable: module base names */
-	int64_t *func_str;         /* string index of each function name (+1 for [unknown]) */
+	mg_strtab strs;
+	mg_strtab modules; /* resourceTable: module base names */
+	int64_t *func_str; /* string index of each function name (+1 for [unknown]) */
 	struct fx_attr_key *keys;
 	size_t nkeys;
 	int64_t base_ns; /* meta.startTime in ns */
@@ -218,7 +218,7 @@ static const char *const mk_names[MK_NCOLS] = {"data",    "name",  "startTime",
 static int fx_marker_begin(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st)
 {
 	const unsigned char *name = sqlite3_column_text(st, 3);
-	int64_t si = sp_xstrtab_intern(&fx->strs, name ? (const char *)name : "?", NULL);
+	int64_t si = mg_strtab_intern(&fx->strs, name ? (const char *)name : "?", NULL);
 	if (si < 0)
 		return -SP_ENOMEM;
 	fprintf(sp_spool_next(&col[MK_NAME]), "%" PRId64, si);
@@ -423,9 +423,9 @@ static int fx_func_table(struct fx *fx)
 {
 	struct sp_export *x = fx->x;
 	FILE *out = x->out;
-	struct sp_xstrtab files;
+	mg_strtab files;
 	size_t n = x->nfuncs + 1;
-	if (sp_xstrtab_init(&files) != 0)
+	if (mg_strtab_init(&files) != 0)
 		return -SP_ENOMEM;
 	fputs("\"funcTable\":{\"name\":[", out);
 	for (size_t i = 0; i < n; i++)
@@ -438,7 +438,7 @@ static int fx_func_table(struct fx *fx)
 	for (size_t i = 0; i < n; i++) {
 		const char *mod = i < x->nfuncs ? x->funcs[i].module : NULL;
 		const char *base = mod && strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod;
-		int64_t r = base && *base ? sp_xstrtab_intern(&fx->modules, base, NULL) : -1;
+		int64_t r = base && *base ? mg_strtab_intern(&fx->modules, base, NULL) : -1;
 		if (base && *base && r < 0)
 			rc = -SP_ENOMEM;
 		fprintf(out, "%s%" PRId64, i ? "," : "", r);
@@ -449,8 +449,8 @@ static int fx_func_table(struct fx *fx)
 	fputs("\"source\":[", out);
 	for (size_t i = 0; i < n; i++) {
 		const char *file = i < x->nfuncs ? x->funcs[i].file : NULL;
-		int64_t s = file && *file ? sp_xstrtab_intern(&files, file, NULL) : -2;
-		if (s == -1)
+		int64_t s = file && *file ? mg_strtab_intern(&files, file, NULL) : -1;
+		if (s == -SP_ENOMEM)
 			rc = -SP_ENOMEM;
 		if (s >= 0)
 			fprintf(out, "%s%" PRId64, i ? "," : "", s);
@@ -462,13 +462,13 @@ static int fx_func_table(struct fx *fx)
 		fprintf(out, "%snull", i ? "," : "");
 	fputs("],\"filename\":[", out);
 	for (size_t i = 0; rc == 0 && i < files.count; i++) {
-		int64_t s = sp_xstrtab_intern(&fx->strs, files.strs[i], NULL);
+		int64_t s = mg_strtab_intern(&fx->strs, files.strs[i], NULL);
 		if (s < 0)
 			rc = -SP_ENOMEM;
 		fprintf(out, "%s%" PRId64, i ? "," : "", s);
 	}
 	fprintf(out, "],\"length\":%zu}", files.count);
-	sp_xstrtab_free(&files);
+	mg_strtab_free(&files);
 	return rc;
 }
 
@@ -485,7 +485,7 @@ static int fx_resource_table(struct fx *fx)
 	fx_repeat(out, "host", "null", n);
 	fputs("\"name\":[", out);
 	for (size_t i = 0; i < n; i++) {
-		int64_t s = sp_xstrtab_intern(&fx->strs, fx->modules.strs[i], NULL);
+		int64_t s = mg_strtab_intern(&fx->strs, fx->modules.strs[i], NULL);
 		if (s < 0)
 			rc = -SP_ENOMEM;
 		fprintf(out, "%s%" PRId64, i ? "," : "", s);
@@ -525,7 +525,7 @@ static int fx_init(struct fx *fx, struct sp_export *x)
 	 * the marker times they were taken from (profiler-cli then failed an
 	 * assertion naming them: "assert failed"). */
 	fx->base_ns = x->min_ns;
-	if (sp_xstrtab_init(&fx->strs) != 0 || sp_xstrtab_init(&fx->modules) != 0)
+	if (mg_strtab_init(&fx->strs) != 0 || mg_strtab_init(&fx->modules) != 0)
 		return -SP_ENOMEM;
 	fx->func_str = malloc((x->nfuncs + 1) * sizeof *fx->func_str);
 	if (!fx->func_str)
@@ -533,7 +533,7 @@ static int fx_init(struct fx *fx, struct sp_export *x)
 	for (size_t i = 0; i <= x->nfuncs; i++) {
 		const char *name =
 		    i < x->nfuncs && x->funcs[i].name ? x->funcs[i].name : "[unknown]";
-		if ((fx->func_str[i] = sp_xstrtab_intern(&fx->strs, name, NULL)) < 0)
+		if ((fx->func_str[i] = mg_strtab_intern(&fx->strs, name, NULL)) < 0)
 			return -SP_ENOMEM;
 	}
 	return fx_load_keys(fx);
@@ -556,7 +556,7 @@ int sp_export_firefox(struct sp_export *x)
 		free(fx.keys[i].key);
 	free(fx.keys);
 	free(fx.func_str);
-	sp_xstrtab_free(&fx.strs);
-	sp_xstrtab_free(&fx.modules);
+	mg_strtab_free(&fx.strs);
+	mg_strtab_free(&fx.modules);
 	return rc;
 }

@@ -71,8 +71,8 @@ static int put_span_path(struct sp_export *x, FILE *out, sqlite3_stmt *q, int64_
 }
 
 /* Adds one group's count to its line in lines/counts. */
-static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q,
-                     struct sp_xstrtab *lines, int64_t **counts, size_t *cap)
+static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q, mg_strtab *lines,
+                     int64_t **counts, size_t *cap)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -87,7 +87,7 @@ static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q,
 	                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
 	put_stack(x, line, idx);
 	fclose(line);
-	int64_t i = rc ? 0 : sp_xstrtab_intern(lines, buf, NULL);
+	int64_t i = rc ? 0 : mg_strtab_intern(lines, buf, NULL);
 	free(buf);
 	if (rc || i < 0)
 		return rc ? rc : -SP_ENOMEM;
@@ -111,10 +111,10 @@ int sp_export_folded(struct sp_export *x)
 	sqlite3_stmt *st = sp_export_prepare(x, sql);
 	sqlite3_stmt *q =
 	    sp_export_prepare(x, "SELECT name, parent_id FROM main.spans WHERE span_id = ?1");
-	struct sp_xstrtab lines = {0};
+	mg_strtab lines = {0};
 	int64_t *counts = NULL;
 	size_t cap = 0;
-	int rc = st && q ? sp_xstrtab_init(&lines) : -SP_EIO;
+	int rc = st && q ? mg_strtab_init(&lines) : -SP_EIO;
 	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
 		rc = add_group(x, st, q, &lines, &counts, &cap);
 		sp_export_tick(x);
@@ -122,7 +122,7 @@ int sp_export_folded(struct sp_export *x)
 	for (size_t i = 0; rc == 0 && i < lines.count; i++)
 		fprintf(x->out, "%s %" PRId64 "\n", lines.strs[i], counts[i]);
 	free(counts);
-	sp_xstrtab_free(&lines);
+	mg_strtab_free(&lines);
 	sqlite3_finalize(st);
 	sqlite3_finalize(q);
 	return rc;

@@ -43,8 +43,8 @@
 struct pp {
 	struct sp_export *x;
 	gzFile gz;
-	struct sp_xstrtab strs;
-	struct sp_xstrtab modules; /* mapping id = index + 1 */
+	mg_strtab strs;
+	mg_strtab modules; /* mapping id = index + 1 */
 	uint8_t *buf;
 	size_t bufcap;
 	int err;
@@ -68,7 +68,7 @@ static void pp_write(struct pp *pp, const Perftools__Profiles__Profile *msg)
 static int64_t pp_str(struct pp *pp, const char *s)
 {
 	int added = 0;
-	int64_t i = sp_xstrtab_intern(&pp->strs, s ? s : "", &added);
+	int64_t i = mg_strtab_intern(&pp->strs, s ? s : "", &added);
 	if (i < 0) {
 		pp->err = -SP_ENOMEM;
 		return 0;
@@ -153,7 +153,7 @@ static void pp_mappings(struct pp *pp)
 	for (size_t i = 0; i < x->nfuncs && !pp->err; i++) {
 		int added = 0;
 		const char *module = x->funcs[i].module ? x->funcs[i].module : "[unknown]";
-		int64_t idx = sp_xstrtab_intern(&pp->modules, module, &added);
+		int64_t idx = mg_strtab_intern(&pp->modules, module, &added);
 		if (idx < 0)
 			pp->err = -SP_ENOMEM;
 		if (!added || idx < 0)
@@ -188,7 +188,7 @@ static uint64_t pp_mapping_of(struct pp *pp, size_t func_idx)
 		return 0;
 	int added = 0;
 	const char *module = x->funcs[func_idx].module ? x->funcs[func_idx].module : "[unknown]";
-	int64_t idx = sp_xstrtab_intern(&pp->modules, module, &added);
+	int64_t idx = mg_strtab_intern(&pp->modules, module, &added);
 	return idx < 0 ? 0 : (uint64_t)idx + 1;
 }
 
@@ -418,8 +418,8 @@ int sp_export_pprof(struct sp_export *x)
 		fprintf(stderr, "spanprof export: cannot start gzip output\n");
 		return -SP_EIO;
 	}
-	int rc = sp_xstrtab_init(&pp.strs);
-	rc = rc ? rc : sp_xstrtab_init(&pp.modules);
+	int rc = mg_strtab_init(&pp.strs);
+	rc = rc ? rc : mg_strtab_init(&pp.modules);
 	if (rc == 0) {
 		pp_header(&pp);
 		pp_mappings(&pp);
@@ -430,8 +430,8 @@ int sp_export_pprof(struct sp_export *x)
 		rc = -SP_EIO;
 	if (rc == -SP_EIO)
 		fprintf(stderr, "spanprof export: writing the pprof output failed\n");
-	sp_xstrtab_free(&pp.strs);
-	sp_xstrtab_free(&pp.modules);
+	mg_strtab_free(&pp.strs);
+	mg_strtab_free(&pp.modules);
 	free(pp.buf);
 	return rc;
 }

@@ -24,7 +24,7 @@
 
 struct ss {
 	struct sp_export *x;
-	struct sp_xstrtab span_names;
+	mg_strtab span_names;
 	int64_t base_ns;
 	int nprofiles;
 };
@@ -157,7 +157,7 @@ static int ss_span_rows(struct ss *ss, sqlite3_stmt *st, struct sp_spool *ev, in
 		int64_t s = sqlite3_column_int64(st, 1) - ss->base_ns;
 		int64_t e = sqlite3_column_int64(st, 2) - ss->base_ns;
 		int64_t f =
-		    sp_xstrtab_intern(&ss->span_names, name ? (const char *)name : "?", NULL);
+		    mg_strtab_intern(&ss->span_names, name ? (const char *)name : "?", NULL);
 		if (f < 0) {
 			rc = -SP_ENOMEM;
 			break;
@@ -260,7 +260,7 @@ static void ss_shared(struct ss *ss)
 int sp_export_speedscope(struct sp_export *x)
 {
 	struct ss ss = {.x = x, .base_ns = x->min_ns};
-	if (sp_xstrtab_init(&ss.span_names) != 0)
+	if (mg_strtab_init(&ss.span_names) != 0)
 		return -SP_ENOMEM;
 	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
 	      "\"exporter\":\"spanprof\",\"name\":",
@@ -277,6 +277,6 @@ int sp_export_speedscope(struct sp_export *x)
 	fputs("],", x->out);
 	ss_shared(&ss);
 	fputs("}\n", x->out);
-	sp_xstrtab_free(&ss.span_names);
+	mg_strtab_free(&ss.span_names);
 	return rc;
 }

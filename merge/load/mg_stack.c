@@ -28,19 +28,15 @@ static int64_t mg_trie_node(mg_merge *mg, int64_t parent, int64_t frame, int dep
 	return id;
 }
 
-/* Two independent 64-bit hashes of the pcs: together a 128-bit key whose
- * collision chance is negligible, so an identical stack skips symbolization
- * and the trie walk. */
-static void mg_pcs_hash(const sp_rec_sample *s, uint64_t *h1, uint64_t *h2)
+/* The 128-bit hash of the pcs (common/mg_hash.h): a key whose collision
+ * chance is negligible, so an identical stack skips symbolization and the
+ * trie walk. */
+static mg_hash128 mg_pcs_hash(const sp_rec_sample *s)
 {
-	uint64_t a = 0xcbf29ce484222325ull ^ s->nframes, b = 0x9e3779b97f4a7c15ull + s->nframes;
-	for (uint32_t i = 0; i < s->nframes; i++) {
-		a = (a ^ s->pcs[i]) * 0x100000001b3ull;
-		b = (b + s->pcs[i]) * 0xff51afd7ed558ccdull;
-		b ^= b >> 33;
-	}
-	*h1 = a;
-	*h2 = b;
+	mg_hash128 h = mg_hash128_init(s->nframes);
+	for (uint32_t i = 0; i < s->nframes; i++)
+		mg_hash128_add(&h, s->pcs[i]);
+	return h;
 }
 
 /* Symbolizes the pcs (leaf first) and returns the leaf trie node, 0 for an
@@ -67,13 +63,12 @@ static int64_t mg_stack_id_slow(mg_log *lg, const sp_rec_sample *s)
 
 static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
 {
-	uint64_t h1, h2;
-	mg_pcs_hash(s, &h1, &h2);
-	uint64_t *hit = mg_hash_get(&lg->stacks, h1, h2);
+	mg_hash128 h = mg_pcs_hash(s);
+	uint64_t *hit = mg_hash_get(&lg->stacks, h.h1, h.h2);
 	if (hit)
 		return (int64_t)*hit;
 	int64_t id = mg_stack_id_slow(lg, s);
-	if (id >= 0 && mg_hash_put(&lg->stacks, h1, h2, (uint64_t)id))
+	if (id >= 0 && mg_hash_put(&lg->stacks, h.h1, h.h2, (uint64_t)id))
 		return -1;
 	return id;
 }

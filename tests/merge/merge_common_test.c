@@ -1,11 +1,13 @@
 /*
  * merge_common_test.c - the shared helpers of merge/common that the
- * command tests reach only indirectly: the array-growth helper (mg_grow).
+ * command tests reach only indirectly: the array-growth helper (mg_grow)
+ * and the string table (mg_strtab).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@
 #include <spanprof.h>
 
 #include "mg_grow.h"
+#include "mg_strtab.h"
 
 /* Growing one element at a time keeps every element written so far, and
  * the capacity is always enough and a power-of-two multiple of the first. */
@@ -57,11 +60,54 @@ static void test_grow_refuses_overflow(void **state)
 	free(a);
 }
 
+/* Strings get dense indices in first-seen order, one copy each; a string
+ * that is not in the table is not found. */
+static void test_strtab_interns(void **state)
+{
+	(void)state;
+	mg_strtab t = {0};
+	char buf[32];
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 5000; i++) {
+			snprintf(buf, sizeof buf, "name%d", i);
+			int added = -1;
+			assert_int_equal(mg_strtab_intern(&t, buf, &added), i);
+			assert_int_equal(added, round == 0);
+		}
+	assert_int_equal(t.count, 5000);
+	assert_string_equal(t.strs[4321], "name4321");
+	assert_int_equal(mg_strtab_find(&t, "name17"), 17);
+	assert_int_equal(mg_strtab_find(&t, "name5000"), -1);
+	assert_int_equal(mg_strtab_intern(&t, "", NULL), 5000);
+	mg_strtab_free(&t);
+	assert_int_equal(t.count, 0);
+	assert_int_equal(mg_strtab_find(&t, "name17"), -1);
+}
+
+/* Two strings whose 128-bit hashes are made equal (by planting a key in
+ * the index) still get two indices: a hit is confirmed by comparing. */
+static void test_strtab_collision(void **state)
+{
+	(void)state;
+	mg_strtab t = {0};
+	assert_int_equal(mg_strtab_intern(&t, "first", NULL), 0);
+	mg_hash128 h = mg_hash128_str("second");
+	assert_int_equal(mg_hash_put(&t.index, h.h1, h.h2, 0), 0); /* "second" -> "first" */
+	assert_int_equal(mg_strtab_find(&t, "second"), -1);
+	assert_int_equal(mg_strtab_intern(&t, "second", NULL), 1);
+	assert_int_equal(mg_strtab_intern(&t, "second", NULL), 1);
+	assert_int_equal(mg_strtab_find(&t, "first"), 0);
+	assert_string_equal(t.strs[1], "second");
+	mg_strtab_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_grow_keeps_contents),
 	    cmocka_unit_test(test_grow_refuses_overflow),
+	    cmocka_unit_test(test_strtab_interns),
+	    cmocka_unit_test(test_strtab_collision),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
