@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "json.h"      /* the JSON writers share sp_json_* */
+#include "mg_cli.h"    /* the progress line */
 #include "mg_strtab.h" /* the string tables of the formats */
 
 /* Up to this many sampled threads, per-thread queries scan x_samples. */
@@ -91,6 +92,7 @@ struct sp_export {
 	int64_t nsel_samples, nsel_spans; /* rows in x_samples / x_spans */
 	int64_t min_ns, max_ns;           /* time range of the selection */
 	uint64_t rows_done;               /* progress counter */
+	mg_progress progress;             /* the progress line (common/mg_cli.h) */
 	/* What the data is missing (mg_loss.h): lost events and samples, cut
 	 * spans...; "" when nothing. Each format carries it where it has room. */
 	char missing[512];

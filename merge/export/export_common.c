@@ -75,9 +75,9 @@ int sp_export_dup_key(char **prev, const char *key)
 
 void sp_export_tick(struct sp_export *x)
 {
-	if (!x->opts->progress || (++x->rows_done & 0x3ffff))
+	if (++x->rows_done & 0xfff)
 		return;
-	fprintf(stderr, "\rspanprof export: %" PRIu64 " rows...", x->rows_done);
+	mg_progress_update(&x->progress, "spanprof export: %" PRIu64 " rows...", x->rows_done);
 }
 
 static int dispatch(struct sp_export *x)
@@ -127,6 +127,8 @@ int sp_export_run(const struct sp_export_opts *opts)
 {
 	struct sp_export x = {.opts = opts, .out_fd = -1};
 	char *tmp_path = NULL;
+	mg_progress_init(&x.progress);
+	x.progress.tty &= opts->progress != 0; /* the caller may turn it off */
 	int rc = prepare(&x);
 	rc = rc ? rc : sp_export_output_open(&x, &tmp_path);
 	if (rc == 0) {
@@ -137,8 +139,7 @@ int sp_export_run(const struct sp_export_opts *opts)
 		}
 		rc = sp_export_output_close(&x, tmp_path, rc);
 	}
-	if (opts->progress && x.rows_done >= 0x40000)
-		fprintf(stderr, "\r\033[K");
+	mg_progress_done(&x.progress);
 	sp_export_free_tables(&x);
 	sqlite3_close(x.db);
 	return rc;
