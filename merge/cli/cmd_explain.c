@@ -1783,7 +1783,7 @@ int sp_cmd_explain(int argc, char **argv)
 		ex_oom();
 		return 1;
 	}
-	c.db = mg_db_open_existing("explain", o.db, 1);
+	c.db = mg_db_open("explain", o.db, MG_DB_SPANPROF);
 	int rc = 1;
 	if (c.db && !mg_exec(c.db, "explain", "PRAGMA cache_size=-65536;"))
 		rc = ex_run(&c) ? 1 : 0;

@@ -292,7 +292,7 @@ static int mg_skip_log(sqlite3 *living, const mg_opts *o, const char *path)
 /* Leaves in the inputs only the logs to load; the number left out. */
 static size_t mg_filter_inputs(mg_inputs *in, const mg_opts *o)
 {
-	sqlite3 *living = o->append ? mg_db_open_existing("merge", o->out, 1) : NULL;
+	sqlite3 *living = o->append ? mg_db_open("merge", o->out, MG_DB_SPANPROF) : NULL;
 	size_t kept = 0, n = in->n;
 	for (size_t i = 0; i < in->n; i++) {
 		if ((o->append && !living) || mg_skip_log(living, o, in->paths[i]))
@@ -308,20 +308,16 @@ static size_t mg_filter_inputs(mg_inputs *in, const mg_opts *o)
 /* --append: the logs' database (built in mg_tmp_path) goes into out. */
 static int mg_append_into(const char *out, uint64_t prune_ns)
 {
-	sqlite3 *db = NULL;
 	char sql[PATH_MAX + 64];
-	int err = sqlite3_open_v2(out, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK;
-	if (err) {
-		fprintf(stderr, "spanprof merge: %s: %s\n", out, db ? sqlite3_errmsg(db) : "?");
-		sqlite3_close(db);
+	sqlite3 *db = mg_db_open("merge", out, MG_DB_WRITE | MG_DB_SPANPROF);
+	if (!db)
 		return -1;
-	}
 	char *q = sqlite3_mprintf("ATTACH %Q AS new", mg_tmp_path);
 	snprintf(sql, sizeof sql, "%s", q ? q : "");
 	sqlite3_free(q);
-	err = mg_exec(db, "merge", "PRAGMA busy_timeout=10000") || mg_exec(db, "merge", sql) ||
-	      mg_exec(db, "merge", "BEGIN IMMEDIATE") || mg_append_copy(db) ||
-	      (prune_ns && mg_append_prune(db, prune_ns)) || mg_exec(db, "merge", "COMMIT");
+	int err = mg_exec(db, "merge", "PRAGMA busy_timeout=10000") || mg_exec(db, "merge", sql) ||
+	          mg_exec(db, "merge", "BEGIN IMMEDIATE") || mg_append_copy(db) ||
+	          (prune_ns && mg_append_prune(db, prune_ns)) || mg_exec(db, "merge", "COMMIT");
 	if (err)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_exec(db, "DETACH new", NULL, NULL, NULL);

@@ -207,7 +207,7 @@ int sp_cmd_spans(int argc, char **argv)
 		                " count; try 'spanprof spans --help')\n");
 		return 2;
 	}
-	sqlite3 *db = mg_db_open_existing("spans", o.db, 1);
+	sqlite3 *db = mg_db_open("spans", o.db, MG_DB_SPANPROF);
 	if (!db)
 		return 1;
 	int rc = spans_report(db, &o) ? 1 : 0;

@@ -617,7 +617,7 @@ int sp_cmd_top(int argc, char **argv)
 		                " [--sort self|total] [-n N] (try 'spanprof top --help')\n");
 		return 2;
 	}
-	sqlite3 *db = mg_db_open_existing("top", o.db, 1);
+	sqlite3 *db = mg_db_open("top", o.db, MG_DB_SPANPROF);
 	if (!db)
 		return 1;
 	/* A 64 MiB page cache (SQLite's default is 2 MiB): the selection walks

@@ -11,6 +11,7 @@
 #include "mg_db.h"
 #include "mg_stackfuncs.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -274,44 +275,55 @@ int mg_db_create_views(sqlite3 *db)
 	return mg_exec(db, "merge", mg_views_sql);
 }
 
+/* 1 if db has the tables every reader of a merged database uses, 0 if
+ * not, -1 if SQLite cannot read its schema (not a database). */
 static int mg_db_is_spanprof(sqlite3 *db)
 {
+	static const char *const sql =
+	    "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name IN "
+	    "('processes', 'threads', 'spans', 'span_attrs', 'samples', 'stacks', 'frames')";
 	sqlite3_stmt *st = NULL;
-	int ok = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-	                            &st, NULL) == SQLITE_OK &&
-	         sqlite3_step(st) == SQLITE_ROW;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	                 sqlite3_step(st) == SQLITE_ROW
+	             ? sqlite3_column_int(st, 0) == 7
+	             : -1;
 	sqlite3_finalize(st);
-	return ok;
+	return rc;
 }
 
-sqlite3 *mg_db_open_existing(const char *cmd, const char *path, int spanprof_only)
+sqlite3 *mg_db_open(const char *cmd, const char *path, unsigned flags)
 {
 	struct stat sb;
 	sqlite3 *db = NULL;
 	if (stat(path, &sb) != 0) {
-		fprintf(stderr, "spanprof %s: %s: no such file\n", cmd, path);
+		fprintf(stderr, "spanprof %s: %s: %s\n", cmd, path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "spanprof %s: %s: not a regular file\n", cmd, path);
 		return NULL;
 	}
 	/* NOMUTEX: the commands use a connection from one thread; the mutex
 	 * around every sqlite3_column_* call cost 8% of top. */
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
+	int mode = flags & MG_DB_WRITE ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+	if (sqlite3_open_v2(path, &db, mode | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "spanprof %s: %s: cannot open: %s\n", cmd, path,
 		        db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return NULL;
 	}
-	if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
-		fprintf(stderr, "spanprof %s: %s: not an SQLite database (%s)\n", cmd, path,
+	int is = mg_db_is_spanprof(db), spanprof_only = (flags & MG_DB_SPANPROF) != 0;
+	if (is == 1 || (is == 0 && !spanprof_only))
+		return db;
+	if (is < 0)
+		fprintf(stderr, "spanprof %s: %s: not %s (%s)\n", cmd, path,
+		        spanprof_only ? "a spanprof database" : "an SQLite database",
 		        sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return NULL;
-	}
-	if (spanprof_only && !mg_db_is_spanprof(db)) {
-		fprintf(stderr, "spanprof %s: %s: not a database written by 'spanprof merge'\n",
+	else
+		fprintf(stderr,
+		        "spanprof %s: %s: not a spanprof database (tables missing; make it with "
+		        "'spanprof merge')\n",
 		        cmd, path);
-		sqlite3_close(db);
-		return NULL;
-	}
-	return db;
+	sqlite3_close(db);
+	return NULL;
 }

@@ -61,9 +61,13 @@ int mg_db_create_views(sqlite3 *db);
 int mg_exec(sqlite3 *db, const char *cmd, const char *sql);
 /* Prepares or prints an error and returns NULL. */
 sqlite3_stmt *mg_prepare(sqlite3 *db, const char *cmd, const char *sql);
-/* Opens an existing database read-only and checks that it is an SQLite
- * database (and, if spanprof_only, one written by merge); prints a one-line
- * error and returns NULL otherwise. */
-sqlite3 *mg_db_open_existing(const char *cmd, const char *path, int spanprof_only);
+/* The one way the commands open a database that exists: read-only unless
+ * MG_DB_WRITE; the path must be a regular file and an SQLite database, and
+ * with MG_DB_SPANPROF one with the tables of a merged database (processes,
+ * threads, spans, span_attrs, samples, stacks, frames). Otherwise prints
+ * one line "spanprof CMD: PATH: why" and returns NULL. */
+#define MG_DB_WRITE    1u
+#define MG_DB_SPANPROF 2u
+sqlite3 *mg_db_open(const char *cmd, const char *path, unsigned flags);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * export_filter.c - opens the merged database read-only and checks its schema,
- * then builds the filter views of --span, --thread, --from/--to (x_spans,
- * x_samples, x_tsamples) and checks the selection is not empty. The
+ * export_filter.c - opens the merged database read-only and checks its schema
+ * (mg_db_open, the one way the commands open a database), then builds the filter views of --span,
+ * --thread, --from/--to (x_spans, x_samples, x_tsamples) and checks the selection is not empty. The
  * --span filter copies the span tree (id, parent) into an indexed TEMP
  * table so that finding descendants is O(n log n) even though merge does
  * not index spans(parent_id).
@@ -17,50 +17,13 @@
 #include <unistd.h>
 
 #include "export_int.h"
+#include "mg_db.h"
 #include "spanprof.h"
-
-static int check_schema(struct sp_export *x)
-{
-	static const char *const sql =
-	    "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name IN "
-	    "('processes', 'threads', 'spans', 'span_attrs', 'samples', 'stacks', 'frames')";
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		fprintf(stderr, "spanprof export: %s: not a spanprof database (%s)\n",
-		        x->opts->db_path, sqlite3_errmsg(x->db));
-		sqlite3_finalize(st);
-		return -SP_ECORRUPT;
-	}
-	int n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (n != 7) {
-		fprintf(stderr,
-		        "spanprof export: %s: not a spanprof database (tables missing; "
-		        "make it with 'spanprof merge')\n",
-		        x->opts->db_path);
-		return -SP_ECORRUPT;
-	}
-	return 0;
-}
 
 int sp_export_open_db(struct sp_export *x)
 {
-	struct stat sb;
-	if (stat(x->opts->db_path, &sb) != 0) {
-		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path, strerror(errno));
-		return -SP_EIO;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "spanprof export: %s: not a regular file\n", x->opts->db_path);
-		return -SP_EIO;
-	}
-	if (sqlite3_open_v2(x->opts->db_path, &x->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path,
-		        sqlite3_errmsg(x->db));
-		return -SP_EIO;
-	}
-	return check_schema(x);
+	x->db = mg_db_open("export", x->opts->db_path, MG_DB_SPANPROF);
+	return x->db ? 0 : -SP_EIO;
 }
 
 /* --- filters --- */
