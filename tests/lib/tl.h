@@ -3,7 +3,7 @@
  * needs, written once. Temporary directories, reading a file, finding the
  * logs of a run, running a program or a shell command and capturing what it
  * prints, one-value SQL on a database. Folder helpers (tests/tracer/tr_log.c,
- * tests/sampler/sampler_testutil.c, ...) keep only what is theirs: decoding
+ * tests/sampler/smp_util.c, ...) keep only what is theirs: decoding
  * logs into the shapes their tests check, building fixtures.
  *
  * Failures: a helper that cannot do its job fails the running cmocka test

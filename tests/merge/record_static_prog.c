@@ -1,5 +1,5 @@
 /*
- * record_static_prog.c - a statically linked program for record_refuse_test:
+ * record_static_prog.c - a statically linked program for merge_record_refuse:
  * `spanprof record` must refuse it (no dynamic loader, so no LD_PRELOAD).
  * Built with -static where libc.a is installed, else with -nostdlib and
  * its own _start (RECORD_NOSTDLIB), which is static all the same.

@@ -1,6 +1,6 @@
 /*
  * record_tsan_prog.c - a program built with -fsanitize=thread for
- * record_refuse_test: `spanprof record` must refuse it with one line
+ * merge_record_refuse: `spanprof record` must refuse it with one line
  * rather than let it crash (docs/sampling.md says why). It starts a thread,
  * so that running it unrefused would reach the crash.
  */

@@ -1,6 +1,6 @@
 /*
  * vdso_prog.c - calls clock_gettime in a hot loop for about 300 ms, so
- * that most of its samples land in the vDSO (merge_vdso_test).
+ * that most of its samples land in the vDSO (merge_vdso).
  */
 #include <stdio.h>
 #include <time.h>

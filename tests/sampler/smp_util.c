@@ -1,0 +1,134 @@
+/*
+ * smp_util.c - see smp_util.h.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log_reader.h"
+#include "smp_util.h"
+
+static void sp_test_add_sample(sp_test_log *log, const sp_rec_sample *s)
+{
+	if (log->nsamples == log->cap) {
+		log->cap = log->cap ? log->cap * 2 : 1024;
+		log->samples = realloc(log->samples, log->cap * sizeof *log->samples);
+		if (!log->samples)
+			abort();
+	}
+	sp_test_sample *t = &log->samples[log->nsamples++];
+	t->tid = s->tid;
+	t->weight_us = s->weight_us;
+	t->nframes = s->nframes < SP_TEST_MAX_FRAMES ? s->nframes : SP_TEST_MAX_FRAMES;
+	memcpy(t->pcs, s->pcs, t->nframes * sizeof t->pcs[0]);
+}
+
+static void sp_test_add_record(sp_test_log *log, const sp_record *rec)
+{
+	switch (rec->type) {
+	case SP_REC_SAMPLE:
+		sp_test_add_sample(log, &rec->u.sample);
+		break;
+	case SP_REC_THREAD:
+		if (log->nthreads < 256) {
+			snprintf(log->thread_names[log->nthreads], 32, "%s",
+			         rec->u.thread.name ? rec->u.thread.name : "");
+			log->threads[log->nthreads++] = rec->u.thread.tid;
+		}
+		break;
+	case SP_REC_THREAD_END:
+		if (log->nthread_ends < 256)
+			log->thread_ends[log->nthread_ends++] = rec->u.thread_end.tid;
+		break;
+	case SP_REC_SAMPLER:
+		log->sampler_seen = 1;
+		log->mechanism = rec->u.sampler.mechanism;
+		log->mode = rec->u.sampler.mode;
+		log->signo = rec->u.sampler.signo;
+		log->requested_hz = rec->u.sampler.requested_hz;
+		log->achieved_hz = rec->u.sampler.achieved_hz;
+		log->flags = rec->u.sampler.flags;
+		break;
+	case SP_REC_MODULE:
+		if (log->nmodules < 256)
+			snprintf(log->module_paths[log->nmodules], 256, "%.*s",
+			         (int)rec->u.module.path_len, rec->u.module.path);
+		log->nmodules++;
+		break;
+	case SP_REC_LOST:
+		if (rec->u.lost.kind == SP_LOST_SAMPLES)
+			log->lost_samples += rec->u.lost.count;
+		if (rec->u.lost.kind == SP_LOST_UNWIND)
+			log->lost_unwind += rec->u.lost.count;
+		break;
+	default:
+		break;
+	}
+}
+
+int sp_test_read_log(const char *path, sp_test_log *log)
+{
+	memset(log, 0, sizeof *log);
+	sp_reader *r = NULL;
+	if (sp_reader_open(path, &r) < 0)
+		return -1;
+	sp_record rec;
+	int rc;
+	while ((rc = sp_reader_next(r, &rec)) > 0)
+		sp_test_add_record(log, &rec);
+	log->read_error = rc < 0;
+	if (rc < 0)
+		fprintf(stderr, "# %s: %s at %llu\n", path, sp_reader_error(r),
+		        (unsigned long long)sp_reader_error_offset(r));
+	const sp_rec_process *p = sp_reader_process(r);
+	int ok = p != NULL;
+	if (p) {
+		log->pid = p->pid;
+		log->ppid = p->ppid;
+	}
+	sp_reader_close(r);
+	return ok ? 0 : -1;
+}
+
+void sp_test_free_log(sp_test_log *log)
+{
+	free(log->samples);
+	log->samples = NULL;
+}
+
+int sp_test_has_module(const sp_test_log *log, const char *needle)
+{
+	for (size_t i = 0; i < log->nmodules && i < 256; i++)
+		if (strstr(log->module_paths[i], needle))
+			return 1;
+	return 0;
+}
+
+size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < log->nsamples; i++)
+		n += log->samples[i].tid == tid;
+	return n;
+}
+
+double sp_test_thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void sp_test_spin(double cpu_s)
+{
+	double end = sp_test_thread_cpu_s() + cpu_s;
+	volatile uint64_t x = 0;
+	while (sp_test_thread_cpu_s() < end)
+		for (int i = 0; i < 200000; i++)
+			x += (uint64_t)i;
+}

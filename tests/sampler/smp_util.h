@@ -1,0 +1,51 @@
+/*
+ * smp_util.h - helpers of the sampler tests: reading the samples,
+ * threads and modules of a log; spinning on the CPU. Temporary directories,
+ * finding logs and running programs come from tests/lib (tl.h).
+ *
+ * Threading: single-threaded test code.
+ */
+#ifndef SP_SMP_UTIL_H
+#define SP_SMP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_TEST_MAX_FRAMES 128
+
+typedef struct sp_test_sample {
+	uint32_t tid;
+	uint32_t nframes;
+	uint32_t weight_us;
+	uint64_t pcs[SP_TEST_MAX_FRAMES];
+} sp_test_sample;
+
+typedef struct sp_test_log {
+	uint32_t pid, ppid;
+	sp_test_sample *samples;
+	size_t nsamples, cap;
+	uint32_t threads[256]; /* tids of THREAD records */
+	char thread_names[256][32];
+	size_t nthreads;
+	uint32_t thread_ends[256];
+	size_t nthread_ends;
+	int sampler_seen;
+	uint32_t mechanism, mode, signo, requested_hz, achieved_hz, flags; /* last SAMPLER */
+	size_t nmodules;
+	char module_paths[256][256];
+	uint64_t lost_samples, lost_unwind;
+	int read_error; /* reader stopped on damage (e.g. crash mid-frame) */
+} sp_test_log;
+
+/* Reads a whole log; returns 0 if at least the PROCESS record was read. */
+int sp_test_read_log(const char *path, sp_test_log *log);
+void sp_test_free_log(sp_test_log *log);
+/* Nonzero if a MODULE record's path contains needle. */
+int sp_test_has_module(const sp_test_log *log, const char *needle);
+size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid);
+/* CPU seconds of the calling thread. */
+double sp_test_thread_cpu_s(void);
+/* Spins on the CPU for cpu_s seconds of this thread's CPU time. */
+void sp_test_spin(double cpu_s);
+
+#endif
