@@ -180,7 +180,7 @@ static int ex_cmp_dur(const void *a, const void *b)
 
 static int64_t ex_int(ex_ctx *c, const char *sql, const char *arg)
 {
-	sqlite3_stmt *st = mg_prepare(c->db, "explain", sql);
+	sqlite3_stmt *st = mg_prepare(c->db, sql);
 	if (!st)
 		return -1;
 	if (arg)
@@ -202,7 +202,7 @@ static int ex_load_instances(ex_ctx *c)
 		c->total_spans = named * EX_PROBE_SHARE * 2;
 	int probe = named * EX_PROBE_SHARE < c->total_spans;
 	sqlite3_stmt *st = mg_prepare(
-	    c->db, "explain",
+	    c->db,
 	    probe ? "SELECT span_id, dur_ns FROM spans WHERE name = ?1 AND dur_ns IS NOT NULL"
 	          : "SELECT span_id, dur_ns FROM spans WHERE +name = ?1 AND dur_ns IS NOT NULL");
 	if (!st)
@@ -252,8 +252,7 @@ static size_t ex_edit_distance(const char *a, const char *b)
 
 static void ex_unknown_span(ex_ctx *c)
 {
-	sqlite3_stmt *st =
-	    mg_prepare(c->db, "explain", "SELECT name, count(*) FROM spans GROUP BY name");
+	sqlite3_stmt *st = mg_prepare(c->db, "SELECT name, count(*) FROM spans GROUP BY name");
 	char best[5][128] = {{0}};
 	size_t dist[5] = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -426,10 +425,9 @@ static int ex_anc_scan_row(ex_ctx *c, const ex_row *r)
 static int ex_load_ancestors_probe(ex_ctx *c)
 {
 	sqlite3_stmt *down = mg_prepare(
-	    c->db, "explain",
-	    "SELECT span_id FROM span_ancestors WHERE ancestor_id = ?1 AND distance > 0");
+	    c->db, "SELECT span_id FROM span_ancestors WHERE ancestor_id = ?1 AND distance > 0");
 	sqlite3_stmt *up = mg_prepare(
-	    c->db, "explain",
+	    c->db,
 	    "SELECT ancestor_id, distance FROM span_ancestors WHERE span_id = ?1 AND distance > 0");
 	int err = !down || !up;
 	for (size_t i = 0; i < c->n && !err; i++) {
@@ -455,9 +453,8 @@ static int ex_load_ancestors(ex_ctx *c, int probe)
 			return -1;
 	} else {
 		sqlite3_stmt *st =
-		    mg_prepare(c->db, "explain",
-		               "SELECT span_id, ancestor_id, distance FROM span_ancestors"
-		               " WHERE distance > 0 ORDER BY span_id, distance");
+		    mg_prepare(c->db, "SELECT span_id, ancestor_id, distance FROM span_ancestors"
+		                      " WHERE distance > 0 ORDER BY span_id, distance");
 		if (!st || ex_scan_batched(c, st, ex_anc_prefetch, ex_anc_scan_row))
 			return -1;
 	}
@@ -622,13 +619,11 @@ static int ex_attr_scan(ex_ctx *c, sqlite3_stmt *st)
 static int ex_load_attrs(ex_ctx *c, int probe)
 {
 	if (!probe) {
-		sqlite3_stmt *st =
-		    mg_prepare(c->db, "explain", "SELECT span_id, key, value FROM span_attrs");
+		sqlite3_stmt *st = mg_prepare(c->db, "SELECT span_id, key, value FROM span_attrs");
 		return st ? ex_attr_scan(c, st) : -1;
 	}
-	sqlite3_stmt *st =
-	    mg_prepare(c->db, "explain",
-	               "SELECT key, value FROM span_attrs WHERE span_id = ?1 ORDER BY rowid");
+	sqlite3_stmt *st = mg_prepare(
+	    c->db, "SELECT key, value FROM span_attrs WHERE span_id = ?1 ORDER BY rowid");
 	int err = !st;
 	/* The instances, then each distinct ancestor (a span that is both gives
 	 * its attributes twice: the same values, no harm). */
@@ -702,13 +697,13 @@ static int ex_load_samples(ex_ctx *c, int probe)
 {
 	int err = 0;
 	if (!probe) {
-		sqlite3_stmt *st = mg_prepare(c->db, "explain",
-		                              "SELECT span_id, stack_id, weight_ns FROM samples"
-		                              " WHERE span_id IS NOT NULL");
+		sqlite3_stmt *st =
+		    mg_prepare(c->db, "SELECT span_id, stack_id, weight_ns FROM samples"
+		                      " WHERE span_id IS NOT NULL");
 		return st ? ex_scan_batched(c, st, ex_sample_prefetch, ex_sample_scan_row) : -1;
 	}
-	sqlite3_stmt *st = mg_prepare(c->db, "explain",
-	                              "SELECT stack_id, weight_ns FROM samples WHERE span_id = ?1");
+	sqlite3_stmt *st =
+	    mg_prepare(c->db, "SELECT stack_id, weight_ns FROM samples WHERE span_id = ?1");
 	err = !st;
 	for (size_t i = 0; i < c->n_inside && !err; i++) {
 		sqlite3_bind_int64(st, 1, c->inside_ids[i]);
@@ -781,9 +776,9 @@ static int ex_stack_path(ex_ctx *c, ex_stack *s, int32_t node)
  * per slow and per rest instance. */
 static int ex_load_stacks(ex_ctx *c)
 {
-	sqlite3_stmt *q = mg_prepare(c->db, "explain",
-	                             "SELECT s.parent_id, f.func FROM stacks s LEFT JOIN frames f"
-	                             " ON f.frame_id = s.frame_id WHERE s.stack_id = ?1");
+	sqlite3_stmt *q =
+	    mg_prepare(c->db, "SELECT s.parent_id, f.func FROM stacks s LEFT JOIN frames f"
+	                      " ON f.frame_id = s.frame_id WHERE s.stack_id = ?1");
 	mg_hash at = {0};
 	int err = !q;
 	c->stacks = calloc(c->n_cells + 1, sizeof *c->stacks);
@@ -1783,9 +1778,9 @@ int sp_cmd_explain(int argc, char **argv)
 		ex_oom();
 		return 1;
 	}
-	c.db = mg_db_open("explain", o.db, MG_DB_SPANPROF);
+	c.db = mg_db_open(o.db, MG_DB_SPANPROF);
 	int rc = 1;
-	if (c.db && !mg_exec(c.db, "explain", "PRAGMA cache_size=-65536;"))
+	if (c.db && !mg_exec(c.db, "PRAGMA cache_size=-65536;"))
 		rc = ex_run(&c) ? 1 : 0;
 	sqlite3_close(c.db);
 	ex_free(&c);

@@ -38,7 +38,6 @@
 #include "mg_loss.h"
 #include "mg_merge.h"
 #include "mg_runs.h"
-#include "mg_spanstacks.h"
 #include "mg_window.h"
 
 #define MG_DEFAULT_OUT "spanprof.db"
@@ -200,10 +199,9 @@ static sqlite3 *mg_open_output(void)
 		sqlite3_close(db);
 		return NULL;
 	}
-	if (mg_exec(db, "merge",
-	            "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-	            "PRAGMA cache_size=-98304;"
-	            "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=FILE;") ||
+	if (mg_exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+	                "PRAGMA cache_size=-98304;"
+	                "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=FILE;") ||
 	    mg_db_create_tables(db)) {
 		sqlite3_close(db);
 		return NULL;
@@ -261,21 +259,18 @@ static int mg_finish_db(mg_merge *mg, mg_loss *loss, mg_gaps *gaps)
 	if (mg_db_derive(mg->db, mg->spans_without_depth > 0, mg->ids_unresolved > 0) ||
 	    (mg->spans_cut && mg_db_repair_samples(mg->db)) ||
 	    mg_loss_save(mg->db, mg->span_events, mg->samples, mg->spans_cut) ||
-	    mg_loss_read(mg->db, "merge", loss))
+	    mg_loss_read(mg->db, loss))
 		return -1;
 	mg_phase("derive");
 	if (mg->appending) /* indexes and views: the living database has them */
-		return mg_exec(mg->db, "merge", "COMMIT");
+		return mg_exec(mg->db, "COMMIT");
 	mg_progress_update(&mg->progress, "indexing %s samples...",
 	                   mg_fmt_count(mg->samples, a, sizeof a));
-	if (mg_db_create_indexes(mg->db))
+	if (mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db) ||
+	    mg_gaps_read(mg->db, gaps))
 		return -1;
 	mg_phase("index");
-	if (mg_span_stacks_fill(mg->db) || mg_db_create_views(mg->db) ||
-	    mg_gaps_read(mg->db, "merge", gaps))
-		return -1;
-	mg_phase("spanstacks");
-	int err = mg_exec(mg->db, "merge", "COMMIT");
+	int err = mg_exec(mg->db, "COMMIT");
 	mg_phase("commit");
 	return err;
 }
@@ -296,7 +291,7 @@ static int mg_skip_log(sqlite3 *living, const mg_opts *o, const char *path)
 /* Leaves in the inputs only the logs to load; the number left out. */
 static size_t mg_filter_inputs(mg_inputs *in, const mg_opts *o)
 {
-	sqlite3 *living = o->append ? mg_db_open("merge", o->out, MG_DB_SPANPROF) : NULL;
+	sqlite3 *living = o->append ? mg_db_open(o->out, MG_DB_SPANPROF) : NULL;
 	size_t kept = 0, n = in->n;
 	for (size_t i = 0; i < in->n; i++) {
 		if ((o->append && !living) || mg_skip_log(living, o, in->paths[i]))
@@ -313,16 +308,15 @@ static size_t mg_filter_inputs(mg_inputs *in, const mg_opts *o)
 static int mg_append_into(const char *out, uint64_t prune_ns)
 {
 	char sql[PATH_MAX + 64];
-	sqlite3 *db = mg_db_open("merge", out, MG_DB_WRITE | MG_DB_SPANPROF);
+	sqlite3 *db = mg_db_open(out, MG_DB_WRITE | MG_DB_SPANPROF);
 	if (!db)
 		return -1;
 	char *q = sqlite3_mprintf("ATTACH %Q AS new", mg_tmp_path);
 	snprintf(sql, sizeof sql, "%s", q ? q : "");
 	sqlite3_free(q);
-	int err = mg_exec(db, "merge", "PRAGMA busy_timeout=10000") || mg_exec(db, "merge", sql) ||
-	          mg_exec(db, "merge", "BEGIN IMMEDIATE") || mg_append_copy(db) ||
-	          (prune_ns && mg_append_prune(db, prune_ns)) || mg_span_stacks_fill(db) ||
-	          mg_exec(db, "merge", "COMMIT");
+	int err = mg_exec(db, "PRAGMA busy_timeout=10000") || mg_exec(db, sql) ||
+	          mg_exec(db, "BEGIN IMMEDIATE") || mg_append_copy(db) ||
+	          (prune_ns && mg_append_prune(db, prune_ns)) || mg_exec(db, "COMMIT");
 	if (err)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_exec(db, "DETACH new", NULL, NULL, NULL);
@@ -335,7 +329,7 @@ static int mg_append_into(const char *out, uint64_t prune_ns)
 static int mg_attach_prev(sqlite3 *db, const char *living)
 {
 	char *q = sqlite3_mprintf("ATTACH %Q AS prev", living);
-	int err = !q || mg_exec(db, "merge", q);
+	int err = !q || mg_exec(db, q);
 	sqlite3_free(q);
 	return err;
 }
@@ -360,7 +354,7 @@ static int mg_run(mg_inputs *in, const mg_opts *o)
 		return 1;
 	int err = (o->append && mg_attach_prev(mg.db, o->out)) ||
 	          !(mg.sym = mg_sym_new(mg.db, quiet)) || mg_merge_prepare(&mg) ||
-	          mg_exec(mg.db, "merge", "BEGIN");
+	          mg_exec(mg.db, "BEGIN");
 	if (mg.sym) {
 		mg_sym_set_cache(mg.sym, !o->no_cache);
 		mg_sym_set_progress(mg.sym, &mg.progress);

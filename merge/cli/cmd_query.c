@@ -289,7 +289,7 @@ int sp_cmd_query(int argc, char **argv)
 		                "'spanprof query --help')\n");
 		return 2;
 	}
-	sqlite3 *db = mg_db_open("query", argv[optind], 0);
+	sqlite3 *db = mg_db_open(argv[optind], 0);
 	if (!db)
 		return 1;
 	mg_readonly ro;

@@ -106,27 +106,26 @@ static void spans_top(const spans_stmts *s, int64_t span_id)
 
 static int spans_prepare(sqlite3 *db, spans_stmts *s)
 {
-	s->attrs = mg_prepare(db, "spans",
-	                      "SELECT sa.key, sa.value FROM span_ancestors a JOIN span_attrs sa"
-	                      " ON sa.span_id = a.ancestor_id WHERE a.span_id = ?1"
-	                      " ORDER BY a.distance, sa.rowid DESC");
-	s->top = mg_prepare(db, "spans",
-	                    "SELECT f.func, count(*), sum(s.weight_ns) FROM span_ancestors a"
-	                    " JOIN samples s ON s.span_id = a.span_id"
-	                    " JOIN stacks st ON st.stack_id = s.stack_id"
-	                    " JOIN frames f ON f.frame_id = st.frame_id"
-	                    " WHERE a.ancestor_id = ?1 GROUP BY f.func ORDER BY 3 DESC, 1 LIMIT 1");
-	s->total = mg_prepare(db, "spans",
-	                      "SELECT count(*), sum(s.weight_ns) FROM span_ancestors a"
-	                      " JOIN samples s ON s.span_id = a.span_id WHERE a.ancestor_id = ?1");
+	s->attrs = mg_prepare(db, "SELECT sa.key, sa.value FROM span_ancestors a JOIN span_attrs sa"
+	                          " ON sa.span_id = a.ancestor_id WHERE a.span_id = ?1"
+	                          " ORDER BY a.distance, sa.rowid DESC");
+	s->top =
+	    mg_prepare(db, "SELECT f.func, count(*), sum(s.weight_ns) FROM span_ancestors a"
+	                   " JOIN samples s ON s.span_id = a.span_id"
+	                   " JOIN stacks st ON st.stack_id = s.stack_id"
+	                   " JOIN frames f ON f.frame_id = st.frame_id"
+	                   " WHERE a.ancestor_id = ?1 GROUP BY f.func ORDER BY 3 DESC, 1 LIMIT 1");
+	s->total =
+	    mg_prepare(db, "SELECT count(*), sum(s.weight_ns) FROM span_ancestors a"
+	                   " JOIN samples s ON s.span_id = a.span_id WHERE a.ancestor_id = ?1");
 	return s->attrs && s->top && s->total ? 0 : -1;
 }
 
 static void spans_unknown(sqlite3 *db, const char *name)
 {
-	sqlite3_stmt *st = mg_prepare(db, "spans",
-	                              "SELECT name FROM spans GROUP BY name ORDER BY count(*) DESC"
-	                              " LIMIT 8");
+	sqlite3_stmt *st =
+	    mg_prepare(db, "SELECT name FROM spans GROUP BY name ORDER BY count(*) DESC"
+	                   " LIMIT 8");
 	fprintf(stderr, "spanprof spans: no span named \"%s\"", name);
 	for (int i = 0; st && sqlite3_step(st) == SQLITE_ROW; i++)
 		fprintf(stderr, "%s%s", i ? ", " : "; the commonest names: ",
@@ -138,10 +137,9 @@ static void spans_unknown(sqlite3 *db, const char *name)
 static int spans_report(sqlite3 *db, const spans_opts *o)
 {
 	spans_stmts s = {0};
-	sqlite3_stmt *list = mg_prepare(db, "spans",
-	                                "SELECT span_id, dur_ns, count(*) OVER () FROM spans"
-	                                " WHERE name = ?1 AND dur_ns IS NOT NULL"
-	                                " ORDER BY dur_ns DESC, span_id LIMIT ?2");
+	sqlite3_stmt *list = mg_prepare(db, "SELECT span_id, dur_ns, count(*) OVER () FROM spans"
+	                                    " WHERE name = ?1 AND dur_ns IS NOT NULL"
+	                                    " ORDER BY dur_ns DESC, span_id LIMIT ?2");
 	int rc = SQLITE_ERROR, lines = 0;
 	if (list && !spans_prepare(db, &s)) {
 		sqlite3_bind_text(list, 1, o->name, -1, SQLITE_STATIC);
@@ -207,7 +205,7 @@ int sp_cmd_spans(int argc, char **argv)
 		                " count; try 'spanprof spans --help')\n");
 		return 2;
 	}
-	sqlite3 *db = mg_db_open("spans", o.db, MG_DB_SPANPROF);
+	sqlite3 *db = mg_db_open(o.db, MG_DB_SPANPROF);
 	if (!db)
 		return 1;
 	int rc = spans_report(db, &o) ? 1 : 0;

@@ -139,9 +139,8 @@ static int64_t mg_top_slot(const mg_top_ids *t, int64_t id)
 
 static int mg_top_ids_init(sqlite3 *db, mg_top_ids *t)
 {
-	sqlite3_stmt *st = mg_prepare(db, "top",
-	                              "SELECT coalesce(max(span_id), 0), count(*),"
-	                              " coalesce(min(span_id), 0) FROM spans");
+	sqlite3_stmt *st = mg_prepare(db, "SELECT coalesce(max(span_id), 0), count(*),"
+	                                  " coalesce(min(span_id), 0) FROM spans");
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
 		return -1;
@@ -152,7 +151,7 @@ static int mg_top_ids_init(sqlite3 *db, mg_top_ids *t)
 	sqlite3_finalize(st);
 	if (!t->sparse)
 		return 0;
-	st = mg_prepare(db, "top", "SELECT span_id FROM spans");
+	st = mg_prepare(db, "SELECT span_id FROM spans");
 	int rc;
 	uint64_t slot = 0;
 	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -297,10 +296,10 @@ static int mg_top_on_sample(void *arg, sqlite3_stmt *st)
 /* Writes the map into TEMP table sel(grp, stack_id, n, w). */
 static int mg_top_store(sqlite3 *db, const mg_top_ctx *c)
 {
-	sqlite3_stmt *st = mg_prepare(db, "top", "CREATE TEMP TABLE sel(grp, stack_id, n, w)");
+	sqlite3_stmt *st = mg_prepare(db, "CREATE TEMP TABLE sel(grp, stack_id, n, w)");
 	if (!st || mg_top_done(db, st, sqlite3_step(st)))
 		return -1;
-	st = mg_prepare(db, "top", "INSERT INTO sel VALUES(?1, ?2, ?3, ?4)");
+	st = mg_prepare(db, "INSERT INTO sel VALUES(?1, ?2, ?3, ?4)");
 	if (!st)
 		return -1;
 	int rc = SQLITE_DONE;
@@ -350,26 +349,24 @@ static int mg_top_select(sqlite3 *db, const mg_top_opts *o)
 			      !(c.found = calloc(n, sizeof *c.found));
 		if (!err && o->span)
 			err = mg_top_rows(
-			    db, mg_prepare(db, "top", "SELECT span_id FROM spans WHERE name = ?1"),
+			    db, mg_prepare(db, "SELECT span_id FROM spans WHERE name = ?1"),
 			    o->span, mg_top_on_named, &c);
 		if (!err && o->by)
 			err = mg_top_rows(
 			    db,
-			    mg_prepare(db, "top",
-			               "SELECT span_id, value FROM span_attrs WHERE key = ?1"),
+			    mg_prepare(db, "SELECT span_id, value FROM span_attrs WHERE key = ?1"),
 			    o->by, mg_top_on_value, &c);
 		if (!err)
-			err =
-			    mg_top_rows(db,
-			                mg_prepare(db, "top",
-			                           "SELECT span_id, ancestor_id FROM span_ancestors"
-			                           " ORDER BY span_id, distance"),
-			                NULL, mg_top_on_ancestor, &c);
+			err = mg_top_rows(
+			    db,
+			    mg_prepare(db, "SELECT span_id, ancestor_id FROM span_ancestors"
+			                   " ORDER BY span_id, distance"),
+			    NULL, mg_top_on_ancestor, &c);
 	}
 	if (!err)
 		err = mg_top_rows(
-		    db, mg_prepare(db, "top", "SELECT span_id, stack_id, weight_ns FROM samples"),
-		    NULL, mg_top_on_sample, &c);
+		    db, mg_prepare(db, "SELECT span_id, stack_id, weight_ns FROM samples"), NULL,
+		    mg_top_on_sample, &c);
 	err = err || mg_top_store(db, &c);
 	free(c.named);
 	free(c.sel);
@@ -464,7 +461,7 @@ static int mg_top_group(sqlite3 *db, const mg_top_opts *o, sqlite3_value *grp, l
 	char sql[sizeof mg_top_funcs_sql + 64];
 	snprintf(sql, sizeof sql, mg_top_funcs_sql,
 	         o->sort_total ? "total_ns DESC, self_ns DESC" : "self_ns DESC, total_ns DESC");
-	sqlite3_stmt *st = mg_prepare(db, "top", sql);
+	sqlite3_stmt *st = mg_prepare(db, sql);
 	if (!st)
 		return -1;
 	sqlite3_bind_value(st, 1, grp);
@@ -496,13 +493,12 @@ static int mg_top_report(sqlite3 *db, const mg_top_opts *opts)
 	/* What is missing from the data is said once, under the first title. */
 	mg_loss loss;
 	char text[512];
-	if (mg_loss_read(db, "top", &loss))
+	if (mg_loss_read(db, &loss))
 		return -1;
 	const char *missing = mg_loss_any(&loss) ? mg_loss_text(&loss, text, sizeof text) : NULL;
 	sqlite3_stmt *st =
-	    mg_prepare(db, "top",
-	               "SELECT grp, sum(n), sum(w), (SELECT sum(w) FROM sel) FROM sel"
-	               " GROUP BY grp ORDER BY sum(w) DESC, grp");
+	    mg_prepare(db, "SELECT grp, sum(n), sum(w), (SELECT sum(w) FROM sel) FROM sel"
+	                   " GROUP BY grp ORDER BY sum(w) DESC, grp");
 	if (!st)
 		return -1;
 	int rc, groups = 0, err = 0;
@@ -575,7 +571,7 @@ static int mg_top_parse(int argc, char **argv, mg_top_opts *o)
  * Returns 0 if some span has KEY, -1 otherwise (printed). */
 static int mg_top_check_key(sqlite3 *db, const char *key)
 {
-	sqlite3_stmt *st = mg_prepare(db, "top", "SELECT 1 FROM span_attrs WHERE key = ?1 LIMIT 1");
+	sqlite3_stmt *st = mg_prepare(db, "SELECT 1 FROM span_attrs WHERE key = ?1 LIMIT 1");
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -584,7 +580,7 @@ static int mg_top_check_key(sqlite3 *db, const char *key)
 	if (found)
 		return 0;
 	fprintf(stderr, "spanprof top: no span has attribute \"%s\"", key);
-	st = mg_prepare(db, "top", "SELECT DISTINCT key FROM span_attrs ORDER BY key LIMIT 31");
+	st = mg_prepare(db, "SELECT DISTINCT key FROM span_attrs ORDER BY key LIMIT 31");
 	int n = 0;
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		if (n++ < 30)
@@ -617,7 +613,7 @@ int sp_cmd_top(int argc, char **argv)
 		                " [--sort self|total] [-n N] (try 'spanprof top --help')\n");
 		return 2;
 	}
-	sqlite3 *db = mg_db_open("top", o.db, MG_DB_SPANPROF);
+	sqlite3 *db = mg_db_open(o.db, MG_DB_SPANPROF);
 	if (!db)
 		return 1;
 	/* A 64 MiB page cache (SQLite's default is 2 MiB): the selection walks
@@ -625,7 +621,7 @@ int sp_cmd_top(int argc, char **argv)
 	 * page reads went back to the kernel. 10M-event bench database, --span
 	 * parse --by kind: 5.3 s wall with it, 6.9-7.4 s (sys 0.9 -> 3.0-3.4 s)
 	 * without; peak RSS 73 MiB vs 8 MiB (docs/performance.md, Merge). */
-	if (mg_exec(db, "top", "PRAGMA cache_size=-65536;")) {
+	if (mg_exec(db, "PRAGMA cache_size=-65536;")) {
 		sqlite3_close(db);
 		return 1;
 	}

@@ -1,11 +1,15 @@
 /*
  * main.c - the spanprof command's dispatcher: one file per subcommand
- * (cmd_*.c), each with one entry function declared in cli.h.
+ * (cmd_*.c), each with one entry function declared in cli.h. An error
+ * that a lower layer (db, load, symbols, export) recorded and the command
+ * did not print where it went on is printed here, once, as
+ * "spanprof COMMAND: TEXT" (common/mg_err.h).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "mg_err.h"
 #include "spanprof.h"
 
 static const struct sp_command {
@@ -38,8 +42,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof sp_commands / sizeof sp_commands[0]; i++)
-		if (!strcmp(argv[1], sp_commands[i].name))
-			return sp_commands[i].run(argc - 1, argv + 1);
+		if (!strcmp(argv[1], sp_commands[i].name)) {
+			int status = sp_commands[i].run(argc - 1, argv + 1);
+			/* the one place that prints a lower layer's error */
+			mg_err_print(sp_commands[i].name);
+			return status;
+		}
 	fprintf(stderr, "spanprof: unknown command '%s' (try 'spanprof --help')\n", argv[1]);
 	return 2;
 }

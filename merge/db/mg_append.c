@@ -31,6 +31,8 @@
 #include <string.h>
 
 #include "mg_db.h"
+#include "mg_err.h"
+#include "spanprof.h"
 
 typedef struct mg_shift {
 	const char *column, *expr; /* expr uses n.<column> */
@@ -80,7 +82,7 @@ static int mg_copy_table(sqlite3 *db, const char *table, const mg_shift *shifts,
 		return 0; /* no such table in the new database */
 	snprintf(sql, sizeof sql, "INSERT INTO main.%s(%s) SELECT %s FROM new.%s n %s", table, cols,
 	         exprs, table, tail ? tail : "");
-	return mg_exec(db, "merge", sql);
+	return mg_exec(db, sql);
 }
 
 static int mg_copy_ids(sqlite3 *db, const mg_offsets *o)
@@ -116,7 +118,7 @@ static int mg_copy_merging(sqlite3 *db, const mg_offsets *o)
 	char log[64];
 	snprintf(log, sizeof log, "n.log_id + %" PRId64, o->log);
 	const mg_shift proc[] = {{"log_id", log}};
-	return mg_exec(db, "merge",
+	return mg_exec(db,
 	               "UPDATE main.processes SET end_ns = max(coalesce(end_ns, 0),"
 	               " (SELECT max(n.end_ns) FROM new.processes n WHERE n.pid = processes.pid"
 	               " AND n.start_ns = processes.start_ns AND n.host IS processes.host))"
@@ -131,7 +133,7 @@ static int mg_copy_merging(sqlite3 *db, const mg_offsets *o)
 	                     " end_ns = coalesce(excluded.end_ns, threads.end_ns)") ||
 	       mg_copy_table(db, "spans", NULL, 0, "WHERE 1 " MG_SPAN_UPSERT_SQL) ||
 	       mg_copy_table(db, "span_attrs", NULL, 0, NULL) ||
-	       mg_exec(db, "merge",
+	       mg_exec(db,
 	               "INSERT OR IGNORE INTO main.span_ancestors SELECT * FROM new.span_ancestors;"
 	               "INSERT OR REPLACE INTO main.sampler SELECT * FROM new.sampler;") ||
 	       mg_copy_table(db, "lost", NULL, 0,
@@ -146,12 +148,11 @@ static int mg_copy_merging(sqlite3 *db, const mg_offsets *o)
  * are counted again, since a join may have healed some. */
 static int mg_copy_meta(sqlite3 *db)
 {
-	return mg_exec(db, "merge",
-	               "UPDATE main.meta SET value = value + coalesce((SELECT n.value FROM"
-	               " new.meta n WHERE n.key = meta.key), 0)"
-	               " WHERE key IN ('span_events', 'samples');"
-	               "UPDATE main.meta SET value = (SELECT count(*) FROM main.spans"
-	               " WHERE cut IN (1, 2)) WHERE key = 'spans_cut';");
+	return mg_exec(db, "UPDATE main.meta SET value = value + coalesce((SELECT n.value FROM"
+	                   " new.meta n WHERE n.key = meta.key), 0)"
+	                   " WHERE key IN ('span_events', 'samples');"
+	                   "UPDATE main.meta SET value = (SELECT count(*) FROM main.spans"
+	                   " WHERE cut IN (1, 2)) WHERE key = 'spans_cut';");
 }
 
 /* Spans whose parent is in another append. The new database was built
@@ -185,16 +186,15 @@ static const char mg_late_depth_sql[] =
 
 static int mg_resolve_late_parents(sqlite3 *db)
 {
-	if (mg_exec(db, "merge", mg_late_before_sql) || mg_db_resolve(db) ||
-	    mg_exec(db, "merge", mg_late_after_sql))
+	if (mg_exec(db, mg_late_before_sql) || mg_db_resolve(db) || mg_exec(db, mg_late_after_sql))
 		return -1;
 	for (int pass = 0; pass < 1000; pass++) {
-		if (mg_exec(db, "merge", mg_late_rows_sql))
+		if (mg_exec(db, mg_late_rows_sql))
 			return -1;
 		if (sqlite3_changes(db) == 0)
 			break;
 	}
-	return mg_exec(db, "merge", mg_late_depth_sql);
+	return mg_exec(db, mg_late_depth_sql);
 }
 
 int mg_append_copy(sqlite3 *db)
@@ -206,7 +206,7 @@ int mg_append_copy(sqlite3 *db)
 	    mg_max_id(db, "SELECT coalesce(max(stack_id), 0) FROM main.stacks"),
 	};
 	if (o.log < 0 || o.frame < 0 || o.module < 0 || o.stack < 0) {
-		fprintf(stderr, "spanprof merge: database error: %s\n", sqlite3_errmsg(db));
+		mg_err_set(-SP_EIO, "database error: %s", sqlite3_errmsg(db));
 		return -1;
 	}
 	/* new spans' ids start past the living database's (mg_merge_prepare) */
@@ -223,5 +223,5 @@ int mg_append_prune(sqlite3 *db, uint64_t since_ns)
 	         "DELETE FROM span_attrs WHERE span_id NOT IN (SELECT span_id FROM spans);"
 	         "DELETE FROM span_ancestors WHERE span_id NOT IN (SELECT span_id FROM spans);",
 	         since_ns, since_ns);
-	return mg_exec(db, "merge", sql);
+	return mg_exec(db, sql);
 }

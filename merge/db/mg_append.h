@@ -14,11 +14,11 @@
  * from the new logs) into main, ids shifted past main's, spans cut where
  * their segment ended joined with their continuation, processes and
  * threads met up with their rows; then fixes depths and samples as a
- * merge does. Inside the caller's transaction. Returns 0 or -1 (printed). */
+ * merge does. Inside the caller's transaction. Returns 0 or -1 (recorded: common/mg_err.h). */
 int mg_append_copy(sqlite3 *db);
 
 /* Drops what ended before since_ns (samples, spans, their attributes and
- * ancestor rows): the database then holds the window. 0 or -1 (printed). */
+ * ancestor rows): the database then holds the window. 0 or -1 (recorded: common/mg_err.h). */
 int mg_append_prune(sqlite3 *db, uint64_t since_ns);
 
 #endif

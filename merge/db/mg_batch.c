@@ -41,8 +41,8 @@ int mg_batch_init(mg_batch *b, sqlite3 *db, const char *insert_into, int ncols)
 	char *many = mg_batch_sql(insert_into, ncols, MG_BATCH_ROWS);
 	char *one = mg_batch_sql(insert_into, ncols, 1);
 	if (many && one) {
-		b->many = mg_prepare(db, "merge", many);
-		b->one = b->many ? mg_prepare(db, "merge", one) : NULL;
+		b->many = mg_prepare(db, many);
+		b->one = b->many ? mg_prepare(db, one) : NULL;
 	}
 	free(many);
 	free(one);

@@ -27,7 +27,7 @@ typedef struct mg_batch {
 } mg_batch;
 
 /* "INSERT INTO table(cols)" (cols may be empty) with ncols parameters per
- * row. Returns 0, or -1 after printing the database error. */
+ * row. Returns 0, or -1 after recording the database error (common/mg_err.h). */
 int mg_batch_init(mg_batch *b, sqlite3 *db, const char *insert_into, int ncols);
 void mg_batch_finalize(mg_batch *b);
 /* Adds a row: vals[ncols], with NULL where is_null[i] (is_null may be

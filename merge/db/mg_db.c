@@ -16,6 +16,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mg_err.h"
+#include "spanprof.h"
+
 static const char mg_tables_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value);"
     "CREATE TABLE logs(log_id INTEGER PRIMARY KEY, path TEXT, pid INTEGER,"
@@ -56,10 +59,7 @@ static const char mg_tables_sql[] =
      * with that index, and merge writes it in sorted batches. */
     "CREATE TABLE span_ancestors(span_id INTEGER, ancestor_id INTEGER, distance INTEGER,"
     " PRIMARY KEY(span_id, distance)) WITHOUT ROWID;"
-    "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);"
-    /* Samples per span name and stack, inclusive (mg_spanstacks.h). */
-    "CREATE TABLE span_name_stacks(span_name TEXT, stack_id INTEGER, samples INTEGER,"
-    " weight_ns INTEGER);";
+    "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);";
 
 /* Ancestors include the span itself (distance 0). Spans whose whole parent
  * chain was open in their own log got their rows and depth during the load;
@@ -152,14 +152,20 @@ static const char mg_views_sql[] =
     " JOIN stacks st ON st.stack_id = ps.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
     " GROUP BY sf.func;"
     /* Self and total time per function per span name, inclusive: a sample
-     * counts once for every distinct span name enclosing it. Merge sums
-     * the samples per (name, stack) into span_name_stacks; here they are
-     * joined with the functions of each stack. */
-    "CREATE VIEW span_func_time AS SELECT ns.span_name, sf.func,"
-    " sum(CASE WHEN lf.func IS sf.func THEN ns.samples ELSE 0 END) AS self_samples,"
-    " sum(CASE WHEN lf.func IS sf.func THEN ns.weight_ns ELSE 0 END) AS self_ns,"
-    " sum(ns.samples) AS total_samples, sum(ns.weight_ns) AS total_ns"
-    " FROM span_name_stacks ns JOIN stack_funcs sf ON sf.stack_id = ns.stack_id"
+     * counts once for every distinct span name enclosing it. Counted per
+     * (span, stack), then per (name, stack), then joined with functions. */
+    "CREATE VIEW span_func_time AS WITH ss AS (SELECT span_id, stack_id, count(*) AS n,"
+    " sum(weight_ns) AS w FROM samples WHERE span_id IS NOT NULL AND stack_id IS NOT NULL"
+    " GROUP BY span_id, stack_id),"
+    " names AS (SELECT DISTINCT a.span_id, sp.name FROM span_ancestors a"
+    " JOIN spans sp ON sp.span_id = a.ancestor_id),"
+    " ns AS (SELECT names.name AS span_name, ss.stack_id, sum(ss.n) AS n, sum(ss.w) AS w"
+    " FROM ss JOIN names ON names.span_id = ss.span_id GROUP BY names.name, ss.stack_id)"
+    " SELECT ns.span_name, sf.func,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ns.n ELSE 0 END) AS self_samples,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ns.w ELSE 0 END) AS self_ns,"
+    " sum(ns.n) AS total_samples, sum(ns.w) AS total_ns"
+    " FROM ns JOIN stack_funcs sf ON sf.stack_id = ns.stack_id"
     " JOIN stacks st ON st.stack_id = ns.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
     " GROUP BY ns.span_name, sf.func;"
     /* Per span: its own (exclusive) samples and all samples inside it. */
@@ -168,35 +174,35 @@ static const char mg_views_sql[] =
     " (SELECT count(*) FROM sample_spans ss WHERE ss.span_id = sp.span_id) AS total_samples"
     " FROM spans sp;";
 
-int mg_exec(sqlite3 *db, const char *cmd, const char *sql)
+int mg_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	fprintf(stderr, "spanprof %s: database error: %s\n", cmd, msg ? msg : "?");
+	mg_err_set(-SP_EIO, "database error: %s", msg ? msg : "?");
 	sqlite3_free(msg);
 	return -1;
 }
 
-sqlite3_stmt *mg_prepare(sqlite3 *db, const char *cmd, const char *sql)
+sqlite3_stmt *mg_prepare(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK)
 		return st;
-	fprintf(stderr, "spanprof %s: database error: %s\n", cmd, sqlite3_errmsg(db));
+	mg_err_set(-SP_EIO, "database error: %s", sqlite3_errmsg(db));
 	return NULL;
 }
 
 int mg_db_create_tables(sqlite3 *db)
 {
 	char meta[256];
-	if (mg_exec(db, "merge", mg_tables_sql))
+	if (mg_exec(db, mg_tables_sql))
 		return -1;
 	snprintf(meta, sizeof meta,
 	         "INSERT INTO meta VALUES('schema_version', %d);"
 	         "INSERT INTO meta VALUES('creator', 'spanprof merge');",
 	         MG_SCHEMA_VERSION);
-	return mg_exec(db, "merge", meta);
+	return mg_exec(db, meta);
 }
 
 /* Page cache for the derive and index phases: smaller than the load's
@@ -208,61 +214,38 @@ static const char mg_post_load_cache_sql[] = "PRAGMA cache_size=-32768;";
 
 int mg_db_walk_parents(sqlite3 *db)
 {
-	return mg_exec(db, "merge", mg_walk_sql);
+	return mg_exec(db, mg_walk_sql);
 }
 
 int mg_db_resolve(sqlite3 *db)
 {
-	return mg_exec(db, "merge", mg_resolve_sql);
-}
-
-/* The schema version of an attached database, or -1 (no meta row). */
-static int64_t mg_db_version(sqlite3 *db, const char *schema)
-{
-	char sql[160];
-	sqlite3_stmt *st = NULL;
-	int64_t v = -1;
-	snprintf(sql, sizeof sql, "SELECT value FROM %s.meta WHERE key = 'schema_version'", schema);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return mg_exec(db, mg_resolve_sql);
 }
 
 int64_t mg_db_max_span_id(sqlite3 *db, const char *schema)
 {
 	char sql[160];
 	sqlite3_stmt *st = NULL;
-	int64_t id = -1, version = mg_db_version(db, schema);
-	if (version >= 0 && version != MG_SCHEMA_VERSION) {
-		fprintf(stderr,
-		        "spanprof merge: %s: a database of %s merge (schema version %lld, this"
-		        " merge writes %d): merge its logs again\n",
-		        sqlite3_db_filename(db, schema),
-		        version < MG_SCHEMA_VERSION ? "an older" : "a newer", (long long)version,
-		        MG_SCHEMA_VERSION);
-		return -1;
-	}
+	int64_t id = -1;
 	snprintf(sql, sizeof sql,
 	         "SELECT coalesce(max(span_id), 0), max(recorded_id) FROM %s.spans", schema);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
 	else
-		fprintf(stderr,
-		        "spanprof merge: %s: a database of an older merge (its spans have no"
-		        " recorded_id): merge its logs again\n",
-		        sqlite3_db_filename(db, schema));
+		mg_err_set(-SP_EVERSION,
+		           "%s: a database of an older merge (its spans have no"
+		           " recorded_id): merge its logs again",
+		           sqlite3_db_filename(db, schema));
 	sqlite3_finalize(st);
 	return id;
 }
 
 int mg_db_derive(sqlite3 *db, int walk_parents, int resolve)
 {
-	if (mg_exec(db, "merge", mg_post_load_cache_sql) || (resolve && mg_db_resolve(db)))
+	if (mg_exec(db, mg_post_load_cache_sql) || (resolve && mg_db_resolve(db)))
 		return -1;
-	if (walk_parents && mg_exec(db, "merge", mg_walk_sql))
+	if (walk_parents && mg_exec(db, mg_walk_sql))
 		return -1;
 	return mg_stack_funcs_fill(db);
 }
@@ -283,16 +266,16 @@ static const char mg_repair_sql[] =
 
 int mg_db_repair_samples(sqlite3 *db)
 {
-	return mg_exec(db, "merge", mg_repair_sql);
+	return mg_exec(db, mg_repair_sql);
 }
 
 int mg_db_create_indexes(sqlite3 *db)
 {
-	return mg_exec(db, "merge", mg_index_sql);
+	return mg_exec(db, mg_index_sql);
 }
 int mg_db_create_views(sqlite3 *db)
 {
-	return mg_exec(db, "merge", mg_views_sql);
+	return mg_exec(db, mg_views_sql);
 }
 
 /* 1 if db has the tables every reader of a merged database uses, 0 if
@@ -311,24 +294,24 @@ static int mg_db_is_spanprof(sqlite3 *db)
 	return rc;
 }
 
-sqlite3 *mg_db_open(const char *cmd, const char *path, unsigned flags)
+sqlite3 *mg_db_open(const char *path, unsigned flags)
 {
 	struct stat sb;
 	sqlite3 *db = NULL;
 	if (stat(path, &sb) != 0) {
-		fprintf(stderr, "spanprof %s: %s: %s\n", cmd, path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "spanprof %s: %s: not a regular file\n", cmd, path);
+		mg_err_set(-SP_EIO, "%s: not a regular file", path);
 		return NULL;
 	}
 	/* NOMUTEX: the commands use a connection from one thread; the mutex
 	 * around every sqlite3_column_* call cost 8% of top. */
 	int mode = flags & MG_DB_WRITE ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
 	if (sqlite3_open_v2(path, &db, mode | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		fprintf(stderr, "spanprof %s: %s: cannot open: %s\n", cmd, path,
-		        db ? sqlite3_errmsg(db) : "out of memory");
+		mg_err_set(-SP_EIO, "%s: cannot open: %s", path,
+		           db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -336,14 +319,14 @@ sqlite3 *mg_db_open(const char *cmd, const char *path, unsigned flags)
 	if (is == 1 || (is == 0 && !spanprof_only))
 		return db;
 	if (is < 0)
-		fprintf(stderr, "spanprof %s: %s: not %s (%s)\n", cmd, path,
-		        spanprof_only ? "a spanprof database" : "an SQLite database",
-		        sqlite3_errmsg(db));
+		mg_err_set(-SP_ECORRUPT, "%s: not %s (%s)", path,
+		           spanprof_only ? "a spanprof database" : "an SQLite database",
+		           sqlite3_errmsg(db));
 	else
-		fprintf(stderr,
-		        "spanprof %s: %s: not a spanprof database (tables missing; make it with "
-		        "'spanprof merge')\n",
-		        cmd, path);
+		mg_err_set(-SP_ECORRUPT,
+		           "%s: not a spanprof database (tables missing; make it with "
+		           "'spanprof merge')",
+		           path);
 	sqlite3_close(db);
 	return NULL;
 }

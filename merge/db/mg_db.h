@@ -13,10 +13,7 @@
 
 /* 2: spans.span_id is a key merge assigns (dense, in BEGIN order), the
  * recorded ids are spans.recorded_id and recorded_parent_id. */
-/* 3: table span_name_stacks (samples per span name and stack), over which
- * the view span_func_time is defined; an append into a version 2
- * database would leave it empty. */
-#define MG_SCHEMA_VERSION 3
+#define MG_SCHEMA_VERSION 2
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
  * holds no END for the span (lost, or the log ended first); end_ns is the
@@ -48,8 +45,7 @@ int mg_db_derive(sqlite3 *db, int walk_parents, int resolve);
  * database. Scans spans and span_attrs: call it only when needed. */
 int mg_db_resolve(sqlite3 *db);
 /* The largest spans.span_id of schema.spans (0 if empty), or -1 after
- * printing why (also: a database of another schema version, or of an
- * older merge without recorded_id). */
+ * recording why (also: a database of an older merge, without recorded_id). */
 int64_t mg_db_max_span_id(sqlite3 *db, const char *schema);
 /* Ancestor rows and depth of the spans whose depth is NULL (their parent
  * was not open in their log): part of derive, and run again by append. */
@@ -60,18 +56,18 @@ int mg_db_repair_samples(sqlite3 *db);
 int mg_db_create_indexes(sqlite3 *db);
 int mg_db_create_views(sqlite3 *db);
 
-/* Runs SQL; on failure prints "spanprof CMD: what: sqlite message" and
- * returns -1. */
-int mg_exec(sqlite3 *db, const char *cmd, const char *sql);
-/* Prepares or prints an error and returns NULL. */
-sqlite3_stmt *mg_prepare(sqlite3 *db, const char *cmd, const char *sql);
+/* Runs SQL; on failure records "database error: sqlite message"
+ * (common/mg_err.h) and returns -1. */
+int mg_exec(sqlite3 *db, const char *sql);
+/* Prepares, or records the error (as mg_exec) and returns NULL. */
+sqlite3_stmt *mg_prepare(sqlite3 *db, const char *sql);
 /* The one way the commands open a database that exists: read-only unless
  * MG_DB_WRITE; the path must be a regular file and an SQLite database, and
  * with MG_DB_SPANPROF one with the tables of a merged database (processes,
- * threads, spans, span_attrs, samples, stacks, frames). Otherwise prints
- * one line "spanprof CMD: PATH: why" and returns NULL. */
+ * threads, spans, span_attrs, samples, stacks, frames). Otherwise records
+ * "PATH: why" (common/mg_err.h) and returns NULL. */
 #define MG_DB_WRITE    1u
 #define MG_DB_SPANPROF 2u
-sqlite3 *mg_db_open(const char *cmd, const char *path, unsigned flags);
+sqlite3 *mg_db_open(const char *path, unsigned flags);
 
 #endif

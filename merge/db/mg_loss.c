@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "mg_db.h"
+#include "mg_err.h"
+#include "spanprof.h"
 
 int mg_loss_save(sqlite3 *db, uint64_t span_events, uint64_t samples, uint64_t spans_cut)
 {
@@ -23,13 +25,13 @@ int mg_loss_save(sqlite3 *db, uint64_t span_events, uint64_t samples, uint64_t s
 	         "INSERT OR REPLACE INTO meta VALUES('span_events', %" PRIu64 "),"
 	         "('samples', %" PRIu64 "),('spans_cut', %" PRIu64 ");",
 	         span_events, samples, spans_cut);
-	return mg_exec(db, "merge", sql);
+	return mg_exec(db, sql);
 }
 
-/* One integer from sql, 0 for NULL or no row; -1 on error (printed). */
-static int mg_loss_int(sqlite3 *db, const char *cmd, const char *sql, int64_t *out)
+/* One integer from sql, 0 for NULL or no row; -1 on error (recorded: common/mg_err.h). */
+static int mg_loss_int(sqlite3 *db, const char *sql, int64_t *out)
 {
-	sqlite3_stmt *st = mg_prepare(db, cmd, sql);
+	sqlite3_stmt *st = mg_prepare(db, sql);
 	if (!st)
 		return -1;
 	int rc = sqlite3_step(st);
@@ -37,23 +39,23 @@ static int mg_loss_int(sqlite3 *db, const char *cmd, const char *sql, int64_t *o
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return 0;
-	fprintf(stderr, "spanprof %s: database error: %s\n", cmd, sqlite3_errmsg(db));
+	mg_err_set(-SP_EIO, "database error: %s", sqlite3_errmsg(db));
 	return -1;
 }
 
-static int mg_loss_has_table(sqlite3 *db, const char *cmd, const char *table, int64_t *yes)
+static int mg_loss_has_table(sqlite3 *db, const char *table, int64_t *yes)
 {
 	char sql[160];
 	snprintf(sql, sizeof sql,
 	         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", table);
-	return mg_loss_int(db, cmd, sql, yes);
+	return mg_loss_int(db, sql, yes);
 }
 
 /* The tables that hold the counts; a database made by hand or by an
  * older merge may lack any of them (then nothing of theirs is missing). */
 enum { MG_T_LOST, MG_T_DAMAGE, MG_T_META, MG_T_DROPPED, MG_T_COUNT };
 
-int mg_loss_read(sqlite3 *db, const char *cmd, mg_loss *out)
+int mg_loss_read(sqlite3 *db, mg_loss *out)
 {
 	static const char *const tables[MG_T_COUNT] = {"lost", "damage", "meta", "dropped"};
 	static const struct {
@@ -82,18 +84,17 @@ int mg_loss_read(sqlite3 *db, const char *cmd, mg_loss *out)
 	int64_t has[MG_T_COUNT];
 	memset(out, 0, sizeof *out);
 	for (int t = 0; t < MG_T_COUNT; t++)
-		if (mg_loss_has_table(db, cmd, tables[t], &has[t]))
+		if (mg_loss_has_table(db, tables[t], &has[t]))
 			return -1;
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
 		if (has[q[i].table] &&
-		    mg_loss_int(db, cmd, q[i].sql, (int64_t *)((char *)out + q[i].field)))
+		    mg_loss_int(db, q[i].sql, (int64_t *)((char *)out + q[i].field)))
 			return -1;
 	/* Without merge's counts in meta, the shares need a count. */
 	if ((out->events_lost || out->samples_lost) && !out->samples && !out->span_events &&
-	    (mg_loss_int(db, cmd, "SELECT count(*) FROM samples", &out->samples) ||
+	    (mg_loss_int(db, "SELECT count(*) FROM samples", &out->samples) ||
 	     mg_loss_int(
-	         db, cmd,
-	         "SELECT (SELECT 2 * count(*) FROM spans) + (SELECT count(*) FROM span_attrs)",
+	         db, "SELECT (SELECT 2 * count(*) FROM spans) + (SELECT count(*) FROM span_attrs)",
 	         &out->span_events)))
 		return -1;
 	return 0;
@@ -153,22 +154,21 @@ const char *mg_loss_text(const mg_loss *l, char *buf, size_t len)
 	return buf;
 }
 
-int mg_gaps_read(sqlite3 *db, const char *cmd, mg_gaps *out)
+int mg_gaps_read(sqlite3 *db, mg_gaps *out)
 {
 	memset(out, 0, sizeof *out);
 	int64_t has_cpu = 0;
-	if (mg_loss_int(db, cmd,
+	if (mg_loss_int(db,
 	                "SELECT count(*) FROM pragma_table_info('threads') WHERE name = 'cpu_ns'",
 	                &has_cpu) ||
 	    !has_cpu)
 		return has_cpu ? -1 : 0;
 	sqlite3_stmt *st =
-	    mg_prepare(db, cmd,
-	               "SELECT count(*), total(cpu_ns), total(signal_blocked),"
-	               " total(CASE WHEN signal_blocked THEN cpu_ns END) FROM threads t"
-	               " WHERE cpu_ns > 0 AND (pid, tid) NOT IN (SELECT pid, tid FROM samples)"
-	               " AND (pid, tid) NOT IN (SELECT pid, tid FROM lost"
-	               "  WHERE kind IN ('samples', 'unwind') AND count > 0)");
+	    mg_prepare(db, "SELECT count(*), total(cpu_ns), total(signal_blocked),"
+	                   " total(CASE WHEN signal_blocked THEN cpu_ns END) FROM threads t"
+	                   " WHERE cpu_ns > 0 AND (pid, tid) NOT IN (SELECT pid, tid FROM samples)"
+	                   " AND (pid, tid) NOT IN (SELECT pid, tid FROM lost"
+	                   "  WHERE kind IN ('samples', 'unwind') AND count > 0)");
 	if (!st)
 		return -1;
 	int rc = sqlite3_step(st);
@@ -180,11 +180,11 @@ int mg_gaps_read(sqlite3 *db, const char *cmd, mg_gaps *out)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW) {
-		fprintf(stderr, "spanprof %s: database error: %s\n", cmd, sqlite3_errmsg(db));
+		mg_err_set(-SP_EIO, "database error: %s", sqlite3_errmsg(db));
 		return -1;
 	}
 	int64_t timers = 0;
-	if (mg_loss_int(db, cmd, "SELECT count(*) FROM sampler WHERE mechanism = 'timer'", &timers))
+	if (mg_loss_int(db, "SELECT count(*) FROM sampler WHERE mechanism = 'timer'", &timers))
 		return -1;
 	out->timers = timers > 0;
 	return 0;

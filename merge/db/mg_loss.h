@@ -28,12 +28,11 @@ typedef struct mg_loss {
 } mg_loss;
 
 /* During merge, before the commit: stores what only the load counted
- * (meta keys span_events, samples, spans_cut). 0 or -1 (printed). */
+ * (meta keys span_events, samples, spans_cut). 0 or -1 (recorded: common/mg_err.h). */
 int mg_loss_save(sqlite3 *db, uint64_t span_events, uint64_t samples, uint64_t spans_cut);
-/* Reads the summary of a merged database; cmd names the command in an
- * error line. Counts what meta lacks (a database of an older merge).
- * 0 or -1 (printed). */
-int mg_loss_read(sqlite3 *db, const char *cmd, mg_loss *out);
+/* Reads the summary of a merged database. Counts what meta lacks (a database of an older merge).
+ * 0 or -1 (recorded: common/mg_err.h). */
+int mg_loss_read(sqlite3 *db, mg_loss *out);
 /* 1 if anything is missing. */
 int mg_loss_any(const mg_loss *l);
 /* The summary as one line without prefix or newline, e.g. "120 of 5000
@@ -42,8 +41,8 @@ int mg_loss_any(const mg_loss *l);
 const char *mg_loss_text(const mg_loss *l, char *buf, size_t len);
 
 /* Counts the threads that could not be sampled (mg_gaps.h) in a merged
- * database (one scan of samples). 0 or -1 (printed). A database without
+ * database (one scan of samples). 0 or -1 (recorded: common/mg_err.h). A database without
  * threads.cpu_ns has no gaps. */
-int mg_gaps_read(sqlite3 *db, const char *cmd, mg_gaps *out);
+int mg_gaps_read(sqlite3 *db, mg_gaps *out);
 
 #endif

@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_err.h"
 #include "mg_grow.h"
 #include "mg_hash.h"
 #include "mg_strtab.h"
+#include "spanprof.h"
 
 typedef struct mg_node {
 	int64_t stack_id;
@@ -122,7 +124,7 @@ int mg_stack_funcs_fill(sqlite3 *db)
 		err = mg_sf_write(&sf, db);
 	}
 	if (err)
-		fprintf(stderr, "spanprof merge: deriving stack_funcs: %s\n", sqlite3_errmsg(db));
+		mg_err_set(-SP_EIO, "deriving stack_funcs: %s", sqlite3_errmsg(db));
 	mg_strtab_free(&sf.funcs);
 	free(sf.nodes);
 	mg_hash_free(&sf.node_of);

@@ -104,7 +104,7 @@ static int dispatch(struct sp_export *x)
 static int read_missing(struct sp_export *x)
 {
 	mg_loss loss;
-	if (mg_loss_read(x->db, "export", &loss))
+	if (mg_loss_read(x->db, &loss))
 		return -SP_EIO;
 	if (mg_loss_any(&loss))
 		mg_loss_text(&loss, x->missing, sizeof x->missing);

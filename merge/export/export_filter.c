@@ -22,7 +22,7 @@
 
 int sp_export_open_db(struct sp_export *x)
 {
-	x->db = mg_db_open("export", x->opts->db_path, MG_DB_SPANPROF);
+	x->db = mg_db_open(x->opts->db_path, MG_DB_SPANPROF);
 	return x->db ? 0 : -SP_EIO;
 }
 

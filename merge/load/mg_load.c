@@ -74,7 +74,7 @@ static sqlite3_stmt *mg_prepare_span_many(sqlite3 *db)
 		len += sizeof row - 1;
 	}
 	memcpy(sql + len, mg_span_upsert, sizeof mg_span_upsert);
-	return mg_prepare(db, "merge", sql);
+	return mg_prepare(db, sql);
 }
 
 int mg_merge_prepare(mg_merge *mg)
@@ -115,7 +115,7 @@ int mg_merge_prepare(mg_merge *mg)
 	    {&mg->ins_stack, "INSERT INTO stacks VALUES(?,?,?,?)"},
 	};
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
-		if (!(*s[i].st = mg_prepare(mg->db, "merge", s[i].sql)))
+		if (!(*s[i].st = mg_prepare(mg->db, s[i].sql)))
 			return -1;
 	if (!(mg->ins_span_many = mg_prepare_span_many(mg->db)))
 		return -1;
