@@ -100,7 +100,8 @@ struct sp_export {
 
 /* Runs a whole export: opens and checks the database, applies filters,
  * writes to a temporary file renamed over opts->out_path on success.
- * Prints a one-line reason on failure. Returns 0, or -SP_E... */
+ * Records a one-line reason on failure (common/mg_err.h): the command
+ * prints it. Returns 0, or -SP_E... */
 int sp_export_run(const struct sp_export_opts *opts);
 
 /* The per-format writers, called by sp_export_run with tables loaded. */
@@ -113,7 +114,8 @@ int sp_export_otlp(struct sp_export *x);
 
 /* For commands that read the database like an export but write no file
  * ('spanprof push'): opens and checks it and builds the views as
- * sp_export_run does (x is reset first). 0, or -SP_E... (printed).
+ * sp_export_run does (x is reset first). 0, or -SP_E... (recorded:
+ * common/mg_err.h).
  * sp_export_close frees what sp_export_open took, also after a failure. */
 int sp_export_open(struct sp_export *x, const struct sp_export_opts *opts);
 void sp_export_close(struct sp_export *x);
@@ -148,13 +150,13 @@ int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *s
 
 /* --- helpers (export_common.c; spools: export_output.c) --- */
 
-/* Prepares sql; on error prints it and returns NULL. */
+/* Prepares sql; on error records it and returns NULL. */
 sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql);
 /* The exported threads, one row each, ordered by (pid, tid): columns
  * pid, tid, thread name (or NULL), executable of its process (or NULL).
- * NULL on error (printed). */
+ * NULL on error (recorded). */
 sqlite3_stmt *sp_export_threads(struct sp_export *x);
-/* sqlite3_step wrapper: 1 = row, 0 = done, -SP_EIO = error (printed). */
+/* sqlite3_step wrapper: 1 = row, 0 = done, -SP_EIO = error (recorded). */
 int sp_export_step(struct sp_export *x, sqlite3_stmt *st);
 /* Index of stack_id in x->stacks, or -1. */
 int32_t sp_export_stack_idx(const struct sp_export *x, int64_t stack_id);

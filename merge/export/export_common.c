@@ -26,8 +26,7 @@ sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path,
-		        sqlite3_errmsg(x->db));
+		mg_err_set(-SP_EIO, "%s: %s", x->opts->db_path, sqlite3_errmsg(x->db));
 		return NULL;
 	}
 	return st;
@@ -50,7 +49,7 @@ int sp_export_step(struct sp_export *x, sqlite3_stmt *st)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path, sqlite3_errmsg(x->db));
+	mg_err_set(-SP_EIO, "%s: %s", x->opts->db_path, sqlite3_errmsg(x->db));
 	return -SP_EIO;
 }
 
@@ -59,7 +58,7 @@ int sp_export_exec(struct sp_export *x, const char *sql)
 	char *err = NULL;
 	if (sqlite3_exec(x->db, sql, NULL, NULL, &err) == SQLITE_OK)
 		return 0;
-	fprintf(stderr, "spanprof export: %s: %s\n", x->opts->db_path, err ? err : "error");
+	mg_err_set(-SP_EIO, "%s: %s", x->opts->db_path, err ? err : "error");
 	sqlite3_free(err);
 	return -SP_EIO;
 }
@@ -134,7 +133,7 @@ int sp_export_run(const struct sp_export_opts *opts)
 	if (rc == 0) {
 		rc = dispatch(&x);
 		if (rc == 0 && ferror(x.out)) {
-			fprintf(stderr, "spanprof export: write error\n");
+			mg_err_set(-SP_EIO, "write error");
 			rc = -SP_EIO;
 		}
 		rc = sp_export_output_close(&x, tmp_path, rc);

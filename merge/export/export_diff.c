@@ -29,6 +29,8 @@
 #include "export.h" /* mg_strtab, sp_json_str */
 #include "export_diff.h"
 #include "export_pprof.pb-c.h"
+#include "mg_err.h"
+#include "spanprof.h"
 
 /* --- output files: a temp file beside the target, renamed on success --- */
 
@@ -44,22 +46,21 @@ static int xd_open(xd_file *f, const char *prefix, const char *suffix)
 	f->tmp = NULL;
 	if (asprintf(&f->path, "%s%s", prefix, suffix) < 0) {
 		f->path = NULL;
-		fprintf(stderr, "spanprof explain: out of memory\n");
+		mg_err_set(-SP_ENOMEM, "out of memory");
 		return -1;
 	}
 	if (lstat(f->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-		fprintf(stderr, "spanprof explain: %s: exists and is not a regular file\n",
-		        f->path);
+		mg_err_set(-SP_EINVAL, "%s: exists and is not a regular file", f->path);
 		return -1;
 	}
 	if (asprintf(&f->tmp, "%s.tmp.XXXXXX", f->path) < 0) {
 		f->tmp = NULL;
-		fprintf(stderr, "spanprof explain: out of memory\n");
+		mg_err_set(-SP_ENOMEM, "out of memory");
 		return -1;
 	}
 	f->fd = mkstemp(f->tmp); /* O_EXCL, mode 0600: the names may be inputs */
 	if (f->fd < 0) {
-		fprintf(stderr, "spanprof explain: %s: %s\n", f->path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", f->path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -69,11 +70,11 @@ static int xd_open(xd_file *f, const char *prefix, const char *suffix)
 static int xd_close(xd_file *f, int err)
 {
 	if (f->fd >= 0 && close(f->fd) != 0 && !err) {
-		fprintf(stderr, "spanprof explain: %s: %s\n", f->path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", f->path, strerror(errno));
 		err = -1;
 	}
 	if (f->fd >= 0 && !err && rename(f->tmp, f->path) != 0) {
-		fprintf(stderr, "spanprof explain: %s: %s\n", f->path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", f->path, strerror(errno));
 		err = -1;
 	}
 	if (f->fd >= 0 && err)
@@ -191,7 +192,7 @@ static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix
 	int err = mg_strtab_init(&p.strs) || xd_pprof_alloc(&p, d) ? -1 : 0;
 	if (err) {
 		xd_pprof_free(&p);
-		fprintf(stderr, "spanprof explain: out of memory\n");
+		mg_err_set(-SP_ENOMEM, "out of memory");
 		return -1;
 	}
 	Perftools__Profiles__Profile m = PERFTOOLS__PROFILES__PROFILE__INIT;
@@ -237,7 +238,7 @@ static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix
 	size_t len = perftools__profiles__profile__get_packed_size(&m);
 	uint8_t *buf = err ? NULL : malloc(len + 1);
 	if (!err && !buf) {
-		fprintf(stderr, "spanprof explain: out of memory\n");
+		mg_err_set(-SP_ENOMEM, "out of memory");
 		err = -1;
 	}
 	if (!err)
@@ -252,7 +253,7 @@ static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix
 		if (gz && gzclose(gz) != Z_OK)
 			err = -1;
 		if (err)
-			fprintf(stderr, "spanprof explain: %s: writing failed\n", f.path);
+			mg_err_set(-SP_EIO, "%s: writing failed", f.path);
 	}
 	err = xd_close(&f, err);
 	free(buf);
@@ -303,7 +304,7 @@ static int xd_speedscope_write(const struct sp_xdiff *d, const char *prefix)
 	int err = xd_open(&f, prefix, ".speedscope.json");
 	FILE *out = err ? NULL : fdopen(dup(f.fd), "w");
 	if (!err && !out) {
-		fprintf(stderr, "spanprof explain: %s: %s\n", f.path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", f.path, strerror(errno));
 		err = -1;
 	}
 	if (out) {
@@ -324,7 +325,7 @@ static int xd_speedscope_write(const struct sp_xdiff *d, const char *prefix)
 		xd_speedscope_profile(out, d, 0);
 		fprintf(out, "]}\n");
 		if (ferror(out) | (fclose(out) != 0)) {
-			fprintf(stderr, "spanprof explain: %s: writing failed\n", f.path);
+			mg_err_set(-SP_EIO, "%s: writing failed", f.path);
 			err = -1;
 		}
 	}

@@ -38,7 +38,7 @@ struct sp_xdiff {
 };
 
 /* Writes PREFIX.slow.pb.gz, PREFIX.rest.pb.gz and PREFIX.speedscope.json.
- * Returns 0, or -1 with a one-line reason printed on stderr. */
+ * Returns 0, or -1 with a one-line reason recorded (common/mg_err.h). */
 int sp_xdiff_write(const struct sp_xdiff *d, const char *prefix);
 
 #endif

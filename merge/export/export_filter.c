@@ -136,8 +136,8 @@ int sp_export_check_selection(struct sp_export *x)
 	if (rc)
 		return rc;
 	if (all_spans == 0 && all_samples == 0) {
-		fprintf(stderr, "spanprof export: %s: the database holds no spans and no samples\n",
-		        x->opts->db_path);
+		mg_err_set(-SP_EINVAL, "%s: the database holds no spans and no samples",
+		           x->opts->db_path);
 		return -SP_EINVAL;
 	}
 	lo = INT64_MAX;
@@ -150,8 +150,8 @@ int sp_export_check_selection(struct sp_export *x)
 	if (rc)
 		return rc;
 	if (x->nsel_samples == 0 && x->nsel_spans == 0) {
-		fprintf(stderr, "spanprof export: %s: no span or sample matches the filter\n",
-		        x->opts->db_path);
+		mg_err_set(-SP_EINVAL, "%s: no span or sample matches the filter",
+		           x->opts->db_path);
 		return -SP_EINVAL;
 	}
 	x->min_ns = lo;

@@ -2,7 +2,8 @@
  * export_int.h - what the files of 'spanprof export' share beyond
  * export.h (private to merge/export/): the steps of a run, each in its
  * file, and a helper. All int functions return 0 or a negative SP_E*
- * code, having printed one line.
+ * code, having recorded one line (common/mg_err.h) that the command
+ * prints.
  *
  * Threading: single-threaded.
  */
@@ -10,6 +11,7 @@
 #define EXPORT_INT_H
 
 #include "export.h"
+#include "mg_err.h"  /* the error a failed step records */
 #include "mg_grow.h" /* array growth, for every file of the export */
 
 /* Runs SQL that returns no rows. */

@@ -34,6 +34,7 @@
 
 #include "export.h"
 #include "json.h"
+#include "mg_err.h"
 #include "mg_grow.h"
 #include "otlp_common.pb-c.h"
 #include "otlp_resource.pb-c.h"
@@ -596,6 +597,6 @@ int sp_export_otlp(struct sp_export *x)
 	sp_otlp_buf_free(&f.resource);
 	sp_otlp_buf_free(&f.head);
 	if (rc == -SP_EIO)
-		fprintf(stderr, "spanprof export: writing the OTLP output failed\n");
+		mg_err_set(-SP_EIO, "writing the OTLP output failed");
 	return rc;
 }

@@ -19,7 +19,7 @@
 static int open_stdout(struct sp_export *x)
 {
 	if (x->opts->format == SP_EXPORT_PPROF && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "spanprof export: pprof is binary; use -o FILE\n");
+		mg_err_set(-SP_EINVAL, "pprof is binary; use -o FILE");
 		return -SP_EINVAL;
 	}
 	x->out = stdout;
@@ -36,9 +36,7 @@ static int check_target(const char *path)
 	struct stat sb;
 	if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode))
 		return 0;
-	fprintf(stderr,
-	        "spanprof export: %s: exists and is not a regular file (use -o - for stdout)\n",
-	        path);
+	mg_err_set(-SP_EINVAL, "%s: exists and is not a regular file (use -o - for stdout)", path);
 	return -SP_EINVAL;
 }
 
@@ -54,7 +52,7 @@ int sp_export_output_open(struct sp_export *x, char **tmp_path)
 		return -SP_ENOMEM;
 	int fd = mkstemp(*tmp_path); /* O_EXCL, mode 0600 */
 	if (fd < 0 || !(x->out = fdopen(fd, "w"))) {
-		fprintf(stderr, "spanprof export: %s: %s\n", o->out_path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", o->out_path, strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(*tmp_path);
@@ -71,7 +69,7 @@ int sp_export_output_open(struct sp_export *x, char **tmp_path)
 int sp_export_output_close(struct sp_export *x, char *tmp_path, int rc)
 {
 	if (x->out && fflush(x->out) != 0 && rc == 0) {
-		fprintf(stderr, "spanprof export: write: %s\n", strerror(errno));
+		mg_err_set(-SP_EIO, "write: %s", strerror(errno));
 		rc = -SP_EIO;
 	}
 	if (x->out_owned && fclose(x->out) != 0 && rc == 0)
@@ -79,7 +77,7 @@ int sp_export_output_close(struct sp_export *x, char *tmp_path, int rc)
 	if (!tmp_path)
 		return rc;
 	if (rc == 0 && rename(tmp_path, x->opts->out_path) != 0) {
-		fprintf(stderr, "spanprof export: %s: %s\n", x->opts->out_path, strerror(errno));
+		mg_err_set(-SP_EIO, "%s: %s", x->opts->out_path, strerror(errno));
 		rc = -SP_EIO;
 	}
 	if (rc != 0)

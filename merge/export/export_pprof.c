@@ -35,6 +35,7 @@
 
 #include "export.h"
 #include "export_pprof.pb-c.h"
+#include "mg_err.h"
 #include "mg_grow.h"
 #include "spanprof.h"
 
@@ -415,7 +416,7 @@ int sp_export_pprof(struct sp_export *x)
 	if (fd < 0 || !(pp.gz = gzdopen(fd, "wb"))) {
 		if (fd >= 0)
 			close(fd);
-		fprintf(stderr, "spanprof export: cannot start gzip output\n");
+		mg_err_set(-SP_EIO, "cannot start gzip output");
 		return -SP_EIO;
 	}
 	int rc = mg_strtab_init(&pp.strs);
@@ -429,7 +430,7 @@ int sp_export_pprof(struct sp_export *x)
 	if (gzclose(pp.gz) != Z_OK && rc == 0)
 		rc = -SP_EIO;
 	if (rc == -SP_EIO)
-		fprintf(stderr, "spanprof export: writing the pprof output failed\n");
+		mg_err_set(-SP_EIO, "writing the pprof output failed");
 	mg_strtab_free(&pp.strs);
 	mg_strtab_free(&pp.modules);
 	free(pp.buf);

@@ -140,10 +140,9 @@ static int order_stacks(struct sp_export *x)
 	for (size_t i = 0; i < x->nstacks; i++) {
 		int32_t p = x->stacks[i].parent_idx;
 		if (p >= 0 && x->stacks[p].order >= x->stacks[i].order) {
-			fprintf(stderr,
-			        "spanprof export: %s: stacks: node %" PRId64
-			        " is not deeper than its parent\n",
-			        x->opts->db_path, x->stacks[i].stack_id);
+			mg_err_set(-SP_ECORRUPT,
+			           "%s: stacks: node %" PRId64 " is not deeper than its parent",
+			           x->opts->db_path, x->stacks[i].stack_id);
 			return -SP_ECORRUPT;
 		}
 	}
