@@ -25,6 +25,25 @@ char *tr_tmpdir(void)
 	return copy;
 }
 
+char *tr_dir;
+
+int tr_setup(void **state)
+{
+	(void)state;
+	tr_dir = tr_tmpdir();
+	return 0;
+}
+
+int tr_teardown(void **state)
+{
+	(void)state;
+	sp_stop();
+	tl_rm_rf(tr_dir);
+	free(tr_dir);
+	tr_dir = NULL;
+	return 0;
+}
+
 void tr_start(const char *dir)
 {
 	sp_config cfg = {.out_dir = dir, .mode = SP_MODE_OFF};

@@ -63,6 +63,12 @@ typedef struct tr_log {
 /* tl_tmpdir "tracer", as a malloc'd path (the caller frees it); remove
  * it with tl_rm_rf. */
 char *tr_tmpdir(void);
+/* A per-test fixture for cmocka_unit_test_setup_teardown: tr_setup puts
+ * a fresh tr_tmpdir() into tr_dir; tr_teardown stops the runtime (sp_stop)
+ * and removes and frees the directory. */
+extern char *tr_dir;
+int tr_setup(void **state);
+int tr_teardown(void **state);
 /* sp_start into dir with sampling off (spans only); asserts success. */
 void tr_start(const char *dir);
 /* Path of the log of process pid in dir (malloc'd), or NULL. */

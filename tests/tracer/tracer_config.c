@@ -31,24 +31,12 @@ _Static_assert(sizeof(void *) != 8 || sizeof(sp_config) == 56, "sp_config size c
 _Static_assert(sizeof(void *) != 8 || offsetof(sp_config, on_full) == 20,
                "sp_config.on_full moved");
 
-static char *tr_dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	tr_dir = tr_tmpdir();
-	return 0;
-}
-
+/* tr_teardown, and the variables the tests set are unset again. */
 static int teardown(void **state)
 {
-	(void)state;
-	sp_stop();
 	unsetenv("SPANPROF_BUFFER_KB");
 	unsetenv("SPANPROF_ON_FULL");
-	tl_rm_rf(tr_dir);
-	free(tr_dir);
-	return 0;
+	return tr_teardown(state);
 }
 
 /* sp_start(cfg) with stderr captured into err (NUL-terminated). */
@@ -197,10 +185,10 @@ static void test_on_full_policy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_buffer_kb_malformed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_on_full_malformed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_buffer_kb_sizes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_on_full_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_buffer_kb_malformed, tr_setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_on_full_malformed, tr_setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_buffer_kb_sizes, tr_setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_on_full_policy, tr_setup, teardown),
 	};
 	unsetenv("SPANPROF_OUT");
 	unsetenv("SPANPROF_BUFFER_KB");

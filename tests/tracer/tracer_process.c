@@ -25,24 +25,6 @@
 #include "tr_log.h"
 #include "tl.h"
 
-static char *tr_dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	tr_dir = tr_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	sp_stop();
-	tl_rm_rf(tr_dir);
-	free(tr_dir);
-	return 0;
-}
-
 static __attribute__((unused)) int wait_exit_code(pid_t pid)
 {
 	int status = 0;
@@ -338,10 +320,11 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
 		return child_main(argv[2]);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_fork_child_keeps_parent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fork_while_threads_make_spans, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_exec_child_traceparent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_exec_child_bad_env, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fork_child_keeps_parent, tr_setup, tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_fork_while_threads_make_spans, tr_setup,
+	                                    tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_child_traceparent, tr_setup, tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_child_bad_env, tr_setup, tr_teardown),
 	};
 	unsetenv("SPANPROF_OUT");
 	unsetenv("TRACEPARENT");

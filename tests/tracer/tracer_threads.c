@@ -19,24 +19,6 @@
 #include "tr_log.h"
 #include "tl.h"
 
-static char *tr_dir;
-
-static int setup(void **state)
-{
-	(void)state;
-	tr_dir = tr_tmpdir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	sp_stop();
-	tl_rm_rf(tr_dir);
-	free(tr_dir);
-	return 0;
-}
-
 static pthread_t spawn(void *(*fn)(void *), void *arg)
 {
 	pthread_t t;
@@ -365,13 +347,13 @@ static void test_thousand_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_cross_thread_parent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cross_thread_end_and_exit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cross_thread_end_then_owner_exits, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_span_open_across_restart, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_span_ended_while_off, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_thousand_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cross_thread_parent, tr_setup, tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_cross_thread_end_and_exit, tr_setup, tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_cross_thread_end_then_owner_exits, tr_setup,
+	                                    tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_span_open_across_restart, tr_setup, tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_span_ended_while_off, tr_setup, tr_teardown),
+	    cmocka_unit_test_setup_teardown(test_thousand_threads, tr_setup, tr_teardown),
 	};
 	unsetenv("SPANPROF_OUT");
 	unsetenv("TRACEPARENT");
