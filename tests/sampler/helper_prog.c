@@ -35,21 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double thread_cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-__attribute__((noinline)) static void spin(double cpu_s)
-{
-	double end = thread_cpu_s() + cpu_s;
-	volatile uint64_t x = 0;
-	while (thread_cpu_s() < end)
-		for (int i = 0; i < 200000; i++)
-			x += (uint64_t)i;
-}
+#include "spin.h"
 
 static void *spin_thread(void *arg)
 {

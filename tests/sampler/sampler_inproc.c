@@ -77,18 +77,18 @@ extern const char __start_sp_text_b[], __stop_sp_text_b[];
 
 SP_IN_SECTION("sp_text_a") void sp_work_a(double cpu_s)
 {
-	double end = sp_test_thread_cpu_s() + cpu_s;
+	double end = thread_cpu_s() + cpu_s;
 	volatile uint64_t x = 0;
-	while (sp_test_thread_cpu_s() < end)
+	while (thread_cpu_s() < end)
 		for (int i = 0; i < 20000; i++)
 			x += (uint64_t)i;
 }
 
 SP_IN_SECTION("sp_text_b") void sp_work_b(double cpu_s)
 {
-	double end = sp_test_thread_cpu_s() + cpu_s;
+	double end = thread_cpu_s() + cpu_s;
 	volatile uint64_t x = 0;
-	while (sp_test_thread_cpu_s() < end)
+	while (thread_cpu_s() < end)
 		for (int i = 0; i < 20000; i++)
 			x += (uint64_t)i;
 }
@@ -154,9 +154,9 @@ static void work_spin_report(int fd)
 	struct sigaction query;
 	sigaction(SIGRTMIN + 6, NULL, &query);
 	signal(SIGRTMIN + 6, SIG_IGN);
-	double t0 = sp_test_thread_cpu_s();
-	sp_test_spin(g_spin_s);
-	double cpu_s = sp_test_thread_cpu_s() - t0;
+	double t0 = thread_cpu_s();
+	spin(g_spin_s);
+	double cpu_s = thread_cpu_s() - t0;
 	if (write(fd, &cpu_s, sizeof cpu_s) != sizeof cpu_s)
 		_exit(12);
 }
@@ -301,7 +301,7 @@ static void *spinner_main(void *arg)
 	uint32_t *tid = arg;
 	*tid = (uint32_t)gettid();
 	pthread_setname_np(pthread_self(), "sp-spinner");
-	sp_test_spin(0.25);
+	spin(0.25);
 	return NULL;
 }
 
@@ -309,7 +309,7 @@ static void *exiting_main(void *arg)
 {
 	uint32_t *tid = arg;
 	*tid = (uint32_t)gettid();
-	sp_test_spin(0.25);
+	spin(0.25);
 	pthread_exit(NULL);
 }
 
@@ -382,7 +382,7 @@ static void work_claims_signal(int fd)
 	act.sa_handler = user_handler;
 	report[0] = sigaction(signo, &act, NULL);
 	sigaction(signo, NULL, &seen); /* the program sees its own action */
-	sp_test_spin(0.3);             /* samples keep coming */
+	spin(0.3);                     /* samples keep coming */
 	for (int i = 0; i < 5; i++)
 		raise(signo); /* not samples: forwarded to the program */
 	report[1] = g_user_signals;

@@ -94,7 +94,7 @@ __attribute__((noinline, unused)) static uint64_t deep(int depth, double cpu_s)
 	if (depth > 0)
 		keep += deep(depth - 1, cpu_s);
 	else
-		sp_test_spin(cpu_s);
+		spin(cpu_s);
 	return keep;
 }
 

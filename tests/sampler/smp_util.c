@@ -116,19 +116,3 @@ size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid)
 		n += log->samples[i].tid == tid;
 	return n;
 }
-
-double sp_test_thread_cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void sp_test_spin(double cpu_s)
-{
-	double end = sp_test_thread_cpu_s() + cpu_s;
-	volatile uint64_t x = 0;
-	while (sp_test_thread_cpu_s() < end)
-		for (int i = 0; i < 200000; i++)
-			x += (uint64_t)i;
-}

@@ -1,7 +1,8 @@
 /*
  * smp_util.h - helpers of the sampler tests: reading the samples,
- * threads and modules of a log; spinning on the CPU. Temporary directories,
- * finding logs and running programs come from tests/lib (tl.h).
+ * threads and modules of a log; spinning on the CPU comes with spin.h.
+ * Temporary directories, finding logs and running programs come from
+ * tests/lib (tl.h).
  *
  * Threading: single-threaded test code.
  */
@@ -10,6 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "spin.h"
 
 #define SP_TEST_MAX_FRAMES 128
 
@@ -43,9 +46,5 @@ void sp_test_free_log(sp_test_log *log);
 /* Nonzero if a MODULE record's path contains needle. */
 int sp_test_has_module(const sp_test_log *log, const char *needle);
 size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid);
-/* CPU seconds of the calling thread. */
-double sp_test_thread_cpu_s(void);
-/* Spins on the CPU for cpu_s seconds of this thread's CPU time. */
-void sp_test_spin(double cpu_s);
 
 #endif
