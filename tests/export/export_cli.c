@@ -23,21 +23,6 @@
 
 #define T0 1700000000000000000LL
 
-static int setup(void **state)
-{
-	struct xt *t = calloc(1, sizeof *t);
-	xt_setup(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	xt_teardown(*state);
-	free(*state);
-	return 0;
-}
-
 static int count_lines(const char *s)
 {
 	int n = 0;
@@ -268,15 +253,21 @@ static void test_output_targets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_empty_and_foreign_db, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_filter_matches_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_folded_all, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_folded_span_filter, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_time_window, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_output_targets, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_every_format_writes_private_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_usage, xt_fixture_setup, xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage, xt_fixture_setup, xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_and_foreign_db, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_filter_matches_nothing, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_folded_all, xt_fixture_setup, xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_folded_span_filter, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_time_window, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_output_targets, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_every_format_writes_private_file, xt_fixture_setup,
+	                                    xt_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

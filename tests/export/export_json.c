@@ -21,21 +21,6 @@
 #include "xt.h"
 #include "tl.h"
 
-static int setup(void **state)
-{
-	struct xt *t = calloc(1, sizeof *t);
-	xt_setup(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	xt_teardown(*state);
-	free(*state);
-	return 0;
-}
-
 static void export_to(struct xt *t, const char *format, const char *path, const char *extra)
 {
 	char *out = NULL;
@@ -156,10 +141,14 @@ static void test_speedscope_validates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_chrome_matches_database, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_chrome_many_threads, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_chrome_loads_in_firefox_profiler, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_speedscope_validates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chrome_matches_database, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_chrome_many_threads, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_chrome_loads_in_firefox_profiler, xt_fixture_setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_speedscope_validates, xt_fixture_setup,
+	                                    xt_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

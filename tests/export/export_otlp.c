@@ -29,8 +29,8 @@
  * stays text, as a hand-written database may have it). */
 static int setup(void **state)
 {
-	struct xt *t = calloc(1, sizeof *t);
-	xt_setup(t);
+	xt_fixture_setup(state);
+	struct xt *t = *state;
 	char *out = NULL;
 	if (tl_sh_all(&out,
 	              "sqlite3 %s \"ALTER TABLE spans ADD COLUMN cut INTEGER DEFAULT 0; "
@@ -39,14 +39,6 @@ static int setup(void **state)
 	              t->db) != 0)
 		fail_msg("sqlite3: %s", out);
 	free(out);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	xt_teardown(*state);
-	free(*state);
 	return 0;
 }
 
@@ -235,12 +227,17 @@ static void test_two_hosts_one_trace(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_file_decodes_to_the_database, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_service_name_from_environment, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_push_retries_503_then_delivers, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_push_cuts_requests_under_4mib, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_push_refused_fails_in_one_line, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_hosts_one_trace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_decodes_to_the_database, setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_service_name_from_environment, setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_push_retries_503_then_delivers, setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_push_cuts_requests_under_4mib, setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_push_refused_fails_in_one_line, setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_hosts_one_trace, setup, xt_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

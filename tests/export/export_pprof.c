@@ -19,7 +19,7 @@
 #include "tl.h"
 
 struct ppt {
-	struct xt t;
+	struct xt t; /* first: xt_fixture_teardown frees the whole */
 	char profile[512];
 };
 
@@ -33,14 +33,6 @@ static int setup(void **state)
 		fail_msg("export: %s", out);
 	free(out);
 	*state = p;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct ppt *p = *state;
-	xt_teardown(&p->t);
-	free(p);
 	return 0;
 }
 
@@ -171,11 +163,14 @@ static void test_raw_shows_hex_ids_and_mappings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_top_shows_hot_function, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tags_list_spans_and_attributes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_top_shows_hot_function, setup,
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tags_list_spans_and_attributes, setup,
+	                                    xt_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tagfocus_slices_by_span_and_input, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_raw_shows_hex_ids_and_mappings, setup, teardown),
+	                                    xt_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_raw_shows_hex_ids_and_mappings, setup,
+	                                    xt_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

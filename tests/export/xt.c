@@ -57,6 +57,22 @@ void xt_teardown(struct xt *t)
 	tl_rm_rf(t->dir);
 }
 
+int xt_fixture_setup(void **state)
+{
+	struct xt *t = calloc(1, sizeof *t);
+	assert_non_null(t);
+	xt_setup(t);
+	*state = t;
+	return 0;
+}
+
+int xt_fixture_teardown(void **state)
+{
+	xt_teardown(*state);
+	free(*state);
+	return 0;
+}
+
 static int reader_missing(const char *what)
 {
 	const char *skip = getenv("SPANPROF_SKIP_READERS");

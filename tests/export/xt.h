@@ -19,6 +19,11 @@ struct xt {
 /* Creates the temp dir and the fixture database (tests/export/fixture.sql). */
 void xt_setup(struct xt *t);
 void xt_teardown(struct xt *t);
+/* The same as cmocka per-test fixtures: xt_fixture_setup puts a new set-up
+ * struct xt into *state; xt_fixture_teardown tears down and frees *state,
+ * a struct xt or a struct whose first member is one. */
+int xt_fixture_setup(void **state);
+int xt_fixture_teardown(void **state);
 /* The readers' prefix; fails the test naming scripts/install-readers.sh when
  * a reader is missing, or skips it when SPANPROF_SKIP_READERS=1. */
 const char *xt_readers(void);
