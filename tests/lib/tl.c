@@ -41,6 +41,12 @@ void tl_rm_rf(const char *dir)
 	nftw(dir, tl_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+int tl_teardown_rm_rf(void **state)
+{
+	tl_rm_rf(*state);
+	return 0;
+}
+
 int tl_exists(const char *path)
 {
 	struct stat sb;

@@ -27,6 +27,9 @@
 void tl_tmpdir(char *out, size_t cap, const char *tag);
 /* Removes dir and everything below it (quiet when it does not exist). */
 void tl_rm_rf(const char *dir);
+/* A cmocka teardown (of a group or a test) that removes the directory
+ * whose path its setup put into *state (tl_rm_rf); returns 0. */
+int tl_teardown_rm_rf(void **state);
 /* 1 when path exists (any type), else 0. */
 int tl_exists(const char *path);
 /* The whole file, NUL-terminated (malloc'd); its length into *len when len

@@ -73,17 +73,10 @@ static void write_log(int which)
 
 static int group_setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "append");
+	*state = g_dir;
 	for (int i = 0; i < 3; i++)
 		write_log(i);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
 	return 0;
 }
 
@@ -162,5 +155,5 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_appends_equal_whole_merge),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, tl_teardown_rm_rf);
 }

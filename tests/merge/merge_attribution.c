@@ -94,8 +94,8 @@ static void write_child_log(void)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "attr");
+	*state = g_dir;
 	write_parent_log();
 	write_child_log();
 	snprintf(g_db, sizeof g_db, "%s/out.db", g_dir);
@@ -334,13 +334,6 @@ static void test_overwrite(void **state)
 	sqlite3_close(db);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,5 +348,5 @@ int main(void)
 	    cmocka_unit_test(test_top_and_query),
 	    cmocka_unit_test(test_overwrite),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

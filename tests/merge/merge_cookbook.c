@@ -110,8 +110,8 @@ static void write_logs(void)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "cookbook");
+	*state = g_dir;
 	write_logs();
 	snprintf(g_db, sizeof g_db, "%s/cookbook.db", g_dir);
 	return tl_cli_run(NULL, NULL, "merge -q -o '%s' '%s'", g_db, g_dir);
@@ -264,13 +264,6 @@ static void test_answers_do_not_depend_on_span_ids(void **state)
 	free(md);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,5 +271,5 @@ int main(void)
 	    cmocka_unit_test(test_hot_function_per_kind),
 	    cmocka_unit_test(test_answers_do_not_depend_on_span_ids),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

@@ -281,15 +281,8 @@ static void test_nothing_readable(void **state)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "damage");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
+	*state = g_dir;
 	return 0;
 }
 
@@ -302,5 +295,5 @@ int main(void)
 	    cmocka_unit_test(test_unknown_strings_after_damage),
 	    cmocka_unit_test(test_nothing_readable),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

@@ -23,9 +23,9 @@ static char g_dir[512], g_db[600], g_qdb[600];
 
 static int setup(void **state)
 {
-	(void)state;
 	char prog[1024], *err = NULL;
 	tl_tmpdir(g_dir, sizeof g_dir, "e2e");
+	*state = g_dir;
 	snprintf(prog, sizeof prog, "%s/tests/merge/merge_e2e_prog", getenv("SPANPROF_BUILD_DIR"));
 	int rc = tl_cli_run(NULL, &err, "record -o '%s/logs' -- '%s'", g_dir, prog);
 	if (rc)
@@ -176,13 +176,6 @@ static void test_db_facts(void **state)
 	sqlite3_close(db);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,5 +185,5 @@ int main(void)
 	    cmocka_unit_test(test_quickstart_cookbook),
 #endif
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

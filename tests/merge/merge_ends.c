@@ -106,9 +106,9 @@ static void write_frames_bounds(synth *s)
 
 static int setup(void **state)
 {
-	(void)state;
 	synth s;
 	tl_tmpdir(g_dir, sizeof g_dir, "ends");
+	*state = g_dir;
 	if (synth_open(&s, g_dir, "ends", 5151, 1))
 		return -1;
 	synth_sampler(&s, 1000);
@@ -219,13 +219,6 @@ static void test_bounds(void **state)
 	sqlite3_close(db);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,5 +227,5 @@ int main(void)
 	    cmocka_unit_test(test_double_end),
 	    cmocka_unit_test(test_bounds),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

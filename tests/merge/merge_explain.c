@@ -233,9 +233,9 @@ static void write_wall_log(const char *dir)
 
 static int setup(void **state)
 {
-	(void)state;
 	char wall[600];
 	tl_tmpdir(g_dir, sizeof g_dir, "explain");
+	*state = g_dir;
 	snprintf(wall, sizeof wall, "%s/wall", g_dir);
 	write_cpu_log();
 	write_wall_log(wall);
@@ -245,13 +245,6 @@ static int setup(void **state)
 	snprintf(logs, sizeof logs, "%s/cpu.7100.splog", g_dir);
 	if (mtest_merge("-q", g_db, logs) || mtest_merge("-q", g_wall_db, wall))
 		return -1;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
 	return 0;
 }
 
@@ -570,5 +563,5 @@ int main(void)
 	    cmocka_unit_test(test_top_by_fixes),
 	    cmocka_unit_test(test_diff_export),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

@@ -100,16 +100,9 @@ static void write_log(void)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "prefetch");
+	*state = g_dir;
 	write_log();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
 	return 0;
 }
 
@@ -288,5 +281,5 @@ int main(void)
 	    cmocka_unit_test(test_truncated_log_same_records_then_error),
 	    cmocka_unit_test(test_stop_early),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

@@ -30,8 +30,8 @@ static char g_dir[512], g_db[600];
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "query");
+	*state = g_dir;
 	synth s;
 	assert_int_equal(synth_open(&s, g_dir, "query", 4242, 1), 0);
 	synth_span_begin(&s, 4242, 1000, 1, 0, "request");
@@ -42,13 +42,6 @@ static int setup(void **state)
 	synth_close(&s);
 	snprintf(g_db, sizeof g_db, "%s/q.db", g_dir);
 	assert_int_equal(mtest_merge("", g_db, g_dir), 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
 	return 0;
 }
 
@@ -228,5 +221,5 @@ int main(void)
 	    cmocka_unit_test(test_reading_still_works),
 	    cmocka_unit_test(test_json_is_strict),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

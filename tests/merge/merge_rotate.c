@@ -48,8 +48,8 @@ static void run_prog(const char *out, const char *rotate, const char *keep, cons
 
 static int group_setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(dir, sizeof dir, "rotate");
+	*state = dir;
 	snprintf(prog, sizeof prog, "%s/tests/merge/merge_rotate_prog",
 	         getenv("SPANPROF_BUILD_DIR"));
 	snprintf(rot, sizeof rot, "%s/rot", dir);
@@ -58,13 +58,6 @@ static int group_setup(void **state)
 	snprintf(args, sizeof args, "%d %d", ITERATIONS, THREADS);
 	run_prog(rot, "100ms", NULL, args);
 	run_prog(plain, NULL, NULL, args);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(dir);
 	return 0;
 }
 
@@ -471,5 +464,5 @@ int main(void)
 	    cmocka_unit_test(test_bad_values_refused),
 	    cmocka_unit_test(test_record_flags),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, tl_teardown_rm_rf);
 }

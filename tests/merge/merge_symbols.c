@@ -171,15 +171,8 @@ static void test_build_id_mismatch(void **state)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "sym");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
+	*state = g_dir;
 	return 0;
 }
 
@@ -190,5 +183,5 @@ int main(void)
 	    cmocka_unit_test(test_stripped_and_missing),
 	    cmocka_unit_test(test_build_id_mismatch),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

@@ -320,8 +320,8 @@ static void test_stack_funcs_as_recursive_sql(void **state)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "symcache");
+	*state = g_dir;
 	snprintf(g_cache, sizeof g_cache, "%s/xdg", g_dir);
 	setenv("XDG_CACHE_HOME", g_cache, 1);
 	setenv("SPANPROF_MERGE_TIMING", "1", 1);
@@ -337,13 +337,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,5 +346,5 @@ int main(void)
 	    cmocka_unit_test(test_rebuilt_binary),
 	    cmocka_unit_test(test_concurrent_merges),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }

@@ -136,8 +136,8 @@ static void find_log(void)
 
 static int setup(void **state)
 {
-	(void)state;
 	tl_tmpdir(g_dir, sizeof g_dir, "xthread");
+	*state = g_dir;
 	run_traced();
 	find_log();
 	snprintf(g_db, sizeof g_db, "%s/x.db", g_dir);
@@ -238,13 +238,6 @@ static void test_attribution(void **state)
 	sqlite3_close(db);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	tl_rm_rf(g_dir);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,5 +245,5 @@ int main(void)
 	    cmocka_unit_test(test_all_closed),
 	    cmocka_unit_test(test_attribution),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tl_teardown_rm_rf);
 }
