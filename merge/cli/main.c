@@ -26,6 +26,12 @@ static void usage(FILE *out)
 	fprintf(out, "\n'spanprof COMMAND --help' describes one command.\n");
 }
 
+/* Warnings of the lower layers: "spanprof COMMAND: warning: TEXT". */
+static void sp_cli_warn(void *cmd, const char *text)
+{
+	fprintf(stderr, "spanprof %s: warning: %s\n", (const char *)cmd, text);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -43,6 +49,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof sp_commands / sizeof sp_commands[0]; i++)
 		if (!strcmp(argv[1], sp_commands[i].name)) {
+			mg_warn_set_handler(sp_cli_warn, (void *)sp_commands[i].name);
 			int status = sp_commands[i].run(argc - 1, argv + 1);
 			/* the one place that prints a lower layer's error */
 			mg_err_print(sp_commands[i].name);

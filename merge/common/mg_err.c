@@ -39,6 +39,28 @@ void mg_err_clear(void)
 	mg_err_slot.text[0] = '\0';
 }
 
+static mg_warn_fn mg_warn_handler;
+static void *mg_warn_ctx;
+
+void mg_warn_set_handler(mg_warn_fn fn, void *ctx)
+{
+	mg_warn_handler = fn;
+	mg_warn_ctx = ctx;
+}
+
+void mg_warn(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (mg_warn_handler)
+		mg_warn_handler(mg_warn_ctx, text);
+	else
+		fprintf(stderr, "spanprof: warning: %s\n", text);
+}
+
 int mg_err_print(const char *cmd)
 {
 	if (!mg_err_slot.code)

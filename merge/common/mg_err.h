@@ -12,6 +12,10 @@
  * (it is the cause; what fails after it is a consequence). Only the main
  * thread records: the read-ahead thread of the loader returns codes.
  *
+ * Warnings are not errors (a damaged range skipped, a module read without
+ * its symbols): a lower layer reports them with mg_warn and goes on; how
+ * they are shown is the command line's choice (mg_warn_set_handler).
+ *
  * Threading: thread-local slot. Not signal-safe.
  */
 #ifndef MG_ERR_H
@@ -32,5 +36,13 @@ void mg_err_clear(void);
 /* The edge: prints "spanprof CMD: TEXT" on stderr if an error is
  * recorded, and forgets it. Returns 1 if it printed. */
 int mg_err_print(const char *cmd);
+
+/* Shows a warning through the handler (printf-style text, no prefix and
+ * no newline). */
+void mg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The handler of every later warning, called with ctx and the text; NULL
+ * restores the default, which prints "spanprof: warning: TEXT" on stderr. */
+typedef void (*mg_warn_fn)(void *ctx, const char *text);
+void mg_warn_set_handler(mg_warn_fn fn, void *ctx);
 
 #endif

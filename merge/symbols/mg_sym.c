@@ -42,10 +42,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "mg_err.h"
 #include "mg_grow.h"
 #include "mg_hash.h"
 #include "mg_symcache.h"
 #include "mg_symdwarf.h"
+#include "spanprof.h"
 
 typedef struct mg_module {
 	char *path;
@@ -107,7 +109,7 @@ mg_sym *mg_sym_new(sqlite3 *db, int quiet)
 	sqlite3_prepare_v2(db, "INSERT INTO mappings VALUES(?,?,?,?,?,?)", -1, &s->ins_mapping,
 	                   NULL);
 	if (!s->ins_frame || !s->ins_module || !s->ins_mapping) {
-		fprintf(stderr, "spanprof merge: database error: %s\n", sqlite3_errmsg(db));
+		mg_err_set(-SP_EIO, "database error: %s", sqlite3_errmsg(db));
 		mg_sym_free(s);
 		return NULL;
 	}
@@ -238,8 +240,7 @@ static const char *mg_module_open(mg_sym *s, mg_module *m, char *file_bid_hex)
 		return vdso ? "pseudo" : "unreadable";
 	if (!m->mod) {
 		if (!s->quiet)
-			fprintf(stderr, "spanprof merge: warning: %s: %s; using module+offset\n",
-			        m->path, dwfl_errmsg(-1));
+			mg_warn("%s: %s; using module+offset", m->path, dwfl_errmsg(-1));
 		return "missing";
 	}
 	GElf_Addr bias;
@@ -255,9 +256,9 @@ static const char *mg_module_open(mg_sym *s, mg_module *m, char *file_bid_hex)
 		return mg_vdso_mismatch(m);
 	if (strcmp(file_bid_hex, m->build_id_hex)) {
 		if (!s->quiet)
-			fprintf(stderr,
-			        "spanprof merge: warning: %s changed since recording (build-id "
-			        "%s, recorded %s); its symbols may be wrong\n",
+			mg_warn("%s changed since recording (build-id %s, recorded %s); its "
+			        "symbols may "
+			        "be wrong",
 			        m->path, file_bid_hex[0] ? file_bid_hex : "none", m->build_id_hex);
 		return "build-id mismatch";
 	}
