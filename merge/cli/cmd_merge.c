@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "mg_db.h"
 #include "mg_append.h"
+#include "mg_err.h"
 #include "mg_grow.h"
 #include "mg_loss.h"
 #include "mg_merge.h"
@@ -361,6 +362,7 @@ static int mg_run(mg_inputs *in, const mg_opts *o)
 	}
 	for (size_t i = 0; !err && i < in->n; i++) {
 		int64_t n = mg_load_log(&mg, in->paths[i]);
+		mg_err_print("merge"); /* a log that could not be read, or the failure */
 		err = n < 0;
 		total += n > 0 ? n : 0;
 	}

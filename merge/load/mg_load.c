@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "mg_db.h"
+#include "mg_err.h"
 #include "mg_load_int.h"
 #include "spanprof.h"
 
@@ -387,15 +388,13 @@ static int mg_damage_ranges(mg_log *lg, int64_t records)
 	size_t n = sp_reader_damage_count(r);
 	const sp_reader_damage *d = sp_reader_damage_at(r, 0);
 	if (n == 1 && d)
-		fprintf(stderr,
-		        "spanprof merge: warning: %s: 1 damaged range (bytes %" PRIu64 "-%" PRIu64
-		        ", %s) skipped; merged the %" PRId64 " records of the intact frames\n",
+		mg_warn("%s: 1 damaged range (bytes %" PRIu64 "-%" PRIu64
+		        ", %s) skipped; merged the %" PRId64 " records of the intact frames",
 		        lg->path, d->start, d->end, d->reason, records);
 	else
-		fprintf(stderr,
-		        "spanprof merge: warning: %s: %zu damaged ranges (%" PRIu64
-		        " bytes; the first at bytes %" PRIu64 "-%" PRIu64
-		        ", %s) skipped; merged the %" PRId64 " records of the intact frames\n",
+		mg_warn("%s: %zu damaged ranges (%" PRIu64 " bytes; the first at bytes %" PRIu64
+		        "-%" PRIu64 ", %s) skipped; merged the %" PRId64
+		        " records of the intact frames",
 		        lg->path, n, sp_reader_damage_bytes(r), d ? d->start : 0, d ? d->end : 0,
 		        d ? d->reason : "not listed", records);
 	for (size_t i = 0; (d = sp_reader_damage_at(r, i)) != NULL; i++)
@@ -412,9 +411,7 @@ static int mg_damage_fatal(mg_log *lg, int err, int64_t records)
 	uint64_t off = sp_reader_error_offset(lg->reader);
 	if (!why || !why[0])
 		why = sp_strerror(err);
-	fprintf(stderr,
-	        "spanprof merge: warning: %s: damaged at offset %" PRIu64
-	        ": %s; merged the %" PRId64 " records before it\n",
+	mg_warn("%s: damaged at offset %" PRIu64 ": %s; merged the %" PRId64 " records before it",
 	        lg->path, off, why, records);
 	return mg_damage_row(lg, off, UINT64_MAX, why);
 }
@@ -490,7 +487,7 @@ static int64_t mg_read_all(mg_log *lg, int *damage)
 	int64_t n = 0;
 	int rc;
 	if (!(lg->pf = mg_prefetch_start(lg->reader))) {
-		fprintf(stderr, "spanprof merge: %s: out of memory\n", lg->path);
+		mg_err_set(-SP_ENOMEM, "%s: out of memory", lg->path);
 		return -1;
 	}
 	while ((rc = mg_prefetch_next(lg->pf, &rec)) == 1) {
@@ -539,7 +536,8 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	lg.log_id = mg->next_log_id++;
 	int err = sp_reader_open(path, &lg.reader);
 	if (err) {
-		fprintf(stderr, "spanprof merge: %s: cannot read: %s\n", path, sp_strerror(err));
+		/* not fatal: the command prints it and goes on with the next log */
+		mg_err_set(err, "%s: cannot read: %s", path, sp_strerror(err));
 		mg->logs_failed++;
 		int db =
 		    mg_log_row(&lg, 0, 1) || mg_damage_row(&lg, 0, UINT64_MAX, sp_strerror(err));
