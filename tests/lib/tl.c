@@ -81,6 +81,33 @@ char *tl_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+void tl_write_file(const char *path, const void *bytes, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		fail_msg("cannot create %s: %s", path, strerror(errno));
+	size_t n = fwrite(bytes, 1, len, f);
+	if (fclose(f) != 0 || n != len)
+		fail_msg("cannot write %s: %s", path, strerror(errno));
+}
+
+void tl_write_text(const char *path, const char *text)
+{
+	tl_write_file(path, text, strlen(text));
+}
+
+void tl_flip_byte(const char *path, uint64_t offset, uint8_t mask)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	if (fd < 0 || pread(fd, &b, 1, (off_t)offset) != 1)
+		fail_msg("cannot read byte %llu of %s", (unsigned long long)offset, path);
+	b ^= mask;
+	if (pwrite(fd, &b, 1, (off_t)offset) != 1)
+		fail_msg("cannot write byte %llu of %s", (unsigned long long)offset, path);
+	close(fd);
+}
+
 static int tl_cmp_path(const void *a, const void *b)
 {
 	return strcmp((const char *)a, (const char *)b);

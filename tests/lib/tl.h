@@ -35,6 +35,12 @@ int tl_exists(const char *path);
 /* The whole file, NUL-terminated (malloc'd); its length into *len when len
  * is not NULL. NULL when it cannot be read. */
 char *tl_read_file(const char *path, size_t *len);
+/* Writes len bytes into path (created or truncated). */
+void tl_write_file(const char *path, const void *bytes, size_t len);
+/* The same for a NUL-terminated text (without its NUL). */
+void tl_write_text(const char *path, const char *text);
+/* XORs the byte at offset of path with mask: damage in place. */
+void tl_flip_byte(const char *path, uint64_t offset, uint8_t mask);
 /* The *.splog files directly in dir, sorted by name, at most max paths into
  * out; returns how many there are (up to max). */
 int tl_find_logs(const char *dir, char out[][TL_PATH_MAX], int max);

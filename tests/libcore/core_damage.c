@@ -176,10 +176,7 @@ static int teardown(void **state)
 static void write_damaged(const uint8_t *bytes, size_t size)
 {
 	unlink(damaged_path);
-	FILE *f = fopen(damaged_path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, size, f), size);
-	fclose(f);
+	tl_write_file(damaged_path, bytes, size);
 }
 
 /* Index of the frame holding file offset off. */

@@ -24,31 +24,15 @@ static char dir[64], log_path[512];
 
 typedef struct run_result {
 	int status;
-	char out[1 << 16], err[4096];
+	char *out, *err; /* malloc'd; the next run_dump into it frees them */
 } run_result;
 
-static void slurp(const char *path, char *buf, size_t n)
-{
-	FILE *f = fopen(path, "r");
-	size_t len = f ? fread(buf, 1, n - 1, f) : 0;
-	buf[len] = 0;
-	if (f)
-		fclose(f);
-}
-
+/* "spanprof dump ARGS", its exit status and output into res. */
 static void run_dump(const char *args, run_result *res)
 {
-	const char *cli = getenv("SPANPROF_CLI");
-	assert_non_null(cli);
-	char cmd[2048], out[600], err[600];
-	snprintf(out, sizeof out, "%s/out.txt", dir);
-	snprintf(err, sizeof err, "%s/err.txt", dir);
-	snprintf(cmd, sizeof cmd, "'%s' dump %s >'%s' 2>'%s'", cli, args, out, err);
-	int st = system(cmd);
-	assert_true(WIFEXITED(st));
-	res->status = WEXITSTATUS(st);
-	slurp(out, res->out, sizeof res->out);
-	slurp(err, res->err, sizeof res->err);
+	free(res->out);
+	free(res->err);
+	res->status = tl_cli_run(&res->out, &res->err, "dump %s", args);
 }
 
 static int count_lines(const char *s)
@@ -143,19 +127,15 @@ static void test_dump_damaged_log(void **state)
 {
 	(void)state;
 	static run_result res;
-	static uint8_t bytes[1 << 16];
 	uint64_t last = last_frame_offset();
-	FILE *in = fopen(log_path, "rb");
-	assert_non_null(in);
-	size_t n = fread(bytes, 1, sizeof bytes, in);
-	fclose(in);
+	size_t n = 0;
+	char *bytes = tl_read_file(log_path, &n);
+	assert_non_null(bytes);
 	assert_true(n > last + 2);
 	char cut[600], args[700], want[700];
 	snprintf(cut, sizeof cut, "%s/cut.splog", dir);
-	FILE *out = fopen(cut, "wb");
-	assert_non_null(out);
-	fwrite(bytes, 1, (size_t)last + (n - (size_t)last) / 2, out);
-	fclose(out);
+	tl_write_file(cut, bytes, (size_t)last + (n - (size_t)last) / 2);
+	free(bytes);
 	snprintf(args, sizeof args, "'%s'", cut);
 	snprintf(want, sizeof want, "spanprof dump: %s: damaged at offset %llu: ", cut,
 	         (unsigned long long)last);
@@ -190,20 +170,16 @@ static void test_dump_damaged_middle_frame(void **state)
 {
 	(void)state;
 	static run_result res;
-	static uint8_t bytes[1 << 16];
 	uint64_t start, end;
 	span2_frame(&start, &end);
-	FILE *in = fopen(log_path, "rb");
-	assert_non_null(in);
-	size_t n = fread(bytes, 1, sizeof bytes, in);
-	fclose(in);
+	size_t n = 0;
+	char *bytes = tl_read_file(log_path, &n);
+	assert_non_null(bytes);
 	bytes[(start + end) / 2] ^= 0x04;
 	char bad[600], args[700], want[200];
 	snprintf(bad, sizeof bad, "%s/flipped.splog", dir);
-	FILE *out = fopen(bad, "wb");
-	assert_non_null(out);
-	fwrite(bytes, 1, n, out);
-	fclose(out);
+	tl_write_file(bad, bytes, n);
+	free(bytes);
 	snprintf(args, sizeof args, "'%s'", bad);
 	run_dump(args, &res);
 	assert_int_equal(res.status, 1);
@@ -231,9 +207,7 @@ static void test_dump_not_a_log(void **state)
 	static run_result res;
 	char path[600], args[700];
 	snprintf(path, sizeof path, "%s/text.txt", dir);
-	FILE *f = fopen(path, "w");
-	fputs("just some text\n", f);
-	fclose(f);
+	tl_write_text(path, "just some text\n");
 	snprintf(args, sizeof args, "'%s'", path);
 	run_dump(args, &res);
 	assert_int_equal(res.status, 1);

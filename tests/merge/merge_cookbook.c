@@ -201,10 +201,7 @@ static void write_recorded_keys_copy(const char *ref)
 	size_t len = 0;
 	char *bytes = tl_read_file(g_db, &len);
 	assert_non_null(bytes);
-	FILE *f = fopen(ref, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, len, f), len);
-	fclose(f);
+	tl_write_file(ref, bytes, len);
 	free(bytes);
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(ref, &db), SQLITE_OK);

@@ -76,17 +76,6 @@ static uint64_t frame_end(const frame_map *m, int k)
 	return k + 1 < m->n ? m->start[k + 1] : m->size;
 }
 
-static void flip_bit(const char *path, uint64_t offset)
-{
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	uint8_t b;
-	assert_int_equal(pread(fd, &b, 1, (off_t)offset), 1);
-	b ^= 0x20;
-	assert_int_equal(pwrite(fd, &b, 1, (off_t)offset), 1);
-	close(fd);
-}
-
 static int count_substr(const char *s, const char *sub)
 {
 	int n = 0;
@@ -134,7 +123,7 @@ static void test_flipped_bit_middle(void **state)
 	map_frames(log, &m);
 	assert_true(m.n >= 6);
 	int k = m.n / 2;
-	flip_bit(log, (m.start[k] + frame_end(&m, k)) / 2);
+	tl_flip_byte(log, (m.start[k] + frame_end(&m, k)) / 2, 0x20);
 	sqlite3 *db = merge_one_range("mid", m.start[k], frame_end(&m, k));
 	assert_true(m.samples[k] > 0);
 	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples"), N_SAMPLES - m.samples[k]);
@@ -184,9 +173,7 @@ static void test_garbage_between_frames(void **state)
 	for (size_t i = 0; i < len; i++)
 		bytes[at + i] = (uint8_t)rand_r(&seed);
 	memcpy(bytes + at + 100, "\x04\x22\x4d\x18", 4); /* a false frame start */
-	f = fopen(log, "wb");
-	assert_int_equal(fwrite(bytes, 1, size + len, f), size + len);
-	fclose(f);
+	tl_write_file(log, bytes, size + len);
 	free(bytes);
 	sqlite3 *db = merge_one_range("garbage-mid", at, at + len);
 	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM samples"), N_SAMPLES);
@@ -241,7 +228,7 @@ static void test_unknown_strings_after_damage(void **state)
 	while (m.start[k] != at)
 		k++;
 	assert_true(k >= 1 && k + 1 < m.n); /* not the first frame, nor the span's */
-	flip_bit(log, (m.start[k] + frame_end(&m, k)) / 2);
+	tl_flip_byte(log, (m.start[k] + frame_end(&m, k)) / 2, 0x20);
 	sqlite3 *db = merge_one_range("strings", m.start[k], frame_end(&m, k));
 	char *name = tl_sql_text(db, "SELECT name FROM spans WHERE tid = 7");
 	assert_string_equal(name, "?900");
@@ -260,10 +247,7 @@ static void test_nothing_readable(void **state)
 	snprintf(dir, sizeof dir, "%s/garbage", g_dir);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	snprintf(path, sizeof path, "%s/x.splog", dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("hello, I am not a log\n", f);
-	fclose(f);
+	tl_write_text(path, "hello, I am not a log\n");
 	snprintf(db_path, sizeof db_path, "%s/out.db", dir);
 	char *err = NULL;
 	assert_int_equal(tl_cli_run(NULL, &err, "merge -o '%s' '%s'", db_path, dir), 1);

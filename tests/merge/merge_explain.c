@@ -256,10 +256,7 @@ static void explain_json(const char *db, const char *span, const char *exprs, ch
 	char *json = NULL, *err = NULL, path[700], cmd[4096];
 	assert_int_equal(tl_cli_run(&json, &err, "explain '%s' %s --format json", db, span), 0);
 	snprintf(path, sizeof path, "%s/%s.json", g_dir, span);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(json, f);
-	fclose(f);
+	tl_write_text(path, json);
 	snprintf(
 	    cmd, sizeof cmd,
 	    "python3 -c '\n"

@@ -242,10 +242,7 @@ static void test_truncated_log_same_records_then_error(void **state)
 	assert_non_null(bytes);
 	char cut[1100];
 	snprintf(cut, sizeof cut, "%s/cut.splog", g_dir);
-	FILE *f = fopen(cut, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, len * 6 / 10, f), len * 6 / 10);
-	fclose(f);
+	tl_write_file(cut, bytes, len * 6 / 10);
 	free(bytes);
 	uint64_t n, whole, unknown, long_names;
 	int rc = compare(cut, &n, &unknown, &long_names);

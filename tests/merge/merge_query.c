@@ -170,10 +170,7 @@ static void assert_strict_json(const char *json)
 {
 	char path[800];
 	snprintf(path, sizeof path, "%s/out.json", g_dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(json, f);
-	assert_int_equal(fclose(f), 0);
+	tl_write_text(path, json);
 	char cmd[2048];
 	snprintf(cmd, sizeof cmd,
 	         "python3 -c 'import json,sys\n"

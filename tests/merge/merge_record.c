@@ -159,14 +159,7 @@ static void test_damaged_frame_reported(void **state)
 	synth_close(&s);
 	assert_true(first_end > 0 && second_end > first_end + 16);
 	snprintf(path, sizeof path, "%s/damaged.3000.splog", dir);
-	FILE *f = fopen(path, "r+b");
-	assert_non_null(f);
-	off_t at = first_end + (second_end - first_end) / 2;
-	assert_int_equal(fseeko(f, at, SEEK_SET), 0);
-	int c = fgetc(f);
-	assert_int_equal(fseeko(f, at, SEEK_SET), 0);
-	fputc(c ^ 0x5a, f);
-	fclose(f);
+	tl_flip_byte(path, (uint64_t)(first_end + (second_end - first_end) / 2), 0x5a);
 	rec_loss l;
 	assert_int_equal(rec_loss_tally(dir, &l), 0);
 	assert_true(l.damaged >= 1);

@@ -83,10 +83,7 @@ static void test_others_accepted(void **state)
 	assert_string_equal(path, "");
 	tl_tmpdir(dir, sizeof dir, "refuse");
 	snprintf(script, sizeof script, "%s/script.sh", dir);
-	FILE *f = fopen(script, "w");
-	assert_non_null(f);
-	fputs("#!/bin/sh\nexit 0\n", f);
-	fclose(f);
+	tl_write_text(script, "#!/bin/sh\nexit 0\n");
 	assert_int_equal(rec_exe_inspect(script, path, sizeof path), REC_EXE_OK);
 	/* found on $PATH as execvp would: sh is dynamic on every Debian */
 	assert_int_equal(rec_exe_inspect("sh", path, sizeof path), REC_EXE_OK);

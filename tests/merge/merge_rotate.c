@@ -323,10 +323,7 @@ static void test_window_keeps_log_stamped_early(void **state)
 	size_t len = 0;
 	char *bytes = tl_read_file(g.gl_pathv[0], &len);
 	assert_non_null(bytes);
-	FILE *f = fopen(copy, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
+	tl_write_file(copy, bytes, len);
 	free(bytes);
 	globfree(&g);
 	sqlite3 *a = merge_to("early_all", "", copy);

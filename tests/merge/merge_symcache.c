@@ -214,10 +214,7 @@ static void test_corrupt_entry(void **state)
 	assert_non_null(bytes);
 	assert_true(len > 300);
 	bytes[len - 3] ^= 0x5a; /* inside the last entry: its checksum fails */
-	FILE *out = fopen(f, "wb");
-	assert_non_null(out);
-	assert_int_equal(fwrite(bytes, 1, len, out), len);
-	fclose(out);
+	tl_write_file(f, bytes, len);
 	free(bytes);
 	const char *db = merge("plain", "corrupt", "", &lookups, &hits);
 	assert_int_equal(hits, lookups - 1); /* that one entry was a miss */
@@ -225,10 +222,7 @@ static void test_corrupt_entry(void **state)
 	merge("plain", "rewritten", "", &lookups, &hits);
 	assert_int_equal(hits, lookups); /* and it was written again */
 	/* garbage instead of the file: all misses, same result, replaced */
-	out = fopen(f, "wb");
-	assert_non_null(out);
-	fputs("not a cache file", out);
-	fclose(out);
+	tl_write_file(f, "not a cache file", 16);
 	db = merge("plain", "garbage", "", &lookups, &hits);
 	same_result(g_nocache_db, db);
 	merge("plain", "after_garbage", "", &lookups, &hits);
@@ -250,10 +244,7 @@ static void test_rebuilt_binary(void **state)
 	char *at = memmem(bytes, len, bid, 20);
 	assert_non_null(at);
 	at[19] ^= 0xff;
-	FILE *out = fopen(copy, "wb");
-	assert_non_null(out);
-	assert_int_equal(fwrite(bytes, 1, len, out), len);
-	fclose(out);
+	tl_write_file(copy, bytes, len);
 	free(bytes);
 	char new_bid[41];
 	for (int i = 0; i < 20; i++)
