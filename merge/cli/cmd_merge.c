@@ -39,6 +39,7 @@
 #include "mg_loss.h"
 #include "mg_merge.h"
 #include "mg_runs.h"
+#include "mg_spanstacks.h"
 #include "mg_window.h"
 
 #define MG_DEFAULT_OUT "spanprof.db"
@@ -267,10 +268,12 @@ static int mg_finish_db(mg_merge *mg, mg_loss *loss, mg_gaps *gaps)
 		return mg_exec(mg->db, "COMMIT");
 	mg_progress_update(&mg->progress, "indexing %s samples...",
 	                   mg_fmt_count(mg->samples, a, sizeof a));
-	if (mg_db_create_indexes(mg->db) || mg_db_create_views(mg->db) ||
-	    mg_gaps_read(mg->db, gaps))
+	if (mg_db_create_indexes(mg->db))
 		return -1;
 	mg_phase("index");
+	if (mg_span_stacks_fill(mg->db) || mg_db_create_views(mg->db) || mg_gaps_read(mg->db, gaps))
+		return -1;
+	mg_phase("spanstacks");
 	int err = mg_exec(mg->db, "COMMIT");
 	mg_phase("commit");
 	return err;
@@ -317,7 +320,8 @@ static int mg_append_into(const char *out, uint64_t prune_ns)
 	sqlite3_free(q);
 	int err = mg_exec(db, "PRAGMA busy_timeout=10000") || mg_exec(db, sql) ||
 	          mg_exec(db, "BEGIN IMMEDIATE") || mg_append_copy(db) ||
-	          (prune_ns && mg_append_prune(db, prune_ns)) || mg_exec(db, "COMMIT");
+	          (prune_ns && mg_append_prune(db, prune_ns)) || mg_span_stacks_fill(db) ||
+	          mg_exec(db, "COMMIT");
 	if (err)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_exec(db, "DETACH new", NULL, NULL, NULL);

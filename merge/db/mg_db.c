@@ -59,7 +59,10 @@ static const char mg_tables_sql[] =
      * with that index, and merge writes it in sorted batches. */
     "CREATE TABLE span_ancestors(span_id INTEGER, ancestor_id INTEGER, distance INTEGER,"
     " PRIMARY KEY(span_id, distance)) WITHOUT ROWID;"
-    "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);";
+    "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);"
+    /* Samples per span name and stack, inclusive (mg_spanstacks.h). */
+    "CREATE TABLE span_name_stacks(span_name TEXT, stack_id INTEGER, samples INTEGER,"
+    " weight_ns INTEGER);";
 
 /* Ancestors include the span itself (distance 0). Spans whose whole parent
  * chain was open in their own log got their rows and depth during the load;
@@ -152,20 +155,14 @@ static const char mg_views_sql[] =
     " JOIN stacks st ON st.stack_id = ps.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
     " GROUP BY sf.func;"
     /* Self and total time per function per span name, inclusive: a sample
-     * counts once for every distinct span name enclosing it. Counted per
-     * (span, stack), then per (name, stack), then joined with functions. */
-    "CREATE VIEW span_func_time AS WITH ss AS (SELECT span_id, stack_id, count(*) AS n,"
-    " sum(weight_ns) AS w FROM samples WHERE span_id IS NOT NULL AND stack_id IS NOT NULL"
-    " GROUP BY span_id, stack_id),"
-    " names AS (SELECT DISTINCT a.span_id, sp.name FROM span_ancestors a"
-    " JOIN spans sp ON sp.span_id = a.ancestor_id),"
-    " ns AS (SELECT names.name AS span_name, ss.stack_id, sum(ss.n) AS n, sum(ss.w) AS w"
-    " FROM ss JOIN names ON names.span_id = ss.span_id GROUP BY names.name, ss.stack_id)"
-    " SELECT ns.span_name, sf.func,"
-    " sum(CASE WHEN lf.func IS sf.func THEN ns.n ELSE 0 END) AS self_samples,"
-    " sum(CASE WHEN lf.func IS sf.func THEN ns.w ELSE 0 END) AS self_ns,"
-    " sum(ns.n) AS total_samples, sum(ns.w) AS total_ns"
-    " FROM ns JOIN stack_funcs sf ON sf.stack_id = ns.stack_id"
+     * counts once for every distinct span name enclosing it. Merge sums
+     * the samples per (name, stack) into span_name_stacks; here they are
+     * joined with the functions of each stack. */
+    "CREATE VIEW span_func_time AS SELECT ns.span_name, sf.func,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ns.samples ELSE 0 END) AS self_samples,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ns.weight_ns ELSE 0 END) AS self_ns,"
+    " sum(ns.samples) AS total_samples, sum(ns.weight_ns) AS total_ns"
+    " FROM span_name_stacks ns JOIN stack_funcs sf ON sf.stack_id = ns.stack_id"
     " JOIN stacks st ON st.stack_id = ns.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
     " GROUP BY ns.span_name, sf.func;"
     /* Per span: its own (exclusive) samples and all samples inside it. */
@@ -222,11 +219,34 @@ int mg_db_resolve(sqlite3 *db)
 	return mg_exec(db, mg_resolve_sql);
 }
 
+/* The schema version of an attached database, or -1 (no meta row). */
+static int64_t mg_db_version(sqlite3 *db, const char *schema)
+{
+	char sql[160];
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	snprintf(sql, sizeof sql, "SELECT value FROM %s.meta WHERE key = 'schema_version'", schema);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 int64_t mg_db_max_span_id(sqlite3 *db, const char *schema)
 {
 	char sql[160];
 	sqlite3_stmt *st = NULL;
-	int64_t id = -1;
+	int64_t id = -1, version = mg_db_version(db, schema);
+	if (version >= 0 && version != MG_SCHEMA_VERSION) {
+		mg_err_set(-SP_EVERSION,
+		           "%s: a database of %s merge (schema version %lld, this merge writes %d):"
+		           " merge its logs again",
+		           sqlite3_db_filename(db, schema),
+		           version < MG_SCHEMA_VERSION ? "an older" : "a newer", (long long)version,
+		           MG_SCHEMA_VERSION);
+		return -1;
+	}
 	snprintf(sql, sizeof sql,
 	         "SELECT coalesce(max(span_id), 0), max(recorded_id) FROM %s.spans", schema);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&

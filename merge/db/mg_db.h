@@ -13,7 +13,10 @@
 
 /* 2: spans.span_id is a key merge assigns (dense, in BEGIN order), the
  * recorded ids are spans.recorded_id and recorded_parent_id. */
-#define MG_SCHEMA_VERSION 2
+/* 3: table span_name_stacks (samples per span name and stack), over which
+ * the view span_func_time is defined; an append into a version 2
+ * database would leave it empty. */
+#define MG_SCHEMA_VERSION 3
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
  * holds no END for the span (lost, or the log ended first); end_ns is the
@@ -45,7 +48,8 @@ int mg_db_derive(sqlite3 *db, int walk_parents, int resolve);
  * database. Scans spans and span_attrs: call it only when needed. */
 int mg_db_resolve(sqlite3 *db);
 /* The largest spans.span_id of schema.spans (0 if empty), or -1 after
- * recording why (also: a database of an older merge, without recorded_id). */
+ * recording why (also: a database of another schema version, or of an
+ * older merge without recorded_id). */
 int64_t mg_db_max_span_id(sqlite3 *db, const char *schema);
 /* Ancestor rows and depth of the spans whose depth is NULL (their parent
  * was not open in their log): part of derive, and run again by append. */
