@@ -24,9 +24,7 @@ static struct xt t;
 static int group_setup(void **state)
 {
 	(void)state;
-	snprintf(t.dir, sizeof t.dir, "/tmp/spanprof-export-e2e.XXXXXX");
-	if (!mkdtemp(t.dir))
-		return -1;
+	tl_tmpdir(t.dir, sizeof t.dir, "export-e2e");
 	snprintf(t.db, sizeof t.db, "%s/run.db", t.dir);
 	char *out = NULL;
 	int rc = tl_sh_all(&out, "SPANPROF_LIB=%s %s record -o %s/logs -F 999 -- %s 4",

@@ -253,40 +253,37 @@ static int setup(void **state)
  * (one line each, "|"-joined) in out. */
 static void explain_json(const char *db, const char *span, const char *exprs, char *out, size_t len)
 {
-	char *json = NULL, *err = NULL, path[700], cmd[4096];
+	char *json = NULL, *err = NULL, *got = NULL, path[700];
 	assert_int_equal(tl_cli_run(&json, &err, "explain '%s' %s --format json", db, span), 0);
 	snprintf(path, sizeof path, "%s/%s.json", g_dir, span);
 	tl_write_text(path, json);
-	snprintf(
-	    cmd, sizeof cmd,
-	    "python3 -c '\n"
-	    "import json, sys\n"
-	    "def bad(x): raise ValueError(x)\n"
-	    "d = json.load(open(sys.argv[1]), parse_constant=bad)\n"
-	    "assert d[\"span\"] == sys.argv[2]\n"
-	    "assert isinstance(d[\"slow\"][\"count\"], int) and d[\"slow\"][\"count\"] > 0\n"
-	    "assert isinstance(d[\"slow\"][\"min_dur_ns\"], int)\n"
-	    "assert isinstance(d[\"rest\"][\"count\"], int) and d[\"rest\"][\"count\"] > 0\n"
-	    "for a in d[\"attributes\"]:\n"
-	    "  assert set(a) >= {\"key\", \"value\", \"slow_share\", \"rest_share\"}, a\n"
-	    "  assert 0 <= a[\"rest_share\"] < a[\"slow_share\"] <= 1, a\n"
-	    "for f in d[\"functions\"]:\n"
-	    "  assert set(f) >= {\"function\", \"slow_ns_per_span\", \"rest_ns_per_span\"}, f\n"
-	    "  assert isinstance(f[\"slow_ns_per_span\"], int), f\n"
-	    "ex = [a[\"explains_ns\"] for a in d[\"attributes\"]]\n"
-	    "assert ex == sorted(ex, reverse=True), ex\n"
-	    "ex = [f[\"explains_ns\"] for f in d[\"functions\"]]\n"
-	    "assert ex == sorted(ex, reverse=True), ex\n"
-	    "print(\"|\".join(str(eval(e)) for e in sys.argv[3:]))\n"
-	    "' '%s' '%s' %s",
-	    path, span, exprs);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	out[0] = 0;
-	if (!fgets(out, (int)len, p))
-		out[0] = 0;
-	assert_int_equal(pclose(p), 0);
-	out[strcspn(out, "\n")] = 0;
+	assert_int_equal(
+	    tl_sh(
+	        &got,
+	        "python3 -c '\n"
+	        "import json, sys\n"
+	        "def bad(x): raise ValueError(x)\n"
+	        "d = json.load(open(sys.argv[1]), parse_constant=bad)\n"
+	        "assert d[\"span\"] == sys.argv[2]\n"
+	        "assert isinstance(d[\"slow\"][\"count\"], int) and d[\"slow\"][\"count\"] > 0\n"
+	        "assert isinstance(d[\"slow\"][\"min_dur_ns\"], int)\n"
+	        "assert isinstance(d[\"rest\"][\"count\"], int) and d[\"rest\"][\"count\"] > 0\n"
+	        "for a in d[\"attributes\"]:\n"
+	        "  assert set(a) >= {\"key\", \"value\", \"slow_share\", \"rest_share\"}, a\n"
+	        "  assert 0 <= a[\"rest_share\"] < a[\"slow_share\"] <= 1, a\n"
+	        "for f in d[\"functions\"]:\n"
+	        "  assert set(f) >= {\"function\", \"slow_ns_per_span\", \"rest_ns_per_span\"}, f\n"
+	        "  assert isinstance(f[\"slow_ns_per_span\"], int), f\n"
+	        "ex = [a[\"explains_ns\"] for a in d[\"attributes\"]]\n"
+	        "assert ex == sorted(ex, reverse=True), ex\n"
+	        "ex = [f[\"explains_ns\"] for f in d[\"functions\"]]\n"
+	        "assert ex == sorted(ex, reverse=True), ex\n"
+	        "print(\"|\".join(str(eval(e)) for e in sys.argv[3:]))\n"
+	        "' '%s' '%s' %s",
+	        path, span, exprs),
+	    0);
+	snprintf(out, len, "%.*s", (int)strcspn(got, "\n"), got);
+	free(got);
 	free(json);
 	free(err);
 }

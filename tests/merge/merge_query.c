@@ -171,14 +171,12 @@ static void assert_strict_json(const char *json)
 	char path[800];
 	snprintf(path, sizeof path, "%s/out.json", g_dir);
 	tl_write_text(path, json);
-	char cmd[2048];
-	snprintf(cmd, sizeof cmd,
-	         "python3 -c 'import json,sys\n"
-	         "def bad(c): raise ValueError(c)\n"
-	         "json.loads(open(sys.argv[1], \"rb\").read().decode(\"utf-8\"), "
-	         "parse_constant=bad)' '%s'",
-	         path);
-	if (system(cmd) != 0)
+	if (tl_sh(NULL,
+	          "python3 -c 'import json,sys\n"
+	          "def bad(c): raise ValueError(c)\n"
+	          "json.loads(open(sys.argv[1], \"rb\").read().decode(\"utf-8\"), "
+	          "parse_constant=bad)' '%s'",
+	          path) != 0)
 		fail_msg("python3 rejects:\n%s", json);
 }
 

@@ -169,16 +169,19 @@ static void test_damaged_frame_reported(void **state)
 	tl_rm_rf(dir);
 }
 
+/* How many files "find DIR FIND_ARGS" lists. */
+static int find_count(const char *dir, const char *find_args)
+{
+	char *out = NULL;
+	assert_int_equal(tl_sh(&out, "find '%s' %s | wc -l", dir, find_args), 0);
+	int n = atoi(out);
+	free(out);
+	return n;
+}
+
 static int count_logs_in(const char *dir)
 {
-	char cmd[700];
-	snprintf(cmd, sizeof cmd, "find '%s' -name '*.splog' | wc -l", dir);
-	FILE *p = popen(cmd, "r");
-	int n = -1;
-	assert_non_null(p);
-	assert_int_equal(fscanf(p, "%d", &n), 1);
-	pclose(p);
-	return n;
+	return find_count(dir, "-name '*.splog'");
 }
 
 static int count_lines(const char *s)
@@ -204,21 +207,20 @@ static void test_used_dir_refused_force_removes_logs(void **state)
 	free(err);
 	assert_int_equal(count_logs_in(dir), 1);
 	/* A log in a sub-directory counts too (merge reads it). */
-	char cmd[4096];
-	snprintf(cmd, sizeof cmd,
-	         "mkdir '%s/out/sub' && cp '%s'/out/*.splog '%s/out/sub/old.splog' &&"
-	         " echo keep > '%s/out/notes.txt'",
-	         dir, dir, dir, dir);
-	assert_int_equal(system(cmd), 0);
+	char notes[600];
+	assert_int_equal(tl_sh(NULL,
+	                       "mkdir '%s/out/sub' && cp '%s'/out/*.splog '%s/out/sub/old.splog' &&"
+	                       " echo keep > '%s/out/notes.txt'",
+	                       dir, dir, dir, dir),
+	                 0);
 	assert_int_equal(count_logs_in(dir), 2);
 	/* --force: the two old logs go, the new run's one log comes, notes stay. */
 	assert_int_equal(tl_cli_run(NULL, NULL, "record --force -o '%s/out' -- true", dir), 0);
 	assert_int_equal(count_logs_in(dir), 1);
-	snprintf(cmd, sizeof cmd, "%s/out/notes.txt", dir);
-	assert_true(tl_exists(cmd));
+	snprintf(notes, sizeof notes, "%s/out/notes.txt", dir);
+	assert_true(tl_exists(notes));
 	/* A *.splog that spanprof did not write is never removed. */
-	snprintf(cmd, sizeof cmd, "echo not-a-log > '%s/out/sub/foreign.splog'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tl_sh(NULL, "echo not-a-log > '%s/out/sub/foreign.splog'", dir), 0);
 	assert_int_not_equal(tl_cli_run(NULL, &err, "record --force -o '%s/out' -- true", dir), 0);
 	assert_int_equal(count_lines(err), 1);
 	assert_non_null(strstr(err, "foreign.splog is not a spanprof log"));
@@ -229,15 +231,7 @@ static void test_used_dir_refused_force_removes_logs(void **state)
 
 static int count_default_dirs(const char *dir)
 {
-	char cmd[700];
-	snprintf(cmd, sizeof cmd,
-	         "find '%s' -mindepth 1 -maxdepth 1 -type d -name 'spanprof.*' | wc -l", dir);
-	FILE *p = popen(cmd, "r");
-	int n = -1;
-	assert_non_null(p);
-	assert_int_equal(fscanf(p, "%d", &n), 1);
-	pclose(p);
-	return n;
+	return find_count(dir, "-mindepth 1 -maxdepth 1 -type d -name 'spanprof.*'");
 }
 
 /* Two runs without -o that start within one second (retried until a pair

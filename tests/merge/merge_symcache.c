@@ -232,11 +232,10 @@ static void test_corrupt_entry(void **state)
 static void test_rebuilt_binary(void **state)
 {
 	(void)state;
-	char copy[700], f[800], cmd[8800];
+	char copy[700], f[800];
 	long lookups, hits;
 	snprintf(copy, sizeof copy, "%s/rebuilt", g_dir);
-	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", g_exe, copy);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tl_sh(NULL, "cp '%s' '%s'", g_exe, copy), 0);
 	/* Another build-id: flip the last byte of the note in the copy. */
 	size_t len = 0;
 	char *bytes = tl_read_file(copy, &len);
@@ -259,8 +258,7 @@ static void test_rebuilt_binary(void **state)
 	merge("rebuilt_log", "rebuilt2", "", &lookups, &hits);
 	assert_int_equal(hits, lookups);
 	/* Same build-id, changed file (here only its mtime): stale, replaced. */
-	snprintf(cmd, sizeof cmd, "touch -d '2001-01-01' '%s'", copy);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tl_sh(NULL, "touch -d '2001-01-01' '%s'", copy), 0);
 	long stale_hits;
 	merge("rebuilt_log", "stale", "", &lookups, &stale_hits);
 	assert_true(stale_hits < lookups);
@@ -271,17 +269,16 @@ static void test_rebuilt_binary(void **state)
 static void test_concurrent_merges(void **state)
 {
 	(void)state;
-	char cmd[4096];
 	long lookups, hits;
 	char f[800];
 	cache_file(f, sizeof f, g_bid);
 	unlink(f);
 	/* Two merges at once, both writing the binary's file. */
-	snprintf(cmd, sizeof cmd,
-	         "'%s' merge -q -f -o '%s/c1.db' '%s/plain' & '%s' merge -q -f -o '%s/c2.db'"
-	         " '%s/plain' & wait",
-	         getenv("SPANPROF_CLI"), g_dir, g_dir, getenv("SPANPROF_CLI"), g_dir, g_dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tl_sh(NULL,
+	                       "'%s' merge -q -f -o '%s/c1.db' '%s/plain' &"
+	                       " '%s' merge -q -f -o '%s/c2.db' '%s/plain' & wait",
+	                       tl_cli(), g_dir, g_dir, tl_cli(), g_dir, g_dir),
+	                 0);
 	assert_true(tl_exists(f));
 	const char *db = merge("plain", "after_concurrent", "", &lookups, &hits);
 	assert_int_equal(hits, lookups);
