@@ -100,13 +100,19 @@ static void write_late_cross_end(synth *s)
 	synth_span_end_flags(s, 44, US(300), 501, CROSS);
 }
 
+/* Opens the synthetic log of process pid in g_dir/sub, sampling at 1 kHz. */
+static void open_sub_log(synth *s, const char *sub, const char *program, uint32_t pid)
+{
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/%s", g_dir, sub);
+	assert_int_equal(synth_open(s, dir, program, pid, 1), 0);
+	synth_sampler(s, 1000);
+}
+
 static void write_lossy(void)
 {
 	synth s;
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/%s", g_dir, LOSSY);
-	assert_int_equal(synth_open(&s, dir, "lossy", 6001, 1), 0);
-	synth_sampler(&s, 1000);
+	open_sub_log(&s, LOSSY, "lossy", 6001);
 	synth_thread(&s, 40, "a");
 	synth_thread(&s, 41, "b");
 	synth_thread(&s, 43, "c"); /* before 44: its ring is drained first */
@@ -122,10 +128,7 @@ static void write_lossy(void)
 static void write_crash(void)
 {
 	synth s;
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/%s", g_dir, CRASH);
-	assert_int_equal(synth_open(&s, dir, "crash", 6002, 1), 0);
-	synth_sampler(&s, 1000);
+	open_sub_log(&s, CRASH, "crash", 6002);
 	synth_span_begin(&s, 50, US(0), 300, 0, "main");
 	sample(&s, 50, US(500));
 	synth_span_begin(&s, 50, US(1000), 301, 300, "work");
@@ -143,10 +146,7 @@ static void write_crash(void)
 static void write_clean(void)
 {
 	synth s;
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/%s", g_dir, CLEAN);
-	assert_int_equal(synth_open(&s, dir, "clean", 6003, 1), 0);
-	synth_sampler(&s, 1000);
+	open_sub_log(&s, CLEAN, "clean", 6003);
 	synth_span_begin(&s, 60, US(0), 600, 0, "main");
 	sample(&s, 60, US(500));
 	synth_span_end(&s, 60, US(1000), 600);
@@ -158,10 +158,7 @@ static void write_clean(void)
 static void write_dropped(void)
 {
 	synth s;
-	char dir[600];
-	snprintf(dir, sizeof dir, "%s/%s", g_dir, DROP);
-	assert_int_equal(synth_open(&s, dir, "dropped", 6004, 1), 0);
-	synth_sampler(&s, 1000);
+	open_sub_log(&s, DROP, "dropped", 6004);
 	synth_span_begin(&s, 70, US(0), 700, 0, "main");
 	sample(&s, 70, US(500));
 	sp_record str = {.type = SP_REC_STRING};

@@ -60,6 +60,19 @@ static int run_session(const char *dir, int mode, uint32_t hz, sp_work_fn work, 
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* run_session with a pipe for the report: asserts that the session ended
+ * well and that its work wrote size bytes, which go into report. */
+static void run_with_report(const char *dir, int mode, uint32_t hz, sp_work_fn work, void *report,
+                            size_t size)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(run_session(dir, mode, hz, work, fds[1]), 0);
+	assert_int_equal(read(fds[0], report, size), (ssize_t)size);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static void read_only_log(const char *dir, sp_test_log *log)
 {
 	char logs[4][512];
@@ -258,13 +271,8 @@ static void test_wall_sleeping_thread(void **state)
 	(void)state;
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "wall");
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(run_session(dir, SP_SAMPLE_WALL, 999, work_sleeping_thread, fds[1]), 0);
 	uint32_t tid = 0;
-	assert_int_equal(read(fds[0], &tid, sizeof tid), sizeof tid);
-	close(fds[0]);
-	close(fds[1]);
+	run_with_report(dir, SP_SAMPLE_WALL, 999, work_sleeping_thread, &tid, sizeof tid);
 	sp_test_log log;
 	read_only_log(dir, &log);
 	assert_int_equal(log.mode, SP_SAMPLE_WALL);
@@ -338,13 +346,8 @@ static void test_new_threads_sampled(void **state)
 	(void)state;
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "threads");
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 999, work_new_threads, fds[1]), 0);
 	uint32_t tids[2];
-	assert_int_equal(read(fds[0], tids, sizeof tids), sizeof tids);
-	close(fds[0]);
-	close(fds[1]);
+	run_with_report(dir, SP_SAMPLE_CPU, 999, work_new_threads, tids, sizeof tids);
 	sp_test_log log;
 	read_only_log(dir, &log);
 	for (int i = 0; i < 2; i++) {
@@ -398,13 +401,8 @@ static void test_program_claims_signal(void **state)
 	(void)state;
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "claim");
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 999, work_claims_signal, fds[1]), 0);
 	int report[3];
-	assert_int_equal(read(fds[0], report, sizeof report), sizeof report);
-	close(fds[0]);
-	close(fds[1]);
+	run_with_report(dir, SP_SAMPLE_CPU, 999, work_claims_signal, report, sizeof report);
 	assert_int_equal(report[0], 0);
 	assert_int_equal(report[1], 5);
 	assert_int_equal(report[2], 1);
