@@ -1,7 +1,6 @@
 /*
- * ex_util.c - see ex_util.h. Commands run through /bin/sh with the scratch
- * directory as working directory; their stdout is captured through a file
- * (not a pipe), so a chatty command can never block on a full pipe.
+ * ex_util.c - see ex_util.h. The tests' shell commands (tl_sh) run in the
+ * scratch directory, which ex_scratch makes the working directory.
  *
  * Threading: single-threaded tests.
  */

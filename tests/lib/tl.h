@@ -1,10 +1,12 @@
 /*
  * tl.h - the shared test library (prefix tl_): the jobs every test folder
- * needs, written once. Temporary directories, reading a file, finding the
- * logs of a run, running a program or a shell command and capturing what it
- * prints, one-value SQL on a database. Folder helpers (tests/tracer/tr_log.c,
- * tests/sampler/smp_util.c, ...) keep only what is theirs: decoding
- * logs into the shapes their tests check, building fixtures.
+ * needs, written once. Temporary directories (and a cmocka teardown that
+ * removes one), reading, writing and damaging a file, finding the logs of a
+ * run, running a program, a shell command or the spanprof command and
+ * capturing what it prints, one-value and one-column SQL on a database.
+ * Folder helpers (tests/tracer/tr_log.c, tests/sampler/smp_util.c, ...)
+ * keep only what is theirs: decoding logs into the shapes their tests
+ * check, building fixtures.
  *
  * Failures: a helper that cannot do its job fails the running cmocka test
  * with a message (fail_msg), so callers do not check for errors unless the
