@@ -62,6 +62,9 @@ static const char mg_tables_sql[] =
     "CREATE TABLE stack_funcs(stack_id INTEGER, func TEXT);"
     /* Samples per span name and stack, inclusive (mg_spanstacks.h). */
     "CREATE TABLE span_name_stacks(span_name TEXT, stack_id INTEGER, samples INTEGER,"
+    " weight_ns INTEGER);"
+    /* Samples per inherited attribute value and stack (mg_spanstacks.h). */
+    "CREATE TABLE span_attr_stacks(key TEXT, value, stack_id INTEGER, samples INTEGER,"
     " weight_ns INTEGER);";
 
 /* Ancestors include the span itself (distance 0). Spans whose whole parent

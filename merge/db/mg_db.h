@@ -14,9 +14,10 @@
 /* 2: spans.span_id is a key merge assigns (dense, in BEGIN order), the
  * recorded ids are spans.recorded_id and recorded_parent_id. */
 /* 3: table span_name_stacks (samples per span name and stack), over which
- * the view span_func_time is defined; an append into a version 2
- * database would leave it empty. */
-#define MG_SCHEMA_VERSION 3
+ * the view span_func_time is defined; 4: table span_attr_stacks (per
+ * inherited attribute value and stack). An append into an older database
+ * would leave them empty or fail. */
+#define MG_SCHEMA_VERSION 4
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
  * holds no END for the span (lost, or the log ended first); end_ns is the

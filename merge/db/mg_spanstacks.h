@@ -1,15 +1,20 @@
 /*
- * mg_spanstacks.h - the table span_name_stacks: per span name and stack,
- * the samples (and their weight) taken inside a span of that name, its
- * descendants included; a sample counts once for each distinct name among
- * its span and that span's ancestors (docs/schema.md). The view
- * span_func_time is this table joined with stack_funcs and frames.
+ * mg_spanstacks.h - two small tables of sums over samples that merge
+ * keeps (docs/schema.md):
+ * - span_name_stacks: per span name and stack, the samples (and their
+ *   weight) taken inside a span of that name, its descendants included; a
+ *   sample counts once for each distinct name among its span and that
+ *   span's ancestors. The view span_func_time is this table joined with
+ *   stack_funcs and frames.
+ * - span_attr_stacks: per attribute (key, value) and stack, the samples
+ *   whose span sees that value (its own or its nearest ancestor's, as in
+ *   the view sample_attrs), for the keys with at most 1000 distinct values.
  *
- * Why a table: the same sums computed by the view from samples and
- * span_ancestors were one GROUP BY over a row per sample and enclosing
- * span name, which SQLite sorts: ~21 s at 10M events (docs/performance.md,
- * issue 14). Here they take one scan of span names, of span_ancestors and
- * of samples, summed in hash maps.
+ * Why tables: the same sums computed in SQL from samples, span_ancestors
+ * and span_attrs end in a GROUP BY over a row per sample and enclosing
+ * span name (or attribute), which SQLite sorts: 10-21 s at 10M events
+ * (docs/performance.md, issue 14). Here they take one scan of span names,
+ * of span_attrs, of span_ancestors and of samples, summed in hash maps.
  *
  * Threading: uses only the connection it is given. Not signal-safe.
  */
@@ -18,9 +23,10 @@
 
 #include <sqlite3.h>
 
-/* Empties main.span_name_stacks and fills it from the database's samples,
- * spans and span_ancestors (run after every change to them: the end of a
- * merge, of an append, of a prune). 0, or -1 with a message on stderr. */
+/* Empties main.span_name_stacks and main.span_attr_stacks and fills them
+ * from the database's samples, spans, span_attrs and span_ancestors (run
+ * after every change to those: the end of a merge, of an append, of a
+ * prune). 0, or -1 with the error recorded (common/mg_err.h). */
 int mg_span_stacks_fill(sqlite3 *db);
 
 #endif

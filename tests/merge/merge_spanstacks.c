@@ -1,16 +1,19 @@
 /*
- * merge_spanstacks.c - the table span_name_stacks (samples per span
- * name and stack, inclusive; merge/db/mg_spanstacks.h) agrees with the
- * same sums computed directly from samples, spans and span_ancestors,
+ * merge_spanstacks.c - the tables span_name_stacks and span_attr_stacks
+ * (samples per span name, and per inherited attribute value, and stack;
+ * merge/db/mg_spanstacks.h) agree with the same sums computed directly
+ * from samples, spans and span_ancestors, and from the view sample_attrs,
  * after a merge, after 'merge --append' (a span of the appended log gets
- * its parent, and so its ancestors' names, from the database appended
- * to), after --since/--until; and an append into a database of the
- * previous schema version is refused.
+ * its parent, and so its ancestors' names and attributes, from the
+ * database appended to), after --since/--until; and an append into a
+ * database of the previous schema version is refused.
  *
- * Logs: process 6100 with "request" spans, a child "parse" and, in odd
- * requests, a "parse" inside the "parse" (a name counted once per
- * sample); process 6101 whose root span "job" hangs under the last
- * request of 6100.
+ * Logs: process 6100 with "request" spans ("kind", "bytes"), a child
+ * "parse" and, in odd requests, a "parse" inside the "parse" (a name
+ * counted once per sample) that sets its own "kind" (the nearest wins);
+ * then 1001 "tick" spans with a "seq" of their own (a key with too many
+ * values for span_attr_stacks); process 6101 whose root span "job" hangs
+ * under the last request of 6100.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,12 +85,15 @@ static void write_logs(void)
 	for (uint64_t r = 0; r < 10; r++) {
 		uint64_t t = r * 10000000, req = rid(100 + 3 * r), parse = rid(101 + 3 * r);
 		synth_span_begin(&s, 6100, t, req, 0, "request");
+		synth_attr_str(&s, 6100, req, "kind", r % 2 ? "json" : "csv");
+		synth_attr_int(&s, 6100, req, "bytes", (int64_t)(r % 3) * 100);
 		synth_sample(&s, 6100, t + 1000, w, 2);
 		synth_span_begin(&s, 6100, t + 2000, parse, req, "parse");
 		for (uint64_t i = 0; i < 3 + r % 3; i++)
 			synth_sample(&s, 6100, t + 3000 + i * 100000, r % 2 ? a : b, 3);
 		if (r % 2) { /* a parse inside the parse */
 			synth_span_begin(&s, 6100, t + 1000000, rid(102 + 3 * r), parse, "parse");
+			synth_attr_str(&s, 6100, rid(102 + 3 * r), "kind", "inner");
 			synth_sample(&s, 6100, t + 1100000, b, 3);
 			synth_sample(&s, 6100, t + 1200000, a, 3);
 			synth_span_end(&s, 6100, t + 1300000, rid(102 + 3 * r));
@@ -95,6 +101,13 @@ static void write_logs(void)
 		synth_span_end(&s, 6100, t + 8000000, parse);
 		synth_span_end(&s, 6100, t + 9000000, req);
 		synth_sample(&s, 6100, t + 9500000, idle, 1); /* outside spans */
+	}
+	for (uint64_t i = 0; i < 1001; i++) {
+		uint64_t t = 100000000 + i * 10000, tick = rid(5000 + i);
+		synth_span_begin(&s, 6100, t, tick, 0, "tick");
+		synth_attr_int(&s, 6100, tick, "seq", (int64_t)i);
+		synth_sample(&s, 6100, t + 1000, w, 2);
+		synth_span_end(&s, 6100, t + 5000, tick);
 	}
 	synth_close(&s);
 	open_log(&s, "b", 6101, 6100, "worker");
@@ -162,6 +175,13 @@ static int64_t sql_int(sqlite3 *db, const char *sql)
 	" SELECT names.name, ss.stack_id, sum(ss.n), sum(ss.w) FROM ss"                            \
 	" JOIN names ON names.span_id = ss.span_id GROUP BY names.name, ss.stack_id"
 #define TABLE_SQL "SELECT span_name, stack_id, samples, weight_ns FROM span_name_stacks"
+/* The same per attribute value from the view, keys of <= 1000 values. */
+#define ATTR_DIRECT_SQL                                                                            \
+	"SELECT key, value, stack_id, count(*), sum(weight_ns) FROM sample_attrs"                  \
+	" WHERE stack_id IS NOT NULL AND key NOT IN (SELECT key FROM span_attrs"                   \
+	" WHERE span_id IS NOT NULL GROUP BY key HAVING count(DISTINCT value) > 1000)"             \
+	" GROUP BY key, value, stack_id"
+#define ATTR_TABLE_SQL "SELECT key, value, stack_id, samples, weight_ns FROM span_attr_stacks"
 
 /* The table holds exactly the direct sums; returns its row count. */
 static int64_t assert_agrees(const char *path)
@@ -175,12 +195,21 @@ static int64_t assert_agrees(const char *path)
 	                 0);
 	int64_t n = sql_int(db, "SELECT count(*) FROM span_name_stacks");
 	assert_int_equal(n, sql_int(db, "SELECT count(*) FROM (" DIRECT_SQL ")"));
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM (" ATTR_TABLE_SQL
+	                             " EXCEPT SELECT * FROM (" ATTR_DIRECT_SQL "))"),
+	                 0);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM (SELECT * FROM (" ATTR_DIRECT_SQL
+	                             ") EXCEPT " ATTR_TABLE_SQL ")"),
+	                 0);
+	int64_t a = sql_int(db, "SELECT count(*) FROM span_attr_stacks");
+	assert_true(a > 0);
+	assert_int_equal(a, sql_int(db, "SELECT count(*) FROM (" ATTR_DIRECT_SQL ")"));
 	sqlite3_close(db);
 	return n;
 }
 
-/* span_func_time as one line of text (stack ids differ between a merge
- * and an append; functions do not). */
+/* span_func_time, and span_attr_stacks per function, as one line of text
+ * (stack ids differ between a merge and an append; functions do not). */
 static char *func_time(const char *path)
 {
 	sqlite3 *db = mtest_db(path);
@@ -196,8 +225,25 @@ static char *func_time(const char *path)
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	char *s = strdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(
+	                     db,
+	                     "SELECT group_concat(line, ' ') FROM (SELECT a.key || ':' || a.value"
+	                     " || ':' || f.func || ':' || sum(a.samples) || ':' || sum(a.weight_ns)"
+	                     " AS line FROM span_attr_stacks a JOIN stacks st USING (stack_id)"
+	                     " JOIN frames f USING (frame_id) GROUP BY a.key, a.value, f.func"
+	                     " ORDER BY a.key, a.value, f.func)",
+	                     -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *attrs = (const char *)sqlite3_column_text(st, 0);
+	size_t len = strlen(s) + strlen(attrs) + 4;
+	char *out = malloc(len);
+	assert_non_null(out);
+	snprintf(out, len, "%s | %s", s, attrs);
+	free(s);
+	sqlite3_finalize(st);
 	sqlite3_close(db);
-	return s;
+	return out;
 }
 
 static void db_path(char *buf, size_t len, const char *name)
@@ -216,11 +262,23 @@ static void test_merge_agrees(void **state)
 	sqlite3 *d = mtest_db(db);
 	assert_int_equal(sql_int(d, "SELECT sum(samples) FROM span_name_stacks WHERE span_name ="
 	                            " 'request'"),
-	                 sql_int(d, "SELECT count(*) FROM samples WHERE span_id IS NOT NULL"));
+	                 sql_int(d, "SELECT count(*) FROM samples s JOIN spans sp USING (span_id)"
+	                            " WHERE sp.name <> 'tick'"));
 	assert_int_equal(sql_int(d, "SELECT sum(samples) FROM span_name_stacks WHERE span_name ="
 	                            " 'parse'"),
 	                 sql_int(d, "SELECT count(*) FROM samples s JOIN spans sp USING (span_id)"
 	                            " WHERE sp.name = 'parse'"));
+	/* the inner parse's own kind wins over its request's; the job sees
+	 * its request's bytes; seq has too many values for the table */
+	assert_int_equal(sql_int(d, "SELECT sum(samples) FROM span_attr_stacks WHERE key = 'kind'"
+	                            " AND value = 'inner'"),
+	                 10);
+	assert_int_equal(
+	    sql_int(d, "SELECT sum(samples) FROM span_attr_stacks WHERE key = 'bytes'"),
+	    sql_int(d, "SELECT count(*) FROM sample_attrs WHERE key = 'bytes'"));
+	assert_int_equal(sql_int(d, "SELECT count(*) FROM span_attr_stacks WHERE key = 'seq'"), 0);
+	assert_int_equal(
+	    sql_int(d, "SELECT count(DISTINCT value) FROM span_attrs WHERE key = 'seq'"), 1001);
 	sqlite3_close(d);
 }
 
