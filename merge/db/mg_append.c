@@ -43,17 +43,6 @@ typedef struct mg_offsets {
 	int64_t log, frame, module, stack;
 } mg_offsets;
 
-static int64_t mg_max_id(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* "INSERT INTO t(cols) SELECT exprs FROM new.t n <tail>", columns from the
  * new table's own list; shifted ones take their expression. */
 static int mg_copy_table(sqlite3 *db, const char *table, const mg_shift *shifts, size_t n_shifts,
@@ -200,10 +189,10 @@ static int mg_resolve_late_parents(sqlite3 *db)
 int mg_append_copy(sqlite3 *db)
 {
 	mg_offsets o = {
-	    mg_max_id(db, "SELECT coalesce(max(log_id), 0) FROM main.logs"),
-	    mg_max_id(db, "SELECT coalesce(max(frame_id), 0) FROM main.frames"),
-	    mg_max_id(db, "SELECT coalesce(max(module_id), 0) FROM main.modules"),
-	    mg_max_id(db, "SELECT coalesce(max(stack_id), 0) FROM main.stacks"),
+	    mg_db_int(db, "SELECT coalesce(max(log_id), 0) FROM main.logs"),
+	    mg_db_int(db, "SELECT coalesce(max(frame_id), 0) FROM main.frames"),
+	    mg_db_int(db, "SELECT coalesce(max(module_id), 0) FROM main.modules"),
+	    mg_db_int(db, "SELECT coalesce(max(stack_id), 0) FROM main.stacks"),
 	};
 	if (o.log < 0 || o.frame < 0 || o.module < 0 || o.stack < 0) {
 		mg_err_set(-SP_EIO, "database error: %s", sqlite3_errmsg(db));

@@ -222,18 +222,23 @@ int mg_db_resolve(sqlite3 *db)
 	return mg_exec(db, mg_resolve_sql);
 }
 
-/* The schema version of an attached database, or -1 (no meta row). */
-static int64_t mg_db_version(sqlite3 *db, const char *schema)
+int64_t mg_db_int(sqlite3 *db, const char *sql)
 {
-	char sql[160];
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
-	snprintf(sql, sizeof sql, "SELECT value FROM %s.meta WHERE key = 'schema_version'", schema);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+/* The schema version of an attached database, or -1 (no meta row). */
+static int64_t mg_db_version(sqlite3 *db, const char *schema)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT value FROM %s.meta WHERE key = 'schema_version'", schema);
+	return mg_db_int(db, sql);
 }
 
 int64_t mg_db_max_span_id(sqlite3 *db, const char *schema)

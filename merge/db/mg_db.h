@@ -66,6 +66,9 @@ int mg_db_create_views(sqlite3 *db);
 int mg_exec(sqlite3 *db, const char *sql);
 /* Prepares, or records the error (as mg_exec) and returns NULL. */
 sqlite3_stmt *mg_prepare(sqlite3 *db, const char *sql);
+/* The first column of the first row of sql as int64, or -1 when there is
+ * no row or the query fails (nothing recorded: the caller says why). */
+int64_t mg_db_int(sqlite3 *db, const char *sql);
 /* The one way the commands open a database that exists: read-only unless
  * MG_DB_WRITE; the path must be a regular file and an SQLite database, and
  * with MG_DB_SPANPROF one with the tables of a merged database (processes,

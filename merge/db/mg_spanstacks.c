@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_db.h"
 #include "mg_err.h"
 #include "mg_hash.h"
 #include "mg_strtab.h"
@@ -136,24 +137,13 @@ static int64_t mg_ss_slot(mg_ss *ss, int64_t id, int add)
 	return (int64_t)ss->n_slots++;
 }
 
-static int64_t mg_ss_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* Slots for [min, max] of span ids when that range is not much larger
  * than the number of spans; the other ids get slots after them. */
 static int mg_ss_alloc(mg_ss *ss, sqlite3 *db)
 {
-	int64_t lo = mg_ss_int(db, "SELECT coalesce(min(span_id), 0) FROM main.spans");
-	int64_t hi = mg_ss_int(db, "SELECT coalesce(max(span_id), -1) FROM main.spans");
-	int64_t n = mg_ss_int(db, "SELECT count(*) FROM main.spans");
+	int64_t lo = mg_db_int(db, "SELECT coalesce(min(span_id), 0) FROM main.spans");
+	int64_t hi = mg_db_int(db, "SELECT coalesce(max(span_id), -1) FROM main.spans");
+	int64_t n = mg_db_int(db, "SELECT count(*) FROM main.spans");
 	if (n < 0)
 		return -1;
 	if (hi < lo || (uint64_t)(hi - lo) >= 4 * (uint64_t)n + (1u << 20))

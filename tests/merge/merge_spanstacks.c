@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -124,10 +123,7 @@ static void write_logs(void)
 static int setup(void **state)
 {
 	(void)state;
-	const char *base = getenv("SPANPROF_BUILD_DIR");
-	snprintf(g_dir, sizeof g_dir, "%s/spanstacks.XXXXXX", base ? base : "/tmp");
-	if (!mkdtemp(g_dir))
-		return -1;
+	tl_tmpdir(g_dir, sizeof g_dir, "spanstacks");
 	write_logs();
 	return 0;
 }
@@ -135,35 +131,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-	return getenv("MERGE_TEST_KEEP") ? 0 : system(cmd);
-}
-
-/* Runs spanprof with args (a printf format); stderr goes to DIR/err.
- * Returns the exit status. */
-static int cli(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cli(const char *fmt, ...)
-{
-	char args[2048], cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s/err'", getenv("SPANPROF_CLI"), args, g_dir);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int64_t sql_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s\n%s", sqlite3_errmsg(db), sql);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	tl_rm_rf(g_dir);
+	return 0;
 }
 
 /* The sums as span_func_time computed them before the table (schema 2). */
@@ -187,23 +156,23 @@ static int64_t sql_int(sqlite3 *db, const char *sql)
 static int64_t assert_agrees(const char *path)
 {
 	sqlite3 *db = mtest_db(path);
-	assert_int_equal(sql_int(db, "SELECT count(*) FROM (" TABLE_SQL
-	                             " EXCEPT SELECT * FROM (" DIRECT_SQL "))"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (" TABLE_SQL
+	                                " EXCEPT SELECT * FROM (" DIRECT_SQL "))"),
 	                 0);
-	assert_int_equal(sql_int(db, "SELECT count(*) FROM (SELECT * FROM (" DIRECT_SQL
-	                             ") EXCEPT " TABLE_SQL ")"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (SELECT * FROM (" DIRECT_SQL
+	                                ") EXCEPT " TABLE_SQL ")"),
 	                 0);
-	int64_t n = sql_int(db, "SELECT count(*) FROM span_name_stacks");
-	assert_int_equal(n, sql_int(db, "SELECT count(*) FROM (" DIRECT_SQL ")"));
-	assert_int_equal(sql_int(db, "SELECT count(*) FROM (" ATTR_TABLE_SQL
-	                             " EXCEPT SELECT * FROM (" ATTR_DIRECT_SQL "))"),
+	int64_t n = tl_sql_int(db, "SELECT count(*) FROM span_name_stacks");
+	assert_int_equal(n, tl_sql_int(db, "SELECT count(*) FROM (" DIRECT_SQL ")"));
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (" ATTR_TABLE_SQL
+	                                " EXCEPT SELECT * FROM (" ATTR_DIRECT_SQL "))"),
 	                 0);
-	assert_int_equal(sql_int(db, "SELECT count(*) FROM (SELECT * FROM (" ATTR_DIRECT_SQL
-	                             ") EXCEPT " ATTR_TABLE_SQL ")"),
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (SELECT * FROM (" ATTR_DIRECT_SQL
+	                                ") EXCEPT " ATTR_TABLE_SQL ")"),
 	                 0);
-	int64_t a = sql_int(db, "SELECT count(*) FROM span_attr_stacks");
+	int64_t a = tl_sql_int(db, "SELECT count(*) FROM span_attr_stacks");
 	assert_true(a > 0);
-	assert_int_equal(a, sql_int(db, "SELECT count(*) FROM (" ATTR_DIRECT_SQL ")"));
+	assert_int_equal(a, tl_sql_int(db, "SELECT count(*) FROM (" ATTR_DIRECT_SQL ")"));
 	sqlite3_close(db);
 	return n;
 }
@@ -256,29 +225,34 @@ static void test_merge_agrees(void **state)
 	(void)state;
 	char db[700];
 	db_path(db, sizeof db, "whole");
-	assert_int_equal(cli("merge -q --force -o '%s' '%s/a' '%s/b'", db, g_dir, g_dir), 0);
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", db, g_dir, g_dir), 0);
 	assert_true(assert_agrees(db) > 0);
 	/* the job's samples count for "request" too, once each */
 	sqlite3 *d = mtest_db(db);
-	assert_int_equal(sql_int(d, "SELECT sum(samples) FROM span_name_stacks WHERE span_name ="
-	                            " 'request'"),
-	                 sql_int(d, "SELECT count(*) FROM samples s JOIN spans sp USING (span_id)"
+	assert_int_equal(tl_sql_int(d, "SELECT sum(samples) FROM span_name_stacks WHERE span_name ="
+	                               " 'request'"),
+	                 tl_sql_int(d,
+	                            "SELECT count(*) FROM samples s JOIN spans sp USING (span_id)"
 	                            " WHERE sp.name <> 'tick'"));
-	assert_int_equal(sql_int(d, "SELECT sum(samples) FROM span_name_stacks WHERE span_name ="
-	                            " 'parse'"),
-	                 sql_int(d, "SELECT count(*) FROM samples s JOIN spans sp USING (span_id)"
+	assert_int_equal(tl_sql_int(d, "SELECT sum(samples) FROM span_name_stacks WHERE span_name ="
+	                               " 'parse'"),
+	                 tl_sql_int(d,
+	                            "SELECT count(*) FROM samples s JOIN spans sp USING (span_id)"
 	                            " WHERE sp.name = 'parse'"));
 	/* the inner parse's own kind wins over its request's; the job sees
 	 * its request's bytes; seq has too many values for the table */
-	assert_int_equal(sql_int(d, "SELECT sum(samples) FROM span_attr_stacks WHERE key = 'kind'"
+	assert_int_equal(tl_sql_int(d,
+	                            "SELECT sum(samples) FROM span_attr_stacks WHERE key = 'kind'"
 	                            " AND value = 'inner'"),
 	                 10);
 	assert_int_equal(
-	    sql_int(d, "SELECT sum(samples) FROM span_attr_stacks WHERE key = 'bytes'"),
-	    sql_int(d, "SELECT count(*) FROM sample_attrs WHERE key = 'bytes'"));
-	assert_int_equal(sql_int(d, "SELECT count(*) FROM span_attr_stacks WHERE key = 'seq'"), 0);
+	    tl_sql_int(d, "SELECT sum(samples) FROM span_attr_stacks WHERE key = 'bytes'"),
+	    tl_sql_int(d, "SELECT count(*) FROM sample_attrs WHERE key = 'bytes'"));
+	assert_int_equal(tl_sql_int(d, "SELECT count(*) FROM span_attr_stacks WHERE key = 'seq'"),
+	                 0);
 	assert_int_equal(
-	    sql_int(d, "SELECT count(DISTINCT value) FROM span_attrs WHERE key = 'seq'"), 1001);
+	    tl_sql_int(d, "SELECT count(DISTINCT value) FROM span_attrs WHERE key = 'seq'"), 1001);
 	sqlite3_close(d);
 }
 
@@ -291,11 +265,13 @@ static void test_append_agrees(void **state)
 	char whole[700], db[700];
 	db_path(whole, sizeof whole, "whole");
 	db_path(db, sizeof db, "appended");
-	assert_int_equal(cli("merge -q --force -o '%s' '%s/a' '%s/b'", whole, g_dir, g_dir), 0);
-	assert_int_equal(cli("merge -q --force -o '%s' '%s/a'", db, g_dir), 0);
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", whole, g_dir, g_dir),
+	    0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a'", db, g_dir), 0);
 	assert_agrees(db);
 	char *before = func_time(db);
-	assert_int_equal(cli("merge -q --append '%s' '%s/b'", db, g_dir), 0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "merge -q --append '%s' '%s/b'", db, g_dir), 0);
 	assert_agrees(db);
 	char *after = func_time(db), *expect = func_time(whole);
 	assert_string_equal(after, expect);
@@ -312,22 +288,27 @@ static void test_window_agrees(void **state)
 	char whole[700], db[700];
 	db_path(whole, sizeof whole, "whole");
 	db_path(db, sizeof db, "window");
-	assert_int_equal(cli("merge -q --force -o '%s' '%s/a' '%s/b'", whole, g_dir, g_dir), 0);
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", whole, g_dir, g_dir),
+	    0);
 	sqlite3 *d = mtest_db(whole);
-	int64_t t0 = sql_int(d, "SELECT min(ts_ns) FROM samples");
-	int64_t t1 = sql_int(d, "SELECT max(ts_ns) FROM samples");
+	int64_t t0 = tl_sql_int(d, "SELECT min(ts_ns) FROM samples");
+	int64_t t1 = tl_sql_int(d, "SELECT max(ts_ns) FROM samples");
 	sqlite3_close(d);
 	long long mid = (long long)(t0 + (t1 - t0) / 2);
-	assert_int_equal(cli("merge -q --force --until %lld -o '%s' '%s/a'", mid, db, g_dir), 0);
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "merge -q --force --until %lld -o '%s' '%s/a'", mid, db, g_dir),
+	    0);
 	int64_t n = assert_agrees(db);
 	assert_true(n > 0);
-	assert_int_equal(cli("merge -q --append '%s' --since %lld '%s/b'", db, mid, g_dir), 0);
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "merge -q --append '%s' --since %lld '%s/b'", db, mid, g_dir),
+	    0);
 	assert_agrees(db);
 	d = mtest_db(db);
-	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM samples WHERE ts_ns < %lld", mid);
-	assert_int_equal(sql_int(d, sql), 0); /* the prune happened */
-	assert_true(sql_int(d, "SELECT count(*) FROM span_name_stacks WHERE span_name = 'job'") >
+	/* the prune happened */
+	assert_int_equal(tl_sql_int(d, "SELECT count(*) FROM samples WHERE ts_ns < %lld", mid), 0);
+	assert_true(tl_sql_int(d, "SELECT count(*) FROM span_name_stacks WHERE span_name = 'job'") >
 	            0);
 	sqlite3_close(d);
 }
@@ -339,7 +320,7 @@ static void test_append_refuses_version_2(void **state)
 	(void)state;
 	char db[700];
 	db_path(db, sizeof db, "version2");
-	assert_int_equal(cli("merge -q --force -o '%s' '%s/a'", db, g_dir), 0);
+	assert_int_equal(tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a'", db, g_dir), 0);
 	sqlite3 *d = NULL;
 	assert_int_equal(sqlite3_open(db, &d), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(d,
@@ -347,21 +328,15 @@ static void test_append_refuses_version_2(void **state)
 	                              "DROP VIEW span_func_time; DROP TABLE span_name_stacks;",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
-	int64_t spans = sql_int(d, "SELECT count(*) FROM spans");
+	int64_t spans = tl_sql_int(d, "SELECT count(*) FROM spans");
 	sqlite3_close(d);
-	assert_int_not_equal(cli("merge -q --append '%s' '%s/b'", db, g_dir), 0);
-	char err_path[700];
-	snprintf(err_path, sizeof err_path, "%s/err", g_dir);
-	FILE *f = fopen(err_path, "r");
-	assert_non_null(f);
-	char err[1024] = "";
-	size_t got = fread(err, 1, sizeof err - 1, f);
-	err[got] = 0;
-	fclose(f);
+	char *err = NULL;
+	assert_int_not_equal(tl_cli_run(NULL, &err, "merge -q --append '%s' '%s/b'", db, g_dir), 0);
 	assert_non_null(strstr(err, "older merge"));
 	assert_non_null(strstr(err, "schema version 2"));
+	free(err);
 	d = mtest_db(db);
-	assert_int_equal(sql_int(d, "SELECT count(*) FROM spans"), spans);
+	assert_int_equal(tl_sql_int(d, "SELECT count(*) FROM spans"), spans);
 	sqlite3_close(d);
 }
 
