@@ -296,6 +296,7 @@ static int mg_skip_log(sqlite3 *living, const mg_opts *o, const char *path)
 static size_t mg_filter_inputs(mg_inputs *in, const mg_opts *o)
 {
 	sqlite3 *living = o->append ? mg_db_open(o->out, MG_DB_SPANPROF) : NULL;
+	mg_err_print("merge"); /* a living database that cannot be opened: no log is kept */
 	size_t kept = 0, n = in->n;
 	for (size_t i = 0; i < in->n; i++) {
 		if ((o->append && !living) || mg_skip_log(living, o, in->paths[i]))
