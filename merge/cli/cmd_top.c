@@ -178,13 +178,9 @@ static uint32_t mg_top_group_of(mg_top_groups *gs, sqlite3_value *v)
 	const unsigned char *p =
 	    type == SQLITE_BLOB ? sqlite3_value_blob(v) : sqlite3_value_text(v);
 	int n = sqlite3_value_bytes(v);
-	uint64_t a = 0xcbf29ce484222325ull ^ (uint64_t)type,
-	         b = 0x9e3779b97f4a7c15ull + (uint64_t)n;
-	for (int i = 0; i < n; i++) {
-		a = (a ^ p[i]) * 0x100000001b3ull;
-		b = (b + p[i]) * 0xff51afd7ed558ccdull;
-		b ^= b >> 33;
-	}
+	/* the type is in the seed: the text "1" and the blob x'31' differ */
+	mg_hash128 h = mg_hash128_bytes(p, (size_t)n, (uint64_t)type << 32 | (uint32_t)n);
+	uint64_t a = h.h1, b = h.h2;
 	uint64_t *hit = mg_hash_get(&gs->index, a, b);
 	if (hit)
 		return (uint32_t)*hit;

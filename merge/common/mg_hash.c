@@ -120,6 +120,14 @@ void mg_hash_free(mg_hash *h)
 	h->cap = h->len = 0;
 }
 
+mg_hash128 mg_hash128_bytes(const void *p, size_t n, uint64_t seed)
+{
+	mg_hash128 h = mg_hash128_init(seed);
+	for (size_t i = 0; i < n; i++)
+		mg_hash128_add(&h, ((const uint8_t *)p)[i]);
+	return h;
+}
+
 mg_hash128 mg_hash128_str(const char *s)
 {
 	mg_hash128 h = mg_hash128_init(0);

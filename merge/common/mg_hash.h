@@ -66,5 +66,7 @@ static inline void mg_hash128_add(mg_hash128 *h, uint64_t word)
 
 /* The hash of a NUL-terminated string, byte by byte. */
 mg_hash128 mg_hash128_str(const char *s);
+/* The hash of n bytes, byte by byte, from mg_hash128_init(seed). */
+mg_hash128 mg_hash128_bytes(const void *p, size_t n, uint64_t seed);
 
 #endif
