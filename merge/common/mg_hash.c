@@ -6,6 +6,7 @@
 #include "mg_hash.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "spanprof.h"
 
@@ -130,8 +131,5 @@ mg_hash128 mg_hash128_bytes(const void *p, size_t n, uint64_t seed)
 
 mg_hash128 mg_hash128_str(const char *s)
 {
-	mg_hash128 h = mg_hash128_init(0);
-	for (; *s; s++)
-		mg_hash128_add(&h, (uint8_t)*s);
-	return h;
+	return mg_hash128_bytes(s, strlen(s), 0);
 }
