@@ -63,7 +63,10 @@ static const char mg_tables_sql[] =
     /* Samples per span name and stack, inclusive (mg_spanstacks.h). */
     "CREATE TABLE span_name_stacks(span_name TEXT, stack_id INTEGER, samples INTEGER,"
     " weight_ns INTEGER);"
-    /* Samples per inherited attribute value and stack (mg_spanstacks.h). */
+    /* Samples per stack, and per inherited attribute value and stack
+     * (mg_spanstacks.h). */
+    "CREATE TABLE stack_samples(stack_id INTEGER PRIMARY KEY, samples INTEGER,"
+    " weight_ns INTEGER);"
     "CREATE TABLE span_attr_stacks(key TEXT, value, stack_id INTEGER, samples INTEGER,"
     " weight_ns INTEGER);";
 
@@ -146,15 +149,14 @@ static const char mg_views_sql[] =
     " s.stack_id, s.weight_ns, f.frame_id, f.func, f.file, f.line, f.module"
     " FROM samples s JOIN stacks st ON st.stack_id = s.stack_id"
     " JOIN frames f ON f.frame_id = st.frame_id;"
-    /* Self and total time per function, overall. Samples are first counted
-     * per stack, so the function join sees distinct stacks, not samples. */
-    "CREATE VIEW func_time AS WITH ps AS (SELECT stack_id, count(*) AS n,"
-    " sum(weight_ns) AS w FROM samples WHERE stack_id IS NOT NULL GROUP BY stack_id)"
-    " SELECT sf.func,"
-    " sum(CASE WHEN lf.func IS sf.func THEN ps.n ELSE 0 END) AS self_samples,"
-    " sum(CASE WHEN lf.func IS sf.func THEN ps.w ELSE 0 END) AS self_ns,"
-    " sum(ps.n) AS total_samples, sum(ps.w) AS total_ns"
-    " FROM ps JOIN stack_funcs sf ON sf.stack_id = ps.stack_id"
+    /* Self and total time per function, overall. Merge counts the samples
+     * per stack (stack_samples), so the function join sees distinct
+     * stacks, not samples. */
+    "CREATE VIEW func_time AS SELECT sf.func,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ps.samples ELSE 0 END) AS self_samples,"
+    " sum(CASE WHEN lf.func IS sf.func THEN ps.weight_ns ELSE 0 END) AS self_ns,"
+    " sum(ps.samples) AS total_samples, sum(ps.weight_ns) AS total_ns"
+    " FROM stack_samples ps JOIN stack_funcs sf ON sf.stack_id = ps.stack_id"
     " JOIN stacks st ON st.stack_id = ps.stack_id JOIN frames lf ON lf.frame_id = st.frame_id"
     " GROUP BY sf.func;"
     /* Self and total time per function per span name, inclusive: a sample

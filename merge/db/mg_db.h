@@ -15,9 +15,10 @@
  * recorded ids are spans.recorded_id and recorded_parent_id. */
 /* 3: table span_name_stacks (samples per span name and stack), over which
  * the view span_func_time is defined; 4: table span_attr_stacks (per
- * inherited attribute value and stack). An append into an older database
- * would leave them empty or fail. */
-#define MG_SCHEMA_VERSION 4
+ * inherited attribute value and stack); 5: table stack_samples (per
+ * stack), over which func_time is defined. An append into an older
+ * database would leave them empty or fail. */
+#define MG_SCHEMA_VERSION 5
 
 /* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
  * holds no END for the span (lost, or the log ended first); end_ns is the

@@ -11,11 +11,13 @@
  *    pair of its name set (the distinct names of itself and its
  *    ancestors) and its attribute set (for each key, the pair of the
  *    nearest span that has it), both interned: a program has few classes;
- * 4. samples: summed per (name set, stack), then spread over the names
- *    of each set; and per (pair, stack) for each pair of the sample's
- *    span (memory: the rows written, not a sum per span).
- * The answers are those of the SQL of span_func_time before this table
- * and of sample_attrs (tests/merge/merge_spanstacks.c compares them): an
+ * 4. samples (those with a stack): summed per stack; per (name set,
+ *    stack), then spread over the names of each set; and per (pair,
+ *    stack) for each pair of the sample's span (memory: the rows written,
+ *    not a sum per span).
+ * The answers are those of the SQL of func_time and span_func_time before
+ * these tables and of sample_attrs (tests/merge/merge_spanstacks.c
+ * compares them): an
  * ancestor row whose ancestor is not in spans counts for nothing, a
  * sample whose span has no ancestor rows counts for no name, and a sum of
  * weights that are all NULL is NULL. Values keep their type: an integer 1
@@ -94,7 +96,7 @@ typedef struct mg_ss {
 	size_t n_classes, cap_classes;
 	mg_hash class_index;
 	uint8_t *key_wide; /* per key: more than MG_SS_MAX_VALUES values */
-	mg_sums by_set, by_name, by_kv;
+	mg_sums by_set, by_name, by_kv, by_stack;
 } mg_ss;
 
 /* Keys with more distinct values (request ids, file names) get no rows
@@ -468,24 +470,30 @@ static int mg_ss_read_samples(mg_ss *ss, sqlite3 *db)
 	int64_t cls = -1;
 	int rc = sqlite3_prepare_v2(db,
 	                            "SELECT span_id, stack_id, weight_ns FROM main.samples"
-	                            " WHERE span_id IS NOT NULL AND stack_id IS NOT NULL",
+	                            " WHERE stack_id IS NOT NULL",
 	                            -1, &st, NULL);
-	for (int first = 1;
-	     (rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(st)) == SQLITE_ROW;
-	     first = 0) {
-		int64_t span = sqlite3_column_int64(st, 0);
-		if (first || span != last_span) {
-			int64_t slot = mg_ss_slot(ss, span, 0);
-			last_span = span;
-			cls = slot < 0 ? -1 : ss->class_of[slot];
-		}
-		if (cls < 0)
-			continue;
+	for (int known = 0;
+	     (rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(st)) == SQLITE_ROW;) {
 		mg_sum one = {sqlite3_column_int64(st, 1), 0, 1, 0, 0};
 		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
 			one.w = sqlite3_column_int64(st, 2);
 			one.w_rows = 1;
 		}
+		if (mg_ss_add_to(&ss->by_stack, NULL, 0, &one)) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+			continue; /* outside any span */
+		int64_t span = sqlite3_column_int64(st, 0);
+		if (!known || span != last_span) {
+			int64_t slot = mg_ss_slot(ss, span, 0);
+			last_span = span;
+			known = 1;
+			cls = slot < 0 ? -1 : ss->class_of[slot];
+		}
+		if (cls < 0)
+			continue;
 		if (mg_ss_add_to(&ss->by_set, NULL, ss->class_names[cls], &one) ||
 		    mg_ss_add_to(&ss->by_kv, &ss->attr_sets, ss->class_attrs[cls], &one)) {
 			rc = SQLITE_NOMEM;
@@ -507,45 +515,53 @@ static int mg_ss_spread(mg_ss *ss)
 	return 0;
 }
 
-static int mg_ss_write(mg_ss *ss, sqlite3 *db)
+enum { MG_SS_BY_NAME, MG_SS_BY_KV, MG_SS_BY_STACK };
+
+/* Inserts the rows of one table: its key columns (a name; a key and a
+ * value; none), then stack_id, samples, weight_ns. */
+static int mg_ss_write_rows(mg_ss *ss, sqlite3 *db, const char *sql, const mg_sums *sums, int kind)
 {
-	sqlite3_stmt *st = NULL, *kv = NULL;
-	int rc =
-	    sqlite3_prepare_v2(db,
-	                       "INSERT INTO main.span_name_stacks(span_name, stack_id, samples,"
-	                       " weight_ns) VALUES(?,?,?,?)",
-	                       -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db,
-		                        "INSERT INTO main.span_attr_stacks(key, value, stack_id,"
-		                        " samples, weight_ns) VALUES(?,?,?,?,?)",
-		                        -1, &kv, NULL);
-	for (size_t i = 0; rc == SQLITE_OK && i < ss->by_name.n + ss->by_kv.n; i++) {
-		int by_name = i < ss->by_name.n;
-		const mg_sum *s = by_name ? &ss->by_name.v[i] : &ss->by_kv.v[i - ss->by_name.n];
-		sqlite3_stmt *ins = by_name ? st : kv;
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < sums->n; i++) {
+		const mg_sum *s = &sums->v[i];
 		int col = 1;
-		if (by_name && ss->names[s->key])
-			sqlite3_bind_text(ins, col++, ss->names[s->key], -1, SQLITE_STATIC);
-		else if (by_name)
-			sqlite3_bind_null(ins, col++);
-		else {
-			sqlite3_bind_text(ins, col++, ss->keys.strs[ss->kvs[s->key].key], -1,
+		if (kind == MG_SS_BY_NAME && ss->names[s->key])
+			sqlite3_bind_text(st, col++, ss->names[s->key], -1, SQLITE_STATIC);
+		else if (kind == MG_SS_BY_NAME)
+			sqlite3_bind_null(st, col++);
+		else if (kind == MG_SS_BY_KV) {
+			sqlite3_bind_text(st, col++, ss->keys.strs[ss->kvs[s->key].key], -1,
 			                  SQLITE_STATIC);
-			sqlite3_bind_value(ins, col++, ss->kvs[s->key].value);
+			sqlite3_bind_value(st, col++, ss->kvs[s->key].value);
 		}
-		sqlite3_bind_int64(ins, col++, s->stack);
-		sqlite3_bind_int64(ins, col++, s->n);
+		sqlite3_bind_int64(st, col++, s->stack);
+		sqlite3_bind_int64(st, col++, s->n);
 		if (s->w_rows)
-			sqlite3_bind_int64(ins, col, s->w);
+			sqlite3_bind_int64(st, col, s->w);
 		else
-			sqlite3_bind_null(ins, col);
-		rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-		sqlite3_reset(ins);
+			sqlite3_bind_null(st, col);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	sqlite3_finalize(kv);
 	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int mg_ss_write(mg_ss *ss, sqlite3 *db)
+{
+	return mg_ss_write_rows(ss, db,
+	                        "INSERT INTO main.span_name_stacks(span_name, stack_id, samples,"
+	                        " weight_ns) VALUES(?,?,?,?)",
+	                        &ss->by_name, MG_SS_BY_NAME) ||
+	       mg_ss_write_rows(ss, db,
+	                        "INSERT INTO main.span_attr_stacks(key, value, stack_id, samples,"
+	                        " weight_ns) VALUES(?,?,?,?,?)",
+	                        &ss->by_kv, MG_SS_BY_KV) ||
+	       mg_ss_write_rows(ss, db,
+	                        "INSERT INTO main.stack_samples(stack_id, samples, weight_ns)"
+	                        " VALUES(?,?,?)",
+	                        &ss->by_stack, MG_SS_BY_STACK);
 }
 
 static void mg_sets_free(mg_sets *s)
@@ -579,13 +595,16 @@ static void mg_ss_free(mg_ss *ss)
 	mg_sums_free(&ss->by_set);
 	mg_sums_free(&ss->by_name);
 	mg_sums_free(&ss->by_kv);
+	mg_sums_free(&ss->by_stack);
 }
 
 int mg_span_stacks_fill(sqlite3 *db)
 {
 	mg_ss ss = {0};
 	int err =
-	    sqlite3_exec(db, "DELETE FROM main.span_name_stacks; DELETE FROM main.span_attr_stacks",
+	    sqlite3_exec(db,
+	                 "DELETE FROM main.span_name_stacks; DELETE FROM main.span_attr_stacks;"
+	                 " DELETE FROM main.stack_samples",
 	                 NULL, NULL, NULL) != SQLITE_OK ||
 	    mg_ss_alloc(&ss, db) || mg_ss_read_names(&ss, db) || mg_ss_read_attrs(&ss, db) ||
 	    mg_ss_read_ancestors(&ss, db) || mg_ss_read_samples(&ss, db) || mg_ss_spread(&ss) ||

@@ -1,6 +1,8 @@
 /*
- * mg_spanstacks.h - two small tables of sums over samples that merge
+ * mg_spanstacks.h - three small tables of sums over samples that merge
  * keeps (docs/schema.md):
+ * - stack_samples: per stack, the samples and their weight; the view
+ *   func_time is this table joined with stack_funcs and frames.
  * - span_name_stacks: per span name and stack, the samples (and their
  *   weight) taken inside a span of that name, its descendants included; a
  *   sample counts once for each distinct name among its span and that
@@ -12,7 +14,7 @@
  *
  * Why tables: the same sums computed in SQL from samples, span_ancestors
  * and span_attrs end in a GROUP BY over a row per sample and enclosing
- * span name (or attribute), which SQLite sorts: 10-21 s at 10M events
+ * span name (or attribute, or stack), which SQLite sorts: 2.5-21 s at 10M events
  * (docs/performance.md, issue 14). Here they take one scan of span names,
  * of span_attrs, of span_ancestors and of samples, summed in hash maps.
  *
@@ -23,7 +25,7 @@
 
 #include <sqlite3.h>
 
-/* Empties main.span_name_stacks and main.span_attr_stacks and fills them
+/* Empties main.stack_samples, span_name_stacks and span_attr_stacks and fills them
  * from the database's samples, spans, span_attrs and span_ancestors (run
  * after every change to those: the end of a merge, of an append, of a
  * prune). 0, or -1 with the error recorded (common/mg_err.h). */

@@ -1,8 +1,9 @@
 /*
- * merge_spanstacks.c - the tables span_name_stacks and span_attr_stacks
- * (samples per span name, and per inherited attribute value, and stack;
- * merge/db/mg_spanstacks.h) agree with the same sums computed directly
- * from samples, spans and span_ancestors, and from the view sample_attrs,
+ * merge_spanstacks.c - the tables stack_samples, span_name_stacks and
+ * span_attr_stacks (samples per stack, per span name and stack, per
+ * inherited attribute value and stack; merge/db/mg_spanstacks.h) agree
+ * with the same sums computed directly from samples, spans and
+ * span_ancestors, and from the view sample_attrs,
  * after a merge, after 'merge --append' (a span of the appended log gets
  * its parent, and so its ancestors' names and attributes, from the
  * database appended to), after --since/--until; and an append into a
@@ -151,6 +152,11 @@ static int teardown(void **state)
 	" WHERE span_id IS NOT NULL GROUP BY key HAVING count(DISTINCT value) > 1000)"             \
 	" GROUP BY key, value, stack_id"
 #define ATTR_TABLE_SQL "SELECT key, value, stack_id, samples, weight_ns FROM span_attr_stacks"
+/* And per stack, as func_time computed it before stack_samples. */
+#define STACK_DIRECT_SQL                                                                           \
+	"SELECT stack_id, count(*), sum(weight_ns) FROM samples WHERE stack_id IS NOT NULL"        \
+	" GROUP BY stack_id"
+#define STACK_TABLE_SQL "SELECT stack_id, samples, weight_ns FROM stack_samples"
 
 /* The table holds exactly the direct sums; returns its row count. */
 static int64_t assert_agrees(const char *path)
@@ -170,6 +176,14 @@ static int64_t assert_agrees(const char *path)
 	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (SELECT * FROM (" ATTR_DIRECT_SQL
 	                                ") EXCEPT " ATTR_TABLE_SQL ")"),
 	                 0);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (" STACK_TABLE_SQL
+	                                " EXCEPT " STACK_DIRECT_SQL ")"),
+	                 0);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM (" STACK_DIRECT_SQL
+	                                " EXCEPT " STACK_TABLE_SQL ")"),
+	                 0);
+	assert_int_equal(tl_sql_int(db, "SELECT count(*) FROM stack_samples"),
+	                 tl_sql_int(db, "SELECT count(*) FROM (" STACK_DIRECT_SQL ")"));
 	int64_t a = tl_sql_int(db, "SELECT count(*) FROM span_attr_stacks");
 	assert_true(a > 0);
 	assert_int_equal(a, tl_sql_int(db, "SELECT count(*) FROM (" ATTR_DIRECT_SQL ")"));
