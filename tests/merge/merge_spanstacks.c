@@ -234,13 +234,19 @@ static void db_path(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s.db", g_dir, name);
 }
 
+/* whole.db: one merge of both logs; its path into buf. */
+static void merge_whole(char *buf, size_t len)
+{
+	db_path(buf, len, "whole");
+	assert_int_equal(
+	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", buf, g_dir, g_dir), 0);
+}
+
 static void test_merge_agrees(void **state)
 {
 	(void)state;
 	char db[700];
-	db_path(db, sizeof db, "whole");
-	assert_int_equal(
-	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", db, g_dir, g_dir), 0);
+	merge_whole(db, sizeof db);
 	assert_true(assert_agrees(db) > 0);
 	/* the job's samples count for "request" too, once each */
 	sqlite3 *d = mtest_db(db);
@@ -277,11 +283,8 @@ static void test_append_agrees(void **state)
 {
 	(void)state;
 	char whole[700], db[700];
-	db_path(whole, sizeof whole, "whole");
+	merge_whole(whole, sizeof whole);
 	db_path(db, sizeof db, "appended");
-	assert_int_equal(
-	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", whole, g_dir, g_dir),
-	    0);
 	assert_int_equal(tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a'", db, g_dir), 0);
 	assert_agrees(db);
 	char *before = func_time(db);
@@ -300,11 +303,8 @@ static void test_window_agrees(void **state)
 {
 	(void)state;
 	char whole[700], db[700];
-	db_path(whole, sizeof whole, "whole");
+	merge_whole(whole, sizeof whole);
 	db_path(db, sizeof db, "window");
-	assert_int_equal(
-	    tl_cli_run(NULL, NULL, "merge -q --force -o '%s' '%s/a' '%s/b'", whole, g_dir, g_dir),
-	    0);
 	sqlite3 *d = mtest_db(whole);
 	int64_t t0 = tl_sql_int(d, "SELECT min(ts_ns) FROM samples");
 	int64_t t1 = tl_sql_int(d, "SELECT max(ts_ns) FROM samples");
