@@ -271,6 +271,7 @@ static int mg_finish_db(mg_merge *mg, mg_loss *loss, mg_gaps *gaps)
 	if (mg_db_create_indexes(mg->db))
 		return -1;
 	mg_phase("index");
+	mg_progress_update(&mg->progress, "summing samples per stack, span name and attribute...");
 	if (mg_span_stacks_fill(mg->db) || mg_db_create_views(mg->db) || mg_gaps_read(mg->db, gaps))
 		return -1;
 	mg_phase("spanstacks");
