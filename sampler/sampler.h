@@ -1,8 +1,8 @@
 /*
  * sampler.h - the sampler as the runtime sees it (private).
  *
- * The runtime (tracer/runtime.c) opens the log, then calls sp_sampler_start;
- * on stop it calls sp_sampler_stop before closing the log. The sampler
+ * The runtime (tracer/runtime.c) opens the log, then calls smp_start;
+ * on stop it calls smp_stop before closing the log. The sampler
  * samples every thread of the process, including threads created later,
  * until stop; it records loaded modules (at start and on dlopen) and a
  * SAMPLER record saying which mechanism ran at which rates.
@@ -16,26 +16,26 @@
 #include <pthread.h>
 #include <stdint.h>
 
-typedef enum sp_sample_mode {
+typedef enum smp_sample_mode {
 	SP_SAMPLE_CPU = 1,  /* on-CPU time (task clock), the default */
 	SP_SAMPLE_WALL = 2, /* every thread at a fixed wall-clock rate */
 	SP_SAMPLE_OFF = 3,  /* spans only */
-} sp_sample_mode;
+} smp_sample_mode;
 
-typedef struct sp_sampler_opts {
-	int mode;    /* sp_sample_mode */
+typedef struct smp_opts {
+	int mode;    /* smp_sample_mode */
 	uint32_t hz; /* 0 = 999 */
-} sp_sampler_opts;
+} smp_opts;
 
-int sp_sampler_start(const sp_sampler_opts *opts); /* 0 or -SP_E* */
-void sp_sampler_stop(void);                        /* idempotent */
+int smp_start(const smp_opts *opts); /* 0 or -SP_E* */
+void smp_stop(void);                 /* idempotent */
 /* Called in the child after fork, after the log was reopened. */
-void sp_sampler_atfork_child(void);
+void smp_atfork_child(void);
 /* The pthread_create that the sampler's interposer wraps (the next
  * definition, libc's as a rule): a thread created here is never registered
- * nor sampled. The runtime hands it to the log writer (sp_log_set_thread_create)
+ * nor sampled. The runtime hands it to the log writer (lc_log_set_thread_create)
  * for spanprof's own threads. EAGAIN when libc's cannot be found. Thread-safe. */
-int sp_sampler_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                                    void *(*start)(void *), void *arg);
 
 #endif

@@ -6,7 +6,7 @@
  * timer: sival_ptr is this thread's state), unwinds with libunwind into a
  * stack array, and appends one SAMPLE to the thread's own ring. Everything it
  * calls is async-signal-safe: libunwind's local unwinder with per-thread
- * caching (no malloc; its caches are mmap-backed), sp_clock_ticks and the
+ * caching (no malloc; its caches are mmap-backed), lc_clock_ticks and the
  * wait-free ring. A signal that is not ours goes to the handler the program
  * installed for the same number, if any (sigaction interposition).
  *
@@ -43,22 +43,22 @@
 
 #define SP_HANDLER_SKIP_MAX 16 /* frames of the handler + trampoline at most */
 
-static __thread volatile sig_atomic_t sp_handler_depth __attribute__((tls_model("initial-exec")));
+static __thread volatile sig_atomic_t smp_handler_depth __attribute__((tls_model("initial-exec")));
 /* Set by the dlopen/dlclose interposers: the loader's data may be in flux,
  * so libunwind (which walks the loaded objects) must not run. */
-__thread volatile sig_atomic_t sp_in_loader __attribute__((tls_model("initial-exec")));
+__thread volatile sig_atomic_t smp_in_loader __attribute__((tls_model("initial-exec")));
 
-static struct sigaction sp_prev_action; /* what was installed before us */
-static struct sigaction sp_user_action; /* what the program installed since */
-static _Atomic int sp_user_action_valid;
-static _Atomic int sp_conflict_reported;
+static struct sigaction smp_prev_action; /* what was installed before us */
+static struct sigaction smp_user_action; /* what the program installed since */
+static _Atomic int smp_user_action_valid;
+static _Atomic int smp_conflict_reported;
 
-int sp_sampler_in_handler(void)
+int smp_in_handler(void)
 {
-	return sp_handler_depth != 0;
+	return smp_handler_depth != 0;
 }
 
-static int sp_signal_is_ours(const siginfo_t *si, const sp_sthread *st)
+static int smp_signal_is_ours(const siginfo_t *si, const smp_sthread *st)
 {
 	if (!st)
 		return 0;
@@ -73,16 +73,16 @@ static int sp_signal_is_ours(const siginfo_t *si, const sp_sthread *st)
 
 /* Looks like one of our sources, but for a thread that is not (or no
  * longer) set up: drop it rather than surprise the program. */
-static int sp_signal_looks_ours(const siginfo_t *si)
+static int smp_signal_looks_ours(const siginfo_t *si)
 {
 	return si->si_code == SI_TIMER || si->si_code == POLL_IN || si->si_code == POLL_HUP;
 }
 
-static void sp_forward(int signo, siginfo_t *si, void *uc)
+static void smp_forward(int signo, siginfo_t *si, void *uc)
 {
-	if (!atomic_load_explicit(&sp_user_action_valid, memory_order_acquire))
+	if (!atomic_load_explicit(&smp_user_action_valid, memory_order_acquire))
 		return;
-	const struct sigaction *act = &sp_user_action;
+	const struct sigaction *act = &smp_user_action;
 	if (act->sa_flags & SA_SIGINFO) {
 		if (act->sa_sigaction)
 			act->sa_sigaction(signo, si, uc);
@@ -91,7 +91,7 @@ static void sp_forward(int signo, siginfo_t *si, void *uc)
 	}
 }
 
-static int sp_unwind_slow(ucontext_t *uc, uint64_t *pcs, int cap)
+static int smp_unwind_slow(ucontext_t *uc, uint64_t *pcs, int cap)
 {
 	unw_cursor_t cursor;
 	if (unw_init_local2(&cursor, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
@@ -107,7 +107,7 @@ static int sp_unwind_slow(ucontext_t *uc, uint64_t *pcs, int cap)
 }
 
 /* Fills pcs (leaf first) with the interrupted thread's stack. */
-static int sp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
+static int smp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
 {
 	void *raw[SP_MAX_STACK_FRAMES + SP_HANDLER_SKIP_MAX];
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -120,7 +120,7 @@ static int sp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
 		}
 	}
 	if (first < 0)
-		return sp_unwind_slow(uc, pcs, cap);
+		return smp_unwind_slow(uc, pcs, cap);
 	int count = 0;
 	for (int i = first; i < n && count < cap; i++)
 		pcs[count++] = (uint64_t)(uintptr_t)raw[i];
@@ -128,13 +128,13 @@ static int sp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
 }
 
 /* Periods a signal stands for, split by the mode the thread was in. */
-typedef struct sp_periods {
+typedef struct smp_periods {
 	uint64_t user, kernel;
-} sp_periods;
+} smp_periods;
 
 /* One 8-byte-aligned word of the perf ring's data area (records are
  * 8-byte aligned, so a word never wraps around the end). */
-static uint64_t sp_perf_word(const struct perf_event_mmap_page *meta, uint64_t pos)
+static uint64_t smp_perf_word(const struct perf_event_mmap_page *meta, uint64_t pos)
 {
 	const volatile uint64_t *data =
 	    (const volatile uint64_t *)((const char *)meta + meta->data_offset);
@@ -144,12 +144,12 @@ static uint64_t sp_perf_word(const struct perf_event_mmap_page *meta, uint64_t p
 /* Consumes every record of the ring (the handler is its only reader).
  * Returns 0 when the thread has no ring (then the caller counts one
  * period of unknown mode). */
-static int sp_perf_consume(struct perf_event_mmap_page *meta, sp_periods *out)
+static int smp_perf_consume(struct perf_event_mmap_page *meta, smp_periods *out)
 {
 	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = meta->data_tail;
 	while (head - tail >= sizeof(struct perf_event_header)) {
-		uint64_t word = sp_perf_word(meta, tail);
+		uint64_t word = smp_perf_word(meta, tail);
 		uint32_t type = (uint32_t)word;
 		uint16_t misc = (uint16_t)(word >> 32), size = (uint16_t)(word >> 48);
 		if (size < sizeof(struct perf_event_header) || size > head - tail)
@@ -161,7 +161,7 @@ static int sp_perf_consume(struct perf_event_mmap_page *meta, sp_periods *out)
 		else if (type == PERF_RECORD_SAMPLE)
 			out->user++;
 		else if (type == PERF_RECORD_LOST && size >= 24)
-			out->user += sp_perf_word(meta, tail + 16); /* mode unknown */
+			out->user += smp_perf_word(meta, tail + 16); /* mode unknown */
 		tail += size;
 	}
 	__atomic_store_n(&meta->data_tail, head, __ATOMIC_RELEASE);
@@ -171,13 +171,13 @@ static int sp_perf_consume(struct perf_event_mmap_page *meta, sp_periods *out)
 /* After the random first period (the event disabled itself): the regular
  * one, unless stop or exec disarmed the source meanwhile (they wait for
  * perf_busy to drop before they disable it). */
-static void sp_perf_restore_period(sp_sthread *st)
+static void smp_perf_restore_period(smp_sthread *st)
 {
 	atomic_store(&st->perf_busy, 1);
 	int fd = atomic_load(&st->perf_fd);
 	if (fd >= 0 && atomic_load(&st->armed)) { /* else a later rearm refreshes it */
 		st->first_period = 0;
-		uint64_t period_ns = sp_sampler_g.period_ns;
+		uint64_t period_ns = smp_g.period_ns;
 		ioctl(fd, PERF_EVENT_IOC_PERIOD, &period_ns);
 		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
 	}
@@ -186,41 +186,41 @@ static void sp_perf_restore_period(sp_sthread *st)
 
 /* How many periods this signal stands for. A POSIX timer that expired
  * again before its signal was handled counts overruns instead of queueing. */
-static sp_periods sp_signal_periods(sp_sthread *st, const siginfo_t *si)
+static smp_periods smp_signal_periods(smp_sthread *st, const siginfo_t *si)
 {
-	sp_periods p = {0, 0};
+	smp_periods p = {0, 0};
 	if (si->si_code == SI_TIMER) {
 		p.user = 1 + (si->si_overrun > 0 ? (uint64_t)si->si_overrun : 0);
 		return p;
 	}
 	atomic_store(&st->perf_busy, 1);
 	struct perf_event_mmap_page *meta = atomic_load(&st->perf_ring);
-	if (!meta || !sp_perf_consume(meta, &p))
+	if (!meta || !smp_perf_consume(meta, &p))
 		p.user = 1;
 	atomic_store(&st->perf_busy, 0);
 	return p;
 }
 
-static uint32_t sp_weight_us(uint64_t periods)
+static uint32_t smp_weight_us(uint64_t periods)
 {
-	uint64_t weight_us = periods * sp_sampler_g.period_ns / 1000u;
+	uint64_t weight_us = periods * smp_g.period_ns / 1000u;
 	return weight_us > UINT32_MAX ? UINT32_MAX : (uint32_t)weight_us;
 }
 
-static void sp_put_sample(sp_ring *ring, const sp_sthread *st, uint64_t ts, uint64_t periods,
-                          const uint64_t *pcs, int n)
+static void smp_put_sample(lc_ring *ring, const smp_sthread *st, uint64_t ts, uint64_t periods,
+                           const uint64_t *pcs, int n)
 {
-	sp_rec_sample rec;
+	lc_rec_sample rec;
 	rec.ts = ts;
 	rec.tid = st->tid;
-	rec.weight_us = sp_weight_us(periods);
+	rec.weight_us = smp_weight_us(periods);
 	rec.nframes = (uint32_t)(n < (int)SP_MAX_STACK_FRAMES ? n : (int)SP_MAX_STACK_FRAMES);
 	rec.pcs = pcs;
-	sp_ring_sample(ring, &rec); /* a full ring counts the loss itself */
+	lc_ring_sample(ring, &rec); /* a full ring counts the loss itself */
 }
 
 /* The calling thread's CPU time (a system call: async-signal-safe). */
-static uint64_t sp_handler_cpu_ns(void)
+static uint64_t smp_handler_cpu_ns(void)
 {
 	struct timespec ts;
 	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
@@ -228,107 +228,107 @@ static uint64_t sp_handler_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void sp_take_sample_at(sp_sthread *st, const siginfo_t *si, ucontext_t *uc);
+static void smp_take_sample_at(smp_sthread *st, const siginfo_t *si, ucontext_t *uc);
 
 /* The first sample of a thread is timed: it pays libunwind's per-thread
  * set-up (~0.1-0.2 ms here), which THREAD_END's cpu_ns leaves out
  * (sampler_thread.c). With perf events the event stays disabled until
  * that sample is written, so its cost is not counted by the task clock
  * either: samples and cpu_ns measure the same CPU time. */
-static void sp_take_sample(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
+static void smp_take_sample(smp_sthread *st, const siginfo_t *si, ucontext_t *uc)
 {
 	if (atomic_load_explicit(&st->samples, memory_order_relaxed) != 0 && !st->first_period) {
-		sp_take_sample_at(st, si, uc);
+		smp_take_sample_at(st, si, uc);
 		return;
 	}
-	uint64_t start_ns = sp_handler_cpu_ns();
-	sp_take_sample_at(st, si, uc);
+	uint64_t start_ns = smp_handler_cpu_ns();
+	smp_take_sample_at(st, si, uc);
 	if (st->first_period && si->si_code != SI_TIMER)
-		sp_perf_restore_period(st);
-	uint64_t end_ns = sp_handler_cpu_ns();
+		smp_perf_restore_period(st);
+	uint64_t end_ns = smp_handler_cpu_ns();
 	if (start_ns && end_ns > start_ns) /* signals that counted nothing add up too */
 		atomic_fetch_add(&st->first_sample_cpu_ns, end_ns - start_ns);
 }
 
-static void sp_take_sample_at(sp_sthread *st, const siginfo_t *si, ucontext_t *uc)
+static void smp_take_sample_at(smp_sthread *st, const siginfo_t *si, ucontext_t *uc)
 {
-	uint64_t ts = sp_clock_ticks();
-	sp_ring *ring = st->ring;
+	uint64_t ts = lc_clock_ticks();
+	lc_ring *ring = st->ring;
 	if (!ring)
 		return;
-	sp_periods p = sp_signal_periods(st, si);
+	smp_periods p = smp_signal_periods(st, si);
 	if (p.user + p.kernel == 0)
 		return; /* an earlier signal already counted this overflow */
 	atomic_store_explicit(&st->samples,
 	                      atomic_load_explicit(&st->samples, memory_order_relaxed) + p.user +
 	                          p.kernel,
 	                      memory_order_relaxed);
-	if (sp_in_loader) {
-		sp_ring_count_lost(ring, SP_LOST_UNWIND);
+	if (smp_in_loader) {
+		lc_ring_count_lost(ring, SP_LOST_UNWIND);
 		return;
 	}
 	uint64_t pcs[1 + SP_MAX_STACK_FRAMES]; /* pcs[0]: room for SP_PC_KERNEL */
-	int n = sp_unwind(uc, pcs + 1, (int)SP_MAX_STACK_FRAMES);
+	int n = smp_unwind(uc, pcs + 1, (int)SP_MAX_STACK_FRAMES);
 	if (n <= 0) {
-		sp_ring_count_lost(ring, SP_LOST_UNWIND);
+		lc_ring_count_lost(ring, SP_LOST_UNWIND);
 		return;
 	}
 	if (p.user)
-		sp_put_sample(ring, st, ts, p.user, pcs + 1, n);
+		smp_put_sample(ring, st, ts, p.user, pcs + 1, n);
 	if (p.kernel) {
 		pcs[0] = SP_PC_KERNEL;
-		sp_put_sample(ring, st, ts, p.kernel, pcs, n + 1);
+		smp_put_sample(ring, st, ts, p.kernel, pcs, n + 1);
 	}
 }
 
-void sp_sampler_on_signal(int signo, siginfo_t *si, void *uc)
+void smp_on_signal(int signo, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
-	sp_sthread *st = sp_sthread_self;
-	if (sp_signal_is_ours(si, st)) {
+	smp_sthread *st = smp_sthread_self;
+	if (smp_signal_is_ours(si, st)) {
 		if (!st->in_handler) {
 			st->in_handler = 1;
-			sp_handler_depth++;
+			smp_handler_depth++;
 			atomic_signal_fence(memory_order_seq_cst);
-			sp_take_sample(st, si, (ucontext_t *)uc);
+			smp_take_sample(st, si, (ucontext_t *)uc);
 			atomic_signal_fence(memory_order_seq_cst);
-			sp_handler_depth--;
+			smp_handler_depth--;
 			st->in_handler = 0;
 		}
-	} else if (!(st == NULL && sp_signal_looks_ours(si))) {
-		sp_forward(signo, si, uc);
+	} else if (!(st == NULL && smp_signal_looks_ours(si))) {
+		smp_forward(signo, si, uc);
 	}
 	errno = saved_errno;
 }
 
-static void sp_handler_action(struct sigaction *act)
+static void smp_handler_action(struct sigaction *act)
 {
 	memset(act, 0, sizeof *act);
-	act->sa_sigaction = sp_sampler_on_signal;
+	act->sa_sigaction = smp_on_signal;
 	act->sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&act->sa_mask);
 }
 
-void sp_handler_reinstall(void)
+void smp_handler_reinstall(void)
 {
 	struct sigaction act;
-	sp_handler_action(&act);
-	sp_real_sigaction(sp_sampler_g.signo, &act, NULL);
+	smp_handler_action(&act);
+	smp_real_sigaction(smp_g.signo, &act, NULL);
 }
 
 /* Once per process: on stderr now, in the SAMPLER record at stop. */
-static void sp_report_conflict(void)
+static void smp_report_conflict(void)
 {
-	if (atomic_exchange(&sp_conflict_reported, 1))
+	if (atomic_exchange(&smp_conflict_reported, 1))
 		return;
-	sp_sampler_warn("spanprof: the program uses the sampling signal for itself; "
-	                "spanprof keeps it and forwards signals that are not samples "
-	                "(set SPANPROF_SIGNAL=N to use another signal)\n");
-	sp_sampler_g.signal_conflict = 1;
+	smp_warn("spanprof: the program uses the sampling signal for itself; "
+	         "spanprof keeps it and forwards signals that are not samples "
+	         "(set SPANPROF_SIGNAL=N to use another signal)\n");
+	smp_g.signal_conflict = 1;
 }
 
 /* A real handler, not SIG_DFL or SIG_IGN. */
-static int sp_action_is_handler(const struct sigaction *act)
+static int smp_action_is_handler(const struct sigaction *act)
 {
 	return (act->sa_flags & SA_SIGINFO) ||
 	       (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN);
@@ -338,37 +338,37 @@ static int sp_action_is_handler(const struct sigaction *act)
  * action; ours stays installed and forwards foreign signals to it. Installing
  * a real handler is reported once (queries and SIG_DFL/SIG_IGN are not: many
  * programs query or reset every signal at start). Returns 0. */
-int sp_handler_user_action(const struct sigaction *act, struct sigaction *old)
+int smp_handler_user_action(const struct sigaction *act, struct sigaction *old)
 {
-	if (act && sp_action_is_handler(act))
-		sp_report_conflict();
+	if (act && smp_action_is_handler(act))
+		smp_report_conflict();
 	if (old) {
-		if (atomic_load(&sp_user_action_valid))
-			*old = sp_user_action;
+		if (atomic_load(&smp_user_action_valid))
+			*old = smp_user_action;
 		else
-			*old = sp_prev_action;
+			*old = smp_prev_action;
 	}
 	if (act) {
-		atomic_store_explicit(&sp_user_action_valid, 0, memory_order_release);
-		sp_user_action = *act;
-		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
+		atomic_store_explicit(&smp_user_action_valid, 0, memory_order_release);
+		smp_user_action = *act;
+		atomic_store_explicit(&smp_user_action_valid, 1, memory_order_release);
 	}
 	return 0;
 }
 
-int sp_handler_install(int signo)
+int smp_handler_install(int signo)
 {
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	struct sigaction act;
-	sp_handler_action(&act);
-	if (sp_real_sigaction(signo, &act, &sp_prev_action) < 0)
+	smp_handler_action(&act);
+	if (smp_real_sigaction(signo, &act, &smp_prev_action) < 0)
 		return -SP_EINVAL;
-	if (sp_action_is_handler(&sp_prev_action)) {
+	if (smp_action_is_handler(&smp_prev_action)) {
 		/* The program got there first: keep its handler for signals
 		 * that are not ours. */
-		sp_user_action = sp_prev_action;
-		atomic_store_explicit(&sp_user_action_valid, 1, memory_order_release);
-		sp_report_conflict();
+		smp_user_action = smp_prev_action;
+		atomic_store_explicit(&smp_user_action_valid, 1, memory_order_release);
+		smp_report_conflict();
 	}
 	return 0;
 }

@@ -1,12 +1,12 @@
 /*
  * sampler_int.h - what the sampler's files share (private to sampler/).
  *
- * Design: each sampled thread owns one sp_sthread (heap, created by the
+ * Design: each sampled thread owns one smp_sthread (heap, created by the
  * thread itself). Its TLS pointer (initial-exec, so the signal handler can
  * read it without calling into the dynamic linker) is the only way the
- * handler finds its ring. A registry (mutex) links every sp_sthread so that
+ * handler finds its ring. A registry (mutex) links every smp_sthread so that
  * stop, exec and fork can reach the sampling sources of all threads; only
- * the owner thread retires its ring and frees its sp_sthread.
+ * the owner thread retires its ring and frees its smp_sthread.
  *
  * Fields read by the handler and written by another thread (perf_fd,
  * perf_ring, has_timer, armed) are atomics; everything else is owner-only.
@@ -34,13 +34,13 @@
  * 512 header-only overflow records (the handler empties it each time). */
 #define SP_PERF_RING_PAGES 2u
 
-typedef struct sp_sthread {
-	struct sp_sthread *next; /* registry link (under registry lock) */
-	sp_ring *ring;           /* NULL when retired: handler drops samples */
-	_Atomic int perf_fd;     /* -1 if none */
-	void *_Atomic perf_ring; /* perf_event_mmap_page + data pages, NULL if none */
-	_Atomic int perf_busy;   /* the handler uses perf_fd / perf_ring */
-	_Atomic int has_timer;   /* read by the handler */
+typedef struct smp_sthread {
+	struct smp_sthread *next; /* registry link (under registry lock) */
+	lc_ring *ring;            /* NULL when retired: handler drops samples */
+	_Atomic int perf_fd;      /* -1 if none */
+	void *_Atomic perf_ring;  /* perf_event_mmap_page + data pages, NULL if none */
+	_Atomic int perf_busy;    /* the handler uses perf_fd / perf_ring */
+	_Atomic int has_timer;    /* read by the handler */
 	timer_t timer;
 	pthread_t self;
 	uint32_t tid;
@@ -54,13 +54,13 @@ typedef struct sp_sthread {
 	uint64_t sampled_cpu_ns;              /* thread CPU ns while armed, set at release */
 	_Atomic uint64_t first_sample_cpu_ns; /* the handler's CPU for the first sample */
 	int cpu_noted;                        /* sampled_cpu_ns is set */
-} sp_sthread;
+} smp_sthread;
 
 /* Global sampler state (sampler.c). */
-typedef struct sp_sampler_global {
+typedef struct smp_global {
 	_Atomic int active; /* new threads get sampled while set */
-	int mode;           /* sp_sample_mode */
-	int mechanism;      /* sp_sampler_mech */
+	int mode;           /* smp_sample_mode */
+	int mechanism;      /* lc_sampler_mech */
 	int signo;
 	uint32_t hz;
 	uint64_t period_ns;
@@ -71,50 +71,50 @@ typedef struct sp_sampler_global {
 	uint64_t done_samples;
 	uint64_t done_ns;
 	int pid; /* process that started: a forked child differs until atfork_child */
-} sp_sampler_global;
+} smp_global;
 
-extern sp_sampler_global sp_sampler_g;
-extern __thread sp_sthread *sp_sthread_self __attribute__((tls_model("initial-exec")));
+extern smp_global smp_g;
+extern __thread smp_sthread *smp_sthread_self __attribute__((tls_model("initial-exec")));
 
 /* sampler_thread.c: per-thread sources and the registry. */
-void sp_registry_lock(void);
-void sp_registry_unlock(void);
-void sp_registry_reinit_after_fork(void);
-sp_sthread *sp_registry_head(void);
-int sp_sthread_begin(void);              /* calling thread: ring, source, THREAD */
-void sp_sthread_end(void);               /* calling thread: stop, retire, free */
-void sp_sthread_disarm(sp_sthread *st);  /* any thread, registry locked */
-void sp_sthread_rearm(sp_sthread *st);   /* any thread, registry locked */
-void sp_sthread_release(sp_sthread *st); /* close the source (registry locked) */
-void sp_sthread_renamed(pthread_t thread, const char *name); /* THREAD record */
-uint64_t sp_sthread_elapsed_ns(const sp_sthread *st);
-uint64_t sp_sampler_now_ns(const sp_sthread *st);
-uint64_t sp_sthread_cpu_ns(const sp_sthread *st); /* the thread's CPU ns, 0 on error */
+void smp_registry_lock(void);
+void smp_registry_unlock(void);
+void smp_registry_reinit_after_fork(void);
+smp_sthread *smp_registry_head(void);
+int smp_sthread_begin(void);               /* calling thread: ring, source, THREAD */
+void smp_sthread_end(void);                /* calling thread: stop, retire, free */
+void smp_sthread_disarm(smp_sthread *st);  /* any thread, registry locked */
+void smp_sthread_rearm(smp_sthread *st);   /* any thread, registry locked */
+void smp_sthread_release(smp_sthread *st); /* close the source (registry locked) */
+void smp_sthread_renamed(pthread_t thread, const char *name); /* THREAD record */
+uint64_t smp_sthread_elapsed_ns(const smp_sthread *st);
+uint64_t smp_now_ns(const smp_sthread *st);
+uint64_t smp_sthread_cpu_ns(const smp_sthread *st); /* the thread's CPU ns, 0 on error */
 /* Can this process open the event? Tries kernel + user time first, then
- * user time only (then sets sp_sampler_g.user_only). 0 or -errno. */
-int sp_sthread_probe_perf(void);
-void sp_sthread_forget_all_after_fork(void);
+ * user time only (then sets smp_g.user_only). 0 or -errno. */
+int smp_sthread_probe_perf(void);
+void smp_sthread_forget_all_after_fork(void);
 
 /* sampler_handler.c */
-void sp_sampler_on_signal(int signo, siginfo_t *si, void *uc);
-int sp_handler_install(int signo); /* 0 or -SP_E*; remembers previous action */
+void smp_on_signal(int signo, siginfo_t *si, void *uc);
+int smp_handler_install(int signo); /* 0 or -SP_E*; remembers previous action */
 /* Nonzero while the calling thread runs the handler (tests use it). */
-int sp_sampler_in_handler(void);
+int smp_in_handler(void);
 /* The program's own action for our signal (sigaction interposition). */
-int sp_handler_user_action(const struct sigaction *act, struct sigaction *old);
+int smp_handler_user_action(const struct sigaction *act, struct sigaction *old);
 
 /* sampler_modules.c */
-void sp_modules_scan(void);       /* emits MODULE records for modules not yet seen */
-void sp_modules_after_fork(void); /* fork child: reset the scan lock */
+void smp_modules_scan(void);       /* emits MODULE records for modules not yet seen */
+void smp_modules_after_fork(void); /* fork child: reset the scan lock */
 
-extern __thread volatile sig_atomic_t sp_in_loader __attribute__((tls_model("initial-exec")));
+extern __thread volatile sig_atomic_t smp_in_loader __attribute__((tls_model("initial-exec")));
 
 /* sampler_interpose.c */
-int sp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old);
+int smp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old);
 /* The handler's own action, to reinstall after a failed exec. */
-void sp_handler_reinstall(void);
+void smp_handler_reinstall(void);
 
 /* Writes one line to stderr with write(2) (no stdio). */
-void sp_sampler_warn(const char *msg);
+void smp_warn(const char *msg);
 
 #endif

@@ -37,97 +37,97 @@
 		fn_;                                                                               \
 	})
 
-typedef int (*sp_pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-typedef int (*sp_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
-typedef void *(*sp_dlopen_fn)(const char *, int);
-typedef int (*sp_dlclose_fn)(void *);
-typedef int (*sp_execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*sp_execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*smp_pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+                                     void *);
+typedef int (*smp_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef void *(*smp_dlopen_fn)(const char *, int);
+typedef int (*smp_dlclose_fn)(void *);
+typedef int (*smp_execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*smp_execvpe_fn)(const char *, char *const[], char *const[]);
 
-static _Atomic(void *) sp_real_pthread_create_slot;
-static _Atomic(void *) sp_real_sigaction_slot;
-static _Atomic(void *) sp_real_dlopen_slot;
-static _Atomic(void *) sp_real_dlclose_slot;
-static _Atomic(void *) sp_real_execve_slot;
-static _Atomic(void *) sp_real_execvpe_slot;
+static _Atomic(void *) smp_real_pthread_create_slot;
+static _Atomic(void *) smp_real_sigaction_slot;
+static _Atomic(void *) smp_real_dlopen_slot;
+static _Atomic(void *) smp_real_dlclose_slot;
+static _Atomic(void *) smp_real_execve_slot;
+static _Atomic(void *) smp_real_execvpe_slot;
 
-static int sp_sampler_running_here(void)
+static int smp_running_here(void)
 {
-	return atomic_load_explicit(&sp_sampler_g.active, memory_order_relaxed) &&
-	       sp_sampler_g.pid == getpid();
+	return atomic_load_explicit(&smp_g.active, memory_order_relaxed) && smp_g.pid == getpid();
 }
 
 /* ---- threads ---- */
 
-typedef struct sp_thread_start {
+typedef struct smp_thread_start {
 	void *(*start_routine)(void *);
 	void *arg;
-} sp_thread_start;
+} smp_thread_start;
 
-static void sp_thread_cleanup(void *unused)
+static void smp_thread_cleanup(void *unused)
 {
 	(void)unused;
-	sp_sthread_end();
+	smp_sthread_end();
 }
 
-static void *sp_thread_trampoline(void *p)
+static void *smp_thread_trampoline(void *p)
 {
-	sp_thread_start start = *(sp_thread_start *)p;
+	smp_thread_start start = *(smp_thread_start *)p;
 	free(p);
-	sp_sthread_begin();
+	smp_sthread_begin();
 	void *ret;
-	pthread_cleanup_push(sp_thread_cleanup, NULL);
+	pthread_cleanup_push(smp_thread_cleanup, NULL);
 	ret = start.start_routine(start.arg);
 	pthread_cleanup_pop(1);
 	return ret;
 }
 
-int sp_sampler_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                                    void *(*start)(void *), void *arg)
 {
-	sp_pthread_create_fn real = SP_REAL(sp_real_pthread_create_slot, "pthread_create");
+	smp_pthread_create_fn real = SP_REAL(smp_real_pthread_create_slot, "pthread_create");
 	return real ? real(thread, attr, start, arg) : EAGAIN;
 }
 
 SP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start_routine)(void *), void *arg)
 {
-	sp_pthread_create_fn real = SP_REAL(sp_real_pthread_create_slot, "pthread_create");
+	smp_pthread_create_fn real = SP_REAL(smp_real_pthread_create_slot, "pthread_create");
 	if (!real)
 		return EAGAIN;
-	if (!sp_sampler_running_here())
+	if (!smp_running_here())
 		return real(thread, attr, start_routine, arg);
-	sp_thread_start *start = malloc(sizeof *start);
+	smp_thread_start *start = malloc(sizeof *start);
 	if (!start)
 		return real(thread, attr, start_routine, arg);
 	start->start_routine = start_routine;
 	start->arg = arg;
-	int rc = real(thread, attr, sp_thread_trampoline, start);
+	int rc = real(thread, attr, smp_thread_trampoline, start);
 	if (rc != 0)
 		free(start);
 	return rc;
 }
 
-typedef int (*sp_setname_fn)(pthread_t, const char *);
-static _Atomic(void *) sp_real_setname_slot;
+typedef int (*smp_setname_fn)(pthread_t, const char *);
+static _Atomic(void *) smp_real_setname_slot;
 
 /* Threads are usually named after they start: announce the new name. */
 SP_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 {
-	sp_setname_fn real = SP_REAL(sp_real_setname_slot, "pthread_setname_np");
+	smp_setname_fn real = SP_REAL(smp_real_setname_slot, "pthread_setname_np");
 	if (!real)
 		return ENOSYS;
 	int rc = real(thread, name);
-	if (rc == 0 && sp_sampler_running_here())
-		sp_sthread_renamed(thread, name);
+	if (rc == 0 && smp_running_here())
+		smp_sthread_renamed(thread, name);
 	return rc;
 }
 
 /* ---- signals ---- */
 
-int sp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old)
+int smp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old)
 {
-	sp_sigaction_fn real = SP_REAL(sp_real_sigaction_slot, "sigaction");
+	smp_sigaction_fn real = SP_REAL(smp_real_sigaction_slot, "sigaction");
 	if (!real) {
 		errno = ENOSYS;
 		return -1;
@@ -135,16 +135,16 @@ int sp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *
 	return real(signo, act, old);
 }
 
-static int sp_is_sampling_signal(int signo)
+static int smp_is_sampling_signal(int signo)
 {
-	return sp_sampler_g.handler_installed && signo == sp_sampler_g.signo;
+	return smp_g.handler_installed && signo == smp_g.signo;
 }
 
 SP_EXPORT int sigaction(int signo, const struct sigaction *act, struct sigaction *old)
 {
-	if (sp_is_sampling_signal(signo))
-		return sp_handler_user_action(act, old);
-	return sp_real_sigaction(signo, act, old);
+	if (smp_is_sampling_signal(signo))
+		return smp_handler_user_action(act, old);
+	return smp_real_sigaction(signo, act, old);
 }
 
 /* glibc's signal() does not go through sigaction() by symbol: wrap it too,
@@ -156,12 +156,12 @@ SP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
 	act.sa_handler = handler;
 	act.sa_flags = SA_RESTART;
 	sigemptyset(&act.sa_mask);
-	if (sp_is_sampling_signal(signo)) {
-		sp_handler_user_action(&act, &old);
+	if (smp_is_sampling_signal(signo)) {
+		smp_handler_user_action(&act, &old);
 		return old.sa_handler;
 	}
 	sigaddset(&act.sa_mask, signo);
-	if (sp_real_sigaction(signo, &act, &old) < 0)
+	if (smp_real_sigaction(signo, &act, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
 }
@@ -170,25 +170,25 @@ SP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
 
 SP_EXPORT void *dlopen(const char *file, int mode)
 {
-	sp_dlopen_fn real = SP_REAL(sp_real_dlopen_slot, "dlopen");
+	smp_dlopen_fn real = SP_REAL(smp_real_dlopen_slot, "dlopen");
 	if (!real)
 		return NULL;
-	sp_in_loader++;
+	smp_in_loader++;
 	void *handle = real(file, mode);
-	sp_in_loader--;
-	if (handle && sp_sampler_running_here())
-		sp_modules_scan();
+	smp_in_loader--;
+	if (handle && smp_running_here())
+		smp_modules_scan();
 	return handle;
 }
 
 SP_EXPORT int dlclose(void *handle)
 {
-	sp_dlclose_fn real = SP_REAL(sp_real_dlclose_slot, "dlclose");
+	smp_dlclose_fn real = SP_REAL(smp_real_dlclose_slot, "dlclose");
 	if (!real)
 		return -1;
-	sp_in_loader++;
+	smp_in_loader++;
 	int rc = real(handle);
-	sp_in_loader--;
+	smp_in_loader--;
 	return rc;
 }
 
@@ -198,66 +198,66 @@ SP_EXPORT int dlclose(void *handle)
  * discards them and survives exec, whereas SIG_DFL would let a queued
  * real-time signal kill the new image), flush the log. The registry stays
  * locked until exec fails (a successful exec never returns). */
-static int sp_exec_prepare(void)
+static int smp_exec_prepare(void)
 {
 	/* A vfork child shares the parent's memory (and a fork child whose log
 	 * was not reopened has none of its own): touch nothing. */
-	if (sp_sampler_g.pid != getpid())
+	if (smp_g.pid != getpid())
 		return 0;
-	if (!sp_sampler_g.handler_installed) {
-		if (sp_log_is_open())
-			sp_log_flush();
+	if (!smp_g.handler_installed) {
+		if (lc_log_is_open())
+			lc_log_flush();
 		return 0;
 	}
-	sp_registry_lock();
-	for (sp_sthread *st = sp_registry_head(); st; st = st->next)
-		sp_sthread_disarm(st);
+	smp_registry_lock();
+	for (smp_sthread *st = smp_registry_head(); st; st = st->next)
+		smp_sthread_disarm(st);
 	struct sigaction ign;
 	memset(&ign, 0, sizeof ign);
 	ign.sa_handler = SIG_IGN;
-	sp_real_sigaction(sp_sampler_g.signo, &ign, NULL);
-	if (sp_log_is_open())
-		sp_log_flush();
+	smp_real_sigaction(smp_g.signo, &ign, NULL);
+	if (lc_log_is_open())
+		lc_log_flush();
 	return 1;
 }
 
-static void sp_exec_failed(int prepared)
+static void smp_exec_failed(int prepared)
 {
 	if (!prepared)
 		return;
 	int saved_errno = errno;
-	sp_handler_reinstall();
-	if (atomic_load(&sp_sampler_g.active))
-		for (sp_sthread *st = sp_registry_head(); st; st = st->next)
+	smp_handler_reinstall();
+	if (atomic_load(&smp_g.active))
+		for (smp_sthread *st = smp_registry_head(); st; st = st->next)
 			if (!st->released)
-				sp_sthread_rearm(st);
-	sp_registry_unlock();
+				smp_sthread_rearm(st);
+	smp_registry_unlock();
 	errno = saved_errno;
 }
 
 SP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	sp_execve_fn real = SP_REAL(sp_real_execve_slot, "execve");
+	smp_execve_fn real = SP_REAL(smp_real_execve_slot, "execve");
 	if (!real) {
 		errno = ENOSYS;
 		return -1;
 	}
-	int prepared = sp_exec_prepare();
+	int prepared = smp_exec_prepare();
 	int rc = real(path, argv, envp);
-	sp_exec_failed(prepared);
+	smp_exec_failed(prepared);
 	return rc;
 }
 
 SP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	sp_execvpe_fn real = SP_REAL(sp_real_execvpe_slot, "execvpe");
+	smp_execvpe_fn real = SP_REAL(smp_real_execvpe_slot, "execvpe");
 	if (!real) {
 		errno = ENOSYS;
 		return -1;
 	}
-	int prepared = sp_exec_prepare();
+	int prepared = smp_exec_prepare();
 	int rc = real(file, argv, envp);
-	sp_exec_failed(prepared);
+	smp_exec_failed(prepared);
 	return rc;
 }
 
@@ -275,7 +275,7 @@ SP_EXPORT int execvp(const char *file, char *const argv[])
  * stack (exec must not allocate on the way out of a vfork-like child). */
 #define SP_EXECL_MAX_ARGS 4096
 
-static size_t sp_execl_count(const char *arg0, va_list ap)
+static size_t smp_execl_count(const char *arg0, va_list ap)
 {
 	size_t n = 1;
 	if (!arg0)
@@ -285,7 +285,7 @@ static size_t sp_execl_count(const char *arg0, va_list ap)
 	return n;
 }
 
-static void sp_execl_fill(char **argv, size_t n, const char *arg0, va_list ap)
+static void smp_execl_fill(char **argv, size_t n, const char *arg0, va_list ap)
 {
 	if (n > 0)
 		argv[0] = (char *)arg0;
@@ -298,11 +298,11 @@ SP_EXPORT int execl(const char *path, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
-	size_t n = sp_execl_count(arg0, ap);
+	size_t n = smp_execl_count(arg0, ap);
 	va_end(ap);
 	char *argv[n + 1];
 	va_start(ap, arg0);
-	sp_execl_fill(argv, n, arg0, ap);
+	smp_execl_fill(argv, n, arg0, ap);
 	va_end(ap);
 	return execve(path, argv, environ);
 }
@@ -311,11 +311,11 @@ SP_EXPORT int execlp(const char *file, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
-	size_t n = sp_execl_count(arg0, ap);
+	size_t n = smp_execl_count(arg0, ap);
 	va_end(ap);
 	char *argv[n + 1];
 	va_start(ap, arg0);
-	sp_execl_fill(argv, n, arg0, ap);
+	smp_execl_fill(argv, n, arg0, ap);
 	va_end(ap);
 	return execvpe(file, argv, environ);
 }
@@ -324,11 +324,11 @@ SP_EXPORT int execle(const char *path, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
-	size_t n = sp_execl_count(arg0, ap);
+	size_t n = smp_execl_count(arg0, ap);
 	va_end(ap);
 	char *argv[n + 1];
 	va_start(ap, arg0);
-	sp_execl_fill(argv, n, arg0, ap);
+	smp_execl_fill(argv, n, arg0, ap);
 	(void)va_arg(ap, char *); /* the NULL that ends the arguments */
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);

@@ -25,28 +25,28 @@
 #include "clock.h"
 #include "sampler_int.h"
 
-typedef struct sp_module_key {
+typedef struct smp_module_key {
 	uintptr_t bias;
 	uint64_t name_hash;
-} sp_module_key;
+} smp_module_key;
 
-typedef struct sp_module_pending {
+typedef struct smp_module_pending {
 	uint64_t start, end, file_offset;
 	char path[PATH_MAX];
 	uint8_t build_id[SP_MAX_BUILD_ID_BYTES];
 	uint32_t build_id_len;
-} sp_module_pending;
+} smp_module_pending;
 
-typedef struct sp_module_scan {
-	sp_module_pending *items;
+typedef struct smp_module_scan {
+	smp_module_pending *items;
 	size_t count, cap;
-} sp_module_scan;
+} smp_module_scan;
 
-static pthread_mutex_t sp_modules_mutex = PTHREAD_MUTEX_INITIALIZER;
-static sp_module_key *sp_seen;
-static size_t sp_seen_count, sp_seen_cap;
+static pthread_mutex_t smp_modules_mutex = PTHREAD_MUTEX_INITIALIZER;
+static smp_module_key *smp_seen;
+static size_t smp_seen_count, smp_seen_cap;
 
-static uint64_t sp_hash_name(const char *s)
+static uint64_t smp_hash_name(const char *s)
 {
 	uint64_t h = 1469598103934665603ull; /* FNV-1a */
 	for (; *s; s++)
@@ -54,25 +54,25 @@ static uint64_t sp_hash_name(const char *s)
 	return h;
 }
 
-static int sp_seen_add(uintptr_t bias, const char *name)
+static int smp_seen_add(uintptr_t bias, const char *name)
 {
-	uint64_t h = sp_hash_name(name);
-	for (size_t i = 0; i < sp_seen_count; i++)
-		if (sp_seen[i].bias == bias && sp_seen[i].name_hash == h)
+	uint64_t h = smp_hash_name(name);
+	for (size_t i = 0; i < smp_seen_count; i++)
+		if (smp_seen[i].bias == bias && smp_seen[i].name_hash == h)
 			return 0;
-	if (sp_seen_count == sp_seen_cap) {
-		size_t cap = sp_seen_cap ? sp_seen_cap * 2 : 64;
-		sp_module_key *grown = realloc(sp_seen, cap * sizeof *grown);
+	if (smp_seen_count == smp_seen_cap) {
+		size_t cap = smp_seen_cap ? smp_seen_cap * 2 : 64;
+		smp_module_key *grown = realloc(smp_seen, cap * sizeof *grown);
 		if (!grown)
 			return 0;
-		sp_seen = grown;
-		sp_seen_cap = cap;
+		smp_seen = grown;
+		smp_seen_cap = cap;
 	}
-	sp_seen[sp_seen_count++] = (sp_module_key){bias, h};
+	smp_seen[smp_seen_count++] = (smp_module_key){bias, h};
 	return 1;
 }
 
-static void sp_module_path(const char *name, char *out, size_t cap)
+static void smp_module_path(const char *name, char *out, size_t cap)
 {
 	if (name && *name == '\0') {
 		ssize_t n = readlink("/proc/self/exe", out, cap - 1);
@@ -87,7 +87,7 @@ static void sp_module_path(const char *name, char *out, size_t cap)
 }
 
 /* Copies the NT_GNU_BUILD_ID descriptor of one PT_NOTE segment, if any. */
-static uint32_t sp_note_build_id(const uint8_t *p, size_t size, uint8_t *out)
+static uint32_t smp_note_build_id(const uint8_t *p, size_t size, uint8_t *out)
 {
 	size_t off = 0;
 	while (off + sizeof(ElfW(Nhdr)) <= size) {
@@ -107,25 +107,25 @@ static uint32_t sp_note_build_id(const uint8_t *p, size_t size, uint8_t *out)
 	return 0;
 }
 
-static uint32_t sp_object_build_id(const struct dl_phdr_info *info, uint8_t *out)
+static uint32_t smp_object_build_id(const struct dl_phdr_info *info, uint8_t *out)
 {
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_NOTE)
 			continue;
-		uint32_t len = sp_note_build_id((const uint8_t *)(info->dlpi_addr + ph->p_vaddr),
-		                                ph->p_memsz, out);
+		uint32_t len = smp_note_build_id((const uint8_t *)(info->dlpi_addr + ph->p_vaddr),
+		                                 ph->p_memsz, out);
 		if (len)
 			return len;
 	}
 	return 0;
 }
 
-static sp_module_pending *sp_scan_push(sp_module_scan *scan)
+static smp_module_pending *smp_scan_push(smp_module_scan *scan)
 {
 	if (scan->count == scan->cap) {
 		size_t cap = scan->cap ? scan->cap * 2 : 16;
-		sp_module_pending *grown = realloc(scan->items, cap * sizeof *grown);
+		smp_module_pending *grown = realloc(scan->items, cap * sizeof *grown);
 		if (!grown)
 			return NULL;
 		scan->items = grown;
@@ -134,34 +134,34 @@ static sp_module_pending *sp_scan_push(sp_module_scan *scan)
 	return &scan->items[scan->count++];
 }
 
-static int sp_scan_object(struct dl_phdr_info *info, size_t size, void *data)
+static int smp_scan_object(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
-	sp_module_scan *scan = data;
-	if (!sp_seen_add(info->dlpi_addr, info->dlpi_name ? info->dlpi_name : ""))
+	smp_module_scan *scan = data;
+	if (!smp_seen_add(info->dlpi_addr, info->dlpi_name ? info->dlpi_name : ""))
 		return 0;
 	uint8_t build_id[SP_MAX_BUILD_ID_BYTES];
-	uint32_t build_id_len = sp_object_build_id(info, build_id);
+	uint32_t build_id_len = smp_object_build_id(info, build_id);
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
-		sp_module_pending *m = sp_scan_push(scan);
+		smp_module_pending *m = smp_scan_push(scan);
 		if (!m)
 			return 1;
 		m->start = info->dlpi_addr + ph->p_vaddr;
 		m->end = m->start + ph->p_memsz;
 		m->file_offset = ph->p_offset;
-		sp_module_path(info->dlpi_name, m->path, sizeof m->path);
+		smp_module_path(info->dlpi_name, m->path, sizeof m->path);
 		memcpy(m->build_id, build_id, build_id_len);
 		m->build_id_len = build_id_len;
 	}
 	return 0;
 }
 
-static void sp_module_emit(const sp_module_pending *m, uint64_t ts)
+static void smp_module_emit(const smp_module_pending *m, uint64_t ts)
 {
-	sp_record rec;
+	lc_record rec;
 	memset(&rec, 0, sizeof rec);
 	rec.type = SP_REC_MODULE;
 	rec.u.module.start = m->start;
@@ -172,24 +172,24 @@ static void sp_module_emit(const sp_module_pending *m, uint64_t ts)
 	rec.u.module.build_id = m->build_id;
 	rec.u.module.build_id_len = m->build_id_len;
 	rec.u.module.ts = ts;
-	sp_log_meta(&rec, 1);
+	lc_log_meta(&rec, 1);
 }
 
-void sp_modules_scan(void)
+void smp_modules_scan(void)
 {
-	sp_module_scan scan = {NULL, 0, 0};
-	pthread_mutex_lock(&sp_modules_mutex);
-	dl_iterate_phdr(sp_scan_object, &scan);
-	pthread_mutex_unlock(&sp_modules_mutex);
-	uint64_t ts = sp_clock_ticks();
+	smp_module_scan scan = {NULL, 0, 0};
+	pthread_mutex_lock(&smp_modules_mutex);
+	dl_iterate_phdr(smp_scan_object, &scan);
+	pthread_mutex_unlock(&smp_modules_mutex);
+	uint64_t ts = lc_clock_ticks();
 	for (size_t i = 0; i < scan.count; i++)
-		sp_module_emit(&scan.items[i], ts);
+		smp_module_emit(&scan.items[i], ts);
 	free(scan.items);
 }
 
 /* Fork child: the address space (and so what was seen) is the parent's;
  * the log writer re-emits the sticky MODULE records itself. */
-void sp_modules_after_fork(void)
+void smp_modules_after_fork(void)
 {
-	pthread_mutex_init(&sp_modules_mutex, NULL);
+	pthread_mutex_init(&smp_modules_mutex, NULL);
 }

@@ -14,11 +14,11 @@
 
 #include "tracer_int.h"
 
-SP_HIDDEN uint64_t sp_new_trace_half(sp_tstate *ts)
+SP_HIDDEN uint64_t trc_new_trace_half(trc_tstate *ts)
 {
 	uint64_t half;
 	do
-		half = sp_rng_next(&ts->rng);
+		half = trc_rng_next(&ts->rng);
 	while (SP_UNLIKELY(half == 0));
 	return half;
 }
@@ -26,20 +26,20 @@ SP_HIDDEN uint64_t sp_new_trace_half(sp_tstate *ts)
 SP_API sp_context sp_current_context(void)
 {
 	sp_context ctx = {0, 0, 0, 0, 0};
-	sp_tstate *ts = sp_is_on() ? sp_tstate_slow() : sp_tls_;
+	trc_tstate *ts = trc_is_on() ? trc_tstate_slow() : trc_tls_;
 	if (ts && ts->depth > 0) {
-		const sp_stack_entry *e = &ts->stack[ts->depth - 1];
+		const trc_stack_entry *e = &ts->stack[ts->depth - 1];
 		ctx.trace_hi = e->trace_hi;
 		ctx.trace_lo = e->trace_lo;
 		ctx.span_id = e->id;
 		ctx.flags = 1; /* sampled: this span is recorded */
 		return ctx;
 	}
-	sp_root_ctx_read(&ctx);
+	trc_root_ctx_read(&ctx);
 	return ctx;
 }
 
-static void sp_hex(char *out, uint64_t v, int digits)
+static void trc_hex(char *out, uint64_t v, int digits)
 {
 	static const char hex[] = "0123456789abcdef";
 	for (int i = digits - 1; i >= 0; i--, v >>= 4)
@@ -54,18 +54,18 @@ SP_API int sp_context_format(const sp_context *ctx, char *buf, size_t len)
 	if (!ctx || ctx->span_id == 0 || (ctx->trace_hi | ctx->trace_lo) == 0)
 		return -SP_ESTATE;
 	memcpy(buf, "00-", 3);
-	sp_hex(buf + 3, ctx->trace_hi, 16);
-	sp_hex(buf + 19, ctx->trace_lo, 16);
+	trc_hex(buf + 3, ctx->trace_hi, 16);
+	trc_hex(buf + 19, ctx->trace_lo, 16);
 	buf[35] = '-';
-	sp_hex(buf + 36, ctx->span_id, 16);
+	trc_hex(buf + 36, ctx->span_id, 16);
 	buf[52] = '-';
-	sp_hex(buf + 53, ctx->flags & 0xff, 2);
+	trc_hex(buf + 53, ctx->flags & 0xff, 2);
 	buf[55] = '\0';
 	return 55;
 }
 
 /* Lowercase hex only, as the spec requires. */
-static int sp_parse_hex(const char *s, int digits, uint64_t *out)
+static int trc_parse_hex(const char *s, int digits, uint64_t *out)
 {
 	uint64_t v = 0;
 	for (int i = 0; i < digits; i++) {
@@ -91,10 +91,10 @@ SP_API int sp_context_parse(const char *tp, sp_context *out)
 		*out = c;
 	if (!tp || !out || strnlen(tp, 56) < 55)
 		return -SP_EINVAL;
-	if (sp_parse_hex(tp, 2, &version) || version == 0xff || tp[2] != '-' ||
-	    sp_parse_hex(tp + 3, 16, &c.trace_hi) || sp_parse_hex(tp + 19, 16, &c.trace_lo) ||
-	    tp[35] != '-' || sp_parse_hex(tp + 36, 16, &c.span_id) || tp[52] != '-' ||
-	    sp_parse_hex(tp + 53, 2, &flags))
+	if (trc_parse_hex(tp, 2, &version) || version == 0xff || tp[2] != '-' ||
+	    trc_parse_hex(tp + 3, 16, &c.trace_hi) || trc_parse_hex(tp + 19, 16, &c.trace_lo) ||
+	    tp[35] != '-' || trc_parse_hex(tp + 36, 16, &c.span_id) || tp[52] != '-' ||
+	    trc_parse_hex(tp + 53, 2, &flags))
 		return -SP_EINVAL;
 	if (version == 0 ? tp[55] != '\0' : (tp[55] != '\0' && tp[55] != '-'))
 		return -SP_EINVAL;

@@ -29,35 +29,35 @@
 
 #include "tracer_int.h"
 
-typedef struct sp_str_slot {
+typedef struct trc_str_slot {
 	uint64_t hash;
 	uint32_t id; /* 0 = empty */
 	uint32_t len;
 	char *bytes;
-} sp_str_slot;
+} trc_str_slot;
 
-typedef struct sp_ptr_slot {
+typedef struct trc_ptr_slot {
 	const char *ptr; /* NULL = empty */
 	uint32_t id;
-} sp_ptr_slot;
+} trc_ptr_slot;
 
 /* Bound on the pointer table: writable names at ever new addresses (stack
  * buffers) must not grow it without limit. */
 #define SP_MAX_KNOWN_PTRS (1u << 16)
 
-static pthread_mutex_t sp_intern_mu = PTHREAD_MUTEX_INITIALIZER;
-static sp_str_slot *sp_strs;  /* open addressing, power-of-two size */
-static uint32_t sp_strs_cap;  /* slots */
-static uint32_t sp_strs_used; /* = last id handed out */
-static sp_ptr_slot *sp_ptrs;
-static uint32_t sp_ptrs_cap, sp_ptrs_used;
+static pthread_mutex_t trc_intern_mu = PTHREAD_MUTEX_INITIALIZER;
+static trc_str_slot *trc_strs; /* open addressing, power-of-two size */
+static uint32_t trc_strs_cap;  /* slots */
+static uint32_t trc_strs_used; /* = last id handed out */
+static trc_ptr_slot *trc_ptrs;
+static uint32_t trc_ptrs_cap, trc_ptrs_used;
 
-SP_HIDDEN uint32_t sp_name_len(const char *s)
+SP_HIDDEN uint32_t trc_name_len(const char *s)
 {
 	return (uint32_t)strnlen(s, SP_MAX_STRING_BYTES - 1);
 }
 
-static uint64_t sp_hash_bytes(const char *s, size_t len)
+static uint64_t trc_hash_bytes(const char *s, size_t len)
 {
 	uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
 	for (size_t i = 0; i < len; i++)
@@ -65,52 +65,52 @@ static uint64_t sp_hash_bytes(const char *s, size_t len)
 	return h;
 }
 
-static uint64_t sp_hash_ptr(const void *p)
+static uint64_t trc_hash_ptr(const void *p)
 {
 	uint64_t h = (uint64_t)(uintptr_t)p * UINT64_C(0x9e3779b97f4a7c15);
 	return h ^ (h >> 29);
 }
 
-static void sp_emit_string(uint32_t id, const char *s, uint32_t len)
+static void trc_emit_string(uint32_t id, const char *s, uint32_t len)
 {
-	sp_record rec;
+	lc_record rec;
 	memset(&rec, 0, sizeof rec);
 	rec.type = SP_REC_STRING;
 	rec.u.string.id = id;
 	rec.u.string.len = len;
 	rec.u.string.bytes = s;
-	sp_log_meta(&rec, 1);
+	lc_log_meta(&rec, 1);
 }
 
-static int sp_strs_grow(void)
+static int trc_strs_grow(void)
 {
-	uint32_t cap = sp_strs_cap ? sp_strs_cap * 2 : 256;
-	sp_str_slot *slots = calloc(cap, sizeof *slots);
+	uint32_t cap = trc_strs_cap ? trc_strs_cap * 2 : 256;
+	trc_str_slot *slots = calloc(cap, sizeof *slots);
 	if (!slots)
 		return -1;
-	for (uint32_t i = 0; i < sp_strs_cap; i++) {
-		if (!sp_strs[i].id)
+	for (uint32_t i = 0; i < trc_strs_cap; i++) {
+		if (!trc_strs[i].id)
 			continue;
-		uint32_t j = (uint32_t)sp_strs[i].hash & (cap - 1);
+		uint32_t j = (uint32_t)trc_strs[i].hash & (cap - 1);
 		while (slots[j].id)
 			j = (j + 1) & (cap - 1);
-		slots[j] = sp_strs[i];
+		slots[j] = trc_strs[i];
 	}
-	free(sp_strs);
-	sp_strs = slots;
-	sp_strs_cap = cap;
+	free(trc_strs);
+	trc_strs = slots;
+	trc_strs_cap = cap;
 	return 0;
 }
 
-/* Caller holds sp_intern_mu. */
-static uint32_t sp_intern_locked(const char *s, uint32_t len)
+/* Caller holds trc_intern_mu. */
+static uint32_t trc_intern_locked(const char *s, uint32_t len)
 {
-	if (sp_strs_used * 2 >= sp_strs_cap && sp_strs_grow() != 0)
+	if (trc_strs_used * 2 >= trc_strs_cap && trc_strs_grow() != 0)
 		return 0;
-	uint64_t hash = sp_hash_bytes(s, len);
-	uint32_t j = (uint32_t)hash & (sp_strs_cap - 1);
-	for (; sp_strs[j].id; j = (j + 1) & (sp_strs_cap - 1)) {
-		sp_str_slot *e = &sp_strs[j];
+	uint64_t hash = trc_hash_bytes(s, len);
+	uint32_t j = (uint32_t)hash & (trc_strs_cap - 1);
+	for (; trc_strs[j].id; j = (j + 1) & (trc_strs_cap - 1)) {
+		trc_str_slot *e = &trc_strs[j];
 		if (e->hash == hash && e->len == len && memcmp(e->bytes, s, len) == 0)
 			return e->id;
 	}
@@ -119,72 +119,72 @@ static uint32_t sp_intern_locked(const char *s, uint32_t len)
 		return 0;
 	memcpy(copy, s, len);
 	copy[len] = '\0';
-	sp_strs[j] = (sp_str_slot){hash, ++sp_strs_used, len, copy};
-	sp_emit_string(sp_strs[j].id, copy, len);
-	return sp_strs[j].id;
+	trc_strs[j] = (trc_str_slot){hash, ++trc_strs_used, len, copy};
+	trc_emit_string(trc_strs[j].id, copy, len);
+	return trc_strs[j].id;
 }
 
-SP_HIDDEN uint32_t sp_intern(const char *s, size_t len)
+SP_HIDDEN uint32_t trc_intern(const char *s, size_t len)
 {
 	if (len >= SP_MAX_STRING_BYTES)
 		len = SP_MAX_STRING_BYTES - 1;
-	pthread_mutex_lock(&sp_intern_mu);
-	uint32_t id = sp_intern_locked(s, (uint32_t)len);
-	pthread_mutex_unlock(&sp_intern_mu);
+	pthread_mutex_lock(&trc_intern_mu);
+	uint32_t id = trc_intern_locked(s, (uint32_t)len);
+	pthread_mutex_unlock(&trc_intern_mu);
 	return id;
 }
 
-/* Caller holds sp_intern_mu. */
-static sp_ptr_slot *sp_ptr_find(const char *p)
+/* Caller holds trc_intern_mu. */
+static trc_ptr_slot *trc_ptr_find(const char *p)
 {
-	if (!sp_ptrs_cap)
+	if (!trc_ptrs_cap)
 		return NULL;
-	uint32_t j = (uint32_t)sp_hash_ptr(p) & (sp_ptrs_cap - 1);
-	for (; sp_ptrs[j].ptr; j = (j + 1) & (sp_ptrs_cap - 1)) {
-		if (sp_ptrs[j].ptr == p)
-			return &sp_ptrs[j];
+	uint32_t j = (uint32_t)trc_hash_ptr(p) & (trc_ptrs_cap - 1);
+	for (; trc_ptrs[j].ptr; j = (j + 1) & (trc_ptrs_cap - 1)) {
+		if (trc_ptrs[j].ptr == p)
+			return &trc_ptrs[j];
 	}
 	return NULL;
 }
 
-/* Caller holds sp_intern_mu. Best effort: a full table just means misses. */
-static void sp_ptr_add(const char *p, uint32_t id)
+/* Caller holds trc_intern_mu. Best effort: a full table just means misses. */
+static void trc_ptr_add(const char *p, uint32_t id)
 {
-	if (sp_ptrs_used >= SP_MAX_KNOWN_PTRS)
+	if (trc_ptrs_used >= SP_MAX_KNOWN_PTRS)
 		return;
-	if (sp_ptrs_used * 2 >= sp_ptrs_cap) {
-		uint32_t cap = sp_ptrs_cap ? sp_ptrs_cap * 2 : 256;
-		sp_ptr_slot *slots = calloc(cap, sizeof *slots);
+	if (trc_ptrs_used * 2 >= trc_ptrs_cap) {
+		uint32_t cap = trc_ptrs_cap ? trc_ptrs_cap * 2 : 256;
+		trc_ptr_slot *slots = calloc(cap, sizeof *slots);
 		if (!slots)
 			return;
-		for (uint32_t i = 0; i < sp_ptrs_cap; i++) {
-			if (!sp_ptrs[i].ptr)
+		for (uint32_t i = 0; i < trc_ptrs_cap; i++) {
+			if (!trc_ptrs[i].ptr)
 				continue;
-			uint32_t j = (uint32_t)sp_hash_ptr(sp_ptrs[i].ptr) & (cap - 1);
+			uint32_t j = (uint32_t)trc_hash_ptr(trc_ptrs[i].ptr) & (cap - 1);
 			while (slots[j].ptr)
 				j = (j + 1) & (cap - 1);
-			slots[j] = sp_ptrs[i];
+			slots[j] = trc_ptrs[i];
 		}
-		free(sp_ptrs);
-		sp_ptrs = slots;
-		sp_ptrs_cap = cap;
+		free(trc_ptrs);
+		trc_ptrs = slots;
+		trc_ptrs_cap = cap;
 	}
-	uint32_t j = (uint32_t)sp_hash_ptr(p) & (sp_ptrs_cap - 1);
-	while (sp_ptrs[j].ptr)
-		j = (j + 1) & (sp_ptrs_cap - 1);
-	sp_ptrs[j] = (sp_ptr_slot){p, id};
-	sp_ptrs_used++;
+	uint32_t j = (uint32_t)trc_hash_ptr(p) & (trc_ptrs_cap - 1);
+	while (trc_ptrs[j].ptr)
+		j = (j + 1) & (trc_ptrs_cap - 1);
+	trc_ptrs[j] = (trc_ptr_slot){p, id};
+	trc_ptrs_used++;
 }
 
-struct sp_ro_query {
+struct trc_ro_query {
 	uintptr_t addr, end;
 	int readonly;
 };
 
-static int sp_ro_visit(struct dl_phdr_info *info, size_t size, void *arg)
+static int trc_ro_visit(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	struct sp_ro_query *q = arg;
+	struct trc_ro_query *q = arg;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD)
@@ -200,28 +200,28 @@ static int sp_ro_visit(struct dl_phdr_info *info, size_t size, void *arg)
 
 /* Whether [s, s+len] lies in a read-only, file-backed segment of a loaded
  * object: then its bytes never change while the object stays loaded. */
-static int sp_is_readonly(const char *s, size_t len)
+static int trc_is_readonly(const char *s, size_t len)
 {
-	struct sp_ro_query q = {(uintptr_t)s, (uintptr_t)s + len + 1, 0};
-	dl_iterate_phdr(sp_ro_visit, &q);
+	struct trc_ro_query q = {(uintptr_t)s, (uintptr_t)s + len + 1, 0};
+	dl_iterate_phdr(trc_ro_visit, &q);
 	return q.readonly;
 }
 
-SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name)
+SP_HIDDEN uint32_t trc_site_resolve(sp_site_ *site, const char *name)
 {
 	int saved_errno = errno;
-	uint32_t len = sp_name_len(name);
-	pthread_mutex_lock(&sp_intern_mu);
+	uint32_t len = trc_name_len(name);
+	pthread_mutex_lock(&trc_intern_mu);
 	uint32_t id = 0;
-	sp_ptr_slot *known = sp_ptr_find(name);
+	trc_ptr_slot *known = trc_ptr_find(name);
 	if (known) {
 		id = known->id; /* 0: known writable, record inline */
-	} else if (name[len] == '\0' && sp_is_readonly(name, len)) {
-		id = sp_intern_locked(name, len);
+	} else if (name[len] == '\0' && trc_is_readonly(name, len)) {
+		id = trc_intern_locked(name, len);
 		if (id)
-			sp_ptr_add(name, id);
+			trc_ptr_add(name, id);
 	} else {
-		sp_ptr_add(name, 0);
+		trc_ptr_add(name, 0);
 	}
 	if (id && site && !site->ptr) {
 		site->id = id;
@@ -229,22 +229,22 @@ SP_HIDDEN uint32_t sp_site_resolve(sp_site_ *site, const char *name)
 	}
 	if (!id && site)
 		__atomic_store_n(&site->wptr, name, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&sp_intern_mu);
+	pthread_mutex_unlock(&trc_intern_mu);
 	errno = saved_errno;
 	return id;
 }
 
-SP_HIDDEN void sp_intern_atfork_prepare(void)
+SP_HIDDEN void trc_intern_atfork_prepare(void)
 {
-	pthread_mutex_lock(&sp_intern_mu);
+	pthread_mutex_lock(&trc_intern_mu);
 }
 
-SP_HIDDEN void sp_intern_atfork_parent(void)
+SP_HIDDEN void trc_intern_atfork_parent(void)
 {
-	pthread_mutex_unlock(&sp_intern_mu);
+	pthread_mutex_unlock(&trc_intern_mu);
 }
 
-SP_HIDDEN void sp_intern_atfork_child(void)
+SP_HIDDEN void trc_intern_atfork_child(void)
 {
-	pthread_mutex_init(&sp_intern_mu, NULL);
+	pthread_mutex_init(&trc_intern_mu, NULL);
 }

@@ -18,31 +18,31 @@
 #include "clock.h"
 #include "tracer_int.h"
 
-static const sp_span sp_no_span = {0, 0, 0};
+static const sp_span trc_no_span = {0, 0, 0};
 _Static_assert(SP_MAX_ATTR_STR == SP_MAX_ATTR_STR_BYTES, "public cap = log format cap");
 
-static inline sp_tstate *sp_tstate_get(void)
+static inline trc_tstate *trc_tstate_get(void)
 {
-	sp_tstate *ts = sp_tls_;
-	if (SP_UNLIKELY(!ts || ts->gen != __atomic_load_n(&sp_gen_, __ATOMIC_RELAXED) ||
+	trc_tstate *ts = trc_tls_;
+	if (SP_UNLIKELY(!ts || ts->gen != __atomic_load_n(&trc_gen_, __ATOMIC_RELAXED) ||
 	                __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen))
-		ts = sp_tstate_slow();
+		ts = trc_tstate_slow();
 	return ts;
 }
 
-static inline uint64_t sp_next_id(sp_tstate *ts)
+static inline uint64_t trc_next_id(trc_tstate *ts)
 {
 	uint64_t id = ts->id_next++;
 	if (SP_UNLIKELY((ts->id_next & SP_ID_COUNTER_MASK) == 0))
-		ts->id_next = sp_tstate_new_prefix(ts);
+		ts->id_next = trc_tstate_new_prefix(ts);
 	return id;
 }
 
 /* A root span: the inherited traceparent, else a fresh trace id. */
-static void sp_pick_root_parent(sp_tstate *ts, sp_rec_span_begin *rec)
+static void trc_pick_root_parent(trc_tstate *ts, lc_rec_span_begin *rec)
 {
 	sp_context root;
-	sp_root_ctx_read(&root);
+	trc_root_ctx_read(&root);
 	if (root.span_id != 0) {
 		rec->parent_id = root.span_id;
 		rec->trace_hi = root.trace_hi;
@@ -50,14 +50,14 @@ static void sp_pick_root_parent(sp_tstate *ts, sp_rec_span_begin *rec)
 		rec->flags |= SP_SPAN_REMOTE_PARENT;
 	} else {
 		rec->parent_id = 0;
-		rec->trace_hi = sp_new_trace_half(ts);
-		rec->trace_lo = sp_new_trace_half(ts);
+		rec->trace_hi = trc_new_trace_half(ts);
+		rec->trace_lo = trc_new_trace_half(ts);
 	}
 }
 
 /* Fills parent and trace of rec from the innermost span, an explicit remote
  * parent, the inherited traceparent, or a fresh trace id. */
-static inline void sp_pick_parent(sp_tstate *ts, const sp_context *remote, sp_rec_span_begin *rec)
+static inline void trc_pick_parent(trc_tstate *ts, const sp_context *remote, lc_rec_span_begin *rec)
 {
 	if (SP_UNLIKELY(remote != NULL)) {
 		rec->parent_id = remote->span_id;
@@ -65,31 +65,32 @@ static inline void sp_pick_parent(sp_tstate *ts, const sp_context *remote, sp_re
 		rec->trace_lo = remote->trace_lo;
 		rec->flags |= SP_SPAN_REMOTE_PARENT;
 	} else if (SP_LIKELY(ts->depth > 0)) {
-		const sp_stack_entry *parent = &ts->stack[ts->depth - 1];
+		const trc_stack_entry *parent = &ts->stack[ts->depth - 1];
 		rec->parent_id = parent->id;
 		rec->trace_hi = parent->trace_hi;
 		rec->trace_lo = parent->trace_lo;
 		if (SP_UNLIKELY(parent->foreign))
 			rec->flags |= SP_SPAN_REMOTE_PARENT;
 	} else {
-		sp_pick_root_parent(ts, rec);
+		trc_pick_root_parent(ts, rec);
 	}
 }
 
-static sp_span sp_push(sp_tstate *ts, uint32_t name_id, const char *name, const sp_context *remote)
+static sp_span trc_push(trc_tstate *ts, uint32_t name_id, const char *name,
+                        const sp_context *remote)
 {
-	sp_rec_span_begin rec;
-	rec.ts = sp_clock_ticks();
+	lc_rec_span_begin rec;
+	rec.ts = lc_clock_ticks();
 	rec.tid = ts->tid;
-	rec.span_id = sp_next_id(ts);
+	rec.span_id = trc_next_id(ts);
 	rec.flags = 0;
 	rec.name_id = name_id;
 	rec.name = name_id ? NULL : name;
-	rec.name_len = name_id ? 0 : sp_name_len(name);
-	sp_pick_parent(ts, remote, &rec);
+	rec.name_len = name_id ? 0 : trc_name_len(name);
+	trc_pick_parent(ts, remote, &rec);
 	sp_span handle = {rec.span_id, ts->tid, ts->depth};
 	if (SP_LIKELY(ts->depth < SP_MAX_DEPTH)) {
-		sp_stack_entry *e = &ts->stack[ts->depth++];
+		trc_stack_entry *e = &ts->stack[ts->depth++];
 		e->id = rec.span_id;
 		e->trace_hi = rec.trace_hi;
 		e->trace_lo = rec.trace_lo;
@@ -99,7 +100,7 @@ static sp_span sp_push(sp_tstate *ts, uint32_t name_id, const char *name, const 
 		rec.flags |= SP_SPAN_TOO_DEEP;
 		handle.depth_ = SP_MAX_DEPTH + ts->too_deep++;
 	}
-	sp_ring_span_begin(ts->ring, &rec);
+	lc_ring_span_begin(ts->ring, &rec);
 	return handle;
 }
 
@@ -110,37 +111,37 @@ static sp_span sp_push(sp_tstate *ts, uint32_t name_id, const char *name, const 
  * the free eighth is their room, and should it run out they wait like
  * under the default policy. Spans nested beyond SP_MAX_DEPTH are never
  * dropped (their ends are matched without a stack entry). */
-static int sp_drop_wanted(sp_tstate *ts)
+static int trc_drop_wanted(trc_tstate *ts)
 {
 	if (ts->depth >= SP_MAX_DEPTH)
 		return 0;
 	if (ts->depth > 0 && ts->stack[ts->depth - 1].dropped)
 		return 1;
-	return sp_ring_nearly_full(ts->ring);
+	return lc_ring_nearly_full(ts->ring);
 }
 
 static sp_span __attribute__((noinline))
-sp_push_dropped(sp_tstate *ts, uint32_t name_id, const char *name)
+trc_push_dropped(trc_tstate *ts, uint32_t name_id, const char *name)
 {
 	if (name_id == 0)
-		name_id = sp_intern(name, sp_name_len(name)); /* 0 if out of memory */
-	sp_ring_count_dropped(ts->ring, name_id);
-	sp_span handle = {sp_next_id(ts), ts->tid, ts->depth};
-	sp_stack_entry *e = &ts->stack[ts->depth++];
-	*e = (sp_stack_entry){.id = handle.id_, .dropped = 1};
+		name_id = trc_intern(name, trc_name_len(name)); /* 0 if out of memory */
+	lc_ring_count_dropped(ts->ring, name_id);
+	sp_span handle = {trc_next_id(ts), ts->tid, ts->depth};
+	trc_stack_entry *e = &ts->stack[ts->depth++];
+	*e = (trc_stack_entry){.id = handle.id_, .dropped = 1};
 	return handle;
 }
 
-static inline sp_span sp_begin_on(sp_tstate *ts, uint32_t name_id, const char *name,
-                                  const sp_context *remote)
+static inline sp_span trc_begin_on(trc_tstate *ts, uint32_t name_id, const char *name,
+                                   const sp_context *remote)
 {
-	if (SP_UNLIKELY(sp_on_full_drop()) && sp_drop_wanted(ts))
-		return sp_push_dropped(ts, name_id, name);
-	return sp_push(ts, name_id, name, remote);
+	if (SP_UNLIKELY(trc_on_full_drop()) && trc_drop_wanted(ts))
+		return trc_push_dropped(ts, name_id, name);
+	return trc_push(ts, name_id, name, remote);
 }
 
 /* An attribute of a dropped span is dropped with it. */
-static int sp_span_dropped(const sp_tstate *ts, uint64_t span_id)
+static int trc_span_dropped(const trc_tstate *ts, uint64_t span_id)
 {
 	for (uint32_t i = ts->depth; i-- > 0;)
 		if (ts->stack[i].id == span_id)
@@ -148,30 +149,30 @@ static int sp_span_dropped(const sp_tstate *ts, uint64_t span_id)
 	return 0;
 }
 
-static inline int sp_remote_is_valid(const sp_context *c)
+static inline int trc_remote_is_valid(const sp_context *c)
 {
 	return c && c->span_id != 0 && (c->trace_hi | c->trace_lo) != 0;
 }
 
 SP_API sp_span sp_begin_site_(sp_site_ *site, const char *name)
 {
-	sp_tstate *ts = sp_tstate_get();
+	trc_tstate *ts = trc_tstate_get();
 	if (SP_UNLIKELY(!ts))
-		return sp_no_span;
+		return trc_no_span;
 	if (SP_UNLIKELY(!name))
 		name = "(null)";
-	return sp_begin_on(ts, sp_site_id(site, name), name, NULL);
+	return trc_begin_on(ts, trc_site_id(site, name), name, NULL);
 }
 
 SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const sp_context *parent)
 {
-	sp_tstate *ts = sp_tstate_get();
+	trc_tstate *ts = trc_tstate_get();
 	if (SP_UNLIKELY(!ts))
-		return sp_no_span;
+		return trc_no_span;
 	if (!name)
 		name = "(null)";
-	return sp_begin_on(ts, sp_site_id(site, name), name,
-	                   sp_remote_is_valid(parent) ? parent : NULL);
+	return trc_begin_on(ts, trc_site_id(site, name), name,
+	                    trc_remote_is_valid(parent) ? parent : NULL);
 }
 
 /* The plain functions (taken by address, or used without GNU C): names are
@@ -179,51 +180,51 @@ SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const s
 #undef sp_begin
 SP_API sp_span sp_begin(const char *name)
 {
-	if (!sp_is_on())
-		return sp_no_span;
-	sp_tstate *ts = sp_tstate_get();
+	if (!trc_is_on())
+		return trc_no_span;
+	trc_tstate *ts = trc_tstate_get();
 	if (!ts)
-		return sp_no_span;
-	return sp_begin_on(ts, 0, name ? name : "(null)", NULL);
+		return trc_no_span;
+	return trc_begin_on(ts, 0, name ? name : "(null)", NULL);
 }
 
 #undef sp_begin_child_of
 SP_API sp_span sp_begin_child_of(const char *name, const sp_context *parent)
 {
-	if (!sp_is_on())
-		return sp_no_span;
-	sp_tstate *ts = sp_tstate_get();
+	if (!trc_is_on())
+		return trc_no_span;
+	trc_tstate *ts = trc_tstate_get();
 	if (!ts)
-		return sp_no_span;
-	return sp_begin_on(ts, 0, name ? name : "(null)",
-	                   sp_remote_is_valid(parent) ? parent : NULL);
+		return trc_no_span;
+	return trc_begin_on(ts, 0, name ? name : "(null)",
+	                    trc_remote_is_valid(parent) ? parent : NULL);
 }
 
-SP_HIDDEN void sp_emit_end(sp_tstate *ts, uint64_t span_id, uint32_t flags)
+SP_HIDDEN void trc_emit_end(trc_tstate *ts, uint64_t span_id, uint32_t flags)
 {
-	sp_rec_span_end rec;
-	rec.ts = sp_clock_ticks();
+	lc_rec_span_end rec;
+	rec.ts = lc_clock_ticks();
 	rec.tid = ts->tid;
 	rec.span_id = span_id;
 	rec.flags = flags;
-	sp_ring_span_end(ts->ring, &rec);
+	lc_ring_span_end(ts->ring, &rec);
 }
 
 /* Pops entries above index `keep` (they end UNCLOSED: their parent is ending
  * under them), then pops and ends entry `keep` with `flags`. */
-static void sp_pop_to(sp_tstate *ts, uint32_t keep, uint32_t flags)
+static void trc_pop_to(trc_tstate *ts, uint32_t keep, uint32_t flags)
 {
 	while (ts->depth > keep + 1) {
-		sp_stack_entry *e = &ts->stack[--ts->depth];
+		trc_stack_entry *e = &ts->stack[--ts->depth];
 		if (!(e->foreign | e->dropped))
-			sp_emit_end(ts, e->id, SP_SPAN_UNCLOSED);
+			trc_emit_end(ts, e->id, SP_SPAN_UNCLOSED);
 	}
-	sp_stack_entry *e = &ts->stack[--ts->depth];
+	trc_stack_entry *e = &ts->stack[--ts->depth];
 	if (!(e->foreign | e->dropped))
-		sp_emit_end(ts, e->id, flags);
+		trc_emit_end(ts, e->id, flags);
 }
 
-static int sp_find_on_stack(const sp_tstate *ts, uint64_t id, uint32_t *index)
+static int trc_find_on_stack(const trc_tstate *ts, uint64_t id, uint32_t *index)
 {
 	for (uint32_t i = ts->depth; i-- > 0;) {
 		if (ts->stack[i].id == id) {
@@ -235,33 +236,34 @@ static int sp_find_on_stack(const sp_tstate *ts, uint64_t id, uint32_t *index)
 }
 
 /* Everything but "the innermost span of a current state". */
-static void __attribute__((noinline)) sp_end_slow(sp_tstate *ts, sp_span span)
+static void __attribute__((noinline)) trc_end_slow(trc_tstate *ts, sp_span span)
 {
 	uint32_t index;
-	if (sp_find_on_stack(ts, span.id_, &index)) {
+	if (trc_find_on_stack(ts, span.id_, &index)) {
 		uint32_t flags = index + 1 == ts->depth ? 0 : SP_SPAN_NOT_INNERMOST;
 		if (flags)
 			ts->too_deep = 0; /* spans beyond the stack end unmatched */
-		sp_pop_to(ts, index, flags);
+		trc_pop_to(ts, index, flags);
 	} else if (span.tid_ != ts->tid) {
-		int alive = sp_tstate_post_remote_end(span.tid_, span.id_) == 0;
-		sp_emit_end(ts, span.id_, SP_SPAN_CROSS_THREAD | (alive ? 0u : SP_SPAN_DOUBLE_END));
+		int alive = trc_tstate_post_remote_end(span.tid_, span.id_) == 0;
+		trc_emit_end(ts, span.id_,
+		             SP_SPAN_CROSS_THREAD | (alive ? 0u : SP_SPAN_DOUBLE_END));
 	} else if (span.depth_ >= SP_MAX_DEPTH && ts->too_deep > 0) {
 		ts->too_deep--;
-		sp_emit_end(ts, span.id_, SP_SPAN_TOO_DEEP);
+		trc_emit_end(ts, span.id_, SP_SPAN_TOO_DEEP);
 	} else {
-		sp_emit_end(ts, span.id_, SP_SPAN_DOUBLE_END);
+		trc_emit_end(ts, span.id_, SP_SPAN_DOUBLE_END);
 	}
 }
 
 /* The runtime stopped after the span began: nothing is recorded, but the
  * span leaves its thread's stack (with any children left open in it), or a
  * later root span of this thread would take it for a parent. */
-static void __attribute__((noinline)) sp_end_while_off(sp_span span)
+static void __attribute__((noinline)) trc_end_while_off(sp_span span)
 {
-	sp_tstate *ts = sp_tls_;
+	trc_tstate *ts = trc_tls_;
 	uint32_t index;
-	if (ts && span.tid_ == ts->tid && sp_find_on_stack(ts, span.id_, &index))
+	if (ts && span.tid_ == ts->tid && trc_find_on_stack(ts, span.id_, &index))
 		ts->depth = index;
 }
 
@@ -269,21 +271,21 @@ SP_API void sp_end_(sp_span span)
 {
 	if (SP_UNLIKELY(span.id_ == 0))
 		return;
-	if (SP_UNLIKELY(!sp_is_on())) {
-		sp_end_while_off(span);
+	if (SP_UNLIKELY(!trc_is_on())) {
+		trc_end_while_off(span);
 		return;
 	}
-	sp_tstate *ts = sp_tstate_get();
+	trc_tstate *ts = trc_tstate_get();
 	if (SP_UNLIKELY(!ts))
 		return;
 	uint32_t top = ts->depth - 1;
 	if (SP_LIKELY(ts->depth > 0 && ts->stack[top].id == span.id_)) {
 		ts->depth = top;
 		if (SP_LIKELY(!(ts->stack[top].foreign | ts->stack[top].dropped)))
-			sp_emit_end(ts, span.id_, 0);
+			trc_emit_end(ts, span.id_, 0);
 		return;
 	}
-	sp_end_slow(ts, span);
+	trc_end_slow(ts, span);
 }
 
 #undef sp_end
@@ -292,47 +294,47 @@ SP_API void sp_end(sp_span span)
 	sp_end_(span);
 }
 
-static inline void sp_attr_emit(sp_site_ *site, sp_span span, const char *key, sp_rec_attr *rec)
+static inline void trc_attr_emit(sp_site_ *site, sp_span span, const char *key, lc_rec_attr *rec)
 {
-	sp_tstate *ts = sp_tstate_get();
+	trc_tstate *ts = trc_tstate_get();
 	if (SP_UNLIKELY(!ts))
 		return;
-	if (SP_UNLIKELY(sp_on_full_drop()) && sp_span_dropped(ts, span.id_))
+	if (SP_UNLIKELY(trc_on_full_drop()) && trc_span_dropped(ts, span.id_))
 		return;
 	if (SP_UNLIKELY(!key))
 		key = "(null)";
 	rec->tid = ts->tid;
 	rec->span_id = span.id_;
-	rec->key_id = site ? sp_site_id(site, key) : 0;
+	rec->key_id = site ? trc_site_id(site, key) : 0;
 	rec->key = rec->key_id ? NULL : key;
-	rec->key_len = rec->key_id ? 0 : sp_name_len(key);
-	sp_ring_attr(ts->ring, rec);
+	rec->key_len = rec->key_id ? 0 : trc_name_len(key);
+	lc_ring_attr(ts->ring, rec);
 }
 
-static void sp_attr_int_at(sp_site_ *site, sp_span span, const char *key, int64_t value)
+static void trc_attr_int_at(sp_site_ *site, sp_span span, const char *key, int64_t value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
+	if (SP_UNLIKELY(span.id_ == 0 || !trc_is_on()))
 		return;
-	sp_rec_attr rec = {.kind = SP_ATTR_INT, .i = value};
-	sp_attr_emit(site, span, key, &rec);
+	lc_rec_attr rec = {.kind = SP_ATTR_INT, .i = value};
+	trc_attr_emit(site, span, key, &rec);
 }
 
-static void sp_attr_double_at(sp_site_ *site, sp_span span, const char *key, double value)
+static void trc_attr_double_at(sp_site_ *site, sp_span span, const char *key, double value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
+	if (SP_UNLIKELY(span.id_ == 0 || !trc_is_on()))
 		return;
-	sp_rec_attr rec = {.kind = SP_ATTR_DOUBLE, .d = value};
-	sp_attr_emit(site, span, key, &rec);
+	lc_rec_attr rec = {.kind = SP_ATTR_DOUBLE, .d = value};
+	trc_attr_emit(site, span, key, &rec);
 }
 
-static void sp_attr_str_at(sp_site_ *site, sp_span span, const char *key, const char *value)
+static void trc_attr_str_at(sp_site_ *site, sp_span span, const char *key, const char *value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !sp_is_on()))
+	if (SP_UNLIKELY(span.id_ == 0 || !trc_is_on()))
 		return;
 	if (!value)
 		value = "";
 	size_t len = strnlen(value, SP_MAX_ATTR_STR_BYTES + 1);
-	sp_rec_attr rec = {.kind = SP_ATTR_STR, .s = value, .s_len = (uint32_t)len};
+	lc_rec_attr rec = {.kind = SP_ATTR_STR, .s = value, .s_len = (uint32_t)len};
 	if (len > SP_MAX_ATTR_STR_BYTES) {
 		rec.s_len = SP_MAX_ATTR_STR_BYTES;
 		/* cut at a UTF-8 character boundary, never inside a character */
@@ -340,20 +342,20 @@ static void sp_attr_str_at(sp_site_ *site, sp_span span, const char *key, const 
 			rec.s_len--;
 		rec.flags = SP_ATTR_TRUNCATED;
 	}
-	sp_attr_emit(site, span, key, &rec);
+	trc_attr_emit(site, span, key, &rec);
 }
 
 SP_API void sp_attr_int_site_(sp_site_ *site, sp_span span, const char *key, int64_t value)
 {
-	sp_attr_int_at(site, span, key, value);
+	trc_attr_int_at(site, span, key, value);
 }
 SP_API void sp_attr_double_site_(sp_site_ *site, sp_span span, const char *key, double value)
 {
-	sp_attr_double_at(site, span, key, value);
+	trc_attr_double_at(site, span, key, value);
 }
 SP_API void sp_attr_str_site_(sp_site_ *site, sp_span span, const char *key, const char *value)
 {
-	sp_attr_str_at(site, span, key, value);
+	trc_attr_str_at(site, span, key, value);
 }
 
 #undef sp_attr_int
@@ -361,13 +363,13 @@ SP_API void sp_attr_str_site_(sp_site_ *site, sp_span span, const char *key, con
 #undef sp_attr_str
 SP_API void sp_attr_int(sp_span span, const char *key, int64_t value)
 {
-	sp_attr_int_at(NULL, span, key, value);
+	trc_attr_int_at(NULL, span, key, value);
 }
 SP_API void sp_attr_double(sp_span span, const char *key, double value)
 {
-	sp_attr_double_at(NULL, span, key, value);
+	trc_attr_double_at(NULL, span, key, value);
 }
 SP_API void sp_attr_str(sp_span span, const char *key, const char *value)
 {
-	sp_attr_str_at(NULL, span, key, value);
+	trc_attr_str_at(NULL, span, key, value);
 }

@@ -15,7 +15,7 @@
  *
  * Threading: a state's fields belong to its thread, except remote_* and the
  * list links (registry lock). Signal safety: none of this is signal-safe;
- * the hot path only reads sp_tls_.
+ * the hot path only reads trc_tls_.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,16 +28,16 @@
 #include "clock.h"
 #include "tracer_int.h"
 
-SP_HIDDEN __thread sp_tstate *sp_tls_ __attribute__((tls_model("initial-exec")));
+SP_HIDDEN __thread trc_tstate *trc_tls_ __attribute__((tls_model("initial-exec")));
 /* Set once this thread's destructor ran: no state is created again. */
-static __thread int sp_tls_dead __attribute__((tls_model("initial-exec")));
+static __thread int trc_tls_dead __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t sp_registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static sp_tstate *sp_registry_head;
-static pthread_key_t sp_tstate_key;
-static pthread_once_t sp_tstate_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t trc_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static trc_tstate *trc_registry_head;
+static pthread_key_t trc_tstate_key;
+static pthread_once_t trc_tstate_once = PTHREAD_ONCE_INIT;
 
-SP_HIDDEN uint64_t sp_rng_next(uint64_t *state)
+SP_HIDDEN uint64_t trc_rng_next(uint64_t *state)
 {
 	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
 	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
@@ -45,7 +45,7 @@ SP_HIDDEN uint64_t sp_rng_next(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-static uint64_t sp_seed(void)
+static uint64_t trc_seed(void)
 {
 	uint64_t seed = 0;
 	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
@@ -57,49 +57,49 @@ static uint64_t sp_seed(void)
 	return seed;
 }
 
-SP_HIDDEN uint64_t sp_tstate_new_prefix(sp_tstate *ts)
+SP_HIDDEN uint64_t trc_tstate_new_prefix(trc_tstate *ts)
 {
-	uint64_t prefix = sp_rng_next(&ts->rng) >> (64 - SP_ID_PREFIX_BITS);
+	uint64_t prefix = trc_rng_next(&ts->rng) >> (64 - SP_ID_PREFIX_BITS);
 	if (prefix == 0)
 		prefix = 1;
 	return (prefix << SP_ID_COUNTER_BITS) | 1;
 }
 
-static void sp_tstate_reseed(sp_tstate *ts)
+static void trc_tstate_reseed(trc_tstate *ts)
 {
-	ts->rng = sp_seed();
-	ts->id_next = sp_tstate_new_prefix(ts);
+	ts->rng = trc_seed();
+	ts->id_next = trc_tstate_new_prefix(ts);
 }
 
-static void sp_registry_add(sp_tstate *ts)
+static void trc_registry_add(trc_tstate *ts)
 {
-	pthread_mutex_lock(&sp_registry_mu);
+	pthread_mutex_lock(&trc_registry_mu);
 	ts->prev = NULL;
-	ts->next = sp_registry_head;
-	if (sp_registry_head)
-		sp_registry_head->prev = ts;
-	sp_registry_head = ts;
-	pthread_mutex_unlock(&sp_registry_mu);
+	ts->next = trc_registry_head;
+	if (trc_registry_head)
+		trc_registry_head->prev = ts;
+	trc_registry_head = ts;
+	pthread_mutex_unlock(&trc_registry_mu);
 }
 
-static void sp_registry_unlink(sp_tstate *ts)
+static void trc_registry_unlink(trc_tstate *ts)
 {
 	if (ts->prev)
 		ts->prev->next = ts->next;
 	else
-		sp_registry_head = ts->next;
+		trc_registry_head = ts->next;
 	if (ts->next)
 		ts->next->prev = ts->prev;
 	ts->next = ts->prev = NULL;
 }
 
 /* Ends every open span of ts that this process began, innermost first. */
-SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags)
+SP_HIDDEN void trc_tstate_end_all(trc_tstate *ts, uint32_t flags)
 {
 	while (ts->depth > 0) {
-		sp_stack_entry *e = &ts->stack[--ts->depth];
-		if (!(e->foreign | e->dropped) && ts->ring && ts->gen == sp_gen_now())
-			sp_emit_end(ts, e->id, flags);
+		trc_stack_entry *e = &ts->stack[--ts->depth];
+		if (!(e->foreign | e->dropped) && ts->ring && ts->gen == trc_gen_now())
+			trc_emit_end(ts, e->id, flags);
 	}
 	ts->too_deep = 0;
 }
@@ -107,83 +107,83 @@ SP_HIDDEN void sp_tstate_end_all(sp_tstate *ts, uint32_t flags)
 /* Not sticky: a fork child announces its own thread (new tid) itself, and
  * a restarted runtime announces each thread on its next span; sticky
  * records would pile up for every thread that ever lived. */
-static int sp_emit_thread(uint32_t tid, const char *name, int type)
+static int trc_emit_thread(uint32_t tid, const char *name, int type)
 {
-	sp_record rec;
+	lc_record rec;
 	memset(&rec, 0, sizeof rec);
 	rec.type = (uint8_t)type;
 	if (type == SP_REC_THREAD) {
-		rec.u.thread.ts = sp_clock_ticks();
+		rec.u.thread.ts = lc_clock_ticks();
 		rec.u.thread.tid = tid;
 		rec.u.thread.name = name;
 	} else {
-		rec.u.thread_end.ts = sp_clock_ticks();
+		rec.u.thread_end.ts = lc_clock_ticks();
 		rec.u.thread_end.tid = tid;
 	}
-	return sp_log_meta(&rec, 0);
+	return lc_log_meta(&rec, 0);
 }
 
-static void sp_tstate_destroy(void *arg)
+static void trc_tstate_destroy(void *arg)
 {
-	sp_tstate *ts = arg;
-	sp_tls_ = NULL;
-	sp_tls_dead = 1;
+	trc_tstate *ts = arg;
+	trc_tls_ = NULL;
+	trc_tls_dead = 1;
 	/* Leave the registry first, so no other thread can post an end to us
 	 * any more (a later cross-thread sp_end sees us gone and flags its END
 	 * DOUBLE_END), then take the ends already posted off the stack: those
 	 * spans were ended by their END from the other thread and must not get
 	 * a second, UNCLOSED one here. */
-	pthread_mutex_lock(&sp_registry_mu);
-	sp_registry_unlink(ts);
-	pthread_mutex_unlock(&sp_registry_mu);
-	sp_tstate_apply_remote_ends(ts);
-	if (sp_is_on() && ts->gen == sp_gen_now()) {
-		sp_tstate_end_all(ts, SP_SPAN_UNCLOSED);
-		sp_emit_thread(ts->tid, NULL, SP_REC_THREAD_END);
+	pthread_mutex_lock(&trc_registry_mu);
+	trc_registry_unlink(ts);
+	pthread_mutex_unlock(&trc_registry_mu);
+	trc_tstate_apply_remote_ends(ts);
+	if (trc_is_on() && ts->gen == trc_gen_now()) {
+		trc_tstate_end_all(ts, SP_SPAN_UNCLOSED);
+		trc_emit_thread(ts->tid, NULL, SP_REC_THREAD_END);
 	}
 	if (ts->ring)
-		sp_ring_retire(ts->ring);
+		lc_ring_retire(ts->ring);
 	free(ts);
 }
 
-static void sp_tstate_key_init(void)
+static void trc_tstate_key_init(void)
 {
-	if (pthread_key_create(&sp_tstate_key, sp_tstate_destroy) != 0)
+	if (pthread_key_create(&trc_tstate_key, trc_tstate_destroy) != 0)
 		fprintf(stderr, "spanprof: no pthread key: thread exits will not close spans\n");
 }
 
-SP_HIDDEN void sp_tstate_init_once(void)
+SP_HIDDEN void trc_tstate_init_once(void)
 {
-	pthread_once(&sp_tstate_once, sp_tstate_key_init);
+	pthread_once(&trc_tstate_once, trc_tstate_key_init);
 }
 
-static sp_tstate *sp_tstate_create(void)
+static trc_tstate *trc_tstate_create(void)
 {
-	sp_tstate *ts = calloc(1, sizeof *ts);
+	trc_tstate *ts = calloc(1, sizeof *ts);
 	if (!ts)
 		return NULL;
 	ts->tid = (uint32_t)gettid();
-	sp_tstate_reseed(ts);
-	ts->gen = sp_gen_now() - 1; /* no ring yet */
-	sp_tstate_init_once();
-	pthread_setspecific(sp_tstate_key, ts);
-	sp_registry_add(ts);
-	sp_tls_ = ts;
+	trc_tstate_reseed(ts);
+	ts->gen = trc_gen_now() - 1; /* no ring yet */
+	trc_tstate_init_once();
+	pthread_setspecific(trc_tstate_key, ts);
+	trc_registry_add(ts);
+	trc_tls_ = ts;
 	return ts;
 }
 
-/* The thread's ring (created once: rings outlive sp_log_close, and the
+/* The thread's ring (created once: rings outlive lc_log_close, and the
  * forking thread's ring is kept, emptied, in a fork child) and its OS name
  * in the current log. */
-static int sp_tstate_attach(sp_tstate *ts)
+static int trc_tstate_attach(trc_tstate *ts)
 {
-	uint32_t gen = sp_gen_now();
+	uint32_t gen = trc_gen_now();
 	if (!ts->ring) {
 		ts->ring =
-		    sp_ring_create(ts->tid, __atomic_load_n(&sp_ring_bytes_, __ATOMIC_RELAXED));
+		    lc_ring_create(ts->tid, __atomic_load_n(&trc_ring_bytes_, __ATOMIC_RELAXED));
 		/* Spans are never made from a signal handler (spanprof.h): a
 		 * full ring can make its thread drain the log, losing nothing. */
-		sp_ring_set_blocking(ts->ring, 1);
+		lc_ring_set_blocking(ts->ring, 1);
 	}
 	if (!ts->ring)
 		return -1;
@@ -197,21 +197,21 @@ static int sp_tstate_attach(sp_tstate *ts)
 		memcpy(name, ts->user_name, sizeof name);
 	else if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
 		name[0] = '\0';
-	sp_emit_thread(ts->tid, name, SP_REC_THREAD);
+	trc_emit_thread(ts->tid, name, SP_REC_THREAD);
 	return 0;
 }
 
-SP_HIDDEN int sp_tstate_set_name(sp_tstate *ts, const char *name)
+SP_HIDDEN int trc_tstate_set_name(trc_tstate *ts, const char *name)
 {
 	size_t len = strnlen(name, sizeof ts->user_name - 1);
 	memcpy(ts->user_name, name, len);
 	ts->user_name[len] = '\0';
-	return sp_emit_thread(ts->tid, ts->user_name, SP_REC_THREAD);
+	return trc_emit_thread(ts->tid, ts->user_name, SP_REC_THREAD);
 }
 
-SP_HIDDEN void sp_tstate_apply_remote_ends(sp_tstate *ts)
+SP_HIDDEN void trc_tstate_apply_remote_ends(trc_tstate *ts)
 {
-	pthread_mutex_lock(&sp_registry_mu);
+	pthread_mutex_lock(&trc_registry_mu);
 	for (uint32_t r = 0; r < ts->remote_count; r++) {
 		uint32_t kept = 0;
 		for (uint32_t i = 0; i < ts->depth; i++) {
@@ -222,14 +222,14 @@ SP_HIDDEN void sp_tstate_apply_remote_ends(sp_tstate *ts)
 	}
 	ts->remote_count = 0;
 	ts->remote_seen = __atomic_load_n(&ts->remote_ends, __ATOMIC_ACQUIRE);
-	pthread_mutex_unlock(&sp_registry_mu);
+	pthread_mutex_unlock(&trc_registry_mu);
 }
 
-SP_HIDDEN int sp_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
+SP_HIDDEN int trc_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
 {
 	int rc = -1;
-	pthread_mutex_lock(&sp_registry_mu);
-	for (sp_tstate *ts = sp_registry_head; ts; ts = ts->next) {
+	pthread_mutex_lock(&trc_registry_mu);
+	for (trc_tstate *ts = trc_registry_head; ts; ts = ts->next) {
 		if (ts->tid != tid)
 			continue;
 		if (ts->remote_count < SP_MAX_REMOTE_ENDS)
@@ -238,57 +238,57 @@ SP_HIDDEN int sp_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
 		rc = 0;
 		break;
 	}
-	pthread_mutex_unlock(&sp_registry_mu);
+	pthread_mutex_unlock(&trc_registry_mu);
 	return rc;
 }
 
-SP_HIDDEN sp_tstate *sp_tstate_slow(void)
+SP_HIDDEN trc_tstate *trc_tstate_slow(void)
 {
-	if (!sp_is_on() || sp_tls_dead)
+	if (!trc_is_on() || trc_tls_dead)
 		return NULL;
 	int saved_errno = errno;
-	sp_tstate *ts = sp_tls_;
+	trc_tstate *ts = trc_tls_;
 	if (!ts)
-		ts = sp_tstate_create();
-	if (ts && ts->gen != sp_gen_now() && sp_tstate_attach(ts) != 0)
+		ts = trc_tstate_create();
+	if (ts && ts->gen != trc_gen_now() && trc_tstate_attach(ts) != 0)
 		ts = NULL;
 	if (ts && __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen)
-		sp_tstate_apply_remote_ends(ts);
+		trc_tstate_apply_remote_ends(ts);
 	errno = saved_errno;
 	return ts;
 }
 
-SP_HIDDEN void sp_tstate_atfork_prepare(void)
+SP_HIDDEN void trc_tstate_atfork_prepare(void)
 {
-	pthread_mutex_lock(&sp_registry_mu);
+	pthread_mutex_lock(&trc_registry_mu);
 }
 
-SP_HIDDEN void sp_tstate_atfork_parent(void)
+SP_HIDDEN void trc_tstate_atfork_parent(void)
 {
-	pthread_mutex_unlock(&sp_registry_mu);
+	pthread_mutex_unlock(&trc_registry_mu);
 }
 
 /* In the child only the forking thread exists: drop the other states (their
  * rings went with the parent's log), keep this thread's open spans as
  * foreign parents, take the new tid and new random ids. */
-SP_HIDDEN void sp_tstate_atfork_child(void)
+SP_HIDDEN void trc_tstate_atfork_child(void)
 {
-	sp_tstate *self = sp_tls_;
-	sp_tstate *ts = sp_registry_head;
+	trc_tstate *self = trc_tls_;
+	trc_tstate *ts = trc_registry_head;
 	while (ts) {
-		sp_tstate *next = ts->next;
+		trc_tstate *next = ts->next;
 		if (ts != self) {
-			sp_registry_unlink(ts);
+			trc_registry_unlink(ts);
 			free(ts);
 		}
 		ts = next;
 	}
-	pthread_mutex_init(&sp_registry_mu, NULL);
+	pthread_mutex_init(&trc_registry_mu, NULL);
 	if (!self)
 		return;
 	self->tid = (uint32_t)gettid();
-	self->gen = sp_gen_ - 1; /* the next span marks its open spans foreign */
+	self->gen = trc_gen_ - 1; /* the next span marks its open spans foreign */
 	self->remote_count = 0;
 	self->remote_seen = self->remote_ends;
-	sp_tstate_reseed(self);
+	trc_tstate_reseed(self);
 }

@@ -3,7 +3,7 @@
  *
  * For 1 and for 2 producer threads it prints:
  *   - events accepted per second per thread when producing flat out
- *     (each event = one sp_clock_ticks() read + one ring push, exactly what
+ *     (each event = one lc_clock_ticks() read + one ring push, exactly what
  *     the tracer does per sp_begin / sp_end),
  *   - bytes per span on disk (file size / spans written),
  *   - events lost (ring full) at full speed and when paced at 5 million
@@ -74,7 +74,7 @@ static uint64_t now_ns(void)
 }
 
 typedef struct gen {
-	sp_ring *ring;
+	lc_ring *ring;
 	uint64_t rng, next_span, accepted, lost, spans;
 	uint64_t start_ns;
 	double paced_rate;
@@ -104,9 +104,9 @@ static uint64_t begin(gen *g, uint32_t name_id, uint64_t parent)
 {
 	pace(g);
 	uint64_t id = ++g->next_span;
-	sp_rec_span_begin b = {
-	    .ts = sp_clock_ticks(), .span_id = id, .parent_id = parent, .name_id = name_id};
-	if (sp_ring_span_begin(g->ring, &b) == 0)
+	lc_rec_span_begin b = {
+	    .ts = lc_clock_ticks(), .span_id = id, .parent_id = parent, .name_id = name_id};
+	if (lc_ring_span_begin(g->ring, &b) == 0)
 		g->accepted++;
 	else
 		g->lost++;
@@ -117,8 +117,8 @@ static uint64_t begin(gen *g, uint32_t name_id, uint64_t parent)
 static void end(gen *g, uint64_t id)
 {
 	pace(g);
-	sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = id};
-	if (sp_ring_span_end(g->ring, &e) == 0) {
+	lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = id};
+	if (lc_ring_span_end(g->ring, &e) == 0) {
 		g->accepted++;
 		g->spans++; /* spans whose end reached the log */
 	} else {
@@ -147,7 +147,7 @@ static void *producer_main(void *arg)
 	gen g = {.rng = 0x9e3779b97f4a7c15u + (uint64_t)p->index,
 	         .next_span = (uint64_t)p->index << 40,
 	         .paced_rate = p->paced_rate};
-	g.ring = sp_ring_create((uint32_t)gettid(), p->ring_bytes);
+	g.ring = lc_ring_create((uint32_t)gettid(), p->ring_bytes);
 	if (!g.ring)
 		abort();
 	if (p->max_events) /* producer-only runs: warm, like a reused ring */
@@ -166,7 +166,7 @@ static void *producer_main(void *arg)
 	p->accepted = g.accepted;
 	p->lost = g.lost;
 	p->spans = g.spans;
-	sp_ring_retire(g.ring);
+	lc_ring_retire(g.ring);
 	return NULL;
 }
 
@@ -174,10 +174,10 @@ static void intern_names(void)
 {
 	static const char *names[] = {"request", "parse", "token"};
 	for (uint32_t i = 0; i < 3; i++) {
-		sp_record s = {.type = SP_REC_STRING};
-		s.u.string = (sp_rec_string){
+		lc_record s = {.type = SP_REC_STRING};
+		s.u.string = (lc_rec_string){
 		    .id = i + 1, .len = (uint32_t)strlen(names[i]), .bytes = names[i]};
-		sp_log_meta(&s, 1);
+		lc_log_meta(&s, 1);
 	}
 }
 
@@ -199,13 +199,13 @@ static void run(const run_spec *spec, const char *dir, run_result *res)
 	work_enabled = spec->paced_rate > 0;
 	char program[64];
 	snprintf(program, sizeof program, "bench-%dt-%s", spec->threads, spec->label);
-	sp_log_opts opts = {.dir = dir, .program = program};
-	if (sp_log_open(&opts, NULL) != 0) {
+	lc_log_opts opts = {.dir = dir, .program = program};
+	if (lc_log_open(&opts, NULL) != 0) {
 		fprintf(stderr, "cannot open a log in %s\n", dir);
 		exit(1);
 	}
 	char path[512];
-	snprintf(path, sizeof path, "%s", sp_log_path());
+	snprintf(path, sizeof path, "%s", lc_log_path());
 	intern_names();
 	producer p[2];
 	for (int i = 0; i < spec->threads; i++) {
@@ -224,7 +224,7 @@ static void run(const run_spec *spec, const char *dir, run_result *res)
 		res->spans += p[i].spans;
 		res->rate_per_thread += (double)p[i].accepted / p[i].elapsed_s / spec->threads;
 	}
-	sp_log_close();
+	lc_log_close();
 	struct stat st;
 	res->file_bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 	unlink(path);
@@ -259,25 +259,25 @@ static void run_producer_only(int threads, const char *dir)
 }
 
 /* Writer speed alone: 2M events are pushed into a ring before any log is
- * open (nothing drains them), then one sp_log_flush() encodes, compresses
+ * open (nothing drains them), then one lc_log_flush() encodes, compresses
  * and writes them all; best of 3. */
 static void run_drain_only(const char *dir)
 {
 	double best = 0;
 	for (int rep = 0; rep < 3; rep++) {
-		gen g = {.rng = 12345, .ring = sp_ring_create(1, 128u << 20)};
+		gen g = {.rng = 12345, .ring = lc_ring_create(1, 128u << 20)};
 		while (g.accepted + g.lost < 2000000)
 			request(&g);
-		sp_log_opts opts = {.dir = dir, .program = "bench-drain"};
-		if (sp_log_open(&opts, NULL) != 0)
+		lc_log_opts opts = {.dir = dir, .program = "bench-drain"};
+		if (lc_log_open(&opts, NULL) != 0)
 			exit(1);
 		char path[512];
-		snprintf(path, sizeof path, "%s", sp_log_path());
+		snprintf(path, sizeof path, "%s", lc_log_path());
 		uint64_t t0 = now_ns();
-		sp_log_flush();
+		lc_log_flush();
 		double rate = (double)g.accepted / ((double)(now_ns() - t0) / 1e9);
-		sp_ring_retire(g.ring);
-		sp_log_close();
+		lc_ring_retire(g.ring);
+		lc_log_close();
 		unlink(path);
 		if (rate > best)
 			best = rate;
@@ -292,7 +292,7 @@ static size_t ring_bytes_from_env(void)
 	const char *env = getenv("SPANPROF_BUFFER_KB");
 	uint64_t bytes = SP_RING_DEFAULT_BYTES;
 	if (env && *env &&
-	    (sp_parse_size(env, 1024u, &bytes) != 0 || bytes < SP_RING_MIN_BYTES ||
+	    (lc_parse_size(env, 1024u, &bytes) != 0 || bytes < SP_RING_MIN_BYTES ||
 	     bytes > SP_RING_MAX_BYTES)) {
 		fprintf(stderr, "invalid SPANPROF_BUFFER_KB=\"%s\"\n", env);
 		exit(2);
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
 	const char *dir = argc > 2 ? argv[2] : "/tmp";
 	size_t ring_bytes = ring_bytes_from_env();
-	sp_clock_init();
+	lc_clock_init();
 	printf("producer: 1M events into a 128 MiB ring (never full), best of 5\n"
 	       "max: flat out for %.1f s, paced: 5 M events/s/thread for %.1f s; ring %u KiB "
 	       "(SPANPROF_BUFFER_KB), flush every 100 ms\n",

@@ -76,59 +76,59 @@ static uint64_t span_id(uint64_t n)
  * g_children - 1 "step" spans one after the other, g_samples samples
  * inside "parse" (in the last step, if any), 10 ms in all. ids[0] is the
  * request's span id. */
-static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, const uint64_t *ids)
+static void one_request(lc_ring *ring, uint32_t tid, uint64_t *t, const uint64_t *ids)
 {
 	static const char *const kinds[] = {"json", "csv", "xml"};
 	uint64_t id = ids[0];
-	sp_rec_span_begin b = {
+	lc_rec_span_begin b = {
 	    .ts = *t, .tid = tid, .span_id = id, .name = "request", .name_len = 7};
-	sp_ring_span_begin(ring, &b);
+	lc_ring_span_begin(ring, &b);
 	const char *k = kinds[(id >> 8) % 3];
-	sp_rec_attr a = {.tid = tid,
+	lc_rec_attr a = {.tid = tid,
 	                 .span_id = id,
 	                 .key = "kind",
 	                 .key_len = 4,
 	                 .kind = SP_ATTR_STR,
 	                 .s = k,
 	                 .s_len = (uint32_t)strlen(k)};
-	sp_ring_attr(ring, &a);
-	sp_rec_span_begin pb = {.ts = *t + 100000,
+	lc_ring_attr(ring, &a);
+	lc_rec_span_begin pb = {.ts = *t + 100000,
 	                        .tid = tid,
 	                        .span_id = ids[1],
 	                        .parent_id = id,
 	                        .name = "parse",
 	                        .name_len = 5};
-	sp_ring_span_begin(ring, &pb);
+	lc_ring_span_begin(ring, &pb);
 	for (int c = 2; c <= g_children; c++) { /* steps of 100 us, the last one open */
-		sp_rec_span_begin sb = {.ts = *t + 100000 * (uint64_t)c,
+		lc_rec_span_begin sb = {.ts = *t + 100000 * (uint64_t)c,
 		                        .tid = tid,
 		                        .span_id = ids[c],
 		                        .parent_id = ids[1],
 		                        .name = "step",
 		                        .name_len = 4};
-		sp_ring_span_begin(ring, &sb);
+		lc_ring_span_begin(ring, &sb);
 		if (c < g_children) {
-			sp_rec_span_end se = {
+			lc_rec_span_end se = {
 			    .ts = *t + 100000 * (uint64_t)c + 50000, .tid = tid, .span_id = ids[c]};
-			sp_ring_span_end(ring, &se);
+			lc_ring_span_end(ring, &se);
 		}
 	}
 	uint64_t step_ns = g_samples > 7 ? 7000000 / (uint64_t)g_samples : 1000000;
 	for (int i = 0; i < g_samples; i++) {
-		sp_rec_sample smp = {.ts = *t + 800000 + (uint64_t)i * step_ns,
+		lc_rec_sample smp = {.ts = *t + 800000 + (uint64_t)i * step_ns,
 		                     .tid = tid,
 		                     .nframes = BENCH_DEPTH,
 		                     .pcs = g_stacks[((id >> 8) + (uint64_t)i) % BENCH_STACKS]};
-		sp_ring_sample(ring, &smp);
+		lc_ring_sample(ring, &smp);
 	}
 	if (g_children > 1) {
-		sp_rec_span_end le = {.ts = *t + 7900000, .tid = tid, .span_id = ids[g_children]};
-		sp_ring_span_end(ring, &le);
+		lc_rec_span_end le = {.ts = *t + 7900000, .tid = tid, .span_id = ids[g_children]};
+		lc_ring_span_end(ring, &le);
 	}
-	sp_rec_span_end pe = {.ts = *t + 8000000, .tid = tid, .span_id = ids[1]};
-	sp_ring_span_end(ring, &pe);
-	sp_rec_span_end e = {.ts = *t + 9000000, .tid = tid, .span_id = id};
-	sp_ring_span_end(ring, &e);
+	lc_rec_span_end pe = {.ts = *t + 8000000, .tid = tid, .span_id = ids[1]};
+	lc_ring_span_end(ring, &pe);
+	lc_rec_span_end e = {.ts = *t + 9000000, .tid = tid, .span_id = id};
+	lc_ring_span_end(ring, &e);
 	*t += 10000000; /* 10 ms */
 }
 
@@ -136,15 +136,15 @@ static void one_request(sp_ring *ring, uint32_t tid, uint64_t *t, const uint64_t
 static int generate(const char *dir, uint64_t events)
 {
 	setenv("SPANPROF_CLOCK", "monotonic", 1);
-	sp_clock_init();
-	sp_log_opts opts = {.dir = dir, .program = "bench"};
-	if (sp_log_open(&opts, NULL))
+	lc_clock_init();
+	lc_log_opts opts = {.dir = dir, .program = "bench"};
+	if (lc_log_open(&opts, NULL))
 		return -1;
-	sp_ring *rings[BENCH_THREADS];
+	lc_ring *rings[BENCH_THREADS];
 	uint64_t t[BENCH_THREADS];
 	for (int i = 0; i < BENCH_THREADS; i++) {
-		rings[i] = sp_ring_create(1000u + (uint32_t)i, 8u << 20);
-		t[i] = sp_clock_ticks();
+		rings[i] = lc_ring_create(1000u + (uint32_t)i, 8u << 20);
+		t[i] = lc_clock_ticks();
 	}
 	uint64_t requests = events / events_per_request();
 	for (uint64_t r = 0; r < requests; r++) {
@@ -154,11 +154,11 @@ static int generate(const char *dir, uint64_t events)
 			ids[c] = span_id((BENCH_MAX_CHILDREN + 1) * r + 2 + (uint64_t)c);
 		one_request(rings[th], 1000u + (uint32_t)th, &t[th], ids);
 		if (r % 8192 == 8191)
-			sp_log_flush();
+			lc_log_flush();
 	}
 	for (int i = 0; i < BENCH_THREADS; i++)
-		sp_ring_retire(rings[i]);
-	sp_log_close();
+		lc_ring_retire(rings[i]);
+	lc_log_close();
 	return 0;
 }
 

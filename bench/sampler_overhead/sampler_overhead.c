@@ -149,13 +149,13 @@ static size_t count_samples(const char *dir)
 	size_t n = 0;
 	while (ls && fgets(path, sizeof path, ls)) {
 		path[strcspn(path, "\n")] = '\0';
-		sp_reader *r = NULL;
-		if (sp_reader_open(path, &r) < 0)
+		lc_reader *r = NULL;
+		if (lc_reader_open(path, &r) < 0)
 			continue;
-		sp_record rec;
-		while (sp_reader_next(r, &rec) > 0)
+		lc_record rec;
+		while (lc_reader_next(r, &rec) > 0)
 			n += rec.type == SP_REC_SAMPLE;
-		sp_reader_close(r);
+		lc_reader_close(r);
 		unlink(path);
 	}
 	if (ls)
@@ -176,16 +176,16 @@ static int run_work(uint32_t hz, const char *dir, int empty)
 		hz = 0;
 	}
 	if (hz) {
-		sp_clock_init();
-		sp_log_opts lo = {.dir = dir, .program = "bench"};
-		sp_rec_process proc;
+		lc_clock_init();
+		lc_log_opts lo = {.dir = dir, .program = "bench"};
+		lc_rec_process proc;
 		memset(&proc, 0, sizeof proc);
 		proc.exe = "sampler_overhead";
 		proc.cmdline = "sampler_overhead";
 		proc.host = "";
 		proc.traceparent = "";
-		sp_sampler_opts so = {.mode = SP_SAMPLE_CPU, .hz = hz};
-		if (sp_log_open(&lo, &proc) < 0 || sp_sampler_start(&so) < 0)
+		smp_opts so = {.mode = SP_SAMPLE_CPU, .hz = hz};
+		if (lc_log_open(&lo, &proc) < 0 || smp_start(&so) < 0)
 			return 1;
 	}
 	double wall0 = now_s(CLOCK_MONOTONIC);
@@ -196,8 +196,8 @@ static int run_work(uint32_t hz, const char *dir, int empty)
 		pthread_join(t[i], NULL);
 	double wall_s = now_s(CLOCK_MONOTONIC) - wall0;
 	if (hz) {
-		sp_sampler_stop();
-		sp_log_close();
+		smp_stop();
+		lc_log_close();
 	}
 	double cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID);
 	size_t samples = hz ? count_samples(dir) : (size_t)g_empty_signals;

@@ -144,11 +144,11 @@ static uint64_t lost_events(void)
 		if (len < 6 || strcmp(e->d_name + len - 6, ".splog"))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", opt.dir, e->d_name);
-		sp_reader *r = NULL;
-		if (sp_reader_open(path, &r) != 0)
+		lc_reader *r = NULL;
+		if (lc_reader_open(path, &r) != 0)
 			continue;
-		sp_record rec;
-		while (sp_reader_next(r, &rec) == 1) {
+		lc_record rec;
+		while (lc_reader_next(r, &rec) == 1) {
 			if (rec.type != SP_REC_LOST)
 				continue;
 			uint64_t key = (uint64_t)rec.u.lost.tid << 8 | rec.u.lost.kind;
@@ -160,7 +160,7 @@ static uint64_t lost_events(void)
 			if (k < 256 && rec.u.lost.count > counts[k])
 				counts[k] = rec.u.lost.count;
 		}
-		sp_reader_close(r);
+		lc_reader_close(r);
 	}
 	if (d)
 		closedir(d);
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	uint64_t keep = 0;
-	if (sp_parse_size(opt.keep, 1, &keep) != 0)
+	if (lc_parse_size(opt.keep, 1, &keep) != 0)
 		return 2;
 	char hz[16];
 	snprintf(hz, sizeof hz, "%u", opt.hz);
@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 		next.tv_nsec = (long)((target - (double)(time_t)target) * 1e9);
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
 		uint32_t closed, deleted;
-		sp_log_segment_counts(&closed, &deleted);
+		lc_log_segment_counts(&closed, &deleted);
 		uint64_t disk = disk_bytes(&seg_max), r = atomic_load(&requests);
 		double rss = rss_mib();
 		if (s <= (int)opt.duration_s / 2)
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < opt.threads; i++)
 		pthread_join(t[i], NULL);
 	uint32_t closed, deleted;
-	sp_log_segment_counts(&closed, &deleted);
+	lc_log_segment_counts(&closed, &deleted);
 	sp_stop();
 	uint64_t lost = lost_events();
 	double overhead = (traced - base) / base * 100;

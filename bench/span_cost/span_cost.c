@@ -66,8 +66,8 @@ static __attribute__((noinline)) void loop_two_clock_reads(long n)
 {
 	uint64_t sum = 0;
 	for (long i = 0; i < n; i++) {
-		sum += sp_clock_ticks();
-		sum += sp_clock_ticks();
+		sum += lc_clock_ticks();
+		sum += lc_clock_ticks();
 		BARRIER();
 	}
 	clock_sink = sum;
@@ -162,13 +162,13 @@ static double run_config(const config *c)
 	sp_span parent = c->root ? (sp_span){0, 0, 0} : sp_begin("parent");
 	c->loop(1000); /* warm: site caches, ring pages */
 	if (c->runtime_on)
-		sp_log_flush();
+		lc_log_flush();
 	for (int b = 0; b < BATCHES; b++) {
 		uint64_t t0 = now_ns();
 		c->loop(BATCH);
 		total += now_ns() - t0;
 		if (c->runtime_on)
-			sp_log_flush();
+			lc_log_flush();
 	}
 	sp_end(parent);
 	return (double)total / (double)(BATCH * BATCHES);
@@ -212,19 +212,19 @@ static void count_log(uint64_t *spans, uint64_t *lost)
 {
 	char path[700];
 	snprintf(path, sizeof path, "%s/span_cost.%d.splog", log_dir, (int)getpid());
-	sp_reader *r = NULL;
+	lc_reader *r = NULL;
 	uint64_t last_lost = 0;
-	if (sp_reader_open(path, &r) != 0)
+	if (lc_reader_open(path, &r) != 0)
 		return;
-	sp_record rec;
-	while (sp_reader_next(r, &rec) == 1) {
+	lc_record rec;
+	while (lc_reader_next(r, &rec) == 1) {
 		if (rec.type == SP_REC_SPAN_BEGIN)
 			(*spans)++;
 		else if (rec.type == SP_REC_LOST && rec.u.lost.kind == SP_LOST_EVENTS)
 			last_lost = rec.u.lost.count;
 	}
 	*lost += last_lost;
-	sp_reader_close(r);
+	lc_reader_close(r);
 }
 
 int main(int argc, char **argv)
@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	int rounds = argc > 1 ? atoi(argv[1]) : 11;
 	if (rounds < 1 || rounds > 64)
 		rounds = 11;
-	sp_clock_init(); /* the floor loop reads the same clock as the spans */
+	lc_clock_init(); /* the floor loop reads the same clock as the spans */
 	char dir[] = "/tmp/span_cost_XXXXXX";
 	if (!mkdtemp(dir))
 		return 1;

@@ -216,13 +216,13 @@ static void read_logs(const char *dir, uint64_t *records, uint64_t *lost)
 	*records = *lost = 0;
 	while (ls && fgets(path, sizeof path, ls)) {
 		path[strcspn(path, "\n")] = 0;
-		sp_reader *r;
-		if (sp_reader_open(path, &r) != 0)
+		lc_reader *r;
+		if (lc_reader_open(path, &r) != 0)
 			continue;
-		sp_record rec;
+		lc_record rec;
 		uint64_t last_lost[64] = {0};
 		uint32_t tids[64] = {0};
-		while (sp_reader_next(r, &rec) == 1) {
+		while (lc_reader_next(r, &rec) == 1) {
 			if (rec.type == SP_REC_SPAN_BEGIN || rec.type == SP_REC_SPAN_END ||
 			    rec.type == SP_REC_ATTR)
 				(*records)++;
@@ -236,7 +236,7 @@ static void read_logs(const char *dir, uint64_t *records, uint64_t *lost)
 		}
 		for (int k = 0; k < 64; k++)
 			*lost += last_lost[k];
-		sp_reader_close(r);
+		lc_reader_close(r);
 	}
 	if (ls)
 		pclose(ls);
@@ -338,15 +338,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: span_sustained [ITERATIONS [ROUNDS<=%d]]\n", MAX_ROUNDS);
 		return 2;
 	}
-	sp_clock_init();
+	lc_clock_init();
 	uint64_t c0 = ns_of(CLOCK_THREAD_CPUTIME_ID);
 	for (int i = 0; i < 1000000; i++)
-		sink += sp_clock_ticks();
+		sink += lc_clock_ticks();
 	double clock_ns = (double)(ns_of(CLOCK_THREAD_CPUTIME_ID) - c0) / 1e6;
 	const char *on_full = getenv("SPANPROF_ON_FULL");
 	printf("span_sustained: %ld iterations x %d rounds per configuration; clock %s, %.1f ns a "
 	       "read; goal (paced): <= 2 reads + 30 ns = %.0f ns/span; SPANPROF_ON_FULL=%s\n",
-	       iterations, rounds, sp_clock_kind() == SP_CLOCK_TSC ? "tsc" : "monotonic", clock_ns,
+	       iterations, rounds, lc_clock_kind() == SP_CLOCK_TSC ? "tsc" : "monotonic", clock_ns,
 	       2 * clock_ns + 30, on_full ? on_full : "(default: wait)");
 	printf("%-30s %8s %10s %10s %12s %10s %10s %8s %9s %7s\n", "configuration", "work ns",
 	       "thread ns", "proc ns", "events/s", "missing", "lost(log)", "RSS MiB", "worst us",

@@ -9,7 +9,7 @@
  * short); the log writer refines it with every CLOCK pair it writes
  * (monotonic delta / tick delta since the first pair).
  *
- * Threading: sp_clock_init runs once through pthread_once. The chosen mode
+ * Threading: lc_clock_init runs once through pthread_once. The chosen mode
  * is published before pthread_once returns and is read-only afterwards.
  */
 #include <cpuid.h>
@@ -21,9 +21,9 @@
 
 #include "clock.h"
 
-_Atomic int sp_clock_use_tsc_;
-static double sp_clock_initial_npt = 1.0;
-static pthread_once_t sp_clock_once = PTHREAD_ONCE_INIT;
+_Atomic int lc_clock_use_tsc_;
+static double lc_clock_initial_npt = 1.0;
+static pthread_once_t lc_clock_once = PTHREAD_ONCE_INIT;
 
 #define SP_CALIBRATION_NS 2000000u /* 2 ms */
 
@@ -74,7 +74,7 @@ static uint64_t real_ns_now(void)
 
 /* Test hook: runs between the reads of a bracket, where a preemption would
  * land (a test makes it sleep). NULL in programs. */
-void (*sp_clock_bracket_hook_)(void);
+void (*lc_clock_bracket_hook_)(void);
 
 /* Reads ticks between two monotonic reads, up to SP_CLOCK_PAIR_TRIES times,
  * and keeps the tightest bracket, stopping at the first tight one: a
@@ -84,12 +84,12 @@ static uint64_t tight_pair(uint64_t *ticks, uint64_t *mono_ns, uint64_t *real_ns
 {
 	uint64_t best_gap = UINT64_MAX;
 	for (int i = 0; i < SP_CLOCK_PAIR_TRIES && best_gap > SP_CLOCK_PAIR_GOOD_GAP_NS; i++) {
-		uint64_t m0 = sp_clock_mono_ns_();
+		uint64_t m0 = lc_clock_mono_ns_();
 		uint64_t real = real_ns ? real_ns_now() : 0;
-		uint64_t t = sp_clock_ticks();
-		if (sp_clock_bracket_hook_)
-			sp_clock_bracket_hook_();
-		uint64_t m1 = sp_clock_mono_ns_();
+		uint64_t t = lc_clock_ticks();
+		if (lc_clock_bracket_hook_)
+			lc_clock_bracket_hook_();
+		uint64_t m1 = lc_clock_mono_ns_();
 		if (m1 - m0 < best_gap) {
 			best_gap = m1 - m0;
 			*ticks = t;
@@ -107,11 +107,11 @@ static uint64_t tight_pair(uint64_t *ticks, uint64_t *mono_ns, uint64_t *real_ns
  * tick read and the last monotonic read (a loaded machine) made the rate
  * several times too large, and every timestamp before the writer's first
  * refined CLOCK pair with it. */
-double sp_clock_calibrate_(void)
+double lc_clock_calibrate_(void)
 {
 	uint64_t t0, m0, t1, m1;
 	tight_pair(&t0, &m0, NULL);
-	while (sp_clock_mono_ns_() - m0 < SP_CALIBRATION_NS)
+	while (lc_clock_mono_ns_() - m0 < SP_CALIBRATION_NS)
 		;
 	tight_pair(&t1, &m1, NULL);
 	if (t1 <= t0 || m1 <= m0)
@@ -122,41 +122,41 @@ double sp_clock_calibrate_(void)
 static void clock_init_once(void)
 {
 	if (!env_forces_monotonic() && cpu_has_invariant_tsc() && kernel_uses_tsc()) {
-		sp_clock_use_tsc_ = 1;
-		double npt = sp_clock_calibrate_();
+		lc_clock_use_tsc_ = 1;
+		double npt = lc_clock_calibrate_();
 		if (npt > 0.0)
-			sp_clock_initial_npt = npt;
+			lc_clock_initial_npt = npt;
 		else
-			sp_clock_use_tsc_ = 0;
+			lc_clock_use_tsc_ = 0;
 	}
 }
 
-void sp_clock_init(void)
+void lc_clock_init(void)
 {
-	pthread_once(&sp_clock_once, clock_init_once);
+	pthread_once(&lc_clock_once, clock_init_once);
 }
 
-int sp_clock_kind(void)
+int lc_clock_kind(void)
 {
-	return sp_clock_use_tsc_ ? SP_CLOCK_TSC : SP_CLOCK_MONOTONIC;
+	return lc_clock_use_tsc_ ? SP_CLOCK_TSC : SP_CLOCK_MONOTONIC;
 }
 
-double sp_clock_initial_ns_per_tick(void)
+double lc_clock_initial_ns_per_tick(void)
 {
-	return sp_clock_use_tsc_ ? sp_clock_initial_npt : 1.0;
+	return lc_clock_use_tsc_ ? lc_clock_initial_npt : 1.0;
 }
 
 /* The pair written to the log: tight, so that converting with it does not
  * shift every timestamp by a preemption's length. */
-void sp_clock_pair_now(sp_clock_pair *p)
+void lc_clock_pair_now(lc_clock_pair *p)
 {
 	tight_pair(&p->ticks, &p->mono_ns, &p->real_ns);
-	p->ns_per_tick = sp_clock_initial_ns_per_tick();
+	p->ns_per_tick = lc_clock_initial_ns_per_tick();
 }
 
 /* Unsigned arithmetic and a clamped double: a log is untrusted input, and
  * absurd pairs must give absurd times, not undefined behaviour. */
-uint64_t sp_clock_to_epoch_ns(const sp_clock_pair *pair, uint64_t ticks)
+uint64_t lc_clock_to_epoch_ns(const lc_clock_pair *pair, uint64_t ticks)
 {
 	int64_t dt = (int64_t)(ticks - pair->ticks);
 	double dns = (double)dt * pair->ns_per_tick;

@@ -15,7 +15,7 @@
 
 /* Reads the leading decimal digits of s into *out; returns the first byte
  * after them, or NULL when there is no digit or the value overflows. */
-static const char *sp_parse_digits(const char *s, uint64_t *out)
+static const char *lc_parse_digits(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
 	const char *p = s;
@@ -31,16 +31,16 @@ static const char *sp_parse_digits(const char *s, uint64_t *out)
 	return p;
 }
 
-static int sp_lower(int c)
+static int lc_lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
 /* The multiplier a size suffix stands for, or 0 when it is not one. */
-static uint64_t sp_size_suffix(const char *p, uint64_t bare_unit_bytes)
+static uint64_t lc_size_suffix(const char *p, uint64_t bare_unit_bytes)
 {
 	uint64_t mult;
-	switch (sp_lower(*p)) {
+	switch (lc_lower(*p)) {
 	case '\0':
 		return bare_unit_bytes;
 	case 'b':
@@ -58,27 +58,27 @@ static uint64_t sp_size_suffix(const char *p, uint64_t bare_unit_bytes)
 		return 0;
 	}
 	p++;
-	if (sp_lower(p[0]) == 'i' && sp_lower(p[1]) == 'b')
+	if (lc_lower(p[0]) == 'i' && lc_lower(p[1]) == 'b')
 		p += 2;
-	else if (sp_lower(p[0]) == 'b')
+	else if (lc_lower(p[0]) == 'b')
 		p++;
 	return *p == '\0' ? mult : 0;
 }
 
-int sp_parse_size(const char *s, uint64_t bare_unit_bytes, uint64_t *out_bytes)
+int lc_parse_size(const char *s, uint64_t bare_unit_bytes, uint64_t *out_bytes)
 {
 	uint64_t v;
-	const char *p = s ? sp_parse_digits(s, &v) : NULL;
+	const char *p = s ? lc_parse_digits(s, &v) : NULL;
 	if (!p || bare_unit_bytes == 0)
 		return -SP_EINVAL;
-	uint64_t mult = sp_size_suffix(p, bare_unit_bytes);
+	uint64_t mult = lc_size_suffix(p, bare_unit_bytes);
 	if (mult == 0 || v > UINT64_MAX / mult)
 		return -SP_EINVAL;
 	*out_bytes = v * mult;
 	return 0;
 }
 
-int sp_parse_duration(const char *s, uint64_t *out_ns)
+int lc_parse_duration(const char *s, uint64_t *out_ns)
 {
 	static const struct {
 		const char *unit;
@@ -92,7 +92,7 @@ int sp_parse_duration(const char *s, uint64_t *out_ns)
 	    {"h", UINT64_C(3600000000000)},
 	};
 	uint64_t v;
-	const char *p = s ? sp_parse_digits(s, &v) : NULL;
+	const char *p = s ? lc_parse_digits(s, &v) : NULL;
 	if (!p)
 		return -SP_EINVAL;
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -106,10 +106,10 @@ int sp_parse_duration(const char *s, uint64_t *out_ns)
 	return -SP_EINVAL;
 }
 
-int sp_parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+int lc_parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	uint64_t v;
-	const char *p = s ? sp_parse_digits(s, &v) : NULL;
+	const char *p = s ? lc_parse_digits(s, &v) : NULL;
 	if (!p || *p != '\0' || v < lo || v > hi)
 		return -SP_EINVAL;
 	*out = v;

@@ -28,12 +28,12 @@
 #include <stdint.h>
 
 /* A size in bytes; a bare number is multiplied by bare_unit_bytes (>= 1). */
-int sp_parse_size(const char *s, uint64_t bare_unit_bytes, uint64_t *out_bytes);
+int lc_parse_size(const char *s, uint64_t bare_unit_bytes, uint64_t *out_bytes);
 
 /* A duration in nanoseconds (a unit is required). */
-int sp_parse_duration(const char *s, uint64_t *out_ns);
+int lc_parse_duration(const char *s, uint64_t *out_ns);
 
 /* A plain decimal count within [lo, hi]. */
-int sp_parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+int lc_parse_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
 #endif

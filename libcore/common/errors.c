@@ -5,15 +5,15 @@
 #include "spanprof.h"
 
 #define SP_ERROR_STRING_(name, code, text) [code] = text,
-static const char *const sp_error_strings[] = {SP_LIST_ERRORS(SP_ERROR_STRING_)};
+static const char *const lc_error_strings[] = {SP_LIST_ERRORS(SP_ERROR_STRING_)};
 #undef SP_ERROR_STRING_
 
 SP_API const char *sp_strerror(int err)
 {
 	unsigned idx = err < 0 ? (unsigned)-err : (unsigned)err;
-	if (idx >= sizeof sp_error_strings / sizeof sp_error_strings[0] || !sp_error_strings[idx])
+	if (idx >= sizeof lc_error_strings / sizeof lc_error_strings[0] || !lc_error_strings[idx])
 		return "unknown error";
-	return sp_error_strings[idx];
+	return lc_error_strings[idx];
 }
 
 SP_API unsigned sp_version(void)

@@ -21,7 +21,7 @@
 #include "codec.h"
 #include "spanprof.h"
 
-static const char *const sp_rec_names[SP_REC_TYPE_COUNT] = {
+static const char *const lc_rec_names[SP_REC_TYPE_COUNT] = {
     [SP_REC_PROCESS] = "PROCESS",
     [SP_REC_CLOCK] = "CLOCK",
     [SP_REC_STRING] = "STRING",
@@ -39,14 +39,14 @@ static const char *const sp_rec_names[SP_REC_TYPE_COUNT] = {
     [SP_REC_SEGMENT] = "SEGMENT",
 };
 
-const char *sp_rec_type_name(int type)
+const char *lc_rec_type_name(int type)
 {
-	if (type <= 0 || type >= SP_REC_TYPE_COUNT || !sp_rec_names[type])
+	if (type <= 0 || type >= SP_REC_TYPE_COUNT || !lc_rec_names[type])
 		return "UNKNOWN";
-	return sp_rec_names[type];
+	return lc_rec_names[type];
 }
 
-void sp_codec_reset(sp_codec_state *s)
+void lc_codec_reset(lc_codec_state *s)
 {
 	memset(s, 0, sizeof *s);
 }
@@ -104,21 +104,21 @@ static uint8_t *put_cstr(uint8_t *p, const char *s)
 	return put_bytes(p, s, s ? strlen(s) : 0, SP_MAX_STRING_BYTES);
 }
 
-static uint8_t *put_ts(sp_codec_state *s, uint8_t *p, uint64_t ts)
+static uint8_t *put_ts(lc_codec_state *s, uint8_t *p, uint64_t ts)
 {
 	p = put_u(p, zigzag((int64_t)(ts - s->prev_ts)));
 	s->prev_ts = ts;
 	return p;
 }
 
-static uint8_t *put_span(sp_codec_state *s, uint8_t *p, uint64_t span_id)
+static uint8_t *put_span(lc_codec_state *s, uint8_t *p, uint64_t span_id)
 {
 	p = put_u(p, zigzag((int64_t)(span_id - s->prev_span)));
 	s->prev_span = span_id;
 	return p;
 }
 
-static uint8_t *put_pair(uint8_t *p, const sp_clock_pair *c)
+static uint8_t *put_pair(uint8_t *p, const lc_clock_pair *c)
 {
 	p = put_u(p, c->ticks);
 	p = put_u(p, c->mono_ns);
@@ -126,7 +126,7 @@ static uint8_t *put_pair(uint8_t *p, const sp_clock_pair *c)
 	return put_f64(p, c->ns_per_tick);
 }
 
-static uint8_t *enc_process(uint8_t *p, const sp_rec_process *r)
+static uint8_t *enc_process(uint8_t *p, const lc_rec_process *r)
 {
 	memcpy(p, SP_LOG_MAGIC, SP_LOG_MAGIC_LEN);
 	p += SP_LOG_MAGIC_LEN;
@@ -144,7 +144,7 @@ static uint8_t *enc_process(uint8_t *p, const sp_rec_process *r)
 	return put_cstr(p, r->traceparent);
 }
 
-static uint8_t *enc_span_begin(sp_codec_state *s, uint8_t *p, const sp_rec_span_begin *r)
+static uint8_t *enc_span_begin(lc_codec_state *s, uint8_t *p, const lc_rec_span_begin *r)
 {
 	int trace_changed = r->trace_hi != s->trace_hi || r->trace_lo != s->trace_lo;
 	uint64_t bits = ((uint64_t)r->flags << 1) | (uint64_t)trace_changed;
@@ -167,7 +167,7 @@ static uint8_t *enc_span_begin(sp_codec_state *s, uint8_t *p, const sp_rec_span_
 	return p;
 }
 
-static uint8_t *enc_span_end(sp_codec_state *s, uint8_t *p, const sp_rec_span_end *r)
+static uint8_t *enc_span_end(lc_codec_state *s, uint8_t *p, const lc_rec_span_end *r)
 {
 	p = put_ts(s, p, r->ts);
 	p = put_span(s, p, r->span_id);
@@ -176,7 +176,7 @@ static uint8_t *enc_span_end(sp_codec_state *s, uint8_t *p, const sp_rec_span_en
 	return p;
 }
 
-static uint8_t *enc_attr(sp_codec_state *s, uint8_t *p, const sp_rec_attr *r)
+static uint8_t *enc_attr(lc_codec_state *s, uint8_t *p, const lc_rec_attr *r)
 {
 	p = put_span(s, p, r->span_id);
 	p = put_u(p, r->key_id);
@@ -194,7 +194,7 @@ static uint8_t *enc_attr(sp_codec_state *s, uint8_t *p, const sp_rec_attr *r)
 	return put_bytes(p, r->s, r->s_len, SP_MAX_ATTR_STR_BYTES);
 }
 
-static uint8_t *enc_sample(sp_codec_state *s, uint8_t *p, const sp_rec_sample *r)
+static uint8_t *enc_sample(lc_codec_state *s, uint8_t *p, const lc_rec_sample *r)
 {
 	p = put_ts(s, p, r->ts);
 	p = put_u(p, r->weight_us);
@@ -204,7 +204,7 @@ static uint8_t *enc_sample(sp_codec_state *s, uint8_t *p, const sp_rec_sample *r
 	return p;
 }
 
-static uint8_t *enc_module(sp_codec_state *s, uint8_t *p, const sp_rec_module *r)
+static uint8_t *enc_module(lc_codec_state *s, uint8_t *p, const lc_rec_module *r)
 {
 	p = put_ts(s, p, r->ts);
 	p = put_u(p, r->start);
@@ -214,7 +214,7 @@ static uint8_t *enc_module(sp_codec_state *s, uint8_t *p, const sp_rec_module *r
 	return put_bytes(p, r->build_id, r->build_id_len, SP_MAX_BUILD_ID_BYTES);
 }
 
-static uint8_t *enc_sampler(uint8_t *p, const sp_rec_sampler *r)
+static uint8_t *enc_sampler(uint8_t *p, const lc_rec_sampler *r)
 {
 	*p++ = r->mechanism;
 	*p++ = r->mode;
@@ -230,7 +230,7 @@ static int needs_block(int type)
 	       type == SP_REC_SAMPLE || type == SP_REC_LOST || type == SP_REC_DROPPED;
 }
 
-static int encodable(const sp_codec_state *s, const sp_record *rec)
+static int encodable(const lc_codec_state *s, const lc_record *rec)
 {
 	if (rec->type == 0 || rec->type >= SP_REC_TYPE_COUNT)
 		return 0;
@@ -250,7 +250,7 @@ static int encodable(const sp_codec_state *s, const sp_record *rec)
 	return 1;
 }
 
-static uint8_t *enc_payload(sp_codec_state *s, const sp_record *rec, uint8_t *p)
+static uint8_t *enc_payload(lc_codec_state *s, const lc_record *rec, uint8_t *p)
 {
 	const typeof(rec->u) *u = &rec->u;
 	switch (rec->type) {
@@ -302,7 +302,7 @@ static uint8_t *enc_payload(sp_codec_state *s, const sp_record *rec, uint8_t *p)
 
 /* The payload is written 2 bytes in (type + a 1-byte length, the common
  * case) and moved up only when its length needs a longer varint. */
-int sp_codec_encode(sp_codec_state *s, const sp_record *rec, uint8_t *out)
+int lc_codec_encode(lc_codec_state *s, const lc_record *rec, uint8_t *out)
 {
 	if (!encodable(s, rec))
 		return -SP_EINVAL;
@@ -418,19 +418,19 @@ static const char *rd_str(rd *c, uint32_t cap, uint32_t *len_out)
 	return s;
 }
 
-static uint64_t rd_ts(sp_codec_state *s, rd *c)
+static uint64_t rd_ts(lc_codec_state *s, rd *c)
 {
 	s->prev_ts += (uint64_t)unzigzag(rd_u(c));
 	return s->prev_ts;
 }
 
-static uint64_t rd_span(sp_codec_state *s, rd *c)
+static uint64_t rd_span(lc_codec_state *s, rd *c)
 {
 	s->prev_span += (uint64_t)unzigzag(rd_u(c));
 	return s->prev_span;
 }
 
-static void rd_pair(rd *c, sp_clock_pair *p)
+static void rd_pair(rd *c, lc_clock_pair *p)
 {
 	p->ticks = rd_u(c);
 	p->mono_ns = rd_u(c);
@@ -440,7 +440,7 @@ static void rd_pair(rd *c, sp_clock_pair *p)
 		rd_fail(c, "clock rate out of range");
 }
 
-static void dec_process(rd *c, sp_rec_process *r)
+static void dec_process(rd *c, lc_rec_process *r)
 {
 	if (c->end - c->p < SP_LOG_MAGIC_LEN + 4 || memcmp(c->p, SP_LOG_MAGIC, SP_LOG_MAGIC_LEN)) {
 		rd_fail(c, "bad magic in PROCESS record");
@@ -464,7 +464,7 @@ static void dec_process(rd *c, sp_rec_process *r)
 	r->traceparent = rd_str(c, SP_MAX_STRING_BYTES, NULL);
 }
 
-static void dec_span_begin(sp_codec_state *s, rd *c, sp_rec_span_begin *r)
+static void dec_span_begin(lc_codec_state *s, rd *c, lc_rec_span_begin *r)
 {
 	r->ts = rd_ts(s, c);
 	r->span_id = rd_span(s, c);
@@ -487,14 +487,14 @@ static void dec_span_begin(sp_codec_state *s, rd *c, sp_rec_span_begin *r)
 		rd_fail(c, "span id 0");
 }
 
-static void dec_span_end(sp_codec_state *s, rd *c, sp_rec_span_end *r)
+static void dec_span_end(lc_codec_state *s, rd *c, lc_rec_span_end *r)
 {
 	r->ts = rd_ts(s, c);
 	r->span_id = rd_span(s, c);
 	r->flags = c->p < c->end ? rd_u32(c) : 0;
 }
 
-static void dec_attr(sp_codec_state *s, rd *c, sp_rec_attr *r)
+static void dec_attr(lc_codec_state *s, rd *c, lc_rec_attr *r)
 {
 	r->span_id = rd_span(s, c);
 	r->key_id = rd_u32(c);
@@ -512,7 +512,7 @@ static void dec_attr(sp_codec_state *s, rd *c, sp_rec_attr *r)
 		rd_fail(c, "unknown attribute kind");
 }
 
-static void dec_sample(sp_codec_state *s, rd *c, sp_rec_sample *r, uint64_t *pcs)
+static void dec_sample(lc_codec_state *s, rd *c, lc_rec_sample *r, uint64_t *pcs)
 {
 	r->ts = rd_ts(s, c);
 	r->weight_us = rd_u32(c);
@@ -526,7 +526,7 @@ static void dec_sample(sp_codec_state *s, rd *c, sp_rec_sample *r, uint64_t *pcs
 	r->pcs = pcs;
 }
 
-static void dec_module(sp_codec_state *s, rd *c, sp_rec_module *r)
+static void dec_module(lc_codec_state *s, rd *c, lc_rec_module *r)
 {
 	r->ts = rd_ts(s, c);
 	r->start = rd_u(c);
@@ -539,7 +539,7 @@ static void dec_module(sp_codec_state *s, rd *c, sp_rec_module *r)
 	r->build_id = (const uint8_t *)rd_str(c, SP_MAX_BUILD_ID_BYTES, &r->build_id_len);
 }
 
-static void dec_lost(rd *c, sp_rec_lost *r)
+static void dec_lost(rd *c, lc_rec_lost *r)
 {
 	r->kind = rd_u8(c);
 	r->count = rd_u(c);
@@ -547,7 +547,7 @@ static void dec_lost(rd *c, sp_rec_lost *r)
 		rd_fail(c, "unknown lost-event kind");
 }
 
-static void dec_sampler(rd *c, sp_rec_sampler *r)
+static void dec_sampler(rd *c, lc_rec_sampler *r)
 {
 	r->mechanism = rd_u8(c);
 	r->mode = rd_u8(c);
@@ -557,7 +557,7 @@ static void dec_sampler(rd *c, sp_rec_sampler *r)
 	r->flags = c->p < c->end ? rd_u32(c) : 0;
 }
 
-static void dec_string(rd *c, sp_rec_string *r)
+static void dec_string(rd *c, lc_rec_string *r)
 {
 	r->id = rd_u32(c);
 	r->bytes = rd_str(c, SP_MAX_STRING_BYTES, &r->len);
@@ -565,7 +565,7 @@ static void dec_string(rd *c, sp_rec_string *r)
 		rd_fail(c, "string id 0");
 }
 
-static void dec_payload(sp_codec_state *s, rd *c, sp_record *rec, sp_codec_scratch *scr)
+static void dec_payload(lc_codec_state *s, rd *c, lc_record *rec, lc_codec_scratch *scr)
 {
 	typeof(rec->u) *u = &rec->u;
 	switch (rec->type) {
@@ -636,8 +636,8 @@ static void dec_payload(sp_codec_state *s, rd *c, sp_record *rec, sp_codec_scrat
 	}
 }
 
-int sp_codec_decode(sp_codec_state *s, const uint8_t *buf, size_t len, size_t *pos, sp_record *rec,
-                    sp_codec_scratch *scratch, const char **reason)
+int lc_codec_decode(lc_codec_state *s, const uint8_t *buf, size_t len, size_t *pos, lc_record *rec,
+                    lc_codec_scratch *scratch, const char **reason)
 {
 	rd c = {buf + *pos, buf + len, scratch->text, NULL};
 	uint8_t type = rd_u8(&c);

@@ -1,7 +1,7 @@
 /*
  * codec.h - byte encoding of one record (private; docs/log-format.md).
  *
- * The encoder and the decoder are exact inverses over sp_record, which is
+ * The encoder and the decoder are exact inverses over lc_record, which is
  * what the round-trip tests check. Both carry a small delta state that
  * starts fresh at every LZ4 frame, so each frame decodes alone: previous
  * timestamp, previous span id, previous trace id, current BLOCK thread.
@@ -15,38 +15,38 @@
 #include <stdint.h>
 #include "records.h"
 
-typedef struct sp_codec_state {
+typedef struct lc_codec_state {
 	uint64_t prev_ts;
 	uint64_t prev_span;
 	uint64_t trace_hi, trace_lo;
 	uint32_t block_tid;
 	int in_block;
 	int records; /* records seen in this frame */
-} sp_codec_state;
+} lc_codec_state;
 
 /* Room the encoder needs for one record: payload cap plus type and length. */
 #define SP_CODEC_MAX_ENCODED (SP_MAX_RECORD_BYTES + 8u)
 
 /* Scratch memory for the decoder: NUL-terminated copies of strings, pcs. */
-typedef struct sp_codec_scratch {
+typedef struct lc_codec_scratch {
 	char text[SP_MAX_RECORD_BYTES + 16u];
 	uint64_t pcs[SP_MAX_STACK_FRAMES];
-} sp_codec_scratch;
+} lc_codec_scratch;
 
-void sp_codec_reset(sp_codec_state *s);
+void lc_codec_reset(lc_codec_state *s);
 
 /* Encodes rec (type, length, payload) at out, which has room for
  * SP_CODEC_MAX_ENCODED bytes. Strings longer than their cap are cut.
  * Returns the number of bytes written, or -SP_EINVAL for a record that cannot
  * be encoded (unknown type, too many frames, bad kind). */
-int sp_codec_encode(sp_codec_state *s, const sp_record *rec, uint8_t *out);
+int lc_codec_encode(lc_codec_state *s, const lc_record *rec, uint8_t *out);
 
 /* Decodes the record at buf[*pos] (len = bytes in the frame's content).
  * Returns 1 with *rec filled (pointers into scratch or buf), 0 for a record
  * of unknown type that was skipped (rec->type holds its type), or
  * -SP_ECORRUPT with *reason set to a static one-line text. *pos advances
  * past the record on success. rec->ts_ns and file_offset are left alone. */
-int sp_codec_decode(sp_codec_state *s, const uint8_t *buf, size_t len, size_t *pos, sp_record *rec,
-                    sp_codec_scratch *scratch, const char **reason);
+int lc_codec_decode(lc_codec_state *s, const uint8_t *buf, size_t len, size_t *pos, lc_record *rec,
+                    lc_codec_scratch *scratch, const char **reason);
 
 #endif

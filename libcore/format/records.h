@@ -1,7 +1,7 @@
 /*
  * records.h - the in-memory form of every event-log record (private).
  *
- * One struct, sp_record, is what producers hand to the log writer and what
+ * One struct, lc_record, is what producers hand to the log writer and what
  * the log reader hands back, so the writer's encoder and the reader's
  * decoder are exact inverses and can be tested against each other. The byte
  * encoding on disk is specified in docs/log-format.md; nothing here is
@@ -33,7 +33,7 @@
 
 /* Record types. Values are part of the file format: never renumber. A
  * reader skips types it does not know (each record carries its length). */
-typedef enum sp_rec_type {
+typedef enum lc_rec_type {
 	SP_REC_PROCESS = 1,    /* first record of a log: identity + clock */
 	SP_REC_CLOCK = 2,      /* clock calibration pair */
 	SP_REC_STRING = 3,     /* interned string: id -> bytes */
@@ -50,54 +50,54 @@ typedef enum sp_rec_type {
 	SP_REC_DROPPED = 14, /* cumulative count of spans dropped, per name */
 	SP_REC_SEGMENT = 15, /* start or end of one segment of a rotated log */
 	SP_REC_TYPE_COUNT
-} sp_rec_type;
+} lc_rec_type;
 
-/* Clock kinds (SP_REC_PROCESS.clock_kind). No typedef: sp_clock_kind() is
+/* Clock kinds (SP_REC_PROCESS.clock_kind). No typedef: lc_clock_kind() is
  * the function of clock.h that returns one. */
-enum sp_clock_kind {
+enum lc_clock_kind {
 	SP_CLOCK_TSC = 1,       /* ticks are raw rdtsc values */
 	SP_CLOCK_MONOTONIC = 2, /* ticks are CLOCK_MONOTONIC nanoseconds */
 };
 
 /* One calibration point: the same instant read on three clocks. */
-typedef struct sp_clock_pair {
+typedef struct lc_clock_pair {
 	uint64_t ticks;
 	uint64_t mono_ns;
 	uint64_t real_ns;
 	double ns_per_tick; /* writer's best estimate at this point */
-} sp_clock_pair;
+} lc_clock_pair;
 
-typedef struct sp_rec_process {
+typedef struct lc_rec_process {
 	uint16_t format_version;
 	uint16_t min_reader_version;
 	uint32_t pid;
 	uint32_t ppid;
-	uint8_t clock_kind; /* sp_clock_kind */
-	sp_clock_pair clock;
+	uint8_t clock_kind; /* lc_clock_kind */
+	lc_clock_pair clock;
 	const char *host;        /* NUL-terminated; owned by producer/reader */
 	const char *exe;         /* absolute path of the executable */
 	const char *cmdline;     /* arguments joined by single spaces */
 	const char *traceparent; /* inherited W3C traceparent or "" */
-} sp_rec_process;
+} lc_rec_process;
 
-typedef struct sp_rec_string {
+typedef struct lc_rec_string {
 	uint32_t id; /* > 0 */
 	uint32_t len;
 	const char *bytes; /* not NUL-terminated in the log; reader adds one */
-} sp_rec_string;
+} lc_rec_string;
 
-typedef struct sp_rec_thread {
+typedef struct lc_rec_thread {
 	uint64_t ts; /* clock ticks */
 	uint32_t tid;
 	const char *name; /* "" if unknown */
-} sp_rec_thread;
+} lc_rec_thread;
 
-typedef struct sp_rec_thread_end {
+typedef struct lc_rec_thread_end {
 	uint64_t ts;
 	uint32_t tid;
 	uint64_t cpu_ns; /* CPU used while sampled, 0 = unknown (optional trailing field) */
 	uint32_t flags;  /* SP_THREAD_END_F_* (optional trailing field) */
-} sp_rec_thread_end;
+} lc_rec_thread_end;
 
 /* THREAD_END flags. */
 #define SP_THREAD_END_F_SIGNAL_BLOCKED 0x1u /* no sample: the sampling signal was blocked */
@@ -111,7 +111,7 @@ typedef struct sp_rec_thread_end {
 #define SP_SPAN_DOUBLE_END    0x20u /* sp_end called again on an ended span */
 #define SP_SPAN_CONTINUED     0x40u /* repeat: began in an earlier segment (rotation) */
 
-typedef struct sp_rec_span_begin {
+typedef struct lc_rec_span_begin {
 	uint64_t ts;
 	uint32_t tid;                /* from the enclosing BLOCK; set by the reader */
 	uint64_t span_id;            /* process-unique, > 0 */
@@ -121,52 +121,52 @@ typedef struct sp_rec_span_begin {
 	uint32_t flags;
 	const char *name; /* inline name when name_id == 0 */
 	uint32_t name_len;
-} sp_rec_span_begin;
+} lc_rec_span_begin;
 
-typedef struct sp_rec_span_end {
+typedef struct lc_rec_span_end {
 	uint64_t ts;
 	uint32_t tid;
 	uint64_t span_id;
 	uint32_t flags;
-} sp_rec_span_end;
+} lc_rec_span_end;
 
-typedef enum sp_attr_kind {
+typedef enum lc_attr_kind {
 	SP_ATTR_INT = 1,
 	SP_ATTR_DOUBLE = 2,
 	SP_ATTR_STR = 3,
-} sp_attr_kind;
+} lc_attr_kind;
 
 #define SP_ATTR_TRUNCATED 0x1u /* string value was cut at the cap */
 #define SP_ATTR_CONTINUED 0x2u /* repeat of an attribute set in an earlier segment */
 
-typedef struct sp_rec_attr {
+typedef struct lc_rec_attr {
 	uint32_t tid;
 	uint64_t span_id;
 	uint32_t key_id; /* interned string id of the key, or 0 with key inline */
 	const char *key;
 	uint32_t key_len;
-	uint8_t kind; /* sp_attr_kind */
+	uint8_t kind; /* lc_attr_kind */
 	uint8_t flags;
 	int64_t i;
 	double d;
 	const char *s;
 	uint32_t s_len;
-} sp_rec_attr;
+} lc_rec_attr;
 
-typedef struct sp_rec_sample {
+typedef struct lc_rec_sample {
 	uint64_t ts;
 	uint32_t tid;
 	uint32_t weight_us; /* sampling interval this sample stands for, 0 = default */
 	uint32_t nframes;   /* <= SP_MAX_STACK_FRAMES; frames[0] is the leaf */
 	const uint64_t *pcs;
-} sp_rec_sample;
+} lc_rec_sample;
 
 /* A leaf pc of this value marks a sample taken while the thread ran in the
  * kernel; the pcs after it are the user stack that entered the kernel. It
  * lies in the kernel half of the address space, where no user pc can be. */
 #define SP_PC_KERNEL UINT64_C(0xffffffffffffff00)
 
-typedef struct sp_rec_module {
+typedef struct lc_rec_module {
 	uint64_t start, end; /* mapped address range [start, end) */
 	uint64_t file_offset;
 	const char *path;
@@ -174,91 +174,91 @@ typedef struct sp_rec_module {
 	const uint8_t *build_id;
 	uint32_t build_id_len; /* <= SP_MAX_BUILD_ID_BYTES, 0 if none */
 	uint64_t ts;
-} sp_rec_module;
+} lc_rec_module;
 
-typedef enum sp_lost_kind {
+typedef enum lc_lost_kind {
 	SP_LOST_EVENTS = 1,  /* span/attr records that found the buffer full */
 	SP_LOST_SAMPLES = 2, /* samples that found the ring full */
 	SP_LOST_UNWIND = 3,  /* samples whose unwind failed */
-} sp_lost_kind;
+} lc_lost_kind;
 
-typedef struct sp_rec_lost {
+typedef struct lc_rec_lost {
 	uint32_t tid;
-	uint8_t kind;   /* sp_lost_kind */
+	uint8_t kind;   /* lc_lost_kind */
 	uint64_t count; /* cumulative for this thread and kind */
-} sp_rec_lost;
+} lc_rec_lost;
 
 /* Spans dropped whole (a begin, its attributes, its end and its subtree)
  * under SPANPROF_ON_FULL=drop, per thread (the BLOCK) and span name. */
-typedef struct sp_rec_dropped {
+typedef struct lc_rec_dropped {
 	uint32_t tid;
 	uint32_t name_id; /* interned STRING id; 0 = names beyond the table */
 	uint64_t count;   /* cumulative for this thread and name */
 	const char *name; /* not encoded: tools may fill in the resolved name */
-} sp_rec_dropped;
+} lc_rec_dropped;
 
-typedef enum sp_sampler_mech {
+typedef enum lc_sampler_mech {
 	SP_SAMPLER_NONE = 0,
 	SP_SAMPLER_PERF = 1,  /* perf_event_open task clock */
 	SP_SAMPLER_TIMER = 2, /* POSIX timer fallback */
-} sp_sampler_mech;
+} lc_sampler_mech;
 
-typedef struct sp_rec_sampler {
-	uint8_t mechanism; /* sp_sampler_mech */
+typedef struct lc_rec_sampler {
+	uint8_t mechanism; /* lc_sampler_mech */
 	uint8_t mode;      /* 1 = cpu, 2 = wall, 3 = off */
 	uint32_t signo;
 	uint32_t requested_hz;
 	uint32_t achieved_hz; /* 0 until measured (written again at stop) */
 	uint32_t flags;       /* SP_SAMPLER_F_* (optional trailing field) */
-} sp_rec_sampler;
+} lc_rec_sampler;
 
 /* SAMPLER flags. */
 #define SP_SAMPLER_F_SIGNAL_SHARED 0x1u /* the program has its own handler for signo */
 #define SP_SAMPLER_F_USER_ONLY     0x2u /* kernel time not sampled: figures are user CPU */
 
-typedef struct sp_rec_block {
+typedef struct lc_rec_block {
 	uint32_t tid;
-} sp_rec_block;
+} lc_rec_block;
 
 /* SEGMENT kinds. A rotated log is a chain of segment files; each starts
  * with PROCESS, SEGMENT(start), CLOCK, the sticky meta records and the
  * spans open at that instant (SPAN_BEGIN flagged CONTINUED, their ATTRs
  * flagged CONTINUED), and a segment that was closed for rotation ends
  * with SEGMENT(end): index + 1 continues it. */
-enum sp_segment_kind {
+enum lc_segment_kind {
 	SP_SEGMENT_START = 1,
 	SP_SEGMENT_END = 2,
 };
 
-typedef struct sp_rec_segment {
+typedef struct lc_rec_segment {
 	uint64_t ts;
-	uint8_t kind;   /* sp_segment_kind */
+	uint8_t kind;   /* lc_segment_kind */
 	uint32_t index; /* 0 for the first segment of the process */
-} sp_rec_segment;
+} lc_rec_segment;
 
-typedef struct sp_record {
-	uint8_t type;         /* sp_rec_type */
+typedef struct lc_record {
+	uint8_t type;         /* lc_rec_type */
 	uint64_t file_offset; /* reader: offset of the LZ4 frame holding it */
 	uint64_t ts_ns;       /* reader: ts converted to ns since the epoch, 0 if none */
 	union {
-		sp_rec_process process;
-		sp_clock_pair clock;
-		sp_rec_string string;
-		sp_rec_thread thread;
-		sp_rec_thread_end thread_end;
-		sp_rec_span_begin span_begin;
-		sp_rec_span_end span_end;
-		sp_rec_attr attr;
-		sp_rec_sample sample;
-		sp_rec_module module;
-		sp_rec_lost lost;
-		sp_rec_sampler sampler;
-		sp_rec_block block;
-		sp_rec_dropped dropped;
-		sp_rec_segment segment;
+		lc_rec_process process;
+		lc_clock_pair clock;
+		lc_rec_string string;
+		lc_rec_thread thread;
+		lc_rec_thread_end thread_end;
+		lc_rec_span_begin span_begin;
+		lc_rec_span_end span_end;
+		lc_rec_attr attr;
+		lc_rec_sample sample;
+		lc_rec_module module;
+		lc_rec_lost lost;
+		lc_rec_sampler sampler;
+		lc_rec_block block;
+		lc_rec_dropped dropped;
+		lc_rec_segment segment;
 	} u;
-} sp_record;
+} lc_record;
 
-const char *sp_rec_type_name(int type);
+const char *lc_rec_type_name(int type);
 
 #endif

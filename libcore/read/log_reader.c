@@ -14,7 +14,7 @@
  * so after a damaged frame the reader scans forward from the byte after
  * its start for the LZ4 frame magic and resumes at the first candidate that
  * loads whole (header checksum, content size, content checksum, records).
- * Each skipped byte range is kept (sp_reader_damage_at). The first frame
+ * Each skipped byte range is kept (lc_reader_damage_at). The first frame
  * is the exception: it holds PROCESS, without which nothing else can be
  * placed, so damage there ends the log.
  *
@@ -38,12 +38,12 @@
  * file could hold one per few dozen bytes). */
 #define SP_READER_MAX_DAMAGE_LISTED 4096u
 
-typedef struct sp_string_slot {
+typedef struct lc_string_slot {
 	uint32_t id; /* 0 = empty */
 	char *s;
-} sp_string_slot;
+} lc_string_slot;
 
-struct sp_reader {
+struct lc_reader {
 	FILE *f;
 	uint8_t in[SP_READER_IN_BYTES];
 	size_t in_pos, in_len;
@@ -53,24 +53,24 @@ struct sp_reader {
 	uint8_t *content;
 	size_t content_cap, content_len, content_pos;
 	uint64_t frame_offset;
-	sp_codec_state codec;
-	sp_codec_scratch scratch;
+	lc_codec_state codec;
+	lc_codec_scratch scratch;
 	int have_process;
-	sp_rec_process process;
+	lc_rec_process process;
 	char *proc_strings[4];
-	sp_clock_pair pair;
-	sp_string_slot *strings;
+	lc_clock_pair pair;
+	lc_string_slot *strings;
 	size_t strings_cap, strings_n;
 	int err;
 	char errmsg[SP_READER_REASON_BYTES];
 	uint64_t err_offset;
 	uint64_t frames, records;
-	sp_reader_damage *damage; /* the first SP_READER_MAX_DAMAGE_LISTED ranges */
+	lc_reader_damage *damage; /* the first SP_READER_MAX_DAMAGE_LISTED ranges */
 	size_t damage_n, damage_listed, damage_cap;
 	uint64_t damage_bytes;
 };
 
-static int reader_fail(sp_reader *r, int err, uint64_t offset, const char *fmt, ...)
+static int reader_fail(lc_reader *r, int err, uint64_t offset, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -81,10 +81,10 @@ static int reader_fail(sp_reader *r, int err, uint64_t offset, const char *fmt, 
 	return err;
 }
 
-int sp_reader_open(const char *path, sp_reader **out)
+int lc_reader_open(const char *path, lc_reader **out)
 {
 	*out = NULL;
-	sp_reader *r = calloc(1, sizeof *r);
+	lc_reader *r = calloc(1, sizeof *r);
 	if (!r)
 		return -SP_ENOMEM;
 	r->f = fopen(path, "rbe");
@@ -109,7 +109,7 @@ int sp_reader_open(const char *path, sp_reader **out)
 	return 0;
 }
 
-void sp_reader_close(sp_reader *r)
+void lc_reader_close(lc_reader *r)
 {
 	if (!r)
 		return;
@@ -128,7 +128,7 @@ void sp_reader_close(sp_reader *r)
 
 /* ---- interned strings: open addressing on the id ---------------------- */
 
-static size_t string_slot(const sp_string_slot *t, size_t cap, uint32_t id)
+static size_t string_slot(const lc_string_slot *t, size_t cap, uint32_t id)
 {
 	size_t i = (id * 2654435761u) & (cap - 1);
 	while (t[i].id && t[i].id != id)
@@ -136,10 +136,10 @@ static size_t string_slot(const sp_string_slot *t, size_t cap, uint32_t id)
 	return i;
 }
 
-static int strings_grow(sp_reader *r)
+static int strings_grow(lc_reader *r)
 {
 	size_t cap = r->strings_cap ? r->strings_cap * 2 : 256;
-	sp_string_slot *t = calloc(cap, sizeof *t);
+	lc_string_slot *t = calloc(cap, sizeof *t);
 	if (!t)
 		return -SP_ENOMEM;
 	for (size_t i = 0; i < r->strings_cap; i++)
@@ -151,14 +151,14 @@ static int strings_grow(sp_reader *r)
 	return 0;
 }
 
-static int strings_put(sp_reader *r, uint32_t id, const char *s)
+static int strings_put(lc_reader *r, uint32_t id, const char *s)
 {
 	if ((r->strings_n + 1) * 2 > r->strings_cap && strings_grow(r) < 0)
 		return -SP_ENOMEM;
 	char *copy = strdup(s);
 	if (!copy)
 		return -SP_ENOMEM;
-	sp_string_slot *slot = &r->strings[string_slot(r->strings, r->strings_cap, id)];
+	lc_string_slot *slot = &r->strings[string_slot(r->strings, r->strings_cap, id)];
 	if (!slot->id)
 		r->strings_n++;
 	free(slot->s);
@@ -167,18 +167,18 @@ static int strings_put(sp_reader *r, uint32_t id, const char *s)
 	return 0;
 }
 
-const char *sp_reader_string(const sp_reader *r, uint32_t id)
+const char *lc_reader_string(const lc_reader *r, uint32_t id)
 {
 	if (!id || !r->strings_cap)
 		return NULL;
-	const sp_string_slot *slot = &r->strings[string_slot(r->strings, r->strings_cap, id)];
+	const lc_string_slot *slot = &r->strings[string_slot(r->strings, r->strings_cap, id)];
 	return slot->id ? slot->s : NULL;
 }
 
 /* ---- input ------------------------------------------------------------ */
 
 /* Makes at least `want` bytes available from in_pos, unless the file ends. */
-static void in_fill(sp_reader *r, size_t want)
+static void in_fill(lc_reader *r, size_t want)
 {
 	if (r->in_len - r->in_pos >= want || r->in_eof)
 		return;
@@ -193,7 +193,7 @@ static void in_fill(sp_reader *r, size_t want)
 	}
 }
 
-static void in_consume(sp_reader *r, size_t n)
+static void in_consume(lc_reader *r, size_t n)
 {
 	r->in_pos += n;
 	r->consumed += n;
@@ -202,7 +202,7 @@ static void in_consume(sp_reader *r, size_t n)
 /* Moves the input to file offset off: inside the buffer when it is there
  * (the usual case while resynchronizing), else by seeking. Returns 0, or -1
  * when the input cannot seek (a pipe). */
-static int in_seek(sp_reader *r, uint64_t off)
+static int in_seek(lc_reader *r, uint64_t off)
 {
 	uint64_t base = r->consumed - r->in_pos; /* file offset of in[0] */
 	if (off >= base && off <= base + r->in_len) {
@@ -220,7 +220,7 @@ static int in_seek(sp_reader *r, uint64_t off)
 
 /* Advances to the next LZ4 frame magic (0x184D2204, little-endian). Returns
  * 1 with the input at it, or 0 with the input at the end of the file. */
-static int in_find_magic(sp_reader *r)
+static int in_find_magic(lc_reader *r)
 {
 	static const uint8_t magic[4] = {0x04, 0x22, 0x4d, 0x18};
 	for (;;) {
@@ -244,7 +244,7 @@ static int in_find_magic(sp_reader *r)
 
 /* ---- one frame -------------------------------------------------------- */
 
-static int frame_header(sp_reader *r, LZ4F_frameInfo_t *info)
+static int frame_header(lc_reader *r, LZ4F_frameInfo_t *info)
 {
 	in_fill(r, LZ4F_HEADER_SIZE_MAX);
 	size_t avail = r->in_len - r->in_pos;
@@ -266,7 +266,7 @@ static int frame_header(sp_reader *r, LZ4F_frameInfo_t *info)
 	return 0;
 }
 
-static int content_reserve(sp_reader *r, const LZ4F_frameInfo_t *info)
+static int content_reserve(lc_reader *r, const LZ4F_frameInfo_t *info)
 {
 	if (info->frameType == LZ4F_skippableFrame)
 		return 0;
@@ -288,7 +288,7 @@ static int content_reserve(sp_reader *r, const LZ4F_frameInfo_t *info)
 	return 0;
 }
 
-static int frame_body(sp_reader *r, const LZ4F_frameInfo_t *info)
+static int frame_body(lc_reader *r, const LZ4F_frameInfo_t *info)
 {
 	size_t limit = info->frameType == LZ4F_skippableFrame ? 0 : info->contentSize;
 	for (;;) {
@@ -316,17 +316,17 @@ static int frame_body(sp_reader *r, const LZ4F_frameInfo_t *info)
 }
 
 /* Pass 1: every record of the frame must decode and fit the log's rules. */
-static int frame_validate(sp_reader *r)
+static int frame_validate(lc_reader *r)
 {
-	sp_codec_state st;
-	sp_codec_reset(&st);
+	lc_codec_state st;
+	lc_codec_reset(&st);
 	size_t pos = 0;
 	for (uint64_t i = 0; pos < r->content_len; i++) {
-		sp_record rec;
+		lc_record rec;
 		const char *why = NULL;
 		size_t at = pos;
 		int rc =
-		    sp_codec_decode(&st, r->content, r->content_len, &pos, &rec, &r->scratch, &why);
+		    lc_codec_decode(&st, r->content, r->content_len, &pos, &rec, &r->scratch, &why);
 		int first = r->frames == 0 && i == 0;
 		if (first && (rc < 0 || rec.type != SP_REC_PROCESS))
 			return reader_fail(r, -SP_ENOTLOG, r->frame_offset,
@@ -335,7 +335,7 @@ static int frame_validate(sp_reader *r)
 		if (rc < 0)
 			return reader_fail(r, -SP_ECORRUPT, r->frame_offset,
 			                   "record %llu (%s) at content byte %zu: %s",
-			                   (unsigned long long)i, sp_rec_type_name(rec.type), at,
+			                   (unsigned long long)i, lc_rec_type_name(rec.type), at,
 			                   why);
 		if (first && rec.u.process.min_reader_version > SP_LOG_FORMAT_VERSION)
 			return reader_fail(r, -SP_EVERSION, r->frame_offset,
@@ -351,7 +351,7 @@ static int frame_validate(sp_reader *r)
 
 /* Loads and validates the next frame. Returns 1, 0 at the clean end of the
  * file, or the error. */
-static int frame_load(sp_reader *r)
+static int frame_load(lc_reader *r)
 {
 	r->frame_offset = r->consumed;
 	r->content_len = r->content_pos = 0;
@@ -375,13 +375,13 @@ static int frame_load(sp_reader *r)
 	if (r->frames == 0 && r->content_len == 0)
 		return reader_fail(r, -SP_ENOTLOG, 0, "not a spanprof log (empty first frame)");
 	r->frames++;
-	sp_codec_reset(&r->codec);
+	lc_codec_reset(&r->codec);
 	return 1;
 }
 
 /* ---- damage and resynchronization ------------------------------------ */
 
-static void damage_add(sp_reader *r, uint64_t start, uint64_t end, const char *reason)
+static void damage_add(lc_reader *r, uint64_t start, uint64_t end, const char *reason)
 {
 	r->damage_n++;
 	r->damage_bytes += end - start;
@@ -389,13 +389,13 @@ static void damage_add(sp_reader *r, uint64_t start, uint64_t end, const char *r
 		return;
 	if (r->damage_listed == r->damage_cap) {
 		size_t cap = r->damage_cap ? r->damage_cap * 2 : 8;
-		sp_reader_damage *grown = realloc(r->damage, cap * sizeof *grown);
+		lc_reader_damage *grown = realloc(r->damage, cap * sizeof *grown);
 		if (!grown)
 			return; /* still counted; the list is best effort */
 		r->damage = grown;
 		r->damage_cap = cap;
 	}
-	sp_reader_damage *d = &r->damage[r->damage_listed++];
+	lc_reader_damage *d = &r->damage[r->damage_listed++];
 	d->start = start;
 	d->end = end;
 	snprintf(d->reason, sizeof d->reason, "%s", reason);
@@ -408,7 +408,7 @@ static void damage_add(sp_reader *r, uint64_t start, uint64_t end, const char *r
  * the header checksum or, 1 in 256, the content checksum. Records the
  * skipped range. Returns 1 with the next intact frame loaded, 0 when none
  * follows, or a fatal error (out of memory). */
-static int reader_resync(sp_reader *r)
+static int reader_resync(lc_reader *r)
 {
 	uint64_t start = r->frame_offset, from = start + 1;
 	char why[SP_READER_REASON_BYTES];
@@ -436,18 +436,18 @@ static int reader_resync(sp_reader *r)
 /* The end of the log: 0 if it was clean, else -SP_ECORRUPT (sticky) naming
  * the first damaged range, so callers that know nothing of resync still
  * see that something was skipped. */
-static int reader_end(sp_reader *r)
+static int reader_end(lc_reader *r)
 {
 	r->content_len = r->content_pos = 0;
 	if (!r->damage_n)
 		return 0;
-	const sp_reader_damage *d = r->damage_listed ? &r->damage[0] : NULL;
+	const lc_reader_damage *d = r->damage_listed ? &r->damage[0] : NULL;
 	return reader_fail(r, -SP_ECORRUPT, d ? d->start : 0, "%s", d ? d->reason : "damaged");
 }
 
 /* ---- records ---------------------------------------------------------- */
 
-static int keep_process(sp_reader *r, const sp_rec_process *p)
+static int keep_process(lc_reader *r, const lc_rec_process *p)
 {
 	const char *src[4] = {p->host, p->exe, p->cmdline, p->traceparent};
 	for (int i = 0; i < 4; i++) {
@@ -466,7 +466,7 @@ static int keep_process(sp_reader *r, const sp_rec_process *p)
 	return 0;
 }
 
-static const uint64_t *record_ticks(const sp_record *rec)
+static const uint64_t *record_ticks(const lc_record *rec)
 {
 	switch (rec->type) {
 	case SP_REC_THREAD:
@@ -489,7 +489,7 @@ static const uint64_t *record_ticks(const sp_record *rec)
 }
 
 /* Applies what a record changes in the reader (strings, clock, process). */
-static int record_apply(sp_reader *r, sp_record *rec)
+static int record_apply(lc_reader *r, lc_record *rec)
 {
 	int rc = 0;
 	if (rec->type == SP_REC_PROCESS)
@@ -501,13 +501,13 @@ static int record_apply(sp_reader *r, sp_record *rec)
 	if (rc < 0)
 		return reader_fail(r, rc, r->frame_offset, "out of memory");
 	const uint64_t *ticks = record_ticks(rec);
-	rec->ts_ns = ticks ? sp_clock_to_epoch_ns(&r->pair, *ticks) : 0;
+	rec->ts_ns = ticks ? lc_clock_to_epoch_ns(&r->pair, *ticks) : 0;
 	if (rec->type == SP_REC_PROCESS || rec->type == SP_REC_CLOCK)
 		rec->ts_ns = r->pair.real_ns;
 	return 0;
 }
 
-int sp_reader_next(sp_reader *r, sp_record *rec)
+int lc_reader_next(lc_reader *r, lc_record *rec)
 {
 	if (r->err)
 		return r->err;
@@ -523,7 +523,7 @@ int sp_reader_next(sp_reader *r, sp_record *rec)
 			continue;
 		}
 		const char *why = NULL;
-		int rc = sp_codec_decode(&r->codec, r->content, r->content_len, &r->content_pos,
+		int rc = lc_codec_decode(&r->codec, r->content, r->content_len, &r->content_pos,
 		                         rec, &r->scratch, &why);
 		if (rc < 0) /* pass 1 accepted it: cannot happen, but stay safe */
 			return reader_fail(r, rc, r->frame_offset, "%s", why);
@@ -537,52 +537,52 @@ int sp_reader_next(sp_reader *r, sp_record *rec)
 	}
 }
 
-const char *sp_reader_error(const sp_reader *r)
+const char *lc_reader_error(const lc_reader *r)
 {
 	return r->err ? r->errmsg : "";
 }
 
-uint64_t sp_reader_error_offset(const sp_reader *r)
+uint64_t lc_reader_error_offset(const lc_reader *r)
 {
 	return r->err_offset;
 }
 
-const sp_rec_process *sp_reader_process(const sp_reader *r)
+const lc_rec_process *lc_reader_process(const lc_reader *r)
 {
 	return r->have_process ? &r->process : NULL;
 }
 
-uint64_t sp_reader_to_epoch_ns(const sp_reader *r, uint64_t ticks)
+uint64_t lc_reader_to_epoch_ns(const lc_reader *r, uint64_t ticks)
 {
-	return sp_clock_to_epoch_ns(&r->pair, ticks);
+	return lc_clock_to_epoch_ns(&r->pair, ticks);
 }
 
-uint64_t sp_reader_frames(const sp_reader *r)
+uint64_t lc_reader_frames(const lc_reader *r)
 {
 	return r->frames;
 }
 
-uint64_t sp_reader_records(const sp_reader *r)
+uint64_t lc_reader_records(const lc_reader *r)
 {
 	return r->records;
 }
 
-uint64_t sp_reader_bytes_read(const sp_reader *r)
+uint64_t lc_reader_bytes_read(const lc_reader *r)
 {
 	return r->consumed;
 }
 
-size_t sp_reader_damage_count(const sp_reader *r)
+size_t lc_reader_damage_count(const lc_reader *r)
 {
 	return r->damage_n;
 }
 
-const sp_reader_damage *sp_reader_damage_at(const sp_reader *r, size_t i)
+const lc_reader_damage *lc_reader_damage_at(const lc_reader *r, size_t i)
 {
 	return i < r->damage_listed ? &r->damage[i] : NULL;
 }
 
-uint64_t sp_reader_damage_bytes(const sp_reader *r)
+uint64_t lc_reader_damage_bytes(const lc_reader *r)
 {
 	return r->damage_bytes;
 }

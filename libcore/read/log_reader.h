@@ -22,53 +22,53 @@
 #include <stdint.h>
 #include "records.h"
 
-typedef struct sp_reader sp_reader;
+typedef struct lc_reader lc_reader;
 
 #define SP_READER_REASON_BYTES 200
 
 /* A byte range [start, end) of the file that was skipped: start is the
  * offset of the damaged frame (or of bytes that are no frame at all), end
  * the offset of the next intact frame, or the file size when none follows. */
-typedef struct sp_reader_damage {
+typedef struct lc_reader_damage {
 	uint64_t start, end;
 	char reason[SP_READER_REASON_BYTES]; /* one line, e.g. "LZ4 frame damaged: ..." */
-} sp_reader_damage;
+} lc_reader_damage;
 
 /* Returns 0, or -SP_EIO / -SP_EPERM / -SP_ENOMEM with *out = NULL and errno
  * saying why (ENOENT, EISDIR, ...: print it with strerror). Whether the file
- * is a log at all shows at the first sp_reader_next (-SP_ENOTLOG). */
-int sp_reader_open(const char *path, sp_reader **out);
-void sp_reader_close(sp_reader *r); /* accepts NULL */
+ * is a log at all shows at the first lc_reader_next (-SP_ENOTLOG). */
+int lc_reader_open(const char *path, lc_reader **out);
+void lc_reader_close(lc_reader *r); /* accepts NULL */
 
 /* Next record. Returns 1 with *rec filled (pointers valid until the next
  * call); 0 at the end of a clean log; -SP_ECORRUPT at the end of a log
  * with damaged ranges, once every readable record (also those after the
  * damage) was returned; or -SP_E* at once for a log that cannot be read
  * (not a log, damaged first frame, newer version, out of memory). See
- * sp_reader_error() and sp_reader_error_offset() (for damage: the first
+ * lc_reader_error() and lc_reader_error_offset() (for damage: the first
  * range's reason and start). After an error, further calls return it. */
-int sp_reader_next(sp_reader *r, sp_record *rec);
+int lc_reader_next(lc_reader *r, lc_record *rec);
 
-const char *sp_reader_error(const sp_reader *r); /* one line, "" if none */
-uint64_t sp_reader_error_offset(const sp_reader *r);
+const char *lc_reader_error(const lc_reader *r); /* one line, "" if none */
+uint64_t lc_reader_error_offset(const lc_reader *r);
 
 /* The PROCESS record (valid once the first record was read), or NULL. */
-const sp_rec_process *sp_reader_process(const sp_reader *r);
+const lc_rec_process *lc_reader_process(const lc_reader *r);
 /* An interned string seen so far, or NULL. */
-const char *sp_reader_string(const sp_reader *r, uint32_t id);
-uint64_t sp_reader_to_epoch_ns(const sp_reader *r, uint64_t ticks);
+const char *lc_reader_string(const lc_reader *r, uint32_t id);
+uint64_t lc_reader_to_epoch_ns(const lc_reader *r, uint64_t ticks);
 
 /* Counters, for reports. */
-uint64_t sp_reader_frames(const sp_reader *r);
-uint64_t sp_reader_records(const sp_reader *r);
-uint64_t sp_reader_bytes_read(const sp_reader *r); /* compressed bytes consumed */
+uint64_t lc_reader_frames(const lc_reader *r);
+uint64_t lc_reader_records(const lc_reader *r);
+uint64_t lc_reader_bytes_read(const lc_reader *r); /* compressed bytes consumed */
 
 /* Damaged ranges so far, in file order (a new one appears when the reader
  * resumes after it, i.e. before the first record of the next intact frame
  * is returned). count includes ranges beyond the listed cap (4096), for
  * which damage_at returns NULL; damage_bytes sums every range. */
-size_t sp_reader_damage_count(const sp_reader *r);
-const sp_reader_damage *sp_reader_damage_at(const sp_reader *r, size_t i);
-uint64_t sp_reader_damage_bytes(const sp_reader *r);
+size_t lc_reader_damage_count(const lc_reader *r);
+const lc_reader_damage *lc_reader_damage_at(const lc_reader *r, size_t i);
+uint64_t lc_reader_damage_bytes(const lc_reader *r);
 
 #endif

@@ -2,7 +2,7 @@
  * log_int.h - shared internals of the log writer and the ring registry
  * (private to libcore).
  *
- * Threading: the registry has its own mutex (sp_reg_lock); ring contents are
+ * Threading: the registry has its own mutex (lc_reg_lock); ring contents are
  * consumed only by the holder of the writer's drain lock.
  */
 #ifndef SP_LOG_INT_H
@@ -17,9 +17,9 @@
  * there is no descriptor a program could close (daemons close every fd)
  * and a producer could then write into a reused one; and a fork child gets
  * its own private copy for free. */
-extern _Atomic uint32_t sp_log_wake_word_;
+extern _Atomic uint32_t lc_log_wake_word_;
 /* Async-signal-safe (one syscall, errno preserved). */
-void sp_log_wake_writer_(void);
+void lc_log_wake_writer_(void);
 
 /* A producer's ring is full: drains every ring into the log on the calling
  * thread, under the drain lock. Returns 1 when a drain ran (or another
@@ -27,33 +27,33 @@ void sp_log_wake_writer_(void);
  * log is open, or the calling thread is already inside a drain (a signal
  * handler that made a span there), which must not wait for itself. Not
  * async-signal-safe: only for rings that may block. */
-int sp_log_make_room_(sp_ring *ring);
+int lc_log_make_room_(lc_ring *ring);
 
 /* Test hook: 1 stops the writer thread from draining (producers then
  * drain their full rings themselves), 0 lets it go on. */
-void sp_log_stall_writer_(int stalled);
+void lc_log_stall_writer_(int stalled);
 
 /* Registry of live rings. */
-extern pthread_mutex_t sp_reg_lock;
+extern pthread_mutex_t lc_reg_lock;
 
-typedef struct sp_ring_snap {
-	sp_ring *ring;
+typedef struct lc_ring_snap {
+	lc_ring *ring;
 	uint64_t head;
 	int retired;
-} sp_ring_snap;
+} lc_ring_snap;
 
 /* Takes a snapshot of every ring's retired flag and head (in that order, so a
  * retired ring is drained completely). Returns a malloc'ed array (caller
  * frees) and its length in *n; NULL with *n = 0 when there are none. */
-sp_ring_snap *sp_ring_snapshot_all_(size_t *n);
+lc_ring_snap *lc_ring_snapshot_all_(size_t *n);
 /* Unregisters and frees a ring. Caller holds the drain lock. */
-void sp_ring_destroy_(sp_ring *ring);
+void lc_ring_destroy_(lc_ring *ring);
 /* Fork child: keeps (and empties) the rings the calling thread owns, frees
  * all others. Single-threaded context. */
-void sp_ring_reset_after_fork_(uint32_t new_tid);
+void lc_ring_reset_after_fork_(uint32_t new_tid);
 /* Converts the raw record at w into rec (pointers into the ring).
  * Returns its type (SP_RAW_PAD for padding) and the size in *words. */
-unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec, uint32_t *words);
+unsigned lc_ring_raw_to_record_(lc_ring *ring, const uint64_t *w, lc_record *rec, uint32_t *words);
 
 /* The open spans of each ring as the writer drained them, kept only while
  * the log rotates, repeated at the start of each new segment
@@ -62,9 +62,9 @@ unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec
  * thread); emit_ writes a BLOCK and the ring's open spans, outermost
  * first, flagged CONTINUED, each followed by its kept ATTRs; free_ drops a
  * ring's mirror; forget_early_ drops the ENDs waiting for their BEGIN. */
-void sp_mirror_record_(sp_ring *ring, const sp_record *rec, const sp_ring_snap *snaps, size_t n);
-void sp_mirror_emit_(sp_ring *ring, void (*put)(const sp_record *rec));
-void sp_mirror_free_(sp_ring *ring);
-void sp_mirror_forget_early_(void);
+void lc_mirror_record_(lc_ring *ring, const lc_record *rec, const lc_ring_snap *snaps, size_t n);
+void lc_mirror_emit_(lc_ring *ring, void (*put)(const lc_record *rec));
+void lc_mirror_free_(lc_ring *ring);
+void lc_mirror_forget_early_(void);
 
 #endif

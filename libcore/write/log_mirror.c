@@ -30,28 +30,28 @@
 #define SP_MIRROR_MAX_ATTRS  32u
 #define SP_MIRROR_EARLY_ENDS 4096u
 
-typedef struct sp_mattr {
-	sp_rec_attr rec; /* key and s point into bytes */
+typedef struct lc_mattr {
+	lc_rec_attr rec; /* key and s point into bytes */
 	char bytes[];
-} sp_mattr;
+} lc_mattr;
 
-typedef struct sp_mspan {
-	sp_rec_span_begin rec; /* name points at name_copy when inline */
+typedef struct lc_mspan {
+	lc_rec_span_begin rec; /* name points at name_copy when inline */
 	char *name_copy;
-	sp_mattr **attrs;
+	lc_mattr **attrs;
 	uint32_t n_attrs;
-} sp_mspan;
+} lc_mspan;
 
-typedef struct sp_mirror {
-	sp_mspan *spans; /* outermost first */
+typedef struct lc_mirror {
+	lc_mspan *spans; /* outermost first */
 	uint32_t depth, cap;
-} sp_mirror;
+} lc_mirror;
 
 /* Cross-thread ENDs drained before their BEGIN: FIFO of span ids. */
 static uint64_t early_ends[SP_MIRROR_EARLY_ENDS];
 static uint32_t early_head, early_len;
 
-static void mspan_free(sp_mspan *s)
+static void mspan_free(lc_mspan *s)
 {
 	for (uint32_t i = 0; i < s->n_attrs; i++)
 		free(s->attrs[i]);
@@ -59,9 +59,9 @@ static void mspan_free(sp_mspan *s)
 	free(s->name_copy);
 }
 
-void sp_mirror_free_(sp_ring *ring)
+void lc_mirror_free_(lc_ring *ring)
 {
-	sp_mirror *m = ring->mirror;
+	lc_mirror *m = ring->mirror;
 	if (!m)
 		return;
 	for (uint32_t i = 0; i < m->depth; i++)
@@ -71,7 +71,7 @@ void sp_mirror_free_(sp_ring *ring)
 	ring->mirror = NULL;
 }
 
-void sp_mirror_forget_early_(void)
+void lc_mirror_forget_early_(void)
 {
 	early_head = early_len = 0;
 }
@@ -102,25 +102,25 @@ static void early_put(uint64_t span_id)
 	}
 }
 
-static void mirror_begin(sp_ring *ring, const sp_rec_span_begin *b)
+static void mirror_begin(lc_ring *ring, const lc_rec_span_begin *b)
 {
 	if ((b->flags & SP_SPAN_TOO_DEEP) || (early_len && early_take(b->span_id)))
 		return;
-	sp_mirror *m = ring->mirror;
+	lc_mirror *m = ring->mirror;
 	if (!m && !(m = ring->mirror = calloc(1, sizeof *m)))
 		return;
 	if (m->depth == SP_MIRROR_MAX_DEPTH)
 		return;
 	if (m->depth == m->cap) {
 		uint32_t cap = m->cap ? m->cap * 2 : 16;
-		sp_mspan *grown = realloc(m->spans, cap * sizeof *grown);
+		lc_mspan *grown = realloc(m->spans, cap * sizeof *grown);
 		if (!grown)
 			return;
 		m->spans = grown;
 		m->cap = cap;
 	}
-	sp_mspan *s = &m->spans[m->depth];
-	*s = (sp_mspan){.rec = *b};
+	lc_mspan *s = &m->spans[m->depth];
+	*s = (lc_mspan){.rec = *b};
 	if (b->name_id == 0) {
 		uint32_t len = b->name ? b->name_len : 0;
 		if (!(s->name_copy = malloc(len + 1u)))
@@ -135,9 +135,9 @@ static void mirror_begin(sp_ring *ring, const sp_rec_span_begin *b)
 }
 
 /* Index + 1 of span_id in the ring's mirror (searched from the top), 0. */
-static uint32_t mirror_find(const sp_ring *ring, uint64_t span_id)
+static uint32_t mirror_find(const lc_ring *ring, uint64_t span_id)
 {
-	const sp_mirror *m = ring->mirror;
+	const lc_mirror *m = ring->mirror;
 	for (uint32_t i = m ? m->depth : 0; i-- > 0;)
 		if (m->spans[i].rec.span_id == span_id)
 			return i + 1;
@@ -145,7 +145,7 @@ static uint32_t mirror_find(const sp_ring *ring, uint64_t span_id)
 }
 
 /* The ring whose mirror holds span_id, own ring first; *at = index + 1. */
-static sp_ring *mirror_owner(sp_ring *ring, uint64_t span_id, const sp_ring_snap *snaps, size_t n,
+static lc_ring *mirror_owner(lc_ring *ring, uint64_t span_id, const lc_ring_snap *snaps, size_t n,
                              uint32_t *at)
 {
 	if ((*at = mirror_find(ring, span_id)))
@@ -156,36 +156,36 @@ static sp_ring *mirror_owner(sp_ring *ring, uint64_t span_id, const sp_ring_snap
 	return NULL;
 }
 
-static void mirror_end(sp_ring *ring, const sp_rec_span_end *e, const sp_ring_snap *snaps, size_t n)
+static void mirror_end(lc_ring *ring, const lc_rec_span_end *e, const lc_ring_snap *snaps, size_t n)
 {
 	uint32_t at;
 	int cross = (e->flags & SP_SPAN_CROSS_THREAD) != 0;
-	sp_ring *owner = mirror_owner(ring, e->span_id, snaps, cross ? n : 0, &at);
+	lc_ring *owner = mirror_owner(ring, e->span_id, snaps, cross ? n : 0, &at);
 	if (!owner) {
 		if (cross)
 			early_put(e->span_id);
 		return;
 	}
-	sp_mirror *m = owner->mirror;
+	lc_mirror *m = owner->mirror;
 	mspan_free(&m->spans[at - 1]);
 	memmove(&m->spans[at - 1], &m->spans[at], (m->depth - at) * sizeof *m->spans);
 	m->depth--;
 }
 
-static void mirror_attr(sp_ring *ring, const sp_rec_attr *a, const sp_ring_snap *snaps, size_t n)
+static void mirror_attr(lc_ring *ring, const lc_rec_attr *a, const lc_ring_snap *snaps, size_t n)
 {
 	uint32_t at;
-	sp_ring *owner = mirror_owner(ring, a->span_id, snaps, n, &at);
+	lc_ring *owner = mirror_owner(ring, a->span_id, snaps, n, &at);
 	if (!owner)
 		return;
-	sp_mspan *s = &owner->mirror->spans[at - 1];
+	lc_mspan *s = &owner->mirror->spans[at - 1];
 	if (s->n_attrs == SP_MIRROR_MAX_ATTRS)
 		return;
 	if (!s->attrs && !(s->attrs = malloc(SP_MIRROR_MAX_ATTRS * sizeof *s->attrs)))
 		return;
 	uint32_t key_len = a->key_id ? 0 : a->key_len;
 	uint32_t s_len = a->kind == SP_ATTR_STR ? a->s_len : 0;
-	sp_mattr *c = malloc(sizeof *c + key_len + s_len + 1u);
+	lc_mattr *c = malloc(sizeof *c + key_len + s_len + 1u);
 	if (!c)
 		return;
 	c->rec = *a;
@@ -198,7 +198,7 @@ static void mirror_attr(sp_ring *ring, const sp_rec_attr *a, const sp_ring_snap 
 	s->attrs[s->n_attrs++] = c;
 }
 
-void sp_mirror_record_(sp_ring *ring, const sp_record *rec, const sp_ring_snap *snaps, size_t n)
+void lc_mirror_record_(lc_ring *ring, const lc_record *rec, const lc_ring_snap *snaps, size_t n)
 {
 	switch (rec->type) {
 	case SP_REC_SPAN_BEGIN:
@@ -215,21 +215,21 @@ void sp_mirror_record_(sp_ring *ring, const sp_record *rec, const sp_ring_snap *
 	}
 }
 
-void sp_mirror_emit_(sp_ring *ring, void (*put)(const sp_record *rec))
+void lc_mirror_emit_(lc_ring *ring, void (*put)(const lc_record *rec))
 {
-	const sp_mirror *m = ring->mirror;
+	const lc_mirror *m = ring->mirror;
 	if (!m || !m->depth)
 		return;
-	sp_record block = {.type = SP_REC_BLOCK, .u.block.tid = ring->tid};
+	lc_record block = {.type = SP_REC_BLOCK, .u.block.tid = ring->tid};
 	put(&block);
 	for (uint32_t i = 0; i < m->depth; i++) {
-		const sp_mspan *s = &m->spans[i];
-		sp_record b = {.type = SP_REC_SPAN_BEGIN, .u.span_begin = s->rec};
+		const lc_mspan *s = &m->spans[i];
+		lc_record b = {.type = SP_REC_SPAN_BEGIN, .u.span_begin = s->rec};
 		b.u.span_begin.flags |= SP_SPAN_CONTINUED;
 		b.u.span_begin.tid = ring->tid;
 		put(&b);
 		for (uint32_t k = 0; k < s->n_attrs; k++) {
-			sp_record a = {.type = SP_REC_ATTR, .u.attr = s->attrs[k]->rec};
+			lc_record a = {.type = SP_REC_ATTR, .u.attr = s->attrs[k]->rec};
 			a.u.attr.flags |= SP_ATTR_CONTINUED;
 			a.u.attr.tid = ring->tid;
 			put(&a);

@@ -18,10 +18,10 @@
  * record falls between two segments. Then the oldest closed segments go
  * while they exceed keep_bytes.
  *
- * Threading: all drains (writer thread, sp_log_flush, close) run under
+ * Threading: all drains (writer thread, lc_log_flush, close) run under
  * drain_lock, which also guards the file and the frame buffer. The meta
- * queue has meta_lock; the ring registry has sp_reg_lock; the lock order is
- * drain_lock, then meta_lock or sp_reg_lock (never both). The writer thread
+ * queue has meta_lock; the ring registry has lc_reg_lock; the lock order is
+ * drain_lock, then meta_lock or lc_reg_lock (never both). The writer thread
  * blocks every signal, so neither the program's signals nor the sampler's
  * land on it, and it never produces into a ring.
  */
@@ -47,38 +47,38 @@
 #define SP_FRAME_BUF_BYTES   (SP_FRAME_SPLIT_BYTES + SP_CODEC_MAX_ENCODED)
 #define SP_DEFAULT_FLUSH_MS  100u
 
-typedef struct sp_meta {
-	struct sp_meta *next;
-	sp_record rec;
+typedef struct lc_meta {
+	struct lc_meta *next;
+	lc_record rec;
 	char data[]; /* deep-copied strings */
-} sp_meta;
+} lc_meta;
 
-typedef struct sp_meta_list {
-	sp_meta *first, *last;
-} sp_meta_list;
+typedef struct lc_meta_list {
+	lc_meta *first, *last;
+} lc_meta_list;
 
-static struct sp_log {
+static struct lc_log {
 	pthread_mutex_t drain_lock, meta_lock;
 	int open;
 	int fd;
 	char *path, *dir, *program;
 	uint32_t flush_ms;
-	sp_rec_process proc; /* deep copy; strings below */
+	lc_rec_process proc; /* deep copy; strings below */
 	char *host, *exe, *cmdline, *traceparent;
-	sp_clock_pair first_pair;
+	lc_clock_pair first_pair;
 	pthread_t thread;
 	int thread_running;
 	_Atomic int stop;
-	sp_meta_list queue, sticky;
-	sp_meta_list sticky_threads; /* sticky THREADs of live threads only */
-	sp_meta_list held_ends;      /* THREAD_END records for the next drain */
-	sp_meta *last_sampler;       /* repeated at the start of each segment */
+	lc_meta_list queue, sticky;
+	lc_meta_list sticky_threads; /* sticky THREADs of live threads only */
+	lc_meta_list held_ends;      /* THREAD_END records for the next drain */
+	lc_meta *last_sampler;       /* repeated at the start of each segment */
 	/* Rotation (drain_lock). */
 	int rotating;
 	uint64_t rotate_ns, rotate_bytes, keep_bytes;
 	uint32_t seg_index;
 	uint64_t seg_start_ns; /* CLOCK_MONOTONIC when the open segment began */
-	struct sp_seg {
+	struct lc_seg {
 		uint32_t index;
 		uint64_t bytes;
 	} * segs; /* closed segments still on disk, oldest first (keep_bytes) */
@@ -87,7 +87,7 @@ static struct sp_log {
 	/* Frame under construction (drain_lock). */
 	uint8_t *content;
 	size_t content_len;
-	sp_codec_state codec;
+	lc_codec_state codec;
 	uint8_t *compressed;
 	size_t compressed_cap;
 	int write_failed;
@@ -100,7 +100,7 @@ static struct sp_log {
 
 /* ---- meta records: deep copies ---------------------------------------- */
 
-static size_t meta_extra_bytes(const sp_record *r)
+static size_t meta_extra_bytes(const lc_record *r)
 {
 	switch (r->type) {
 	case SP_REC_STRING:
@@ -114,7 +114,7 @@ static size_t meta_extra_bytes(const sp_record *r)
 	}
 }
 
-static int meta_type_ok(const sp_record *r)
+static int meta_type_ok(const lc_record *r)
 {
 	switch (r->type) {
 	case SP_REC_STRING: /* longer than the cap: cut when encoded */
@@ -144,9 +144,9 @@ static char *copy_bytes(char **cursor, const void *src, size_t len, int nul)
 	return dst;
 }
 
-static sp_meta *meta_clone(const sp_record *r)
+static lc_meta *meta_clone(const lc_record *r)
 {
-	sp_meta *m = malloc(sizeof *m + meta_extra_bytes(r));
+	lc_meta *m = malloc(sizeof *m + meta_extra_bytes(r));
 	if (!m)
 		return NULL;
 	m->next = NULL;
@@ -165,7 +165,7 @@ static sp_meta *meta_clone(const sp_record *r)
 	return m;
 }
 
-static void meta_append(sp_meta_list *l, sp_meta *m)
+static void meta_append(lc_meta_list *l, lc_meta *m)
 {
 	if (l->last)
 		l->last->next = m;
@@ -174,19 +174,19 @@ static void meta_append(sp_meta_list *l, sp_meta *m)
 	l->last = m;
 }
 
-static void meta_free_list(sp_meta_list *l)
+static void meta_free_list(lc_meta_list *l)
 {
-	for (sp_meta *m = l->first, *next; m; m = next) {
+	for (lc_meta *m = l->first, *next; m; m = next) {
 		next = m->next;
 		free(m);
 	}
 	l->first = l->last = NULL;
 }
 
-static int meta_requeue_list_locked(const sp_meta_list *l)
+static int meta_requeue_list_locked(const lc_meta_list *l)
 {
-	for (sp_meta *s = l->first; s; s = s->next) {
-		sp_meta *m = meta_clone(&s->rec);
+	for (lc_meta *s = l->first; s; s = s->next) {
+		lc_meta *m = meta_clone(&s->rec);
 		if (!m)
 			return -SP_ENOMEM;
 		meta_append(&L.queue, m);
@@ -206,9 +206,9 @@ static int meta_requeue_sticky_locked(void)
  * grow the sticky list forever. Caller holds meta_lock. */
 static void sticky_forget_thread_locked(uint32_t tid)
 {
-	sp_meta **link = &L.sticky_threads.first, *last = NULL;
+	lc_meta **link = &L.sticky_threads.first, *last = NULL;
 	while (*link) {
-		sp_meta *m = *link;
+		lc_meta *m = *link;
 		if (m->rec.u.thread.tid == tid) {
 			*link = m->next;
 			free(m);
@@ -220,18 +220,18 @@ static void sticky_forget_thread_locked(uint32_t tid)
 	L.sticky_threads.last = last;
 }
 
-int sp_log_meta(const sp_record *rec, int sticky)
+int lc_log_meta(const lc_record *rec, int sticky)
 {
 	if (!rec || !meta_type_ok(rec))
 		return -SP_EINVAL;
-	sp_meta *m = meta_clone(rec);
-	sp_meta *keep = sticky ? meta_clone(rec) : NULL;
+	lc_meta *m = meta_clone(rec);
+	lc_meta *keep = sticky ? meta_clone(rec) : NULL;
 	if (!m || (sticky && !keep)) {
 		free(m);
 		free(keep);
 		return -SP_ENOMEM;
 	}
-	sp_meta *sampler = rec->type == SP_REC_SAMPLER ? meta_clone(rec) : NULL;
+	lc_meta *sampler = rec->type == SP_REC_SAMPLER ? meta_clone(rec) : NULL;
 	pthread_mutex_lock(&L.meta_lock);
 	if (sampler) { /* a segment repeats the latest: its rate weighs samples */
 		free(L.last_sampler);
@@ -284,7 +284,7 @@ static void frame_write(size_t n)
 static void frame_start(void)
 {
 	L.content_len = 0;
-	sp_codec_reset(&L.codec);
+	lc_codec_reset(&L.codec);
 }
 
 /* Compresses the content as one LZ4 frame (content size + checksum) and
@@ -320,29 +320,29 @@ static void frame_finish(void)
 
 /* Appends one record to the frame; a BLOCK is re-emitted after a split so
  * the thread context carries over into the new frame. */
-static void frame_put(const sp_record *rec)
+static void frame_put(const lc_record *rec)
 {
 	if (L.content_len >= SP_FRAME_SPLIT_BYTES) {
 		int in_block = L.codec.in_block;
 		uint32_t tid = L.codec.block_tid;
 		frame_finish();
 		if (in_block && rec->type != SP_REC_BLOCK) {
-			sp_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
+			lc_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
 			frame_put(&b);
 		}
 	}
-	int n = sp_codec_encode(&L.codec, rec, L.content + L.content_len);
+	int n = lc_codec_encode(&L.codec, rec, L.content + L.content_len);
 	if (n > 0)
 		L.content_len += (size_t)n;
 }
 
 /* ---- drain ------------------------------------------------------------ */
 
-static void clock_pair_refined(sp_clock_pair *p)
+static void clock_pair_refined(lc_clock_pair *p)
 {
-	sp_clock_pair_now(p);
-	const sp_clock_pair *f = &L.first_pair;
-	if (sp_clock_kind() == SP_CLOCK_TSC && p->ticks > f->ticks && p->mono_ns > f->mono_ns &&
+	lc_clock_pair_now(p);
+	const lc_clock_pair *f = &L.first_pair;
+	if (lc_clock_kind() == SP_CLOCK_TSC && p->ticks > f->ticks && p->mono_ns > f->mono_ns &&
 	    p->mono_ns - f->mono_ns >= 10000000u)
 		p->ns_per_tick = (double)(p->mono_ns - f->mono_ns) / (double)(p->ticks - f->ticks);
 }
@@ -351,13 +351,13 @@ static void clock_pair_refined(sp_clock_pair *p)
  * to the end of the NEXT drain. The thread queued its THREAD_END after its
  * last ring records, so the next drain's head snapshot (taken after this
  * one's) holds all of them, and THREAD_END follows them in the file. */
-static void drain_meta(sp_meta_list *ends)
+static void drain_meta(lc_meta_list *ends)
 {
 	pthread_mutex_lock(&L.meta_lock);
-	sp_meta *m = L.queue.first;
+	lc_meta *m = L.queue.first;
 	L.queue.first = L.queue.last = NULL;
 	pthread_mutex_unlock(&L.meta_lock);
-	for (sp_meta *next; m; m = next) {
+	for (lc_meta *next; m; m = next) {
 		next = m->next;
 		if (m->rec.type == SP_REC_THREAD_END) {
 			m->next = NULL;
@@ -371,18 +371,18 @@ static void drain_meta(sp_meta_list *ends)
 
 static void put_held_thread_ends(void)
 {
-	for (sp_meta *m = L.held_ends.first; m; m = m->next)
+	for (lc_meta *m = L.held_ends.first; m; m = m->next)
 		frame_put(&m->rec);
 	meta_free_list(&L.held_ends);
 }
 
 static void put_block(uint32_t tid)
 {
-	sp_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
+	lc_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
 	frame_put(&b);
 }
 
-static int ring_put_lost(sp_ring *ring, int block_open)
+static int ring_put_lost(lc_ring *ring, int block_open)
 {
 	for (int k = SP_LOST_EVENTS; k <= SP_LOST_UNWIND; k++) {
 		uint64_t n = atomic_load_explicit(&ring->lost[k], memory_order_relaxed);
@@ -390,15 +390,15 @@ static int ring_put_lost(sp_ring *ring, int block_open)
 			continue;
 		if (!block_open++)
 			put_block(ring->tid);
-		sp_record rec = {.type = SP_REC_LOST};
-		rec.u.lost = (sp_rec_lost){.tid = ring->tid, .kind = (uint8_t)k, .count = n};
+		lc_record rec = {.type = SP_REC_LOST};
+		rec.u.lost = (lc_rec_lost){.tid = ring->tid, .kind = (uint8_t)k, .count = n};
 		frame_put(&rec);
 		ring->lost_written[k] = n;
 	}
 	return block_open;
 }
 
-static int ring_put_dropped(sp_ring *ring, int block_open)
+static int ring_put_dropped(lc_ring *ring, int block_open)
 {
 	for (int k = 0; k < SP_RING_DROP_SLOTS; k++) {
 		uint32_t name_id =
@@ -408,31 +408,31 @@ static int ring_put_dropped(sp_ring *ring, int block_open)
 			continue;
 		if (!block_open++)
 			put_block(ring->tid);
-		sp_record rec = {.type = SP_REC_DROPPED};
-		rec.u.dropped = (sp_rec_dropped){.tid = ring->tid, .name_id = name_id, .count = n};
+		lc_record rec = {.type = SP_REC_DROPPED};
+		rec.u.dropped = (lc_rec_dropped){.tid = ring->tid, .name_id = name_id, .count = n};
 		frame_put(&rec);
 		ring->dropped_written[k] = n;
 	}
 	return block_open;
 }
 
-static void drain_ring(sp_ring *ring, uint64_t head, const sp_ring_snap *snaps, size_t n)
+static void drain_ring(lc_ring *ring, uint64_t head, const lc_ring_snap *snaps, size_t n)
 {
 	uint64_t t = atomic_load_explicit(&ring->tail, memory_order_relaxed);
 	int block_open = ring_put_dropped(ring, ring_put_lost(ring, 0));
 	if (t != head && !block_open)
 		put_block(ring->tid);
 	while (t != head) {
-		sp_record rec;
+		lc_record rec;
 		uint32_t words;
 		unsigned type =
-		    sp_ring_raw_to_record_(ring, &ring->buf[t & ring->mask], &rec, &words);
+		    lc_ring_raw_to_record_(ring, &ring->buf[t & ring->mask], &rec, &words);
 		if (words == 0)
 			break; /* cannot happen: producer bug; do not spin */
 		if (type != SP_RAW_PAD)
 			frame_put(&rec);
 		if (L.rotating && type != SP_RAW_PAD && type != SP_REC_SAMPLE)
-			sp_mirror_record_(ring, &rec, snaps, n);
+			lc_mirror_record_(ring, &rec, snaps, n);
 		t += words;
 	}
 	atomic_store_explicit(&ring->tail, head, memory_order_release);
@@ -441,9 +441,9 @@ static void drain_ring(sp_ring *ring, uint64_t head, const sp_ring_snap *snaps, 
 static void drain_locked(void)
 {
 	size_t n;
-	sp_meta_list ends = {NULL, NULL};
-	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
-	sp_record clk = {.type = SP_REC_CLOCK};
+	lc_meta_list ends = {NULL, NULL};
+	lc_ring_snap *snaps = lc_ring_snapshot_all_(&n);
+	lc_record clk = {.type = SP_REC_CLOCK};
 	clock_pair_refined(&clk.u.clock);
 	frame_start();
 	frame_put(&clk);
@@ -455,7 +455,7 @@ static void drain_locked(void)
 	frame_finish();
 	for (size_t i = 0; i < n; i++)
 		if (snaps[i].retired)
-			sp_ring_destroy_(snaps[i].ring);
+			lc_ring_destroy_(snaps[i].ring);
 	free(snaps);
 }
 
@@ -476,21 +476,21 @@ static int rotation_due(void)
 
 static void put_segment(int kind)
 {
-	sp_record seg = {.type = SP_REC_SEGMENT};
+	lc_record seg = {.type = SP_REC_SEGMENT};
 	seg.u.segment =
-	    (sp_rec_segment){.ts = sp_clock_ticks(), .kind = (uint8_t)kind, .index = L.seg_index};
+	    (lc_rec_segment){.ts = lc_clock_ticks(), .kind = (uint8_t)kind, .index = L.seg_index};
 	frame_put(&seg);
 }
 
-static void put_meta_list(const sp_meta_list *l)
+static void put_meta_list(const lc_meta_list *l)
 {
-	for (const sp_meta *m = l->first; m; m = m->next)
+	for (const lc_meta *m = l->first; m; m = m->next)
 		frame_put(&m->rec);
 }
 
 /* The losses counted so far on a ring (cumulative, as written): a segment
  * read alone still says what was lost before it. */
-static void put_lost_so_far(sp_ring *ring)
+static void put_lost_so_far(lc_ring *ring)
 {
 	int block_open = 0;
 	for (int k = SP_LOST_EVENTS; k <= SP_LOST_UNWIND; k++) {
@@ -498,8 +498,8 @@ static void put_lost_so_far(sp_ring *ring)
 			continue;
 		if (!block_open++)
 			put_block(ring->tid);
-		sp_record rec = {.type = SP_REC_LOST};
-		rec.u.lost = (sp_rec_lost){
+		lc_record rec = {.type = SP_REC_LOST};
+		rec.u.lost = (lc_rec_lost){
 		    .tid = ring->tid, .kind = (uint8_t)k, .count = ring->lost_written[k]};
 		frame_put(&rec);
 	}
@@ -509,7 +509,7 @@ static void put_lost_so_far(sp_ring *ring)
  * PROCESS (written by file_start). */
 static void segment_header(void)
 {
-	sp_record clk = {.type = SP_REC_CLOCK};
+	lc_record clk = {.type = SP_REC_CLOCK};
 	clock_pair_refined(&clk.u.clock);
 	frame_start();
 	frame_put(&clk); /* first: the records after it convert with it */
@@ -521,10 +521,10 @@ static void segment_header(void)
 		frame_put(&L.last_sampler->rec);
 	pthread_mutex_unlock(&L.meta_lock);
 	size_t n;
-	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
+	lc_ring_snap *snaps = lc_ring_snapshot_all_(&n);
 	for (size_t i = 0; i < n; i++) {
 		put_lost_so_far(snaps[i].ring);
-		sp_mirror_emit_(snaps[i].ring, frame_put);
+		lc_mirror_emit_(snaps[i].ring, frame_put);
 	}
 	free(snaps);
 	frame_finish();
@@ -557,13 +557,13 @@ static void segment_closed(uint32_t index, uint64_t bytes)
 		return;
 	if (L.n_segs == L.cap_segs) {
 		size_t cap = L.cap_segs ? L.cap_segs * 2 : 16;
-		struct sp_seg *grown = realloc(L.segs, cap * sizeof *grown);
+		struct lc_seg *grown = realloc(L.segs, cap * sizeof *grown);
 		if (!grown)
 			return; /* not counted: stays on disk */
 		L.segs = grown;
 		L.cap_segs = cap;
 	}
-	L.segs[L.n_segs++] = (struct sp_seg){index, bytes};
+	L.segs[L.n_segs++] = (struct lc_seg){index, bytes};
 	segments_retain();
 }
 
@@ -628,7 +628,7 @@ static void drain_if_open(void)
 	in_drain = 0;
 }
 
-void sp_log_flush(void)
+void lc_log_flush(void)
 {
 	pthread_mutex_lock(&L.drain_lock);
 	drain_if_open();
@@ -639,7 +639,7 @@ void sp_log_flush(void)
  * machine, or slower than the producers): it waits for the drain lock and
  * drains every ring itself. When the lock came free because another drain
  * emptied this ring, that drain was enough. Errno is the caller's. */
-int sp_log_make_room_(sp_ring *ring)
+int lc_log_make_room_(lc_ring *ring)
 {
 	if (in_drain)
 		return 0;
@@ -664,28 +664,28 @@ static void writer_wait(uint32_t seen)
 {
 	struct timespec timeout = {.tv_sec = L.flush_ms / 1000,
 	                           .tv_nsec = (long)(L.flush_ms % 1000) * 1000000L};
-	syscall(SYS_futex, &sp_log_wake_word_, FUTEX_WAIT_PRIVATE, seen, &timeout, NULL, 0);
+	syscall(SYS_futex, &lc_log_wake_word_, FUTEX_WAIT_PRIVATE, seen, &timeout, NULL, 0);
 }
 
 /* Test hook: while set, the writer thread does not drain (a writer that
  * fell behind, made certain). Producers then drain on their own. */
 static _Atomic int writer_stalled;
 
-void sp_log_stall_writer_(int stalled)
+void lc_log_stall_writer_(int stalled)
 {
 	atomic_store(&writer_stalled, stalled);
-	sp_log_wake_writer_();
+	lc_log_wake_writer_();
 }
 
 static void *writer_main(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&L.stop)) {
-		writer_wait(atomic_load_explicit(&sp_log_wake_word_, memory_order_acquire));
+		writer_wait(atomic_load_explicit(&lc_log_wake_word_, memory_order_acquire));
 		if (atomic_load(&L.stop))
 			break;
 		if (!atomic_load(&writer_stalled))
-			sp_log_flush();
+			lc_log_flush();
 	}
 	return NULL;
 }
@@ -796,9 +796,9 @@ static void proc_free(void)
 }
 
 /* Deep-copies *proc into L.proc, filling what the caller left zero. */
-static int proc_capture(const sp_rec_process *proc)
+static int proc_capture(const lc_rec_process *proc)
 {
-	sp_rec_process p = proc ? *proc : (sp_rec_process){0};
+	lc_rec_process p = proc ? *proc : (lc_rec_process){0};
 	L.host = (p.host && *p.host) ? strdup(p.host) : host_name();
 	L.exe = dup_or(p.exe, self_exe);
 	L.cmdline = dup_or(p.cmdline, self_cmdline);
@@ -814,8 +814,8 @@ static int proc_capture(const sp_rec_process *proc)
 	if (!p.ppid)
 		p.ppid = (uint32_t)getppid();
 	if (!p.clock_kind || !p.clock.ticks) {
-		p.clock_kind = (uint8_t)sp_clock_kind();
-		sp_clock_pair_now(&p.clock);
+		p.clock_kind = (uint8_t)lc_clock_kind();
+		lc_clock_pair_now(&p.clock);
 	}
 	p.host = L.host;
 	p.exe = L.exe;
@@ -833,7 +833,7 @@ static void sanitize_program(char *s)
 			*s = '_';
 }
 
-static int settings_capture(const sp_log_opts *opts)
+static int settings_capture(const lc_log_opts *opts)
 {
 	const char *dir = opts && opts->dir ? opts->dir : ".";
 	const char *prog = opts && opts->program ? opts->program : program_invocation_short_name;
@@ -895,22 +895,22 @@ static int file_start(void)
 		return rc;
 	L.write_failed = 0;
 	frame_start();
-	sp_record pr = {.type = SP_REC_PROCESS, .u.process = L.proc};
+	lc_record pr = {.type = SP_REC_PROCESS, .u.process = L.proc};
 	frame_put(&pr);
 	frame_finish();
 	return L.write_failed ? -SP_EIO : 0;
 }
 
-static sp_log_thread_create_fn thread_create_hook;
+static lc_log_thread_create_fn thread_create_hook;
 
-void sp_log_set_thread_create(sp_log_thread_create_fn create)
+void lc_log_set_thread_create(lc_log_thread_create_fn create)
 {
 	thread_create_hook = create;
 }
 
 static int writer_start(void)
 {
-	sp_log_thread_create_fn create = thread_create_hook ? thread_create_hook : pthread_create;
+	lc_log_thread_create_fn create = thread_create_hook ? thread_create_hook : pthread_create;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -976,11 +976,11 @@ static void log_abort(void)
 	settings_free();
 }
 
-int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc)
+int lc_log_open(const lc_log_opts *opts, const lc_rec_process *proc)
 {
 	if (opts && opts->reserved)
 		return -SP_EINVAL;
-	sp_clock_init();
+	lc_clock_init();
 	pthread_mutex_lock(&L.drain_lock);
 	int rc = L.open ? -SP_ESTATE : 0;
 	if (rc == 0) {
@@ -1003,17 +1003,17 @@ int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc)
 static void mirrors_clear(void)
 {
 	size_t n;
-	sp_ring_snap *snaps = sp_ring_snapshot_all_(&n);
+	lc_ring_snap *snaps = lc_ring_snapshot_all_(&n);
 	for (size_t i = 0; i < n; i++)
-		sp_mirror_free_(snaps[i].ring);
+		lc_mirror_free_(snaps[i].ring);
 	free(snaps);
-	sp_mirror_forget_early_();
+	lc_mirror_forget_early_();
 	free(L.segs);
 	L.segs = NULL;
 	L.n_segs = L.cap_segs = 0;
 }
 
-void sp_log_close(void)
+void lc_log_close(void)
 {
 	pthread_mutex_lock(&L.drain_lock);
 	int was_open = L.open;
@@ -1022,7 +1022,7 @@ void sp_log_close(void)
 		return;
 	if (L.thread_running) {
 		atomic_store(&L.stop, 1);
-		sp_log_wake_writer_();
+		lc_log_wake_writer_();
 		pthread_join(L.thread, NULL);
 		L.thread_running = 0;
 	}
@@ -1044,7 +1044,7 @@ void sp_log_close(void)
 	pthread_mutex_unlock(&L.drain_lock);
 }
 
-void sp_log_segment_counts(uint32_t *closed, uint32_t *deleted)
+void lc_log_segment_counts(uint32_t *closed, uint32_t *deleted)
 {
 	if (closed)
 		*closed = atomic_load(&L.seg_closed);
@@ -1052,7 +1052,7 @@ void sp_log_segment_counts(uint32_t *closed, uint32_t *deleted)
 		*deleted = atomic_load(&L.seg_deleted);
 }
 
-int sp_log_is_open(void)
+int lc_log_is_open(void)
 {
 	pthread_mutex_lock(&L.drain_lock);
 	int open = L.open;
@@ -1060,23 +1060,23 @@ int sp_log_is_open(void)
 	return open;
 }
 
-const char *sp_log_path(void)
+const char *lc_log_path(void)
 {
 	return L.open ? L.path : NULL;
 }
 
 /* ---- fork ------------------------------------------------------------- */
 
-void sp_log_atfork_prepare(void)
+void lc_log_atfork_prepare(void)
 {
 	pthread_mutex_lock(&L.drain_lock);
 	pthread_mutex_lock(&L.meta_lock);
-	pthread_mutex_lock(&sp_reg_lock);
+	pthread_mutex_lock(&lc_reg_lock);
 }
 
-void sp_log_atfork_parent(void)
+void lc_log_atfork_parent(void)
 {
-	pthread_mutex_unlock(&sp_reg_lock);
+	pthread_mutex_unlock(&lc_reg_lock);
 	pthread_mutex_unlock(&L.meta_lock);
 	pthread_mutex_unlock(&L.drain_lock);
 }
@@ -1084,14 +1084,14 @@ void sp_log_atfork_parent(void)
 /* Only the forking thread exists here; the parent's writer thread does not.
  * The parent's file must not be touched: the child gets its own. */
 /* Opens the child's log with the parent's settings; the parent's copies are
- * released once sp_log_open has taken its own. */
+ * released once lc_log_open has taken its own. */
 static int log_reopen_for_child(void)
 {
-	sp_rec_process proc = L.proc;
+	lc_rec_process proc = L.proc;
 	proc.ppid = proc.pid;
 	proc.pid = (uint32_t)getpid();
 	proc.clock.ticks = 0; /* take a fresh calibration pair */
-	sp_log_opts opts = {.dir = L.dir,
+	lc_log_opts opts = {.dir = L.dir,
 	                    .program = L.program,
 	                    .flush_interval_ms = L.flush_ms,
 	                    .rotate_ns = L.rotate_ns,
@@ -1099,19 +1099,19 @@ static int log_reopen_for_child(void)
 	                    .keep_bytes = L.keep_bytes};
 	char *owned[] = {L.dir, L.program, L.host, L.exe, L.cmdline, L.traceparent, L.path};
 	L.dir = L.program = L.host = L.exe = L.cmdline = L.traceparent = L.path = NULL;
-	int rc = sp_log_open(&opts, &proc);
+	int rc = lc_log_open(&opts, &proc);
 	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
 		free(owned[i]);
 	return rc;
 }
 
-int sp_log_atfork_child(void)
+int lc_log_atfork_child(void)
 {
-	pthread_mutex_init(&sp_reg_lock, NULL);
+	pthread_mutex_init(&lc_reg_lock, NULL);
 	pthread_mutex_init(&L.meta_lock, NULL);
 	pthread_mutex_init(&L.drain_lock, NULL);
 	L.thread_running = 0;
-	sp_ring_reset_after_fork_((uint32_t)gettid());
+	lc_ring_reset_after_fork_((uint32_t)gettid());
 	meta_free_list(&L.queue);
 	meta_free_list(&L.held_ends);
 	free(L.segs); /* the parent's segments are the parent's to delete */

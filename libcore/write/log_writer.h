@@ -26,7 +26,7 @@
 #include "records.h"
 #include "ring.h"
 
-typedef struct sp_log_opts {
+typedef struct lc_log_opts {
 	const char *dir;            /* created if missing (mode 0700) */
 	const char *program;        /* basename used in the file name */
 	uint32_t flush_interval_ms; /* 0 = 100 */
@@ -40,81 +40,81 @@ typedef struct sp_log_opts {
 	uint64_t rotate_ns;
 	uint64_t rotate_bytes;
 	uint64_t keep_bytes;
-} sp_log_opts;
+} lc_log_opts;
 
 /* Opens the log, writes the PROCESS record (pid, host, clock pair are
  * filled in here if zero), starts the writer thread. Returns 0 or -SP_E*.
  * Not signal-safe. Call once; a second open without close fails. */
-int sp_log_open(const sp_log_opts *opts, const sp_rec_process *proc);
+int lc_log_open(const lc_log_opts *opts, const lc_rec_process *proc);
 
 /* How libcore starts its own threads (the writer). Inside libspanprof,
  * pthread_create is the sampler's interposer, which registers and samples
  * the new thread when the sampler runs; the runtime therefore sets here the
- * real pthread_create (sp_sampler_real_pthread_create), so the writer is
+ * real pthread_create (smp_real_pthread_create), so the writer is
  * never sampled nor registered, whatever the order of start-up and fork
  * handlers. NULL (the default) means pthread_create, for programs without
  * interposers (tests, benches). Kept across close and fork. Threading: call
  * while no log is open. Not signal-safe. */
-typedef int (*sp_log_thread_create_fn)(pthread_t *thread, const pthread_attr_t *attr,
+typedef int (*lc_log_thread_create_fn)(pthread_t *thread, const pthread_attr_t *attr,
                                        void *(*start)(void *), void *arg);
-void sp_log_set_thread_create(sp_log_thread_create_fn create);
+void lc_log_set_thread_create(lc_log_thread_create_fn create);
 /* Stops and joins the writer thread, drains everything (a final clock pair,
  * lost counts, held THREAD_ENDs) and closes the file. Idempotent. Thread-safe
  * (one closer at a time), not signal-safe. Records pushed afterwards stay in
  * their rings (or are counted lost when a ring fills) until a log is opened
  * again; sticky meta records are kept for that next log. */
-void sp_log_close(void);
+void lc_log_close(void);
 /* 1 while a log is open. Thread-safe. */
-int sp_log_is_open(void);
+int lc_log_is_open(void);
 /* Synchronously drains all rings and meta records into frames on disk, on
  * the calling thread. Thread-safe (serialised with the writer thread), not
  * signal-safe. No-op when no log is open. */
-void sp_log_flush(void);
-/* Path of the open log (for messages), or NULL. Valid until sp_log_close. */
-const char *sp_log_path(void);
+void lc_log_flush(void);
+/* Path of the open log (for messages), or NULL. Valid until lc_log_close. */
+const char *lc_log_path(void);
 /* Segments of this process closed so far (rotation), and deleted by the
  * keep_bytes bound. Thread-safe. */
-void sp_log_segment_counts(uint32_t *closed, uint32_t *deleted);
+void lc_log_segment_counts(uint32_t *closed, uint32_t *deleted);
 
 /* Queues a meta record (STRING, THREAD, THREAD_END, MODULE, SAMPLER, CLOCK).
  * The record is deep-copied. sticky != 0 keeps a copy that is re-emitted into
  * a forked child's new log (strings, modules, thread names). Thread-safe,
  * not signal-safe. Returns 0 or -SP_E*. */
-int sp_log_meta(const sp_record *rec, int sticky);
+int lc_log_meta(const lc_record *rec, int sticky);
 
 /* A per-thread ring. Created by its owner thread (mallocs: not signal-safe),
  * registered with the writer. Exactly one producer context may write to it. */
 /* capacity_bytes 0 = $SPANPROF_BUFFER_KB KiB if set, else 256 KiB; rounded up
  * to a power of two within [1 KiB, 1 GiB]. Returns NULL when out of memory.
- * A ring may be created before sp_log_open; it survives sp_log_close. */
-sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes);
+ * A ring may be created before lc_log_open; it survives lc_log_close. */
+lc_ring *lc_ring_create(uint32_t tid, size_t capacity_bytes);
 /* Owner is done with the ring (thread exit): the writer drains what is left,
  * then frees it. The owner must not touch it afterwards. */
-void sp_ring_retire(sp_ring *ring);
+void lc_ring_retire(lc_ring *ring);
 /* may_block = 1: a producer that finds the ring full drains the log itself
  * (it waits for the drain lock, encodes, compresses and writes) and its
  * record goes in; nothing is lost while a log is open. Only for rings that
  * are never written from a signal handler (the tracer's). Default 0: a
  * full ring drops the record and counts it. Owner thread only. */
-void sp_ring_set_blocking(sp_ring *ring, int may_block);
+void lc_ring_set_blocking(lc_ring *ring, int may_block);
 /* Counts one span dropped whole under SPANPROF_ON_FULL=drop, by interned
  * name id (0 = unknown); the writer turns the counts into DROPPED records.
  * Owner thread only; lock-free. */
-void sp_ring_count_dropped(sp_ring *ring, uint32_t name_id);
+void lc_ring_count_dropped(lc_ring *ring, uint32_t name_id);
 
 /* Producer side (static inline, defined in ring.h): owner context only;
  * no allocation. A ring that may not block is lock-free, wait-free and
  * async-signal-safe; a blocking ring is so until it is full. Return 0, or
  * -1 when the ring is full and could not be drained (the record is counted
  * as lost and the count is written to the log):
- *   int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec);
- *   int sp_ring_span_end(sp_ring *ring, const sp_rec_span_end *rec);
- *   int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec);
- *   int sp_ring_sample(sp_ring *ring, const sp_rec_sample *rec);
+ *   int lc_ring_span_begin(lc_ring *ring, const lc_rec_span_begin *rec);
+ *   int lc_ring_span_end(lc_ring *ring, const lc_rec_span_end *rec);
+ *   int lc_ring_attr(lc_ring *ring, const lc_rec_attr *rec);
+ *   int lc_ring_sample(lc_ring *ring, const lc_rec_sample *rec);
  */
 /* Counts a loss that happened before reaching the ring (e.g. unwind failed).
  * Owner context only; async-signal-safe. */
-void sp_ring_count_lost(sp_ring *ring, int lost_kind);
+void lc_ring_count_lost(lc_ring *ring, int lost_kind);
 
 /* fork(): prepare/parent run in the parent around fork (they hold and
  * release the writer's locks); child runs in the child: it drops the
@@ -123,8 +123,8 @@ void sp_ring_count_lost(sp_ring *ring, int lost_kind);
  * opens <dir>/<program>.<newpid>.splog with ppid set, re-emits the sticky
  * meta records and starts a new writer thread. Returns 0 or -SP_E* (child).
  * Not signal-safe; register them with pthread_atfork. */
-void sp_log_atfork_prepare(void);
-void sp_log_atfork_parent(void);
-int sp_log_atfork_child(void);
+void lc_log_atfork_prepare(void);
+void lc_log_atfork_parent(void);
+int lc_log_atfork_child(void);
 
 #endif

@@ -4,9 +4,9 @@
  * The hot producer paths are inline in ring.h; what is here runs once per
  * thread (create/retire), on the rare slow paths (ring looks full, ring
  * passes half full) and on the consumer side (turning a raw ring record back
- * into an sp_record for the encoder).
+ * into an lc_record for the encoder).
  *
- * Threading: the registry is an array under sp_reg_lock. Slow producer paths
+ * Threading: the registry is an array under lc_reg_lock. Slow producer paths
  * are async-signal-safe: atomics and one futex wake syscall, errno saved.
  */
 #include <errno.h>
@@ -18,17 +18,17 @@
 
 #include "log_int.h"
 
-pthread_mutex_t sp_reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static sp_ring **sp_reg_rings;
-static size_t sp_reg_n, sp_reg_cap;
+pthread_mutex_t lc_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static lc_ring **lc_reg_rings;
+static size_t lc_reg_n, lc_reg_cap;
 
-_Atomic uint32_t sp_log_wake_word_;
+_Atomic uint32_t lc_log_wake_word_;
 
-void sp_log_wake_writer_(void)
+void lc_log_wake_writer_(void)
 {
 	int saved = errno;
-	atomic_fetch_add_explicit(&sp_log_wake_word_, 1, memory_order_release);
-	syscall(SYS_futex, &sp_log_wake_word_, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	atomic_fetch_add_explicit(&lc_log_wake_word_, 1, memory_order_release);
+	syscall(SYS_futex, &lc_log_wake_word_, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	errno = saved;
 }
 
@@ -46,28 +46,28 @@ static size_t ring_bytes_from(size_t capacity_bytes)
 	return bytes;
 }
 
-static int registry_add(sp_ring *ring)
+static int registry_add(lc_ring *ring)
 {
-	pthread_mutex_lock(&sp_reg_lock);
-	if (sp_reg_n == sp_reg_cap) {
-		size_t cap = sp_reg_cap ? sp_reg_cap * 2 : 16;
-		sp_ring **grown = realloc(sp_reg_rings, cap * sizeof *grown);
+	pthread_mutex_lock(&lc_reg_lock);
+	if (lc_reg_n == lc_reg_cap) {
+		size_t cap = lc_reg_cap ? lc_reg_cap * 2 : 16;
+		lc_ring **grown = realloc(lc_reg_rings, cap * sizeof *grown);
 		if (!grown) {
-			pthread_mutex_unlock(&sp_reg_lock);
+			pthread_mutex_unlock(&lc_reg_lock);
 			return -1;
 		}
-		sp_reg_rings = grown;
-		sp_reg_cap = cap;
+		lc_reg_rings = grown;
+		lc_reg_cap = cap;
 	}
-	sp_reg_rings[sp_reg_n++] = ring;
-	pthread_mutex_unlock(&sp_reg_lock);
+	lc_reg_rings[lc_reg_n++] = ring;
+	pthread_mutex_unlock(&lc_reg_lock);
 	return 0;
 }
 
-sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes)
+lc_ring *lc_ring_create(uint32_t tid, size_t capacity_bytes)
 {
 	size_t bytes = ring_bytes_from(capacity_bytes);
-	sp_ring *ring = aligned_alloc(64, (sizeof(sp_ring) + 63) / 64 * 64);
+	lc_ring *ring = aligned_alloc(64, (sizeof(lc_ring) + 63) / 64 * 64);
 	if (!ring)
 		return NULL;
 	memset(ring, 0, sizeof *ring);
@@ -89,13 +89,13 @@ sp_ring *sp_ring_create(uint32_t tid, size_t capacity_bytes)
 	return ring;
 }
 
-void sp_ring_retire(sp_ring *ring)
+void lc_ring_retire(lc_ring *ring)
 {
 	if (ring)
 		atomic_store_explicit(&ring->retired, 1, memory_order_release);
 }
 
-void sp_ring_count_lost(sp_ring *ring, int lost_kind)
+void lc_ring_count_lost(lc_ring *ring, int lost_kind)
 {
 	if (!ring || lost_kind < SP_LOST_EVENTS || lost_kind > SP_LOST_UNWIND)
 		return;
@@ -103,7 +103,7 @@ void sp_ring_count_lost(sp_ring *ring, int lost_kind)
 	atomic_store_explicit(&ring->lost[lost_kind], n + 1, memory_order_relaxed);
 }
 
-void sp_ring_count_dropped(sp_ring *ring, uint32_t name_id)
+void lc_ring_count_dropped(lc_ring *ring, uint32_t name_id)
 {
 	size_t slot = 0;
 	for (size_t i = 1; name_id && i < SP_RING_DROP_SLOTS; i++) {
@@ -120,13 +120,13 @@ void sp_ring_count_dropped(sp_ring *ring, uint32_t name_id)
 	atomic_store_explicit(&ring->dropped[slot].count, n + 1, memory_order_relaxed);
 }
 
-void sp_ring_set_blocking(sp_ring *ring, int may_block)
+void lc_ring_set_blocking(lc_ring *ring, int may_block)
 {
 	if (ring)
 		ring->may_block = may_block;
 }
 
-static int ring_has_room(sp_ring *ring, uint64_t need)
+static int ring_has_room(lc_ring *ring, uint64_t need)
 {
 	ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
 	return need <= ring->cap_words - (ring->head_local - ring->tail_cache);
@@ -135,75 +135,75 @@ static int ring_has_room(sp_ring *ring, uint64_t need)
 /* The ring looks full. A ring that may block makes room by draining the
  * log on this thread (the producer pays, nobody else; memory stays what it
  * was): this is what makes the default lossless. */
-int sp_ring_refresh_(sp_ring *ring, uint64_t need)
+int lc_ring_refresh_(lc_ring *ring, uint64_t need)
 {
 	if (!ring_has_room(ring, need) &&
-	    !(ring->may_block && sp_log_make_room_(ring) && ring_has_room(ring, need)))
+	    !(ring->may_block && lc_log_make_room_(ring) && ring_has_room(ring, need)))
 		return 0;
 	ring->full_woken = 0;
 	return 1;
 }
 
-void sp_ring_full_(sp_ring *ring, int lost_kind)
+void lc_ring_full_(lc_ring *ring, int lost_kind)
 {
-	sp_ring_count_lost(ring, lost_kind);
+	lc_ring_count_lost(ring, lost_kind);
 	if (!ring->full_woken) {
 		ring->full_woken = 1;
-		sp_log_wake_writer_();
+		lc_log_wake_writer_();
 	}
 }
 
 /* The producer's view crossed half full: look at the real tail before
  * waking anyone, so a stale cached tail does not cause a wake-up. */
-void sp_ring_half_full_(sp_ring *ring)
+void lc_ring_half_full_(lc_ring *ring)
 {
 	ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
 	if (ring->head_local - ring->tail_cache >= ring->half_words)
-		sp_log_wake_writer_();
+		lc_log_wake_writer_();
 }
 
-sp_ring_snap *sp_ring_snapshot_all_(size_t *n)
+lc_ring_snap *lc_ring_snapshot_all_(size_t *n)
 {
-	pthread_mutex_lock(&sp_reg_lock);
-	sp_ring_snap *snaps = sp_reg_n ? malloc(sp_reg_n * sizeof *snaps) : NULL;
-	*n = snaps ? sp_reg_n : 0;
+	pthread_mutex_lock(&lc_reg_lock);
+	lc_ring_snap *snaps = lc_reg_n ? malloc(lc_reg_n * sizeof *snaps) : NULL;
+	*n = snaps ? lc_reg_n : 0;
 	for (size_t i = 0; i < *n; i++) {
-		sp_ring *r = sp_reg_rings[i];
+		lc_ring *r = lc_reg_rings[i];
 		snaps[i].ring = r;
 		snaps[i].retired = atomic_load_explicit(&r->retired, memory_order_acquire);
 		snaps[i].head = atomic_load_explicit(&r->head, memory_order_acquire);
 	}
-	pthread_mutex_unlock(&sp_reg_lock);
+	pthread_mutex_unlock(&lc_reg_lock);
 	return snaps;
 }
 
-static void registry_remove_locked(sp_ring *ring)
+static void registry_remove_locked(lc_ring *ring)
 {
-	for (size_t i = 0; i < sp_reg_n; i++) {
-		if (sp_reg_rings[i] == ring) {
-			sp_reg_rings[i] = sp_reg_rings[--sp_reg_n];
+	for (size_t i = 0; i < lc_reg_n; i++) {
+		if (lc_reg_rings[i] == ring) {
+			lc_reg_rings[i] = lc_reg_rings[--lc_reg_n];
 			return;
 		}
 	}
 }
 
-void sp_ring_destroy_(sp_ring *ring)
+void lc_ring_destroy_(lc_ring *ring)
 {
-	pthread_mutex_lock(&sp_reg_lock);
+	pthread_mutex_lock(&lc_reg_lock);
 	registry_remove_locked(ring);
-	pthread_mutex_unlock(&sp_reg_lock);
-	sp_mirror_free_(ring);
+	pthread_mutex_unlock(&lc_reg_lock);
+	lc_mirror_free_(ring);
 	free(ring->buf);
 	free(ring);
 }
 
-static void ring_empty(sp_ring *r, uint32_t tid)
+static void ring_empty(lc_ring *r, uint32_t tid)
 {
 	r->head_local = r->tail_cache = 0;
 	r->trace_hi = r->trace_lo = r->c_trace_hi = r->c_trace_lo = 0;
 	r->full_woken = 0;
 	r->tid = tid;
-	sp_mirror_free_(r); /* the parent's open spans are not the child's */
+	lc_mirror_free_(r); /* the parent's open spans are not the child's */
 	atomic_store(&r->head, 0);
 	atomic_store(&r->tail, 0);
 	for (int k = 0; k < 4; k++) {
@@ -217,29 +217,29 @@ static void ring_empty(sp_ring *r, uint32_t tid)
 	}
 }
 
-void sp_ring_reset_after_fork_(uint32_t new_tid)
+void lc_ring_reset_after_fork_(uint32_t new_tid)
 {
 	pthread_t self = pthread_self();
 	size_t kept = 0;
-	for (size_t i = 0; i < sp_reg_n; i++) {
-		sp_ring *r = sp_reg_rings[i];
+	for (size_t i = 0; i < lc_reg_n; i++) {
+		lc_ring *r = lc_reg_rings[i];
 		if (pthread_equal(r->owner, self) && !atomic_load(&r->retired)) {
 			ring_empty(r, new_tid);
-			sp_reg_rings[kept++] = r;
+			lc_reg_rings[kept++] = r;
 		} else {
-			sp_mirror_free_(r);
+			lc_mirror_free_(r);
 			free(r->buf);
 			free(r);
 		}
 	}
-	sp_reg_n = kept;
-	sp_mirror_forget_early_();
+	lc_reg_n = kept;
+	lc_mirror_forget_early_();
 }
 
-static void raw_span_begin(sp_ring *ring, const uint64_t *w, sp_rec_span_begin *r)
+static void raw_span_begin(lc_ring *ring, const uint64_t *w, lc_rec_span_begin *r)
 {
 	unsigned has_trace = (w[0] >> 24) & 1u;
-	*r = (sp_rec_span_begin){0};
+	*r = (lc_rec_span_begin){0};
 	r->ts = w[1];
 	r->span_id = w[2];
 	r->parent_id = w[3];
@@ -255,9 +255,9 @@ static void raw_span_begin(sp_ring *ring, const uint64_t *w, sp_rec_span_begin *
 	r->name = (const char *)&w[5 + 2 * has_trace];
 }
 
-static void raw_attr(const uint64_t *w, sp_rec_attr *r)
+static void raw_attr(const uint64_t *w, lc_rec_attr *r)
 {
-	*r = (sp_rec_attr){0};
+	*r = (lc_rec_attr){0};
 	r->kind = (uint8_t)(w[0] >> 24);
 	r->flags = (uint8_t)(w[0] >> 32);
 	r->span_id = w[1];
@@ -272,7 +272,7 @@ static void raw_attr(const uint64_t *w, sp_rec_attr *r)
 	r->s = r->key + r->key_len;
 }
 
-unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec, uint32_t *words)
+unsigned lc_ring_raw_to_record_(lc_ring *ring, const uint64_t *w, lc_record *rec, uint32_t *words)
 {
 	unsigned type = (unsigned)(w[0] & 0xffu);
 	*words = (uint32_t)(w[0] >> 8) & 0xffffu;
@@ -283,7 +283,7 @@ unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec
 		rec->u.span_begin.tid = ring->tid;
 		break;
 	case SP_REC_SPAN_END:
-		rec->u.span_end = (sp_rec_span_end){
+		rec->u.span_end = (lc_rec_span_end){
 		    .ts = w[1], .tid = ring->tid, .span_id = w[2], .flags = (uint32_t)(w[0] >> 32)};
 		break;
 	case SP_REC_ATTR:
@@ -291,7 +291,7 @@ unsigned sp_ring_raw_to_record_(sp_ring *ring, const uint64_t *w, sp_record *rec
 		rec->u.attr.tid = ring->tid;
 		break;
 	case SP_REC_SAMPLE:
-		rec->u.sample = (sp_rec_sample){.ts = w[1],
+		rec->u.sample = (lc_rec_sample){.ts = w[1],
 		                                .tid = ring->tid,
 		                                .weight_us = (uint32_t)w[2],
 		                                .nframes = (uint32_t)(w[0] >> 32),

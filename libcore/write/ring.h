@@ -17,7 +17,7 @@
  * full ring drops the record and counts it in lost[kind], unless the ring
  * may block (a tracer ring, never a sampler ring: those are written from a
  * signal handler): then the producer drains the log itself, under the
- * writer's drain lock, and the record goes in (ring.c, sp_ring_refresh_).
+ * writer's drain lock, and the record goes in (ring.c, lc_ring_refresh_).
  * When the fill
  * level crosses half the capacity the producer wakes the writer thread once
  * (a futex wake), so the ring is drained before it fills.
@@ -42,10 +42,10 @@
  * the names beyond them. */
 #define SP_RING_DROP_SLOTS 16
 
-/* Raw record types in the ring besides the sp_rec_type values used as-is. */
+/* Raw record types in the ring besides the lc_rec_type values used as-is. */
 #define SP_RAW_PAD 0u
 
-typedef struct sp_ring {
+typedef struct lc_ring {
 	/* Producer-owned. */
 	uint64_t *buf;
 	uint64_t mask; /* capacity in words - 1 */
@@ -57,7 +57,7 @@ typedef struct sp_ring {
 	int full_woken;              /* writer already woken for this overflow */
 	int may_block;               /* full: drain the log here instead of dropping */
 	uint32_t tid;
-	_Atomic uint64_t lost[4]; /* by sp_lost_kind; only the producer writes */
+	_Atomic uint64_t lost[4]; /* by lc_lost_kind; only the producer writes */
 	struct {                  /* SPANPROF_ON_FULL=drop counts; producer writes */
 		_Atomic uint32_t name_id;
 		_Atomic uint64_t count;
@@ -70,16 +70,16 @@ typedef struct sp_ring {
 	uint64_t c_trace_hi, c_trace_lo;
 	uint64_t lost_written[4];
 	uint64_t dropped_written[SP_RING_DROP_SLOTS];
-	struct sp_mirror *mirror; /* its open spans, while the log rotates */
+	struct lc_mirror *mirror; /* its open spans, while the log rotates */
 	pthread_t owner;
-} sp_ring;
+} lc_ring;
 
 /* Out-of-line slow paths (log_writer.c). Async-signal-safe. */
-void sp_ring_half_full_(sp_ring *ring);
-void sp_ring_full_(sp_ring *ring, int lost_kind);
-int sp_ring_refresh_(sp_ring *ring, uint64_t need);
+void lc_ring_half_full_(lc_ring *ring);
+void lc_ring_full_(lc_ring *ring, int lost_kind);
+int lc_ring_refresh_(lc_ring *ring, uint64_t need);
 
-static inline uint64_t sp_raw_header(unsigned type, uint32_t words, unsigned a, uint32_t b)
+static inline uint64_t lc_raw_header(unsigned type, uint32_t words, unsigned a, uint32_t b)
 {
 	return (uint64_t)type | (uint64_t)words << 8 | (uint64_t)(a & 0xffu) << 24 |
 	       (uint64_t)b << 32;
@@ -87,42 +87,42 @@ static inline uint64_t sp_raw_header(unsigned type, uint32_t words, unsigned a, 
 
 /* Returns where a record of `words` words goes, or NULL when the ring is
  * full (the loss is counted). */
-static inline uint64_t *sp_ring_reserve_(sp_ring *r, uint32_t words, int lost_kind)
+static inline uint64_t *lc_ring_reserve_(lc_ring *r, uint32_t words, int lost_kind)
 {
 	uint64_t head = r->head_local;
 	uint64_t idx = head & r->mask;
 	uint64_t to_end = r->cap_words - idx;
 	uint64_t need = words <= to_end ? words : to_end + words;
 	if (__builtin_expect(need > r->cap_words - (head - r->tail_cache), 0) &&
-	    !sp_ring_refresh_(r, need)) {
-		sp_ring_full_(r, lost_kind);
+	    !lc_ring_refresh_(r, need)) {
+		lc_ring_full_(r, lost_kind);
 		return NULL;
 	}
 	if (words > to_end) {
-		r->buf[idx] = sp_raw_header(SP_RAW_PAD, (uint32_t)to_end, 0, 0);
+		r->buf[idx] = lc_raw_header(SP_RAW_PAD, (uint32_t)to_end, 0, 0);
 		r->head_local = head + to_end;
 		idx = 0;
 	}
 	return &r->buf[idx];
 }
 
-static inline void sp_ring_commit_(sp_ring *r, uint32_t words)
+static inline void lc_ring_commit_(lc_ring *r, uint32_t words)
 {
 	uint64_t old_used = r->head_local - r->tail_cache;
 	r->head_local += words;
 	atomic_store_explicit(&r->head, r->head_local, memory_order_release);
 	if (__builtin_expect(old_used + words >= r->half_words, 0) && old_used < r->half_words)
-		sp_ring_half_full_(r);
+		lc_ring_half_full_(r);
 }
 
-static inline uint32_t sp_ring_words_(uint32_t bytes)
+static inline uint32_t lc_ring_words_(uint32_t bytes)
 {
 	return (bytes + 7u) / 8u;
 }
 
 /* 1 when less than an eighth of the ring is free; the consumer's real tail
  * is read only when the producer's cached view says so. Owner only. */
-static inline int sp_ring_nearly_full(sp_ring *r)
+static inline int lc_ring_nearly_full(lc_ring *r)
 {
 	uint64_t low = r->cap_words / 8;
 	if (r->cap_words - (r->head_local - r->tail_cache) >= low)
@@ -134,18 +134,18 @@ static inline int sp_ring_nearly_full(sp_ring *r)
 /* Producer side: owner context only; lock-free, wait-free, async-signal-safe,
  * no allocation. Return 0, or -1 when the ring is full (the record is counted
  * as lost and the count is written to the log). */
-static inline int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec)
+static inline int lc_ring_span_begin(lc_ring *ring, const lc_rec_span_begin *rec)
 {
 	unsigned has_trace = rec->trace_hi != ring->trace_hi || rec->trace_lo != ring->trace_lo;
 	uint32_t name_len = 0;
 	if (rec->name_id == 0 && rec->name)
 		name_len =
 		    rec->name_len < SP_MAX_STRING_BYTES ? rec->name_len : SP_MAX_STRING_BYTES;
-	uint32_t words = 5u + 2u * has_trace + sp_ring_words_(name_len);
-	uint64_t *w = sp_ring_reserve_(ring, words, SP_LOST_EVENTS);
+	uint32_t words = 5u + 2u * has_trace + lc_ring_words_(name_len);
+	uint64_t *w = lc_ring_reserve_(ring, words, SP_LOST_EVENTS);
 	if (!w)
 		return -1;
-	w[0] = sp_raw_header(SP_REC_SPAN_BEGIN, words, has_trace, name_len);
+	w[0] = lc_raw_header(SP_REC_SPAN_BEGIN, words, has_trace, name_len);
 	w[1] = rec->ts;
 	w[2] = rec->span_id;
 	w[3] = rec->parent_id;
@@ -158,25 +158,25 @@ static inline int sp_ring_span_begin(sp_ring *ring, const sp_rec_span_begin *rec
 	}
 	if (name_len)
 		__builtin_memcpy(&w[5 + 2 * has_trace], rec->name, name_len);
-	sp_ring_commit_(ring, words);
+	lc_ring_commit_(ring, words);
 	return 0;
 }
 
-static inline int sp_ring_span_end(sp_ring *ring, const sp_rec_span_end *rec)
+static inline int lc_ring_span_end(lc_ring *ring, const lc_rec_span_end *rec)
 {
-	uint64_t *w = sp_ring_reserve_(ring, 3, SP_LOST_EVENTS);
+	uint64_t *w = lc_ring_reserve_(ring, 3, SP_LOST_EVENTS);
 	if (!w)
 		return -1;
-	w[0] = sp_raw_header(SP_REC_SPAN_END, 3, 0, rec->flags);
+	w[0] = lc_raw_header(SP_REC_SPAN_END, 3, 0, rec->flags);
 	w[1] = rec->ts;
 	w[2] = rec->span_id;
-	sp_ring_commit_(ring, 3);
+	lc_ring_commit_(ring, 3);
 	return 0;
 }
 
 /* Layout: header(a = kind, b = flags), span_id, key_id | key_len << 32 |
  * s_len << 48, value bits, key bytes (key_id == 0), string bytes. */
-static inline int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec)
+static inline int lc_ring_attr(lc_ring *ring, const lc_rec_attr *rec)
 {
 	uint32_t key_len = 0, s_len = 0, flags = rec->flags;
 	if (rec->key_id == 0 && rec->key)
@@ -188,11 +188,11 @@ static inline int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec)
 			flags |= SP_ATTR_TRUNCATED;
 		}
 	}
-	uint32_t words = 4u + sp_ring_words_(key_len + s_len);
-	uint64_t *w = sp_ring_reserve_(ring, words, SP_LOST_EVENTS);
+	uint32_t words = 4u + lc_ring_words_(key_len + s_len);
+	uint64_t *w = lc_ring_reserve_(ring, words, SP_LOST_EVENTS);
 	if (!w)
 		return -1;
-	w[0] = sp_raw_header(SP_REC_ATTR, words, rec->kind, flags);
+	w[0] = lc_raw_header(SP_REC_ATTR, words, rec->kind, flags);
 	w[1] = rec->span_id;
 	w[2] = (uint64_t)rec->key_id | (uint64_t)key_len << 32 | (uint64_t)s_len << 48;
 	if (rec->kind == SP_ATTR_DOUBLE)
@@ -204,24 +204,24 @@ static inline int sp_ring_attr(sp_ring *ring, const sp_rec_attr *rec)
 		__builtin_memcpy(bytes, rec->key, key_len);
 	if (s_len)
 		__builtin_memcpy(bytes + key_len, rec->s, s_len);
-	sp_ring_commit_(ring, words);
+	lc_ring_commit_(ring, words);
 	return 0;
 }
 
 /* Layout: header(b = nframes), ts, weight_us, pcs. */
-static inline int sp_ring_sample(sp_ring *ring, const sp_rec_sample *rec)
+static inline int lc_ring_sample(lc_ring *ring, const lc_rec_sample *rec)
 {
 	uint32_t n = rec->nframes < SP_MAX_STACK_FRAMES ? rec->nframes : SP_MAX_STACK_FRAMES;
 	uint32_t words = 3u + n;
-	uint64_t *w = sp_ring_reserve_(ring, words, SP_LOST_SAMPLES);
+	uint64_t *w = lc_ring_reserve_(ring, words, SP_LOST_SAMPLES);
 	if (!w)
 		return -1;
-	w[0] = sp_raw_header(SP_REC_SAMPLE, words, 0, n);
+	w[0] = lc_raw_header(SP_REC_SAMPLE, words, 0, n);
 	w[1] = rec->ts;
 	w[2] = rec->weight_us;
 	for (uint32_t i = 0; i < n; i++)
 		w[3 + i] = rec->pcs[i];
-	sp_ring_commit_(ring, words);
+	lc_ring_commit_(ring, words);
 	return 0;
 }
 

@@ -6,26 +6,26 @@
 #ifndef SP_CLI_H
 #define SP_CLI_H
 
-int sp_cmd_record(int argc, char **argv);
-int sp_cmd_dump(int argc, char **argv);
-int sp_cmd_merge(int argc, char **argv);
-int sp_cmd_top(int argc, char **argv);
-int sp_cmd_query(int argc, char **argv);
-int sp_cmd_export(int argc, char **argv);
-int sp_cmd_push(int argc, char **argv);
-int sp_cmd_explain(int argc, char **argv);
-int sp_cmd_spans(int argc, char **argv);
+int mg_cmd_record(int argc, char **argv);
+int mg_cmd_dump(int argc, char **argv);
+int mg_cmd_merge(int argc, char **argv);
+int mg_cmd_top(int argc, char **argv);
+int mg_cmd_query(int argc, char **argv);
+int mg_cmd_export(int argc, char **argv);
+int mg_cmd_push(int argc, char **argv);
+int mg_cmd_explain(int argc, char **argv);
+int mg_cmd_spans(int argc, char **argv);
 
 /* Table of commands in the order --help lists them. */
 #define SP_CLI_COMMANDS                                                                            \
-	{"record", sp_cmd_record, "run a program with the runtime preloaded"},                     \
-	    {"dump", sp_cmd_dump, "print the records of a log as text"},                           \
-	    {"merge", sp_cmd_merge, "load logs into one SQLite database"},                         \
-	    {"top", sp_cmd_top, "hot functions, overall or per span"},                             \
-	    {"spans", sp_cmd_spans, "the slowest spans of a name: inputs, hottest function"},      \
-	    {"explain", sp_cmd_explain, "why the slowest spans of a name are slow"},               \
-	    {"query", sp_cmd_query, "run SQL on a merged database"},                               \
-	    {"export", sp_cmd_export, "export to Firefox Profiler, Perfetto, pprof..."},           \
-	    {"push", sp_cmd_push, "send the spans to an OpenTelemetry collector (OTLP/HTTP)"},
+	{"record", mg_cmd_record, "run a program with the runtime preloaded"},                     \
+	    {"dump", mg_cmd_dump, "print the records of a log as text"},                           \
+	    {"merge", mg_cmd_merge, "load logs into one SQLite database"},                         \
+	    {"top", mg_cmd_top, "hot functions, overall or per span"},                             \
+	    {"spans", mg_cmd_spans, "the slowest spans of a name: inputs, hottest function"},      \
+	    {"explain", mg_cmd_explain, "why the slowest spans of a name are slow"},               \
+	    {"query", mg_cmd_query, "run SQL on a merged database"},                               \
+	    {"export", mg_cmd_export, "export to Firefox Profiler, Perfetto, pprof..."},           \
+	    {"push", mg_cmd_push, "send the spans to an OpenTelemetry collector (OTLP/HTTP)"},
 
 #endif

@@ -50,18 +50,18 @@ static void usage(FILE *out)
 	             "damaged range on stderr) or is not a spanprof log.\n");
 }
 
-static const char *name_of(sp_reader *r, uint32_t id, const char *inline_name, char *buf, size_t n)
+static const char *name_of(lc_reader *r, uint32_t id, const char *inline_name, char *buf, size_t n)
 {
 	if (id == 0)
 		return inline_name ? inline_name : "";
-	const char *s = sp_reader_string(r, id);
+	const char *s = lc_reader_string(r, id);
 	if (s)
 		return s;
 	snprintf(buf, n, "?%" PRIu32, id);
 	return buf;
 }
 
-static void print_process(const sp_rec_process *p)
+static void print_process(const lc_rec_process *p)
 {
 	printf(
 	    " format=%u min_reader=%u pid=%" PRIu32 " ppid=%" PRIu32
@@ -71,7 +71,7 @@ static void print_process(const sp_rec_process *p)
 	    p->cmdline, p->traceparent);
 }
 
-static void print_span_begin(sp_reader *r, const sp_rec_span_begin *b)
+static void print_span_begin(lc_reader *r, const lc_rec_span_begin *b)
 {
 	char buf[32];
 	printf(" tid=%" PRIu32 " span=%" PRIu64 " parent=%" PRIu64 " name=\"%s\"", b->tid,
@@ -82,7 +82,7 @@ static void print_span_begin(sp_reader *r, const sp_rec_span_begin *b)
 		printf(" flags=0x%" PRIx32, b->flags);
 }
 
-static void print_attr(sp_reader *r, const sp_rec_attr *a)
+static void print_attr(lc_reader *r, const lc_rec_attr *a)
 {
 	char buf[32];
 	printf(" tid=%" PRIu32 " span=%" PRIu64 " key=\"%s\"", a->tid, a->span_id,
@@ -96,7 +96,7 @@ static void print_attr(sp_reader *r, const sp_rec_attr *a)
 		       (a->flags & SP_ATTR_TRUNCATED) ? " truncated" : "");
 }
 
-static void print_sample(const sp_rec_sample *s)
+static void print_sample(const lc_rec_sample *s)
 {
 	printf(" tid=%" PRIu32 " weight_us=%" PRIu32 " frames=%" PRIu32, s->tid, s->weight_us,
 	       s->nframes);
@@ -104,7 +104,7 @@ static void print_sample(const sp_rec_sample *s)
 		printf(" %#" PRIx64, s->pcs[i]);
 }
 
-static void print_module(const sp_rec_module *m)
+static void print_module(const lc_rec_module *m)
 {
 	printf(" start=%#" PRIx64 " end=%#" PRIx64 " offset=%#" PRIx64 " path=\"%s\" build_id=",
 	       m->start, m->end, m->file_offset, m->path);
@@ -112,7 +112,7 @@ static void print_module(const sp_rec_module *m)
 		printf("%02x", m->build_id[i]);
 }
 
-static void print_dropped(sp_reader *r, const sp_rec_dropped *d)
+static void print_dropped(lc_reader *r, const lc_rec_dropped *d)
 {
 	char buf[32];
 	printf(" tid=%" PRIu32 " name=\"%s\" count=%" PRIu64, d->tid,
@@ -120,13 +120,13 @@ static void print_dropped(sp_reader *r, const sp_rec_dropped *d)
 	       d->count);
 }
 
-static void print_clock(const sp_clock_pair *c)
+static void print_clock(const lc_clock_pair *c)
 {
 	printf(" ticks=%" PRIu64 " mono_ns=%" PRIu64 " real_ns=%" PRIu64 " ns_per_tick=%.9g",
 	       c->ticks, c->mono_ns, c->real_ns, c->ns_per_tick);
 }
 
-static void print_fields(sp_reader *r, const sp_record *rec)
+static void print_fields(lc_reader *r, const lc_record *rec)
 {
 	const typeof(rec->u) *u = &rec->u;
 	switch (rec->type) {
@@ -218,9 +218,9 @@ static void print_lost(const dump_counts *c)
 		printf("-- dropped: spans=%" PRIu64 " (SPANPROF_ON_FULL=drop)\n", by_kind[0]);
 }
 
-static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
+static void print_record(lc_reader *r, const lc_record *rec, dump_counts *c)
 {
-	printf("%s", sp_rec_type_name(rec->type));
+	printf("%s", lc_rec_type_name(rec->type));
 	if (rec->ts_ns)
 		printf(" ts=%" PRIu64, rec->ts_ns);
 	print_fields(r, rec);
@@ -234,42 +234,42 @@ static void print_record(sp_reader *r, const sp_record *rec, dump_counts *c)
 		                         rec->u.dropped.count});
 }
 
-static void print_summary(sp_reader *r, const dump_counts *c)
+static void print_summary(lc_reader *r, const dump_counts *c)
 {
 	printf("-- %" PRIu64 " records in %" PRIu64 " frames, %" PRIu64 " bytes:",
-	       sp_reader_records(r), sp_reader_frames(r), sp_reader_bytes_read(r));
+	       lc_reader_records(r), lc_reader_frames(r), lc_reader_bytes_read(r));
 	for (int t = 1; t < SP_REC_TYPE_COUNT; t++)
 		if (c->by_type[t])
-			printf(" %s=%" PRIu64, sp_rec_type_name(t), c->by_type[t]);
+			printf(" %s=%" PRIu64, lc_rec_type_name(t), c->by_type[t]);
 	putchar('\n');
 	print_lost(c);
-	if (sp_reader_damage_count(r))
+	if (lc_reader_damage_count(r))
 		printf("-- damage: %zu ranges, %" PRIu64 " bytes skipped\n",
-		       sp_reader_damage_count(r), sp_reader_damage_bytes(r));
+		       lc_reader_damage_count(r), lc_reader_damage_bytes(r));
 }
 
 /* Prints the damaged ranges the reader found since the last call, in place
  * among the records; *shown counts those already printed. */
-static void print_new_damage(sp_reader *r, size_t *shown)
+static void print_new_damage(lc_reader *r, size_t *shown)
 {
-	const sp_reader_damage *d;
-	for (; (d = sp_reader_damage_at(r, *shown)) != NULL; ++*shown)
+	const lc_reader_damage *d;
+	for (; (d = lc_reader_damage_at(r, *shown)) != NULL; ++*shown)
 		printf("DAMAGE offset=%" PRIu64 " end=%" PRIu64 " bytes=%" PRIu64
 		       " reason=\"%s\"\n",
 		       d->start, d->end, d->end - d->start, d->reason);
 }
 
 /* One stderr line per damaged range, after everything readable. */
-static void report_damage(sp_reader *r, const char *path)
+static void report_damage(lc_reader *r, const char *path)
 {
-	size_t n = sp_reader_damage_count(r), i = 0;
-	const sp_reader_damage *d;
-	for (; (d = sp_reader_damage_at(r, i)) != NULL; i++)
+	size_t n = lc_reader_damage_count(r), i = 0;
+	const lc_reader_damage *d;
+	for (; (d = lc_reader_damage_at(r, i)) != NULL; i++)
 		fprintf(stderr,
 		        "spanprof dump: %s: damaged at offset %" PRIu64
 		        ": %s; skipped bytes %" PRIu64 "-%" PRIu64 "%s\n",
 		        path, d->start, d->reason, d->start, d->end,
-		        d->end < sp_reader_bytes_read(r) ? ", read on from the next intact frame"
+		        d->end < lc_reader_bytes_read(r) ? ", read on from the next intact frame"
 		                                         : " (the end of the file)");
 	if (n > i)
 		fprintf(stderr, "spanprof dump: %s: %zu more damaged ranges not listed\n", path,
@@ -278,22 +278,22 @@ static void report_damage(sp_reader *r, const char *path)
 
 static int dump_log(const char *path)
 {
-	sp_reader *r;
-	int rc = sp_reader_open(path, &r);
+	lc_reader *r;
+	int rc = lc_reader_open(path, &r);
 	if (rc < 0) {
 		fprintf(stderr, "spanprof dump: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
 	static dump_counts counts; /* large: not on the stack */
 	memset(&counts, 0, sizeof counts);
-	sp_record rec;
+	lc_record rec;
 	size_t shown = 0;
-	while ((rc = sp_reader_next(r, &rec)) > 0) {
+	while ((rc = lc_reader_next(r, &rec)) > 0) {
 		print_new_damage(r, &shown);
 		print_record(r, &rec, &counts);
 	}
 	print_new_damage(r, &shown);
-	int damaged = sp_reader_damage_count(r) > 0;
+	int damaged = lc_reader_damage_count(r) > 0;
 	if (rc == 0 || damaged || rc == -SP_ECORRUPT || rc == -SP_EVERSION)
 		print_summary(r, &counts);
 	fflush(stdout);
@@ -301,14 +301,14 @@ static int dump_log(const char *path)
 		report_damage(r, path);
 	else if (rc == -SP_ECORRUPT)
 		fprintf(stderr, "spanprof dump: %s: damaged at offset %" PRIu64 ": %s\n", path,
-		        sp_reader_error_offset(r), sp_reader_error(r));
+		        lc_reader_error_offset(r), lc_reader_error(r));
 	else if (rc < 0)
-		fprintf(stderr, "spanprof dump: %s: %s\n", path, sp_reader_error(r));
-	sp_reader_close(r);
+		fprintf(stderr, "spanprof dump: %s: %s\n", path, lc_reader_error(r));
+	lc_reader_close(r);
 	return rc < 0 ? 1 : 0;
 }
 
-int sp_cmd_dump(int argc, char **argv)
+int mg_cmd_dump(int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);

@@ -1434,14 +1434,14 @@ static void ex_json_value(const ex_ctx *c, const ex_attr_find *a)
 			snprintf(buf, sizeof buf, ">= %.15g", a->lo);
 		else
 			snprintf(buf, sizeof buf, "%.15g..%.15g", a->lo, a->hi);
-		sp_json_str(stdout, buf);
+		mg_json_str(stdout, buf);
 		printf(", \"range\": {\"min\": ");
 		ex_json_num(a->lo);
 		printf(", \"max\": ");
 		ex_json_num(a->hi);
 		printf("}");
 	} else if (c->pairs[a->pair].type == SQLITE_TEXT) {
-		sp_json_str(stdout, c->pairs[a->pair].text);
+		mg_json_str(stdout, c->pairs[a->pair].text);
 	} else {
 		fputs(c->pairs[a->pair].text, stdout);
 	}
@@ -1453,7 +1453,7 @@ static void ex_json_attrs(const ex_ctx *c)
 	for (int i = 0; i < c->n_attrs; i++) {
 		const ex_attr_find *a = &c->attrs[i];
 		printf("%s\n  {\"key\": ", i ? "," : "");
-		sp_json_str(stdout, c->keys.strs[a->key]);
+		mg_json_str(stdout, c->keys.strs[a->key]);
 		printf(", \"value\": ");
 		ex_json_value(c, a);
 		printf(", \"slow_share\": ");
@@ -1486,7 +1486,7 @@ static void ex_json_funcs(const ex_ctx *c)
 		const ex_func_find *f = &c->finds[i];
 		int fn = f->func;
 		printf("%s\n  {\"function\": ", i ? "," : "");
-		sp_json_str(stdout, c->funcs.strs[fn]);
+		mg_json_str(stdout, c->funcs.strs[fn]);
 		printf(", \"slow_ns_per_span\": ");
 		ex_json_ns(c->incl[1][fn]);
 		printf(", \"rest_ns_per_span\": ");
@@ -1507,7 +1507,7 @@ static void ex_json_funcs(const ex_ctx *c)
 		printf(", \"via\": [");
 		for (int j = 0; j < f->n_via; j++) {
 			printf("%s", j ? ", " : "");
-			sp_json_str(stdout, c->funcs.strs[f->via[j]]);
+			mg_json_str(stdout, c->funcs.strs[f->via[j]]);
 		}
 		printf("], \"waiting\": %s, \"separates\": %s, \"low_confidence\": %s}",
 		       ex_is_waiting(c->funcs.strs[fn]) ? "true" : "false",
@@ -1520,7 +1520,7 @@ static void ex_json_funcs(const ex_ctx *c)
 static void ex_json_time(const ex_ctx *c)
 {
 	printf("\"time\": {\"mode\": ");
-	sp_json_str(stdout, c->mode[0] ? c->mode : NULL);
+	mg_json_str(stdout, c->mode[0] ? c->mode : NULL);
 	printf(", \"slow_sampled_ns_per_span\": ");
 	ex_json_ns(c->sampled[1]);
 	printf(", \"rest_sampled_ns_per_span\": ");
@@ -1560,7 +1560,7 @@ static void ex_json_diff(const ex_ctx *c)
 		if (path)
 			snprintf(path, len, "%s%s", c->o->diff, names[i][1]);
 		printf(", \"%s\": ", names[i][0]);
-		sp_json_str(stdout, path);
+		mg_json_str(stdout, path);
 		free(path);
 	}
 	printf("}");
@@ -1571,7 +1571,7 @@ static void ex_json(const ex_ctx *c)
 	int separates = (c->n_attrs && ex_attr_separates(&c->attrs[0])) ||
 	                (c->n_finds && ex_func_separates(c, &c->finds[0]));
 	printf("{\"span\": ");
-	sp_json_str(stdout, c->o->span);
+	mg_json_str(stdout, c->o->span);
 	printf(", \"slow_pct\": ");
 	ex_json_num(c->o->slow_pct);
 	printf(",\n\"slow\": {\"count\": %zu, \"min_dur_ns\": %lld, \"mean_dur_ns\": ", c->n_slow,
@@ -1599,14 +1599,14 @@ static int ex_write_diff(const ex_ctx *c)
 {
 	if (!c->o->diff)
 		return 0;
-	struct sp_xdiff_stack *st = calloc(c->n_stacks + 1, sizeof *st);
+	struct mg_xdiff_stack *st = calloc(c->n_stacks + 1, sizeof *st);
 	if (!st)
 		return ex_oom();
 	for (size_t i = 0; i < c->n_stacks; i++)
 		st[i] =
-		    (struct sp_xdiff_stack){c->stacks[i].funcs, c->stacks[i].len, c->stacks[i].a,
+		    (struct mg_xdiff_stack){c->stacks[i].funcs, c->stacks[i].len, c->stacks[i].a,
 		                            c->stacks[i].b,     c->stacks[i].n_s, c->stacks[i].n_r};
-	struct sp_xdiff d = {.span = c->o->span,
+	struct mg_xdiff d = {.span = c->o->span,
 	                     .mode = c->mode,
 	                     .funcs = c->funcs.strs,
 	                     .n_funcs = c->funcs.count,
@@ -1616,7 +1616,7 @@ static int ex_write_diff(const ex_ctx *c)
 	                     .n_rest = c->n - c->n_slow,
 	                     .slow_pct = c->o->slow_pct,
 	                     .slow_min_dur_ns = c->inst[c->n_slow - 1].dur_ns};
-	int err = sp_xdiff_write(&d, c->o->diff);
+	int err = mg_xdiff_write(&d, c->o->diff);
 	free(st);
 	return err;
 }
@@ -1763,7 +1763,7 @@ static int ex_parse(int argc, char **argv, ex_opts *o)
 	return 0;
 }
 
-int sp_cmd_explain(int argc, char **argv)
+int mg_cmd_explain(int argc, char **argv)
 {
 	ex_opts o = {0};
 	/* One thread: no mutex around every column read (SQLite is not yet

@@ -1,6 +1,6 @@
 /*
  * cmd_export.c - 'spanprof export DB --format FMT [-o FILE] [filters]':
- * parses the command line and hands over to sp_export_run (export_common.c)
+ * parses the command line and hands over to mg_export_run (export_common.c)
  * and the per-format writers (export_*.c).
  *
  * Exit status: 0 success, 1 the export failed (garbage, empty database,
@@ -45,11 +45,11 @@ static const char export_usage[] =
     "  --span-frames        folded: prefix each stack with its span path\n"
     "  -h, --help           this text\n";
 
-static int parse_format(const char *s, enum sp_export_format *f)
+static int parse_format(const char *s, enum mg_export_format *f)
 {
 	static const struct {
 		const char *name;
-		enum sp_export_format format;
+		enum mg_export_format format;
 	} names[] = {
 	    {"firefox", SP_EXPORT_FIREFOX}, {"chrome", SP_EXPORT_CHROME},
 	    {"perfetto", SP_EXPORT_CHROME}, {"pprof", SP_EXPORT_PPROF},
@@ -73,7 +73,7 @@ static int usage_error(const char *what, const char *arg)
 
 enum { OPT_SPAN = 256, OPT_FROM, OPT_TO, OPT_SPAN_FRAMES };
 
-static int parse_args(int argc, char **argv, struct sp_export_opts *o, int *help)
+static int parse_args(int argc, char **argv, struct mg_export_opts *o, int *help)
 {
 	static const struct option longopts[] = {
 	    {"format", required_argument, NULL, 'f'},
@@ -121,9 +121,9 @@ static int parse_args(int argc, char **argv, struct sp_export_opts *o, int *help
 	return 0;
 }
 
-int sp_cmd_export(int argc, char **argv)
+int mg_cmd_export(int argc, char **argv)
 {
-	struct sp_export_opts o = {.from_ns = INT64_MIN, .to_ns = INT64_MAX};
+	struct mg_export_opts o = {.from_ns = INT64_MIN, .to_ns = INT64_MAX};
 	int help = 0;
 	int rc = parse_args(argc, argv, &o, &help);
 	if (rc)
@@ -133,5 +133,5 @@ int sp_cmd_export(int argc, char **argv)
 		return 0;
 	}
 	o.progress = isatty(STDERR_FILENO);
-	return sp_export_run(&o) == 0 ? 0 : 1;
+	return mg_export_run(&o) == 0 ? 0 : 1;
 }

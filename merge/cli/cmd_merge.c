@@ -516,7 +516,7 @@ static int mg_parse_opts(int argc, char **argv, mg_opts *o)
 	return 0;
 }
 
-int sp_cmd_merge(int argc, char **argv)
+int mg_cmd_merge(int argc, char **argv)
 {
 	mg_opts o = {.out = MG_DEFAULT_OUT};
 	int rc = mg_parse_opts(argc, argv, &o);

@@ -4,7 +4,7 @@
  * Tempo, Jaeger) with OTLP/HTTP protobuf, POST URL/v1/traces.
  *
  * The spans are the ones 'export --format otlp' writes (export_otlp.c:
- * sp_otlp_scan), cut into requests under 4 MiB (a collector's default
+ * mg_otlp_scan), cut into requests under 4 MiB (a collector's default
  * limit for a request body is higher, a gateway's often lower): each
  * request is an ExportTraceServiceRequest of whole ResourceSpans, each
  * holding one chunk of at most ~1 MiB of one process's spans. A request is
@@ -73,10 +73,10 @@ struct push {
 	const char *url; /* endpoint + /v1/traces */
 	CURL *curl;
 	struct curl_slist *headers;
-	struct sp_otlp_buf req;      /* the request being filled */
-	struct sp_otlp_buf resource; /* packed Resource of the current process */
-	struct sp_otlp_buf rs;       /* one framed ResourceSpans */
-	struct sp_otlp_buf answer;   /* response body */
+	struct mg_otlp_buf req;      /* the request being filled */
+	struct mg_otlp_buf resource; /* packed Resource of the current process */
+	struct mg_otlp_buf rs;       /* one framed ResourceSpans */
+	struct mg_otlp_buf answer;   /* response body */
 	int64_t req_spans, sent_spans, requests, rejected;
 	long retries;
 	uint64_t sent_bytes;
@@ -92,10 +92,10 @@ static int push_usage_error(const char *what, const char *arg)
 
 static size_t push_collect(char *data, size_t size, size_t n, void *ctx)
 {
-	struct sp_otlp_buf *b = ctx;
+	struct mg_otlp_buf *b = ctx;
 	if (b->len + size * n > 65536) /* only the head is needed */
 		return size * n;
-	return sp_otlp_buf_put(b, data, size * n) ? 0 : size * n;
+	return mg_otlp_buf_put(b, data, size * n) ? 0 : size * n;
 }
 
 static void push_pause_ms(long ms)
@@ -215,7 +215,7 @@ static int push_process(void *ctx, int64_t pid, const uint8_t *resource, size_t 
 	struct push *p = ctx;
 	(void)pid;
 	p->resource.len = 0;
-	return sp_otlp_buf_put(&p->resource, resource, len);
+	return mg_otlp_buf_put(&p->resource, resource, len);
 }
 
 /* One ResourceSpans (this process's resource and the chunk) into the
@@ -223,18 +223,18 @@ static int push_process(void *ctx, int64_t pid, const uint8_t *resource, size_t 
 static int push_chunk(void *ctx, const uint8_t *scope_spans, size_t len, int64_t nspans)
 {
 	struct push *p = ctx;
-	struct sp_otlp_buf *rs = &p->rs;
+	struct mg_otlp_buf *rs = &p->rs;
 	rs->len = 0;
-	int rc = sp_otlp_put_len(rs, 1, p->resource.len);
-	rc = rc ? rc : sp_otlp_buf_put(rs, p->resource.p, p->resource.len);
-	rc = rc ? rc : sp_otlp_put_len(rs, 2, len);
-	rc = rc ? rc : sp_otlp_buf_put(rs, scope_spans, len);
+	int rc = mg_otlp_put_len(rs, 1, p->resource.len);
+	rc = rc ? rc : mg_otlp_buf_put(rs, p->resource.p, p->resource.len);
+	rc = rc ? rc : mg_otlp_put_len(rs, 2, len);
+	rc = rc ? rc : mg_otlp_buf_put(rs, scope_spans, len);
 	if (rc)
 		return rc;
 	if (p->req.len + rs->len + 16 > SP_PUSH_MAX_REQUEST_BYTES && (rc = push_send(p)))
 		return rc;
-	rc = sp_otlp_put_len(&p->req, 1, rs->len); /* ExportTraceServiceRequest.resource_spans */
-	rc = rc ? rc : sp_otlp_buf_put(&p->req, rs->p, rs->len);
+	rc = mg_otlp_put_len(&p->req, 1, rs->len); /* ExportTraceServiceRequest.resource_spans */
+	rc = rc ? rc : mg_otlp_buf_put(&p->req, rs->p, rs->len);
 	p->req_spans += nspans;
 	return rc;
 }
@@ -275,7 +275,7 @@ static int push_parse_retries(const char *s, long *n)
 
 enum { OPT_ENDPOINT = 256, OPT_SPAN, OPT_FROM, OPT_TO, OPT_RETRIES };
 
-static int push_parse_args(int argc, char **argv, struct push *p, struct sp_export_opts *o,
+static int push_parse_args(int argc, char **argv, struct push *p, struct mg_export_opts *o,
                            const char **endpoint, int *help)
 {
 	static const struct option longopts[] = {
@@ -347,17 +347,17 @@ static int push_setup_curl(struct push *p)
 	return 0;
 }
 
-static int push_run(struct push *p, const struct sp_export_opts *o)
+static int push_run(struct push *p, const struct mg_export_opts *o)
 {
-	struct sp_export x;
-	int rc = sp_export_open(&x, o);
+	struct mg_export x;
+	int rc = mg_export_open(&x, o);
 	rc = rc ? rc : push_setup_curl(p);
 	if (rc == 0) {
-		struct sp_otlp_sink sink = {p, push_process, push_chunk, push_process_end};
-		rc = sp_otlp_scan(&x, SP_PUSH_CHUNK_BYTES, &sink);
+		struct mg_otlp_sink sink = {p, push_process, push_chunk, push_process_end};
+		rc = mg_otlp_scan(&x, SP_PUSH_CHUNK_BYTES, &sink);
 		rc = rc ? rc : push_send(p);
 	}
-	sp_export_close(&x);
+	mg_export_close(&x);
 	mg_progress_done(&p->progress);
 	if (rc == 0)
 		fprintf(stderr, "spanprof push: %" PRId64 " spans in %" PRId64 " requests to %s\n",
@@ -368,10 +368,10 @@ static int push_run(struct push *p, const struct sp_export_opts *o)
 	return rc;
 }
 
-int sp_cmd_push(int argc, char **argv)
+int mg_cmd_push(int argc, char **argv)
 {
 	struct push p = {.retries = SP_PUSH_RETRIES};
-	struct sp_export_opts o = {
+	struct mg_export_opts o = {
 	    .format = SP_EXPORT_OTLP, .from_ns = INT64_MIN, .to_ns = INT64_MAX};
 	const char *endpoint = NULL;
 	int help = 0;
@@ -395,10 +395,10 @@ int sp_cmd_push(int argc, char **argv)
 	}
 	curl_easy_cleanup(p.curl);
 	curl_slist_free_all(p.headers);
-	sp_otlp_buf_free(&p.req);
-	sp_otlp_buf_free(&p.resource);
-	sp_otlp_buf_free(&p.rs);
-	sp_otlp_buf_free(&p.answer);
+	mg_otlp_buf_free(&p.req);
+	mg_otlp_buf_free(&p.resource);
+	mg_otlp_buf_free(&p.rs);
+	mg_otlp_buf_free(&p.answer);
 	free(url);
 	curl_global_cleanup();
 	return rc;

@@ -195,20 +195,20 @@ static int mg_print_csv(sqlite3_stmt *st, int *rc)
 static int mg_print_json(sqlite3_stmt *st, int *rc)
 {
 	int n = sqlite3_column_count(st);
-	sp_json w;
-	sp_json_init(&w, stdout, SP_JSON_SPACED | SP_JSON_ROWS);
-	sp_json_begin_array(&w);
+	mg_json w;
+	mg_json_init(&w, stdout, SP_JSON_SPACED | SP_JSON_ROWS);
+	mg_json_begin_array(&w);
 	while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
-		sp_json_begin_object(&w);
+		mg_json_begin_object(&w);
 		for (int i = 0; i < n; i++) {
-			sp_json_key(&w, sqlite3_column_name(st, i));
-			sp_json_put_column(&w, st, i);
+			mg_json_key(&w, sqlite3_column_name(st, i));
+			mg_json_put_column(&w, st, i);
 		}
-		sp_json_end_object(&w);
+		mg_json_end_object(&w);
 	}
-	sp_json_end_array(&w);
+	mg_json_end_array(&w);
 	putchar('\n');
-	return sp_json_finish(&w);
+	return mg_json_finish(&w);
 }
 
 /* Prepares the next statement of *tail; prints why it failed or was
@@ -262,7 +262,7 @@ static int mg_run_sql(sqlite3 *db, mg_readonly *ro, const char *sql, int fmt)
 	return 0;
 }
 
-int sp_cmd_query(int argc, char **argv)
+int mg_cmd_query(int argc, char **argv)
 {
 	static const struct option opts[] = {{"csv", no_argument, NULL, 'c'},
 	                                     {"json", no_argument, NULL, 'j'},

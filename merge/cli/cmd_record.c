@@ -56,7 +56,7 @@
 /* --duration: after SIGINT, then after SIGTERM, the program gets this long. */
 #define SP_RECORD_GRACE_S 5
 
-typedef struct sp_record_opts {
+typedef struct mg_record_opts {
 	const char *out_dir;
 	long hz;
 	int wall;
@@ -64,9 +64,9 @@ typedef struct sp_record_opts {
 	char **argv;               /* program and its arguments */
 	const char *rotate, *keep; /* SPANPROF_ROTATE / SPANPROF_KEEP, or NULL */
 	uint64_t duration_ns;      /* 0 = until the program ends */
-} sp_record_opts;
+} mg_record_opts;
 
-static void sp_record_usage(FILE *out)
+static void mg_record_usage(FILE *out)
 {
 	fprintf(
 	    out,
@@ -98,14 +98,14 @@ static void sp_record_usage(FILE *out)
 	    SP_RECORD_MAX_HZ, SP_RECORD_GRACE_S, SP_RECORD_GRACE_S);
 }
 
-static int sp_record_bad(const char *msg, const char *arg)
+static int mg_record_bad(const char *msg, const char *arg)
 {
 	fprintf(stderr, "spanprof record: %s%s%s (try 'spanprof record --help')\n", msg,
 	        arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
 
-static int sp_record_parse_hz(const char *text, long *hz)
+static int mg_record_parse_hz(const char *text, long *hz)
 {
 	char *end = NULL;
 	errno = 0;
@@ -118,28 +118,28 @@ static int sp_record_parse_hz(const char *text, long *hz)
 
 /* --rotate (a duration, else a size with a unit, as the runtime reads
  * SPANPROF_ROTATE), --keep (a size), --duration. 0, or -1 after one line. */
-static int sp_record_parse_continuous(const char *opt, const char *v, sp_record_opts *o)
+static int mg_record_parse_continuous(const char *opt, const char *v, mg_record_opts *o)
 {
 	uint64_t n;
 	if (!strcmp(opt, "--rotate")) {
-		if (sp_parse_duration(v, &n) == 0 ? n < 100000000ull
+		if (lc_parse_duration(v, &n) == 0 ? n < 100000000ull
 		                                  : (v[strspn(v, "0123456789")] == '\0' ||
-		                                     sp_parse_size(v, 1, &n) != 0 || n < 65536)) {
-			sp_record_bad("--rotate needs a duration of at least 100ms (10s, 5m) "
+		                                     lc_parse_size(v, 1, &n) != 0 || n < 65536)) {
+			mg_record_bad("--rotate needs a duration of at least 100ms (10s, 5m) "
 			              "or a size of at least 64K (64M)",
 			              v);
 			return -1;
 		}
 		o->rotate = v;
 	} else if (!strcmp(opt, "--keep")) {
-		if (sp_parse_size(v, 1, &n) != 0) {
-			sp_record_bad("--keep needs a size (512M, 1G)", v);
+		if (lc_parse_size(v, 1, &n) != 0) {
+			mg_record_bad("--keep needs a size (512M, 1G)", v);
 			return -1;
 		}
 		o->keep = v;
 	} else {
-		if (sp_parse_duration(v, &o->duration_ns) != 0 || o->duration_ns == 0) {
-			sp_record_bad("--duration needs a duration (30s, 10m, 2h)", v);
+		if (lc_parse_duration(v, &o->duration_ns) != 0 || o->duration_ns == 0) {
+			mg_record_bad("--duration needs a duration (30s, 10m, 2h)", v);
 			return -1;
 		}
 	}
@@ -147,7 +147,7 @@ static int sp_record_parse_continuous(const char *opt, const char *v, sp_record_
 }
 
 /* Returns -1 on success (continue), else the exit status to return. */
-static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
+static int mg_record_parse(int argc, char **argv, mg_record_opts *o)
 {
 	int i = 1;
 	for (; i < argc; i++) {
@@ -156,7 +156,7 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 			i++;
 			break;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			sp_record_usage(stdout);
+			mg_record_usage(stdout);
 			return 0;
 		} else if (!strcmp(a, "--wall")) {
 			o->wall = 1;
@@ -165,26 +165,26 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 		} else if (!strcmp(a, "--rotate") || !strcmp(a, "--keep") ||
 		           !strcmp(a, "--duration")) {
 			if (i + 1 >= argc)
-				return sp_record_bad("option needs a value", a);
-			if (sp_record_parse_continuous(a, argv[++i], o) != 0)
+				return mg_record_bad("option needs a value", a);
+			if (mg_record_parse_continuous(a, argv[++i], o) != 0)
 				return 2;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "-F")) {
 			if (i + 1 >= argc)
-				return sp_record_bad("option needs a value", a);
+				return mg_record_bad("option needs a value", a);
 			if (a[1] == 'o')
 				o->out_dir = argv[++i];
-			else if (sp_record_parse_hz(argv[++i], &o->hz) < 0)
-				return sp_record_bad("-F needs a rate from 1 to 100000", argv[i]);
+			else if (mg_record_parse_hz(argv[++i], &o->hz) < 0)
+				return mg_record_bad("-F needs a rate from 1 to 100000", argv[i]);
 		} else if (a[0] == '-' && a[1] != '\0') {
-			return sp_record_bad("unknown option", a);
+			return mg_record_bad("unknown option", a);
 		} else {
 			break; /* the program, without "--" */
 		}
 	}
 	if (i >= argc)
-		return sp_record_bad("missing PROGRAM", NULL);
+		return mg_record_bad("missing PROGRAM", NULL);
 	if (o->keep && !o->rotate)
-		return sp_record_bad("--keep needs --rotate", NULL);
+		return mg_record_bad("--keep needs --rotate", NULL);
 	o->argv = argv + i;
 	return -1;
 }
@@ -192,7 +192,7 @@ static int sp_record_parse(int argc, char **argv, sp_record_opts *o)
 /* A program the preloaded runtime cannot enter (static) or cannot run in
  * (ThreadSanitizer) is refused before anything is created, in one line:
  * else it would run unrecorded, or crash. */
-static int sp_record_check_program(const char *program)
+static int mg_record_check_program(const char *program)
 {
 	char path[PATH_MAX];
 	rec_exe_kind kind = rec_exe_inspect(program, path, sizeof path);
@@ -202,13 +202,13 @@ static int sp_record_check_program(const char *program)
 	return -1;
 }
 
-static int sp_record_readable(const char *path)
+static int mg_record_readable(const char *path)
 {
 	return access(path, R_OK) == 0;
 }
 
 /* Finds libspanprof.so; writes an absolute path into out. */
-static int sp_record_find_lib(char *out, size_t cap)
+static int mg_record_find_lib(char *out, size_t cap)
 {
 	char cand[PATH_MAX + 64];
 	const char *env = getenv("SPANPROF_LIB");
@@ -222,9 +222,9 @@ static int sp_record_find_lib(char *out, size_t cap)
 		if (slash)
 			*slash = '\0';
 		snprintf(cand, sizeof cand, "%s/libspanprof.so", exe);
-		if (!sp_record_readable(cand))
+		if (!mg_record_readable(cand))
 			snprintf(cand, sizeof cand, "%s/../lib/libspanprof.so", exe);
-		if (!sp_record_readable(cand))
+		if (!mg_record_readable(cand))
 			snprintf(cand, sizeof cand, "%s/libspanprof.so", SPANPROF_LIBDIR);
 	}
 	if (!realpath(cand, out) || strlen(out) >= cap) {
@@ -239,7 +239,7 @@ static int sp_record_find_lib(char *out, size_t cap)
 /* If the library needs the ASan runtime, copies its soname ("libasan.so.8")
  * into out. The soname is a DT_NEEDED string of the library's .dynstr; a
  * byte search for it is enough for this one purpose. */
-static int sp_record_asan_runtime(const char *lib, char *out, size_t cap)
+static int mg_record_asan_runtime(const char *lib, char *out, size_t cap)
 {
 	int fd = open(lib, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -266,12 +266,12 @@ static int sp_record_asan_runtime(const char *lib, char *out, size_t cap)
 	return found;
 }
 
-static int sp_record_set_preload(const char *lib)
+static int mg_record_set_preload(const char *lib)
 {
 	char asan[64];
 	const char *old = getenv("LD_PRELOAD");
 	char value[3 * PATH_MAX];
-	int have_asan = sp_record_asan_runtime(lib, asan, sizeof asan);
+	int have_asan = mg_record_asan_runtime(lib, asan, sizeof asan);
 	snprintf(value, sizeof value, "%s%s%s%s%s", have_asan ? asan : "", have_asan ? ":" : "",
 	         lib, old && *old ? ":" : "", old && *old ? old : "");
 	if (have_asan) {
@@ -289,7 +289,7 @@ static int sp_record_set_preload(const char *lib)
 /* Creates a new directory ./spanprof.YYYYmmdd-HHMMSS, or -002 ... -999
  * appended when runs share a second: mkdir is atomic, so two records
  * started at once never get the same one. Names sort in time order. */
-static int sp_record_default_dir(char *out, size_t cap)
+static int mg_record_default_dir(char *out, size_t cap)
 {
 	char base[64];
 	time_t now = time(NULL);
@@ -313,7 +313,7 @@ static int sp_record_default_dir(char *out, size_t cap)
 
 /* mkdir -p: creates DIR and its missing parents (mode 0700), so that
  * `-o results/run1` works in a fresh tree. */
-static int sp_record_mkdirs(const char *dir)
+static int mg_record_mkdirs(const char *dir)
 {
 	char path[PATH_MAX];
 	if (strlen(dir) >= sizeof path) {
@@ -333,15 +333,15 @@ static int sp_record_mkdirs(const char *dir)
 }
 
 /* What the walk of an -o directory found. */
-typedef struct sp_record_used {
+typedef struct mg_record_used {
 	unsigned logs, foreign;
 	char first[PATH_MAX];         /* first log seen, for the message */
 	char first_foreign[PATH_MAX]; /* first *.splog that spanprof did not write */
-} sp_record_used;
+} mg_record_used;
 
-static int sp_record_note_log(const char *path, int is_file, void *ctx)
+static int mg_record_note_log(const char *path, int is_file, void *ctx)
 {
-	sp_record_used *u = ctx;
+	mg_record_used *u = ctx;
 	if (u->logs++ == 0)
 		snprintf(u->first, sizeof u->first, "%s", path);
 	if (!is_file || !rec_logs_is_ours(path)) {
@@ -351,7 +351,7 @@ static int sp_record_note_log(const char *path, int is_file, void *ctx)
 	return 0;
 }
 
-static int sp_record_remove_log(const char *path, int is_file, void *ctx)
+static int mg_record_remove_log(const char *path, int is_file, void *ctx)
 {
 	(void)is_file;
 	(void)ctx;
@@ -365,11 +365,11 @@ static int sp_record_remove_log(const char *path, int is_file, void *ctx)
 /* Refuses a directory that holds logs, unless force: then removes them,
  * after checking that every one is a spanprof log (nothing else is ever
  * removed: a foreign *.splog makes --force refuse too). */
-static int sp_record_clear_dir(const char *dir, int force)
+static int mg_record_clear_dir(const char *dir, int force)
 {
-	static sp_record_used u; /* two PATH_MAX buffers: not on the stack */
+	static mg_record_used u; /* two PATH_MAX buffers: not on the stack */
 	memset(&u, 0, sizeof u);
-	if (rec_logs_walk(dir, sp_record_note_log, &u) < 0) {
+	if (rec_logs_walk(dir, mg_record_note_log, &u) < 0) {
 		fprintf(stderr, "spanprof record: %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
@@ -389,13 +389,13 @@ static int sp_record_clear_dir(const char *dir, int force)
 		        u.first_foreign);
 		return -1;
 	}
-	return rec_logs_walk(dir, sp_record_remove_log, NULL) ? -1 : 0;
+	return rec_logs_walk(dir, mg_record_remove_log, NULL) ? -1 : 0;
 }
 
-static int sp_record_prepare_dir(const char *dir, int force, char *abs, size_t cap)
+static int mg_record_prepare_dir(const char *dir, int force, char *abs, size_t cap)
 {
 	struct stat st;
-	if (sp_record_mkdirs(dir) < 0) {
+	if (mg_record_mkdirs(dir) < 0) {
 		fprintf(stderr, "spanprof record: cannot create %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
@@ -403,7 +403,7 @@ static int sp_record_prepare_dir(const char *dir, int force, char *abs, size_t c
 		fprintf(stderr, "spanprof record: %s: not a directory\n", dir);
 		return -1;
 	}
-	if (sp_record_clear_dir(dir, force) < 0)
+	if (mg_record_clear_dir(dir, force) < 0)
 		return -1;
 	if (!realpath(dir, abs) || strlen(abs) >= cap) {
 		fprintf(stderr, "spanprof record: %s: %s\n", dir, strerror(errno));
@@ -412,7 +412,7 @@ static int sp_record_prepare_dir(const char *dir, int force, char *abs, size_t c
 	return 0;
 }
 
-static int sp_record_set_env(const sp_record_opts *o, const char *abs_dir)
+static int mg_record_set_env(const mg_record_opts *o, const char *abs_dir)
 {
 	char hz[32];
 	snprintf(hz, sizeof hz, "%ld", o->hz);
@@ -429,7 +429,7 @@ static int sp_record_set_env(const sp_record_opts *o, const char *abs_dir)
  * whether exec worked: on failure the child writes errno into it, which the
  * parent returns in *exec_errno (the child is then reaped). Returns the pid,
  * or -1 when pipe or fork failed. */
-static pid_t sp_record_spawn(char **argv, int *exec_errno)
+static pid_t mg_record_spawn(char **argv, int *exec_errno)
 {
 	int fds[2];
 	*exec_errno = 0;
@@ -463,7 +463,7 @@ static pid_t sp_record_spawn(char **argv, int *exec_errno)
 	return pid;
 }
 
-static int sp_record_wait(pid_t pid)
+static int mg_record_wait(pid_t pid)
 {
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0) {
@@ -475,7 +475,7 @@ static int sp_record_wait(pid_t pid)
 
 /* Waits for the program for at most timeout_ns; 1 and *status when it
  * ended, 0 on timeout, -1 on error. SIGCHLD is blocked by the caller. */
-static int sp_record_wait_for(pid_t pid, uint64_t timeout_ns, int *status)
+static int mg_record_wait_for(pid_t pid, uint64_t timeout_ns, int *status)
 {
 	sigset_t chld;
 	sigemptyset(&chld);
@@ -510,29 +510,29 @@ static int sp_record_wait_for(pid_t pid, uint64_t timeout_ns, int *status)
 /* --duration: lets the program run for duration_ns, then stops it (SIGINT,
  * SIGTERM, SIGKILL, a grace period apart). Returns its wait status, or -1;
  * *stopped = 1 when it ended after one of our signals. */
-static int sp_record_wait_duration(pid_t pid, uint64_t duration_ns, int *stopped)
+static int mg_record_wait_duration(pid_t pid, uint64_t duration_ns, int *stopped)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGKILL};
-	int status = 0, rc = sp_record_wait_for(pid, duration_ns, &status);
+	int status = 0, rc = mg_record_wait_for(pid, duration_ns, &status);
 	*stopped = 0;
 	for (size_t i = 0; rc == 0 && i < sizeof sigs / sizeof sigs[0]; i++) {
 		kill(pid, sigs[i]);
 		*stopped = 1;
-		rc = sp_record_wait_for(
+		rc = mg_record_wait_for(
 		    pid, sigs[i] == SIGKILL ? UINT64_MAX / 2 : SP_RECORD_GRACE_S * 1000000000ull,
 		    &status);
 	}
 	return rc == 1 ? status : -1;
 }
 
-static int sp_record_is_log(const char *name)
+static int mg_record_is_log(const char *name)
 {
 	size_t len = strlen(name);
 	return len > 6 && !strcmp(name + len - 6, ".splog");
 }
 
 /* Lists the logs of this run (written since it started) on stderr. */
-static void sp_record_list_logs(const char *dir, time_t since)
+static void mg_record_list_logs(const char *dir, time_t since)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -544,7 +544,7 @@ static void sp_record_list_logs(const char *dir, time_t since)
 		char path[PATH_MAX + 256];
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if (!sp_record_is_log(e->d_name) || stat(path, &st) < 0 || st.st_mtime < since)
+		if (!mg_record_is_log(e->d_name) || stat(path, &st) < 0 || st.st_mtime < since)
 			continue;
 		fprintf(stderr, "  %s (%lld bytes)\n", path, (long long)st.st_size);
 		count++;
@@ -556,7 +556,7 @@ static void sp_record_list_logs(const char *dir, time_t since)
 
 /* One line when the logs say anything was lost or damaged, one when some
  * threads could not be sampled; else nothing. */
-static void sp_record_report_loss(const char *dir)
+static void mg_record_report_loss(const char *dir)
 {
 	rec_loss loss;
 	char line[512];
@@ -572,7 +572,7 @@ static void sp_record_report_loss(const char *dir)
 }
 
 /* Exit with the child's status, or die of its signal like it did. */
-static int sp_record_finish(int status)
+static int mg_record_finish(int status)
 {
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -590,25 +590,25 @@ static int sp_record_finish(int status)
 	return 128 + sig;
 }
 
-int sp_cmd_record(int argc, char **argv)
+int mg_cmd_record(int argc, char **argv)
 {
-	sp_record_opts o = {.hz = 999};
-	int rc = sp_record_parse(argc, argv, &o);
+	mg_record_opts o = {.hz = 999};
+	int rc = mg_record_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
-	if (sp_record_check_program(o.argv[0]) < 0)
+	if (mg_record_check_program(o.argv[0]) < 0)
 		return 1;
 	char lib[PATH_MAX], dir[PATH_MAX], abs_dir[PATH_MAX];
-	if (sp_record_find_lib(lib, sizeof lib) < 0)
+	if (mg_record_find_lib(lib, sizeof lib) < 0)
 		return 1;
 	if (!o.out_dir) {
-		if (sp_record_default_dir(dir, sizeof dir) < 0)
+		if (mg_record_default_dir(dir, sizeof dir) < 0)
 			return 1;
 		o.out_dir = dir;
 	}
-	if (sp_record_prepare_dir(o.out_dir, o.force, abs_dir, sizeof abs_dir) < 0)
+	if (mg_record_prepare_dir(o.out_dir, o.force, abs_dir, sizeof abs_dir) < 0)
 		return 1;
-	if (sp_record_set_env(&o, abs_dir) < 0 || sp_record_set_preload(lib) < 0) {
+	if (mg_record_set_env(&o, abs_dir) < 0 || mg_record_set_preload(lib) < 0) {
 		fprintf(stderr, "spanprof record: cannot set the environment: %s\n",
 		        strerror(errno));
 		return 1;
@@ -621,7 +621,7 @@ int sp_cmd_record(int argc, char **argv)
 		sigaddset(&chld, SIGCHLD);
 		sigprocmask(SIG_BLOCK, &chld, NULL);
 	}
-	pid_t pid = sp_record_spawn(o.argv, &exec_errno);
+	pid_t pid = mg_record_spawn(o.argv, &exec_errno);
 	if (pid < 0) {
 		fprintf(stderr, "spanprof record: fork: %s\n", strerror(errno));
 		return 1;
@@ -635,16 +635,16 @@ int sp_cmd_record(int argc, char **argv)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	int stopped = 0;
-	int status = o.duration_ns ? sp_record_wait_duration(pid, o.duration_ns, &stopped)
-	                           : sp_record_wait(pid);
+	int status = o.duration_ns ? mg_record_wait_duration(pid, o.duration_ns, &stopped)
+	                           : mg_record_wait(pid);
 	if (status < 0) {
 		fprintf(stderr, "spanprof record: waitpid: %s\n", strerror(errno));
 		return 1;
 	}
-	sp_record_list_logs(abs_dir, started);
-	sp_record_report_loss(abs_dir);
+	mg_record_list_logs(abs_dir, started);
+	mg_record_report_loss(abs_dir);
 	if (stopped && (WIFSIGNALED(status) || WEXITSTATUS(status) == 128 + SIGINT ||
 	                WEXITSTATUS(status) == 128 + SIGTERM))
 		return 0; /* it ended because --duration said so */
-	return sp_record_finish(status);
+	return mg_record_finish(status);
 }

@@ -192,7 +192,7 @@ static int spans_parse(int argc, char **argv, spans_opts *o)
 	return 0;
 }
 
-int sp_cmd_spans(int argc, char **argv)
+int mg_cmd_spans(int argc, char **argv)
 {
 	spans_opts o = {0};
 	int p = spans_parse(argc, argv, &o);

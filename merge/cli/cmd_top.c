@@ -596,7 +596,7 @@ static int mg_top_progress(void *arg)
 	return 0;
 }
 
-int sp_cmd_top(int argc, char **argv)
+int mg_cmd_top(int argc, char **argv)
 {
 	mg_top_opts o = {0};
 	int p = mg_top_parse(argc, argv, &o);

@@ -12,22 +12,22 @@
 #include "mg_err.h"
 #include "spanprof.h"
 
-static const struct sp_command {
+static const struct mg_command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
-} sp_commands[] = {SP_CLI_COMMANDS};
+} mg_commands[] = {SP_CLI_COMMANDS};
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: spanprof COMMAND [ARGS...]\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof sp_commands / sizeof sp_commands[0]; i++)
-		fprintf(out, "  %-8s %s\n", sp_commands[i].name, sp_commands[i].summary);
+	for (size_t i = 0; i < sizeof mg_commands / sizeof mg_commands[0]; i++)
+		fprintf(out, "  %-8s %s\n", mg_commands[i].name, mg_commands[i].summary);
 	fprintf(out, "\n'spanprof COMMAND --help' describes one command.\n");
 }
 
 /* Warnings of the lower layers: "spanprof COMMAND: warning: TEXT". */
-static void sp_cli_warn(void *cmd, const char *text)
+static void mg_cli_warn(void *cmd, const char *text)
 {
 	fprintf(stderr, "spanprof %s: warning: %s\n", (const char *)cmd, text);
 }
@@ -47,12 +47,12 @@ int main(int argc, char **argv)
 		       SPANPROF_VERSION_PATCH);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof sp_commands / sizeof sp_commands[0]; i++)
-		if (!strcmp(argv[1], sp_commands[i].name)) {
-			mg_warn_set_handler(sp_cli_warn, (void *)sp_commands[i].name);
-			int status = sp_commands[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof mg_commands / sizeof mg_commands[0]; i++)
+		if (!strcmp(argv[1], mg_commands[i].name)) {
+			mg_warn_set_handler(mg_cli_warn, (void *)mg_commands[i].name);
+			int status = mg_commands[i].run(argc - 1, argv + 1);
 			/* the one place that prints a lower layer's error */
-			mg_err_print(sp_commands[i].name);
+			mg_err_print(mg_commands[i].name);
 			return status;
 		}
 	fprintf(stderr, "spanprof: unknown command '%s' (try 'spanprof --help')\n", argv[1]);

@@ -61,10 +61,10 @@ int rec_logs_is_ours(const char *path)
 		return 0;
 	if (st.st_size == 0)
 		return 1;
-	sp_reader *r = NULL;
-	sp_record rec;
-	int ours = sp_reader_open(path, &r) == 0 && sp_reader_next(r, &rec) == 1 &&
+	lc_reader *r = NULL;
+	lc_record rec;
+	int ours = lc_reader_open(path, &r) == 0 && lc_reader_next(r, &rec) == 1 &&
 	           rec.type == SP_REC_PROCESS;
-	sp_reader_close(r);
+	lc_reader_close(r);
 	return ours;
 }

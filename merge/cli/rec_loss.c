@@ -84,7 +84,7 @@ static void rec_lost_set_sum(const rec_lost_set *set, rec_loss *out)
 }
 
 /* A thread ends: count it when it used CPU and has no sample. */
-static void rec_gaps_thread_end(rec_loss *out, mg_hash *sampled, const sp_rec_thread_end *e)
+static void rec_gaps_thread_end(rec_loss *out, mg_hash *sampled, const lc_rec_thread_end *e)
 {
 	if (e->cpu_ns && !mg_hash_get(sampled, e->tid, 0)) {
 		out->gap_threads++;
@@ -97,7 +97,7 @@ static void rec_gaps_thread_end(rec_loss *out, mg_hash *sampled, const sp_rec_th
 	mg_hash_del(sampled, e->tid, 0);
 }
 
-static int rec_loss_count(rec_loss *out, rec_lost_set *set, mg_hash *sampled, const sp_record *rec)
+static int rec_loss_count(rec_loss *out, rec_lost_set *set, mg_hash *sampled, const lc_record *rec)
 {
 	switch (rec->type) {
 	case SP_REC_THREAD: /* a new thread (or a reused tid) starts unsampled */
@@ -135,30 +135,30 @@ static int rec_loss_count(rec_loss *out, rec_lost_set *set, mg_hash *sampled, co
 static int rec_loss_log(const char *path, int is_file, void *ctx)
 {
 	rec_loss *out = ctx;
-	sp_reader *r = NULL;
+	lc_reader *r = NULL;
 	struct stat st;
 	if (is_file && stat(path, &st) == 0 && st.st_size == 0) {
 		out->logs++; /* a process that ended before its first write */
 		return 0;
 	}
-	if (!is_file || sp_reader_open(path, &r) < 0) {
+	if (!is_file || lc_reader_open(path, &r) < 0) {
 		out->unreadable++;
 		return 0;
 	}
 	rec_lost_set set = {0};
 	mg_hash sampled = {0};
-	sp_record rec;
+	lc_record rec;
 	int rc, err = 0;
-	while (!err && (rc = sp_reader_next(r, &rec)) == 1)
+	while (!err && (rc = lc_reader_next(r, &rec)) == 1)
 		err = rec_loss_count(out, &set, &sampled, &rec);
 	mg_hash_free(&sampled);
-	if (!err && rc < 0 && sp_reader_damage_count(r) == 0)
+	if (!err && rc < 0 && lc_reader_damage_count(r) == 0)
 		out->unreadable++; /* not a log, or damaged from its first frame */
-	out->damaged += sp_reader_damage_count(r);
+	out->damaged += lc_reader_damage_count(r);
 	out->logs++;
 	rec_lost_set_sum(&set, out);
 	free(set.slots);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	if (err)
 		errno = ENOMEM;
 	return err;

@@ -19,7 +19,7 @@
 /* Length of the valid UTF-8 sequence at s (avail bytes left), or 0 if it
  * is invalid (RFC 3629: no overlong forms, no surrogates, nothing above
  * U+10FFFF, no sequence cut by the end). */
-size_t sp_json_utf8_len(const unsigned char *s, size_t avail)
+size_t mg_json_utf8_len(const unsigned char *s, size_t avail)
 {
 	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
 	size_t n;
@@ -41,12 +41,12 @@ size_t sp_json_utf8_len(const unsigned char *s, size_t avail)
 	return n;
 }
 
-void sp_json_strn(FILE *out, const char *str, size_t len)
+void mg_json_strn(FILE *out, const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str, *end = s + len, *run = s;
 	putc('"', out);
 	while (s < end) {
-		size_t n = sp_json_utf8_len(s, (size_t)(end - s));
+		size_t n = mg_json_utf8_len(s, (size_t)(end - s));
 		if (n != 0 && *s != '"' && *s != '\\' && *s >= 0x20) {
 			s += n; /* plain: stays in the run */
 			continue;
@@ -64,15 +64,15 @@ void sp_json_strn(FILE *out, const char *str, size_t len)
 	putc('"', out);
 }
 
-void sp_json_str(FILE *out, const char *s)
+void mg_json_str(FILE *out, const char *s)
 {
 	if (s)
-		sp_json_strn(out, s, strlen(s));
+		mg_json_strn(out, s, strlen(s));
 	else
 		fputs("null", out);
 }
 
-void sp_json_double(FILE *out, double d)
+void mg_json_double(FILE *out, double d)
 {
 	if (isfinite(d))
 		fprintf(out, "%.17g", d);
@@ -80,14 +80,14 @@ void sp_json_double(FILE *out, double d)
 		fputs("null", out);
 }
 
-void sp_json_value(FILE *out, sqlite3_stmt *st, int col)
+void mg_json_value(FILE *out, sqlite3_stmt *st, int col)
 {
 	switch (sqlite3_column_type(st, col)) {
 	case SQLITE_INTEGER:
 		fprintf(out, "%lld", (long long)sqlite3_column_int64(st, col));
 		break;
 	case SQLITE_FLOAT:
-		sp_json_double(out, sqlite3_column_double(st, col));
+		mg_json_double(out, sqlite3_column_double(st, col));
 		break;
 	case SQLITE_TEXT:
 	case SQLITE_BLOB: {
@@ -95,7 +95,7 @@ void sp_json_value(FILE *out, sqlite3_stmt *st, int col)
 		const char *s = (const char *)sqlite3_column_text(st, col);
 		size_t len = (size_t)sqlite3_column_bytes(st, col);
 		if (s)
-			sp_json_strn(out, s, len);
+			mg_json_strn(out, s, len);
 		else
 			fputs("null", out);
 		break;
@@ -123,37 +123,37 @@ static void json_fixed(FILE *out, int64_t ns, int digits, int64_t div)
 	fprintf(out, "%" PRIu64 ".%0*" PRIu64, whole, digits, frac);
 }
 
-void sp_json_ms(FILE *out, int64_t ns)
+void mg_json_ms(FILE *out, int64_t ns)
 {
 	json_fixed(out, ns, 6, 1000000);
 }
 
-void sp_json_us(FILE *out, int64_t ns)
+void mg_json_us(FILE *out, int64_t ns)
 {
 	json_fixed(out, ns, 3, 1000);
 }
 
 /* --- the nesting writer --- */
 
-void sp_json_init(sp_json *w, FILE *out, unsigned flags)
+void mg_json_init(mg_json *w, FILE *out, unsigned flags)
 {
 	memset(w, 0, sizeof *w);
 	w->out = out;
 	w->flags = flags;
 }
 
-static uint64_t json_level_bit(const sp_json *w)
+static uint64_t json_level_bit(const mg_json *w)
 {
 	return (uint64_t)1 << (w->depth - 1);
 }
 
-static int json_in_object(const sp_json *w)
+static int json_in_object(const mg_json *w)
 {
 	return w->depth > 0 && (w->in_object & json_level_bit(w));
 }
 
 /* Writes what must come before a value or a key at the current level. */
-static void json_sep(sp_json *w)
+static void json_sep(mg_json *w)
 {
 	if (w->depth == 0)
 		return;
@@ -167,7 +167,7 @@ static void json_sep(sp_json *w)
 
 /* Before a value: the separator, unless it is the value of a key. A value
  * in an object without its key is a misuse. */
-static void json_item(sp_json *w)
+static void json_item(mg_json *w)
 {
 	if (w->after_key) {
 		w->after_key = 0;
@@ -178,7 +178,7 @@ static void json_item(sp_json *w)
 	json_sep(w);
 }
 
-static void json_begin(sp_json *w, char open)
+static void json_begin(mg_json *w, char open)
 {
 	json_item(w);
 	if (w->depth >= SP_JSON_MAX_DEPTH) {
@@ -194,7 +194,7 @@ static void json_begin(sp_json *w, char open)
 	putc(open, w->out);
 }
 
-static void json_end(sp_json *w, char close)
+static void json_end(mg_json *w, char close)
 {
 	if (w->depth == 0 || w->after_key || json_in_object(w) != (close == '}')) {
 		w->misuse = 1;
@@ -206,73 +206,73 @@ static void json_end(sp_json *w, char close)
 	putc(close, w->out);
 }
 
-void sp_json_begin_object(sp_json *w)
+void mg_json_begin_object(mg_json *w)
 {
 	json_begin(w, '{');
 }
 
-void sp_json_end_object(sp_json *w)
+void mg_json_end_object(mg_json *w)
 {
 	json_end(w, '}');
 }
 
-void sp_json_begin_array(sp_json *w)
+void mg_json_begin_array(mg_json *w)
 {
 	json_begin(w, '[');
 }
 
-void sp_json_end_array(sp_json *w)
+void mg_json_end_array(mg_json *w)
 {
 	json_end(w, ']');
 }
 
-void sp_json_key(sp_json *w, const char *key)
+void mg_json_key(mg_json *w, const char *key)
 {
 	if (w->after_key || !json_in_object(w))
 		w->misuse = 1;
 	json_sep(w);
-	sp_json_str(w->out, key ? key : "");
+	mg_json_str(w->out, key ? key : "");
 	fputs(w->flags & SP_JSON_SPACED ? ": " : ":", w->out);
 	w->after_key = 1;
 }
 
-void sp_json_put_str(sp_json *w, const char *s)
+void mg_json_put_str(mg_json *w, const char *s)
 {
 	json_item(w);
-	sp_json_str(w->out, s);
+	mg_json_str(w->out, s);
 }
 
-void sp_json_put_int(sp_json *w, int64_t v)
+void mg_json_put_int(mg_json *w, int64_t v)
 {
 	json_item(w);
 	fprintf(w->out, "%" PRId64, v);
 }
 
-void sp_json_put_double(sp_json *w, double d)
+void mg_json_put_double(mg_json *w, double d)
 {
 	json_item(w);
-	sp_json_double(w->out, d);
+	mg_json_double(w->out, d);
 }
 
-void sp_json_put_null(sp_json *w)
+void mg_json_put_null(mg_json *w)
 {
 	json_item(w);
 	fputs("null", w->out);
 }
 
-void sp_json_put_bool(sp_json *w, int v)
+void mg_json_put_bool(mg_json *w, int v)
 {
 	json_item(w);
 	fputs(v ? "true" : "false", w->out);
 }
 
-void sp_json_put_column(sp_json *w, sqlite3_stmt *st, int col)
+void mg_json_put_column(mg_json *w, sqlite3_stmt *st, int col)
 {
 	json_item(w);
-	sp_json_value(w->out, st, col);
+	mg_json_value(w->out, st, col);
 }
 
-int sp_json_finish(const sp_json *w)
+int mg_json_finish(const mg_json *w)
 {
 	return w->depth == 0 && !w->after_key && !w->misuse ? 0 : -1;
 }

@@ -12,10 +12,10 @@
  *   - numbers that JSON cannot hold (inf, -inf, NaN) are written as null.
  *
  * Two layers:
- *   - value writers (sp_json_str, sp_json_double, sp_json_value, ...) write
+ *   - value writers (mg_json_str, mg_json_double, mg_json_value, ...) write
  *     one value; column-oriented formats (firefox) lay out their arrays
  *     themselves and call these for the values;
- *   - sp_json, a writer that tracks nesting and commas: begin/end objects
+ *   - mg_json, a writer that tracks nesting and commas: begin/end objects
  *     and arrays, keys and values, and the separators come by themselves.
  *
  * Write errors are left in the FILE (check ferror once at the end).
@@ -34,21 +34,21 @@
 /* Length of the valid UTF-8 sequence at s (avail bytes left), or 0 when it
  * is invalid (RFC 3629): for writers of other formats that must replace
  * invalid bytes too (OTLP strings). */
-size_t sp_json_utf8_len(const unsigned char *s, size_t avail);
+size_t mg_json_utf8_len(const unsigned char *s, size_t avail);
 
 /* Writes s as a JSON string literal (with quotes); NULL writes null. */
-void sp_json_str(FILE *out, const char *s);
+void mg_json_str(FILE *out, const char *s);
 /* The same for len bytes (which may hold NUL: written as \u0000). */
-void sp_json_strn(FILE *out, const char *s, size_t len);
+void mg_json_strn(FILE *out, const char *s, size_t len);
 /* Writes d with round-trip precision (%.17g), or null if not finite. */
-void sp_json_double(FILE *out, double d);
+void mg_json_double(FILE *out, double d);
 /* Writes a SQLite value as JSON (integer, number, string or null; a blob
  * is written as a string of its bytes, with invalid UTF-8 replaced). */
-void sp_json_value(FILE *out, sqlite3_stmt *st, int col);
+void mg_json_value(FILE *out, sqlite3_stmt *st, int col);
 /* Writes ns as milliseconds / microseconds with ns precision (exact
  * decimals, no exponent, no trailing zeros). */
-void sp_json_ms(FILE *out, int64_t ns);
-void sp_json_us(FILE *out, int64_t ns);
+void mg_json_ms(FILE *out, int64_t ns);
+void mg_json_us(FILE *out, int64_t ns);
 
 /* --- the nesting writer --- */
 
@@ -61,7 +61,7 @@ enum {
 
 #define SP_JSON_MAX_DEPTH 64
 
-typedef struct sp_json {
+typedef struct mg_json {
 	FILE *out;
 	unsigned flags;
 	unsigned depth;     /* open containers */
@@ -70,26 +70,26 @@ typedef struct sp_json {
 	int after_key;      /* a key was written: its value comes next */
 	int misuse;         /* nesting error (too deep, unbalanced, key outside
 	                     * an object): a bug in the caller */
-} sp_json;
+} mg_json;
 
 /* Starts a writer on out (not owned). */
-void sp_json_init(sp_json *w, FILE *out, unsigned flags);
+void mg_json_init(mg_json *w, FILE *out, unsigned flags);
 
-void sp_json_begin_object(sp_json *w);
-void sp_json_end_object(sp_json *w);
-void sp_json_begin_array(sp_json *w);
-void sp_json_end_array(sp_json *w);
+void mg_json_begin_object(mg_json *w);
+void mg_json_end_object(mg_json *w);
+void mg_json_begin_array(mg_json *w);
+void mg_json_end_array(mg_json *w);
 /* Writes an object member's key; the next value call writes its value. */
-void sp_json_key(sp_json *w, const char *key);
+void mg_json_key(mg_json *w, const char *key);
 
-void sp_json_put_str(sp_json *w, const char *s); /* NULL: null */
-void sp_json_put_int(sp_json *w, int64_t v);
-void sp_json_put_double(sp_json *w, double d); /* non-finite: null */
-void sp_json_put_null(sp_json *w);
-void sp_json_put_bool(sp_json *w, int v);
-void sp_json_put_column(sp_json *w, sqlite3_stmt *st, int col);
+void mg_json_put_str(mg_json *w, const char *s); /* NULL: null */
+void mg_json_put_int(mg_json *w, int64_t v);
+void mg_json_put_double(mg_json *w, double d); /* non-finite: null */
+void mg_json_put_null(mg_json *w);
+void mg_json_put_bool(mg_json *w, int v);
+void mg_json_put_column(mg_json *w, sqlite3_stmt *st, int col);
 
 /* 0 if every container was closed and nothing was misused, else -1. */
-int sp_json_finish(const sp_json *w);
+int mg_json_finish(const mg_json *w);
 
 #endif

@@ -116,25 +116,25 @@ int mg_parse_time(const char *s, uint64_t now_ns, uint64_t *out_ns)
 		return -1;
 	if (s[0] == '-') {
 		uint64_t ago;
-		if (sp_parse_duration(s + 1, &ago) != 0 || ago > now_ns)
+		if (lc_parse_duration(s + 1, &ago) != 0 || ago > now_ns)
 			return -1;
 		*out_ns = now_ns - ago;
 		return 0;
 	}
 	if (s[strspn(s, "0123456789")] == '\0')
-		return sp_parse_count(s, 1, UINT64_MAX, out_ns) == 0 ? 0 : -1;
+		return lc_parse_count(s, 1, UINT64_MAX, out_ns) == 0 ? 0 : -1;
 	return parse_rfc3339(s, out_ns);
 }
 
 /* First time the log covers: its SEGMENT start, else its PROCESS start. */
 static uint64_t log_first_ns(const char *path)
 {
-	sp_reader *r = NULL;
-	if (sp_reader_open(path, &r) != 0)
+	lc_reader *r = NULL;
+	if (lc_reader_open(path, &r) != 0)
 		return 0;
-	sp_record rec;
+	lc_record rec;
 	uint64_t first = 0;
-	for (int i = 0; i < 8 && sp_reader_next(r, &rec) == 1; i++) {
+	for (int i = 0; i < 8 && lc_reader_next(r, &rec) == 1; i++) {
 		if (rec.type == SP_REC_PROCESS)
 			first = rec.ts_ns;
 		if (rec.type == SP_REC_SEGMENT && rec.u.segment.kind == SP_SEGMENT_START) {
@@ -142,7 +142,7 @@ static uint64_t log_first_ns(const char *path)
 			break;
 		}
 	}
-	sp_reader_close(r);
+	lc_reader_close(r);
 	return first;
 }
 

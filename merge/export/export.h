@@ -17,7 +17,7 @@
  * functions) and interned strings; none grows with the number of samples
  * or spans (see docs/export.md, "Memory").
  *
- * Threading: single-threaded; one sp_export per export run.
+ * Threading: single-threaded; one mg_export per export run.
  */
 #ifndef SP_EXPORT_H
 #define SP_EXPORT_H
@@ -26,14 +26,14 @@
 #include <stdio.h>
 #include <sqlite3.h>
 
-#include "json.h"      /* the JSON writers share sp_json_* */
+#include "json.h"      /* the JSON writers share mg_json_* */
 #include "mg_cli.h"    /* the progress line */
 #include "mg_strtab.h" /* the string tables of the formats */
 
 /* Up to this many sampled threads, per-thread queries scan x_samples. */
 #define SP_EXPORT_SCAN_THREADS 8
 
-enum sp_export_format {
+enum mg_export_format {
 	SP_EXPORT_FIREFOX,
 	SP_EXPORT_CHROME,
 	SP_EXPORT_PPROF,
@@ -43,8 +43,8 @@ enum sp_export_format {
 };
 
 /* What the user asked for; all-zero means "everything, to stdout". */
-struct sp_export_opts {
-	enum sp_export_format format;
+struct mg_export_opts {
+	enum mg_export_format format;
 	const char *db_path;
 	const char *out_path;  /* NULL: stdout */
 	const char *span_name; /* NULL: no span filter */
@@ -55,21 +55,21 @@ struct sp_export_opts {
 };
 
 /* One function (frames with the same name and module share it). */
-struct sp_xfunc {
+struct mg_xfunc {
 	char *name;
 	char *file; /* may be NULL */
 	char *module;
 };
 
 /* One row of frames, sorted by frame_id. */
-struct sp_xframe {
+struct mg_xframe {
 	int64_t frame_id;
 	int32_t func_idx; /* index into funcs */
 	int32_t line;     /* 0: unknown */
 };
 
 /* One node of the call-site trie, sorted by stack_id. */
-struct sp_xstack {
+struct mg_xstack {
 	int64_t stack_id;
 	int32_t parent_idx; /* index into stacks, -1 at the root */
 	int32_t frame_idx;  /* index into frames, -1 if the frame is missing */
@@ -77,17 +77,17 @@ struct sp_xstack {
 	int32_t order;      /* position in (depth, stack_id) order: parents first */
 };
 
-struct sp_export {
-	const struct sp_export_opts *opts;
+struct mg_export {
+	const struct mg_export_opts *opts;
 	sqlite3 *db;
 	FILE *out; /* JSON/text exporters write here (pprof writes gzip to out_fd) */
 	int out_fd;
 	int out_owned; /* out is ours to fclose (not stdout) */
-	struct sp_xfunc *funcs;
+	struct mg_xfunc *funcs;
 	size_t nfuncs;
-	struct sp_xframe *frames;
+	struct mg_xframe *frames;
 	size_t nframes;
-	struct sp_xstack *stacks;
+	struct mg_xstack *stacks;
 	size_t nstacks;
 	int64_t nsel_samples, nsel_spans; /* rows in x_samples / x_spans */
 	int64_t min_ns, max_ns;           /* time range of the selection */
@@ -102,43 +102,43 @@ struct sp_export {
  * writes to a temporary file renamed over opts->out_path on success.
  * Records a one-line reason on failure (common/mg_err.h): the command
  * prints it. Returns 0, or -SP_E... */
-int sp_export_run(const struct sp_export_opts *opts);
+int mg_export_run(const struct mg_export_opts *opts);
 
-/* The per-format writers, called by sp_export_run with tables loaded. */
-int sp_export_firefox(struct sp_export *x);
-int sp_export_chrome(struct sp_export *x);
-int sp_export_pprof(struct sp_export *x);
-int sp_export_folded(struct sp_export *x);
-int sp_export_speedscope(struct sp_export *x);
-int sp_export_otlp(struct sp_export *x);
+/* The per-format writers, called by mg_export_run with tables loaded. */
+int mg_export_firefox(struct mg_export *x);
+int mg_export_chrome(struct mg_export *x);
+int mg_export_pprof(struct mg_export *x);
+int mg_export_folded(struct mg_export *x);
+int mg_export_speedscope(struct mg_export *x);
+int mg_export_otlp(struct mg_export *x);
 
 /* For commands that read the database like an export but write no file
  * ('spanprof push'): opens and checks it and builds the views as
- * sp_export_run does (x is reset first). 0, or -SP_E... (recorded:
+ * mg_export_run does (x is reset first). 0, or -SP_E... (recorded:
  * common/mg_err.h).
- * sp_export_close frees what sp_export_open took, also after a failure. */
-int sp_export_open(struct sp_export *x, const struct sp_export_opts *opts);
-void sp_export_close(struct sp_export *x);
+ * mg_export_close frees what mg_export_open took, also after a failure. */
+int mg_export_open(struct mg_export *x, const struct mg_export_opts *opts);
+void mg_export_close(struct mg_export *x);
 
 /* --- OTLP traces (export_otlp.c), shared by export and push --- */
 
 /* A growable byte buffer. */
-struct sp_otlp_buf {
+struct mg_otlp_buf {
 	uint8_t *p;
 	size_t len, cap;
 };
-int sp_otlp_buf_reserve(struct sp_otlp_buf *b, size_t more);
-int sp_otlp_buf_put(struct sp_otlp_buf *b, const void *data, size_t len);
+int mg_otlp_buf_reserve(struct mg_otlp_buf *b, size_t more);
+int mg_otlp_buf_put(struct mg_otlp_buf *b, const void *data, size_t len);
 /* Appends the key of length-delimited field `field` and the length len:
  * the framing of a message whose packed bytes follow. */
-int sp_otlp_put_len(struct sp_otlp_buf *b, unsigned field, uint64_t len);
-void sp_otlp_buf_free(struct sp_otlp_buf *b);
+int mg_otlp_put_len(struct mg_otlp_buf *b, unsigned field, uint64_t len);
+void mg_otlp_buf_free(struct mg_otlp_buf *b);
 
 /* Receives the pieces of the selected spans, process by process: process()
  * with its packed Resource, then chunk() once or more with a packed
  * ScopeSpans of nspans spans, then process_end(). Pointers are valid
  * during the call only. A non-zero return stops the scan with that code. */
-struct sp_otlp_sink {
+struct mg_otlp_sink {
 	void *ctx;
 	int (*process)(void *ctx, int64_t pid, const uint8_t *resource, size_t len);
 	int (*chunk)(void *ctx, const uint8_t *scope_spans, size_t len, int64_t nspans);
@@ -146,38 +146,38 @@ struct sp_otlp_sink {
 };
 /* Scans x_spans in (pid, start) order; a chunk is cut once it holds
  * chunk_bytes or more (one span past the limit at most). 0 or -SP_E... */
-int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *sink);
+int mg_otlp_scan(struct mg_export *x, size_t chunk_bytes, struct mg_otlp_sink *sink);
 
 /* --- helpers (export_common.c; spools: export_output.c) --- */
 
 /* Prepares sql; on error records it and returns NULL. */
-sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql);
+sqlite3_stmt *mg_export_prepare(struct mg_export *x, const char *sql);
 /* The exported threads, one row each, ordered by (pid, tid): columns
  * pid, tid, thread name (or NULL), executable of its process (or NULL).
  * NULL on error (recorded). */
-sqlite3_stmt *sp_export_threads(struct sp_export *x);
+sqlite3_stmt *mg_export_threads(struct mg_export *x);
 /* sqlite3_step wrapper: 1 = row, 0 = done, -SP_EIO = error (recorded). */
-int sp_export_step(struct sp_export *x, sqlite3_stmt *st);
+int mg_export_step(struct mg_export *x, sqlite3_stmt *st);
 /* Index of stack_id in x->stacks, or -1. */
-int32_t sp_export_stack_idx(const struct sp_export *x, int64_t stack_id);
+int32_t mg_export_stack_idx(const struct mg_export *x, int64_t stack_id);
 /* Frame name of stack node idx (never NULL). */
-const char *sp_export_stack_name(const struct sp_export *x, int32_t stack_idx);
+const char *mg_export_stack_name(const struct mg_export *x, int32_t stack_idx);
 /* Attribute rows come sorted by (span, key, newest first): returns 1 if key
  * repeats the previous row's key (an older value to skip), else remembers
  * it. *prev is malloc'd; free it and set NULL when a new span starts. */
-int sp_export_dup_key(char **prev, const char *key);
+int mg_export_dup_key(char **prev, const char *key);
 /* Counts a row for the progress line. */
-void sp_export_tick(struct sp_export *x);
+void mg_export_tick(struct mg_export *x);
 
 /* A spool: one JSON array column written to a temp file, to be copied into
  * the output later (column-oriented formats need several arrays per pass). */
-struct sp_spool {
+struct mg_spool {
 	FILE *f;
 	uint64_t n;
 };
-int sp_spool_open(struct sp_spool *sp);
-FILE *sp_spool_next(struct sp_spool *sp); /* writes the separator, returns f */
-int sp_spool_copy(struct sp_spool *sp, FILE *out);
-void sp_spool_close(struct sp_spool *sp);
+int mg_spool_open(struct mg_spool *sp);
+FILE *mg_spool_next(struct mg_spool *sp); /* writes the separator, returns f */
+int mg_spool_copy(struct mg_spool *sp, FILE *out);
+void mg_spool_close(struct mg_spool *sp);
 
 #endif

@@ -30,7 +30,7 @@
 #define CH_CHUNK_SAMPLES 1000
 
 struct ch {
-	struct sp_export *x;
+	struct mg_export *x;
 	int64_t base_ns;
 	uint8_t *sent; /* bitmap over x->stacks */
 	int nevents;
@@ -45,11 +45,11 @@ static FILE *ch_event(struct ch *ch)
 
 static int ch_metadata(struct ch *ch)
 {
-	struct sp_export *x = ch->x;
-	sqlite3_stmt *st = sp_export_threads(x);
+	struct mg_export *x = ch->x;
+	sqlite3_stmt *st = mg_export_threads(x);
 	int rc = st ? 0 : -SP_EIO;
 	int64_t last_pid = INT64_MIN;
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = 0;
 		int64_t pid = sqlite3_column_int64(st, 0), tid = sqlite3_column_int64(st, 1);
 		const char *tname = (const char *)sqlite3_column_text(st, 2);
@@ -61,7 +61,7 @@ static int ch_metadata(struct ch *ch)
 			        "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%" PRId64
 			        ",\"tid\":%" PRId64 ",\"args\":{\"name\":",
 			        pid, pid);
-			sp_json_str(o, base && *base ? base : "process");
+			mg_json_str(o, base && *base ? base : "process");
 			fputs("}}", o);
 			last_pid = pid;
 		}
@@ -71,7 +71,7 @@ static int ch_metadata(struct ch *ch)
 			        "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%" PRId64
 			        ",\"tid\":%" PRId64 ",\"args\":{\"name\":",
 			        pid, tid);
-			sp_json_str(o, tname);
+			mg_json_str(o, tname);
 			fputs("}}", o);
 		}
 	}
@@ -92,12 +92,12 @@ static void ch_span_begin(struct ch *ch, sqlite3_stmt *st)
 {
 	FILE *o = ch_event(ch);
 	fputs("{\"ph\":\"X\",\"cat\":\"span\",\"name\":", o);
-	sp_json_str(o, (const char *)sqlite3_column_text(st, 3));
+	mg_json_str(o, (const char *)sqlite3_column_text(st, 3));
 	int64_t start = sqlite3_column_int64(st, 4), end = sqlite3_column_int64(st, 5);
 	fputs(",\"ts\":", o);
-	sp_json_us(o, start - ch->base_ns);
+	mg_json_us(o, start - ch->base_ns);
 	fputs(",\"dur\":", o);
-	sp_json_us(o, end > start ? end - start : 0);
+	mg_json_us(o, end > start ? end - start : 0);
 	fprintf(o, ",\"pid\":%" PRId64 ",\"tid\":%" PRId64 ",\"args\":{\"span_id\":\"%" PRId64 "\"",
 	        (int64_t)sqlite3_column_int64(st, 7), (int64_t)sqlite3_column_int64(st, 8),
 	        (int64_t)sqlite3_column_int64(st, 11));
@@ -107,15 +107,15 @@ static void ch_span_begin(struct ch *ch, sqlite3_stmt *st)
 	else
 		fprintf(o, "\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 12));
 	fputs(",\"trace_id\":", o);
-	sp_json_value(o, st, 2);
+	mg_json_value(o, st, 2);
 	fputs(",\"depth\":", o);
-	sp_json_value(o, st, 6);
+	mg_json_value(o, st, 6);
 }
 
 static int ch_spans(struct ch *ch)
 {
-	struct sp_export *x = ch->x;
-	sqlite3_stmt *st = sp_export_prepare(
+	struct mg_export *x = ch->x;
+	sqlite3_stmt *st = mg_export_prepare(
 	    x,
 	    "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
 	    "s.depth, s.pid, s.tid, a.key, a.value, s.rec_id, s.rec_parent_id FROM x_spans s "
@@ -124,7 +124,7 @@ static int ch_spans(struct ch *ch)
 	int rc = st ? 0 : -SP_EIO, open = 0;
 	int64_t cur = 0;
 	char *prev_key = NULL;
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = 0;
 		if (!open || sqlite3_column_int64(st, 0) != cur) {
 			if (open)
@@ -134,14 +134,14 @@ static int ch_spans(struct ch *ch)
 			open = 1;
 			free(prev_key);
 			prev_key = NULL;
-			sp_export_tick(x);
+			mg_export_tick(x);
 		}
 		const char *key = (const char *)sqlite3_column_text(st, 9);
-		if (key && !reserved_key(key) && !sp_export_dup_key(&prev_key, key)) {
+		if (key && !reserved_key(key) && !mg_export_dup_key(&prev_key, key)) {
 			putc(',', x->out);
-			sp_json_str(x->out, key);
+			mg_json_str(x->out, key);
 			putc(':', x->out);
-			sp_json_value(x->out, st, 10);
+			mg_json_value(x->out, st, 10);
 		}
 	}
 	if (open)
@@ -154,22 +154,22 @@ static int ch_spans(struct ch *ch)
 /* --- samples as Profile / ProfileChunk --- */
 
 struct ch_chunk {
-	struct sp_spool nodes, samples, deltas;
+	struct mg_spool nodes, samples, deltas;
 	int64_t first_ts;
 };
 
 static int ch_node(struct ch *ch, struct ch_chunk *c, int32_t idx)
 {
-	struct sp_export *x = ch->x;
-	const struct sp_xstack *s = &x->stacks[idx];
-	FILE *o = sp_spool_next(&c->nodes);
+	struct mg_export *x = ch->x;
+	const struct mg_xstack *s = &x->stacks[idx];
+	FILE *o = mg_spool_next(&c->nodes);
 	fprintf(o, "{\"id\":%" PRId32 ",\"parent\":%" PRId32 ",\"callFrame\":{\"functionName\":",
 	        idx + 2, s->parent_idx >= 0 ? s->parent_idx + 2 : 1);
-	sp_json_str(o, sp_export_stack_name(x, idx));
-	const struct sp_xframe *f = s->frame_idx >= 0 ? &x->frames[s->frame_idx] : NULL;
+	mg_json_str(o, mg_export_stack_name(x, idx));
+	const struct mg_xframe *f = s->frame_idx >= 0 ? &x->frames[s->frame_idx] : NULL;
 	const char *file = f ? x->funcs[f->func_idx].file : NULL;
 	fputs(",\"url\":", o);
-	sp_json_str(o, file ? file : (f ? x->funcs[f->func_idx].module : ""));
+	mg_json_str(o, file ? file : (f ? x->funcs[f->func_idx].module : ""));
 	fprintf(o, ",\"scriptId\":0,\"lineNumber\":%d,\"columnNumber\":-1,\"codeType\":\"other\"}}",
 	        f && f->line > 0 ? f->line - 1 : -1);
 	return 0;
@@ -194,16 +194,16 @@ static void ch_send_path(struct ch *ch, struct ch_chunk *c, int32_t idx)
 static int ch_chunk_open(struct ch_chunk *c)
 {
 	memset(c, 0, sizeof *c);
-	int rc = sp_spool_open(&c->nodes);
-	rc = rc ? rc : sp_spool_open(&c->samples);
-	return rc ? rc : sp_spool_open(&c->deltas);
+	int rc = mg_spool_open(&c->nodes);
+	rc = rc ? rc : mg_spool_open(&c->samples);
+	return rc ? rc : mg_spool_open(&c->deltas);
 }
 
 static void ch_chunk_close(struct ch_chunk *c)
 {
-	sp_spool_close(&c->nodes);
-	sp_spool_close(&c->samples);
-	sp_spool_close(&c->deltas);
+	mg_spool_close(&c->nodes);
+	mg_spool_close(&c->samples);
+	mg_spool_close(&c->deltas);
 }
 
 static int ch_chunk_flush(struct ch *ch, struct ch_chunk *c, int64_t pid, int64_t tid)
@@ -215,15 +215,15 @@ static int ch_chunk_flush(struct ch *ch, struct ch_chunk *c, int64_t pid, int64_
 	        "{\"ph\":\"P\",\"name\":\"ProfileChunk\",\"id\":\"0x%" PRIx64 "\",\"pid\":%" PRId64
 	        ",\"tid\":%" PRId64 ",\"ts\":",
 	        (uint64_t)tid, pid, tid);
-	sp_json_us(o, c->first_ts - ch->base_ns);
+	mg_json_us(o, c->first_ts - ch->base_ns);
 	fputs(",\"cat\":\"disabled-by-default-v8.cpu_profiler\",\"args\":{\"data\":{"
 	      "\"cpuProfile\":{\"nodes\":[",
 	      o);
-	int rc = sp_spool_copy(&c->nodes, o);
+	int rc = mg_spool_copy(&c->nodes, o);
 	fputs("],\"samples\":[", o);
-	rc = rc ? rc : sp_spool_copy(&c->samples, o);
+	rc = rc ? rc : mg_spool_copy(&c->samples, o);
 	fputs("]},\"timeDeltas\":[", o);
-	rc = rc ? rc : sp_spool_copy(&c->deltas, o);
+	rc = rc ? rc : mg_spool_copy(&c->deltas, o);
 	fputs("]}}}", o);
 	ch_chunk_close(c);
 	return rc ? rc : ch_chunk_open(c);
@@ -236,7 +236,7 @@ static void ch_profile_head(struct ch *ch, int64_t pid, int64_t tid, int64_t fir
 	        "{\"ph\":\"P\",\"name\":\"Profile\",\"id\":\"0x%" PRIx64 "\",\"pid\":%" PRId64
 	        ",\"tid\":%" PRId64 ",\"ts\":",
 	        (uint64_t)tid, pid, tid);
-	sp_json_us(o, first_ns - ch->base_ns);
+	mg_json_us(o, first_ns - ch->base_ns);
 	fputs(",\"cat\":\"disabled-by-default-v8.cpu_profiler\",\"args\":{\"data\":{"
 	      "\"startTime\":",
 	      o);
@@ -245,19 +245,19 @@ static void ch_profile_head(struct ch *ch, int64_t pid, int64_t tid, int64_t fir
 
 static int ch_thread_samples(struct ch *ch, sqlite3_stmt *st, int64_t pid, int64_t tid)
 {
-	struct sp_export *x = ch->x;
+	struct mg_export *x = ch->x;
 	struct ch_chunk c;
 	int rc = ch_chunk_open(&c), first = 1;
 	int64_t prev_us = 0;
 	memset(ch->sent, 0, (x->nstacks + 7) / 8 + 1);
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = 0;
 		int64_t ts = sqlite3_column_int64(st, 1), us = (ts - ch->base_ns) / 1000;
 		if (first) {
 			ch_profile_head(ch, pid, tid, ts);
 			fputs("{\"id\":1,\"callFrame\":{\"functionName\":\"(root)\",\"url\":\"\","
 			      "\"scriptId\":0,\"lineNumber\":-1,\"columnNumber\":-1}}",
-			      sp_spool_next(&c.nodes));
+			      mg_spool_next(&c.nodes));
 			prev_us = us;
 			first = 0;
 		}
@@ -265,15 +265,15 @@ static int ch_thread_samples(struct ch *ch, sqlite3_stmt *st, int64_t pid, int64
 			c.first_ts = ts;
 		int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
 		                  ? -1
-		                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
+		                  : mg_export_stack_idx(x, sqlite3_column_int64(st, 0));
 		if (idx >= 0)
 			ch_send_path(ch, &c, idx);
-		fprintf(sp_spool_next(&c.samples), "%" PRId32, idx >= 0 ? idx + 2 : 1);
-		fprintf(sp_spool_next(&c.deltas), "%" PRId64, us - prev_us);
+		fprintf(mg_spool_next(&c.samples), "%" PRId32, idx >= 0 ? idx + 2 : 1);
+		fprintf(mg_spool_next(&c.deltas), "%" PRId64, us - prev_us);
 		prev_us = us;
 		if (c.samples.n == CH_CHUNK_SAMPLES)
 			rc = ch_chunk_flush(ch, &c, pid, tid);
-		sp_export_tick(x);
+		mg_export_tick(x);
 	}
 	rc = rc ? rc : ch_chunk_flush(ch, &c, pid, tid);
 	ch_chunk_close(&c);
@@ -282,13 +282,13 @@ static int ch_thread_samples(struct ch *ch, sqlite3_stmt *st, int64_t pid, int64
 
 static int ch_samples(struct ch *ch)
 {
-	struct sp_export *x = ch->x;
+	struct mg_export *x = ch->x;
 	sqlite3_stmt *threads =
-	    sp_export_prepare(x, "SELECT DISTINCT pid, tid FROM x_samples ORDER BY pid, tid");
-	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns FROM x_tsamples "
+	    mg_export_prepare(x, "SELECT DISTINCT pid, tid FROM x_samples ORDER BY pid, tid");
+	sqlite3_stmt *st = mg_export_prepare(x, "SELECT stack_id, ts_ns FROM x_tsamples "
 	                                        "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
 	int rc = threads && st ? 0 : -SP_EIO;
-	while (rc == 0 && (rc = sp_export_step(x, threads)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, threads)) == 1) {
 		int64_t pid = sqlite3_column_int64(threads, 0),
 		        tid = sqlite3_column_int64(threads, 1);
 		sqlite3_reset(st);
@@ -301,7 +301,7 @@ static int ch_samples(struct ch *ch)
 	return rc;
 }
 
-int sp_export_chrome(struct sp_export *x)
+int mg_export_chrome(struct mg_export *x)
 {
 	struct ch ch = {.x = x, .base_ns = x->min_ns};
 	ch.sent = calloc((x->nstacks + 7) / 8 + 1, 1);
@@ -317,7 +317,7 @@ int sp_export_chrome(struct sp_export *x)
 	        ch.base_ns);
 	if (x->missing[0]) { /* otherData: the trace's metadata */
 		fputs(",\"spanprof_missing\":", x->out);
-		sp_json_str(x->out, x->missing);
+		mg_json_str(x->out, x->missing);
 	}
 	fputs("}}\n", x->out);
 	free(ch.sent);

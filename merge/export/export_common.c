@@ -22,7 +22,7 @@
 #include "mg_loss.h"
 #include "spanprof.h"
 
-sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql)
+sqlite3_stmt *mg_export_prepare(struct mg_export *x, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(x->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -32,9 +32,9 @@ sqlite3_stmt *sp_export_prepare(struct sp_export *x, const char *sql)
 	return st;
 }
 
-sqlite3_stmt *sp_export_threads(struct sp_export *x)
+sqlite3_stmt *mg_export_threads(struct mg_export *x)
 {
-	return sp_export_prepare(
+	return mg_export_prepare(
 	    x, "SELECT u.pid, u.tid, max(t.name), max(p.exe) FROM "
 	       "(SELECT pid, tid FROM x_samples UNION SELECT pid, tid FROM x_spans) u "
 	       "LEFT JOIN main.threads t ON t.pid = u.pid AND t.tid = u.tid "
@@ -42,7 +42,7 @@ sqlite3_stmt *sp_export_threads(struct sp_export *x)
 	       "GROUP BY u.pid, u.tid ORDER BY u.pid, u.tid");
 }
 
-int sp_export_step(struct sp_export *x, sqlite3_stmt *st)
+int mg_export_step(struct mg_export *x, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -53,7 +53,7 @@ int sp_export_step(struct sp_export *x, sqlite3_stmt *st)
 	return -SP_EIO;
 }
 
-int sp_export_exec(struct sp_export *x, const char *sql)
+int mg_export_exec(struct mg_export *x, const char *sql)
 {
 	char *err = NULL;
 	if (sqlite3_exec(x->db, sql, NULL, NULL, &err) == SQLITE_OK)
@@ -63,7 +63,7 @@ int sp_export_exec(struct sp_export *x, const char *sql)
 	return -SP_EIO;
 }
 
-int sp_export_dup_key(char **prev, const char *key)
+int mg_export_dup_key(char **prev, const char *key)
 {
 	if (*prev && !strcmp(*prev, key))
 		return 1;
@@ -72,35 +72,35 @@ int sp_export_dup_key(char **prev, const char *key)
 	return 0;
 }
 
-void sp_export_tick(struct sp_export *x)
+void mg_export_tick(struct mg_export *x)
 {
 	if (++x->rows_done & 0xfff)
 		return;
 	mg_progress_update(&x->progress, "spanprof export: %" PRIu64 " rows...", x->rows_done);
 }
 
-static int dispatch(struct sp_export *x)
+static int dispatch(struct mg_export *x)
 {
 	switch (x->opts->format) {
 	case SP_EXPORT_FIREFOX:
-		return sp_export_firefox(x);
+		return mg_export_firefox(x);
 	case SP_EXPORT_CHROME:
-		return sp_export_chrome(x);
+		return mg_export_chrome(x);
 	case SP_EXPORT_PPROF:
-		return sp_export_pprof(x);
+		return mg_export_pprof(x);
 	case SP_EXPORT_FOLDED:
-		return sp_export_folded(x);
+		return mg_export_folded(x);
 	case SP_EXPORT_SPEEDSCOPE:
-		return sp_export_speedscope(x);
+		return mg_export_speedscope(x);
 	case SP_EXPORT_OTLP:
-		return sp_export_otlp(x);
+		return mg_export_otlp(x);
 	}
 	return -SP_EINVAL;
 }
 
 /* The loss summary of the whole database (not only of the selection:
  * what was lost has no span or time to filter by). */
-static int read_missing(struct sp_export *x)
+static int read_missing(struct mg_export *x)
 {
 	mg_loss loss;
 	if (mg_loss_read(x->db, &loss))
@@ -110,41 +110,41 @@ static int read_missing(struct sp_export *x)
 	return 0;
 }
 
-static int prepare(struct sp_export *x)
+static int prepare(struct mg_export *x)
 {
-	int rc = sp_export_open_db(x);
-	rc = rc ? rc : sp_export_make_views(x);
-	rc = rc ? rc : sp_export_check_selection(x);
+	int rc = mg_export_open_db(x);
+	rc = rc ? rc : mg_export_make_views(x);
+	rc = rc ? rc : mg_export_check_selection(x);
 	rc = rc ? rc : read_missing(x);
-	rc = rc ? rc : sp_export_make_thread_samples(x);
-	rc = rc ? rc : sp_export_load_funcs(x);
-	rc = rc ? rc : sp_export_load_frames(x);
-	return rc ? rc : sp_export_load_stacks(x);
+	rc = rc ? rc : mg_export_make_thread_samples(x);
+	rc = rc ? rc : mg_export_load_funcs(x);
+	rc = rc ? rc : mg_export_load_frames(x);
+	return rc ? rc : mg_export_load_stacks(x);
 }
 
-int sp_export_run(const struct sp_export_opts *opts)
+int mg_export_run(const struct mg_export_opts *opts)
 {
-	struct sp_export x = {.opts = opts, .out_fd = -1};
+	struct mg_export x = {.opts = opts, .out_fd = -1};
 	char *tmp_path = NULL;
 	mg_progress_init(&x.progress);
 	x.progress.tty &= opts->progress != 0; /* the caller may turn it off */
 	int rc = prepare(&x);
-	rc = rc ? rc : sp_export_output_open(&x, &tmp_path);
+	rc = rc ? rc : mg_export_output_open(&x, &tmp_path);
 	if (rc == 0) {
 		rc = dispatch(&x);
 		if (rc == 0 && ferror(x.out)) {
 			mg_err_set(-SP_EIO, "write error");
 			rc = -SP_EIO;
 		}
-		rc = sp_export_output_close(&x, tmp_path, rc);
+		rc = mg_export_output_close(&x, tmp_path, rc);
 	}
 	mg_progress_done(&x.progress);
-	sp_export_free_tables(&x);
+	mg_export_free_tables(&x);
 	sqlite3_close(x.db);
 	return rc;
 }
 
-int sp_export_open(struct sp_export *x, const struct sp_export_opts *opts)
+int mg_export_open(struct mg_export *x, const struct mg_export_opts *opts)
 {
 	memset(x, 0, sizeof *x);
 	x->opts = opts;
@@ -152,9 +152,9 @@ int sp_export_open(struct sp_export *x, const struct sp_export_opts *opts)
 	return prepare(x);
 }
 
-void sp_export_close(struct sp_export *x)
+void mg_export_close(struct mg_export *x)
 {
-	sp_export_free_tables(x);
+	mg_export_free_tables(x);
 	sqlite3_close(x->db);
 	x->db = NULL;
 }

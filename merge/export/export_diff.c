@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "export.h" /* mg_strtab, sp_json_str */
+#include "export.h" /* mg_strtab, mg_json_str */
 #include "export_diff.h"
 #include "export_pprof.pb-c.h"
 #include "mg_err.h"
@@ -111,7 +111,7 @@ static int64_t xd_str(xd_pprof *p, const char *s)
 	return i;
 }
 
-static int xd_pprof_alloc(xd_pprof *p, const struct sp_xdiff *d)
+static int xd_pprof_alloc(xd_pprof *p, const struct mg_xdiff *d)
 {
 	size_t nf = d->n_funcs, ns = d->n_stacks, nloc = 0;
 	for (size_t i = 0; i < ns; i++)
@@ -141,7 +141,7 @@ static void xd_pprof_free(xd_pprof *p)
 }
 
 /* Functions and locations: id = function index + 1, the same in both files. */
-static void xd_pprof_functions(xd_pprof *p, const struct sp_xdiff *d)
+static void xd_pprof_functions(xd_pprof *p, const struct mg_xdiff *d)
 {
 	for (size_t i = 0; i < d->n_funcs; i++) {
 		perftools__profiles__function__init(&p->fn[i]);
@@ -162,11 +162,11 @@ static void xd_pprof_functions(xd_pprof *p, const struct sp_xdiff *d)
 
 /* The samples of one part (slow or rest); those that round to 0 ns per
  * instance are left out. Returns the number of samples. */
-static size_t xd_pprof_samples(xd_pprof *p, const struct sp_xdiff *d, int slow)
+static size_t xd_pprof_samples(xd_pprof *p, const struct mg_xdiff *d, int slow)
 {
 	size_t n = 0, at = 0;
 	for (size_t i = 0; i < d->n_stacks; i++) {
-		const struct sp_xdiff_stack *s = &d->stacks[i];
+		const struct mg_xdiff_stack *s = &d->stacks[i];
 		int64_t v = llround(slow ? s->slow_ns : s->rest_ns);
 		if (v <= 0 || s->len <= 0)
 			continue;
@@ -185,7 +185,7 @@ static size_t xd_pprof_samples(xd_pprof *p, const struct sp_xdiff *d, int slow)
 	return n;
 }
 
-static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix)
+static int xd_pprof_write(const struct mg_xdiff *d, int slow, const char *prefix)
 {
 	xd_pprof p = {0};
 	xd_file f = {0};
@@ -263,18 +263,18 @@ static int xd_pprof_write(const struct sp_xdiff *d, int slow, const char *prefix
 
 /* --- speedscope --- */
 
-static void xd_speedscope_profile(FILE *out, const struct sp_xdiff *d, int slow)
+static void xd_speedscope_profile(FILE *out, const struct mg_xdiff *d, int slow)
 {
 	double total = 0;
 	fprintf(out, "{\"type\": \"sampled\", \"name\": ");
 	char name[384];
 	snprintf(name, sizeof name, "%s: %s (%zu instances), ns per instance", d->span,
 	         slow ? "slowest" : "rest", slow ? d->n_slow : d->n_rest);
-	sp_json_str(out, name);
+	mg_json_str(out, name);
 	fprintf(out, ", \"unit\": \"nanoseconds\", \"startValue\": 0,\n \"samples\": [");
 	int first = 1;
 	for (size_t i = 0; i < d->n_stacks; i++) {
-		const struct sp_xdiff_stack *s = &d->stacks[i];
+		const struct mg_xdiff_stack *s = &d->stacks[i];
 		double v = slow ? s->slow_ns : s->rest_ns;
 		if (v <= 0 || s->len <= 0)
 			continue;
@@ -287,7 +287,7 @@ static void xd_speedscope_profile(FILE *out, const struct sp_xdiff *d, int slow)
 	fprintf(out, "],\n \"weights\": [");
 	first = 1;
 	for (size_t i = 0; i < d->n_stacks; i++) {
-		const struct sp_xdiff_stack *s = &d->stacks[i];
+		const struct mg_xdiff_stack *s = &d->stacks[i];
 		double v = slow ? s->slow_ns : s->rest_ns;
 		if (v <= 0 || s->len <= 0)
 			continue;
@@ -298,7 +298,7 @@ static void xd_speedscope_profile(FILE *out, const struct sp_xdiff *d, int slow)
 	fprintf(out, "], \"endValue\": %.1f}", total);
 }
 
-static int xd_speedscope_write(const struct sp_xdiff *d, const char *prefix)
+static int xd_speedscope_write(const struct mg_xdiff *d, const char *prefix)
 {
 	xd_file f = {0};
 	int err = xd_open(&f, prefix, ".speedscope.json");
@@ -312,11 +312,11 @@ static int xd_speedscope_write(const struct sp_xdiff *d, const char *prefix)
 		snprintf(name, sizeof name, "spanprof explain --diff %s", d->span);
 		fprintf(out, "{\"$schema\": \"https://www.speedscope.app/file-format-schema.json\","
 		             " \"exporter\": \"spanprof\", \"name\": ");
-		sp_json_str(out, name);
+		mg_json_str(out, name);
 		fprintf(out, ", \"activeProfileIndex\": 0,\n\"shared\": {\"frames\": [");
 		for (size_t i = 0; i < d->n_funcs; i++) {
 			fprintf(out, "%s\n {\"name\": ", i ? "," : "");
-			sp_json_str(out, d->funcs[i]);
+			mg_json_str(out, d->funcs[i]);
 			fputc('}', out);
 		}
 		fprintf(out, "]},\n\"profiles\": [\n");
@@ -332,7 +332,7 @@ static int xd_speedscope_write(const struct sp_xdiff *d, const char *prefix)
 	return xd_close(&f, err);
 }
 
-int sp_xdiff_write(const struct sp_xdiff *d, const char *prefix)
+int mg_xdiff_write(const struct mg_xdiff *d, const char *prefix)
 {
 	if (xd_pprof_write(d, 1, prefix) || xd_pprof_write(d, 0, prefix) ||
 	    xd_speedscope_write(d, prefix))

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* One sampled stack of the compared span's instances. */
-struct sp_xdiff_stack {
+struct mg_xdiff_stack {
 	const int32_t *funcs; /* function indices, leaf first */
 	int32_t len;
 	double slow_ns, rest_ns; /* sample weight per slow / per rest instance */
@@ -25,12 +25,12 @@ struct sp_xdiff_stack {
 };
 
 /* What explain compared; nothing is owned. */
-struct sp_xdiff {
+struct mg_xdiff {
 	const char *span;
 	const char *mode;   /* sampler mode: "cpu", "wall", or "" */
 	char *const *funcs; /* function names */
 	size_t n_funcs;
-	const struct sp_xdiff_stack *stacks;
+	const struct mg_xdiff_stack *stacks;
 	size_t n_stacks;
 	size_t n_slow, n_rest; /* instances */
 	double slow_pct;
@@ -39,6 +39,6 @@ struct sp_xdiff {
 
 /* Writes PREFIX.slow.pb.gz, PREFIX.rest.pb.gz and PREFIX.speedscope.json.
  * Returns 0, or -1 with a one-line reason recorded (common/mg_err.h). */
-int sp_xdiff_write(const struct sp_xdiff *d, const char *prefix);
+int mg_xdiff_write(const struct mg_xdiff *d, const char *prefix);
 
 #endif

@@ -20,7 +20,7 @@
 #include "mg_db.h"
 #include "spanprof.h"
 
-int sp_export_open_db(struct sp_export *x)
+int mg_export_open_db(struct mg_export *x)
 {
 	x->db = mg_db_open(x->opts->db_path, MG_DB_SPANPROF);
 	return x->db ? 0 : -SP_EIO;
@@ -28,15 +28,15 @@ int sp_export_open_db(struct sp_export *x)
 
 /* --- filters --- */
 
-static int select_span_tree(struct sp_export *x)
+static int select_span_tree(struct mg_export *x)
 {
-	int rc = sp_export_exec(x, "CREATE TEMP TABLE x_span_tree AS SELECT span_id, parent_id "
+	int rc = mg_export_exec(x, "CREATE TEMP TABLE x_span_tree AS SELECT span_id, parent_id "
 	                           "FROM main.spans;"
 	                           "CREATE INDEX temp.x_span_tree_parent ON x_span_tree(parent_id);"
 	                           "CREATE TEMP TABLE x_span_ids(span_id INTEGER PRIMARY KEY);");
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "INSERT INTO x_span_ids WITH RECURSIVE sel(id) AS ("
 	       "SELECT span_id FROM main.spans WHERE name = ?1 UNION "
 	       "SELECT t.span_id FROM x_span_tree t JOIN sel ON t.parent_id = sel.id) "
@@ -44,29 +44,29 @@ static int select_span_tree(struct sp_export *x)
 	if (!st)
 		return -SP_EIO;
 	sqlite3_bind_text(st, 1, x->opts->span_name, -1, SQLITE_STATIC);
-	rc = sp_export_step(x, st);
+	rc = mg_export_step(x, st);
 	sqlite3_finalize(st);
 	return rc < 0 ? rc : 0;
 }
 
 /* The last timestamp of the database (samples and ended spans). */
-static int data_end(struct sp_export *x, int64_t *end_ns)
+static int data_end(struct mg_export *x, int64_t *end_ns)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT max(COALESCE((SELECT max(ts_ns) FROM main.samples), 0), "
 	       "COALESCE((SELECT max(COALESCE(end_ns, start_ns)) FROM main.spans), 0))");
 	if (!st)
 		return -SP_EIO;
-	int rc = sp_export_step(x, st);
+	int rc = mg_export_step(x, st);
 	if (rc == 1)
 		*end_ns = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return rc < 0 ? rc : 0;
 }
 
-int sp_export_make_views(struct sp_export *x)
+int mg_export_make_views(struct mg_export *x)
 {
-	const struct sp_export_opts *o = x->opts;
+	const struct mg_export_opts *o = x->opts;
 	char span_cond[256] = "", sample_cond[256] = "";
 	if (o->span_name) {
 		int rc = select_span_tree(x);
@@ -107,15 +107,15 @@ int sp_export_make_views(struct sp_export *x)
 	         has_rec ? "recorded_id AS rec_id, recorded_parent_id AS rec_parent_id"
 	                 : "span_id AS rec_id, parent_id AS rec_parent_id",
 	         span_cond, sample_cond);
-	return sp_export_exec(x, sql);
+	return mg_export_exec(x, sql);
 }
 
-static int count_rows(struct sp_export *x, const char *sql, int64_t *n, int64_t *lo, int64_t *hi)
+static int count_rows(struct mg_export *x, const char *sql, int64_t *n, int64_t *lo, int64_t *hi)
 {
-	sqlite3_stmt *st = sp_export_prepare(x, sql);
+	sqlite3_stmt *st = mg_export_prepare(x, sql);
 	if (!st)
 		return -SP_EIO;
-	int rc = sp_export_step(x, st);
+	int rc = mg_export_step(x, st);
 	if (rc == 1) {
 		*n = sqlite3_column_int64(st, 0);
 		if (*n > 0 && sqlite3_column_int64(st, 1) < *lo)
@@ -127,7 +127,7 @@ static int count_rows(struct sp_export *x, const char *sql, int64_t *n, int64_t 
 	return rc < 0 ? rc : 0;
 }
 
-int sp_export_check_selection(struct sp_export *x)
+int mg_export_check_selection(struct mg_export *x)
 {
 	int64_t all_spans = 0, all_samples = 0, lo = INT64_MAX, hi = INT64_MIN;
 	int rc = count_rows(x, "SELECT count(*), 0, 0 FROM main.spans", &all_spans, &lo, &hi);
@@ -163,18 +163,18 @@ int sp_export_check_selection(struct sp_export *x)
  * tid ORDER BY ts_ns). merge has no index for that, so each such query
  * scans all samples; with many threads the samples are copied once into
  * an indexed TEMP table instead (SQLite spills it to disk: bounded memory). */
-int sp_export_make_thread_samples(struct sp_export *x)
+int mg_export_make_thread_samples(struct mg_export *x)
 {
 	sqlite3_stmt *st =
-	    sp_export_prepare(x, "SELECT count(*) FROM (SELECT DISTINCT pid, tid FROM x_samples)");
-	int rc = st ? sp_export_step(x, st) : -SP_EIO;
+	    mg_export_prepare(x, "SELECT count(*) FROM (SELECT DISTINCT pid, tid FROM x_samples)");
+	int rc = st ? mg_export_step(x, st) : -SP_EIO;
 	int64_t nthreads = rc == 1 ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
 	if (rc < 0)
 		return rc;
 	if (nthreads <= SP_EXPORT_SCAN_THREADS)
-		return sp_export_exec(x, "CREATE TEMP VIEW x_tsamples AS SELECT * FROM x_samples;");
-	return sp_export_exec(
+		return mg_export_exec(x, "CREATE TEMP VIEW x_tsamples AS SELECT * FROM x_samples;");
+	return mg_export_exec(
 	    x, "CREATE TEMP TABLE x_tsamples AS SELECT pid, tid, ts_ns, stack_id, "
 	       "weight_ns FROM x_samples;"
 	       "CREATE INDEX temp.x_tsamples_thread ON x_tsamples(pid, tid, ts_ns);");

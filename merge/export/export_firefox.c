@@ -34,7 +34,7 @@ struct fx_attr_key {
 };
 
 struct fx {
-	struct sp_export *x;
+	struct mg_export *x;
 	mg_strtab strs;
 	mg_strtab modules; /* resourceTable: module base names */
 	int64_t *func_str; /* string index of each function name (+1 for [unknown]) */
@@ -45,14 +45,14 @@ struct fx {
 
 static int fx_load_keys(struct fx *fx)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    fx->x, "SELECT key, max(typeof(value) = 'text' OR typeof(value) = 'blob'), "
 	           "max(typeof(value) = 'real') FROM main.span_attrs GROUP BY key ORDER BY key");
 	if (!st)
 		return -SP_EIO;
 	int rc;
 	size_t cap = 0;
-	while ((rc = sp_export_step(fx->x, st)) == 1) {
+	while ((rc = mg_export_step(fx->x, st)) == 1) {
 		if (MG_GROW_ONE(fx->keys, cap, fx->nkeys)) {
 			rc = -SP_ENOMEM;
 			break;
@@ -87,9 +87,9 @@ static int64_t fx_key_idx(const struct fx *fx, const char *key)
 static void fx_field(FILE *out, const char *key, const char *label, const char *format)
 {
 	fputs("{\"key\":", out);
-	sp_json_str(out, key);
+	mg_json_str(out, key);
 	fputs(",\"label\":", out);
-	sp_json_str(out, label);
+	mg_json_str(out, label);
 	fprintf(out, ",\"format\":\"%s\"}", format);
 }
 
@@ -119,13 +119,13 @@ static void fx_marker_schema(struct fx *fx)
 	fputs("]}]", out);
 }
 
-static int64_t fx_interval_ns(struct sp_export *x)
+static int64_t fx_interval_ns(struct mg_export *x)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT (max(ts_ns) - min(ts_ns)) / (count(*) - 1) FROM x_samples "
 	       "GROUP BY pid, tid HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 1");
 	int64_t ns = 1000000;
-	if (st && sp_export_step(x, st) == 1 && sqlite3_column_int64(st, 0) > 0)
+	if (st && mg_export_step(x, st) == 1 && sqlite3_column_int64(st, 0) > 0)
 		ns = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return ns;
@@ -135,17 +135,17 @@ static void fx_meta(struct fx *fx)
 {
 	FILE *out = fx->x->out;
 	fputs("\"meta\":{\"interval\":", out);
-	sp_json_ms(out, fx_interval_ns(fx->x));
+	mg_json_ms(out, fx_interval_ns(fx->x));
 	fputs(",\"startTime\":", out);
-	sp_json_ms(out, fx->base_ns);
+	mg_json_ms(out, fx->base_ns);
 	/* The root range: from the first to the last event, markers included
 	 * (without it the profiler starts at the first sample, and a span that
 	 * begins earlier would reach outside the profile). */
 	int64_t end_ns = fx->x->max_ns > fx->x->min_ns ? fx->x->max_ns : fx->x->min_ns + 1000;
 	fputs(",\"profilingStartTime\":", out);
-	sp_json_ms(out, fx->x->min_ns - fx->base_ns);
+	mg_json_ms(out, fx->x->min_ns - fx->base_ns);
 	fputs(",\"profilingEndTime\":", out);
-	sp_json_ms(out, end_ns - fx->base_ns);
+	mg_json_ms(out, end_ns - fx->base_ns);
 	fprintf(out,
 	        ",\"processType\":0,\"product\":\"spanprof\",\"stackwalk\":1,\"version\":27,"
 	        "\"preprocessedProfileVersion\":%d,\"symbolicated\":true,"
@@ -158,7 +158,7 @@ static void fx_meta(struct fx *fx)
 	fx_marker_schema(fx);
 	if (fx->x->missing[0]) { /* an extra meta key: the profiler keeps it */
 		fputs(",\"spanprofMissing\":", out);
-		sp_json_str(out, fx->x->missing);
+		mg_json_str(out, fx->x->missing);
 	}
 	putc('}', out);
 }
@@ -167,46 +167,46 @@ static void fx_meta(struct fx *fx)
 
 static int fx_samples(struct fx *fx, int64_t pid, int64_t tid)
 {
-	struct sp_export *x = fx->x;
-	struct sp_spool stack = {0}, time = {0}, cpu = {0};
-	sqlite3_stmt *st = sp_export_prepare(x, "SELECT stack_id, ts_ns, weight_ns FROM x_tsamples "
+	struct mg_export *x = fx->x;
+	struct mg_spool stack = {0}, time = {0}, cpu = {0};
+	sqlite3_stmt *st = mg_export_prepare(x, "SELECT stack_id, ts_ns, weight_ns FROM x_tsamples "
 	                                        "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
-	int rc = st ? sp_spool_open(&stack) : -SP_EIO;
-	rc = rc ? rc : sp_spool_open(&time);
-	rc = rc ? rc : sp_spool_open(&cpu);
+	int rc = st ? mg_spool_open(&stack) : -SP_EIO;
+	rc = rc ? rc : mg_spool_open(&time);
+	rc = rc ? rc : mg_spool_open(&cpu);
 	if (st) {
 		sqlite3_bind_int64(st, 1, pid);
 		sqlite3_bind_int64(st, 2, tid);
 	}
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = 0;
 		int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
 		                  ? -1
-		                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
+		                  : mg_export_stack_idx(x, sqlite3_column_int64(st, 0));
 		if (idx >= 0)
-			fprintf(sp_spool_next(&stack), "%" PRId32, x->stacks[idx].order);
+			fprintf(mg_spool_next(&stack), "%" PRId32, x->stacks[idx].order);
 		else
-			fputs("null", sp_spool_next(&stack));
-		sp_json_ms(sp_spool_next(&time), sqlite3_column_int64(st, 1) - fx->base_ns);
+			fputs("null", mg_spool_next(&stack));
+		mg_json_ms(mg_spool_next(&time), sqlite3_column_int64(st, 1) - fx->base_ns);
 		/* the CPU time each sample stands for: the activity graph and CPU use */
-		fprintf(sp_spool_next(&cpu), "%" PRId64, (int64_t)sqlite3_column_int64(st, 2));
-		sp_export_tick(x);
+		fprintf(mg_spool_next(&cpu), "%" PRId64, (int64_t)sqlite3_column_int64(st, 2));
+		mg_export_tick(x);
 	}
 	if (rc == 0) {
 		fputs("\"samples\":{\"stack\":[", x->out);
-		rc = sp_spool_copy(&stack, x->out);
+		rc = mg_spool_copy(&stack, x->out);
 		fputs("],\"time\":[", x->out);
-		rc = rc ? rc : sp_spool_copy(&time, x->out);
+		rc = rc ? rc : mg_spool_copy(&time, x->out);
 		fputs("],\"threadCPUDelta\":[", x->out);
-		rc = rc ? rc : sp_spool_copy(&cpu, x->out);
+		rc = rc ? rc : mg_spool_copy(&cpu, x->out);
 		fprintf(x->out,
 		        "],\"weight\":null,\"weightType\":\"samples\",\"length\":%" PRIu64 "}",
 		        stack.n);
 	}
 	sqlite3_finalize(st);
-	sp_spool_close(&stack);
-	sp_spool_close(&time);
-	sp_spool_close(&cpu);
+	mg_spool_close(&stack);
+	mg_spool_close(&time);
+	mg_spool_close(&cpu);
 	return rc;
 }
 
@@ -215,18 +215,18 @@ static const char *const mk_names[MK_NCOLS] = {"data",    "name",  "startTime",
                                                "endTime", "phase", "category"};
 
 /* Starts the marker of the span in the current row (data stays open). */
-static int fx_marker_begin(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st)
+static int fx_marker_begin(struct fx *fx, struct mg_spool *col, sqlite3_stmt *st)
 {
 	const unsigned char *name = sqlite3_column_text(st, 3);
 	int64_t si = mg_strtab_intern(&fx->strs, name ? (const char *)name : "?", NULL);
 	if (si < 0)
 		return -SP_ENOMEM;
-	fprintf(sp_spool_next(&col[MK_NAME]), "%" PRId64, si);
-	sp_json_ms(sp_spool_next(&col[MK_START]), sqlite3_column_int64(st, 4) - fx->base_ns);
-	sp_json_ms(sp_spool_next(&col[MK_END]), sqlite3_column_int64(st, 5) - fx->base_ns);
-	fputc('1', sp_spool_next(&col[MK_PHASE]));
-	fputc('1', sp_spool_next(&col[MK_CAT]));
-	FILE *d = sp_spool_next(&col[MK_DATA]);
+	fprintf(mg_spool_next(&col[MK_NAME]), "%" PRId64, si);
+	mg_json_ms(mg_spool_next(&col[MK_START]), sqlite3_column_int64(st, 4) - fx->base_ns);
+	mg_json_ms(mg_spool_next(&col[MK_END]), sqlite3_column_int64(st, 5) - fx->base_ns);
+	fputc('1', mg_spool_next(&col[MK_PHASE]));
+	fputc('1', mg_spool_next(&col[MK_CAT]));
+	FILE *d = mg_spool_next(&col[MK_DATA]);
 	/* the recorded ids (columns 9, 10), as the other exports carry them */
 	fprintf(d, "{\"type\":\"Span\",\"span_id\":\"%" PRId64 "\"",
 	        (int64_t)sqlite3_column_int64(st, 9));
@@ -234,7 +234,7 @@ static int fx_marker_begin(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st
 		fprintf(d, ",\"parent_id\":\"%" PRId64 "\"", (int64_t)sqlite3_column_int64(st, 10));
 	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
 		fputs(",\"trace_id\":", d);
-		sp_json_str(d, (const char *)sqlite3_column_text(st, 2));
+		mg_json_str(d, (const char *)sqlite3_column_text(st, 2));
 	}
 	fprintf(d, ",\"depth\":%" PRId64, (int64_t)sqlite3_column_int64(st, 6));
 	return 0;
@@ -248,17 +248,17 @@ static void fx_marker_attr(struct fx *fx, FILE *d, sqlite3_stmt *st)
 		return;
 	fprintf(d, ",\"a%" PRId64 "\":", k);
 	if (!strcmp(fx->keys[k].format, "string") && sqlite3_column_type(st, 8) != SQLITE_NULL)
-		sp_json_str(d, (const char *)sqlite3_column_text(st, 8));
+		mg_json_str(d, (const char *)sqlite3_column_text(st, 8));
 	else
-		sp_json_value(d, st, 8);
+		mg_json_value(d, st, 8);
 }
 
-static int fx_markers_rows(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st)
+static int fx_markers_rows(struct fx *fx, struct mg_spool *col, sqlite3_stmt *st)
 {
 	int rc;
 	int64_t cur = INT64_MIN;
 	char *prev_key = NULL;
-	while ((rc = sp_export_step(fx->x, st)) == 1) {
+	while ((rc = mg_export_step(fx->x, st)) == 1) {
 		int64_t span_id = sqlite3_column_int64(st, 0);
 		if (span_id != cur) {
 			if (cur != INT64_MIN)
@@ -268,10 +268,10 @@ static int fx_markers_rows(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st
 			cur = span_id;
 			free(prev_key);
 			prev_key = NULL;
-			sp_export_tick(fx->x);
+			mg_export_tick(fx->x);
 		}
 		const char *key = (const char *)sqlite3_column_text(st, 7);
-		if (key && !sp_export_dup_key(&prev_key, key))
+		if (key && !mg_export_dup_key(&prev_key, key))
 			fx_marker_attr(fx, col[MK_DATA].f, st);
 	}
 	free(prev_key);
@@ -282,9 +282,9 @@ static int fx_markers_rows(struct fx *fx, struct sp_spool *col, sqlite3_stmt *st
 
 static int fx_markers(struct fx *fx, int64_t pid, int64_t tid)
 {
-	struct sp_export *x = fx->x;
-	struct sp_spool col[MK_NCOLS] = {{0}};
-	sqlite3_stmt *st = sp_export_prepare(
+	struct mg_export *x = fx->x;
+	struct mg_spool col[MK_NCOLS] = {{0}};
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT s.span_id, s.parent_id, s.trace_id, s.name, s.start_ns, s.end_ns, "
 	       "s.depth, a.key, a.value, s.rec_id, s.rec_parent_id FROM x_spans s"
 	       " LEFT JOIN main.span_attrs a "
@@ -292,7 +292,7 @@ static int fx_markers(struct fx *fx, int64_t pid, int64_t tid)
 	       "ORDER BY s.start_ns, s.span_id, a.key, a.rowid DESC");
 	int rc = st ? 0 : -SP_EIO;
 	for (int i = 0; rc == 0 && i < MK_NCOLS; i++)
-		rc = sp_spool_open(&col[i]);
+		rc = mg_spool_open(&col[i]);
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, pid);
 		sqlite3_bind_int64(st, 2, tid);
@@ -302,13 +302,13 @@ static int fx_markers(struct fx *fx, int64_t pid, int64_t tid)
 		fputs("\"markers\":{", x->out);
 		for (int i = 0; rc == 0 && i < MK_NCOLS; i++) {
 			fprintf(x->out, "\"%s\":[", mk_names[i]);
-			rc = sp_spool_copy(&col[i], x->out);
+			rc = mg_spool_copy(&col[i], x->out);
 			fputs("],", x->out);
 		}
 		fprintf(x->out, "\"length\":%" PRIu64 "}", col[MK_NAME].n);
 	}
 	for (int i = 0; i < MK_NCOLS; i++)
-		sp_spool_close(&col[i]);
+		mg_spool_close(&col[i]);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -326,9 +326,9 @@ static void fx_thread_head(struct fx *fx, sqlite3_stmt *st)
 	      "\"processShutdownTime\":null,\"registerTime\":0,\"unregisterTime\":null,"
 	      "\"pausedRanges\":[],\"name\":",
 	      out);
-	sp_json_str(out, tname && *tname ? tname : fallback);
+	mg_json_str(out, tname && *tname ? tname : fallback);
 	fputs(",\"processName\":", out);
-	sp_json_str(out, base && *base ? base : "process");
+	mg_json_str(out, base && *base ? base : "process");
 	fprintf(out,
 	        ",\"isMainThread\":%s,\"pid\":\"%" PRId64 "\",\"tid\":%" PRId64 ","
 	        "\"showMarkersInTimeline\":true,",
@@ -337,11 +337,11 @@ static void fx_thread_head(struct fx *fx, sqlite3_stmt *st)
 
 static int fx_threads(struct fx *fx)
 {
-	struct sp_export *x = fx->x;
-	sqlite3_stmt *st = sp_export_threads(x);
+	struct mg_export *x = fx->x;
+	sqlite3_stmt *st = mg_export_threads(x);
 	int rc = st ? 0 : -SP_EIO, n = 0;
 	fputs("\"threads\":[", x->out);
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		if (n++)
 			putc(',', x->out);
 		fx_thread_head(fx, st);
@@ -368,7 +368,7 @@ static void fx_repeat(FILE *out, const char *key, const char *value, size_t n)
 
 static int fx_stack_table(struct fx *fx)
 {
-	struct sp_export *x = fx->x;
+	struct mg_export *x = fx->x;
 	FILE *out = x->out;
 	int32_t *by_order = malloc((x->nstacks + 1) * sizeof *by_order);
 	if (!by_order)
@@ -395,7 +395,7 @@ static int fx_stack_table(struct fx *fx)
 
 static void fx_frame_table(struct fx *fx)
 {
-	struct sp_export *x = fx->x;
+	struct mg_export *x = fx->x;
 	FILE *out = x->out;
 	size_t n = x->nframes + 1; /* + the [unknown] frame */
 	fputs("\"frameTable\":{", out);
@@ -421,7 +421,7 @@ static void fx_frame_table(struct fx *fx)
 /* funcTable and sources: one source per distinct file name. */
 static int fx_func_table(struct fx *fx)
 {
-	struct sp_export *x = fx->x;
+	struct mg_export *x = fx->x;
 	FILE *out = x->out;
 	mg_strtab files;
 	size_t n = x->nfuncs + 1;
@@ -510,13 +510,13 @@ static int fx_shared(struct fx *fx)
 	for (size_t i = 0; i < fx->strs.count; i++) {
 		if (i)
 			putc(',', out);
-		sp_json_str(out, fx->strs.strs[i]);
+		mg_json_str(out, fx->strs.strs[i]);
 	}
 	fputs("]}", out);
 	return rc;
 }
 
-static int fx_init(struct fx *fx, struct sp_export *x)
+static int fx_init(struct fx *fx, struct mg_export *x)
 {
 	fx->x = x;
 	/* Zero is the first event, so the root range starts at 0.0: the
@@ -539,7 +539,7 @@ static int fx_init(struct fx *fx, struct sp_export *x)
 	return fx_load_keys(fx);
 }
 
-int sp_export_firefox(struct sp_export *x)
+int mg_export_firefox(struct mg_export *x)
 {
 	struct fx fx = {0};
 	int rc = fx_init(&fx, x);

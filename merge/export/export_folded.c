@@ -27,7 +27,7 @@ static void put_frame(FILE *out, const char *name)
 		putc(*p == ';' || *p == '\n' || *p == '\r' ? '_' : *p, out);
 }
 
-static int put_stack(struct sp_export *x, FILE *out, int32_t idx)
+static int put_stack(struct mg_export *x, FILE *out, int32_t idx)
 {
 	if (idx < 0) {
 		fputs("[unknown]", out);
@@ -38,7 +38,7 @@ static int put_stack(struct sp_export *x, FILE *out, int32_t idx)
 	for (int32_t i = idx; i >= 0 && n < 512; i = x->stacks[i].parent_idx)
 		path[n++] = i;
 	for (int i = n - 1; i >= 0; i--) {
-		put_frame(out, sp_export_stack_name(x, path[i]));
+		put_frame(out, mg_export_stack_name(x, path[i]));
 		if (i)
 			putc(';', out);
 	}
@@ -46,14 +46,14 @@ static int put_stack(struct sp_export *x, FILE *out, int32_t idx)
 }
 
 /* Writes "[span] root;[span] child;" for span_id and its ancestors. */
-static int put_span_path(struct sp_export *x, FILE *out, sqlite3_stmt *q, int64_t span_id)
+static int put_span_path(struct mg_export *x, FILE *out, sqlite3_stmt *q, int64_t span_id)
 {
 	char *names[256];
 	int n = 0, rc = 0;
 	for (int64_t id = span_id; n < 256;) {
 		sqlite3_reset(q);
 		sqlite3_bind_int64(q, 1, id);
-		if ((rc = sp_export_step(x, q)) != 1)
+		if ((rc = mg_export_step(x, q)) != 1)
 			break;
 		const unsigned char *name = sqlite3_column_text(q, 0);
 		names[n++] = strdup(name ? (const char *)name : "?");
@@ -71,7 +71,7 @@ static int put_span_path(struct sp_export *x, FILE *out, sqlite3_stmt *q, int64_
 }
 
 /* Adds one group's count to its line in lines/counts. */
-static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q, mg_strtab *lines,
+static int add_group(struct mg_export *x, sqlite3_stmt *st, sqlite3_stmt *q, mg_strtab *lines,
                      int64_t **counts, size_t *cap)
 {
 	char *buf = NULL;
@@ -84,7 +84,7 @@ static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q, mg_
 		rc = put_span_path(x, line, q, sqlite3_column_int64(st, 1));
 	int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
 	                  ? -1
-	                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
+	                  : mg_export_stack_idx(x, sqlite3_column_int64(st, 0));
 	put_stack(x, line, idx);
 	fclose(line);
 	int64_t i = rc ? 0 : mg_strtab_intern(lines, buf, NULL);
@@ -101,23 +101,23 @@ static int add_group(struct sp_export *x, sqlite3_stmt *st, sqlite3_stmt *q, mg_
 	return 0;
 }
 
-int sp_export_folded(struct sp_export *x)
+int mg_export_folded(struct mg_export *x)
 {
 	const char *sql = x->opts->span_frames
 	                      ? "SELECT stack_id, span_id, count(*) FROM x_samples "
 	                        "GROUP BY stack_id, span_id ORDER BY stack_id, span_id"
 	                      : "SELECT stack_id, NULL, count(*) FROM x_samples "
 	                        "GROUP BY stack_id ORDER BY stack_id";
-	sqlite3_stmt *st = sp_export_prepare(x, sql);
+	sqlite3_stmt *st = mg_export_prepare(x, sql);
 	sqlite3_stmt *q =
-	    sp_export_prepare(x, "SELECT name, parent_id FROM main.spans WHERE span_id = ?1");
+	    mg_export_prepare(x, "SELECT name, parent_id FROM main.spans WHERE span_id = ?1");
 	mg_strtab lines = {0};
 	int64_t *counts = NULL;
 	size_t cap = 0;
 	int rc = st && q ? mg_strtab_init(&lines) : -SP_EIO;
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = add_group(x, st, q, &lines, &counts, &cap);
-		sp_export_tick(x);
+		mg_export_tick(x);
 	}
 	for (size_t i = 0; rc == 0 && i < lines.count; i++)
 		fprintf(x->out, "%s %" PRId64 "\n", lines.strs[i], counts[i]);

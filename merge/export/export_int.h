@@ -15,24 +15,24 @@
 #include "mg_grow.h" /* array growth, for every file of the export */
 
 /* Runs SQL that returns no rows. */
-int sp_export_exec(struct sp_export *x, const char *sql);
+int mg_export_exec(struct mg_export *x, const char *sql);
 
 /* export_filter.c */
-int sp_export_open_db(struct sp_export *x);
-int sp_export_make_views(struct sp_export *x);
-int sp_export_check_selection(struct sp_export *x);
-int sp_export_make_thread_samples(struct sp_export *x);
+int mg_export_open_db(struct mg_export *x);
+int mg_export_make_views(struct mg_export *x);
+int mg_export_check_selection(struct mg_export *x);
+int mg_export_make_thread_samples(struct mg_export *x);
 
 /* export_tables.c */
-int sp_export_load_funcs(struct sp_export *x);
-int sp_export_load_frames(struct sp_export *x);
-int sp_export_load_stacks(struct sp_export *x);
-void sp_export_free_tables(struct sp_export *x);
+int mg_export_load_funcs(struct mg_export *x);
+int mg_export_load_frames(struct mg_export *x);
+int mg_export_load_stacks(struct mg_export *x);
+void mg_export_free_tables(struct mg_export *x);
 
 /* export_output.c: the output file (stdout for "-"); close renames the
  * temporary file over the target when rc is 0, else removes it, and
  * returns rc or its own error. */
-int sp_export_output_open(struct sp_export *x, char **tmp_path);
-int sp_export_output_close(struct sp_export *x, char *tmp_path, int rc);
+int mg_export_output_open(struct mg_export *x, char **tmp_path);
+int mg_export_output_close(struct mg_export *x, char *tmp_path, int rc);
 
 #endif

@@ -2,7 +2,7 @@
  * export_otlp.c - OpenTelemetry traces: 'spanprof export --format otlp'
  * writes one OTLP/protobuf ExportTraceServiceRequest to a file, and
  * 'spanprof push' (cmd_push.c) sends the same spans with OTLP/HTTP. Both
- * use one scanner, sp_otlp_scan, that hands packed pieces to a sink.
+ * use one scanner, mg_otlp_scan, that hands packed pieces to a sink.
  *
  * Mapping (docs/export.md, "OpenTelemetry"):
  *   - one ResourceSpans per process (pid): service.name ($SPANPROF_SERVICE
@@ -57,16 +57,16 @@ typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_msg;
 
 /* --- bytes --- */
 
-int sp_otlp_buf_reserve(struct sp_otlp_buf *b, size_t more)
+int mg_otlp_buf_reserve(struct mg_otlp_buf *b, size_t more)
 {
 	if (more > SIZE_MAX - b->len)
 		return -SP_ENOMEM;
 	return mg_grow(&b->p, &b->cap, b->len + more, 1);
 }
 
-int sp_otlp_buf_put(struct sp_otlp_buf *b, const void *data, size_t len)
+int mg_otlp_buf_put(struct mg_otlp_buf *b, const void *data, size_t len)
 {
-	if (sp_otlp_buf_reserve(b, len))
+	if (mg_otlp_buf_reserve(b, len))
 		return -SP_ENOMEM;
 	if (len)
 		memcpy(b->p + b->len, data, len);
@@ -75,7 +75,7 @@ int sp_otlp_buf_put(struct sp_otlp_buf *b, const void *data, size_t len)
 }
 
 /* The key of a length-delimited field (wire type 2) and the length. */
-int sp_otlp_put_len(struct sp_otlp_buf *b, unsigned field, uint64_t len)
+int mg_otlp_put_len(struct mg_otlp_buf *b, unsigned field, uint64_t len)
 {
 	uint8_t tmp[20];
 	size_t n = 0;
@@ -87,20 +87,20 @@ int sp_otlp_put_len(struct sp_otlp_buf *b, unsigned field, uint64_t len)
 			v >>= 7;
 		} while (v);
 	}
-	return sp_otlp_buf_put(b, tmp, n);
+	return mg_otlp_buf_put(b, tmp, n);
 }
 
-void sp_otlp_buf_free(struct sp_otlp_buf *b)
+void mg_otlp_buf_free(struct mg_otlp_buf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof *b);
 }
 
 /* Appends field `field` holding message m (key, length, packed m). */
-static int otlp_put_msg(struct sp_otlp_buf *b, unsigned field, const ProtobufCMessage *m)
+static int otlp_put_msg(struct mg_otlp_buf *b, unsigned field, const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
-	if (sp_otlp_put_len(b, field, n) || sp_otlp_buf_reserve(b, n))
+	if (mg_otlp_put_len(b, field, n) || mg_otlp_buf_reserve(b, n))
 		return -SP_ENOMEM;
 	b->len += protobuf_c_message_pack(m, b->p + b->len);
 	return 0;
@@ -111,19 +111,19 @@ static int otlp_put_msg(struct sp_otlp_buf *b, unsigned field, const ProtobufCMe
 
 /* Appends s (NUL-terminated) to the arena as valid UTF-8 with its NUL;
  * returns its offset, or -1 on NOMEM. */
-static int64_t otlp_arena_str(struct sp_otlp_buf *a, const char *s)
+static int64_t otlp_arena_str(struct mg_otlp_buf *a, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)(s ? s : "");
 	size_t len = strlen((const char *)u);
 	int64_t off = (int64_t)a->len;
 	for (size_t i = 0; i < len;) {
-		size_t n = sp_json_utf8_len(u + i, len - i);
-		int rc = n ? sp_otlp_buf_put(a, u + i, n) : sp_otlp_buf_put(a, "\xef\xbf\xbd", 3);
+		size_t n = mg_json_utf8_len(u + i, len - i);
+		int rc = n ? mg_otlp_buf_put(a, u + i, n) : mg_otlp_buf_put(a, "\xef\xbf\xbd", 3);
 		if (rc)
 			return -1;
 		i += n ? n : 1;
 	}
-	return sp_otlp_buf_put(a, "", 1) ? -1 : off;
+	return mg_otlp_buf_put(a, "", 1) ? -1 : off;
 }
 
 /* --- ids --- */
@@ -190,15 +190,15 @@ static const char *otlp_basename(const char *path)
 
 /* Packs the Resource of pid into r (replacing its content). Columns of the
  * process query: host, exe, cmdline. */
-static int otlp_resource(struct sp_export *x, int64_t pid, struct sp_otlp_buf *r)
+static int otlp_resource(struct mg_export *x, int64_t pid, struct mg_otlp_buf *r)
 {
-	sqlite3_stmt *st = sp_export_prepare(x, "SELECT host, exe, cmdline FROM main.processes "
+	sqlite3_stmt *st = mg_export_prepare(x, "SELECT host, exe, cmdline FROM main.processes "
 	                                        "WHERE pid = ?1 ORDER BY start_ns DESC LIMIT 1");
 	if (!st)
 		return -SP_EIO;
 	sqlite3_bind_int64(st, 1, pid);
-	int rc = sp_export_step(x, st);
-	struct sp_otlp_buf a = {0};
+	int rc = mg_export_step(x, st);
+	struct mg_otlp_buf a = {0};
 	const char *cols[3] = {"", "", ""};
 	for (int i = 0; rc == 1 && i < 3; i++)
 		if (sqlite3_column_text(st, i))
@@ -242,11 +242,11 @@ static int otlp_resource(struct sp_export *x, int64_t pid, struct sp_otlp_buf *r
 	res.attributes = kvp;
 	r->len = 0;
 	size_t size = protobuf_c_message_get_packed_size(&res.base);
-	rc = sp_otlp_buf_reserve(r, size);
+	rc = mg_otlp_buf_reserve(r, size);
 	if (rc == 0)
 		r->len = protobuf_c_message_pack(&res.base, r->p);
 out:
-	sp_otlp_buf_free(&a);
+	mg_otlp_buf_free(&a);
 	return rc < 0 ? rc : 0;
 }
 
@@ -256,7 +256,7 @@ out:
  * at the next step), offsets turned into pointers once all are read. */
 struct otlp_attrs {
 	sqlite3_stmt *st; /* key, value of one span, newest value of a key first */
-	struct sp_otlp_buf arena;
+	struct mg_otlp_buf arena;
 	otlp_kv *kv;
 	otlp_any *v;
 	otlp_kv **kvp;
@@ -326,7 +326,7 @@ static int otlp_attr_add(struct otlp_attrs *at, const char *key, int type, sqlit
 }
 
 /* Reads the attributes of span_id (plus thread.id and spanprof.cut). */
-static int otlp_attrs_read(struct sp_export *x, struct otlp_attrs *at, int64_t span_id, int64_t tid,
+static int otlp_attrs_read(struct mg_export *x, struct otlp_attrs *at, int64_t span_id, int64_t tid,
                            int64_t cut)
 {
 	at->n = 0;
@@ -336,11 +336,11 @@ static int otlp_attrs_read(struct sp_export *x, struct otlp_attrs *at, int64_t s
 	if (rc == 0 && cut > 0)
 		rc = otlp_attr_add(at, "spanprof.cut", SQLITE_INTEGER, NULL, 0, cut);
 	sqlite3_bind_int64(at->st, 1, span_id);
-	while (rc == 0 && (rc = sp_export_step(x, at->st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, at->st)) == 1) {
 		const char *key = (const char *)sqlite3_column_text(at->st, 0);
 		int type = sqlite3_column_type(at->st, 1);
 		rc = 0;
-		if (!key || type == SQLITE_NULL || sp_export_dup_key(&prev, key))
+		if (!key || type == SQLITE_NULL || mg_export_dup_key(&prev, key))
 			continue;
 		rc = otlp_attr_add(at, key, type, at->st, 1, 0);
 	}
@@ -364,7 +364,7 @@ static void otlp_attrs_link(struct otlp_attrs *at)
 static void otlp_attrs_free(struct otlp_attrs *at)
 {
 	sqlite3_finalize(at->st);
-	sp_otlp_buf_free(&at->arena);
+	mg_otlp_buf_free(&at->arena);
 	free(at->kv);
 	free(at->v);
 	free(at->kvp);
@@ -373,14 +373,14 @@ static void otlp_attrs_free(struct otlp_attrs *at)
 }
 
 /* 1 if main.spans has column name. */
-static int otlp_has_column(struct sp_export *x, const char *name)
+static int otlp_has_column(struct mg_export *x, const char *name)
 {
 	sqlite3_stmt *st =
-	    sp_export_prepare(x, "SELECT count(*) FROM pragma_table_info('spans') WHERE name = ?1");
+	    mg_export_prepare(x, "SELECT count(*) FROM pragma_table_info('spans') WHERE name = ?1");
 	if (!st)
 		return 0;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int yes = sp_export_step(x, st) == 1 && sqlite3_column_int(st, 0) > 0;
+	int yes = mg_export_step(x, st) == 1 && sqlite3_column_int(st, 0) > 0;
 	sqlite3_finalize(st);
 	return yes;
 }
@@ -410,8 +410,8 @@ static const char *const otlp_cut_message[] = {
 };
 
 /* Packs the span at the cursor into the chunk (field 2 of ScopeSpans). */
-static int otlp_span(struct sp_export *x, sqlite3_stmt *st, struct otlp_attrs *at,
-                     struct sp_otlp_buf *chunk)
+static int otlp_span(struct mg_export *x, sqlite3_stmt *st, struct otlp_attrs *at,
+                     struct mg_otlp_buf *chunk)
 {
 	uint8_t trace[16], id[8], parent[8];
 	int64_t cut = sqlite3_column_int64(st, SC_CUT);
@@ -457,7 +457,7 @@ static int otlp_span(struct sp_export *x, sqlite3_stmt *st, struct otlp_attrs *a
 }
 
 /* Starts a ScopeSpans chunk: its scope (field 1). */
-static int otlp_chunk_start(struct sp_otlp_buf *chunk)
+static int otlp_chunk_start(struct mg_otlp_buf *chunk)
 {
 	Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
 	    OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
@@ -470,7 +470,7 @@ static int otlp_chunk_start(struct sp_otlp_buf *chunk)
 	return otlp_put_msg(chunk, 1, &scope.base);
 }
 
-static sqlite3_stmt *otlp_span_cursor(struct sp_export *x)
+static sqlite3_stmt *otlp_span_cursor(struct mg_export *x)
 {
 	char sql[1024];
 	int has_cut = otlp_has_column(x, "cut");
@@ -481,11 +481,11 @@ static sqlite3_stmt *otlp_span_cursor(struct sp_export *x)
 	         "ORDER BY s.pid, s.start_ns, s.span_id",
 	         has_cut ? "m.cut" : "0",
 	         has_cut ? "LEFT JOIN main.spans m ON m.span_id = s.span_id " : "");
-	return sp_export_prepare(x, sql);
+	return mg_export_prepare(x, sql);
 }
 
 /* Ends the current process: its last chunk, then sink->process_end. */
-static int otlp_flush(struct sp_otlp_sink *sink, struct sp_otlp_buf *chunk, int64_t *nspans,
+static int otlp_flush(struct mg_otlp_sink *sink, struct mg_otlp_buf *chunk, int64_t *nspans,
                       int end)
 {
 	int rc = 0;
@@ -497,16 +497,16 @@ static int otlp_flush(struct sp_otlp_sink *sink, struct sp_otlp_buf *chunk, int6
 	return rc;
 }
 
-int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *sink)
+int mg_otlp_scan(struct mg_export *x, size_t chunk_bytes, struct mg_otlp_sink *sink)
 {
 	struct otlp_attrs at = {0};
-	struct sp_otlp_buf chunk = {0}, res = {0};
+	struct mg_otlp_buf chunk = {0}, res = {0};
 	sqlite3_stmt *st = otlp_span_cursor(x);
-	at.st = sp_export_prepare(x, "SELECT key, value FROM main.span_attrs WHERE span_id = ?1 "
+	at.st = mg_export_prepare(x, "SELECT key, value FROM main.span_attrs WHERE span_id = ?1 "
 	                             "ORDER BY key, rowid DESC");
 	int rc = st && at.st ? 0 : -SP_EIO, open = 0;
 	int64_t pid = 0, nspans = 0;
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = 0;
 		if (!open || sqlite3_column_int64(st, SC_PID) != pid) {
 			if (open)
@@ -519,7 +519,7 @@ int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *s
 		}
 		rc = rc ? rc : otlp_span(x, st, &at, &chunk);
 		nspans++;
-		sp_export_tick(x);
+		mg_export_tick(x);
 		if (rc == 0 && chunk.len >= chunk_bytes) {
 			rc = otlp_flush(sink, &chunk, &nspans, 0);
 			rc = rc ? rc : otlp_chunk_start(&chunk);
@@ -529,18 +529,18 @@ int sp_otlp_scan(struct sp_export *x, size_t chunk_bytes, struct sp_otlp_sink *s
 		rc = otlp_flush(sink, &chunk, &nspans, 1);
 	sqlite3_finalize(st);
 	otlp_attrs_free(&at);
-	sp_otlp_buf_free(&chunk);
-	sp_otlp_buf_free(&res);
+	mg_otlp_buf_free(&chunk);
+	mg_otlp_buf_free(&res);
 	return rc;
 }
 
 /* --- the file: one ExportTraceServiceRequest --- */
 
 struct otlp_file {
-	struct sp_export *x;
-	struct sp_spool spool; /* the ScopeSpans of the current process */
+	struct mg_export *x;
+	struct mg_spool spool; /* the ScopeSpans of the current process */
 	uint64_t spool_bytes;
-	struct sp_otlp_buf resource, head;
+	struct mg_otlp_buf resource, head;
 };
 
 static int otlp_file_process(void *ctx, int64_t pid, const uint8_t *res, size_t len)
@@ -549,9 +549,9 @@ static int otlp_file_process(void *ctx, int64_t pid, const uint8_t *res, size_t 
 	(void)pid;
 	f->resource.len = 0;
 	f->spool_bytes = 0;
-	if (sp_spool_open(&f->spool))
+	if (mg_spool_open(&f->spool))
 		return -SP_EIO;
-	return sp_otlp_buf_put(&f->resource, res, len);
+	return mg_otlp_buf_put(&f->resource, res, len);
 }
 
 static int otlp_file_chunk(void *ctx, const uint8_t *scope_spans, size_t len, int64_t nspans)
@@ -559,7 +559,7 @@ static int otlp_file_chunk(void *ctx, const uint8_t *scope_spans, size_t len, in
 	struct otlp_file *f = ctx;
 	(void)nspans;
 	f->head.len = 0;
-	if (sp_otlp_put_len(&f->head, 2, len)) /* ResourceSpans.scope_spans */
+	if (mg_otlp_put_len(&f->head, 2, len)) /* ResourceSpans.scope_spans */
 		return -SP_ENOMEM;
 	if (fwrite(f->head.p, 1, f->head.len, f->spool.f) != f->head.len ||
 	    fwrite(scope_spans, 1, len, f->spool.f) != len)
@@ -573,29 +573,29 @@ static int otlp_file_chunk(void *ctx, const uint8_t *scope_spans, size_t len, in
 static int otlp_file_process_end(void *ctx)
 {
 	struct otlp_file *f = ctx;
-	struct sp_otlp_buf *h = &f->head;
+	struct mg_otlp_buf *h = &f->head;
 	h->len = 0;
-	struct sp_otlp_buf rs = {0};
-	int rc = sp_otlp_put_len(&rs, 1, f->resource.len);
-	rc = rc ? rc : sp_otlp_buf_put(&rs, f->resource.p, f->resource.len);
-	rc = rc ? rc : sp_otlp_put_len(h, 1, rs.len + f->spool_bytes);
-	rc = rc ? rc : sp_otlp_buf_put(h, rs.p, rs.len);
+	struct mg_otlp_buf rs = {0};
+	int rc = mg_otlp_put_len(&rs, 1, f->resource.len);
+	rc = rc ? rc : mg_otlp_buf_put(&rs, f->resource.p, f->resource.len);
+	rc = rc ? rc : mg_otlp_put_len(h, 1, rs.len + f->spool_bytes);
+	rc = rc ? rc : mg_otlp_buf_put(h, rs.p, rs.len);
 	if (rc == 0 && fwrite(h->p, 1, h->len, f->x->out) != h->len)
 		rc = -SP_EIO;
-	rc = rc ? rc : sp_spool_copy(&f->spool, f->x->out);
-	sp_spool_close(&f->spool);
-	sp_otlp_buf_free(&rs);
+	rc = rc ? rc : mg_spool_copy(&f->spool, f->x->out);
+	mg_spool_close(&f->spool);
+	mg_otlp_buf_free(&rs);
 	return rc;
 }
 
-int sp_export_otlp(struct sp_export *x)
+int mg_export_otlp(struct mg_export *x)
 {
 	struct otlp_file f = {.x = x};
-	struct sp_otlp_sink sink = {&f, otlp_file_process, otlp_file_chunk, otlp_file_process_end};
-	int rc = sp_otlp_scan(x, OTLP_FILE_CHUNK_BYTES, &sink);
-	sp_spool_close(&f.spool);
-	sp_otlp_buf_free(&f.resource);
-	sp_otlp_buf_free(&f.head);
+	struct mg_otlp_sink sink = {&f, otlp_file_process, otlp_file_chunk, otlp_file_process_end};
+	int rc = mg_otlp_scan(x, OTLP_FILE_CHUNK_BYTES, &sink);
+	mg_spool_close(&f.spool);
+	mg_otlp_buf_free(&f.resource);
+	mg_otlp_buf_free(&f.head);
 	if (rc == -SP_EIO)
 		mg_err_set(-SP_EIO, "writing the OTLP output failed");
 	return rc;

@@ -16,7 +16,7 @@
 #include "export_int.h"
 #include "spanprof.h"
 
-static int open_stdout(struct sp_export *x)
+static int open_stdout(struct mg_export *x)
 {
 	if (x->opts->format == SP_EXPORT_PPROF && isatty(STDOUT_FILENO)) {
 		mg_err_set(-SP_EINVAL, "pprof is binary; use -o FILE");
@@ -40,9 +40,9 @@ static int check_target(const char *path)
 	return -SP_EINVAL;
 }
 
-int sp_export_output_open(struct sp_export *x, char **tmp_path)
+int mg_export_output_open(struct mg_export *x, char **tmp_path)
 {
-	const struct sp_export_opts *o = x->opts;
+	const struct mg_export_opts *o = x->opts;
 	if (!o->out_path || !strcmp(o->out_path, "-"))
 		return open_stdout(x);
 	int rc = check_target(o->out_path);
@@ -66,7 +66,7 @@ int sp_export_output_open(struct sp_export *x, char **tmp_path)
 	return 0;
 }
 
-int sp_export_output_close(struct sp_export *x, char *tmp_path, int rc)
+int mg_export_output_close(struct mg_export *x, char *tmp_path, int rc)
 {
 	if (x->out && fflush(x->out) != 0 && rc == 0) {
 		mg_err_set(-SP_EIO, "write: %s", strerror(errno));
@@ -86,21 +86,21 @@ int sp_export_output_close(struct sp_export *x, char *tmp_path, int rc)
 	return rc;
 }
 
-int sp_spool_open(struct sp_spool *sp)
+int mg_spool_open(struct mg_spool *sp)
 {
 	sp->n = 0;
 	sp->f = tmpfile();
 	return sp->f ? 0 : -SP_EIO;
 }
 
-FILE *sp_spool_next(struct sp_spool *sp)
+FILE *mg_spool_next(struct mg_spool *sp)
 {
 	if (sp->n++)
 		putc(',', sp->f);
 	return sp->f;
 }
 
-int sp_spool_copy(struct sp_spool *sp, FILE *out)
+int mg_spool_copy(struct mg_spool *sp, FILE *out)
 {
 	char buf[65536];
 	size_t n;
@@ -112,7 +112,7 @@ int sp_spool_copy(struct sp_spool *sp, FILE *out)
 	return ferror(sp->f) ? -SP_EIO : 0;
 }
 
-void sp_spool_close(struct sp_spool *sp)
+void mg_spool_close(struct mg_spool *sp)
 {
 	if (sp->f)
 		fclose(sp->f);

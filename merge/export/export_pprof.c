@@ -42,7 +42,7 @@
 #define PP_MAX_LABELS 64
 
 struct pp {
-	struct sp_export *x;
+	struct mg_export *x;
 	gzFile gz;
 	mg_strtab strs;
 	mg_strtab modules; /* mapping id = index + 1 */
@@ -84,13 +84,13 @@ static int64_t pp_str(struct pp *pp, const char *s)
 	return i;
 }
 
-static int64_t pp_interval_ns(struct sp_export *x)
+static int64_t pp_interval_ns(struct mg_export *x)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT (max(ts_ns) - min(ts_ns)) / (count(*) - 1) FROM x_samples "
 	       "GROUP BY pid, tid HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 1");
 	int64_t ns = 0;
-	if (st && sp_export_step(x, st) == 1)
+	if (st && mg_export_step(x, st) == 1)
 		ns = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return ns;
@@ -127,13 +127,13 @@ static void pp_header(struct pp *pp)
 }
 
 /* The build-id merge recorded for module path, or "". */
-static const char *pp_build_id(struct sp_export *x, sqlite3_stmt *st, const char *path)
+static const char *pp_build_id(struct mg_export *x, sqlite3_stmt *st, const char *path)
 {
 	if (!st)
 		return "";
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
-	const unsigned char *id = sp_export_step(x, st) == 1 ? sqlite3_column_text(st, 0) : NULL;
+	const unsigned char *id = mg_export_step(x, st) == 1 ? sqlite3_column_text(st, 0) : NULL;
 	return id ? (const char *)id : "";
 }
 
@@ -141,15 +141,15 @@ static const char *pp_build_id(struct sp_export *x, sqlite3_stmt *st, const char
  * the address range covers the module's recorded pcs. */
 static void pp_mappings(struct pp *pp)
 {
-	struct sp_export *x = pp->x;
+	struct mg_export *x = pp->x;
 	sqlite3_stmt *ids = NULL;
-	sqlite3_stmt *has = sp_export_prepare(
+	sqlite3_stmt *has = mg_export_prepare(
 	    x, "SELECT count(*) FROM sqlite_master WHERE name = 'modules' AND type = 'table'");
-	if (has && sp_export_step(x, has) == 1 && sqlite3_column_int(has, 0) > 0)
-		ids = sp_export_prepare(x, "SELECT build_id FROM main.modules WHERE path = ?1 AND "
+	if (has && mg_export_step(x, has) == 1 && sqlite3_column_int(has, 0) > 0)
+		ids = mg_export_prepare(x, "SELECT build_id FROM main.modules WHERE path = ?1 AND "
 		                           "build_id IS NOT NULL LIMIT 1");
 	sqlite3_finalize(has);
-	sqlite3_stmt *lim = sp_export_prepare(
+	sqlite3_stmt *lim = mg_export_prepare(
 	    x, "SELECT max(COALESCE(rel_pc, 0)) + 1 FROM main.frames WHERE module IS ?1");
 	for (size_t i = 0; i < x->nfuncs && !pp->err; i++) {
 		int added = 0;
@@ -166,7 +166,7 @@ static void pp_mappings(struct pp *pp)
 		if (lim) {
 			sqlite3_reset(lim);
 			sqlite3_bind_text(lim, 1, x->funcs[i].module, -1, SQLITE_TRANSIENT);
-			if (sp_export_step(x, lim) == 1)
+			if (mg_export_step(x, lim) == 1)
 				mp.memory_limit = (uint64_t)sqlite3_column_int64(lim, 0);
 		}
 		mp.filename = pp_str(pp, module);
@@ -184,7 +184,7 @@ static void pp_mappings(struct pp *pp)
 /* Mapping id of function idx (0 for the stand-in of missing frames). */
 static uint64_t pp_mapping_of(struct pp *pp, size_t func_idx)
 {
-	struct sp_export *x = pp->x;
+	struct mg_export *x = pp->x;
 	if (func_idx >= x->nfuncs)
 		return 0;
 	int added = 0;
@@ -197,12 +197,12 @@ static uint64_t pp_mapping_of(struct pp *pp, size_t func_idx)
  * the last of each stands for frames that are missing from the table. */
 static void pp_functions_locations(struct pp *pp)
 {
-	struct sp_export *x = pp->x;
+	struct mg_export *x = pp->x;
 	for (size_t i = 0; i <= x->nfuncs && !pp->err; i++) {
 		Perftools__Profiles__Function f = PERFTOOLS__PROFILES__FUNCTION__INIT;
 		Perftools__Profiles__Function *fp = &f;
 		Perftools__Profiles__Profile m = PERFTOOLS__PROFILES__PROFILE__INIT;
-		const struct sp_xfunc *fn = i < x->nfuncs ? &x->funcs[i] : NULL;
+		const struct mg_xfunc *fn = i < x->nfuncs ? &x->funcs[i] : NULL;
 		f.id = i + 1;
 		f.name = f.system_name = pp_str(pp, fn && fn->name ? fn->name : "[unknown]");
 		f.filename = pp_str(pp, fn && fn->file ? fn->file : (fn ? fn->module : ""));
@@ -210,14 +210,14 @@ static void pp_functions_locations(struct pp *pp)
 		m.function = &fp;
 		pp_write(pp, &m);
 	}
-	sqlite3_stmt *pcs = sp_export_prepare(
+	sqlite3_stmt *pcs = mg_export_prepare(
 	    x, "SELECT frame_id, COALESCE(rel_pc, 0) FROM main.frames ORDER BY frame_id");
-	int pc_row = pcs ? sp_export_step(x, pcs) : 0;
+	int pc_row = pcs ? mg_export_step(x, pcs) : 0;
 	for (size_t i = 0; i <= x->nframes && !pp->err; i++) {
 		Perftools__Profiles__Location l = PERFTOOLS__PROFILES__LOCATION__INIT;
 		if (i < x->nframes) { /* both sorted by frame_id */
 			while (pc_row == 1 && sqlite3_column_int64(pcs, 0) < x->frames[i].frame_id)
-				pc_row = sp_export_step(x, pcs);
+				pc_row = mg_export_step(x, pcs);
 			if (pc_row == 1 && sqlite3_column_int64(pcs, 0) == x->frames[i].frame_id)
 				l.address = (uint64_t)sqlite3_column_int64(pcs, 1);
 			l.mapping_id = pp_mapping_of(pp, (size_t)x->frames[i].func_idx);
@@ -312,7 +312,7 @@ static void pp_group_start(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 static void pp_group_attr(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 {
 	const unsigned char *key = sqlite3_column_text(st, 5);
-	if (!key || sp_export_dup_key(&g->prev_key, (const char *)key))
+	if (!key || mg_export_dup_key(&g->prev_key, (const char *)key))
 		return;
 	if (sqlite3_column_type(st, 6) == SQLITE_INTEGER)
 		pp_label_num(pp, g, (const char *)key, sqlite3_column_int64(st, 6));
@@ -322,10 +322,10 @@ static void pp_group_attr(struct pp *pp, struct pp_group *g, sqlite3_stmt *st)
 
 static void pp_group_write(struct pp *pp, struct pp_group *g)
 {
-	struct sp_export *x = pp->x;
+	struct mg_export *x = pp->x;
 	uint64_t locs[512];
 	size_t n = 0;
-	int32_t idx = g->has_stack ? sp_export_stack_idx(x, g->stack_id) : -1;
+	int32_t idx = g->has_stack ? mg_export_stack_idx(x, g->stack_id) : -1;
 	for (int32_t i = idx; i >= 0 && n < 512; i = x->stacks[i].parent_idx) {
 		int32_t f = x->stacks[i].frame_idx;
 		locs[n++] = (f >= 0 ? (uint64_t)f : x->nframes) + 1;
@@ -349,18 +349,18 @@ static void pp_group_write(struct pp *pp, struct pp_group *g)
 }
 
 /* 1 if the database has merge's span_attrs_inherited view (docs/schema.md). */
-static int pp_has_inherited(struct sp_export *x)
+static int pp_has_inherited(struct mg_export *x)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT count(*) FROM sqlite_master WHERE name = 'span_attrs_inherited'");
-	int yes = st && sp_export_step(x, st) == 1 && sqlite3_column_int(st, 0) > 0;
+	int yes = st && mg_export_step(x, st) == 1 && sqlite3_column_int(st, 0) > 0;
 	sqlite3_finalize(st);
 	return yes;
 }
 
 static int pp_samples(struct pp *pp)
 {
-	struct sp_export *x = pp->x;
+	struct mg_export *x = pp->x;
 	static const char head[] =
 	    "SELECT g.stack_id, g.span_id, g.n, g.w, sp.name, a.key, a.value, sp.trace_id,"
 	    " sp.rec_id FROM "
@@ -378,12 +378,12 @@ static int pp_samples(struct pp *pp)
 		         "%sLEFT JOIN main.span_attrs a ON a.span_id = g.span_id "
 		         "ORDER BY g.span_id, g.stack_id, a.key, a.rowid DESC",
 		         head);
-	sqlite3_stmt *st = sp_export_prepare(x, sql);
+	sqlite3_stmt *st = mg_export_prepare(x, sql);
 	if (!st)
 		return -SP_EIO;
 	struct pp_group *g = calloc(1, sizeof *g);
 	int rc, open = 0;
-	while (g && !pp->err && (rc = sp_export_step(x, st)) == 1) {
+	while (g && !pp->err && (rc = mg_export_step(x, st)) == 1) {
 		int same = open && g->has_span == (sqlite3_column_type(st, 1) != SQLITE_NULL) &&
 		           g->span_id == sqlite3_column_int64(st, 1) &&
 		           g->has_stack == (sqlite3_column_type(st, 0) != SQLITE_NULL) &&
@@ -393,7 +393,7 @@ static int pp_samples(struct pp *pp)
 				pp_group_write(pp, g);
 			pp_group_start(pp, g, st);
 			open = 1;
-			sp_export_tick(x);
+			mg_export_tick(x);
 		}
 		if (g->has_span)
 			pp_group_attr(pp, g, st);
@@ -409,7 +409,7 @@ static int pp_samples(struct pp *pp)
 	return rc ? rc : pp->err;
 }
 
-int sp_export_pprof(struct sp_export *x)
+int mg_export_pprof(struct mg_export *x)
 {
 	struct pp pp = {.x = x};
 	int fd = dup(x->out_fd);

@@ -23,7 +23,7 @@
 #include "spanprof.h"
 
 struct ss {
-	struct sp_export *x;
+	struct mg_export *x;
 	mg_strtab span_names;
 	int64_t base_ns;
 	int nprofiles;
@@ -38,7 +38,7 @@ static void ss_profile_name(FILE *o, const char *prefix, sqlite3_stmt *th)
 	snprintf(buf, sizeof buf, "%s%s: %s (pid %" PRId64 ", tid %" PRId64 ")", prefix,
 	         base ? base : "process", tname ? tname : "thread",
 	         (int64_t)sqlite3_column_int64(th, 0), (int64_t)sqlite3_column_int64(th, 1));
-	sp_json_str(o, buf);
+	mg_json_str(o, buf);
 }
 
 static FILE *ss_profile_start(struct ss *ss)
@@ -50,7 +50,7 @@ static FILE *ss_profile_start(struct ss *ss)
 
 static void ss_sample_stack(struct ss *ss, FILE *o, int32_t idx)
 {
-	struct sp_export *x = ss->x;
+	struct mg_export *x = ss->x;
 	int32_t path[512];
 	int n = 0;
 	for (int32_t i = idx; i >= 0 && n < 512; i = x->stacks[i].parent_idx)
@@ -68,12 +68,12 @@ static void ss_sample_stack(struct ss *ss, FILE *o, int32_t idx)
 
 static int ss_sampled(struct ss *ss, sqlite3_stmt *th, sqlite3_stmt *st)
 {
-	struct sp_export *x = ss->x;
-	struct sp_spool samples = {0}, weights = {0};
+	struct mg_export *x = ss->x;
+	struct mg_spool samples = {0}, weights = {0};
 	int64_t first = 0, last = 0, last_w = 0;
-	int rc = sp_spool_open(&samples);
-	rc = rc ? rc : sp_spool_open(&weights);
-	while (rc == 0 && (rc = sp_export_step(x, st)) == 1) {
+	int rc = mg_spool_open(&samples);
+	rc = rc ? rc : mg_spool_open(&weights);
+	while (rc == 0 && (rc = mg_export_step(x, st)) == 1) {
 		rc = 0;
 		int64_t ts = sqlite3_column_int64(st, 1) - ss->base_ns;
 		if (samples.n == 0)
@@ -82,10 +82,10 @@ static int ss_sampled(struct ss *ss, sqlite3_stmt *th, sqlite3_stmt *st)
 		last_w = sqlite3_column_int64(st, 2);
 		int32_t idx = sqlite3_column_type(st, 0) == SQLITE_NULL
 		                  ? -1
-		                  : sp_export_stack_idx(x, sqlite3_column_int64(st, 0));
-		ss_sample_stack(ss, sp_spool_next(&samples), idx);
-		fprintf(sp_spool_next(&weights), "%" PRId64, (int64_t)sqlite3_column_int64(st, 2));
-		sp_export_tick(x);
+		                  : mg_export_stack_idx(x, sqlite3_column_int64(st, 0));
+		ss_sample_stack(ss, mg_spool_next(&samples), idx);
+		fprintf(mg_spool_next(&weights), "%" PRId64, (int64_t)sqlite3_column_int64(st, 2));
+		mg_export_tick(x);
 	}
 	if (rc == 0 && samples.n > 0) {
 		FILE *o = ss_profile_start(ss);
@@ -95,13 +95,13 @@ static int ss_sampled(struct ss *ss, sqlite3_stmt *th, sqlite3_stmt *st)
 		        ",\"unit\":\"nanoseconds\",\"startValue\":%" PRId64 ",\"endValue\":%" PRId64
 		        ",\"samples\":[",
 		        first, last + last_w);
-		rc = sp_spool_copy(&samples, o);
+		rc = mg_spool_copy(&samples, o);
 		fputs("],\"weights\":[", o);
-		rc = rc ? rc : sp_spool_copy(&weights, o);
+		rc = rc ? rc : mg_spool_copy(&weights, o);
 		fputs("]}", o);
 	}
-	sp_spool_close(&samples);
-	sp_spool_close(&weights);
+	mg_spool_close(&samples);
+	mg_spool_close(&weights);
 	return rc;
 }
 
@@ -112,13 +112,13 @@ struct ss_open {
 	size_t n, cap;
 };
 
-static void ss_event(struct sp_spool *ev, char type, int64_t frame, int64_t at)
+static void ss_event(struct mg_spool *ev, char type, int64_t frame, int64_t at)
 {
-	fprintf(sp_spool_next(ev), "{\"type\":\"%c\",\"frame\":%" PRId64 ",\"at\":%" PRId64 "}",
+	fprintf(mg_spool_next(ev), "{\"type\":\"%c\",\"frame\":%" PRId64 ",\"at\":%" PRId64 "}",
 	        type, frame, at);
 }
 
-static void ss_close_until(struct ss_open *op, struct sp_spool *ev, int64_t t)
+static void ss_close_until(struct ss_open *op, struct mg_spool *ev, int64_t t)
 {
 	while (op->n > 0 && op->end[op->n - 1] <= t) {
 		op->n--;
@@ -147,12 +147,12 @@ static int ss_push(struct ss_open *op, int64_t end, int64_t frame)
 	return 0;
 }
 
-static int ss_span_rows(struct ss *ss, sqlite3_stmt *st, struct sp_spool *ev, int64_t *lo,
+static int ss_span_rows(struct ss *ss, sqlite3_stmt *st, struct mg_spool *ev, int64_t *lo,
                         int64_t *hi)
 {
 	struct ss_open op = {0};
 	int rc;
-	while ((rc = sp_export_step(ss->x, st)) == 1) {
+	while ((rc = mg_export_step(ss->x, st)) == 1) {
 		const unsigned char *name = sqlite3_column_text(st, 0);
 		int64_t s = sqlite3_column_int64(st, 1) - ss->base_ns;
 		int64_t e = sqlite3_column_int64(st, 2) - ss->base_ns;
@@ -168,7 +168,7 @@ static int ss_span_rows(struct ss *ss, sqlite3_stmt *st, struct sp_spool *ev, in
 		ss_event(ev, 'O', f + (int64_t)ss->x->nfuncs + 1, s);
 		*lo = *lo < s ? *lo : s;
 		*hi = *hi > e ? *hi : e;
-		sp_export_tick(ss->x);
+		mg_export_tick(ss->x);
 	}
 	ss_close_until(&op, ev, INT64_MAX);
 	free(op.end);
@@ -178,9 +178,9 @@ static int ss_span_rows(struct ss *ss, sqlite3_stmt *st, struct sp_spool *ev, in
 
 static int ss_evented(struct ss *ss, sqlite3_stmt *th, sqlite3_stmt *st)
 {
-	struct sp_spool ev = {0};
+	struct mg_spool ev = {0};
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
-	int rc = sp_spool_open(&ev);
+	int rc = mg_spool_open(&ev);
 	rc = rc ? rc : ss_span_rows(ss, st, &ev, &lo, &hi);
 	if (rc == 0 && ev.n > 0) {
 		FILE *o = ss_profile_start(ss);
@@ -190,25 +190,25 @@ static int ss_evented(struct ss *ss, sqlite3_stmt *th, sqlite3_stmt *st)
 		        ",\"unit\":\"nanoseconds\",\"startValue\":%" PRId64 ",\"endValue\":%" PRId64
 		        ",\"events\":[",
 		        lo, hi);
-		rc = sp_spool_copy(&ev, o);
+		rc = mg_spool_copy(&ev, o);
 		fputs("]}", o);
 	}
-	sp_spool_close(&ev);
+	mg_spool_close(&ev);
 	return rc;
 }
 
 static int ss_profiles(struct ss *ss)
 {
-	struct sp_export *x = ss->x;
-	sqlite3_stmt *th = sp_export_threads(x);
-	sqlite3_stmt *sa = sp_export_prepare(
+	struct mg_export *x = ss->x;
+	sqlite3_stmt *th = mg_export_threads(x);
+	sqlite3_stmt *sa = mg_export_prepare(
 	    x, "SELECT stack_id, ts_ns, COALESCE(NULLIF(weight_ns, 0), 1) FROM x_tsamples "
 	       "WHERE pid = ?1 AND tid = ?2 ORDER BY ts_ns");
-	sqlite3_stmt *sp = sp_export_prepare(
+	sqlite3_stmt *sp = mg_export_prepare(
 	    x, "SELECT name, start_ns, end_ns FROM x_spans WHERE pid = ?1 AND tid = ?2 "
 	       "ORDER BY start_ns, end_ns DESC, span_id");
 	int rc = th && sa && sp ? 0 : -SP_EIO;
-	while (rc == 0 && (rc = sp_export_step(x, th)) == 1) {
+	while (rc == 0 && (rc = mg_export_step(x, th)) == 1) {
 		for (int i = 0; i < 2; i++) {
 			sqlite3_stmt *q = i ? sp : sa;
 			sqlite3_reset(q);
@@ -227,10 +227,10 @@ static int ss_profiles(struct ss *ss)
 static void ss_frame(FILE *o, const char *name, const char *file, int32_t line)
 {
 	fputs("{\"name\":", o);
-	sp_json_str(o, name);
+	mg_json_str(o, name);
 	if (file) {
 		fputs(",\"file\":", o);
-		sp_json_str(o, file);
+		mg_json_str(o, file);
 	}
 	if (line > 0)
 		fprintf(o, ",\"line\":%" PRId32, line);
@@ -239,11 +239,11 @@ static void ss_frame(FILE *o, const char *name, const char *file, int32_t line)
 
 static void ss_shared(struct ss *ss)
 {
-	struct sp_export *x = ss->x;
+	struct mg_export *x = ss->x;
 	FILE *o = x->out;
 	fputs("\"shared\":{\"frames\":[", o);
 	for (size_t i = 0; i < x->nfuncs; i++) {
-		const struct sp_xfunc *f = &x->funcs[i];
+		const struct mg_xfunc *f = &x->funcs[i];
 		ss_frame(o, f->name ? f->name : "[unknown]", f->file ? f->file : f->module, 0);
 		putc(',', o);
 	}
@@ -257,7 +257,7 @@ static void ss_shared(struct ss *ss)
 	fputs("]}", o);
 }
 
-int sp_export_speedscope(struct sp_export *x)
+int mg_export_speedscope(struct mg_export *x)
 {
 	struct ss ss = {.x = x, .base_ns = x->min_ns};
 	if (mg_strtab_init(&ss.span_names) != 0)
@@ -268,9 +268,9 @@ int sp_export_speedscope(struct sp_export *x)
 	if (x->missing[0]) { /* the name is all the file shows of itself */
 		char name[sizeof x->missing + 512];
 		snprintf(name, sizeof name, "%s (missing: %s)", x->opts->db_path, x->missing);
-		sp_json_str(x->out, name);
+		mg_json_str(x->out, name);
 	} else {
-		sp_json_str(x->out, x->opts->db_path);
+		mg_json_str(x->out, x->opts->db_path);
 	}
 	fputs(",\"activeProfileIndex\":0,\"profiles\":[", x->out);
 	int rc = ss_profiles(&ss);

@@ -28,26 +28,26 @@ static char *dup_col(sqlite3_stmt *st, int col)
 	return s ? strdup((const char *)s) : NULL;
 }
 
-int sp_export_load_funcs(struct sp_export *x)
+int mg_export_load_funcs(struct mg_export *x)
 {
-	int rc = sp_export_exec(
+	int rc = mg_export_exec(
 	    x, "CREATE TEMP TABLE x_funcs(idx INTEGER PRIMARY KEY, name TEXT, "
 	       "module TEXT, file TEXT, UNIQUE(name, module));"
 	       "INSERT INTO x_funcs(name, module, file) SELECT " SP_XNAME_EXPR(
 	           "") ", COALESCE(module, ''), min(file) FROM main.frames GROUP BY 1, 2 "
 	               "ORDER BY 1, 2;");
 	sqlite3_stmt *st = rc ? NULL
-	                      : sp_export_prepare(x, "SELECT name, module, file FROM x_funcs "
+	                      : mg_export_prepare(x, "SELECT name, module, file FROM x_funcs "
 	                                             "ORDER BY idx");
 	if (!st)
 		return -SP_EIO;
 	size_t cap = 0;
-	while ((rc = sp_export_step(x, st)) == 1) {
+	while ((rc = mg_export_step(x, st)) == 1) {
 		if (MG_GROW_ONE(x->funcs, cap, x->nfuncs)) {
 			rc = -SP_ENOMEM;
 			break;
 		}
-		struct sp_xfunc *f = &x->funcs[x->nfuncs++];
+		struct mg_xfunc *f = &x->funcs[x->nfuncs++];
 		f->name = dup_col(st, 0);
 		f->module = dup_col(st, 1);
 		f->file = dup_col(st, 2);
@@ -56,9 +56,9 @@ int sp_export_load_funcs(struct sp_export *x)
 	return rc;
 }
 
-int sp_export_load_frames(struct sp_export *x)
+int mg_export_load_frames(struct mg_export *x)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT f.frame_id, x.idx - 1, COALESCE(f.line, 0) FROM main.frames f "
 	       "JOIN x_funcs x ON x.name = " SP_XNAME_EXPR(
 	           "f.") " AND x.module = COALESCE(f.module, '') ORDER BY f.frame_id");
@@ -66,12 +66,12 @@ int sp_export_load_frames(struct sp_export *x)
 		return -SP_EIO;
 	size_t cap = 0;
 	int rc;
-	while ((rc = sp_export_step(x, st)) == 1) {
+	while ((rc = mg_export_step(x, st)) == 1) {
 		if (MG_GROW_ONE(x->frames, cap, x->nframes)) {
 			rc = -SP_ENOMEM;
 			break;
 		}
-		struct sp_xframe *f = &x->frames[x->nframes++];
+		struct mg_xframe *f = &x->frames[x->nframes++];
 		f->frame_id = sqlite3_column_int64(st, 0);
 		f->func_idx = (int32_t)sqlite3_column_int64(st, 1);
 		f->line = (int32_t)sqlite3_column_int64(st, 2);
@@ -80,7 +80,7 @@ int sp_export_load_frames(struct sp_export *x)
 	return rc;
 }
 
-static int32_t frame_idx(const struct sp_export *x, int64_t frame_id)
+static int32_t frame_idx(const struct mg_export *x, int64_t frame_id)
 {
 	size_t lo = 0, hi = x->nframes;
 	while (lo < hi) {
@@ -93,7 +93,7 @@ static int32_t frame_idx(const struct sp_export *x, int64_t frame_id)
 	return lo < x->nframes && x->frames[lo].frame_id == frame_id ? (int32_t)lo : -1;
 }
 
-int32_t sp_export_stack_idx(const struct sp_export *x, int64_t stack_id)
+int32_t mg_export_stack_idx(const struct mg_export *x, int64_t stack_id)
 {
 	size_t lo = 0, hi = x->nstacks;
 	while (lo < hi) {
@@ -106,7 +106,7 @@ int32_t sp_export_stack_idx(const struct sp_export *x, int64_t stack_id)
 	return lo < x->nstacks && x->stacks[lo].stack_id == stack_id ? (int32_t)lo : -1;
 }
 
-const char *sp_export_stack_name(const struct sp_export *x, int32_t stack_idx)
+const char *mg_export_stack_name(const struct mg_export *x, int32_t stack_idx)
 {
 	int32_t f = x->stacks[stack_idx].frame_idx;
 	if (f < 0)
@@ -117,8 +117,8 @@ const char *sp_export_stack_name(const struct sp_export *x, int32_t stack_idx)
 
 static int cmp_depth_order(const void *a, const void *b, void *arg)
 {
-	const struct sp_xstack *s = arg;
-	const struct sp_xstack *p = &s[*(const int32_t *)a], *q = &s[*(const int32_t *)b];
+	const struct mg_xstack *s = arg;
+	const struct mg_xstack *p = &s[*(const int32_t *)a], *q = &s[*(const int32_t *)b];
 	if (p->depth != q->depth)
 		return p->depth < q->depth ? -1 : 1;
 	return p->stack_id < q->stack_id ? -1 : p->stack_id > q->stack_id;
@@ -126,7 +126,7 @@ static int cmp_depth_order(const void *a, const void *b, void *arg)
 
 /* Numbers the stacks parents-first (firefox needs prefix < index) and
  * checks the trie: every parent must come before its child. */
-static int order_stacks(struct sp_export *x)
+static int order_stacks(struct mg_export *x)
 {
 	int32_t *perm = malloc((x->nstacks + 1) * sizeof *perm);
 	if (!perm)
@@ -149,9 +149,9 @@ static int order_stacks(struct sp_export *x)
 	return 0;
 }
 
-int sp_export_load_stacks(struct sp_export *x)
+int mg_export_load_stacks(struct mg_export *x)
 {
-	sqlite3_stmt *st = sp_export_prepare(
+	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT stack_id, parent_id, frame_id, depth FROM main.stacks ORDER BY stack_id");
 	if (!st)
 		return -SP_EIO;
@@ -159,13 +159,13 @@ int sp_export_load_stacks(struct sp_export *x)
 	int64_t *parents = NULL;
 	size_t pcap = 0;
 	int rc;
-	while ((rc = sp_export_step(x, st)) == 1) {
+	while ((rc = mg_export_step(x, st)) == 1) {
 		if (MG_GROW_ONE(x->stacks, cap, x->nstacks) ||
 		    MG_GROW_ONE(parents, pcap, x->nstacks)) {
 			rc = -SP_ENOMEM;
 			break;
 		}
-		struct sp_xstack *s = &x->stacks[x->nstacks];
+		struct mg_xstack *s = &x->stacks[x->nstacks];
 		s->stack_id = sqlite3_column_int64(st, 0);
 		parents[x->nstacks] = sqlite3_column_type(st, 1) == SQLITE_NULL
 		                          ? INT64_MIN
@@ -177,12 +177,12 @@ int sp_export_load_stacks(struct sp_export *x)
 	sqlite3_finalize(st);
 	for (size_t i = 0; rc == 0 && i < x->nstacks; i++)
 		x->stacks[i].parent_idx =
-		    parents[i] == INT64_MIN ? -1 : sp_export_stack_idx(x, parents[i]);
+		    parents[i] == INT64_MIN ? -1 : mg_export_stack_idx(x, parents[i]);
 	free(parents);
 	return rc ? rc : order_stacks(x);
 }
 
-void sp_export_free_tables(struct sp_export *x)
+void mg_export_free_tables(struct mg_export *x)
 {
 	for (size_t i = 0; i < x->nfuncs; i++) {
 		free(x->funcs[i].name);

@@ -149,7 +149,7 @@ void mg_merge_finalize(mg_merge *mg)
 
 /* The processes row this log's process already has (another segment of
  * it, merged earlier): 1 and lg->proc_log_id, 0 if none, -1 on error. */
-static int mg_process_known(mg_log *lg, const sp_rec_process *p)
+static int mg_process_known(mg_log *lg, const lc_rec_process *p)
 {
 	sqlite3_stmt *st = lg->mg->sel_process;
 	sqlite3_bind_int64(st, 1, p->pid);
@@ -163,7 +163,7 @@ static int mg_process_known(mg_log *lg, const sp_rec_process *p)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int mg_on_process(mg_log *lg, const sp_rec_process *p)
+static int mg_on_process(mg_log *lg, const lc_rec_process *p)
 {
 	sqlite3_stmt *st = lg->mg->ins_process;
 	lg->pid = p->pid;
@@ -188,7 +188,7 @@ static int mg_on_process(mg_log *lg, const sp_rec_process *p)
 	return mg_step(st);
 }
 
-static int mg_on_thread(mg_log *lg, const sp_record *rec)
+static int mg_on_thread(mg_log *lg, const lc_record *rec)
 {
 	sqlite3_stmt *st = lg->mg->ins_thread;
 	sqlite3_bind_int64(st, 1, rec->u.thread.tid);
@@ -198,9 +198,9 @@ static int mg_on_thread(mg_log *lg, const sp_record *rec)
 	return mg_step(st);
 }
 
-static int mg_on_thread_end(mg_log *lg, const sp_record *rec)
+static int mg_on_thread_end(mg_log *lg, const lc_record *rec)
 {
-	const sp_rec_thread_end *e = &rec->u.thread_end;
+	const lc_rec_thread_end *e = &rec->u.thread_end;
 	sqlite3_stmt *st = lg->mg->upd_thread_end;
 	sqlite3_bind_int64(st, 1, (int64_t)rec->ts_ns);
 	if (e->cpu_ns) /* absent in logs of older writers */
@@ -213,7 +213,7 @@ static int mg_on_thread_end(mg_log *lg, const sp_record *rec)
 	return mg_step(st) || mg_repair_thread_end(lg->repair, rec->u.thread_end.tid, rec->ts_ns);
 }
 
-static int mg_on_module(mg_log *lg, const sp_record *rec)
+static int mg_on_module(mg_log *lg, const lc_record *rec)
 {
 	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, lg->pid)))
 		return -1;
@@ -234,7 +234,7 @@ static const char *mg_lost_kind(int kind)
 	}
 }
 
-static int mg_on_lost(mg_log *lg, const sp_record *rec)
+static int mg_on_lost(mg_log *lg, const lc_record *rec)
 {
 	sqlite3_stmt *st = lg->mg->ins_lost;
 	sqlite3_bind_int64(st, 1, lg->pid);
@@ -249,9 +249,9 @@ static int mg_on_lost(mg_log *lg, const sp_record *rec)
  * count per (thread, name). Id 0 counts the names beyond the runtime's
  * per-name counters; a name whose STRING was in a damaged frame reads
  * ?<id>, as elsewhere. */
-static int mg_on_dropped(mg_log *lg, const sp_record *rec)
+static int mg_on_dropped(mg_log *lg, const lc_record *rec)
 {
-	const sp_rec_dropped *d = &rec->u.dropped;
+	const lc_rec_dropped *d = &rec->u.dropped;
 	char unknown[MG_UNKNOWN_NAME_LEN];
 	const char *name = d->name;
 	if (!d->name_id)
@@ -266,11 +266,11 @@ static int mg_on_dropped(mg_log *lg, const sp_record *rec)
 	return mg_step(st);
 }
 
-static int mg_on_sampler(mg_log *lg, const sp_record *rec)
+static int mg_on_sampler(mg_log *lg, const lc_record *rec)
 {
 	static const char *const mech[] = {"none", "perf", "timer"};
 	static const char *const mode[] = {"?", "cpu", "wall", "off"};
-	const sp_rec_sampler *s = &rec->u.sampler;
+	const lc_rec_sampler *s = &rec->u.sampler;
 	sqlite3_stmt *st = lg->mg->ins_sampler;
 	if (s->requested_hz)
 		lg->weight_ns = 1000000000ull / s->requested_hz;
@@ -284,7 +284,7 @@ static int mg_on_sampler(mg_log *lg, const sp_record *rec)
 	return mg_step(st);
 }
 
-static int mg_on_record(mg_log *lg, const sp_record *rec)
+static int mg_on_record(mg_log *lg, const lc_record *rec)
 {
 	if (rec->ts_ns) {
 		if (!lg->first_ns)
@@ -352,8 +352,8 @@ static int mg_log_row(mg_log *lg, uint64_t records, int damaged)
 	if (lg->pid)
 		sqlite3_bind_int64(st, 3, lg->pid);
 	sqlite3_bind_int64(st, 4, (int64_t)records);
-	sqlite3_bind_int64(st, 5, lg->reader ? (int64_t)sp_reader_frames(lg->reader) : 0);
-	sqlite3_bind_int64(st, 6, lg->reader ? (int64_t)sp_reader_bytes_read(lg->reader) : 0);
+	sqlite3_bind_int64(st, 5, lg->reader ? (int64_t)lc_reader_frames(lg->reader) : 0);
+	sqlite3_bind_int64(st, 6, lg->reader ? (int64_t)lc_reader_bytes_read(lg->reader) : 0);
 	sqlite3_bind_text(st, 7, damaged ? "damaged" : "ok", -1, SQLITE_STATIC);
 	if (mg_step(st))
 		return -1;
@@ -384,9 +384,9 @@ static int mg_damage_row(mg_log *lg, uint64_t offset, uint64_t end, const char *
  * one warning line for the log. Returns 0 or -1 (database). */
 static int mg_damage_ranges(mg_log *lg, int64_t records)
 {
-	const sp_reader *r = lg->reader;
-	size_t n = sp_reader_damage_count(r);
-	const sp_reader_damage *d = sp_reader_damage_at(r, 0);
+	const lc_reader *r = lg->reader;
+	size_t n = lc_reader_damage_count(r);
+	const lc_reader_damage *d = lc_reader_damage_at(r, 0);
 	if (n == 1 && d)
 		mg_warn("%s: 1 damaged range (bytes %" PRIu64 "-%" PRIu64
 		        ", %s) skipped; merged the %" PRId64 " records of the intact frames",
@@ -395,9 +395,9 @@ static int mg_damage_ranges(mg_log *lg, int64_t records)
 		mg_warn("%s: %zu damaged ranges (%" PRIu64 " bytes; the first at bytes %" PRIu64
 		        "-%" PRIu64 ", %s) skipped; merged the %" PRId64
 		        " records of the intact frames",
-		        lg->path, n, sp_reader_damage_bytes(r), d ? d->start : 0, d ? d->end : 0,
+		        lg->path, n, lc_reader_damage_bytes(r), d ? d->start : 0, d ? d->end : 0,
 		        d ? d->reason : "not listed", records);
-	for (size_t i = 0; (d = sp_reader_damage_at(r, i)) != NULL; i++)
+	for (size_t i = 0; (d = lc_reader_damage_at(r, i)) != NULL; i++)
 		if (mg_damage_row(lg, d->start, d->end, d->reason))
 			return -1;
 	return 0;
@@ -407,8 +407,8 @@ static int mg_damage_ranges(mg_log *lg, int64_t records)
  * memory): one warning and one row at the offset where it stopped. */
 static int mg_damage_fatal(mg_log *lg, int err, int64_t records)
 {
-	const char *why = sp_reader_error(lg->reader);
-	uint64_t off = sp_reader_error_offset(lg->reader);
+	const char *why = lc_reader_error(lg->reader);
+	uint64_t off = lc_reader_error_offset(lg->reader);
 	if (!why || !why[0])
 		why = sp_strerror(err);
 	mg_warn("%s: damaged at offset %" PRIu64 ": %s; merged the %" PRId64 " records before it",
@@ -483,7 +483,7 @@ static int mg_settle_end(mg_log *lg, int damaged)
 /* Reads every record; returns the count, sets *damage on damage; -1 = db. */
 static int64_t mg_read_all(mg_log *lg, int *damage)
 {
-	sp_record rec;
+	lc_record rec;
 	int64_t n = 0;
 	int rc;
 	if (!(lg->pf = mg_prefetch_start(lg->reader))) {
@@ -514,7 +514,7 @@ static int64_t mg_read_all(mg_log *lg, int *damage)
 static void mg_log_free(mg_log *lg)
 {
 	mg_prefetch_stop(lg->pf); /* before the reader it uses */
-	sp_reader_close(lg->reader);
+	lc_reader_close(lg->reader);
 	mg_sym_proc_free(lg->proc);
 	mg_attr_free(lg->attr);
 	mg_repair_free(lg->repair);
@@ -534,7 +534,7 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 {
 	mg_log lg = {.mg = mg, .path = path, .weight_ns = 1000000000ull / MG_DEFAULT_HZ};
 	lg.log_id = mg->next_log_id++;
-	int err = sp_reader_open(path, &lg.reader);
+	int err = lc_reader_open(path, &lg.reader);
 	if (err) {
 		/* not fatal: the command prints it and goes on with the next log */
 		mg_err_set(err, "%s: cannot read: %s", path, sp_strerror(err));
@@ -554,7 +554,7 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 	if (n >= 0 && damage) {
 		/* Skipped ranges end the log with -SP_ECORRUPT; any other error
 		 * (or damage before anything could be placed) stopped the reader. */
-		int ranges = sp_reader_damage_count(lg.reader) > 0;
+		int ranges = lc_reader_damage_count(lg.reader) > 0;
 		mg->logs_damaged++;
 		if ((ranges && mg_damage_ranges(&lg, n)) ||
 		    ((!ranges || damage != -SP_ECORRUPT) && mg_damage_fatal(&lg, damage, n)))
@@ -564,7 +564,7 @@ int64_t mg_load_log(mg_merge *mg, const char *path)
 		n = -1;
 	else if (n < 0)
 		mg_flush_open_spans(&lg);
-	mg->bytes_done += sp_reader_bytes_read(lg.reader);
+	mg->bytes_done += lc_reader_bytes_read(lg.reader);
 	mg_log_free(&lg);
 	return n;
 }

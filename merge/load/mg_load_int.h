@@ -73,7 +73,7 @@ typedef struct mg_span_row {
 
 typedef struct mg_log {
 	mg_merge *mg;
-	sp_reader *reader;
+	lc_reader *reader;
 	mg_prefetch *pf; /* reads ahead on its own thread while loading */
 	const char *path;
 	int64_t log_id;
@@ -144,9 +144,9 @@ static inline int mg_outside_window(const mg_merge *mg, uint64_t start_ns, uint6
 }
 
 /* mg_span.c: all return 0, or -1 on a database error or out of memory. */
-int mg_on_span_begin(mg_log *lg, const sp_record *rec);
-int mg_on_span_end(mg_log *lg, const sp_record *rec);
-int mg_on_attr(mg_log *lg, const sp_record *rec);
+int mg_on_span_begin(mg_log *lg, const lc_record *rec);
+int mg_on_span_end(mg_log *lg, const lc_record *rec);
+int mg_on_attr(mg_log *lg, const lc_record *rec);
 /* Inserts the open span of slot i with its end (mg_cuts_apply). */
 int mg_span_close(mg_log *lg, size_t i, const mg_end *end);
 /* Drops early ends older than the watermark: their BEGIN is not coming. */
@@ -160,6 +160,6 @@ int mg_flush_open_spans(mg_log *lg);
 int mg_anc_flush(mg_merge *mg);
 
 /* mg_stack.c: the sample's stack id through the trie, then mg_attr. */
-int mg_on_sample(mg_log *lg, const sp_record *rec);
+int mg_on_sample(mg_log *lg, const lc_record *rec);
 
 #endif

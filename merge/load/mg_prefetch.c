@@ -26,7 +26,7 @@
 #define MG_PF_ARENA_BYTES (256u * 1024u)
 
 typedef struct mg_pf_batch {
-	sp_record *recs; /* MG_PREFETCH_RECORDS */
+	lc_record *recs; /* MG_PREFETCH_RECORDS */
 	size_t n;
 	char *arena;
 	size_t used, cap;
@@ -36,7 +36,7 @@ typedef struct mg_pf_batch {
 } mg_pf_batch;
 
 struct mg_prefetch {
-	sp_reader *r;
+	lc_reader *r;
 	mg_pf_batch b[MG_PREFETCH_BATCHES];
 	/* shared, under mu */
 	pthread_mutex_t mu;
@@ -46,7 +46,7 @@ struct mg_prefetch {
 	pthread_t thread;
 	int threaded;
 	/* reader side */
-	sp_record pending;
+	lc_record pending;
 	int has_pending;
 	/* consumer side */
 	mg_pf_batch *cur;
@@ -65,19 +65,19 @@ static size_t pf_str_size(const char *s)
 }
 
 /* Arena bytes of a name or key given by interned id or inline (s, len). */
-static size_t pf_name_size(const sp_reader *r, uint32_t id, const char *s, uint32_t len)
+static size_t pf_name_size(const lc_reader *r, uint32_t id, const char *s, uint32_t len)
 {
 	if (id)
-		return pf_str_size(sp_reader_string(r, id));
+		return pf_str_size(lc_reader_string(r, id));
 	return s ? pf_align((size_t)len + 1) : 0;
 }
 
 /* Bytes of arena the record's data needs (each piece 8-aligned). */
-static size_t pf_payload(const sp_reader *r, const sp_record *rec)
+static size_t pf_payload(const lc_reader *r, const lc_record *rec)
 {
 	switch (rec->type) {
 	case SP_REC_PROCESS: {
-		const sp_rec_process *p = &rec->u.process;
+		const lc_rec_process *p = &rec->u.process;
 		return pf_str_size(p->host) + pf_str_size(p->exe) + pf_str_size(p->cmdline) +
 		       pf_str_size(p->traceparent);
 	}
@@ -86,11 +86,11 @@ static size_t pf_payload(const sp_reader *r, const sp_record *rec)
 	case SP_REC_THREAD:
 		return pf_str_size(rec->u.thread.name);
 	case SP_REC_SPAN_BEGIN: {
-		const sp_rec_span_begin *b = &rec->u.span_begin;
+		const lc_rec_span_begin *b = &rec->u.span_begin;
 		return pf_name_size(r, b->name_id, b->name, b->name_len);
 	}
 	case SP_REC_ATTR: {
-		const sp_rec_attr *a = &rec->u.attr;
+		const lc_rec_attr *a = &rec->u.attr;
 		return pf_name_size(r, a->key_id, a->key, a->key_len) +
 		       (a->s ? pf_align((size_t)a->s_len + 1) : 0);
 	}
@@ -99,7 +99,7 @@ static size_t pf_payload(const sp_reader *r, const sp_record *rec)
 	case SP_REC_DROPPED:
 		return pf_name_size(r, rec->u.dropped.name_id, NULL, 0);
 	case SP_REC_MODULE: {
-		const sp_rec_module *m = &rec->u.module;
+		const lc_rec_module *m = &rec->u.module;
 		return (m->path ? pf_align((size_t)m->path_len + 1) : 0) +
 		       (m->build_id ? pf_align(m->build_id_len) : 0);
 	}
@@ -126,9 +126,9 @@ static const char *pf_str(mg_pf_batch *b, const char *s)
 
 /* Copies a name or key into the arena: a known interned id becomes the
  * inline string (id 0); an unknown one stays, with a NULL string. */
-static void pf_name(const sp_reader *r, mg_pf_batch *b, uint32_t *id, const char **s, uint32_t *len)
+static void pf_name(const lc_reader *r, mg_pf_batch *b, uint32_t *id, const char **s, uint32_t *len)
 {
-	const char *known = *id ? sp_reader_string(r, *id) : NULL;
+	const char *known = *id ? lc_reader_string(r, *id) : NULL;
 	if (known) {
 		*id = 0;
 		*len = (uint32_t)strlen(known);
@@ -142,13 +142,13 @@ static void pf_name(const sp_reader *r, mg_pf_batch *b, uint32_t *id, const char
 }
 
 /* Appends rec to b, its data copied and interned ids resolved. */
-static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
+static void pf_copy(const lc_reader *r, mg_pf_batch *b, const lc_record *rec)
 {
-	sp_record *out = &b->recs[b->n++];
+	lc_record *out = &b->recs[b->n++];
 	*out = *rec;
 	switch (rec->type) {
 	case SP_REC_PROCESS: {
-		sp_rec_process *p = &out->u.process;
+		lc_rec_process *p = &out->u.process;
 		p->host = pf_str(b, p->host);
 		p->exe = pf_str(b, p->exe);
 		p->cmdline = pf_str(b, p->cmdline);
@@ -163,12 +163,12 @@ static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
 		out->u.thread.name = pf_str(b, out->u.thread.name);
 		break;
 	case SP_REC_SPAN_BEGIN: {
-		sp_rec_span_begin *sb = &out->u.span_begin;
+		lc_rec_span_begin *sb = &out->u.span_begin;
 		pf_name(r, b, &sb->name_id, &sb->name, &sb->name_len);
 		break;
 	}
 	case SP_REC_ATTR: {
-		sp_rec_attr *a = &out->u.attr;
+		lc_rec_attr *a = &out->u.attr;
 		pf_name(r, b, &a->key_id, &a->key, &a->key_len);
 		if (a->s)
 			a->s = pf_put(b, a->s, a->s_len, 1);
@@ -182,12 +182,12 @@ static void pf_copy(const sp_reader *r, mg_pf_batch *b, const sp_record *rec)
 		break;
 	case SP_REC_DROPPED: {
 		const char *known =
-		    rec->u.dropped.name_id ? sp_reader_string(r, rec->u.dropped.name_id) : NULL;
+		    rec->u.dropped.name_id ? lc_reader_string(r, rec->u.dropped.name_id) : NULL;
 		out->u.dropped.name = pf_str(b, known);
 		break;
 	}
 	case SP_REC_MODULE: {
-		sp_rec_module *m = &out->u.module;
+		lc_rec_module *m = &out->u.module;
 		if (m->path)
 			m->path = pf_put(b, m->path, m->path_len, 1);
 		if (m->build_id)
@@ -210,7 +210,7 @@ static void pf_fill(mg_prefetch *p, mg_pf_batch *b)
 		if (!p->has_pending) {
 			if (b->n == MG_PREFETCH_RECORDS)
 				break;
-			int rc = sp_reader_next(p->r, &p->pending);
+			int rc = lc_reader_next(p->r, &p->pending);
 			if (rc != 1) {
 				b->end = 1;
 				b->rc = rc;
@@ -234,7 +234,7 @@ static void pf_fill(mg_prefetch *p, mg_pf_batch *b)
 		pf_copy(p->r, b, &p->pending);
 		p->has_pending = 0;
 	}
-	b->bytes_read = sp_reader_bytes_read(p->r);
+	b->bytes_read = lc_reader_bytes_read(p->r);
 }
 
 static void *pf_thread(void *arg)
@@ -268,7 +268,7 @@ static void pf_free(mg_prefetch *p)
 	free(p);
 }
 
-mg_prefetch *mg_prefetch_start(sp_reader *r)
+mg_prefetch *mg_prefetch_start(lc_reader *r)
 {
 	mg_prefetch *p = calloc(1, sizeof *p);
 	if (!p)
@@ -321,7 +321,7 @@ static void pf_release(mg_prefetch *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
-int mg_prefetch_next(mg_prefetch *p, sp_record *rec)
+int mg_prefetch_next(mg_prefetch *p, lc_record *rec)
 {
 	for (;;) {
 		if (p->cur && p->pos < p->cur->n) {

@@ -54,7 +54,7 @@ int mg_repair_end(mg_repair *r, uint32_t owner_tid, uint32_t end_tid, uint64_t t
 void mg_repair_attr(mg_repair *r, uint32_t tid, uint64_t span_id);
 int mg_repair_sample(mg_repair *r, uint32_t tid, uint64_t ts);
 int mg_repair_thread_end(mg_repair *r, uint32_t tid, uint64_t ts);
-/* A LOST record (cumulative count of a sp_lost_kind). */
+/* A LOST record (cumulative count of a lc_lost_kind). */
 int mg_repair_lost(mg_repair *r, uint32_t tid, int kind, uint64_t count);
 /* A CLOCK record: the writer starts a drain with one. */
 void mg_repair_drain(mg_repair *r);

@@ -102,9 +102,9 @@ static int64_t mg_span_known(mg_log *lg, uint64_t span_id)
 	return id;
 }
 
-int mg_on_span_begin(mg_log *lg, const sp_record *rec)
+int mg_on_span_begin(mg_log *lg, const lc_record *rec)
 {
-	const sp_rec_span_begin *b = &rec->u.span_begin;
+	const lc_rec_span_begin *b = &rec->u.span_begin;
 	if (!b->span_id || mg_hash_get(&lg->open, b->span_id, 0))
 		return 0; /* invalid or duplicate begin: keep the first */
 	long slot = mg_span_slot(lg);
@@ -383,9 +383,9 @@ int mg_fallbacks_apply(mg_log *lg, uint64_t watermark)
 	return err;
 }
 
-int mg_on_span_end(mg_log *lg, const sp_record *rec)
+int mg_on_span_end(mg_log *lg, const lc_record *rec)
 {
-	const sp_rec_span_end *e = &rec->u.span_end;
+	const lc_rec_span_end *e = &rec->u.span_end;
 	mg_end end = {rec->ts_ns, e->tid, e->flags, MG_CUT_NONE};
 	uint64_t *slot = e->span_id ? mg_hash_get(&lg->open, e->span_id, 0) : NULL;
 	if (e->flags & SP_SPAN_DOUBLE_END) /* never closes a span by itself */
@@ -409,9 +409,9 @@ int mg_flush_open_spans(mg_log *lg)
 	return mg_span_rows_flush(lg) || err;
 }
 
-int mg_on_attr(mg_log *lg, const sp_record *rec)
+int mg_on_attr(mg_log *lg, const lc_record *rec)
 {
-	const sp_rec_attr *a = &rec->u.attr;
+	const lc_rec_attr *a = &rec->u.attr;
 	sqlite3_stmt *st = lg->mg->ins_attr;
 	mg_repair_attr(lg->repair, a->tid, a->span_id);
 	uint64_t *slot = mg_hash_get(&lg->open, a->span_id, 0);

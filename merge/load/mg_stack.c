@@ -31,7 +31,7 @@ static int64_t mg_trie_node(mg_merge *mg, int64_t parent, int64_t frame, int dep
 /* The 128-bit hash of the pcs (common/mg_hash.h): a key whose collision
  * chance is negligible, so an identical stack skips symbolization and the
  * trie walk. */
-static mg_hash128 mg_pcs_hash(const sp_rec_sample *s)
+static mg_hash128 mg_pcs_hash(const lc_rec_sample *s)
 {
 	mg_hash128 h = mg_hash128_init(s->nframes);
 	for (uint32_t i = 0; i < s->nframes; i++)
@@ -41,7 +41,7 @@ static mg_hash128 mg_pcs_hash(const sp_rec_sample *s)
 
 /* Symbolizes the pcs (leaf first) and returns the leaf trie node, 0 for an
  * empty stack, -1 on error. */
-static int64_t mg_stack_id_slow(mg_log *lg, const sp_rec_sample *s)
+static int64_t mg_stack_id_slow(mg_log *lg, const lc_rec_sample *s)
 {
 	int64_t frames[MG_MAX_STACK_FRAMES];
 	int n = 0;
@@ -61,7 +61,7 @@ static int64_t mg_stack_id_slow(mg_log *lg, const sp_rec_sample *s)
 	return node;
 }
 
-static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
+static int64_t mg_stack_id(mg_log *lg, const lc_rec_sample *s)
 {
 	mg_hash128 h = mg_pcs_hash(s);
 	uint64_t *hit = mg_hash_get(&lg->stacks, h.h1, h.h2);
@@ -73,9 +73,9 @@ static int64_t mg_stack_id(mg_log *lg, const sp_rec_sample *s)
 	return id;
 }
 
-int mg_on_sample(mg_log *lg, const sp_record *rec)
+int mg_on_sample(mg_log *lg, const lc_record *rec)
 {
-	const sp_rec_sample *s = &rec->u.sample;
+	const lc_rec_sample *s = &rec->u.sample;
 	if (!lg->proc && !(lg->proc = mg_sym_proc_new(lg->mg->sym, lg->pid)))
 		return -1;
 	int64_t stack = mg_stack_id(lg, s);

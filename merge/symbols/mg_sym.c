@@ -285,7 +285,7 @@ static int mg_module_insert(mg_sym *s, mg_module *m, const char *status, const c
 }
 
 /* Finds or adds the module for a recorded path; returns its index or -1. */
-static long mg_module_get(mg_sym *s, const sp_rec_module *rec)
+static long mg_module_get(mg_sym *s, const lc_rec_module *rec)
 {
 	for (size_t i = 0; i < s->n_modules; i++)
 		if (strlen(s->modules[i].path) == rec->path_len &&
@@ -333,7 +333,7 @@ void mg_sym_proc_free(mg_sym_proc *p)
 /* Address in the module of the mapping start: the PT_LOAD holding the
  * mapped file offset says which virtual address that offset has. Without
  * the file, addresses are file offsets. */
-static uint64_t mg_mapping_delta(const mg_module *m, const sp_rec_module *rec)
+static uint64_t mg_mapping_delta(const mg_module *m, const lc_rec_module *rec)
 {
 	uint64_t fo = rec->file_offset;
 	GElf_Addr bias;
@@ -360,7 +360,7 @@ static uint64_t mg_mapping_delta(const mg_module *m, const sp_rec_module *rec)
 	return have_first ? first_delta : fo - rec->start;
 }
 
-static int mg_mapping_insert_row(mg_sym_proc *p, const mg_module *m, const sp_rec_module *rec,
+static int mg_mapping_insert_row(mg_sym_proc *p, const mg_module *m, const lc_rec_module *rec,
                                  uint64_t ts_ns)
 {
 	sqlite3_stmt *st = p->sym->ins_mapping;
@@ -375,7 +375,7 @@ static int mg_mapping_insert_row(mg_sym_proc *p, const mg_module *m, const sp_re
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int mg_sym_proc_map(mg_sym_proc *p, const sp_rec_module *rec, uint64_t ts_ns)
+int mg_sym_proc_map(mg_sym_proc *p, const lc_rec_module *rec, uint64_t ts_ns)
 {
 	if (rec->end <= rec->start || !rec->path_len)
 		return 0;

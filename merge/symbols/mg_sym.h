@@ -44,7 +44,7 @@ void mg_sym_free(mg_sym *s);
 mg_sym_proc *mg_sym_proc_new(mg_sym *s, uint32_t pid);
 void mg_sym_proc_free(mg_sym_proc *p);
 /* Records a mapping of the process. Returns 0, -1 on database error. */
-int mg_sym_proc_map(mg_sym_proc *p, const sp_rec_module *m, uint64_t ts_ns);
+int mg_sym_proc_map(mg_sym_proc *p, const lc_rec_module *m, uint64_t ts_ns);
 
 /* Resolves one pc of the process (leaf != 0 for the sampled pc, 0 for a
  * return address). Writes frame ids innermost first into out[cap], returns

@@ -1,6 +1,6 @@
 /*
  * fuzz_codec.c - libFuzzer target for the record decoder
- * (libcore/format/codec.c, sp_codec_decode): the input is the content of one LZ4
+ * (libcore/format/codec.c, lc_codec_decode): the input is the content of one LZ4
  * frame, i.e. what the decoder sees once the frame checksum has passed.
  *
  * The decoder must, for any bytes: stop with -SP_ECORRUPT and a reason, or
@@ -14,7 +14,7 @@
 #include "fuzz_helpers.h"
 #include "spanprof.h"
 
-static sp_codec_scratch scratch;
+static lc_codec_scratch scratch;
 
 static int fuzz_inside(const void *p, size_t len, const void *base, size_t base_len)
 {
@@ -23,7 +23,7 @@ static int fuzz_inside(const void *p, size_t len, const void *base, size_t base_
 }
 
 /* Strings of a decoded record point into the input or the scratch. */
-static void fuzz_check_record(const sp_record *rec, const uint8_t *buf, size_t len)
+static void fuzz_check_record(const lc_record *rec, const uint8_t *buf, size_t len)
 {
 	const void *s = NULL;
 	size_t n = 0;
@@ -50,15 +50,15 @@ static void fuzz_check_record(const sp_record *rec, const uint8_t *buf, size_t l
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *buf = fuzz_exact_copy(data, size);
-	sp_codec_state st;
-	sp_codec_reset(&st);
+	lc_codec_state st;
+	lc_codec_reset(&st);
 	size_t pos = 0;
 	while (pos < size) {
-		sp_record rec;
+		lc_record rec;
 		const char *reason = NULL;
 		size_t before = pos;
 		memset(&rec, 0, sizeof rec);
-		int rc = sp_codec_decode(&st, buf, size, &pos, &rec, &scratch, &reason);
+		int rc = lc_codec_decode(&st, buf, size, &pos, &rec, &scratch, &reason);
 		if (rc < 0) {
 			FUZZ_CHECK(rc == -SP_ECORRUPT && reason && *reason);
 			break;

@@ -16,26 +16,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[64];
 	int fd = fuzz_memfile(data, size, path, sizeof path);
-	sp_reader *r = NULL;
-	FUZZ_CHECK(sp_reader_open(path, &r) == 0 && r);
-	sp_record rec;
+	lc_reader *r = NULL;
+	FUZZ_CHECK(lc_reader_open(path, &r) == 0 && r);
+	lc_record rec;
 	int rc;
 	uint64_t records = 0;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		records++;
 		FUZZ_CHECK(records <= size); /* every record takes at least a byte */
 	}
 	FUZZ_CHECK(rc == 0 || rc < 0);
-	FUZZ_CHECK(sp_reader_next(r, &rec) == rc); /* an end or error sticks */
-	FUZZ_CHECK(rc == 0 || *sp_reader_error(r));
-	for (size_t i = 0; i < sp_reader_damage_count(r); i++) {
-		const sp_reader_damage *d = sp_reader_damage_at(r, i);
+	FUZZ_CHECK(lc_reader_next(r, &rec) == rc); /* an end or error sticks */
+	FUZZ_CHECK(rc == 0 || *lc_reader_error(r));
+	for (size_t i = 0; i < lc_reader_damage_count(r); i++) {
+		const lc_reader_damage *d = lc_reader_damage_at(r, i);
 		if (d)
 			FUZZ_CHECK(d->start < d->end && d->end <= size && d->reason[0]);
 	}
-	FUZZ_CHECK(sp_reader_damage_bytes(r) <= size);
-	FUZZ_CHECK(sp_reader_bytes_read(r) <= size);
-	sp_reader_close(r);
+	FUZZ_CHECK(lc_reader_damage_bytes(r) <= size);
+	FUZZ_CHECK(lc_reader_bytes_read(r) <= size);
+	lc_reader_close(r);
 	close(fd);
 	return 0;
 }

@@ -42,7 +42,7 @@ static void *token_passer(void *arg)
 	for (int round = 0; round < TOKEN_ROUNDS; round++) {
 		while (atomic_load(&token) % TOKEN_THREADS != me)
 			sched_yield();
-		uint64_t now = sp_clock_ticks();
+		uint64_t now = lc_clock_ticks();
 		if (now + tolerance_ticks < atomic_load(&last_ticks))
 			atomic_store(&backwards, 1);
 		atomic_store(&last_ticks, now);
@@ -61,7 +61,7 @@ static void *token_passer(void *arg)
 static void test_monotonic_across_threads(void **state)
 {
 	(void)state;
-	tolerance_ticks = (uint64_t)(1000.0 / sp_clock_initial_ns_per_tick());
+	tolerance_ticks = (uint64_t)(1000.0 / lc_clock_initial_ns_per_tick());
 	pthread_t th[TOKEN_THREADS];
 	for (int i = 0; i < TOKEN_THREADS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, token_passer, (void *)(intptr_t)i),
@@ -88,20 +88,20 @@ static uint64_t bracketed_ticks(int i)
 {
 	for (;;) {
 		real_before[i] = realtime_ns();
-		uint64_t t = sp_clock_ticks();
+		uint64_t t = lc_clock_ticks();
 		real_after[i] = realtime_ns();
 		if (real_after[i] - real_before[i] < 5000)
 			return t;
 	}
 }
 
-static void write_marks(sp_ring *ring)
+static void write_marks(lc_ring *ring)
 {
 	struct timespec pace = {0, 10 * 1000 * 1000}; /* pacing, not synchronisation */
 	for (int i = 1; i <= MARKS; i++) {
-		sp_rec_span_begin b = {
+		lc_rec_span_begin b = {
 		    .ts = bracketed_ticks(i), .span_id = (uint64_t)i, .name_id = 1};
-		assert_int_equal(sp_ring_span_begin(ring, &b), 0);
+		assert_int_equal(lc_ring_span_begin(ring, &b), 0);
 		nanosleep(&pace, NULL);
 	}
 }
@@ -109,23 +109,23 @@ static void write_marks(sp_ring *ring)
 static void test_converted_within_50us(void **state)
 {
 	(void)state;
-	sp_clock_init();
+	lc_clock_init();
 	if (EXPECTED_KIND)
-		assert_int_equal(sp_clock_kind(), EXPECTED_KIND);
+		assert_int_equal(lc_clock_kind(), EXPECTED_KIND);
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
-	sp_ring *ring = sp_ring_create(1, 0);
+	lc_ring *ring = lc_ring_create(1, 0);
 	assert_int_equal(core_open_log(dir, "clock", path, sizeof path), 0);
 	write_marks(ring);
-	sp_ring_retire(ring);
-	sp_log_close();
+	lc_ring_retire(ring);
+	lc_log_close();
 
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc, n = 0;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		if (rec.type != SP_REC_SPAN_BEGIN)
 			continue;
 		int i = (int)rec.u.span_begin.span_id;
@@ -138,8 +138,8 @@ static void test_converted_within_50us(void **state)
 	}
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, MARKS);
-	assert_int_equal(sp_reader_process(r)->clock_kind, sp_clock_kind());
-	sp_reader_close(r);
+	assert_int_equal(lc_reader_process(r)->clock_kind, lc_clock_kind());
+	lc_reader_close(r);
 	tl_rm_rf(dir);
 }
 
@@ -158,16 +158,16 @@ static void preempt_every_other_bracket(void)
 static void test_calibration_survives_preemption(void **state)
 {
 	(void)state;
-	sp_clock_pair a, b;
-	sp_clock_pair_now(&a);
+	lc_clock_pair a, b;
+	lc_clock_pair_now(&a);
 	uint64_t until = a.mono_ns + 200000000u;
-	while (sp_clock_mono_ns_() < until)
+	while (lc_clock_mono_ns_() < until)
 		;
-	sp_clock_pair_now(&b);
+	lc_clock_pair_now(&b);
 	double truth = (double)(b.mono_ns - a.mono_ns) / (double)(b.ticks - a.ticks);
-	sp_clock_bracket_hook_ = preempt_every_other_bracket;
-	double npt = sp_clock_calibrate_();
-	sp_clock_bracket_hook_ = NULL;
+	lc_clock_bracket_hook_ = preempt_every_other_bracket;
+	double npt = lc_clock_calibrate_();
+	lc_clock_bracket_hook_ = NULL;
 	assert_true(hook_calls >= 4); /* both ends were preempted once */
 	if (npt < truth * 0.99 || npt > truth * 1.01)
 		fail_msg("calibrated %.6f ns/tick, measured %.6f over 200 ms", npt, truth);
@@ -178,7 +178,7 @@ int main(void)
 #ifdef CORE_FORCE_MONOTONIC
 	setenv("SPANPROF_CLOCK", "monotonic", 1); /* before the clock is initialised */
 #endif
-	sp_clock_init();
+	lc_clock_init();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_monotonic_across_threads),
 	    cmocka_unit_test(test_converted_within_50us),

@@ -25,29 +25,29 @@
 
 static uint8_t good[8192];
 static size_t good_len;
-static sp_codec_scratch scratch;
+static lc_codec_scratch scratch;
 
-static void put(sp_codec_state *st, const sp_record *rec)
+static void put(lc_codec_state *st, const lc_record *rec)
 {
-	int n = sp_codec_encode(st, rec, good + good_len);
+	int n = lc_codec_encode(st, rec, good + good_len);
 	assert_true(n > 0);
 	good_len += (size_t)n;
 }
 
-static void put_meta_records(sp_codec_state *st)
+static void put_meta_records(lc_codec_state *st)
 {
-	sp_record r = {.type = SP_REC_CLOCK};
-	r.u.clock = (sp_clock_pair){.ticks = 1000, .mono_ns = 5, .real_ns = 77, .ns_per_tick = 0.4};
+	lc_record r = {.type = SP_REC_CLOCK};
+	r.u.clock = (lc_clock_pair){.ticks = 1000, .mono_ns = 5, .real_ns = 77, .ns_per_tick = 0.4};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_STRING};
-	r.u.string = (sp_rec_string){.id = 3, .len = 4, .bytes = "name"};
+	r = (lc_record){.type = SP_REC_STRING};
+	r.u.string = (lc_rec_string){.id = 3, .len = 4, .bytes = "name"};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_THREAD};
-	r.u.thread = (sp_rec_thread){.ts = 1100, .tid = 9, .name = "t"};
+	r = (lc_record){.type = SP_REC_THREAD};
+	r.u.thread = (lc_rec_thread){.ts = 1100, .tid = 9, .name = "t"};
 	put(st, &r);
 	static const uint8_t bid[4] = {1, 2, 3, 4};
-	r = (sp_record){.type = SP_REC_MODULE};
-	r.u.module = (sp_rec_module){.start = 4096,
+	r = (lc_record){.type = SP_REC_MODULE};
+	r.u.module = (lc_rec_module){.start = 4096,
 	                             .end = 8192,
 	                             .path = "/lib/x.so",
 	                             .path_len = 9,
@@ -55,17 +55,17 @@ static void put_meta_records(sp_codec_state *st)
 	                             .build_id_len = 4,
 	                             .ts = 1200};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_SAMPLER};
-	r.u.sampler = (sp_rec_sampler){.mechanism = 1, .mode = 1, .signo = 34, .requested_hz = 99};
+	r = (lc_record){.type = SP_REC_SAMPLER};
+	r.u.sampler = (lc_rec_sampler){.mechanism = 1, .mode = 1, .signo = 34, .requested_hz = 99};
 	put(st, &r);
 }
 
-static void put_thread_records(sp_codec_state *st)
+static void put_thread_records(lc_codec_state *st)
 {
-	sp_record r = {.type = SP_REC_BLOCK, .u.block.tid = 9};
+	lc_record r = {.type = SP_REC_BLOCK, .u.block.tid = 9};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_SPAN_BEGIN};
-	r.u.span_begin = (sp_rec_span_begin){.ts = 1300,
+	r = (lc_record){.type = SP_REC_SPAN_BEGIN};
+	r.u.span_begin = (lc_rec_span_begin){.ts = 1300,
 	                                     .span_id = 5,
 	                                     .parent_id = 2,
 	                                     .trace_hi = 1,
@@ -73,32 +73,32 @@ static void put_thread_records(sp_codec_state *st)
 	                                     .name = "inline",
 	                                     .name_len = 6};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_ATTR};
-	r.u.attr = (sp_rec_attr){.span_id = 5, .key_id = 3, .kind = SP_ATTR_INT, .i = -5};
+	r = (lc_record){.type = SP_REC_ATTR};
+	r.u.attr = (lc_rec_attr){.span_id = 5, .key_id = 3, .kind = SP_ATTR_INT, .i = -5};
 	put(st, &r);
-	r.u.attr = (sp_rec_attr){
+	r.u.attr = (lc_rec_attr){
 	    .span_id = 5, .key = "k", .key_len = 1, .kind = SP_ATTR_STR, .s = "value", .s_len = 5};
 	put(st, &r);
 	static const uint64_t pcs[3] = {0x7f00001000, 0x7f00002000, 0x400000};
-	r = (sp_record){.type = SP_REC_SAMPLE};
-	r.u.sample = (sp_rec_sample){.ts = 1350, .nframes = 3, .pcs = pcs};
+	r = (lc_record){.type = SP_REC_SAMPLE};
+	r.u.sample = (lc_rec_sample){.ts = 1350, .nframes = 3, .pcs = pcs};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_SPAN_END};
-	r.u.span_end = (sp_rec_span_end){.ts = 1400, .span_id = 5, .flags = 2};
+	r = (lc_record){.type = SP_REC_SPAN_END};
+	r.u.span_end = (lc_rec_span_end){.ts = 1400, .span_id = 5, .flags = 2};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_LOST};
-	r.u.lost = (sp_rec_lost){.kind = SP_LOST_SAMPLES, .count = 12};
+	r = (lc_record){.type = SP_REC_LOST};
+	r.u.lost = (lc_rec_lost){.kind = SP_LOST_SAMPLES, .count = 12};
 	put(st, &r);
-	r = (sp_record){.type = SP_REC_THREAD_END};
-	r.u.thread_end = (sp_rec_thread_end){.ts = 1500, .tid = 9};
+	r = (lc_record){.type = SP_REC_THREAD_END};
+	r.u.thread_end = (lc_rec_thread_end){.ts = 1500, .tid = 9};
 	put(st, &r);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	sp_codec_state st;
-	sp_codec_reset(&st);
+	lc_codec_state st;
+	lc_codec_reset(&st);
 	put_meta_records(&st);
 	put_thread_records(&st);
 	return 0;
@@ -107,15 +107,15 @@ static int setup(void **state)
 /* Decodes a whole buffer; returns the number of records or -1 on error. */
 static int decode_all(const uint8_t *buf, size_t len)
 {
-	sp_codec_state st;
-	sp_codec_reset(&st);
+	lc_codec_state st;
+	lc_codec_reset(&st);
 	size_t pos = 0;
 	int n = 0;
 	while (pos < len) {
-		sp_record rec;
+		lc_record rec;
 		const char *why = NULL;
 		size_t before = pos;
-		int rc = sp_codec_decode(&st, buf, len, &pos, &rec, &scratch, &why);
+		int rc = lc_codec_decode(&st, buf, len, &pos, &rec, &scratch, &why);
 		if (rc < 0) {
 			assert_non_null(why);
 			return -1;
@@ -190,15 +190,15 @@ static void append_frame(FILE *f, const uint8_t *content, size_t len)
 static long write_log(const char *path, const uint8_t *second, size_t second_len)
 {
 	static uint8_t first[SP_CODEC_MAX_ENCODED + sizeof good];
-	sp_codec_state st;
-	sp_codec_reset(&st);
-	sp_record p = {.type = SP_REC_PROCESS};
-	p.u.process = (sp_rec_process){.format_version = 1,
+	lc_codec_state st;
+	lc_codec_reset(&st);
+	lc_record p = {.type = SP_REC_PROCESS};
+	p.u.process = (lc_rec_process){.format_version = 1,
 	                               .min_reader_version = 1,
 	                               .pid = 7,
 	                               .clock_kind = SP_CLOCK_TSC,
 	                               .clock = {.ticks = 1, .real_ns = 1, .ns_per_tick = 1.0}};
-	int n = sp_codec_encode(&st, &p, first);
+	int n = lc_codec_encode(&st, &p, first);
 	assert_true(n > 0);
 	memcpy(first + n, good, good_len);
 	FILE *f = fopen(path, "wb");
@@ -226,19 +226,19 @@ static void test_reader_rejects_bad_records_in_good_frames(void **state)
 		memcpy(copy, good, len);
 		mutate(copy, &len, &seed);
 		long second = write_log(path, copy, len);
-		sp_reader *r;
-		assert_int_equal(sp_reader_open(path, &r), 0);
-		sp_record rec;
+		lc_reader *r;
+		assert_int_equal(lc_reader_open(path, &r), 0);
+		lc_record rec;
 		int rc, n = 0;
-		while ((rc = sp_reader_next(r, &rec)) == 1)
+		while ((rc = lc_reader_next(r, &rec)) == 1)
 			n += rec.file_offset == 0;
 		assert_int_equal(n, 14); /* PROCESS + 13: the whole good frame */
 		if (rc < 0) {
 			assert_int_equal(rc, -SP_ECORRUPT);
-			assert_int_equal(sp_reader_error_offset(r), (uint64_t)second);
+			assert_int_equal(lc_reader_error_offset(r), (uint64_t)second);
 			damaged++;
 		}
-		sp_reader_close(r);
+		lc_reader_close(r);
 		unlink(path);
 	}
 	assert_true(damaged > 50);

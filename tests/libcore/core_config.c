@@ -22,14 +22,14 @@
 static uint64_t size_of(const char *s, uint64_t bare_unit)
 {
 	uint64_t v = UNSET;
-	assert_int_equal(sp_parse_size(s, bare_unit, &v), 0);
+	assert_int_equal(lc_parse_size(s, bare_unit, &v), 0);
 	return v;
 }
 
 static void assert_size_refused(const char *s, uint64_t bare_unit)
 {
 	uint64_t v = UNSET;
-	if (sp_parse_size(s, bare_unit, &v) != -SP_EINVAL)
+	if (lc_parse_size(s, bare_unit, &v) != -SP_EINVAL)
 		fail_msg("size \"%s\" was accepted as %llu", s ? s : "(null)",
 		         (unsigned long long)v);
 	assert_true(v == UNSET);
@@ -86,7 +86,7 @@ static void test_size_malformed(void **state)
 static uint64_t duration_of(const char *s)
 {
 	uint64_t v = UNSET;
-	assert_int_equal(sp_parse_duration(s, &v), 0);
+	assert_int_equal(lc_parse_duration(s, &v), 0);
 	return v;
 }
 
@@ -124,27 +124,27 @@ static void test_duration_malformed(void **state)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint64_t v = UNSET;
-		if (sp_parse_duration(bad[i], &v) != -SP_EINVAL)
+		if (lc_parse_duration(bad[i], &v) != -SP_EINVAL)
 			fail_msg("duration \"%s\" was accepted as %llu", bad[i],
 			         (unsigned long long)v);
 		assert_true(v == UNSET);
 	}
 	uint64_t v = UNSET;
-	assert_int_equal(sp_parse_duration(NULL, &v), -SP_EINVAL);
+	assert_int_equal(lc_parse_duration(NULL, &v), -SP_EINVAL);
 }
 
 static void test_count_range(void **state)
 {
 	(void)state;
 	uint64_t v = UNSET;
-	assert_int_equal(sp_parse_count("1", 1, 100000, &v), 0);
+	assert_int_equal(lc_parse_count("1", 1, 100000, &v), 0);
 	assert_true(v == 1);
-	assert_int_equal(sp_parse_count("100000", 1, 100000, &v), 0);
+	assert_int_equal(lc_parse_count("100000", 1, 100000, &v), 0);
 	assert_true(v == 100000);
 	static const char *const bad[] = {"0", "100001", "abc", "-5", "", "12abc", "1K", " 1"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		v = UNSET;
-		assert_int_equal(sp_parse_count(bad[i], 1, 100000, &v), -SP_EINVAL);
+		assert_int_equal(lc_parse_count(bad[i], 1, 100000, &v), -SP_EINVAL);
 		assert_true(v == UNSET);
 	}
 }

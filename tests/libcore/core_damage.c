@@ -45,13 +45,13 @@ typedef struct read_result {
 	int n;
 	uint64_t err_offset;
 	size_t ndamage;
-	sp_reader_damage damage[MAX_FRAMES];
+	lc_reader_damage damage[MAX_FRAMES];
 } read_result;
 
 static log_image ref;
 static char dir[64], damaged_path[256];
 
-static uint64_t key_of(const sp_record *r)
+static uint64_t key_of(const lc_record *r)
 {
 	switch (r->type) {
 	case SP_REC_SPAN_BEGIN:
@@ -72,61 +72,61 @@ static uint64_t key_of(const sp_record *r)
 /* Reads a log; fills res; returns the final reader status. */
 static int read_log(const char *path, read_result *res)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
 	res->n = 0;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		assert_true(res->n < MAX_RECS);
 		res->recs[res->n++] =
 		    (fingerprint){rec.type, rec.file_offset, rec.ts_ns, key_of(&rec)};
 	}
-	assert_int_equal(sp_reader_next(r, &rec), rc); /* errors are sticky */
-	res->err_offset = sp_reader_error_offset(r);
+	assert_int_equal(lc_reader_next(r, &rec), rc); /* errors are sticky */
+	res->err_offset = lc_reader_error_offset(r);
 	if (rc < 0)
-		assert_true(strlen(sp_reader_error(r)) > 0);
-	res->ndamage = sp_reader_damage_count(r);
+		assert_true(strlen(lc_reader_error(r)) > 0);
+	res->ndamage = lc_reader_damage_count(r);
 	assert_true(res->ndamage <= MAX_FRAMES);
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < res->ndamage; i++) {
-		res->damage[i] = *sp_reader_damage_at(r, i);
+		res->damage[i] = *lc_reader_damage_at(r, i);
 		assert_true(res->damage[i].end > res->damage[i].start);
 		assert_true(strlen(res->damage[i].reason) > 0);
 		bytes += res->damage[i].end - res->damage[i].start;
 	}
-	assert_int_equal(sp_reader_damage_bytes(r), bytes);
-	assert_null(sp_reader_damage_at(r, res->ndamage));
+	assert_int_equal(lc_reader_damage_bytes(r), bytes);
+	assert_null(lc_reader_damage_at(r, res->ndamage));
 	/* Damage that was skipped still ends the log with an error. */
 	assert_true(res->ndamage == 0 || rc == -SP_ECORRUPT);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	return rc;
 }
 
-static void write_frames(sp_ring *ring)
+static void write_frames(lc_ring *ring)
 {
 	uint64_t span = 1;
 	for (int f = 0; f < 6; f++) {
-		sp_record s = {.type = SP_REC_STRING};
+		lc_record s = {.type = SP_REC_STRING};
 		char name[16];
 		snprintf(name, sizeof name, "name%d", f);
-		s.u.string = (sp_rec_string){
+		s.u.string = (lc_rec_string){
 		    .id = (uint32_t)f + 1, .len = (uint32_t)strlen(name), .bytes = name};
-		sp_log_meta(&s, 0);
+		lc_log_meta(&s, 0);
 		for (int i = 0; i < 4; i++, span++) {
-			sp_rec_span_begin b = {
-			    .ts = sp_clock_ticks(), .span_id = span, .name_id = (uint32_t)f + 1};
-			sp_ring_span_begin(ring, &b);
-			sp_rec_attr a = {.span_id = span,
+			lc_rec_span_begin b = {
+			    .ts = lc_clock_ticks(), .span_id = span, .name_id = (uint32_t)f + 1};
+			lc_ring_span_begin(ring, &b);
+			lc_rec_attr a = {.span_id = span,
 			                 .key = "i",
 			                 .key_len = 1,
 			                 .kind = SP_ATTR_INT,
 			                 .i = (int64_t)span * 1000};
-			sp_ring_attr(ring, &a);
-			sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = span};
-			sp_ring_span_end(ring, &e);
+			lc_ring_attr(ring, &a);
+			lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = span};
+			lc_ring_span_end(ring, &e);
 		}
-		sp_log_flush();
+		lc_log_flush();
 	}
 }
 
@@ -152,12 +152,12 @@ static int setup(void **state)
 	(void)state;
 	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
-	sp_ring *ring = sp_ring_create(77, 0);
+	lc_ring *ring = lc_ring_create(77, 0);
 	assert_non_null(ring);
 	assert_int_equal(core_open_log(dir, "damage", path, sizeof path), 0);
 	write_frames(ring);
-	sp_ring_retire(ring);
-	sp_log_close();
+	lc_ring_retire(ring);
+	lc_log_close();
 	load_image(path);
 	snprintf(damaged_path, sizeof damaged_path, "%s/damaged.splog", dir);
 	return 0;
@@ -375,8 +375,8 @@ static void test_not_a_log(void **state)
 	write_damaged((const uint8_t *)text, strlen(text));
 	assert_int_equal(read_log(damaged_path, &got), -SP_ENOTLOG);
 	assert_int_equal(got.n, 0);
-	sp_reader *r;
-	assert_int_equal(sp_reader_open("/nonexistent/dir/x.splog", &r), -SP_EIO);
+	lc_reader *r;
+	assert_int_equal(lc_reader_open("/nonexistent/dir/x.splog", &r), -SP_EIO);
 	assert_null(r);
 }
 

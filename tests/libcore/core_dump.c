@@ -47,36 +47,36 @@ static int setup(void **state)
 {
 	(void)state;
 	tl_tmpdir(dir, sizeof dir, "core");
-	sp_ring *ring = sp_ring_create(321, 0);
-	sp_ring *tiny = sp_ring_create(322, 1024); /* 5 of 10 samples fit, 5 lost */
+	lc_ring *ring = lc_ring_create(321, 0);
+	lc_ring *tiny = lc_ring_create(322, 1024); /* 5 of 10 samples fit, 5 lost */
 	static const uint64_t pcs[20] = {0x1000};
 	for (int i = 0; i < 10; i++) {
-		sp_rec_sample smp = {.ts = sp_clock_ticks(), .nframes = 20, .pcs = pcs};
-		sp_ring_sample(tiny, &smp);
+		lc_rec_sample smp = {.ts = lc_clock_ticks(), .nframes = 20, .pcs = pcs};
+		lc_ring_sample(tiny, &smp);
 	}
-	sp_ring_retire(tiny);
+	lc_ring_retire(tiny);
 	assert_int_equal(core_open_log(dir, "dumped", log_path, sizeof log_path), 0);
-	sp_record s = {.type = SP_REC_STRING};
-	s.u.string = (sp_rec_string){.id = 1, .len = 5, .bytes = "parse"};
-	sp_log_meta(&s, 0);
+	lc_record s = {.type = SP_REC_STRING};
+	s.u.string = (lc_rec_string){.id = 1, .len = 5, .bytes = "parse"};
+	lc_log_meta(&s, 0);
 	for (uint64_t i = 1; i <= 3; i++) {
-		sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = i, .name_id = 1};
-		sp_ring_span_begin(ring, &b);
-		sp_rec_attr a = {
+		lc_rec_span_begin b = {.ts = lc_clock_ticks(), .span_id = i, .name_id = 1};
+		lc_ring_span_begin(ring, &b);
+		lc_rec_attr a = {
 		    .span_id = i, .key = "bytes", .key_len = 5, .kind = SP_ATTR_INT, .i = 4096};
-		sp_ring_attr(ring, &a);
-		sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = i};
-		sp_ring_span_end(ring, &e);
-		sp_log_flush();
+		lc_ring_attr(ring, &a);
+		lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = i};
+		lc_ring_span_end(ring, &e);
+		lc_log_flush();
 	}
 	/* Spans dropped under SPANPROF_ON_FULL=drop: 2 named "parse", 1 under
 	 * a name beyond the per-name counters; cumulative across two drains. */
-	sp_ring_count_dropped(ring, 1);
-	sp_log_flush();
-	sp_ring_count_dropped(ring, 1);
-	sp_ring_count_dropped(ring, 0);
-	sp_ring_retire(ring);
-	sp_log_close();
+	lc_ring_count_dropped(ring, 1);
+	lc_log_flush();
+	lc_ring_count_dropped(ring, 1);
+	lc_ring_count_dropped(ring, 0);
+	lc_ring_retire(ring);
+	lc_log_close();
 	return 0;
 }
 
@@ -112,13 +112,13 @@ static void test_dump_good_log(void **state)
 /* Offset of the last frame of the good log. */
 static uint64_t last_frame_offset(void)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(log_path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(log_path, &r), 0);
+	lc_record rec;
 	uint64_t last_frame = 0;
-	while (sp_reader_next(r, &rec) == 1)
+	while (lc_reader_next(r, &rec) == 1)
 		last_frame = rec.file_offset;
-	sp_reader_close(r);
+	lc_reader_close(r);
 	return last_frame;
 }
 
@@ -150,17 +150,17 @@ static void test_dump_damaged_log(void **state)
 /* File offsets of the frame holding span 2's BEGIN and of the next one. */
 static void span2_frame(uint64_t *start, uint64_t *end)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(log_path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(log_path, &r), 0);
+	lc_record rec;
 	*start = *end = 0;
-	while (sp_reader_next(r, &rec) == 1) {
+	while (lc_reader_next(r, &rec) == 1) {
 		if (rec.type == SP_REC_SPAN_BEGIN && rec.u.span_begin.span_id == 2)
 			*start = rec.file_offset;
 		if (*start && !*end && rec.file_offset > *start)
 			*end = rec.file_offset;
 	}
-	sp_reader_close(r);
+	lc_reader_close(r);
 	assert_true(*start > 0 && *end > *start);
 }
 

@@ -21,50 +21,50 @@
 #include "tl.h"
 
 static pthread_barrier_t started, finish;
-static sp_ring *other_ring;
+static lc_ring *other_ring;
 
 static void *other_thread(void *arg)
 {
 	(void)arg;
-	other_ring = sp_ring_create((uint32_t)gettid(), 0);
-	sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = 900, .name_id = 5};
-	sp_ring_span_begin(other_ring, &b);
+	other_ring = lc_ring_create((uint32_t)gettid(), 0);
+	lc_rec_span_begin b = {.ts = lc_clock_ticks(), .span_id = 900, .name_id = 5};
+	lc_ring_span_begin(other_ring, &b);
 	pthread_barrier_wait(&started);
 	pthread_barrier_wait(&finish);
-	sp_ring_retire(other_ring);
+	lc_ring_retire(other_ring);
 	return NULL;
 }
 
 static void put_thread(uint32_t tid, int ended)
 {
-	sp_record rec = {.type = SP_REC_THREAD};
-	rec.u.thread = (sp_rec_thread){.ts = sp_clock_ticks(), .tid = tid, .name = "t"};
-	assert_int_equal(sp_log_meta(&rec, 1), 0);
+	lc_record rec = {.type = SP_REC_THREAD};
+	rec.u.thread = (lc_rec_thread){.ts = lc_clock_ticks(), .tid = tid, .name = "t"};
+	assert_int_equal(lc_log_meta(&rec, 1), 0);
 	if (!ended)
 		return;
-	rec = (sp_record){.type = SP_REC_THREAD_END};
-	rec.u.thread_end = (sp_rec_thread_end){.ts = sp_clock_ticks(), .tid = tid};
-	assert_int_equal(sp_log_meta(&rec, 0), 0);
+	rec = (lc_record){.type = SP_REC_THREAD_END};
+	rec.u.thread_end = (lc_rec_thread_end){.ts = lc_clock_ticks(), .tid = tid};
+	assert_int_equal(lc_log_meta(&rec, 0), 0);
 }
 
 static void put_string(uint32_t id, const char *s, int sticky)
 {
-	sp_record rec = {.type = SP_REC_STRING};
-	rec.u.string = (sp_rec_string){.id = id, .len = (uint32_t)strlen(s), .bytes = s};
-	assert_int_equal(sp_log_meta(&rec, sticky), 0);
+	lc_record rec = {.type = SP_REC_STRING};
+	rec.u.string = (lc_rec_string){.id = id, .len = (uint32_t)strlen(s), .bytes = s};
+	assert_int_equal(lc_log_meta(&rec, sticky), 0);
 }
 
 /* Child side: no cmocka here, the exit status says what went wrong. */
-static int child_main(sp_ring *ring)
+static int child_main(lc_ring *ring)
 {
-	if (sp_log_atfork_child() != 0)
+	if (lc_log_atfork_child() != 0)
 		return 10;
-	if (!sp_log_is_open() || !strstr(sp_log_path(), "fork."))
+	if (!lc_log_is_open() || !strstr(lc_log_path(), "fork."))
 		return 11;
-	sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = 700, .name_id = 5};
-	if (sp_ring_span_begin(ring, &b) != 0)
+	lc_rec_span_begin b = {.ts = lc_clock_ticks(), .span_id = 700, .name_id = 5};
+	if (lc_ring_span_begin(ring, &b) != 0)
 		return 12;
-	sp_log_close();
+	lc_log_close();
 	return 0;
 }
 
@@ -75,11 +75,11 @@ typedef struct found {
 
 static void scan(const char *path, found *f)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		if (rec.type == SP_REC_STRING) {
 			f->sticky += rec.u.string.id == 5;
 			f->nonsticky += rec.u.string.id == 6;
@@ -96,9 +96,9 @@ static void scan(const char *path, found *f)
 		}
 	}
 	assert_int_equal(rc, 0);
-	f->pid = sp_reader_process(r)->pid;
-	f->ppid = sp_reader_process(r)->ppid;
-	sp_reader_close(r);
+	f->pid = lc_reader_process(r)->pid;
+	f->ppid = lc_reader_process(r)->ppid;
+	lc_reader_close(r);
 }
 
 static void test_fork_child_log(void **state)
@@ -107,26 +107,26 @@ static void test_fork_child_log(void **state)
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512], child_path[600];
-	sp_ring *ring = sp_ring_create((uint32_t)gettid(), 0);
+	lc_ring *ring = lc_ring_create((uint32_t)gettid(), 0);
 	assert_int_equal(core_open_log(dir, "fork", path, sizeof path), 0);
 	put_string(5, "sticky", 1);
 	put_string(6, "plain", 0);
 	put_thread(555, 1); /* ended: not re-emitted in the child */
 	put_thread(556, 0); /* alive at fork: re-emitted */
-	sp_log_flush();
+	lc_log_flush();
 	pthread_barrier_init(&started, NULL, 2);
 	pthread_barrier_init(&finish, NULL, 2);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, other_thread, NULL), 0);
 	pthread_barrier_wait(&started);
-	sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = 100, .name_id = 5};
-	assert_int_equal(sp_ring_span_begin(ring, &b), 0); /* unflushed at fork */
+	lc_rec_span_begin b = {.ts = lc_clock_ticks(), .span_id = 100, .name_id = 5};
+	assert_int_equal(lc_ring_span_begin(ring, &b), 0); /* unflushed at fork */
 
-	sp_log_atfork_prepare();
+	lc_log_atfork_prepare();
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(child_main(ring));
-	sp_log_atfork_parent();
+	lc_log_atfork_parent();
 	assert_true(pid > 0);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -134,8 +134,8 @@ static void test_fork_child_log(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	pthread_barrier_wait(&finish);
 	pthread_join(th, NULL);
-	sp_ring_retire(ring);
-	sp_log_close();
+	lc_ring_retire(ring);
+	lc_log_close();
 
 	snprintf(child_path, sizeof child_path, "%s/fork.%d.splog", dir, (int)pid);
 	found c = {0}, p = {0};

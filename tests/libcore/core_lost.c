@@ -18,24 +18,24 @@
 
 #define PUSHES 100
 
-static int push_ends(sp_ring *ring, uint64_t first_id, int n)
+static int push_ends(lc_ring *ring, uint64_t first_id, int n)
 {
 	int accepted = 0;
 	for (int i = 0; i < n; i++) {
-		sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = first_id + (uint64_t)i};
-		if (sp_ring_span_end(ring, &e) == 0)
+		lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = first_id + (uint64_t)i};
+		if (lc_ring_span_end(ring, &e) == 0)
 			accepted++;
 	}
 	return accepted;
 }
 
-static int push_samples(sp_ring *ring, int n)
+static int push_samples(lc_ring *ring, int n)
 {
 	static const uint64_t pcs[20] = {0x1000, 0x2000};
 	int accepted = 0;
 	for (int i = 0; i < n; i++) {
-		sp_rec_sample s = {.ts = sp_clock_ticks(), .nframes = 20, .pcs = pcs};
-		if (sp_ring_sample(ring, &s) == 0)
+		lc_rec_sample s = {.ts = lc_clock_ticks(), .nframes = 20, .pcs = pcs};
+		if (lc_ring_sample(ring, &s) == 0)
 			accepted++;
 	}
 	return accepted;
@@ -47,11 +47,11 @@ typedef struct seen {
 
 static void read_back(const char *path, seen *s)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		if (rec.type == SP_REC_SPAN_END) {
 			assert_int_equal(rec.u.span_end.span_id, s->next_id);
 			s->next_id++;
@@ -67,34 +67,34 @@ static void read_back(const char *path, seen *s)
 		}
 	}
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 }
 
 static void test_full_ring_counts_losses(void **state)
 {
 	(void)state;
-	sp_ring *events = sp_ring_create(501, 1); /* rounded up to the 1 KiB minimum */
-	sp_ring *samples = sp_ring_create(501, 1024);
+	lc_ring *events = lc_ring_create(501, 1); /* rounded up to the 1 KiB minimum */
+	lc_ring *samples = lc_ring_create(501, 1024);
 	assert_non_null(events);
 	assert_non_null(samples);
 	/* 1 KiB = 128 words; a SPAN_END takes 3: 42 fit. A 20-frame sample takes
 	 * 23 words: 5 fit. */
 	assert_int_equal(push_ends(events, 1, PUSHES), 42);
 	assert_int_equal(push_samples(samples, 10), 5);
-	sp_ring_count_lost(samples, SP_LOST_UNWIND);
-	sp_ring_count_lost(samples, SP_LOST_UNWIND);
-	sp_ring_count_lost(samples, SP_LOST_UNWIND);
+	lc_ring_count_lost(samples, SP_LOST_UNWIND);
+	lc_ring_count_lost(samples, SP_LOST_UNWIND);
+	lc_ring_count_lost(samples, SP_LOST_UNWIND);
 
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
 	assert_int_equal(core_open_log(dir, "lost", path, sizeof path), 0);
-	sp_log_flush();
+	lc_log_flush();
 	/* Drained: the ring takes records again, wrapping around its end. */
 	assert_int_equal(push_ends(events, 43, 42), 42);
-	sp_ring_retire(events);
-	sp_ring_retire(samples);
-	sp_log_close();
+	lc_ring_retire(events);
+	lc_ring_retire(samples);
+	lc_log_close();
 
 	seen s = {.next_id = 1};
 	read_back(path, &s);

@@ -49,36 +49,36 @@ void *realloc(void *p, size_t n)
 }
 #endif
 
-static void push_everything(sp_ring *ring, int rounds)
+static void push_everything(lc_ring *ring, int rounds)
 {
 	static const uint64_t pcs[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	for (int i = 0; i < rounds; i++) {
-		sp_rec_span_begin b = {.ts = sp_clock_ticks(),
+		lc_rec_span_begin b = {.ts = lc_clock_ticks(),
 		                       .span_id = (uint64_t)i + 1,
 		                       .trace_hi = (uint64_t)i,
 		                       .name = "dynamic",
 		                       .name_len = 7};
-		sp_ring_span_begin(ring, &b);
-		sp_rec_attr a = {.span_id = (uint64_t)i + 1,
+		lc_ring_span_begin(ring, &b);
+		lc_rec_attr a = {.span_id = (uint64_t)i + 1,
 		                 .key = "k",
 		                 .key_len = 1,
 		                 .kind = SP_ATTR_STR,
 		                 .s = "value",
 		                 .s_len = 5};
-		sp_ring_attr(ring, &a);
-		sp_rec_sample s = {.ts = sp_clock_ticks(), .nframes = 8, .pcs = pcs};
-		sp_ring_sample(ring, &s);
-		sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = (uint64_t)i + 1};
-		sp_ring_span_end(ring, &e);
-		sp_ring_count_lost(ring, SP_LOST_UNWIND);
+		lc_ring_attr(ring, &a);
+		lc_rec_sample s = {.ts = lc_clock_ticks(), .nframes = 8, .pcs = pcs};
+		lc_ring_sample(ring, &s);
+		lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = (uint64_t)i + 1};
+		lc_ring_span_end(ring, &e);
+		lc_ring_count_lost(ring, SP_LOST_UNWIND);
 	}
 }
 
 static void test_producer_never_allocates(void **state)
 {
 	(void)state;
-	sp_clock_init();
-	sp_ring *ring = sp_ring_create(1, 4096);
+	lc_clock_init();
+	lc_ring *ring = lc_ring_create(1, 4096);
 	assert_non_null(ring);
 	counting = 1;
 	errno = 4242;
@@ -95,23 +95,23 @@ static void test_producer_never_allocates(void **state)
 	assert_int_equal(allocations, 1);
 #endif
 	assert_true(atomic_load(&ring->lost[SP_LOST_EVENTS]) > 0);
-	sp_ring_retire(ring);
+	lc_ring_retire(ring);
 }
 
 static void test_buffer_size(void **state)
 {
 	(void)state;
 	setenv("SPANPROF_BUFFER_KB", "8", 1); /* not the ring's business */
-	sp_ring *ring = sp_ring_create(2, 0);
+	lc_ring *ring = lc_ring_create(2, 0);
 	assert_int_equal(ring->cap_words * 8, SP_RING_DEFAULT_BYTES);
-	sp_ring_retire(ring);
+	lc_ring_retire(ring);
 	unsetenv("SPANPROF_BUFFER_KB");
-	ring = sp_ring_create(3, 8 * 1024);
+	ring = lc_ring_create(3, 8 * 1024);
 	assert_int_equal(ring->cap_words * 8, 8 * 1024);
-	sp_ring_retire(ring);
-	ring = sp_ring_create(4, 3000); /* rounded up to a power of two */
+	lc_ring_retire(ring);
+	ring = lc_ring_create(4, 3000); /* rounded up to a power of two */
 	assert_int_equal(ring->cap_words * 8, 4096);
-	sp_ring_retire(ring);
+	lc_ring_retire(ring);
 }
 
 int main(void)

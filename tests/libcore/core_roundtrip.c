@@ -27,47 +27,47 @@ static uint64_t pcs[200];
 
 static void put_meta(void)
 {
-	sp_record s = {.type = SP_REC_STRING};
-	s.u.string = (sp_rec_string){.id = 7, .len = 5, .bytes = "parse"};
-	assert_int_equal(sp_log_meta(&s, 1), 0);
-	sp_record t = {.type = SP_REC_THREAD};
-	t.u.thread = (sp_rec_thread){.ts = sp_clock_ticks(), .tid = 1234, .name = "worker"};
-	assert_int_equal(sp_log_meta(&t, 1), 0);
-	sp_record m = {.type = SP_REC_MODULE};
-	m.u.module = (sp_rec_module){.start = 0x400000,
+	lc_record s = {.type = SP_REC_STRING};
+	s.u.string = (lc_rec_string){.id = 7, .len = 5, .bytes = "parse"};
+	assert_int_equal(lc_log_meta(&s, 1), 0);
+	lc_record t = {.type = SP_REC_THREAD};
+	t.u.thread = (lc_rec_thread){.ts = lc_clock_ticks(), .tid = 1234, .name = "worker"};
+	assert_int_equal(lc_log_meta(&t, 1), 0);
+	lc_record m = {.type = SP_REC_MODULE};
+	m.u.module = (lc_rec_module){.start = 0x400000,
 	                             .end = 0x401000,
 	                             .file_offset = 0x1000,
 	                             .path = "/usr/bin/x",
 	                             .path_len = 10,
 	                             .build_id = build_id,
 	                             .build_id_len = 20,
-	                             .ts = sp_clock_ticks()};
-	assert_int_equal(sp_log_meta(&m, 1), 0);
-	sp_record sm = {.type = SP_REC_SAMPLER};
-	sm.u.sampler = (sp_rec_sampler){.mechanism = 1,
+	                             .ts = lc_clock_ticks()};
+	assert_int_equal(lc_log_meta(&m, 1), 0);
+	lc_record sm = {.type = SP_REC_SAMPLER};
+	sm.u.sampler = (lc_rec_sampler){.mechanism = 1,
 	                                .mode = 2,
 	                                .signo = 34,
 	                                .requested_hz = 999,
 	                                .achieved_hz = 973,
 	                                .flags = SP_SAMPLER_F_SIGNAL_SHARED};
-	assert_int_equal(sp_log_meta(&sm, 0), 0);
-	sp_record bad = {.type = SP_REC_SPAN_BEGIN};
-	assert_int_equal(sp_log_meta(&bad, 0), -SP_EINVAL);
+	assert_int_equal(lc_log_meta(&sm, 0), 0);
+	lc_record bad = {.type = SP_REC_SPAN_BEGIN};
+	assert_int_equal(lc_log_meta(&bad, 0), -SP_EINVAL);
 }
 
 static char long_name[SP_MAX_STRING_BYTES + 100];
 static char long_str[SP_MAX_ATTR_STR_BYTES + 50];
 
-static void put_ring(sp_ring *ring, uint64_t t0)
+static void put_ring(lc_ring *ring, uint64_t t0)
 {
-	sp_rec_span_begin b = {.ts = t0,
+	lc_rec_span_begin b = {.ts = t0,
 	                       .span_id = 100,
 	                       .parent_id = 0,
 	                       .trace_hi = 0xabc,
 	                       .trace_lo = 0xdef,
 	                       .name_id = 7};
-	assert_int_equal(sp_ring_span_begin(ring, &b), 0);
-	sp_rec_span_begin b2 = {.ts = t0 + 10,
+	assert_int_equal(lc_ring_span_begin(ring, &b), 0);
+	lc_rec_span_begin b2 = {.ts = t0 + 10,
 	                        .span_id = 101,
 	                        .parent_id = 100,
 	                        .trace_hi = 0xabc,
@@ -75,34 +75,34 @@ static void put_ring(sp_ring *ring, uint64_t t0)
 	                        .name = long_name,
 	                        .name_len = sizeof long_name - 1,
 	                        .flags = SP_SPAN_REMOTE_PARENT};
-	assert_int_equal(sp_ring_span_begin(ring, &b2), 0);
-	sp_rec_attr ai = {.span_id = 101, .key_id = 7, .kind = SP_ATTR_INT, .i = -123456789012};
-	assert_int_equal(sp_ring_attr(ring, &ai), 0);
-	sp_rec_attr ad = {
+	assert_int_equal(lc_ring_span_begin(ring, &b2), 0);
+	lc_rec_attr ai = {.span_id = 101, .key_id = 7, .kind = SP_ATTR_INT, .i = -123456789012};
+	assert_int_equal(lc_ring_attr(ring, &ai), 0);
+	lc_rec_attr ad = {
 	    .span_id = 101, .key = "ratio", .key_len = 5, .kind = SP_ATTR_DOUBLE, .d = 0.125};
-	assert_int_equal(sp_ring_attr(ring, &ad), 0);
-	sp_rec_attr as = {.span_id = 101,
+	assert_int_equal(lc_ring_attr(ring, &ad), 0);
+	lc_rec_attr as = {.span_id = 101,
 	                  .key = "q",
 	                  .key_len = 1,
 	                  .kind = SP_ATTR_STR,
 	                  .s = long_str,
 	                  .s_len = sizeof long_str - 1};
-	assert_int_equal(sp_ring_attr(ring, &as), 0);
-	sp_rec_sample s = {.ts = t0 + 15, .weight_us = 1001, .nframes = 200, .pcs = pcs};
-	assert_int_equal(sp_ring_sample(ring, &s), 0);
-	sp_rec_span_end e2 = {.ts = t0 + 20, .span_id = 101, .flags = SP_SPAN_NOT_INNERMOST};
-	assert_int_equal(sp_ring_span_end(ring, &e2), 0);
-	sp_rec_span_end e = {.ts = t0 + 5, .span_id = 100}; /* time going back is legal */
-	assert_int_equal(sp_ring_span_end(ring, &e), 0);
-	sp_ring_count_lost(ring, SP_LOST_UNWIND);
-	sp_ring_count_lost(ring, SP_LOST_UNWIND);
+	assert_int_equal(lc_ring_attr(ring, &as), 0);
+	lc_rec_sample s = {.ts = t0 + 15, .weight_us = 1001, .nframes = 200, .pcs = pcs};
+	assert_int_equal(lc_ring_sample(ring, &s), 0);
+	lc_rec_span_end e2 = {.ts = t0 + 20, .span_id = 101, .flags = SP_SPAN_NOT_INNERMOST};
+	assert_int_equal(lc_ring_span_end(ring, &e2), 0);
+	lc_rec_span_end e = {.ts = t0 + 5, .span_id = 100}; /* time going back is legal */
+	assert_int_equal(lc_ring_span_end(ring, &e), 0);
+	lc_ring_count_lost(ring, SP_LOST_UNWIND);
+	lc_ring_count_lost(ring, SP_LOST_UNWIND);
 }
 
-static void check_span_records(const sp_record *recs, int n, uint64_t t0)
+static void check_span_records(const lc_record *recs, int n, uint64_t t0)
 {
 	int seen = 0;
 	for (int i = 0; i < n; i++) {
-		const sp_record *r = &recs[i];
+		const lc_record *r = &recs[i];
 		if (r->type == SP_REC_SPAN_BEGIN && r->u.span_begin.span_id == 100) {
 			assert_int_equal(r->u.span_begin.ts, t0);
 			assert_int_equal(r->u.span_begin.tid, 1234);
@@ -127,11 +127,11 @@ static void check_span_records(const sp_record *recs, int n, uint64_t t0)
 	assert_int_equal(seen, 15);
 }
 
-static void check_other_records(const sp_record *recs, int n)
+static void check_other_records(const lc_record *recs, int n)
 {
 	int seen = 0;
 	for (int i = 0; i < n; i++) {
-		const sp_record *r = &recs[i];
+		const lc_record *r = &recs[i];
 		if (r->type == SP_REC_ATTR && r->u.attr.kind == SP_ATTR_INT) {
 			assert_int_equal(r->u.attr.i, -123456789012);
 			seen |= 1;
@@ -167,13 +167,13 @@ static void check_other_records(const sp_record *recs, int n)
 
 /* Records are copied (their pointers die with the next call); strings are
  * checked in place. */
-static int read_all(const char *path, sp_record *out, int max)
+static int read_all(const char *path, lc_record *out, int max)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int n = 0, rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		assert_true(n < max);
 		if (rec.type == SP_REC_SPAN_BEGIN && rec.u.span_begin.name_id == 0)
 			assert_memory_equal(rec.u.span_begin.name, long_name, SP_MAX_STRING_BYTES);
@@ -189,13 +189,13 @@ static int read_all(const char *path, sp_record *out, int max)
 		out[n++] = rec;
 	}
 	assert_int_equal(rc, 0);
-	assert_string_equal(sp_reader_string(r, 7), "parse");
-	assert_null(sp_reader_string(r, 8));
-	const sp_rec_process *p = sp_reader_process(r);
+	assert_string_equal(lc_reader_string(r, 7), "parse");
+	assert_null(lc_reader_string(r, 8));
+	const lc_rec_process *p = lc_reader_process(r);
 	assert_non_null(p);
 	assert_int_equal(p->pid, (uint32_t)getpid());
 	assert_int_equal(p->format_version, SP_LOG_FORMAT_VERSION);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	return n;
 }
 
@@ -209,16 +209,16 @@ static void test_roundtrip_all_types(void **state)
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "core");
 	char path[512];
-	sp_ring *ring = sp_ring_create(1234, 0);
+	lc_ring *ring = lc_ring_create(1234, 0);
 	assert_non_null(ring);
 	assert_int_equal(core_open_log(dir, "roundtrip", path, sizeof path), 0);
 	assert_int_equal(core_open_log(dir, "roundtrip", path, sizeof path), -SP_ESTATE);
 	put_meta();
-	uint64_t t0 = sp_clock_ticks();
+	uint64_t t0 = lc_clock_ticks();
 	put_ring(ring, t0);
-	sp_ring_retire(ring);
-	sp_log_close();
-	static sp_record recs[64];
+	lc_ring_retire(ring);
+	lc_log_close();
+	static lc_record recs[64];
 	int n = read_all(path, recs, 64);
 	assert_int_equal(recs[0].type, SP_REC_PROCESS);
 	check_span_records(recs, n, t0);
@@ -232,30 +232,30 @@ static void test_codec_skips_unknown_and_trailing(void **state)
 {
 	(void)state;
 	static uint8_t buf[256];
-	sp_codec_state enc, dec;
-	sp_codec_reset(&enc);
-	sp_codec_reset(&dec);
-	sp_record blk = {.type = SP_REC_BLOCK, .u.block.tid = 9};
-	size_t len = (size_t)sp_codec_encode(&enc, &blk, buf);
+	lc_codec_state enc, dec;
+	lc_codec_reset(&enc);
+	lc_codec_reset(&dec);
+	lc_record blk = {.type = SP_REC_BLOCK, .u.block.tid = 9};
+	size_t len = (size_t)lc_codec_encode(&enc, &blk, buf);
 	buf[len++] = 200; /* unknown type, 3-byte payload */
 	buf[len++] = 3;
 	len += 3;
-	sp_record e = {.type = SP_REC_SPAN_END};
-	e.u.span_end = (sp_rec_span_end){.ts = 77, .span_id = 5, .flags = 1};
-	int n = sp_codec_encode(&enc, &e, buf + len);
+	lc_record e = {.type = SP_REC_SPAN_END};
+	e.u.span_end = (lc_rec_span_end){.ts = 77, .span_id = 5, .flags = 1};
+	int n = lc_codec_encode(&enc, &e, buf + len);
 	assert_true(n > 0);
 	buf[len + 1] += 2; /* two extra payload bytes */
 	len += (size_t)n;
 	buf[len++] = 0xee;
 	buf[len++] = 0xff;
-	static sp_codec_scratch scratch;
-	sp_record out;
+	static lc_codec_scratch scratch;
+	lc_record out;
 	const char *why = NULL;
 	size_t pos = 0;
-	assert_int_equal(sp_codec_decode(&dec, buf, len, &pos, &out, &scratch, &why), 1);
-	assert_int_equal(sp_codec_decode(&dec, buf, len, &pos, &out, &scratch, &why), 0);
+	assert_int_equal(lc_codec_decode(&dec, buf, len, &pos, &out, &scratch, &why), 1);
+	assert_int_equal(lc_codec_decode(&dec, buf, len, &pos, &out, &scratch, &why), 0);
 	assert_int_equal(out.type, 200);
-	assert_int_equal(sp_codec_decode(&dec, buf, len, &pos, &out, &scratch, &why), 1);
+	assert_int_equal(lc_codec_decode(&dec, buf, len, &pos, &out, &scratch, &why), 1);
 	assert_int_equal(out.u.span_end.ts, 77);
 	assert_int_equal(out.u.span_end.tid, 9);
 	assert_int_equal(out.u.span_end.flags, 1);
@@ -266,15 +266,15 @@ static void test_codec_skips_unknown_and_trailing(void **state)
 static void write_future_log(const char *path)
 {
 	static uint8_t content[SP_CODEC_MAX_ENCODED];
-	sp_codec_state st;
-	sp_codec_reset(&st);
-	sp_record p = {.type = SP_REC_PROCESS};
-	p.u.process = (sp_rec_process){.format_version = 9,
+	lc_codec_state st;
+	lc_codec_reset(&st);
+	lc_record p = {.type = SP_REC_PROCESS};
+	p.u.process = (lc_rec_process){.format_version = 9,
 	                               .min_reader_version = 9,
 	                               .pid = 1,
 	                               .clock_kind = SP_CLOCK_MONOTONIC,
 	                               .clock = {.ns_per_tick = 1.0}};
-	int n = sp_codec_encode(&st, &p, content);
+	int n = lc_codec_encode(&st, &p, content);
 	assert_true(n > 0);
 	LZ4F_preferences_t prefs;
 	memset(&prefs, 0, sizeof prefs);
@@ -297,12 +297,12 @@ static void test_refuses_newer_min_reader_version(void **state)
 	char path[512];
 	snprintf(path, sizeof path, "%s/future.splog", dir);
 	write_future_log(path);
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
-	assert_int_equal(sp_reader_next(r, &rec), -SP_EVERSION);
-	assert_non_null(strstr(sp_reader_error(r), "needs reader version 9"));
-	sp_reader_close(r);
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
+	assert_int_equal(lc_reader_next(r, &rec), -SP_EVERSION);
+	assert_non_null(strstr(lc_reader_error(r), "needs reader version 9"));
+	lc_reader_close(r);
 	tl_rm_rf(dir);
 }
 
@@ -344,7 +344,7 @@ static void test_writer_thread_blocks_signals(void **state)
 		fclose(f);
 	}
 	closedir(tasks);
-	sp_log_close();
+	lc_log_close();
 	assert_true(found);
 	tl_rm_rf(dir);
 }
@@ -359,7 +359,7 @@ static void test_log_file_created_safely(void **state)
 	char dir[256], path[512], target[300];
 	snprintf(dir, sizeof dir, "%s/a/b", tmp);
 	assert_int_equal(core_open_log(dir, "safe", path, sizeof path), 0);
-	sp_log_close();
+	lc_log_close();
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -367,7 +367,7 @@ static void test_log_file_created_safely(void **state)
 	assert_int_equal(st.st_mode & 0777, 0700);
 	/* Same pid, same name: the existing file is not overwritten. */
 	assert_int_equal(core_open_log(dir, "safe", path, sizeof path), -SP_EEXISTS);
-	assert_int_equal(sp_log_is_open(), 0);
+	assert_int_equal(lc_log_is_open(), 0);
 	unlink(path);
 	snprintf(target, sizeof target, "%s/target", tmp);
 	assert_int_equal(symlink(target, path), 0);
@@ -385,21 +385,21 @@ static int disk_full_child(const char *dir)
 	if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
 		return 100;
 	char path[512];
-	sp_ring *ring = sp_ring_create(1, 0);
+	lc_ring *ring = lc_ring_create(1, 0);
 	if (!ring || core_open_log(dir, "full", path, sizeof path) != 0)
 		return 101;
 	for (uint64_t f = 0; f < 40; f++) {
 		for (uint64_t i = 0; i < 50; i++) {
-			sp_rec_span_begin b = {.ts = sp_clock_ticks(),
+			lc_rec_span_begin b = {.ts = lc_clock_ticks(),
 			                       .span_id = f * 100 + i + 1,
 			                       .name = "xyz",
 			                       .name_len = 3,
 			                       .trace_hi = f * 7919 + i * 104729};
-			sp_ring_span_begin(ring, &b);
+			lc_ring_span_begin(ring, &b);
 		}
-		sp_log_flush();
+		lc_log_flush();
 	}
-	sp_log_close();
+	lc_log_close();
 	return 0;
 }
 
@@ -422,15 +422,15 @@ static void test_disk_full_keeps_log_readable(void **state)
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(st.st_size > 0 && st.st_size <= 4096);
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc, spans = 0;
-	while ((rc = sp_reader_next(r, &rec)) == 1)
+	while ((rc = lc_reader_next(r, &rec)) == 1)
 		spans += rec.type == SP_REC_SPAN_BEGIN;
 	assert_int_equal(rc, 0);
 	assert_true(spans > 0 && spans < 2000);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	tl_rm_rf(dir);
 }
 

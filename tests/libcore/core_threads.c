@@ -3,7 +3,7 @@
  * while the writer thread drains; every event is read back, in order per
  * thread, with each thread's ticks non-decreasing, and no record of a
  * thread after its THREAD_END. Then 200 short-lived threads come and go
- * (rings created and retired) while another thread calls sp_log_flush in a
+ * (rings created and retired) while another thread calls lc_log_flush in a
  * loop against the writer thread's drains: every span arrives. A producer that finds its
  * ring full retries after yielding (back-pressure for the test only; the
  * runtime drops and counts), so the check is exact on a loaded machine.
@@ -31,25 +31,25 @@ static void *producer(void *arg)
 {
 	int idx = (int)(intptr_t)arg;
 	tids[idx] = (uint32_t)gettid();
-	sp_ring *ring = sp_ring_create(tids[idx], 64 * 1024);
+	lc_ring *ring = lc_ring_create(tids[idx], 64 * 1024);
 	if (!ring)
 		abort();
 	for (uint64_t i = 1; i <= SPANS_PER_THREAD; i++) {
 		uint64_t id = (uint64_t)idx << 32 | i;
-		sp_rec_span_begin b = {.ts = sp_clock_ticks(),
+		lc_rec_span_begin b = {.ts = lc_clock_ticks(),
 		                       .span_id = id,
 		                       .parent_id = i > 1 ? id - 1 : 0,
 		                       .name_id = 1};
-		while (sp_ring_span_begin(ring, &b) < 0)
+		while (lc_ring_span_begin(ring, &b) < 0)
 			sched_yield();
-		sp_rec_span_end e = {.ts = sp_clock_ticks(), .span_id = id};
-		while (sp_ring_span_end(ring, &e) < 0)
+		lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = id};
+		while (lc_ring_span_end(ring, &e) < 0)
 			sched_yield();
 	}
-	sp_record end = {.type = SP_REC_THREAD_END};
-	end.u.thread_end = (sp_rec_thread_end){.ts = sp_clock_ticks(), .tid = tids[idx]};
-	sp_log_meta(&end, 0);
-	sp_ring_retire(ring);
+	lc_record end = {.type = SP_REC_THREAD_END};
+	end.u.thread_end = (lc_rec_thread_end){.ts = lc_clock_ticks(), .tid = tids[idx]};
+	lc_log_meta(&end, 0);
+	lc_ring_retire(ring);
 	return NULL;
 }
 
@@ -67,7 +67,7 @@ static int thread_index(uint32_t tid)
 	return -1;
 }
 
-static void check_record(per_thread *pt, const sp_record *rec)
+static void check_record(per_thread *pt, const lc_record *rec)
 {
 	if (rec->type == SP_REC_THREAD_END) {
 		pt[thread_index(rec->u.thread_end.tid)].thread_ended = 1;
@@ -103,20 +103,20 @@ static void test_eight_threads(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, producer, (void *)(intptr_t)i), 0);
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
-	sp_log_close();
+	lc_log_close();
 
 	per_thread pt[THREADS];
 	for (int i = 0; i < THREADS; i++)
 		pt[i] = (per_thread){.next_begin = 1};
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1)
+	while ((rc = lc_reader_next(r, &rec)) == 1)
 		check_record(pt, &rec);
 	assert_int_equal(rc, 0);
-	assert_true(sp_reader_frames(r) > 1);
-	sp_reader_close(r);
+	assert_true(lc_reader_frames(r) > 1);
+	lc_reader_close(r);
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(pt[i].next_begin, SPANS_PER_THREAD + 1);
 		assert_int_equal(pt[i].ends, SPANS_PER_THREAD);
@@ -135,16 +135,16 @@ static _Atomic uint64_t churn_written;
 static void *churn_thread(void *arg)
 {
 	uint64_t base = (uint64_t)(intptr_t)arg << 32;
-	sp_ring *ring = sp_ring_create((uint32_t)gettid(), 16 * 1024);
+	lc_ring *ring = lc_ring_create((uint32_t)gettid(), 16 * 1024);
 	if (!ring)
 		abort();
 	for (uint64_t i = 1; i <= CHURN_SPANS; i++) {
-		sp_rec_span_begin b = {.ts = sp_clock_ticks(), .span_id = base | i, .name_id = 1};
-		while (sp_ring_span_begin(ring, &b) < 0)
+		lc_rec_span_begin b = {.ts = lc_clock_ticks(), .span_id = base | i, .name_id = 1};
+		while (lc_ring_span_begin(ring, &b) < 0)
 			sched_yield();
 	}
 	atomic_fetch_add(&churn_written, CHURN_SPANS);
-	sp_ring_retire(ring);
+	lc_ring_retire(ring);
 	return NULL;
 }
 
@@ -153,7 +153,7 @@ static void *flusher(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&churn_done))
-		sp_log_flush();
+		lc_log_flush();
 	return NULL;
 }
 
@@ -176,16 +176,16 @@ static void test_thread_churn_with_flushes(void **state)
 	}
 	atomic_store(&churn_done, 1);
 	pthread_join(fl, NULL);
-	sp_log_close();
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_log_close();
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
 	uint64_t begins = 0;
-	while ((rc = sp_reader_next(r, &rec)) == 1)
+	while ((rc = lc_reader_next(r, &rec)) == 1)
 		begins += rec.type == SP_REC_SPAN_BEGIN;
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	assert_int_equal(begins, (uint64_t)CHURN_THREADS * CHURN_SPANS);
 	assert_int_equal(atomic_load(&churn_written), begins);
 	tl_rm_rf(dir);

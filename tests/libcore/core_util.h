@@ -17,10 +17,10 @@
 /* Opens a log in dir for program and copies its path into path_out. */
 static inline int core_open_log(const char *dir, const char *program, char *path_out, size_t path_n)
 {
-	sp_log_opts opts = {.dir = dir, .program = program, .flush_interval_ms = 0};
-	int rc = sp_log_open(&opts, NULL);
+	lc_log_opts opts = {.dir = dir, .program = program, .flush_interval_ms = 0};
+	int rc = lc_log_open(&opts, NULL);
 	if (rc == 0)
-		snprintf(path_out, path_n, "%s", sp_log_path());
+		snprintf(path_out, path_n, "%s", lc_log_path());
 	return rc;
 }
 

@@ -37,22 +37,22 @@ static const uint64_t g_stack_b[] = {0x1100, 0x2000, 0x3000};
  * first although the span began earlier. */
 static void write_two_rings(synth *s)
 {
-	sp_ring *samples = sp_ring_create(12, 1u << 16), *spans = sp_ring_create(12, 1u << 16);
+	lc_ring *samples = lc_ring_create(12, 1u << 16), *spans = lc_ring_create(12, 1u << 16);
 	assert_non_null(samples);
 	assert_non_null(spans);
-	sp_rec_sample smp = {.ts = synth_ts(s, 1500), .tid = 12, .nframes = 3, .pcs = g_stack_a};
-	assert_int_equal(sp_ring_sample(samples, &smp), 0);
+	lc_rec_sample smp = {.ts = synth_ts(s, 1500), .tid = 12, .nframes = 3, .pcs = g_stack_a};
+	assert_int_equal(lc_ring_sample(samples, &smp), 0);
 	smp.ts = synth_ts(s, 2500);
-	assert_int_equal(sp_ring_sample(samples, &smp), 0);
-	sp_log_flush();
-	sp_rec_span_begin b = {
+	assert_int_equal(lc_ring_sample(samples, &smp), 0);
+	lc_log_flush();
+	lc_rec_span_begin b = {
 	    .ts = synth_ts(s, 1000), .tid = 12, .span_id = 400, .name = "late", .name_len = 4};
-	assert_int_equal(sp_ring_span_begin(spans, &b), 0);
-	sp_rec_span_end e = {.ts = synth_ts(s, 2000), .tid = 12, .span_id = 400};
-	assert_int_equal(sp_ring_span_end(spans, &e), 0);
-	sp_log_flush();
-	sp_ring_retire(samples);
-	sp_ring_retire(spans);
+	assert_int_equal(lc_ring_span_begin(spans, &b), 0);
+	lc_rec_span_end e = {.ts = synth_ts(s, 2000), .tid = 12, .span_id = 400};
+	assert_int_equal(lc_ring_span_end(spans, &e), 0);
+	lc_log_flush();
+	lc_ring_retire(samples);
+	lc_ring_retire(spans);
 }
 
 static void write_parent_log(void)
@@ -73,8 +73,8 @@ static void write_parent_log(void)
 	for (size_t i = 0; i < sizeof g_expect / sizeof g_expect[0]; i++)
 		synth_sample(&s, 10, g_expect[i].off, i % 2 ? g_stack_a : g_stack_b, 3);
 	write_two_rings(&s);
-	sp_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
-	sp_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
+	lc_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
+	lc_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
 	synth_span_begin(&s, 11, 1000, 200, 0, "background");
 	synth_sample(&s, 11, 500, g_stack_a, 3);
 	synth_sample(&s, 11, 3500, g_stack_a, 3);

@@ -36,7 +36,7 @@ static void write_log(const char *dir, char *buf, size_t len)
 	synth s;
 	static const uint64_t pcs[] = {0x1000, 0x2000};
 	assert_int_equal(synth_open(&s, dir, "dmg", 0, 0), 0);
-	snprintf(buf, len, "%s", sp_log_path());
+	snprintf(buf, len, "%s", lc_log_path());
 	for (uint64_t i = 0; i < N_SAMPLES; i++)
 		synth_sample(&s, 7, i * 1000, pcs, 2);
 	synth_close(&s);
@@ -55,11 +55,11 @@ typedef struct frame_map {
 static void map_frames(const char *path, frame_map *m)
 {
 	memset(m, 0, sizeof *m);
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		if (m->n == 0 || m->start[m->n - 1] != rec.file_offset) {
 			assert_true(m->n < MAX_FRAMES);
 			m->start[m->n++] = rec.file_offset;
@@ -67,8 +67,8 @@ static void map_frames(const char *path, frame_map *m)
 		m->samples[m->n - 1] += rec.type == SP_REC_SAMPLE;
 	}
 	assert_int_equal(rc, 0);
-	m->size = sp_reader_bytes_read(r);
-	sp_reader_close(r);
+	m->size = lc_reader_bytes_read(r);
+	lc_reader_close(r);
 }
 
 static uint64_t frame_end(const frame_map *m, int k)
@@ -183,14 +183,14 @@ static void test_garbage_between_frames(void **state)
 /* File offset of the frame holding STRING id. */
 static uint64_t string_frame(const char *path, uint32_t id)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	uint64_t at = 0;
-	while (sp_reader_next(r, &rec) == 1)
+	while (lc_reader_next(r, &rec) == 1)
 		if (rec.type == SP_REC_STRING && rec.u.string.id == id)
 			at = rec.file_offset;
-	sp_reader_close(r);
+	lc_reader_close(r);
 	assert_true(at > 0);
 	return at;
 }
@@ -205,21 +205,21 @@ static void test_unknown_strings_after_damage(void **state)
 	snprintf(dir, sizeof dir, "%s/strings", g_dir);
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "str", 0, 0), 0);
-	snprintf(log, sizeof log, "%s", sp_log_path());
-	sp_log_flush(); /* frame 0: PROCESS */
-	sp_ring *ring = synth_thread(&s, 7, "worker");
-	sp_record str = {.type = SP_REC_STRING};
-	str.u.string = (sp_rec_string){.id = 900, .len = 9, .bytes = "lost_name"};
-	assert_int_equal(sp_log_meta(&str, 0), 0);
-	str.u.string = (sp_rec_string){.id = 901, .len = 8, .bytes = "lost_key"};
-	assert_int_equal(sp_log_meta(&str, 0), 0);
-	sp_log_flush(); /* the frame to damage: THREAD and STRINGs */
-	sp_rec_span_begin b = {.ts = synth_ts(&s, 10), .tid = 7, .span_id = 5, .name_id = 900};
-	assert_int_equal(sp_ring_span_begin(ring, &b), 0);
-	sp_rec_attr a = {.tid = 7, .span_id = 5, .key_id = 901, .kind = SP_ATTR_INT, .i = 42};
-	assert_int_equal(sp_ring_attr(ring, &a), 0);
-	sp_rec_span_end e = {.ts = synth_ts(&s, 20), .tid = 7, .span_id = 5};
-	assert_int_equal(sp_ring_span_end(ring, &e), 0);
+	snprintf(log, sizeof log, "%s", lc_log_path());
+	lc_log_flush(); /* frame 0: PROCESS */
+	lc_ring *ring = synth_thread(&s, 7, "worker");
+	lc_record str = {.type = SP_REC_STRING};
+	str.u.string = (lc_rec_string){.id = 900, .len = 9, .bytes = "lost_name"};
+	assert_int_equal(lc_log_meta(&str, 0), 0);
+	str.u.string = (lc_rec_string){.id = 901, .len = 8, .bytes = "lost_key"};
+	assert_int_equal(lc_log_meta(&str, 0), 0);
+	lc_log_flush(); /* the frame to damage: THREAD and STRINGs */
+	lc_rec_span_begin b = {.ts = synth_ts(&s, 10), .tid = 7, .span_id = 5, .name_id = 900};
+	assert_int_equal(lc_ring_span_begin(ring, &b), 0);
+	lc_rec_attr a = {.tid = 7, .span_id = 5, .key_id = 901, .kind = SP_ATTR_INT, .i = 42};
+	assert_int_equal(lc_ring_attr(ring, &a), 0);
+	lc_rec_span_end e = {.ts = synth_ts(&s, 20), .tid = 7, .span_id = 5};
+	assert_int_equal(lc_ring_span_end(ring, &e), 0);
 	synth_close(&s);
 	frame_map m;
 	map_frames(log, &m);

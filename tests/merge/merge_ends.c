@@ -48,7 +48,7 @@ static void write_frame_early(synth *s)
 	synth_span_begin(s, 32, US(1000), 600, 0, "d1");
 	synth_span_begin(s, 32, US(20000), 602, 0, "d3");
 	synth_span_end_flags(s, 33, US(31000), 603, CROSS | DOUBLE);
-	sp_log_flush();
+	lc_log_flush();
 }
 
 /* Frame 2: the owner of 500; a DOUBLE_END for the open span 600. */
@@ -61,7 +61,7 @@ static void write_frame_owner(synth *s)
 	for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
 		sample(s, 30, US(offs[i]));
 	synth_span_end_flags(s, 33, US(3000), 600, CROSS | DOUBLE);
-	sp_log_flush();
+	lc_log_flush();
 }
 
 /* Frame 3: the unflagged END of 600, DOUBLE_ENDs after a real END, a span
@@ -80,10 +80,10 @@ static void write_frame_late(synth *s)
 	synth_span_begin(s, 32, US(30000), 603, 0, "d4");
 	synth_span_end(s, 32, US(30500), 603);
 	sample(s, 32, US(30700));
-	sp_log_flush(); /* a drain writes 33's ring before 32's: separate them */
+	lc_log_flush(); /* a drain writes 33's ring before 32's: separate them */
 	synth_span_end_flags(s, 33, US(12000), 601, CROSS | DOUBLE);
 	synth_span_end_flags(s, 31, US(7000), 999, CROSS);
-	sp_log_flush();
+	lc_log_flush();
 }
 
 /* Frame 4 and on: the 2 s bounds, with over 4096 records 3 s later so
@@ -91,15 +91,15 @@ static void write_frame_late(synth *s)
 static void write_frames_bounds(synth *s)
 {
 	synth_span_begin(s, 32, US(40000), 604, 0, "d5");
-	sp_log_flush();
+	lc_log_flush();
 	synth_span_end_flags(s, 33, US(41000), 604, CROSS | DOUBLE);
 	sample(s, 32, US(40500));
 	sample(s, 32, US(41500));
 	synth_span_end_flags(s, 31, US(50000), 700, CROSS);
-	sp_log_flush();
+	lc_log_flush();
 	for (uint64_t i = 0; i < 5000; i++)
 		sample(s, 34, 3000000000ull + i * 1000);
-	sp_log_flush();
+	lc_log_flush();
 	synth_span_end(s, 32, US(40800), 604); /* unflagged, but 3 s late */
 	synth_span_begin(s, 30, US(45000), 700, 0, "late-begin");
 }

@@ -209,12 +209,12 @@ static void write_wall_log(const char *dir)
 	uint64_t wait[] = {(uint64_t)(uintptr_t)nanosleep + 1, pc(ex_wrapper), pc(ex_handle),
 	                   pc(ex_main_loop)};
 	assert_int_equal(synth_open(&s, dir, "wall", 7200, 1), 0);
-	sp_record rec = {.type = SP_REC_SAMPLER};
-	rec.u.sampler = (sp_rec_sampler){.mechanism = SP_SAMPLER_PERF,
+	lc_record rec = {.type = SP_REC_SAMPLER};
+	rec.u.sampler = (lc_rec_sampler){.mechanism = SP_SAMPLER_PERF,
 	                                 .mode = 2, /* wall */
 	                                 .requested_hz = 1000,
 	                                 .achieved_hz = 1000};
-	assert_int_equal(sp_log_meta(&rec, 0), 0);
+	assert_int_equal(lc_log_meta(&rec, 0), 0);
 	map_modules(&s);
 	synth_thread(&s, 7200, "main");
 	for (int r = 0; r < 100; r++, id++) {

@@ -1,6 +1,6 @@
 /*
  * merge_prefetch.c - merge's read-ahead thread (merge/load/mg_prefetch.c)
- * gives exactly the records sp_reader_next gives: same order, types,
+ * gives exactly the records lc_reader_next gives: same order, types,
  * offsets, times and field values, strings and stacks byte for byte,
  * interned names and keys resolved (unknown ids left unresolved), and the
  * same end: 0 for a whole log, the reader's error after the same records
@@ -36,9 +36,9 @@ static char g_dir[512], g_log[1024];
 
 static void emit_string(uint32_t id, const char *s, uint32_t len)
 {
-	sp_record rec = {.type = SP_REC_STRING};
-	rec.u.string = (sp_rec_string){.id = id, .len = len, .bytes = s};
-	assert_int_equal(sp_log_meta(&rec, 0), 0);
+	lc_record rec = {.type = SP_REC_STRING};
+	rec.u.string = (lc_rec_string){.id = id, .len = len, .bytes = s};
+	assert_int_equal(lc_log_meta(&rec, 0), 0);
 }
 
 static void write_log(void)
@@ -53,17 +53,17 @@ static void write_log(void)
 	for (size_t i = 0; i < SP_MAX_STACK_FRAMES; i++)
 		pcs[i] = 0x400000u + i * 16u;
 	assert_int_equal(synth_open(&s, g_dir, "pf", 0, 0), 0);
-	snprintf(g_log, sizeof g_log, "%s", sp_log_path());
+	snprintf(g_log, sizeof g_log, "%s", lc_log_path());
 	static const uint8_t build_id[20] = {1, 2, 3, 4, 5};
 	synth_module(&s, "/usr/lib/libexample.so", 0x7000000, 0x7100000, 0, build_id, 20);
-	sp_ring *ring = synth_thread(&s, TID, "worker");
+	lc_ring *ring = synth_thread(&s, TID, "worker");
 	emit_string(1, "interned_name", 13);
 	emit_string(2, "interned_key", 12);
 	emit_string(3, long_name, LONG_NAME);
-	sp_log_flush(); /* the strings come before their first use */
+	lc_log_flush(); /* the strings come before their first use */
 	for (uint64_t i = 1; i <= N_SPANS; i++) {
 		uint32_t name_id = i % 1000 == 0 ? 3 : i % 997 == 0 ? UNKNOWN_ID : i % 2 ? 1 : 0;
-		sp_rec_span_begin b = {.ts = synth_ts(&s, i * 1000),
+		lc_rec_span_begin b = {.ts = synth_ts(&s, i * 1000),
 		                       .tid = TID,
 		                       .span_id = i,
 		                       .trace_hi = i,
@@ -71,10 +71,10 @@ static void write_log(void)
 		                       .name_id = name_id,
 		                       .name = name_id ? NULL : "inline_name",
 		                       .name_len = name_id ? 0 : 11};
-		while (sp_ring_span_begin(ring, &b))
-			sp_log_flush(); /* ring full: let the writer drain it */
+		while (lc_ring_span_begin(ring, &b))
+			lc_log_flush(); /* ring full: let the writer drain it */
 		uint32_t len = (uint32_t)(i * 37 % 4000);
-		sp_rec_attr a = {.tid = TID,
+		lc_rec_attr a = {.tid = TID,
 		                 .span_id = i,
 		                 .key_id = i % 3 ? 2 : 0,
 		                 .key = i % 3 ? NULL : "inline_key",
@@ -83,17 +83,17 @@ static void write_log(void)
 		                 .i = (int64_t)i,
 		                 .s = i % 5 ? value : NULL,
 		                 .s_len = i % 5 ? len : 0};
-		while (sp_ring_attr(ring, &a))
-			sp_log_flush();
-		sp_rec_sample smp = {.ts = synth_ts(&s, i * 1000 + 500),
+		while (lc_ring_attr(ring, &a))
+			lc_log_flush();
+		lc_rec_sample smp = {.ts = synth_ts(&s, i * 1000 + 500),
 		                     .tid = TID,
 		                     .nframes = (uint32_t)(i % SP_MAX_STACK_FRAMES) + 1,
 		                     .pcs = pcs};
-		while (sp_ring_sample(ring, &smp))
-			sp_log_flush();
-		sp_rec_span_end e = {.ts = synth_ts(&s, i * 1000 + 900), .tid = TID, .span_id = i};
-		while (sp_ring_span_end(ring, &e))
-			sp_log_flush();
+		while (lc_ring_sample(ring, &smp))
+			lc_log_flush();
+		lc_rec_span_end e = {.ts = synth_ts(&s, i * 1000 + 900), .tid = TID, .span_id = i};
+		while (lc_ring_span_end(ring, &e))
+			lc_log_flush();
 	}
 	synth_close(&s);
 }
@@ -122,7 +122,7 @@ static void assert_cstr(const char *a, const char *b)
 
 /* want comes from the plain reader r (its ids resolved here), got from the
  * prefetcher. */
-static void assert_same(const sp_reader *r, const sp_record *want, const sp_record *got)
+static void assert_same(const lc_reader *r, const lc_record *want, const lc_record *got)
 {
 	assert_int_equal(got->type, want->type);
 	assert_int_equal(got->file_offset, want->file_offset);
@@ -145,10 +145,10 @@ static void assert_same(const sp_reader *r, const sp_record *want, const sp_reco
 		assert_cstr(got->u.thread.name, want->u.thread.name);
 		break;
 	case SP_REC_SPAN_BEGIN: {
-		const sp_rec_span_begin *w = &want->u.span_begin, *g = &got->u.span_begin;
+		const lc_rec_span_begin *w = &want->u.span_begin, *g = &got->u.span_begin;
 		assert_int_equal(g->span_id, w->span_id);
 		assert_int_equal(g->trace_lo, w->trace_lo);
-		const char *known = w->name_id ? sp_reader_string(r, w->name_id) : NULL;
+		const char *known = w->name_id ? lc_reader_string(r, w->name_id) : NULL;
 		if (known) {
 			assert_int_equal(g->name_id, 0);
 			assert_bytes(g->name, g->name_len, known, strlen(known));
@@ -164,8 +164,8 @@ static void assert_same(const sp_reader *r, const sp_record *want, const sp_reco
 		assert_int_equal(got->u.span_end.span_id, want->u.span_end.span_id);
 		break;
 	case SP_REC_ATTR: {
-		const sp_rec_attr *w = &want->u.attr, *g = &got->u.attr;
-		const char *key = w->key_id ? sp_reader_string(r, w->key_id) : w->key;
+		const lc_rec_attr *w = &want->u.attr, *g = &got->u.attr;
+		const char *key = w->key_id ? lc_reader_string(r, w->key_id) : w->key;
 		size_t key_len = w->key_id ? (key ? strlen(key) : 0) : w->key_len;
 		assert_int_equal(g->key_id, 0);
 		assert_bytes(g->key, g->key_len, key, key_len);
@@ -194,15 +194,15 @@ static void assert_same(const sp_reader *r, const sp_record *want, const sp_reco
  * the special ones seen. */
 static int compare(const char *path, uint64_t *records, uint64_t *unknown, uint64_t *long_names)
 {
-	sp_reader *a = NULL, *b = NULL;
-	assert_int_equal(sp_reader_open(path, &a), 0);
-	assert_int_equal(sp_reader_open(path, &b), 0);
+	lc_reader *a = NULL, *b = NULL;
+	assert_int_equal(lc_reader_open(path, &a), 0);
+	assert_int_equal(lc_reader_open(path, &b), 0);
 	mg_prefetch *p = mg_prefetch_start(b);
 	assert_non_null(p);
-	sp_record want, got;
+	lc_record want, got;
 	int ra, rb;
 	*records = *unknown = *long_names = 0;
-	while ((ra = sp_reader_next(a, &want)) == 1) {
+	while ((ra = lc_reader_next(a, &want)) == 1) {
 		rb = mg_prefetch_next(p, &got);
 		assert_int_equal(rb, 1);
 		assert_same(a, &want, &got);
@@ -215,11 +215,11 @@ static int compare(const char *path, uint64_t *records, uint64_t *unknown, uint6
 	rb = mg_prefetch_next(p, &got);
 	assert_int_equal(rb, ra);
 	assert_int_equal(mg_prefetch_next(p, &got), ra); /* and again */
-	assert_int_equal(mg_prefetch_bytes_read(p), sp_reader_bytes_read(a));
+	assert_int_equal(mg_prefetch_bytes_read(p), lc_reader_bytes_read(a));
 	mg_prefetch_stop(p);
-	assert_int_equal(sp_reader_records(b), sp_reader_records(a));
-	sp_reader_close(a);
-	sp_reader_close(b);
+	assert_int_equal(lc_reader_records(b), lc_reader_records(a));
+	lc_reader_close(a);
+	lc_reader_close(b);
 	return ra;
 }
 
@@ -254,20 +254,20 @@ static void test_truncated_log_same_records_then_error(void **state)
 static void test_stop_early(void **state)
 {
 	(void)state;
-	sp_reader *r = NULL;
-	assert_int_equal(sp_reader_open(g_log, &r), 0);
+	lc_reader *r = NULL;
+	assert_int_equal(lc_reader_open(g_log, &r), 0);
 	mg_prefetch *p = mg_prefetch_start(r);
 	assert_non_null(p);
-	sp_record rec;
+	lc_record rec;
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(mg_prefetch_next(p, &rec), 1);
 	mg_prefetch_stop(p); /* the thread is mid-log, possibly waiting for room */
 	/* The reader is the caller's again and goes on where the thread was. */
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1)
+	while ((rc = lc_reader_next(r, &rec)) == 1)
 		;
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	mg_prefetch_stop(NULL);
 }
 

@@ -31,7 +31,7 @@
 static void lose(synth *s, uint32_t tid, int kind, int n)
 {
 	for (int i = 0; i < n; i++)
-		sp_ring_count_lost(synth_thread(s, tid, "t"), kind);
+		lc_ring_count_lost(synth_thread(s, tid, "t"), kind);
 }
 
 static void spans(synth *s, uint32_t tid, uint64_t first_id, int n)
@@ -52,7 +52,7 @@ static void write_lossy_logs(const char *dir)
 	assert_int_equal(synth_open(&s, dir, "lossy", 1000, 1), 0);
 	spans(&s, 11, 1, 10);
 	lose(&s, 11, SP_LOST_EVENTS, 5);
-	sp_log_flush();
+	lc_log_flush();
 	lose(&s, 11, SP_LOST_EVENTS, 3);
 	lose(&s, 11, SP_LOST_SAMPLES, 2);
 	lose(&s, 12, SP_LOST_EVENTS, 1);
@@ -118,9 +118,9 @@ static void test_dropped_spans_reported(void **state)
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "dropper", 4000, 1), 0);
 	spans(&s, 51, 1, 5);
-	sp_ring *ring = synth_thread(&s, 51, "t");
+	lc_ring *ring = synth_thread(&s, 51, "t");
 	atomic_store(&ring->dropped[0].count, 7);
-	sp_log_flush();
+	lc_log_flush();
 	atomic_store(&ring->dropped[0].count, 9);
 	synth_close(&s);
 	rec_loss l;
@@ -150,10 +150,10 @@ static void test_damaged_frame_reported(void **state)
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "damaged", 3000, 1), 0);
 	spans(&s, 41, 1, 100);
-	sp_log_flush();
+	lc_log_flush();
 	off_t first_end = file_size(dir);
 	spans(&s, 41, 1001, 100);
-	sp_log_flush();
+	lc_log_flush();
 	off_t second_end = file_size(dir);
 	spans(&s, 41, 2001, 100);
 	synth_close(&s);

@@ -49,9 +49,9 @@ static void sample(synth *s, uint32_t tid, uint64_t off)
  * written after this call. */
 static void lose_events(synth *s, uint32_t tid, int n)
 {
-	sp_log_flush();
+	lc_log_flush();
 	for (int i = 0; i < n; i++)
-		sp_ring_count_lost(synth_thread(s, tid, NULL), SP_LOST_EVENTS);
+		lc_ring_count_lost(synth_thread(s, tid, NULL), SP_LOST_EVENTS);
 }
 
 /* Thread 40: span 101 loses its END; its parent 100 goes on (sibling 103). */
@@ -161,15 +161,15 @@ static void write_dropped(void)
 	open_sub_log(&s, DROP, "dropped", 6004);
 	synth_span_begin(&s, 70, US(0), 700, 0, "main");
 	sample(&s, 70, US(500));
-	sp_record str = {.type = SP_REC_STRING};
-	str.u.string = (sp_rec_string){.id = 77, .len = 5, .bytes = "parse"};
-	sp_log_meta(&str, 1);
-	sp_ring *ring = synth_thread(&s, 70, NULL);
-	sp_ring_count_dropped(ring, 77);
-	sp_ring_count_dropped(ring, 77);
-	sp_log_flush();
-	sp_ring_count_dropped(ring, 77);
-	sp_ring_count_dropped(ring, 0);
+	lc_record str = {.type = SP_REC_STRING};
+	str.u.string = (lc_rec_string){.id = 77, .len = 5, .bytes = "parse"};
+	lc_log_meta(&str, 1);
+	lc_ring *ring = synth_thread(&s, 70, NULL);
+	lc_ring_count_dropped(ring, 77);
+	lc_ring_count_dropped(ring, 77);
+	lc_log_flush();
+	lc_ring_count_dropped(ring, 77);
+	lc_ring_count_dropped(ring, 0);
 	synth_span_end(&s, 70, US(1000), 700);
 	synth_close(&s);
 }

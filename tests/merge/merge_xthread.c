@@ -148,12 +148,12 @@ static int setup(void **state)
 static void test_log_order(void **state)
 {
 	(void)state;
-	sp_reader *r = NULL;
-	sp_record rec;
+	lc_reader *r = NULL;
+	lc_record rec;
 	mg_hash begun = {0};
 	int ends_first = 0, attrs_first = 0, rc;
-	assert_int_equal(sp_reader_open(g_log, &r), 0);
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	assert_int_equal(lc_reader_open(g_log, &r), 0);
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		if (rec.type == SP_REC_SPAN_BEGIN)
 			assert_int_equal(mg_hash_put(&begun, rec.u.span_begin.span_id, 0, 1), 0);
 		else if (rec.type == SP_REC_SPAN_END)
@@ -162,7 +162,7 @@ static void test_log_order(void **state)
 			attrs_first += !mg_hash_get(&begun, rec.u.attr.span_id, 0);
 	}
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	mg_hash_free(&begun);
 	print_message("ENDs before their BEGIN: %d, attributes: %d\n", ends_first, attrs_first);
 	assert_true(ends_first > 0);

@@ -18,11 +18,11 @@ int synth_open(synth *s, const char *dir, const char *program, uint32_t pid, uin
 {
 	memset(s, 0, sizeof *s);
 	setenv("SPANPROF_CLOCK", "monotonic", 1);
-	sp_clock_init();
-	sp_log_opts opts = {.dir = dir, .program = program};
-	sp_rec_process proc = {.pid = pid, .ppid = ppid};
-	int err = sp_log_open(&opts, &proc);
-	s->base = sp_clock_ticks();
+	lc_clock_init();
+	lc_log_opts opts = {.dir = dir, .program = program};
+	lc_rec_process proc = {.pid = pid, .ppid = ppid};
+	int err = lc_log_open(&opts, &proc);
+	s->base = lc_clock_ticks();
 	return err;
 }
 
@@ -34,31 +34,31 @@ uint64_t synth_ts(const synth *s, uint64_t off_ns)
 static void synth_tick(synth *s)
 {
 	if (++s->writes % SYNTH_FLUSH_EVERY == 0)
-		sp_log_flush();
+		lc_log_flush();
 }
 
-sp_ring *synth_thread(synth *s, uint32_t tid, const char *name)
+lc_ring *synth_thread(synth *s, uint32_t tid, const char *name)
 {
 	for (int i = 0; i < s->n_threads; i++)
 		if (s->tids[i] == tid)
 			return s->rings[i];
 	if (s->n_threads == SYNTH_MAX_THREADS)
 		abort();
-	sp_ring *r = sp_ring_create(tid, 1u << 22);
+	lc_ring *r = lc_ring_create(tid, 1u << 22);
 	if (!r)
 		abort();
 	s->rings[s->n_threads] = r;
 	s->tids[s->n_threads++] = tid;
-	sp_record rec = {.type = SP_REC_THREAD};
-	rec.u.thread = (sp_rec_thread){.ts = s->base, .tid = tid, .name = name ? name : ""};
-	sp_log_meta(&rec, 0); /* not sticky: the next synthetic log is another process */
+	lc_record rec = {.type = SP_REC_THREAD};
+	rec.u.thread = (lc_rec_thread){.ts = s->base, .tid = tid, .name = name ? name : ""};
+	lc_log_meta(&rec, 0); /* not sticky: the next synthetic log is another process */
 	return r;
 }
 
 void synth_span_begin(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id, uint64_t parent_id,
                       const char *name)
 {
-	sp_rec_span_begin b = {.ts = synth_ts(s, off_ns),
+	lc_rec_span_begin b = {.ts = synth_ts(s, off_ns),
 	                       .tid = tid,
 	                       .span_id = span_id,
 	                       .parent_id = parent_id,
@@ -66,7 +66,7 @@ void synth_span_begin(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id,
 	                       .trace_lo = 0x5678,
 	                       .name = name,
 	                       .name_len = (uint32_t)strlen(name)};
-	if (sp_ring_span_begin(synth_thread(s, tid, NULL), &b))
+	if (lc_ring_span_begin(synth_thread(s, tid, NULL), &b))
 		abort();
 	synth_tick(s);
 }
@@ -78,23 +78,23 @@ void synth_span_end(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id)
 
 void synth_span_end_flags(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id, uint32_t flags)
 {
-	sp_rec_span_end e = {
+	lc_rec_span_end e = {
 	    .ts = synth_ts(s, off_ns), .tid = tid, .span_id = span_id, .flags = flags};
-	if (sp_ring_span_end(synth_thread(s, tid, NULL), &e))
+	if (lc_ring_span_end(synth_thread(s, tid, NULL), &e))
 		abort();
 	synth_tick(s);
 }
 
-static void synth_attr(synth *s, uint32_t tid, sp_rec_attr *a)
+static void synth_attr(synth *s, uint32_t tid, lc_rec_attr *a)
 {
-	if (sp_ring_attr(synth_thread(s, tid, NULL), a))
+	if (lc_ring_attr(synth_thread(s, tid, NULL), a))
 		abort();
 	synth_tick(s);
 }
 
 void synth_attr_int(synth *s, uint32_t tid, uint64_t span_id, const char *key, int64_t v)
 {
-	sp_rec_attr a = {.tid = tid,
+	lc_rec_attr a = {.tid = tid,
 	                 .span_id = span_id,
 	                 .key = key,
 	                 .key_len = (uint32_t)strlen(key),
@@ -105,7 +105,7 @@ void synth_attr_int(synth *s, uint32_t tid, uint64_t span_id, const char *key, i
 
 void synth_attr_str(synth *s, uint32_t tid, uint64_t span_id, const char *key, const char *v)
 {
-	sp_rec_attr a = {.tid = tid,
+	lc_rec_attr a = {.tid = tid,
 	                 .span_id = span_id,
 	                 .key = key,
 	                 .key_len = (uint32_t)strlen(key),
@@ -117,8 +117,8 @@ void synth_attr_str(synth *s, uint32_t tid, uint64_t span_id, const char *key, c
 
 void synth_sample(synth *s, uint32_t tid, uint64_t off_ns, const uint64_t *pcs, uint32_t n)
 {
-	sp_rec_sample r = {.ts = synth_ts(s, off_ns), .tid = tid, .nframes = n, .pcs = pcs};
-	if (sp_ring_sample(synth_thread(s, tid, NULL), &r))
+	lc_rec_sample r = {.ts = synth_ts(s, off_ns), .tid = tid, .nframes = n, .pcs = pcs};
+	if (lc_ring_sample(synth_thread(s, tid, NULL), &r))
 		abort();
 	synth_tick(s);
 }
@@ -126,8 +126,8 @@ void synth_sample(synth *s, uint32_t tid, uint64_t off_ns, const uint64_t *pcs, 
 void synth_module(synth *s, const char *path, uint64_t start, uint64_t end, uint64_t offset,
                   const uint8_t *build_id, uint32_t build_id_len)
 {
-	sp_record rec = {.type = SP_REC_MODULE};
-	rec.u.module = (sp_rec_module){.start = start,
+	lc_record rec = {.type = SP_REC_MODULE};
+	rec.u.module = (lc_rec_module){.start = start,
 	                               .end = end,
 	                               .file_offset = offset,
 	                               .path = path,
@@ -135,26 +135,26 @@ void synth_module(synth *s, const char *path, uint64_t start, uint64_t end, uint
 	                               .build_id = build_id,
 	                               .build_id_len = build_id_len,
 	                               .ts = s->base};
-	if (sp_log_meta(&rec, 0))
+	if (lc_log_meta(&rec, 0))
 		abort();
 }
 
 void synth_sampler(synth *s, uint32_t hz)
 {
 	(void)s;
-	sp_record rec = {.type = SP_REC_SAMPLER};
-	rec.u.sampler = (sp_rec_sampler){
+	lc_record rec = {.type = SP_REC_SAMPLER};
+	rec.u.sampler = (lc_rec_sampler){
 	    .mechanism = SP_SAMPLER_PERF, .mode = 1, .requested_hz = hz, .achieved_hz = hz};
-	if (sp_log_meta(&rec, 0))
+	if (lc_log_meta(&rec, 0))
 		abort();
 }
 
 void synth_close(synth *s)
 {
 	for (int i = 0; i < s->n_threads; i++)
-		sp_ring_retire(s->rings[i]);
+		lc_ring_retire(s->rings[i]);
 	s->n_threads = 0;
-	sp_log_close();
+	lc_log_close();
 }
 
 int synth_map_self(synth *s, const char *path, const char *as, const uint8_t *bid, uint32_t bid_len)

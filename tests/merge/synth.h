@@ -21,7 +21,7 @@
 #define SYNTH_MAX_THREADS 16
 
 typedef struct synth {
-	sp_ring *rings[SYNTH_MAX_THREADS];
+	lc_ring *rings[SYNTH_MAX_THREADS];
 	uint32_t tids[SYNTH_MAX_THREADS];
 	int n_threads;
 	uint64_t base; /* ticks at open */
@@ -32,7 +32,7 @@ typedef struct synth {
 int synth_open(synth *s, const char *dir, const char *program, uint32_t pid, uint32_t ppid);
 uint64_t synth_ts(const synth *s, uint64_t off_ns);
 /* Ring of a fake thread (created on first use, THREAD record with name). */
-sp_ring *synth_thread(synth *s, uint32_t tid, const char *name);
+lc_ring *synth_thread(synth *s, uint32_t tid, const char *name);
 void synth_span_begin(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id, uint64_t parent_id,
                       const char *name);
 void synth_span_end(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id);

@@ -186,7 +186,7 @@ static uint64_t timeval_ns(struct timeval tv)
 
 static int run_syscalls(const char *out)
 {
-	char path[] = "/tmp/sp_syscalls.XXXXXX";
+	char path[] = "/tmp/su_syscalls.XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0)
 		return 5;

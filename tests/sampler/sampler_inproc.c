@@ -1,6 +1,6 @@
 /*
- * sampler_inproc.c - the sampler driven directly (sp_log_open +
- * sp_sampler_start), each scenario in a forked child so that every run has
+ * sampler_inproc.c - the sampler driven directly (lc_log_open +
+ * smp_start), each scenario in a forked child so that every run has
  * a fresh process; the parent reads the child's log and checks it.
  *
  * Proves: CPU shares show up in the samples in the right ratio; the achieved
@@ -30,29 +30,29 @@
 #include "smp_util.h"
 #include "tl.h"
 
-typedef void (*sp_work_fn)(int report_fd);
+typedef void (*su_work_fn)(int report_fd);
 
 /* Runs work with the sampler on, in a child; returns its exit code. */
-static int run_session(const char *dir, int mode, uint32_t hz, sp_work_fn work, int report_fd)
+static int run_session(const char *dir, int mode, uint32_t hz, su_work_fn work, int report_fd)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		sp_clock_init();
-		sp_log_opts lo = {.dir = dir, .program = "sampler_test"};
-		sp_rec_process proc;
+		lc_clock_init();
+		lc_log_opts lo = {.dir = dir, .program = "sampler_test"};
+		lc_rec_process proc;
 		memset(&proc, 0, sizeof proc);
 		proc.exe = "/proc/self/exe";
 		proc.cmdline = "sampler_test";
 		proc.host = "";
 		proc.traceparent = "";
-		if (sp_log_open(&lo, &proc) < 0)
+		if (lc_log_open(&lo, &proc) < 0)
 			_exit(10);
-		sp_sampler_opts so = {.mode = mode, .hz = hz};
-		if (sp_sampler_start(&so) < 0)
+		smp_opts so = {.mode = mode, .hz = hz};
+		if (smp_start(&so) < 0)
 			_exit(11);
 		work(report_fd);
-		sp_sampler_stop();
-		sp_log_close();
+		smp_stop();
+		lc_log_close();
 		_exit(0);
 	}
 	int status = 0;
@@ -62,7 +62,7 @@ static int run_session(const char *dir, int mode, uint32_t hz, sp_work_fn work, 
 
 /* run_session with a pipe for the report: asserts that the session ended
  * well and that its work wrote size bytes, which go into report. */
-static void run_with_report(const char *dir, int mode, uint32_t hz, sp_work_fn work, void *report,
+static void run_with_report(const char *dir, int mode, uint32_t hz, su_work_fn work, void *report,
                             size_t size)
 {
 	int fds[2];
@@ -73,11 +73,11 @@ static void run_with_report(const char *dir, int mode, uint32_t hz, sp_work_fn w
 	close(fds[1]);
 }
 
-static void read_only_log(const char *dir, sp_test_log *log)
+static void read_only_log(const char *dir, su_log *log)
 {
 	char logs[4][512];
 	assert_int_equal(tl_find_logs(dir, logs, 4), 1);
-	assert_int_equal(sp_test_read_log(logs[0], log), 0);
+	assert_int_equal(su_read_log(logs[0], log), 0);
 	assert_false(log->read_error);
 	assert_true(log->sampler_seen);
 }
@@ -85,10 +85,10 @@ static void read_only_log(const char *dir, sp_test_log *log)
 /* ---- 3:1 CPU shares ---- */
 
 #define SP_IN_SECTION(name) __attribute__((noinline, section(name)))
-extern const char __start_sp_text_a[], __stop_sp_text_a[];
-extern const char __start_sp_text_b[], __stop_sp_text_b[];
+extern const char __start_su_text_a[], __stop_su_text_a[];
+extern const char __start_su_text_b[], __stop_su_text_b[];
 
-SP_IN_SECTION("sp_text_a") void sp_work_a(double cpu_s)
+SP_IN_SECTION("su_text_a") void su_work_a(double cpu_s)
 {
 	double end = thread_cpu_s() + cpu_s;
 	volatile uint64_t x = 0;
@@ -97,7 +97,7 @@ SP_IN_SECTION("sp_text_a") void sp_work_a(double cpu_s)
 			x += (uint64_t)i;
 }
 
-SP_IN_SECTION("sp_text_b") void sp_work_b(double cpu_s)
+SP_IN_SECTION("su_text_b") void su_work_b(double cpu_s)
 {
 	double end = thread_cpu_s() + cpu_s;
 	volatile uint64_t x = 0;
@@ -110,8 +110,8 @@ static void work_ratio(int fd)
 {
 	(void)fd;
 	for (int i = 0; i < 300; i++) { /* 1.2 s of CPU */
-		sp_work_a(0.003);
-		sp_work_b(0.001);
+		su_work_a(0.003);
+		su_work_b(0.001);
 	}
 }
 
@@ -121,12 +121,12 @@ static int in_range(uint64_t pc, const char *lo, const char *hi)
 }
 
 /* 'a', 'b' or 0: the innermost frame that is in one of the two functions. */
-static int classify(const sp_test_sample *s)
+static int classify(const su_sample *s)
 {
 	for (uint32_t i = 0; i < s->nframes; i++) {
-		if (in_range(s->pcs[i], __start_sp_text_a, __stop_sp_text_a))
+		if (in_range(s->pcs[i], __start_su_text_a, __stop_su_text_a))
 			return 'a';
-		if (in_range(s->pcs[i], __start_sp_text_b, __stop_sp_text_b))
+		if (in_range(s->pcs[i], __start_su_text_b, __stop_su_text_b))
 			return 'b';
 	}
 	return 0;
@@ -138,7 +138,7 @@ static void test_ratio_3_to_1(void **state)
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "ratio");
 	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 4999, work_ratio, -1), 0);
-	sp_test_log log;
+	su_log log;
 	read_only_log(dir, &log);
 	size_t a = 0, b = 0;
 	for (size_t i = 0; i < log.nsamples; i++) {
@@ -152,7 +152,7 @@ static void test_ratio_3_to_1(void **state)
 	assert_true(b > 500);
 	double ratio = (double)a / (double)b;
 	assert_true(ratio > 2.7 && ratio < 3.3);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -190,7 +190,7 @@ static void check_rate(uint32_t hz, double spin_s, int force_timer)
 	assert_int_equal(read(fds[0], &cpu_s, sizeof cpu_s), sizeof cpu_s);
 	close(fds[0]);
 	close(fds[1]);
-	sp_test_log log;
+	su_log log;
 	read_only_log(dir, &log);
 	double achieved = (double)log.nsamples / cpu_s;
 	print_message("# %u Hz (%s): %zu samples in %.3f CPU s = %.1f Hz; log says %u Hz\n", hz,
@@ -208,7 +208,7 @@ static void check_rate(uint32_t hz, double spin_s, int force_timer)
 	} else {
 		assert_true(log.nsamples > 10); /* tick-limited: only "it samples" */
 	}
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -238,7 +238,7 @@ static void test_timer_fallback(void **state)
 
 /* ---- wall mode samples a sleeping thread ---- */
 
-SP_IN_SECTION("sp_text_sleep") void sp_sleeper_wait(double wall_s)
+SP_IN_SECTION("su_text_sleep") void su_sleeper_wait(double wall_s)
 {
 	struct timespec req = {(time_t)wall_s, (long)((wall_s - (double)(time_t)wall_s) * 1e9)};
 	struct timespec rem;
@@ -246,13 +246,13 @@ SP_IN_SECTION("sp_text_sleep") void sp_sleeper_wait(double wall_s)
 	while (nanosleep(&req, &rem) < 0 && errno == EINTR)
 		req = rem;
 }
-extern const char __start_sp_text_sleep[], __stop_sp_text_sleep[];
+extern const char __start_su_text_sleep[], __stop_su_text_sleep[];
 
 static void *sleeper_main(void *arg)
 {
 	uint32_t *tid = arg;
 	*tid = (uint32_t)gettid();
-	sp_sleeper_wait(0.4);
+	su_sleeper_wait(0.4);
 	return NULL;
 }
 
@@ -273,18 +273,18 @@ static void test_wall_sleeping_thread(void **state)
 	tl_tmpdir(dir, sizeof dir, "wall");
 	uint32_t tid = 0;
 	run_with_report(dir, SP_SAMPLE_WALL, 999, work_sleeping_thread, &tid, sizeof tid);
-	sp_test_log log;
+	su_log log;
 	read_only_log(dir, &log);
 	assert_int_equal(log.mode, SP_SAMPLE_WALL);
 	size_t in_sleep = 0, of_tid = 0;
 	uint64_t in_sleep_us = 0;
 	for (size_t i = 0; i < log.nsamples; i++) {
-		const sp_test_sample *s = &log.samples[i];
+		const su_sample *s = &log.samples[i];
 		if (s->tid != tid)
 			continue;
 		of_tid++;
 		for (uint32_t f = 0; f < s->nframes; f++)
-			if (in_range(s->pcs[f], __start_sp_text_sleep, __stop_sp_text_sleep)) {
+			if (in_range(s->pcs[f], __start_su_text_sleep, __stop_su_text_sleep)) {
 				in_sleep++;
 				in_sleep_us += s->weight_us;
 				break;
@@ -298,7 +298,7 @@ static void test_wall_sleeping_thread(void **state)
 	 * into the weight instead of more samples. */
 	assert_true(in_sleep > 50);
 	assert_true(in_sleep_us > 300000 && in_sleep_us < 500000);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -348,10 +348,10 @@ static void test_new_threads_sampled(void **state)
 	tl_tmpdir(dir, sizeof dir, "threads");
 	uint32_t tids[2];
 	run_with_report(dir, SP_SAMPLE_CPU, 999, work_new_threads, tids, sizeof tids);
-	sp_test_log log;
+	su_log log;
 	read_only_log(dir, &log);
 	for (int i = 0; i < 2; i++) {
-		size_t n = sp_test_samples_of(&log, tids[i]);
+		size_t n = su_samples_of(&log, tids[i]);
 		print_message("# thread %u: %zu samples (expect ~250)\n", tids[i], n);
 		assert_true(n > 180 && n < 320);
 		assert_true(has_tid(log.threads, log.nthreads, tids[i]));
@@ -361,7 +361,7 @@ static void test_new_threads_sampled(void **state)
 	for (size_t i = 0; i < log.nthreads; i++)
 		renamed |= log.threads[i] == tids[0] && !strcmp(log.thread_names[i], "sp-spinner");
 	assert_true(renamed);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -406,11 +406,11 @@ static void test_program_claims_signal(void **state)
 	assert_int_equal(report[0], 0);
 	assert_int_equal(report[1], 5);
 	assert_int_equal(report[2], 1);
-	sp_test_log log;
+	su_log log;
 	read_only_log(dir, &log);
 	assert_true(log.nsamples > 150);
 	assert_int_equal(log.flags, SP_SAMPLER_F_SIGNAL_SHARED); /* reported in the log */
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 

@@ -24,7 +24,7 @@
 #include "smp_util.h"
 #include "tl.h"
 
-int sp_sampler_in_handler(void);
+int smp_in_handler(void);
 
 #ifndef SP_TEST_SANITIZED
 extern void *__libc_malloc(size_t);
@@ -39,7 +39,7 @@ static atomic_ulong g_alloc_total;
 static void note_call(void)
 {
 	atomic_fetch_add_explicit(&g_alloc_total, 1, memory_order_relaxed);
-	if (sp_sampler_in_handler())
+	if (smp_in_handler())
 		atomic_fetch_add_explicit(&g_alloc_in_handler, 1, memory_order_relaxed);
 }
 
@@ -113,27 +113,27 @@ static void test_handler_never_allocates(void **state)
 #else
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "nomalloc");
-	sp_clock_init();
-	sp_log_opts lo = {.dir = dir, .program = "nomalloc"};
-	sp_rec_process proc;
+	lc_clock_init();
+	lc_log_opts lo = {.dir = dir, .program = "nomalloc"};
+	lc_rec_process proc;
 	memset(&proc, 0, sizeof proc);
 	proc.exe = "nomalloc";
 	proc.cmdline = "nomalloc";
 	proc.host = "";
 	proc.traceparent = "";
-	assert_int_equal(sp_log_open(&lo, &proc), 0);
-	sp_sampler_opts so = {.mode = SP_SAMPLE_CPU, .hz = 4999};
-	assert_int_equal(sp_sampler_start(&so), 0);
+	assert_int_equal(lc_log_open(&lo, &proc), 0);
+	smp_opts so = {.mode = SP_SAMPLE_CPU, .hz = 4999};
+	assert_int_equal(smp_start(&so), 0);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, deep_thread, NULL), 0);
 	deep(30, 0.4);
 	pthread_join(t, NULL);
-	sp_sampler_stop();
-	sp_log_close();
+	smp_stop();
+	lc_log_close();
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
 	size_t deep_samples = 0;
 	for (size_t i = 0; i < log.nsamples; i++)
 		deep_samples += log.samples[i].nframes >= 30;
@@ -144,7 +144,7 @@ static void test_handler_never_allocates(void **state)
 	assert_true(deep_samples > 1000);
 	assert_true(atomic_load(&g_alloc_total) > 0); /* the hook is live */
 	assert_int_equal(atomic_load(&g_alloc_in_handler), 0);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 #endif
 }

@@ -64,14 +64,14 @@ static void test_record_crash_keeps_samples(void **state)
 	assert_int_equal(WTERMSIG(status), SIGSEGV);
 	char logs[4][512];
 	assert_int_equal(tl_find_logs(dir, logs, 4), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
 	print_message("# crash: %zu samples (0.5 s CPU at 999 Hz; the last <= 100 ms may be "
 	              "lost)\n",
 	              log.nsamples);
 	assert_true(log.nsamples > 150);
 	assert_true(log.nmodules > 0);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -87,9 +87,9 @@ static void check_fork_exec(const char *mode)
 	char logs[8][512];
 	int nlogs = tl_find_logs(dir, logs, 8);
 	assert_true(nlogs >= 2);
-	sp_test_log log[8];
+	su_log log[8];
 	for (int i = 0; i < nlogs; i++)
-		assert_int_equal(sp_test_read_log(logs[i], &log[i]), 0);
+		assert_int_equal(su_read_log(logs[i], &log[i]), 0);
 	int found = 0;
 	for (int p = 0; p < nlogs; p++)
 		for (int c = 0; c < nlogs; c++)
@@ -102,7 +102,7 @@ static void check_fork_exec(const char *mode)
 			}
 	assert_true(found);
 	for (int i = 0; i < nlogs; i++)
-		sp_test_free_log(&log[i]);
+		su_free_log(&log[i]);
 	tl_rm_rf(dir);
 }
 
@@ -127,17 +127,17 @@ static void test_record_threads_sampled(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
 	size_t busy_threads = 0;
 	for (size_t i = 0; i < log.nthreads; i++) {
-		size_t n = sp_test_samples_of(&log, log.threads[i]);
+		size_t n = su_samples_of(&log, log.threads[i]);
 		busy_threads += n > 200;
 	}
 	print_message("# %zu THREAD records, %zu threads with > 200 samples\n", log.nthreads,
 	              busy_threads);
 	assert_true(busy_threads >= 2);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -150,11 +150,11 @@ static void test_record_dlopen_module(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
-	assert_true(sp_test_has_module(&log, "libz.so"));
-	assert_true(sp_test_has_module(&log, "sampler_helper"));
-	sp_test_free_log(&log);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
+	assert_true(su_has_module(&log, "libz.so"));
+	assert_true(su_has_module(&log, "sampler_helper"));
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -196,13 +196,13 @@ static void test_record_thread_churn(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
 	assert_false(log.read_error);
 	print_message("# churn: %zu THREAD, %zu THREAD_END, %zu samples\n", log.nthreads,
 	              log.nthread_ends, log.nsamples);
 	assert_true(log.nthread_ends >= 16 * 16);
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 
@@ -233,9 +233,9 @@ static void test_record_creates_parent_dirs(void **state)
 	assert_non_null(strstr(err, leaf));
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(leaf, logs, 2), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
-	sp_test_free_log(&log);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
+	su_free_log(&log);
 	tl_rm_rf(leaf);
 	tl_rm_rf(mid);
 	tl_rm_rf(dir);
@@ -295,17 +295,17 @@ static void test_linked_mode_threads(void **state)
 	unlink(path);
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(logs[0], &log), 0);
+	su_log log;
+	assert_int_equal(su_read_log(logs[0], &log), 0);
 	size_t n[4];
 	for (int i = 0; i < 4; i++)
-		n[i] = sp_test_samples_of(&log, tids[i]);
+		n[i] = su_samples_of(&log, tids[i]);
 	print_message("# samples: thread before start %zu (not sampled by design), new threads "
 	              "%zu %zu, main %zu\n",
 	              n[0], n[1], n[2], n[3]);
 	assert_true(n[1] > 200 && n[2] > 200); /* 0.3 s of CPU each at 999 Hz */
 	assert_true(n[3] > 120);               /* 0.2 s */
-	sp_test_free_log(&log);
+	su_free_log(&log);
 	tl_rm_rf(dir);
 }
 #endif

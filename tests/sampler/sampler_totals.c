@@ -57,7 +57,7 @@ typedef struct totals {
 	int watch_seen;
 } totals;
 
-static void add_record(totals *t, const sp_record *rec)
+static void add_record(totals *t, const lc_record *rec)
 {
 	if (rec->type == SP_REC_PROCESS)
 		t->pid = rec->u.process.pid;
@@ -66,7 +66,7 @@ static void add_record(totals *t, const sp_record *rec)
 		t->mechanism = rec->u.sampler.mechanism;
 	}
 	if (rec->type == SP_REC_SAMPLE) {
-		const sp_rec_sample *s = &rec->u.sample;
+		const lc_rec_sample *s = &rec->u.sample;
 		int main = s->tid == t->pid;
 		int kernel = s->nframes > 0 && s->pcs[0] == SP_PC_KERNEL;
 		*(main ? &t->sampled_us_main : &t->sampled_us_other) += s->weight_us;
@@ -74,7 +74,7 @@ static void add_record(totals *t, const sp_record *rec)
 			*(main ? &t->kernel_us_main : &t->kernel_us_other) += s->weight_us;
 	}
 	if (rec->type == SP_REC_THREAD_END) {
-		const sp_rec_thread_end *e = &rec->u.thread_end;
+		const lc_rec_thread_end *e = &rec->u.thread_end;
 		if (e->tid != t->pid) {
 			t->end_cpu_ns_other += e->cpu_ns;
 			t->ends_other++;
@@ -91,14 +91,14 @@ static void read_totals(const char *dir, totals *t)
 {
 	char logs[2][512];
 	assert_int_equal(tl_find_logs(dir, logs, 2), 1);
-	sp_reader *r = NULL;
-	assert_int_equal(sp_reader_open(logs[0], &r), 0);
-	sp_record rec;
+	lc_reader *r = NULL;
+	assert_int_equal(lc_reader_open(logs[0], &r), 0);
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) > 0)
+	while ((rc = lc_reader_next(r, &rec)) > 0)
 		add_record(t, &rec);
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 }
 
 /* 'spanprof record -o DIR -- sampler_helper MODE DIR/out.txt'; the

@@ -1,11 +1,11 @@
 /*
  * sampler_writer.c - spanprof's own threads are never sampled. The log
  * writer thread is created through the real pthread_create that the runtime
- * hands to libcore (sp_log_set_thread_create), past the sampler's
+ * hands to libcore (lc_log_set_thread_create), past the sampler's
  * interposer: it gets no THREAD registration and no SAMPLE, in the process
  * and in a fork child, whose writer restarts in the child's fork handler.
  * Controls: a thread the program creates with pthread_create is registered
- * and sampled; one created with sp_sampler_real_pthread_create is not.
+ * and sampled; one created with smp_real_pthread_create is not.
  *
  * Wall-clock sampling samples every registered thread, idle or busy, so a
  * registered writer (it sleeps between drains) would show up.
@@ -67,7 +67,7 @@ static void *idle_thread(void *tid_out)
 	return NULL;
 }
 
-static int registered(const sp_test_log *log, uint32_t tid)
+static int registered(const su_log *log, uint32_t tid)
 {
 	for (size_t i = 0; i < log->nthreads; i++)
 		if (log->threads[i] == tid)
@@ -88,14 +88,14 @@ static void child_main(int report_fd)
 
 static void check_log(const char *path, uint32_t pid, uint32_t writer)
 {
-	sp_test_log log;
-	assert_int_equal(sp_test_read_log(path, &log), 0);
+	su_log log;
+	assert_int_equal(su_read_log(path, &log), 0);
 	assert_int_equal(log.pid, pid);
 	assert_true(log.sampler_seen);
 	assert_false(registered(&log, writer));
-	assert_int_equal(sp_test_samples_of(&log, writer), 0);
-	assert_true(sp_test_samples_of(&log, pid) > 0); /* the main thread was */
-	sp_test_free_log(&log);
+	assert_int_equal(su_samples_of(&log, writer), 0);
+	assert_true(su_samples_of(&log, pid) > 0); /* the main thread was */
+	su_free_log(&log);
 }
 
 static void test_writer_never_sampled(void **state)
@@ -111,7 +111,7 @@ static void test_writer_never_sampled(void **state)
 	pthread_t t_user, t_raw;
 	uint32_t user_tid = 0, raw_tid = 0;
 	assert_int_equal(pthread_create(&t_user, NULL, idle_thread, &user_tid), 0);
-	assert_int_equal(sp_sampler_real_pthread_create(&t_raw, NULL, idle_thread, &raw_tid), 0);
+	assert_int_equal(smp_real_pthread_create(&t_raw, NULL, idle_thread, &raw_tid), 0);
 	pthread_join(t_user, NULL);
 	pthread_join(t_raw, NULL);
 
@@ -134,19 +134,19 @@ static void test_writer_never_sampled(void **state)
 
 	char logs[4][512];
 	assert_int_equal(tl_find_logs(dir, logs, 4), 2);
-	sp_test_log log;
+	su_log log;
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(sp_test_read_log(logs[i], &log), 0);
+		assert_int_equal(su_read_log(logs[i], &log), 0);
 		uint32_t pid = log.pid;
-		sp_test_free_log(&log);
+		su_free_log(&log);
 		if (pid == (uint32_t)getpid()) {
 			check_log(logs[i], pid, writer);
-			assert_int_equal(sp_test_read_log(logs[i], &log), 0);
+			assert_int_equal(su_read_log(logs[i], &log), 0);
 			assert_true(registered(&log, user_tid));
-			assert_true(sp_test_samples_of(&log, user_tid) > 0);
+			assert_true(su_samples_of(&log, user_tid) > 0);
 			assert_false(registered(&log, raw_tid));
-			assert_int_equal(sp_test_samples_of(&log, raw_tid), 0);
-			sp_test_free_log(&log);
+			assert_int_equal(su_samples_of(&log, raw_tid), 0);
+			su_free_log(&log);
 		} else {
 			assert_int_equal(pid, (uint32_t)child);
 			check_log(logs[i], pid, child_writer);

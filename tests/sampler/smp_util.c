@@ -13,7 +13,7 @@
 #include "log_reader.h"
 #include "smp_util.h"
 
-static void sp_test_add_sample(sp_test_log *log, const sp_rec_sample *s)
+static void su_add_sample(su_log *log, const lc_rec_sample *s)
 {
 	if (log->nsamples == log->cap) {
 		log->cap = log->cap ? log->cap * 2 : 1024;
@@ -21,18 +21,18 @@ static void sp_test_add_sample(sp_test_log *log, const sp_rec_sample *s)
 		if (!log->samples)
 			abort();
 	}
-	sp_test_sample *t = &log->samples[log->nsamples++];
+	su_sample *t = &log->samples[log->nsamples++];
 	t->tid = s->tid;
 	t->weight_us = s->weight_us;
 	t->nframes = s->nframes < SP_TEST_MAX_FRAMES ? s->nframes : SP_TEST_MAX_FRAMES;
 	memcpy(t->pcs, s->pcs, t->nframes * sizeof t->pcs[0]);
 }
 
-static void sp_test_add_record(sp_test_log *log, const sp_record *rec)
+static void su_add_record(su_log *log, const lc_record *rec)
 {
 	switch (rec->type) {
 	case SP_REC_SAMPLE:
-		sp_test_add_sample(log, &rec->u.sample);
+		su_add_sample(log, &rec->u.sample);
 		break;
 	case SP_REC_THREAD:
 		if (log->nthreads < 256) {
@@ -71,37 +71,37 @@ static void sp_test_add_record(sp_test_log *log, const sp_record *rec)
 	}
 }
 
-int sp_test_read_log(const char *path, sp_test_log *log)
+int su_read_log(const char *path, su_log *log)
 {
 	memset(log, 0, sizeof *log);
-	sp_reader *r = NULL;
-	if (sp_reader_open(path, &r) < 0)
+	lc_reader *r = NULL;
+	if (lc_reader_open(path, &r) < 0)
 		return -1;
-	sp_record rec;
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) > 0)
-		sp_test_add_record(log, &rec);
+	while ((rc = lc_reader_next(r, &rec)) > 0)
+		su_add_record(log, &rec);
 	log->read_error = rc < 0;
 	if (rc < 0)
-		fprintf(stderr, "# %s: %s at %llu\n", path, sp_reader_error(r),
-		        (unsigned long long)sp_reader_error_offset(r));
-	const sp_rec_process *p = sp_reader_process(r);
+		fprintf(stderr, "# %s: %s at %llu\n", path, lc_reader_error(r),
+		        (unsigned long long)lc_reader_error_offset(r));
+	const lc_rec_process *p = lc_reader_process(r);
 	int ok = p != NULL;
 	if (p) {
 		log->pid = p->pid;
 		log->ppid = p->ppid;
 	}
-	sp_reader_close(r);
+	lc_reader_close(r);
 	return ok ? 0 : -1;
 }
 
-void sp_test_free_log(sp_test_log *log)
+void su_free_log(su_log *log)
 {
 	free(log->samples);
 	log->samples = NULL;
 }
 
-int sp_test_has_module(const sp_test_log *log, const char *needle)
+int su_has_module(const su_log *log, const char *needle)
 {
 	for (size_t i = 0; i < log->nmodules && i < 256; i++)
 		if (strstr(log->module_paths[i], needle))
@@ -109,7 +109,7 @@ int sp_test_has_module(const sp_test_log *log, const char *needle)
 	return 0;
 }
 
-size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid)
+size_t su_samples_of(const su_log *log, uint32_t tid)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < log->nsamples; i++)

@@ -16,16 +16,16 @@
 
 #define SP_TEST_MAX_FRAMES 128
 
-typedef struct sp_test_sample {
+typedef struct su_sample {
 	uint32_t tid;
 	uint32_t nframes;
 	uint32_t weight_us;
 	uint64_t pcs[SP_TEST_MAX_FRAMES];
-} sp_test_sample;
+} su_sample;
 
-typedef struct sp_test_log {
+typedef struct su_log {
 	uint32_t pid, ppid;
-	sp_test_sample *samples;
+	su_sample *samples;
 	size_t nsamples, cap;
 	uint32_t threads[256]; /* tids of THREAD records */
 	char thread_names[256][32];
@@ -38,13 +38,13 @@ typedef struct sp_test_log {
 	char module_paths[256][256];
 	uint64_t lost_samples, lost_unwind;
 	int read_error; /* reader stopped on damage (e.g. crash mid-frame) */
-} sp_test_log;
+} su_log;
 
 /* Reads a whole log; returns 0 if at least the PROCESS record was read. */
-int sp_test_read_log(const char *path, sp_test_log *log);
-void sp_test_free_log(sp_test_log *log);
+int su_read_log(const char *path, su_log *log);
+void su_free_log(su_log *log);
 /* Nonzero if a MODULE record's path contains needle. */
-int sp_test_has_module(const sp_test_log *log, const char *needle);
-size_t sp_test_samples_of(const sp_test_log *log, uint32_t tid);
+int su_has_module(const su_log *log, const char *needle);
+size_t su_samples_of(const su_log *log, uint32_t tid);
 
 #endif

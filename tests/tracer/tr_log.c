@@ -94,9 +94,9 @@ static void tr_copy(char *dst, size_t cap, const char *src, size_t len)
 
 static void tr_apply_early_ends(tr_log *log, tr_span *s);
 
-static void tr_on_begin(tr_log *log, sp_reader *r, const sp_record *rec)
+static void tr_on_begin(tr_log *log, lc_reader *r, const lc_record *rec)
 {
-	const sp_rec_span_begin *b = &rec->u.span_begin;
+	const lc_rec_span_begin *b = &rec->u.span_begin;
 	log->spans = tr_grow(log->spans, log->nspans, sizeof *log->spans);
 	tr_span *s = &log->spans[log->nspans++];
 	memset(s, 0, sizeof *s);
@@ -108,7 +108,7 @@ static void tr_on_begin(tr_log *log, sp_reader *r, const sp_record *rec)
 	s->begin_flags = b->flags;
 	s->begin_ns = rec->ts_ns;
 	if (b->name_id) {
-		const char *name = sp_reader_string(r, b->name_id);
+		const char *name = lc_reader_string(r, b->name_id);
 		assert_non_null(name); /* defined before use */
 		tr_copy(s->name, sizeof s->name, name, strlen(name));
 		s->name_interned = 1;
@@ -130,9 +130,9 @@ static void tr_apply_end(tr_span *s, uint64_t ts_ns, uint32_t tid, uint32_t flag
 /* An END ahead of its BEGIN (a cross-thread end whose ring was drained
  * first) waits in log->early until the BEGIN comes; what is left at the end
  * of the log counts as orphans. */
-static void tr_on_end(tr_log *log, const sp_record *rec)
+static void tr_on_end(tr_log *log, const lc_record *rec)
 {
-	const sp_rec_span_end *e = &rec->u.span_end;
+	const lc_rec_span_end *e = &rec->u.span_end;
 	tr_span *s = tr_span_by_id(log, e->span_id);
 	if (s) {
 		tr_apply_end(s, rec->ts_ns, e->tid, e->flags);
@@ -155,15 +155,15 @@ static void tr_apply_early_ends(tr_log *log, tr_span *s)
 	log->nearly = kept;
 }
 
-static void tr_on_attr(tr_log *log, sp_reader *r, const sp_record *rec)
+static void tr_on_attr(tr_log *log, lc_reader *r, const lc_record *rec)
 {
-	const sp_rec_attr *a = &rec->u.attr;
+	const lc_rec_attr *a = &rec->u.attr;
 	log->attrs = tr_grow(log->attrs, log->nattrs, sizeof *log->attrs);
 	tr_attr *t = &log->attrs[log->nattrs++];
 	memset(t, 0, sizeof *t);
 	t->span_id = a->span_id;
 	if (a->key_id) {
-		const char *key = sp_reader_string(r, a->key_id);
+		const char *key = lc_reader_string(r, a->key_id);
 		assert_non_null(key);
 		tr_copy(t->key, sizeof t->key, key, strlen(key));
 	} else {
@@ -178,7 +178,7 @@ static void tr_on_attr(tr_log *log, sp_reader *r, const sp_record *rec)
 		tr_copy(t->s, sizeof t->s, a->s, a->s_len);
 }
 
-static void tr_on_thread(tr_log *log, const sp_record *rec, int end)
+static void tr_on_thread(tr_log *log, const lc_record *rec, int end)
 {
 	uint32_t tid = end ? rec->u.thread_end.tid : rec->u.thread.tid;
 	tr_thread *t = (tr_thread *)tr_thread_by_tid(log, tid);
@@ -194,7 +194,7 @@ static void tr_on_thread(tr_log *log, const sp_record *rec, int end)
 		tr_copy(t->name, sizeof t->name, rec->u.thread.name, strlen(rec->u.thread.name));
 }
 
-static void tr_on_record(tr_log *log, sp_reader *r, const sp_record *rec)
+static void tr_on_record(tr_log *log, lc_reader *r, const lc_record *rec)
 {
 	switch (rec->type) {
 	case SP_REC_PROCESS:
@@ -229,21 +229,21 @@ static void tr_on_record(tr_log *log, sp_reader *r, const sp_record *rec)
 
 tr_log *tr_log_load(const char *path)
 {
-	sp_reader *r = NULL;
-	int rc = sp_reader_open(path, &r);
+	lc_reader *r = NULL;
+	int rc = lc_reader_open(path, &r);
 	if (rc != 0)
 		fprintf(stderr, "cannot open %s: %s\n", path, sp_strerror(rc));
 	assert_int_equal(rc, 0);
 	tr_log *log = calloc(1, sizeof *log);
 	assert_non_null(log);
-	sp_record rec;
-	while ((rc = sp_reader_next(r, &rec)) == 1)
+	lc_record rec;
+	while ((rc = lc_reader_next(r, &rec)) == 1)
 		tr_on_record(log, r, &rec);
 	if (rc != 0)
-		fprintf(stderr, "%s: %s at %llu\n", path, sp_reader_error(r),
-		        (unsigned long long)sp_reader_error_offset(r));
+		fprintf(stderr, "%s: %s at %llu\n", path, lc_reader_error(r),
+		        (unsigned long long)lc_reader_error_offset(r));
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 	log->end_orphans = log->nearly;
 	return log;
 }

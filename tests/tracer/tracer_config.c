@@ -4,7 +4,7 @@
  * value makes sp_start return -SP_EINVAL with exactly one stderr line that
  * names the variable, and the runtime stays off; a valid one reaches the
  * thread's ring ("16M" = a 16 MiB ring, a bare number = KiB) or the
- * resolved policy (sp_on_full_); a non-zero sp_config field wins over the
+ * resolved policy (trc_on_full_); a non-zero sp_config field wins over the
  * environment. Rings are observed on fresh threads: a thread keeps its
  * ring across stop/start.
  */
@@ -116,9 +116,9 @@ static void *ring_bytes_of_new_thread(void *arg)
 	uint64_t *bytes = arg;
 	sp_span s = sp_begin("ring-probe");
 	assert_true(s.id_ != 0);
-	assert_non_null(sp_tls_);
-	assert_non_null(sp_tls_->ring);
-	*bytes = sp_tls_->ring->cap_words * 8u;
+	assert_non_null(trc_tls_);
+	assert_non_null(trc_tls_->ring);
+	*bytes = trc_tls_->ring->cap_words * 8u;
 	sp_end(s);
 	return NULL;
 }
@@ -143,7 +143,7 @@ static void test_buffer_kb_sizes(void **state)
 	assert_true(ring_bytes_with(&cfg) == 256u * KIB); /* the default */
 	setenv("SPANPROF_BUFFER_KB", "16M", 1);
 	assert_true(ring_bytes_with(&cfg) == 16u * MIB);
-	assert_true(sp_ring_bytes_ == 16u * MIB);
+	assert_true(trc_ring_bytes_ == 16u * MIB);
 	setenv("SPANPROF_BUFFER_KB", "64", 1); /* a bare number is KiB */
 	assert_true(ring_bytes_with(&cfg) == 64u * KIB);
 	setenv("SPANPROF_BUFFER_KB", "300k", 1); /* rounded up to a power of two */
@@ -161,25 +161,25 @@ static void test_on_full_policy(void **state)
 	sp_config cfg = {.out_dir = tr_dir, .mode = SP_MODE_OFF};
 	setenv("SPANPROF_ON_FULL", "drop", 1);
 	assert_int_equal(sp_start(&cfg), 0);
-	assert_int_equal(sp_on_full_, SP_ON_FULL_DROP);
+	assert_int_equal(trc_on_full_, SP_ON_FULL_DROP);
 	sp_stop();
 	setenv("SPANPROF_ON_FULL", "wait", 1);
 	assert_int_equal(sp_start(&cfg), 0);
-	assert_int_equal(sp_on_full_, SP_ON_FULL_WAIT);
+	assert_int_equal(trc_on_full_, SP_ON_FULL_WAIT);
 	sp_stop();
 	unsetenv("SPANPROF_ON_FULL");
 	cfg.on_full = SP_ON_FULL_DROP;
 	assert_int_equal(sp_start(&cfg), 0);
-	assert_int_equal(sp_on_full_, SP_ON_FULL_DROP);
+	assert_int_equal(trc_on_full_, SP_ON_FULL_DROP);
 	sp_stop();
 	cfg.on_full = SP_ON_FULL_DEFAULT; /* neither: wait */
 	assert_int_equal(sp_start(&cfg), 0);
-	assert_int_equal(sp_on_full_, SP_ON_FULL_WAIT);
+	assert_int_equal(trc_on_full_, SP_ON_FULL_WAIT);
 	sp_stop();
 	setenv("SPANPROF_ON_FULL", "bogus", 1); /* the field wins, env unread */
 	cfg.on_full = SP_ON_FULL_WAIT;
 	assert_int_equal(sp_start(&cfg), 0);
-	assert_int_equal(sp_on_full_, SP_ON_FULL_WAIT);
+	assert_int_equal(trc_on_full_, SP_ON_FULL_WAIT);
 }
 
 int main(void)

@@ -44,12 +44,12 @@ typedef struct counts {
 
 static void count_log(const char *path, counts *c)
 {
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
 	c->in_order = 1;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		if (rec.type == SP_REC_SPAN_BEGIN)
 			c->begins++;
 		else if (rec.type == SP_REC_SPAN_END)
@@ -63,7 +63,7 @@ static void count_log(const char *path, counts *c)
 		}
 	}
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 }
 
 static void test_stalled_writer_loses_nothing(void **state)
@@ -75,7 +75,7 @@ static void test_stalled_writer_loses_nothing(void **state)
 	sp_span warm = sp_begin("warm-up");
 	sp_end(warm);
 	long rss_before = peak_rss_kib();
-	sp_log_stall_writer_(1);
+	lc_log_stall_writer_(1);
 	sp_span root = sp_begin("root");
 	for (long i = 0; i < SPANS; i++) {
 		sp_span s = sp_begin("child");
@@ -84,7 +84,7 @@ static void test_stalled_writer_loses_nothing(void **state)
 	}
 	sp_end(root);
 	long rss_growth_kib = peak_rss_kib() - rss_before;
-	sp_log_stall_writer_(0);
+	lc_log_stall_writer_(0);
 	sp_stop();
 	unsetenv("SPANPROF_BUFFER_KB");
 
@@ -134,7 +134,7 @@ static const char *tree_name(const tree *t, uint32_t id)
 	return "";
 }
 
-static void tree_record(tree *t, const sp_record *rec)
+static void tree_record(tree *t, const lc_record *rec)
 {
 	if (rec->type == SP_REC_STRING && t->nnames < 8) {
 		snprintf(t->names[t->nnames], sizeof t->names[0], "%.*s", (int)rec->u.string.len,
@@ -170,16 +170,16 @@ static void tree_load(const char *path, tree *t, size_t cap)
 	t->ended = calloc(cap, 1);
 	t->has_attr = calloc(cap, 1);
 	t->is_grandchild = calloc(cap, 1);
-	sp_reader *r;
-	assert_int_equal(sp_reader_open(path, &r), 0);
-	sp_record rec;
+	lc_reader *r;
+	assert_int_equal(lc_reader_open(path, &r), 0);
+	lc_record rec;
 	int rc;
-	while ((rc = sp_reader_next(r, &rec)) == 1) {
+	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		assert_true(t->n < cap);
 		tree_record(t, &rec);
 	}
 	assert_int_equal(rc, 0);
-	sp_reader_close(r);
+	lc_reader_close(r);
 }
 
 static void tree_free(tree *t)
@@ -205,7 +205,7 @@ static void test_drop_policy_drops_whole_spans(void **state)
 	setenv("SPANPROF_BUFFER_KB", "64", 1);
 	setenv("SPANPROF_ON_FULL", "drop", 1);
 	tr_start(dir);
-	sp_log_stall_writer_(1);
+	lc_log_stall_writer_(1);
 	sp_span root = sp_begin("root");
 	for (long i = 0; i < DROP_SPANS; i++) {
 		sp_span s = sp_begin("child");
@@ -215,7 +215,7 @@ static void test_drop_policy_drops_whole_spans(void **state)
 		sp_end(s);
 	}
 	sp_end(root);
-	sp_log_stall_writer_(0);
+	lc_log_stall_writer_(0);
 	sp_stop();
 	unsetenv("SPANPROF_BUFFER_KB");
 	unsetenv("SPANPROF_ON_FULL");

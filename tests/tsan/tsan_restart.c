@@ -6,7 +6,7 @@
  *
  * What it covers: the runtime-on flag (sp_on_) read by the inline macros
  * and by span.c while sp_start/sp_stop write it, and the inherited
- * traceparent (sp_root_ctx_) that every root span reads as its parent
+ * traceparent (trc_root_ctx_) that every root span reads as its parent
  * while sp_start replaces it. Each start gets a different traceparent, so
  * the test also checks that no root span ever saw a parent other than one
  * of the two that were published (a torn read mixes them).
