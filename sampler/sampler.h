@@ -35,7 +35,7 @@ void smp_atfork_child(void);
  * definition, libc's as a rule): a thread created here is never registered
  * nor sampled. The runtime hands it to the log writer (lc_log_set_thread_create)
  * for spanprof's own threads. EAGAIN when libc's cannot be found. Thread-safe. */
-int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                                   void *(*start)(void *), void *arg);
+int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                            void *arg);
 
 #endif

@@ -82,8 +82,8 @@ static void *smp_thread_trampoline(void *p)
 	return ret;
 }
 
-int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                                   void *(*start)(void *), void *arg)
+int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                            void *arg)
 {
 	smp_pthread_create_fn real = SP_REAL(smp_real_pthread_create_slot, "pthread_create");
 	return real ? real(thread, attr, start, arg) : EAGAIN;
