@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_grow.h"
 #include "spanprof.h"
 
 #define MG_PF_ARENA_BYTES (256u * 1024u)
@@ -222,14 +223,13 @@ static void pf_fill(mg_prefetch *p, mg_pf_batch *b)
 		if (b->used + need > b->cap) {
 			if (b->n)
 				break; /* goes first into the next batch */
-			char *bigger = realloc(b->arena, need);
-			if (!bigger) {
+			/* One record larger than the whole arena: an empty batch
+			 * grows to hold it (the one growth helper doubles). */
+			if (mg_grow(&b->arena, &b->cap, need, 1) != 0) {
 				b->end = 1;
 				b->rc = -SP_ENOMEM;
 				break;
 			}
-			b->arena = bigger;
-			b->cap = need;
 		}
 		pf_copy(p->r, b, &p->pending);
 		p->has_pending = 0;

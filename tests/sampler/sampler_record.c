@@ -23,18 +23,13 @@
 #include "smp_util.h"
 #include "tl.h"
 
-static const char *cli(void)
-{
-	const char *p = getenv("SPANPROF_CLI");
-	return p ? p : SP_CLI;
-}
-
 /* Runs 'spanprof record -o DIR -F HZ -- sampler_helper ARGS'. */
 static int record_hz(const char *dir, const char *hz, const char *a1, const char *a2, char *err,
                      size_t cap)
 {
-	char *argv[] = {(char *)cli(), "record",  "-o",       (char *)dir, "-F", (char *)hz,
-	                "--",          SP_HELPER, (char *)a1, (char *)a2,  NULL};
+	char *argv[] = {
+	    (char *)tl_cli(), "record",   "-o",       (char *)dir, "-F", (char *)hz, "--",
+	    SP_HELPER,        (char *)a1, (char *)a2, NULL};
 	char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL};
 	int status = tl_run(argv, env, NULL, 0, err, cap);
 	print_message("# record %s: stderr: %s", a1, err);
@@ -167,10 +162,10 @@ static void test_record_merge_symbolizes(void **state)
 	tl_tmpdir(dir, sizeof dir, "symbols");
 	assert_true(WIFEXITED(record(dir, "child", NULL, err, sizeof err)));
 	snprintf(db, sizeof db, "%s/profile.db", dir);
-	char *merge[] = {(char *)cli(), "merge", "-o", db, dir, NULL};
+	char *merge[] = {(char *)tl_cli(), "merge", "-o", db, dir, NULL};
 	int status = tl_run(merge, NULL, out, sizeof out, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	char *query[] = {(char *)cli(), "query", db,
+	char *query[] = {(char *)tl_cli(), "query", db,
 	                 "SELECT f.func, count(*) AS n FROM samples s JOIN stacks st ON "
 	                 "s.stack_id = st.stack_id JOIN frames f ON st.frame_id = f.frame_id "
 	                 "GROUP BY f.func ORDER BY n DESC LIMIT 1",
@@ -254,7 +249,7 @@ static void expect_usage_error(char *const argv[], int code)
 static void test_record_bad_usage(void **state)
 {
 	(void)state;
-	char *c = (char *)cli();
+	char *c = (char *)tl_cli();
 	char *bogus[] = {c, "record", "--bogus", "--", "/bin/true", NULL};
 	char *none[] = {c, "record", NULL};
 	char *rate[] = {c, "record", "-F", "0", "--", "/bin/true", NULL};

@@ -37,12 +37,6 @@
 
 #define PERIOD_US 1001.0 /* 999 Hz */
 
-static const char *cli(void)
-{
-	const char *p = getenv("SPANPROF_CLI");
-	return p ? p : SP_CLI;
-}
-
 /* What one log says, split into the main thread (tid = pid) and others. */
 typedef struct totals {
 	uint32_t pid;
@@ -108,8 +102,8 @@ static void record_helper(const char *dir, const char *mode, char *err, size_t e
 {
 	char out_path[128];
 	snprintf(out_path, sizeof out_path, "%s.out", dir);
-	char *argv[] = {(char *)cli(), "record",  "-o",         (char *)dir, "-F", "999",
-	                "--",          SP_HELPER, (char *)mode, out_path,    NULL};
+	char *argv[] = {(char *)tl_cli(), "record",     "-o",     (char *)dir, "-F", "999", "--",
+	                SP_HELPER,        (char *)mode, out_path, NULL};
 	int status = tl_run(argv, NULL, NULL, 0, err, err_cap);
 	print_message("# record %s: stderr: %s", mode, err);
 	assert_true(WIFEXITED(status));
@@ -209,7 +203,7 @@ static void test_blocked_thread_flagged(void **state)
 	/* and so does merge, with the thread's row */
 	char db[128], out[4096], sql[256];
 	snprintf(db, sizeof db, "%s/profile.db", dir);
-	char *merge[] = {(char *)cli(), "merge", "-o", db, dir, NULL};
+	char *merge[] = {(char *)tl_cli(), "merge", "-o", db, dir, NULL};
 	int status = tl_run(merge, NULL, out, sizeof out, err, sizeof err);
 	print_message("# merge: %s", err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -219,7 +213,7 @@ static void test_blocked_thread_flagged(void **state)
 	    sql, sizeof sql,
 	    "SELECT 'ok:' || signal_blocked || (cpu_ns > 250000000) FROM threads WHERE tid = %u",
 	    t.watch_tid);
-	char *query[] = {(char *)cli(), "query", db, sql, NULL};
+	char *query[] = {(char *)tl_cli(), "query", db, sql, NULL};
 	status = tl_run(query, NULL, out, sizeof out, err, sizeof err);
 	print_message("# %s", out);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -253,7 +247,7 @@ static void test_user_only_labelled(void **state)
 	snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
 	char *argv[] = {
 	    "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-	    (char *)cli(),      "record",  "-o",    logs,      "--",    SP_HELPER,
+	    (char *)tl_cli(),   "record",  "-o",    logs,      "--",    SP_HELPER,
 	    "syscalls",         out_path,  NULL};
 	int status = tl_run(argv, NULL, NULL, 0, err, sizeof err);
 	print_message("# record as nobody: %s", err);
@@ -276,10 +270,10 @@ static void test_user_only_labelled(void **state)
 	assert_true((double)t.sampled_us_main * 1e3 < 0.8 * (double)(user_ns + sys_ns));
 	char db[160];
 	snprintf(db, sizeof db, "%s/profile.db", dir);
-	char *merge[] = {(char *)cli(), "merge", "-q", "-o", db, logs, NULL};
+	char *merge[] = {(char *)tl_cli(), "merge", "-q", "-o", db, logs, NULL};
 	status = tl_run(merge, NULL, out, sizeof out, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	char *top[] = {(char *)cli(), "top", db, "-n", "1", NULL};
+	char *top[] = {(char *)tl_cli(), "top", db, "-n", "1", NULL};
 	status = tl_run(top, NULL, out, sizeof out, err, sizeof err);
 	print_message("# %s", out);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
