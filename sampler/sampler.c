@@ -73,11 +73,11 @@ static int smp_perf_paranoid(void)
 
 static int smp_choose_mechanism(int mode)
 {
-	if (mode == SP_SAMPLE_WALL)
-		return SP_SAMPLER_TIMER;
+	if (mode == SMP_SAMPLE_WALL)
+		return LC_SAMPLER_TIMER;
 	const char *force = getenv("SPANPROF_SAMPLER_FORCE_TIMER");
 	if (force && *force == '1')
-		return SP_SAMPLER_TIMER;
+		return LC_SAMPLER_TIMER;
 	int rc = smp_sthread_probe_perf();
 	char msg[256];
 	if (rc == 0 && smp_g.user_only) {
@@ -88,36 +88,36 @@ static int smp_choose_mechanism(int mode)
 		smp_warn(msg);
 	}
 	if (rc == 0)
-		return SP_SAMPLER_PERF;
+		return LC_SAMPLER_PERF;
 	snprintf(msg, sizeof msg,
 	         "spanprof: perf_event_open refused (%s; perf_event_paranoid = %d); sampling "
 	         "with POSIX CPU-time timers instead (kernel-tick resolution)\n",
 	         strerror(-rc), smp_perf_paranoid());
 	smp_warn(msg);
-	return SP_SAMPLER_TIMER;
+	return LC_SAMPLER_TIMER;
 }
 
 static void smp_emit_info(uint32_t achieved_hz)
 {
 	lc_record rec;
 	memset(&rec, 0, sizeof rec);
-	rec.type = SP_REC_SAMPLER;
+	rec.type = LC_REC_SAMPLER;
 	rec.u.sampler.mechanism = (uint8_t)smp_g.mechanism;
 	rec.u.sampler.mode = (uint8_t)smp_g.mode;
 	rec.u.sampler.signo = (uint32_t)smp_g.signo;
 	rec.u.sampler.requested_hz = smp_g.hz;
 	rec.u.sampler.achieved_hz = achieved_hz;
-	rec.u.sampler.flags = smp_g.signal_conflict ? SP_SAMPLER_F_SIGNAL_SHARED : 0;
-	if (smp_g.mechanism == SP_SAMPLER_PERF && smp_g.user_only)
-		rec.u.sampler.flags |= SP_SAMPLER_F_USER_ONLY;
+	rec.u.sampler.flags = smp_g.signal_conflict ? LC_SAMPLER_F_SIGNAL_SHARED : 0;
+	if (smp_g.mechanism == LC_SAMPLER_PERF && smp_g.user_only)
+		rec.u.sampler.flags |= LC_SAMPLER_F_USER_ONLY;
 	lc_log_meta(&rec, 0);
 }
 
 int smp_start(const smp_opts *opts)
 {
-	int mode = opts && opts->mode ? opts->mode : SP_SAMPLE_CPU;
-	uint32_t hz = opts && opts->hz ? opts->hz : SP_SAMPLER_DEFAULT_HZ;
-	if (mode < SP_SAMPLE_CPU || mode > SP_SAMPLE_OFF || hz > SP_SAMPLER_MAX_HZ)
+	int mode = opts && opts->mode ? opts->mode : SMP_SAMPLE_CPU;
+	uint32_t hz = opts && opts->hz ? opts->hz : SMP_DEFAULT_HZ;
+	if (mode < SMP_SAMPLE_CPU || mode > SMP_SAMPLE_OFF || hz > SMP_MAX_HZ)
 		return -SP_EINVAL;
 	if (atomic_load(&smp_g.active))
 		return -SP_ESTATE;
@@ -128,8 +128,8 @@ int smp_start(const smp_opts *opts)
 	smp_g.done_ns = 0;
 	smp_g.pid = getpid();
 	smp_modules_scan();
-	if (mode == SP_SAMPLE_OFF) {
-		smp_g.mechanism = SP_SAMPLER_NONE;
+	if (mode == SMP_SAMPLE_OFF) {
+		smp_g.mechanism = LC_SAMPLER_NONE;
 		smp_emit_info(0);
 		return 0;
 	}

@@ -10,16 +10,16 @@
  * Threading: start/stop/atfork from one thread at a time (the runtime
  * serialises them). Not signal-safe.
  */
-#ifndef SP_SAMPLER_H
-#define SP_SAMPLER_H
+#ifndef SMP_SAMPLER_H
+#define SMP_SAMPLER_H
 
 #include <pthread.h>
 #include <stdint.h>
 
 typedef enum smp_sample_mode {
-	SP_SAMPLE_CPU = 1,  /* on-CPU time (task clock), the default */
-	SP_SAMPLE_WALL = 2, /* every thread at a fixed wall-clock rate */
-	SP_SAMPLE_OFF = 3,  /* spans only */
+	SMP_SAMPLE_CPU = 1,  /* on-CPU time (task clock), the default */
+	SMP_SAMPLE_WALL = 2, /* every thread at a fixed wall-clock rate */
+	SMP_SAMPLE_OFF = 3,  /* spans only */
 } smp_sample_mode;
 
 typedef struct smp_opts {

@@ -20,7 +20,7 @@
  * header-only record per overflow, whose misc field says user or kernel
  * mode) to learn how many periods this signal stands for and how many of
  * them the thread spent in the kernel. A sample in the kernel gets the
- * leaf pc SP_PC_KERNEL on top of the user stack the handler sees (the
+ * leaf pc LC_PC_KERNEL on top of the user stack the handler sees (the
  * signal arrives on the way back to user space, so that stack is the one
  * that made the system call or took the fault). A signal whose overflow an
  * earlier signal already counted adds nothing. After the first sample of
@@ -41,7 +41,7 @@
 #include "sampler_int.h"
 #include "spanprof.h"
 
-#define SP_HANDLER_SKIP_MAX 16 /* frames of the handler + trampoline at most */
+#define SMP_HANDLER_SKIP_MAX 16 /* frames of the handler + trampoline at most */
 
 static __thread volatile sig_atomic_t smp_handler_depth __attribute__((tls_model("initial-exec")));
 /* Set by the dlopen/dlclose interposers: the loader's data may be in flux,
@@ -109,11 +109,11 @@ static int smp_unwind_slow(ucontext_t *uc, uint64_t *pcs, int cap)
 /* Fills pcs (leaf first) with the interrupted thread's stack. */
 static int smp_unwind(ucontext_t *uc, uint64_t *pcs, int cap)
 {
-	void *raw[SP_MAX_STACK_FRAMES + SP_HANDLER_SKIP_MAX];
+	void *raw[LC_MAX_STACK_FRAMES + SMP_HANDLER_SKIP_MAX];
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
-	int n = unw_backtrace(raw, cap + SP_HANDLER_SKIP_MAX);
+	int n = unw_backtrace(raw, cap + SMP_HANDLER_SKIP_MAX);
 	int first = -1;
-	for (int i = 0; i < n && i < SP_HANDLER_SKIP_MAX; i++) {
+	for (int i = 0; i < n && i < SMP_HANDLER_SKIP_MAX; i++) {
 		if ((uint64_t)(uintptr_t)raw[i] == rip) {
 			first = i;
 			break;
@@ -214,7 +214,7 @@ static void smp_put_sample(lc_ring *ring, const smp_sthread *st, uint64_t ts, ui
 	rec.ts = ts;
 	rec.tid = st->tid;
 	rec.weight_us = smp_weight_us(periods);
-	rec.nframes = (uint32_t)(n < (int)SP_MAX_STACK_FRAMES ? n : (int)SP_MAX_STACK_FRAMES);
+	rec.nframes = (uint32_t)(n < (int)LC_MAX_STACK_FRAMES ? n : (int)LC_MAX_STACK_FRAMES);
 	rec.pcs = pcs;
 	lc_ring_sample(ring, &rec); /* a full ring counts the loss itself */
 }
@@ -264,19 +264,19 @@ static void smp_take_sample_at(smp_sthread *st, const siginfo_t *si, ucontext_t 
 	                          p.kernel,
 	                      memory_order_relaxed);
 	if (smp_in_loader) {
-		lc_ring_count_lost(ring, SP_LOST_UNWIND);
+		lc_ring_count_lost(ring, LC_LOST_UNWIND);
 		return;
 	}
-	uint64_t pcs[1 + SP_MAX_STACK_FRAMES]; /* pcs[0]: room for SP_PC_KERNEL */
-	int n = smp_unwind(uc, pcs + 1, (int)SP_MAX_STACK_FRAMES);
+	uint64_t pcs[1 + LC_MAX_STACK_FRAMES]; /* pcs[0]: room for LC_PC_KERNEL */
+	int n = smp_unwind(uc, pcs + 1, (int)LC_MAX_STACK_FRAMES);
 	if (n <= 0) {
-		lc_ring_count_lost(ring, SP_LOST_UNWIND);
+		lc_ring_count_lost(ring, LC_LOST_UNWIND);
 		return;
 	}
 	if (p.user)
 		smp_put_sample(ring, st, ts, p.user, pcs + 1, n);
 	if (p.kernel) {
-		pcs[0] = SP_PC_KERNEL;
+		pcs[0] = LC_PC_KERNEL;
 		smp_put_sample(ring, st, ts, p.kernel, pcs, n + 1);
 	}
 }

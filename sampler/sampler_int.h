@@ -16,8 +16,8 @@
  * perf_busy to drop, so the handler never touches a closed fd (whose number
  * may be reused) or an unmapped ring.
  */
-#ifndef SP_SAMPLER_INT_H
-#define SP_SAMPLER_INT_H
+#ifndef SMP_SAMPLER_INT_H
+#define SMP_SAMPLER_INT_H
 
 #include <pthread.h>
 #include <signal.h>
@@ -28,11 +28,11 @@
 #include "log_writer.h"
 #include "sampler.h"
 
-#define SP_SAMPLER_DEFAULT_HZ 999u
-#define SP_SAMPLER_MAX_HZ     100000u
+#define SMP_DEFAULT_HZ 999u
+#define SMP_MAX_HZ     100000u
 /* The perf ring of a thread: one metadata page and one data page, room for
  * 512 header-only overflow records (the handler empties it each time). */
-#define SP_PERF_RING_PAGES 2u
+#define SMP_PERF_RING_PAGES 2u
 
 typedef struct smp_sthread {
 	struct smp_sthread *next; /* registry link (under registry lock) */

@@ -24,10 +24,10 @@
 
 #include "sampler_int.h"
 
-#define SP_EXPORT __attribute__((visibility("default")))
+#define SMP_EXPORT __attribute__((visibility("default")))
 
 /* Resolves the next definition of NAME once and caches it in SLOT. */
-#define SP_REAL(slot, name)                                                                        \
+#define SMP_REAL(slot, name)                                                                       \
 	({                                                                                         \
 		void *fn_ = atomic_load_explicit(&(slot), memory_order_acquire);                   \
 		if (!fn_) {                                                                        \
@@ -85,14 +85,14 @@ static void *smp_thread_trampoline(void *p)
 int smp_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                             void *arg)
 {
-	smp_pthread_create_fn real = SP_REAL(smp_real_pthread_create_slot, "pthread_create");
+	smp_pthread_create_fn real = SMP_REAL(smp_real_pthread_create_slot, "pthread_create");
 	return real ? real(thread, attr, start, arg) : EAGAIN;
 }
 
-SP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                             void *(*start_routine)(void *), void *arg)
+SMP_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                              void *(*start_routine)(void *), void *arg)
 {
-	smp_pthread_create_fn real = SP_REAL(smp_real_pthread_create_slot, "pthread_create");
+	smp_pthread_create_fn real = SMP_REAL(smp_real_pthread_create_slot, "pthread_create");
 	if (!real)
 		return EAGAIN;
 	if (!smp_running_here())
@@ -112,9 +112,9 @@ typedef int (*smp_setname_fn)(pthread_t, const char *);
 static _Atomic(void *) smp_real_setname_slot;
 
 /* Threads are usually named after they start: announce the new name. */
-SP_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
+SMP_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 {
-	smp_setname_fn real = SP_REAL(smp_real_setname_slot, "pthread_setname_np");
+	smp_setname_fn real = SMP_REAL(smp_real_setname_slot, "pthread_setname_np");
 	if (!real)
 		return ENOSYS;
 	int rc = real(thread, name);
@@ -127,7 +127,7 @@ SP_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 
 int smp_real_sigaction(int signo, const struct sigaction *act, struct sigaction *old)
 {
-	smp_sigaction_fn real = SP_REAL(smp_real_sigaction_slot, "sigaction");
+	smp_sigaction_fn real = SMP_REAL(smp_real_sigaction_slot, "sigaction");
 	if (!real) {
 		errno = ENOSYS;
 		return -1;
@@ -140,7 +140,7 @@ static int smp_is_sampling_signal(int signo)
 	return smp_g.handler_installed && signo == smp_g.signo;
 }
 
-SP_EXPORT int sigaction(int signo, const struct sigaction *act, struct sigaction *old)
+SMP_EXPORT int sigaction(int signo, const struct sigaction *act, struct sigaction *old)
 {
 	if (smp_is_sampling_signal(signo))
 		return smp_handler_user_action(act, old);
@@ -149,7 +149,7 @@ SP_EXPORT int sigaction(int signo, const struct sigaction *act, struct sigaction
 
 /* glibc's signal() does not go through sigaction() by symbol: wrap it too,
  * with its BSD semantics (SA_RESTART, handler stays installed). */
-SP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
+SMP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
 {
 	struct sigaction act, old;
 	memset(&act, 0, sizeof act);
@@ -168,9 +168,9 @@ SP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
 
 /* ---- dynamic loading ---- */
 
-SP_EXPORT void *dlopen(const char *file, int mode)
+SMP_EXPORT void *dlopen(const char *file, int mode)
 {
-	smp_dlopen_fn real = SP_REAL(smp_real_dlopen_slot, "dlopen");
+	smp_dlopen_fn real = SMP_REAL(smp_real_dlopen_slot, "dlopen");
 	if (!real)
 		return NULL;
 	smp_in_loader++;
@@ -181,9 +181,9 @@ SP_EXPORT void *dlopen(const char *file, int mode)
 	return handle;
 }
 
-SP_EXPORT int dlclose(void *handle)
+SMP_EXPORT int dlclose(void *handle)
 {
-	smp_dlclose_fn real = SP_REAL(smp_real_dlclose_slot, "dlclose");
+	smp_dlclose_fn real = SMP_REAL(smp_real_dlclose_slot, "dlclose");
 	if (!real)
 		return -1;
 	smp_in_loader++;
@@ -235,9 +235,9 @@ static void smp_exec_failed(int prepared)
 	errno = saved_errno;
 }
 
-SP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+SMP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	smp_execve_fn real = SP_REAL(smp_real_execve_slot, "execve");
+	smp_execve_fn real = SMP_REAL(smp_real_execve_slot, "execve");
 	if (!real) {
 		errno = ENOSYS;
 		return -1;
@@ -248,9 +248,9 @@ SP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	return rc;
 }
 
-SP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+SMP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	smp_execvpe_fn real = SP_REAL(smp_real_execvpe_slot, "execvpe");
+	smp_execvpe_fn real = SMP_REAL(smp_real_execvpe_slot, "execvpe");
 	if (!real) {
 		errno = ENOSYS;
 		return -1;
@@ -261,26 +261,26 @@ SP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	return rc;
 }
 
-SP_EXPORT int execv(const char *path, char *const argv[])
+SMP_EXPORT int execv(const char *path, char *const argv[])
 {
 	return execve(path, argv, environ);
 }
 
-SP_EXPORT int execvp(const char *file, char *const argv[])
+SMP_EXPORT int execvp(const char *file, char *const argv[])
 {
 	return execvpe(file, argv, environ);
 }
 
 /* The execl family: collect the variadic arguments into an argv on the
  * stack (exec must not allocate on the way out of a vfork-like child). */
-#define SP_EXECL_MAX_ARGS 4096
+#define SMP_EXECL_MAX_ARGS 4096
 
 static size_t smp_execl_count(const char *arg0, va_list ap)
 {
 	size_t n = 1;
 	if (!arg0)
 		return 0;
-	while (va_arg(ap, char *) && n < SP_EXECL_MAX_ARGS)
+	while (va_arg(ap, char *) && n < SMP_EXECL_MAX_ARGS)
 		n++;
 	return n;
 }
@@ -294,7 +294,7 @@ static void smp_execl_fill(char **argv, size_t n, const char *arg0, va_list ap)
 	argv[n] = NULL;
 }
 
-SP_EXPORT int execl(const char *path, const char *arg0, ...)
+SMP_EXPORT int execl(const char *path, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
@@ -307,7 +307,7 @@ SP_EXPORT int execl(const char *path, const char *arg0, ...)
 	return execve(path, argv, environ);
 }
 
-SP_EXPORT int execlp(const char *file, const char *arg0, ...)
+SMP_EXPORT int execlp(const char *file, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
@@ -320,7 +320,7 @@ SP_EXPORT int execlp(const char *file, const char *arg0, ...)
 	return execvpe(file, argv, environ);
 }
 
-SP_EXPORT int execle(const char *path, const char *arg0, ...)
+SMP_EXPORT int execle(const char *path, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);

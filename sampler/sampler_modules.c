@@ -33,7 +33,7 @@ typedef struct smp_module_key {
 typedef struct smp_module_pending {
 	uint64_t start, end, file_offset;
 	char path[PATH_MAX];
-	uint8_t build_id[SP_MAX_BUILD_ID_BYTES];
+	uint8_t build_id[LC_MAX_BUILD_ID_BYTES];
 	uint32_t build_id_len;
 } smp_module_pending;
 
@@ -98,7 +98,7 @@ static uint32_t smp_note_build_id(const uint8_t *p, size_t size, uint8_t *out)
 		if (next > size)
 			break;
 		if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-		    memcmp(p + name_off, "GNU", 4) == 0 && nh->n_descsz <= SP_MAX_BUILD_ID_BYTES) {
+		    memcmp(p + name_off, "GNU", 4) == 0 && nh->n_descsz <= LC_MAX_BUILD_ID_BYTES) {
 			memcpy(out, p + desc_off, nh->n_descsz);
 			return nh->n_descsz;
 		}
@@ -140,7 +140,7 @@ static int smp_scan_object(struct dl_phdr_info *info, size_t size, void *data)
 	smp_module_scan *scan = data;
 	if (!smp_seen_add(info->dlpi_addr, info->dlpi_name ? info->dlpi_name : ""))
 		return 0;
-	uint8_t build_id[SP_MAX_BUILD_ID_BYTES];
+	uint8_t build_id[LC_MAX_BUILD_ID_BYTES];
 	uint32_t build_id_len = smp_object_build_id(info, build_id);
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -163,7 +163,7 @@ static void smp_module_emit(const smp_module_pending *m, uint64_t ts)
 {
 	lc_record rec;
 	memset(&rec, 0, sizeof rec);
-	rec.type = SP_REC_MODULE;
+	rec.type = LC_REC_MODULE;
 	rec.u.module.start = m->start;
 	rec.u.module.end = m->end;
 	rec.u.module.file_offset = m->file_offset;

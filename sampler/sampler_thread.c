@@ -126,7 +126,7 @@ static uint64_t smp_random_phase_ns(const smp_sthread *st, uint64_t period_ns)
 
 static size_t smp_perf_ring_bytes(void)
 {
-	return SP_PERF_RING_PAGES * (size_t)sysconf(_SC_PAGESIZE);
+	return SMP_PERF_RING_PAGES * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Without the ring (mmap refused, e.g. over perf_event_mlock_kb for an
@@ -157,7 +157,7 @@ static int smp_timer_open(smp_sthread *st)
 	sev.sigev_signo = smp_g.signo;
 	sev.sigev_value.sival_ptr = st;
 	sev._sigev_un._tid = (pid_t)st->tid;
-	clockid_t clock = smp_g.mode == SP_SAMPLE_WALL ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
+	clockid_t clock = smp_g.mode == SMP_SAMPLE_WALL ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
 	if (timer_create(clock, &sev, &st->timer) < 0)
 		return -errno;
 	st->first_period = 1;
@@ -167,7 +167,7 @@ static int smp_timer_open(smp_sthread *st)
 
 static int smp_source_open(smp_sthread *st)
 {
-	if (smp_g.mechanism == SP_SAMPLER_TIMER)
+	if (smp_g.mechanism == LC_SAMPLER_TIMER)
 		return smp_timer_open(st);
 	uint64_t phase_ns = smp_random_phase_ns(st, smp_g.period_ns);
 	int fd = smp_perf_open(st->tid, phase_ns, smp_g.user_only);
@@ -282,7 +282,7 @@ uint64_t smp_now_ns(const smp_sthread *st)
 {
 	struct timespec ts;
 	clockid_t clock = CLOCK_MONOTONIC;
-	if (smp_g.mode != SP_SAMPLE_WALL && pthread_getcpuclockid(st->self, &clock) != 0)
+	if (smp_g.mode != SMP_SAMPLE_WALL && pthread_getcpuclockid(st->self, &clock) != 0)
 		return 0;
 	if (clock_gettime(clock, &ts) != 0)
 		return 0;
@@ -322,7 +322,7 @@ static void smp_emit_thread_named(uint32_t tid, const char *name)
 {
 	lc_record rec;
 	memset(&rec, 0, sizeof rec);
-	rec.type = SP_REC_THREAD;
+	rec.type = LC_REC_THREAD;
 	rec.u.thread.ts = lc_clock_ticks();
 	rec.u.thread.tid = tid;
 	rec.u.thread.name = name;
@@ -356,14 +356,14 @@ static void smp_emit_thread_end(const smp_sthread *st)
 {
 	lc_record rec;
 	memset(&rec, 0, sizeof rec);
-	rec.type = SP_REC_THREAD_END;
+	rec.type = LC_REC_THREAD_END;
 	rec.u.thread_end.ts = lc_clock_ticks();
 	rec.u.thread_end.tid = st->tid;
 	rec.u.thread_end.cpu_ns = st->sampled_cpu_ns;
 	sigset_t mask;
 	if (atomic_load(&st->samples) == 0 && pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 &&
 	    sigismember(&mask, smp_g.signo) == 1)
-		rec.u.thread_end.flags |= SP_THREAD_END_F_SIGNAL_BLOCKED;
+		rec.u.thread_end.flags |= LC_THREAD_END_F_SIGNAL_BLOCKED;
 	lc_log_meta(&rec, 0);
 }
 

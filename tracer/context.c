@@ -14,12 +14,12 @@
 
 #include "tracer_int.h"
 
-SP_HIDDEN uint64_t trc_new_trace_half(trc_tstate *ts)
+TRC_HIDDEN uint64_t trc_new_trace_half(trc_tstate *ts)
 {
 	uint64_t half;
 	do
 		half = trc_rng_next(&ts->rng);
-	while (SP_UNLIKELY(half == 0));
+	while (TRC_UNLIKELY(half == 0));
 	return half;
 }
 

@@ -43,7 +43,7 @@ typedef struct trc_ptr_slot {
 
 /* Bound on the pointer table: writable names at ever new addresses (stack
  * buffers) must not grow it without limit. */
-#define SP_MAX_KNOWN_PTRS (1u << 16)
+#define TRC_MAX_KNOWN_PTRS (1u << 16)
 
 static pthread_mutex_t trc_intern_mu = PTHREAD_MUTEX_INITIALIZER;
 static trc_str_slot *trc_strs; /* open addressing, power-of-two size */
@@ -52,9 +52,9 @@ static uint32_t trc_strs_used; /* = last id handed out */
 static trc_ptr_slot *trc_ptrs;
 static uint32_t trc_ptrs_cap, trc_ptrs_used;
 
-SP_HIDDEN uint32_t trc_name_len(const char *s)
+TRC_HIDDEN uint32_t trc_name_len(const char *s)
 {
-	return (uint32_t)strnlen(s, SP_MAX_STRING_BYTES - 1);
+	return (uint32_t)strnlen(s, LC_MAX_STRING_BYTES - 1);
 }
 
 static uint64_t trc_hash_bytes(const char *s, size_t len)
@@ -75,7 +75,7 @@ static void trc_emit_string(uint32_t id, const char *s, uint32_t len)
 {
 	lc_record rec;
 	memset(&rec, 0, sizeof rec);
-	rec.type = SP_REC_STRING;
+	rec.type = LC_REC_STRING;
 	rec.u.string.id = id;
 	rec.u.string.len = len;
 	rec.u.string.bytes = s;
@@ -124,10 +124,10 @@ static uint32_t trc_intern_locked(const char *s, uint32_t len)
 	return trc_strs[j].id;
 }
 
-SP_HIDDEN uint32_t trc_intern(const char *s, size_t len)
+TRC_HIDDEN uint32_t trc_intern(const char *s, size_t len)
 {
-	if (len >= SP_MAX_STRING_BYTES)
-		len = SP_MAX_STRING_BYTES - 1;
+	if (len >= LC_MAX_STRING_BYTES)
+		len = LC_MAX_STRING_BYTES - 1;
 	pthread_mutex_lock(&trc_intern_mu);
 	uint32_t id = trc_intern_locked(s, (uint32_t)len);
 	pthread_mutex_unlock(&trc_intern_mu);
@@ -150,7 +150,7 @@ static trc_ptr_slot *trc_ptr_find(const char *p)
 /* Caller holds trc_intern_mu. Best effort: a full table just means misses. */
 static void trc_ptr_add(const char *p, uint32_t id)
 {
-	if (trc_ptrs_used >= SP_MAX_KNOWN_PTRS)
+	if (trc_ptrs_used >= TRC_MAX_KNOWN_PTRS)
 		return;
 	if (trc_ptrs_used * 2 >= trc_ptrs_cap) {
 		uint32_t cap = trc_ptrs_cap ? trc_ptrs_cap * 2 : 256;
@@ -207,7 +207,7 @@ static int trc_is_readonly(const char *s, size_t len)
 	return q.readonly;
 }
 
-SP_HIDDEN uint32_t trc_site_resolve(sp_site_ *site, const char *name)
+TRC_HIDDEN uint32_t trc_site_resolve(sp_site_ *site, const char *name)
 {
 	int saved_errno = errno;
 	uint32_t len = trc_name_len(name);
@@ -234,17 +234,17 @@ SP_HIDDEN uint32_t trc_site_resolve(sp_site_ *site, const char *name)
 	return id;
 }
 
-SP_HIDDEN void trc_intern_atfork_prepare(void)
+TRC_HIDDEN void trc_intern_atfork_prepare(void)
 {
 	pthread_mutex_lock(&trc_intern_mu);
 }
 
-SP_HIDDEN void trc_intern_atfork_parent(void)
+TRC_HIDDEN void trc_intern_atfork_parent(void)
 {
 	pthread_mutex_unlock(&trc_intern_mu);
 }
 
-SP_HIDDEN void trc_intern_atfork_child(void)
+TRC_HIDDEN void trc_intern_atfork_child(void)
 {
 	pthread_mutex_init(&trc_intern_mu, NULL);
 }

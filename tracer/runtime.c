@@ -29,15 +29,15 @@
 #include "sampler.h"
 #include "tracer_int.h"
 
-#define SP_DEFAULT_HZ 999u
-#define SP_MAX_HZ     100000u
+#define TRC_DEFAULT_HZ 999u
+#define TRC_MAX_HZ     100000u
 
 SP_API volatile int sp_on_; /* accessed with __atomic builtins only */
-SP_HIDDEN uint32_t trc_gen_ = 1;
-SP_HIDDEN sp_context trc_root_ctx_;
-SP_HIDDEN uint32_t trc_root_seq_;
-SP_HIDDEN uint32_t trc_ring_bytes_;
-SP_HIDDEN int trc_on_full_ = SP_ON_FULL_WAIT;
+TRC_HIDDEN uint32_t trc_gen_ = 1;
+TRC_HIDDEN sp_context trc_root_ctx_;
+TRC_HIDDEN uint32_t trc_root_seq_;
+TRC_HIDDEN uint32_t trc_ring_bytes_;
+TRC_HIDDEN int trc_on_full_ = SP_ON_FULL_WAIT;
 
 static pthread_mutex_t trc_rt_mu = PTHREAD_MUTEX_INITIALIZER;
 static int trc_running;
@@ -95,13 +95,14 @@ static const char *trc_env(const char *var)
 
 static int trc_settings_hz(const sp_config *cfg, trc_settings *st)
 {
-	if (cfg->hz > SP_MAX_HZ) {
-		fprintf(stderr, "spanprof: invalid sp_config.hz %u (max %u)\n", cfg->hz, SP_MAX_HZ);
+	if (cfg->hz > TRC_MAX_HZ) {
+		fprintf(stderr, "spanprof: invalid sp_config.hz %u (max %u)\n", cfg->hz,
+		        TRC_MAX_HZ);
 		return -SP_EINVAL;
 	}
 	const char *env = trc_env("SPANPROF_HZ");
-	uint64_t hz = cfg->hz ? cfg->hz : SP_DEFAULT_HZ;
-	if (!cfg->hz && env && lc_parse_count(env, 1, SP_MAX_HZ, &hz) != 0)
+	uint64_t hz = cfg->hz ? cfg->hz : TRC_DEFAULT_HZ;
+	if (!cfg->hz && env && lc_parse_count(env, 1, TRC_MAX_HZ, &hz) != 0)
 		return trc_bad_env("SPANPROF_HZ", env, "expected 1..100000");
 	st->hz = (uint32_t)hz;
 	return 0;
@@ -112,9 +113,9 @@ static int trc_settings_hz(const sp_config *cfg, trc_settings *st)
  * else 0 = the ring's default. The ring rounds up to a power of two. */
 static int trc_settings_ring(const sp_config *cfg, trc_settings *st)
 {
-	if (cfg->ring_kib > SP_RING_MAX_BYTES / 1024u) {
+	if (cfg->ring_kib > LC_RING_MAX_BYTES / 1024u) {
 		fprintf(stderr, "spanprof: invalid sp_config.ring_kib %u (max %u)\n", cfg->ring_kib,
-		        SP_RING_MAX_BYTES / 1024u);
+		        LC_RING_MAX_BYTES / 1024u);
 		return -SP_EINVAL;
 	}
 	st->ring_bytes = cfg->ring_kib * 1024u;
@@ -125,7 +126,7 @@ static int trc_settings_ring(const sp_config *cfg, trc_settings *st)
 	if (lc_parse_size(env, 1024u, &bytes) != 0)
 		return trc_bad_env("SPANPROF_BUFFER_KB", env,
 		                   "expected a size such as 256 (KiB), 512K, 16M");
-	if (bytes < SP_RING_MIN_BYTES || bytes > SP_RING_MAX_BYTES)
+	if (bytes < LC_RING_MIN_BYTES || bytes > LC_RING_MAX_BYTES)
 		return trc_bad_env("SPANPROF_BUFFER_KB", env, "out of range 1K..1G");
 	st->ring_bytes = (uint32_t)bytes;
 	return 0;
@@ -154,8 +155,8 @@ static int trc_settings_on_full(const sp_config *cfg, trc_settings *st)
  * is a duration or a size, the duration tried first ("5m" is five
  * minutes, "5M" five MiB); a bare number has no obvious unit and is
  * refused. SPANPROF_KEEP is a size and needs SPANPROF_ROTATE. */
-#define SP_ROTATE_MIN_NS    100000000ull /* one flush interval */
-#define SP_ROTATE_MIN_BYTES (64u * 1024u)
+#define TRC_ROTATE_MIN_NS    100000000ull /* one flush interval */
+#define TRC_ROTATE_MIN_BYTES (64u * 1024u)
 
 static int trc_settings_rotate(trc_settings *st)
 {
@@ -167,8 +168,8 @@ static int trc_settings_rotate(trc_settings *st)
 		return trc_bad_env("SPANPROF_ROTATE", rot,
 		                   "expected a duration such as 10s or 5m, "
 		                   "or a size such as 64M");
-	if ((st->rotate_ns && st->rotate_ns < SP_ROTATE_MIN_NS) ||
-	    (st->rotate_bytes && st->rotate_bytes < SP_ROTATE_MIN_BYTES))
+	if ((st->rotate_ns && st->rotate_ns < TRC_ROTATE_MIN_NS) ||
+	    (st->rotate_bytes && st->rotate_bytes < TRC_ROTATE_MIN_BYTES))
 		return trc_bad_env("SPANPROF_ROTATE", rot, "at least 100ms or 64K");
 	if (keep && lc_parse_size(keep, 1, &st->keep_bytes) != 0)
 		return trc_bad_env("SPANPROF_KEEP", keep, "expected a size such as 512M or 1G");
@@ -254,7 +255,7 @@ static void trc_read_exe(char *buf, size_t cap)
 
 static int trc_open_log(const trc_settings *st)
 {
-	static char exe[PATH_MAX], cmdline[SP_MAX_STRING_BYTES];
+	static char exe[PATH_MAX], cmdline[LC_MAX_STRING_BYTES];
 	trc_read_exe(exe, sizeof exe);
 	trc_read_cmdline(cmdline, sizeof cmdline);
 	const char *slash = strrchr(exe, '/');
@@ -268,8 +269,8 @@ static int trc_open_log(const trc_settings *st)
 	                    .rotate_bytes = st->rotate_bytes,
 	                    .keep_bytes = st->keep_bytes};
 	lc_rec_process proc = {
-	    .format_version = SP_LOG_FORMAT_VERSION,
-	    .min_reader_version = SP_LOG_MIN_READER_VERSION,
+	    .format_version = LC_LOG_FORMAT_VERSION,
+	    .min_reader_version = LC_LOG_MIN_READER_VERSION,
 	    .pid = (uint32_t)getpid(),
 	    .ppid = (uint32_t)getppid(),
 	    .clock_kind = (uint8_t)lc_clock_kind(),
@@ -413,7 +414,7 @@ SP_API void sp_stop(void)
 	if (trc_running) {
 		trc_tstate *ts = trc_tls_;
 		if (ts)
-			trc_tstate_end_all(ts, SP_SPAN_UNCLOSED);
+			trc_tstate_end_all(ts, LC_SPAN_UNCLOSED);
 		__atomic_store_n(&sp_on_, 0, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&trc_gen_, 1, __ATOMIC_SEQ_CST);
 		smp_stop();

@@ -19,13 +19,13 @@
 #include "tracer_int.h"
 
 static const sp_span trc_no_span = {0, 0, 0};
-_Static_assert(SP_MAX_ATTR_STR == SP_MAX_ATTR_STR_BYTES, "public cap = log format cap");
+_Static_assert(SP_MAX_ATTR_STR == LC_MAX_ATTR_STR_BYTES, "public cap = log format cap");
 
 static inline trc_tstate *trc_tstate_get(void)
 {
 	trc_tstate *ts = trc_tls_;
-	if (SP_UNLIKELY(!ts || ts->gen != __atomic_load_n(&trc_gen_, __ATOMIC_RELAXED) ||
-	                __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen))
+	if (TRC_UNLIKELY(!ts || ts->gen != __atomic_load_n(&trc_gen_, __ATOMIC_RELAXED) ||
+	                 __atomic_load_n(&ts->remote_ends, __ATOMIC_RELAXED) != ts->remote_seen))
 		ts = trc_tstate_slow();
 	return ts;
 }
@@ -33,7 +33,7 @@ static inline trc_tstate *trc_tstate_get(void)
 static inline uint64_t trc_next_id(trc_tstate *ts)
 {
 	uint64_t id = ts->id_next++;
-	if (SP_UNLIKELY((ts->id_next & SP_ID_COUNTER_MASK) == 0))
+	if (TRC_UNLIKELY((ts->id_next & TRC_ID_COUNTER_MASK) == 0))
 		ts->id_next = trc_tstate_new_prefix(ts);
 	return id;
 }
@@ -47,7 +47,7 @@ static void trc_pick_root_parent(trc_tstate *ts, lc_rec_span_begin *rec)
 		rec->parent_id = root.span_id;
 		rec->trace_hi = root.trace_hi;
 		rec->trace_lo = root.trace_lo;
-		rec->flags |= SP_SPAN_REMOTE_PARENT;
+		rec->flags |= LC_SPAN_REMOTE_PARENT;
 	} else {
 		rec->parent_id = 0;
 		rec->trace_hi = trc_new_trace_half(ts);
@@ -59,18 +59,18 @@ static void trc_pick_root_parent(trc_tstate *ts, lc_rec_span_begin *rec)
  * parent, the inherited traceparent, or a fresh trace id. */
 static inline void trc_pick_parent(trc_tstate *ts, const sp_context *remote, lc_rec_span_begin *rec)
 {
-	if (SP_UNLIKELY(remote != NULL)) {
+	if (TRC_UNLIKELY(remote != NULL)) {
 		rec->parent_id = remote->span_id;
 		rec->trace_hi = remote->trace_hi;
 		rec->trace_lo = remote->trace_lo;
-		rec->flags |= SP_SPAN_REMOTE_PARENT;
-	} else if (SP_LIKELY(ts->depth > 0)) {
+		rec->flags |= LC_SPAN_REMOTE_PARENT;
+	} else if (TRC_LIKELY(ts->depth > 0)) {
 		const trc_stack_entry *parent = &ts->stack[ts->depth - 1];
 		rec->parent_id = parent->id;
 		rec->trace_hi = parent->trace_hi;
 		rec->trace_lo = parent->trace_lo;
-		if (SP_UNLIKELY(parent->foreign))
-			rec->flags |= SP_SPAN_REMOTE_PARENT;
+		if (TRC_UNLIKELY(parent->foreign))
+			rec->flags |= LC_SPAN_REMOTE_PARENT;
 	} else {
 		trc_pick_root_parent(ts, rec);
 	}
@@ -89,7 +89,7 @@ static sp_span trc_push(trc_tstate *ts, uint32_t name_id, const char *name,
 	rec.name_len = name_id ? 0 : trc_name_len(name);
 	trc_pick_parent(ts, remote, &rec);
 	sp_span handle = {rec.span_id, ts->tid, ts->depth};
-	if (SP_LIKELY(ts->depth < SP_MAX_DEPTH)) {
+	if (TRC_LIKELY(ts->depth < SP_MAX_DEPTH)) {
 		trc_stack_entry *e = &ts->stack[ts->depth++];
 		e->id = rec.span_id;
 		e->trace_hi = rec.trace_hi;
@@ -97,7 +97,7 @@ static sp_span trc_push(trc_tstate *ts, uint32_t name_id, const char *name,
 		e->foreign = 0;
 		e->dropped = 0;
 	} else {
-		rec.flags |= SP_SPAN_TOO_DEEP;
+		rec.flags |= LC_SPAN_TOO_DEEP;
 		handle.depth_ = SP_MAX_DEPTH + ts->too_deep++;
 	}
 	lc_ring_span_begin(ts->ring, &rec);
@@ -135,7 +135,7 @@ trc_push_dropped(trc_tstate *ts, uint32_t name_id, const char *name)
 static inline sp_span trc_begin_on(trc_tstate *ts, uint32_t name_id, const char *name,
                                    const sp_context *remote)
 {
-	if (SP_UNLIKELY(trc_on_full_drop()) && trc_drop_wanted(ts))
+	if (TRC_UNLIKELY(trc_on_full_drop()) && trc_drop_wanted(ts))
 		return trc_push_dropped(ts, name_id, name);
 	return trc_push(ts, name_id, name, remote);
 }
@@ -157,9 +157,9 @@ static inline int trc_remote_is_valid(const sp_context *c)
 SP_API sp_span sp_begin_site_(sp_site_ *site, const char *name)
 {
 	trc_tstate *ts = trc_tstate_get();
-	if (SP_UNLIKELY(!ts))
+	if (TRC_UNLIKELY(!ts))
 		return trc_no_span;
-	if (SP_UNLIKELY(!name))
+	if (TRC_UNLIKELY(!name))
 		name = "(null)";
 	return trc_begin_on(ts, trc_site_id(site, name), name, NULL);
 }
@@ -167,7 +167,7 @@ SP_API sp_span sp_begin_site_(sp_site_ *site, const char *name)
 SP_API sp_span sp_begin_child_of_site_(sp_site_ *site, const char *name, const sp_context *parent)
 {
 	trc_tstate *ts = trc_tstate_get();
-	if (SP_UNLIKELY(!ts))
+	if (TRC_UNLIKELY(!ts))
 		return trc_no_span;
 	if (!name)
 		name = "(null)";
@@ -200,7 +200,7 @@ SP_API sp_span sp_begin_child_of(const char *name, const sp_context *parent)
 	                    trc_remote_is_valid(parent) ? parent : NULL);
 }
 
-SP_HIDDEN void trc_emit_end(trc_tstate *ts, uint64_t span_id, uint32_t flags)
+TRC_HIDDEN void trc_emit_end(trc_tstate *ts, uint64_t span_id, uint32_t flags)
 {
 	lc_rec_span_end rec;
 	rec.ts = lc_clock_ticks();
@@ -217,7 +217,7 @@ static void trc_pop_to(trc_tstate *ts, uint32_t keep, uint32_t flags)
 	while (ts->depth > keep + 1) {
 		trc_stack_entry *e = &ts->stack[--ts->depth];
 		if (!(e->foreign | e->dropped))
-			trc_emit_end(ts, e->id, SP_SPAN_UNCLOSED);
+			trc_emit_end(ts, e->id, LC_SPAN_UNCLOSED);
 	}
 	trc_stack_entry *e = &ts->stack[--ts->depth];
 	if (!(e->foreign | e->dropped))
@@ -240,19 +240,19 @@ static void __attribute__((noinline)) trc_end_slow(trc_tstate *ts, sp_span span)
 {
 	uint32_t index;
 	if (trc_find_on_stack(ts, span.id_, &index)) {
-		uint32_t flags = index + 1 == ts->depth ? 0 : SP_SPAN_NOT_INNERMOST;
+		uint32_t flags = index + 1 == ts->depth ? 0 : LC_SPAN_NOT_INNERMOST;
 		if (flags)
 			ts->too_deep = 0; /* spans beyond the stack end unmatched */
 		trc_pop_to(ts, index, flags);
 	} else if (span.tid_ != ts->tid) {
 		int alive = trc_tstate_post_remote_end(span.tid_, span.id_) == 0;
 		trc_emit_end(ts, span.id_,
-		             SP_SPAN_CROSS_THREAD | (alive ? 0u : SP_SPAN_DOUBLE_END));
+		             LC_SPAN_CROSS_THREAD | (alive ? 0u : LC_SPAN_DOUBLE_END));
 	} else if (span.depth_ >= SP_MAX_DEPTH && ts->too_deep > 0) {
 		ts->too_deep--;
-		trc_emit_end(ts, span.id_, SP_SPAN_TOO_DEEP);
+		trc_emit_end(ts, span.id_, LC_SPAN_TOO_DEEP);
 	} else {
-		trc_emit_end(ts, span.id_, SP_SPAN_DOUBLE_END);
+		trc_emit_end(ts, span.id_, LC_SPAN_DOUBLE_END);
 	}
 }
 
@@ -269,19 +269,19 @@ static void __attribute__((noinline)) trc_end_while_off(sp_span span)
 
 SP_API void sp_end_(sp_span span)
 {
-	if (SP_UNLIKELY(span.id_ == 0))
+	if (TRC_UNLIKELY(span.id_ == 0))
 		return;
-	if (SP_UNLIKELY(!trc_is_on())) {
+	if (TRC_UNLIKELY(!trc_is_on())) {
 		trc_end_while_off(span);
 		return;
 	}
 	trc_tstate *ts = trc_tstate_get();
-	if (SP_UNLIKELY(!ts))
+	if (TRC_UNLIKELY(!ts))
 		return;
 	uint32_t top = ts->depth - 1;
-	if (SP_LIKELY(ts->depth > 0 && ts->stack[top].id == span.id_)) {
+	if (TRC_LIKELY(ts->depth > 0 && ts->stack[top].id == span.id_)) {
 		ts->depth = top;
-		if (SP_LIKELY(!(ts->stack[top].foreign | ts->stack[top].dropped)))
+		if (TRC_LIKELY(!(ts->stack[top].foreign | ts->stack[top].dropped)))
 			trc_emit_end(ts, span.id_, 0);
 		return;
 	}
@@ -297,11 +297,11 @@ SP_API void sp_end(sp_span span)
 static inline void trc_attr_emit(sp_site_ *site, sp_span span, const char *key, lc_rec_attr *rec)
 {
 	trc_tstate *ts = trc_tstate_get();
-	if (SP_UNLIKELY(!ts))
+	if (TRC_UNLIKELY(!ts))
 		return;
-	if (SP_UNLIKELY(trc_on_full_drop()) && trc_span_dropped(ts, span.id_))
+	if (TRC_UNLIKELY(trc_on_full_drop()) && trc_span_dropped(ts, span.id_))
 		return;
-	if (SP_UNLIKELY(!key))
+	if (TRC_UNLIKELY(!key))
 		key = "(null)";
 	rec->tid = ts->tid;
 	rec->span_id = span.id_;
@@ -313,34 +313,34 @@ static inline void trc_attr_emit(sp_site_ *site, sp_span span, const char *key, 
 
 static void trc_attr_int_at(sp_site_ *site, sp_span span, const char *key, int64_t value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !trc_is_on()))
+	if (TRC_UNLIKELY(span.id_ == 0 || !trc_is_on()))
 		return;
-	lc_rec_attr rec = {.kind = SP_ATTR_INT, .i = value};
+	lc_rec_attr rec = {.kind = LC_ATTR_INT, .i = value};
 	trc_attr_emit(site, span, key, &rec);
 }
 
 static void trc_attr_double_at(sp_site_ *site, sp_span span, const char *key, double value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !trc_is_on()))
+	if (TRC_UNLIKELY(span.id_ == 0 || !trc_is_on()))
 		return;
-	lc_rec_attr rec = {.kind = SP_ATTR_DOUBLE, .d = value};
+	lc_rec_attr rec = {.kind = LC_ATTR_DOUBLE, .d = value};
 	trc_attr_emit(site, span, key, &rec);
 }
 
 static void trc_attr_str_at(sp_site_ *site, sp_span span, const char *key, const char *value)
 {
-	if (SP_UNLIKELY(span.id_ == 0 || !trc_is_on()))
+	if (TRC_UNLIKELY(span.id_ == 0 || !trc_is_on()))
 		return;
 	if (!value)
 		value = "";
-	size_t len = strnlen(value, SP_MAX_ATTR_STR_BYTES + 1);
-	lc_rec_attr rec = {.kind = SP_ATTR_STR, .s = value, .s_len = (uint32_t)len};
-	if (len > SP_MAX_ATTR_STR_BYTES) {
-		rec.s_len = SP_MAX_ATTR_STR_BYTES;
+	size_t len = strnlen(value, LC_MAX_ATTR_STR_BYTES + 1);
+	lc_rec_attr rec = {.kind = LC_ATTR_STR, .s = value, .s_len = (uint32_t)len};
+	if (len > LC_MAX_ATTR_STR_BYTES) {
+		rec.s_len = LC_MAX_ATTR_STR_BYTES;
 		/* cut at a UTF-8 character boundary, never inside a character */
 		while (rec.s_len > 0 && ((unsigned char)value[rec.s_len] & 0xC0) == 0x80)
 			rec.s_len--;
-		rec.flags = SP_ATTR_TRUNCATED;
+		rec.flags = LC_ATTR_TRUNCATED;
 	}
 	trc_attr_emit(site, span, key, &rec);
 }

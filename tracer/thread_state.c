@@ -28,7 +28,7 @@
 #include "clock.h"
 #include "tracer_int.h"
 
-SP_HIDDEN __thread trc_tstate *trc_tls_ __attribute__((tls_model("initial-exec")));
+TRC_HIDDEN __thread trc_tstate *trc_tls_ __attribute__((tls_model("initial-exec")));
 /* Set once this thread's destructor ran: no state is created again. */
 static __thread int trc_tls_dead __attribute__((tls_model("initial-exec")));
 
@@ -37,7 +37,7 @@ static trc_tstate *trc_registry_head;
 static pthread_key_t trc_tstate_key;
 static pthread_once_t trc_tstate_once = PTHREAD_ONCE_INIT;
 
-SP_HIDDEN uint64_t trc_rng_next(uint64_t *state)
+TRC_HIDDEN uint64_t trc_rng_next(uint64_t *state)
 {
 	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
 	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
@@ -57,12 +57,12 @@ static uint64_t trc_seed(void)
 	return seed;
 }
 
-SP_HIDDEN uint64_t trc_tstate_new_prefix(trc_tstate *ts)
+TRC_HIDDEN uint64_t trc_tstate_new_prefix(trc_tstate *ts)
 {
-	uint64_t prefix = trc_rng_next(&ts->rng) >> (64 - SP_ID_PREFIX_BITS);
+	uint64_t prefix = trc_rng_next(&ts->rng) >> (64 - TRC_ID_PREFIX_BITS);
 	if (prefix == 0)
 		prefix = 1;
-	return (prefix << SP_ID_COUNTER_BITS) | 1;
+	return (prefix << TRC_ID_COUNTER_BITS) | 1;
 }
 
 static void trc_tstate_reseed(trc_tstate *ts)
@@ -94,7 +94,7 @@ static void trc_registry_unlink(trc_tstate *ts)
 }
 
 /* Ends every open span of ts that this process began, innermost first. */
-SP_HIDDEN void trc_tstate_end_all(trc_tstate *ts, uint32_t flags)
+TRC_HIDDEN void trc_tstate_end_all(trc_tstate *ts, uint32_t flags)
 {
 	while (ts->depth > 0) {
 		trc_stack_entry *e = &ts->stack[--ts->depth];
@@ -112,7 +112,7 @@ static int trc_emit_thread(uint32_t tid, const char *name, int type)
 	lc_record rec;
 	memset(&rec, 0, sizeof rec);
 	rec.type = (uint8_t)type;
-	if (type == SP_REC_THREAD) {
+	if (type == LC_REC_THREAD) {
 		rec.u.thread.ts = lc_clock_ticks();
 		rec.u.thread.tid = tid;
 		rec.u.thread.name = name;
@@ -138,8 +138,8 @@ static void trc_tstate_destroy(void *arg)
 	pthread_mutex_unlock(&trc_registry_mu);
 	trc_tstate_apply_remote_ends(ts);
 	if (trc_is_on() && ts->gen == trc_gen_now()) {
-		trc_tstate_end_all(ts, SP_SPAN_UNCLOSED);
-		trc_emit_thread(ts->tid, NULL, SP_REC_THREAD_END);
+		trc_tstate_end_all(ts, LC_SPAN_UNCLOSED);
+		trc_emit_thread(ts->tid, NULL, LC_REC_THREAD_END);
 	}
 	if (ts->ring)
 		lc_ring_retire(ts->ring);
@@ -152,7 +152,7 @@ static void trc_tstate_key_init(void)
 		fprintf(stderr, "spanprof: no pthread key: thread exits will not close spans\n");
 }
 
-SP_HIDDEN void trc_tstate_init_once(void)
+TRC_HIDDEN void trc_tstate_init_once(void)
 {
 	pthread_once(&trc_tstate_once, trc_tstate_key_init);
 }
@@ -197,19 +197,19 @@ static int trc_tstate_attach(trc_tstate *ts)
 		memcpy(name, ts->user_name, sizeof name);
 	else if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
 		name[0] = '\0';
-	trc_emit_thread(ts->tid, name, SP_REC_THREAD);
+	trc_emit_thread(ts->tid, name, LC_REC_THREAD);
 	return 0;
 }
 
-SP_HIDDEN int trc_tstate_set_name(trc_tstate *ts, const char *name)
+TRC_HIDDEN int trc_tstate_set_name(trc_tstate *ts, const char *name)
 {
 	size_t len = strnlen(name, sizeof ts->user_name - 1);
 	memcpy(ts->user_name, name, len);
 	ts->user_name[len] = '\0';
-	return trc_emit_thread(ts->tid, ts->user_name, SP_REC_THREAD);
+	return trc_emit_thread(ts->tid, ts->user_name, LC_REC_THREAD);
 }
 
-SP_HIDDEN void trc_tstate_apply_remote_ends(trc_tstate *ts)
+TRC_HIDDEN void trc_tstate_apply_remote_ends(trc_tstate *ts)
 {
 	pthread_mutex_lock(&trc_registry_mu);
 	for (uint32_t r = 0; r < ts->remote_count; r++) {
@@ -225,14 +225,14 @@ SP_HIDDEN void trc_tstate_apply_remote_ends(trc_tstate *ts)
 	pthread_mutex_unlock(&trc_registry_mu);
 }
 
-SP_HIDDEN int trc_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
+TRC_HIDDEN int trc_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
 {
 	int rc = -1;
 	pthread_mutex_lock(&trc_registry_mu);
 	for (trc_tstate *ts = trc_registry_head; ts; ts = ts->next) {
 		if (ts->tid != tid)
 			continue;
-		if (ts->remote_count < SP_MAX_REMOTE_ENDS)
+		if (ts->remote_count < TRC_MAX_REMOTE_ENDS)
 			ts->remote_ids[ts->remote_count++] = span_id;
 		__atomic_fetch_add(&ts->remote_ends, 1, __ATOMIC_RELEASE);
 		rc = 0;
@@ -242,7 +242,7 @@ SP_HIDDEN int trc_tstate_post_remote_end(uint32_t tid, uint64_t span_id)
 	return rc;
 }
 
-SP_HIDDEN trc_tstate *trc_tstate_slow(void)
+TRC_HIDDEN trc_tstate *trc_tstate_slow(void)
 {
 	if (!trc_is_on() || trc_tls_dead)
 		return NULL;
@@ -258,12 +258,12 @@ SP_HIDDEN trc_tstate *trc_tstate_slow(void)
 	return ts;
 }
 
-SP_HIDDEN void trc_tstate_atfork_prepare(void)
+TRC_HIDDEN void trc_tstate_atfork_prepare(void)
 {
 	pthread_mutex_lock(&trc_registry_mu);
 }
 
-SP_HIDDEN void trc_tstate_atfork_parent(void)
+TRC_HIDDEN void trc_tstate_atfork_parent(void)
 {
 	pthread_mutex_unlock(&trc_registry_mu);
 }
@@ -271,7 +271,7 @@ SP_HIDDEN void trc_tstate_atfork_parent(void)
 /* In the child only the forking thread exists: drop the other states (their
  * rings went with the parent's log), keep this thread's open spans as
  * foreign parents, take the new tid and new random ids. */
-SP_HIDDEN void trc_tstate_atfork_child(void)
+TRC_HIDDEN void trc_tstate_atfork_child(void)
 {
 	trc_tstate *self = trc_tls_;
 	trc_tstate *ts = trc_registry_head;

@@ -12,8 +12,8 @@
  * in the current log and takes the slow path, which does so (creating its
  * ring on first use) while the runtime is on.
  */
-#ifndef SP_TRACER_INT_H
-#define SP_TRACER_INT_H
+#ifndef TRC_TRACER_INT_H
+#define TRC_TRACER_INT_H
 
 #include <pthread.h>
 #include <stdint.h>
@@ -22,17 +22,17 @@
 #include "records.h"
 #include "spanprof.h"
 
-#define SP_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define SP_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define SP_HIDDEN      __attribute__((visibility("hidden")))
+#define TRC_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define TRC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TRC_HIDDEN      __attribute__((visibility("hidden")))
 
 /* Span ids: a random 40-bit prefix per run of 2^23 ids, so ids are > 0,
  * < 2^63 and unique across threads and processes with high probability. */
-#define SP_ID_COUNTER_BITS 23
-#define SP_ID_COUNTER_MASK ((UINT64_C(1) << SP_ID_COUNTER_BITS) - 1)
-#define SP_ID_PREFIX_BITS  40
+#define TRC_ID_COUNTER_BITS 23
+#define TRC_ID_COUNTER_MASK ((UINT64_C(1) << TRC_ID_COUNTER_BITS) - 1)
+#define TRC_ID_PREFIX_BITS  40
 /* Cross-thread ends waiting for the owner to drop them from its stack. */
-#define SP_MAX_REMOTE_ENDS 64
+#define TRC_MAX_REMOTE_ENDS 64
 
 typedef struct trc_stack_entry {
 	uint64_t id;
@@ -52,19 +52,19 @@ typedef struct trc_tstate {
 	uint32_t remote_ends; /* bumped atomically by other threads */
 	uint32_t remote_seen;
 	uint32_t remote_count; /* under the registry lock */
-	uint64_t remote_ids[SP_MAX_REMOTE_ENDS];
+	uint64_t remote_ids[TRC_MAX_REMOTE_ENDS];
 	struct trc_tstate *next, *prev; /* registry, under its lock */
 	char user_name[64];             /* from sp_thread_name, "" if none */
 	trc_stack_entry stack[SP_MAX_DEPTH];
 } trc_tstate;
 
 /* runtime.c */
-extern SP_HIDDEN uint32_t trc_gen_;
-extern SP_HIDDEN sp_context trc_root_ctx_; /* inherited traceparent, or zero */
-extern SP_HIDDEN uint32_t trc_root_seq_;   /* seqlock of trc_root_ctx_: odd = writing */
-extern SP_HIDDEN uint32_t trc_ring_bytes_; /* span rings; 0 = the ring's default */
+extern TRC_HIDDEN uint32_t trc_gen_;
+extern TRC_HIDDEN sp_context trc_root_ctx_; /* inherited traceparent, or zero */
+extern TRC_HIDDEN uint32_t trc_root_seq_;   /* seqlock of trc_root_ctx_: odd = writing */
+extern TRC_HIDDEN uint32_t trc_ring_bytes_; /* span rings; 0 = the ring's default */
 /* SP_ON_FULL_WAIT or SP_ON_FULL_DROP, resolved by sp_start before sp_on_ = 1. */
-extern SP_HIDDEN int trc_on_full_;
+extern TRC_HIDDEN int trc_on_full_;
 
 static inline uint32_t trc_gen_now(void)
 {
@@ -102,50 +102,50 @@ static inline void trc_root_ctx_read(sp_context *out)
 }
 
 /* thread_state.c */
-extern SP_HIDDEN __thread trc_tstate *trc_tls_ __attribute__((tls_model("initial-exec")));
+extern TRC_HIDDEN __thread trc_tstate *trc_tls_ __attribute__((tls_model("initial-exec")));
 /* The caller's state with a ring of the current generation, creating both
  * as needed; NULL when the runtime is off or memory ran out. Also applies
  * pending cross-thread ends. */
-SP_HIDDEN trc_tstate *trc_tstate_slow(void);
-SP_HIDDEN void trc_tstate_apply_remote_ends(trc_tstate *ts);
+TRC_HIDDEN trc_tstate *trc_tstate_slow(void);
+TRC_HIDDEN void trc_tstate_apply_remote_ends(trc_tstate *ts);
 /* Cross-thread sp_end: tells the owner thread `tid`; returns 0 when the
  * owner is alive, -1 when it has exited (its spans were closed already). */
-SP_HIDDEN int trc_tstate_post_remote_end(uint32_t tid, uint64_t span_id);
-SP_HIDDEN uint64_t trc_tstate_new_prefix(trc_tstate *ts);
-SP_HIDDEN uint64_t trc_rng_next(uint64_t *state);
-SP_HIDDEN void trc_tstate_end_all(trc_tstate *ts, uint32_t flags);
+TRC_HIDDEN int trc_tstate_post_remote_end(uint32_t tid, uint64_t span_id);
+TRC_HIDDEN uint64_t trc_tstate_new_prefix(trc_tstate *ts);
+TRC_HIDDEN uint64_t trc_rng_next(uint64_t *state);
+TRC_HIDDEN void trc_tstate_end_all(trc_tstate *ts, uint32_t flags);
 /* Records (and remembers, for later logs) the thread's sp_thread_name. */
-SP_HIDDEN int trc_tstate_set_name(trc_tstate *ts, const char *name);
-SP_HIDDEN void trc_tstate_init_once(void);
-SP_HIDDEN void trc_tstate_atfork_prepare(void);
-SP_HIDDEN void trc_tstate_atfork_parent(void);
-SP_HIDDEN void trc_tstate_atfork_child(void);
+TRC_HIDDEN int trc_tstate_set_name(trc_tstate *ts, const char *name);
+TRC_HIDDEN void trc_tstate_init_once(void);
+TRC_HIDDEN void trc_tstate_atfork_prepare(void);
+TRC_HIDDEN void trc_tstate_atfork_parent(void);
+TRC_HIDDEN void trc_tstate_atfork_child(void);
 
 /* span.c */
-SP_HIDDEN void trc_emit_end(trc_tstate *ts, uint64_t span_id, uint32_t flags);
+TRC_HIDDEN void trc_emit_end(trc_tstate *ts, uint64_t span_id, uint32_t flags);
 
 /* names.c: string interning. Returns the id (> 0) of the string's bytes,
  * emitting its STRING record first; 0 when out of memory (then the caller
  * records the string inline). Thread-safe; not signal-safe. */
-SP_HIDDEN uint32_t trc_intern(const char *s, size_t len);
+TRC_HIDDEN uint32_t trc_intern(const char *s, size_t len);
 /* A call site's cached id for `name`; resolves it on a miss. 0 means "record
  * the name inline" (it is not in read-only memory). */
-SP_HIDDEN uint32_t trc_site_resolve(sp_site_ *site, const char *name);
+TRC_HIDDEN uint32_t trc_site_resolve(sp_site_ *site, const char *name);
 static inline uint32_t trc_site_id(sp_site_ *site, const char *name)
 {
-	if (SP_LIKELY(__atomic_load_n(&site->ptr, __ATOMIC_ACQUIRE) == name))
+	if (TRC_LIKELY(__atomic_load_n(&site->ptr, __ATOMIC_ACQUIRE) == name))
 		return site->id;
 	if (__atomic_load_n(&site->wptr, __ATOMIC_RELAXED) == name)
 		return 0; /* a reused buffer: record the name inline, no lock */
 	return trc_site_resolve(site, name);
 }
-SP_HIDDEN void trc_intern_atfork_prepare(void);
-SP_HIDDEN void trc_intern_atfork_parent(void);
-SP_HIDDEN void trc_intern_atfork_child(void);
-/* Length of a name or key as recorded: capped below SP_MAX_STRING_BYTES. */
-SP_HIDDEN uint32_t trc_name_len(const char *s);
+TRC_HIDDEN void trc_intern_atfork_prepare(void);
+TRC_HIDDEN void trc_intern_atfork_parent(void);
+TRC_HIDDEN void trc_intern_atfork_child(void);
+/* Length of a name or key as recorded: capped below LC_MAX_STRING_BYTES. */
+TRC_HIDDEN uint32_t trc_name_len(const char *s);
 
 /* context.c */
-SP_HIDDEN uint64_t trc_new_trace_half(trc_tstate *ts);
+TRC_HIDDEN uint64_t trc_new_trace_half(trc_tstate *ts);
 
 #endif

@@ -174,7 +174,7 @@ static void intern_names(void)
 {
 	static const char *names[] = {"request", "parse", "token"};
 	for (uint32_t i = 0; i < 3; i++) {
-		lc_record s = {.type = SP_REC_STRING};
+		lc_record s = {.type = LC_REC_STRING};
 		s.u.string = (lc_rec_string){
 		    .id = i + 1, .len = (uint32_t)strlen(names[i]), .bytes = names[i]};
 		lc_log_meta(&s, 1);
@@ -290,10 +290,10 @@ static void run_drain_only(const char *dir)
 static size_t ring_bytes_from_env(void)
 {
 	const char *env = getenv("SPANPROF_BUFFER_KB");
-	uint64_t bytes = SP_RING_DEFAULT_BYTES;
+	uint64_t bytes = LC_RING_DEFAULT_BYTES;
 	if (env && *env &&
-	    (lc_parse_size(env, 1024u, &bytes) != 0 || bytes < SP_RING_MIN_BYTES ||
-	     bytes > SP_RING_MAX_BYTES)) {
+	    (lc_parse_size(env, 1024u, &bytes) != 0 || bytes < LC_RING_MIN_BYTES ||
+	     bytes > LC_RING_MAX_BYTES)) {
 		fprintf(stderr, "invalid SPANPROF_BUFFER_KB=\"%s\"\n", env);
 		exit(2);
 	}

@@ -88,7 +88,7 @@ static void one_request(lc_ring *ring, uint32_t tid, uint64_t *t, const uint64_t
 	                 .span_id = id,
 	                 .key = "kind",
 	                 .key_len = 4,
-	                 .kind = SP_ATTR_STR,
+	                 .kind = LC_ATTR_STR,
 	                 .s = k,
 	                 .s_len = (uint32_t)strlen(k)};
 	lc_ring_attr(ring, &a);

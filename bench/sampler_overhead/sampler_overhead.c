@@ -49,8 +49,8 @@
 #include "log_writer.h"
 #include "sampler.h"
 
-#define SP_BENCH_DEPTH 30
-#define SP_BENCH_ITERS 150000000ull
+#define BENCH_DEPTH 30
+#define BENCH_ITERS 150000000ull
 
 static double now_s(clockid_t clock)
 {
@@ -116,13 +116,13 @@ static void *worker(void *arg)
 	(void)arg;
 	if (g_empty_hz)
 		empty_sampler_arm();
-	deep(SP_BENCH_DEPTH - 2, SP_BENCH_ITERS); /* + worker + thread start */
+	deep(BENCH_DEPTH - 2, BENCH_ITERS); /* + worker + thread start */
 	return NULL;
 }
 
 /* The handler's main work, outside a signal: unw_backtrace from a 30-frame
  * stack with libunwind's per-thread cache warm, as the handler runs it. */
-#define SP_UNWIND_REPS 20000
+#define UNWIND_REPS 20000
 
 __attribute__((noinline)) static double unwind_ns_at(int depth)
 {
@@ -132,11 +132,11 @@ __attribute__((noinline)) static double unwind_ns_at(int depth)
 	void *pcs[128];
 	int n = 0;
 	double t0 = now_s(CLOCK_MONOTONIC);
-	for (int i = 0; i < SP_UNWIND_REPS; i++)
+	for (int i = 0; i < UNWIND_REPS; i++)
 		n += unw_backtrace(pcs, 128);
 	double dt = now_s(CLOCK_MONOTONIC) - t0;
 	printf("unw_backtrace of %d frames: %.0f ns (outside a signal, cache warm)\n",
-	       n / SP_UNWIND_REPS, dt * 1e9 / SP_UNWIND_REPS);
+	       n / UNWIND_REPS, dt * 1e9 / UNWIND_REPS);
 	return dt;
 }
 
@@ -154,7 +154,7 @@ static size_t count_samples(const char *dir)
 			continue;
 		lc_record rec;
 		while (lc_reader_next(r, &rec) > 0)
-			n += rec.type == SP_REC_SAMPLE;
+			n += rec.type == LC_REC_SAMPLE;
 		lc_reader_close(r);
 		unlink(path);
 	}
@@ -184,7 +184,7 @@ static int run_work(uint32_t hz, const char *dir, int empty)
 		proc.cmdline = "sampler_overhead";
 		proc.host = "";
 		proc.traceparent = "";
-		smp_opts so = {.mode = SP_SAMPLE_CPU, .hz = hz};
+		smp_opts so = {.mode = SMP_SAMPLE_CPU, .hz = hz};
 		if (lc_log_open(&lo, &proc) < 0 || smp_start(&so) < 0)
 			return 1;
 	}
@@ -400,11 +400,11 @@ int main(int argc, char **argv)
 		}
 	printf("workload: 2 threads x %llu xorshift steps at a %d-frame stack; %d runs each, "
 	       "medians; cpu_s = every process of the run (perf's own included)\n",
-	       (unsigned long long)SP_BENCH_ITERS, SP_BENCH_DEPTH, reps);
+	       (unsigned long long)BENCH_ITERS, BENCH_DEPTH, reps);
 	print_table(alone, nconfigs, "alone:");
 	print_table(loaded, nconfigs, "beside a CPU-bound neighbour process:");
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	unwind_ns_at(SP_BENCH_DEPTH - 1);
+	unwind_ns_at(BENCH_DEPTH - 1);
 	if (nconfigs < CFG_COUNT)
 		printf("perf record: not available here (perf missing or refused; Debian: "
 		       "apt-get install linux-perf)\n");

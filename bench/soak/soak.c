@@ -149,7 +149,7 @@ static uint64_t lost_events(void)
 			continue;
 		lc_record rec;
 		while (lc_reader_next(r, &rec) == 1) {
-			if (rec.type != SP_REC_LOST)
+			if (rec.type != LC_REC_LOST)
 				continue;
 			uint64_t key = (uint64_t)rec.u.lost.tid << 8 | rec.u.lost.kind;
 			size_t k = 0;

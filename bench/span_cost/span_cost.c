@@ -218,9 +218,9 @@ static void count_log(uint64_t *spans, uint64_t *lost)
 		return;
 	lc_record rec;
 	while (lc_reader_next(r, &rec) == 1) {
-		if (rec.type == SP_REC_SPAN_BEGIN)
+		if (rec.type == LC_REC_SPAN_BEGIN)
 			(*spans)++;
-		else if (rec.type == SP_REC_LOST && rec.u.lost.kind == SP_LOST_EVENTS)
+		else if (rec.type == LC_REC_LOST && rec.u.lost.kind == LC_LOST_EVENTS)
 			last_lost = rec.u.lost.count;
 	}
 	*lost += last_lost;

@@ -223,10 +223,10 @@ static void read_logs(const char *dir, uint64_t *records, uint64_t *lost)
 		uint64_t last_lost[64] = {0};
 		uint32_t tids[64] = {0};
 		while (lc_reader_next(r, &rec) == 1) {
-			if (rec.type == SP_REC_SPAN_BEGIN || rec.type == SP_REC_SPAN_END ||
-			    rec.type == SP_REC_ATTR)
+			if (rec.type == LC_REC_SPAN_BEGIN || rec.type == LC_REC_SPAN_END ||
+			    rec.type == LC_REC_ATTR)
 				(*records)++;
-			if (rec.type == SP_REC_LOST && rec.u.lost.kind == SP_LOST_EVENTS) {
+			if (rec.type == LC_REC_LOST && rec.u.lost.kind == LC_LOST_EVENTS) {
 				int k = 0;
 				while (k < 63 && tids[k] && tids[k] != rec.u.lost.tid)
 					k++;
@@ -346,7 +346,7 @@ int main(int argc, char **argv)
 	const char *on_full = getenv("SPANPROF_ON_FULL");
 	printf("span_sustained: %ld iterations x %d rounds per configuration; clock %s, %.1f ns a "
 	       "read; goal (paced): <= 2 reads + 30 ns = %.0f ns/span; SPANPROF_ON_FULL=%s\n",
-	       iterations, rounds, lc_clock_kind() == SP_CLOCK_TSC ? "tsc" : "monotonic", clock_ns,
+	       iterations, rounds, lc_clock_kind() == LC_CLOCK_TSC ? "tsc" : "monotonic", clock_ns,
 	       2 * clock_ns + 30, on_full ? on_full : "(default: wait)");
 	printf("%-30s %8s %10s %10s %12s %10s %10s %8s %9s %7s\n", "configuration", "work ns",
 	       "thread ns", "proc ns", "events/s", "missing", "lost(log)", "RSS MiB", "worst us",

@@ -25,11 +25,11 @@ _Atomic int lc_clock_use_tsc_;
 static double lc_clock_initial_npt = 1.0;
 static pthread_once_t lc_clock_once = PTHREAD_ONCE_INIT;
 
-#define SP_CALIBRATION_NS 2000000u /* 2 ms */
+#define LC_CALIBRATION_NS 2000000u /* 2 ms */
 
 static int cpu_has_invariant_tsc(void)
 {
-#if SP_CLOCK_HAVE_TSC
+#if LC_CLOCK_HAVE_TSC
 	unsigned eax, ebx, ecx, edx;
 	if (!__get_cpuid(0x80000000u, &eax, &ebx, &ecx, &edx) || eax < 0x80000007u)
 		return 0;
@@ -69,21 +69,21 @@ static uint64_t real_ns_now(void)
 /* A pair whose bracket is this tight (far above what three clock reads
  * take: docs/performance.md, "Clock") was not preempted; wider ones are
  * retried. */
-#define SP_CLOCK_PAIR_GOOD_GAP_NS 1000u
-#define SP_CLOCK_PAIR_TRIES       16
+#define LC_CLOCK_PAIR_GOOD_GAP_NS 1000u
+#define LC_CLOCK_PAIR_TRIES       16
 
 /* Test hook: runs between the reads of a bracket, where a preemption would
  * land (a test makes it sleep). NULL in programs. */
 void (*lc_clock_bracket_hook_)(void);
 
-/* Reads ticks between two monotonic reads, up to SP_CLOCK_PAIR_TRIES times,
+/* Reads ticks between two monotonic reads, up to LC_CLOCK_PAIR_TRIES times,
  * and keeps the tightest bracket, stopping at the first tight one: a
  * preemption between the reads would otherwise pair the ticks with a
  * monotonic time that is off by the preemption's length. */
 static uint64_t tight_pair(uint64_t *ticks, uint64_t *mono_ns, uint64_t *real_ns)
 {
 	uint64_t best_gap = UINT64_MAX;
-	for (int i = 0; i < SP_CLOCK_PAIR_TRIES && best_gap > SP_CLOCK_PAIR_GOOD_GAP_NS; i++) {
+	for (int i = 0; i < LC_CLOCK_PAIR_TRIES && best_gap > LC_CLOCK_PAIR_GOOD_GAP_NS; i++) {
 		uint64_t m0 = lc_clock_mono_ns_();
 		uint64_t real = real_ns ? real_ns_now() : 0;
 		uint64_t t = lc_clock_ticks();
@@ -101,7 +101,7 @@ static uint64_t tight_pair(uint64_t *ticks, uint64_t *mono_ns, uint64_t *real_ns
 	return best_gap;
 }
 
-/* ns per tick from two tight pairs SP_CALIBRATION_NS apart, spinning in
+/* ns per tick from two tight pairs LC_CALIBRATION_NS apart, spinning in
  * between (a busy wait, not a sleep, so the program starts on time). Both
  * ends are bracketed: with single reads, one preemption between the last
  * tick read and the last monotonic read (a loaded machine) made the rate
@@ -111,7 +111,7 @@ double lc_clock_calibrate_(void)
 {
 	uint64_t t0, m0, t1, m1;
 	tight_pair(&t0, &m0, NULL);
-	while (lc_clock_mono_ns_() - m0 < SP_CALIBRATION_NS)
+	while (lc_clock_mono_ns_() - m0 < LC_CALIBRATION_NS)
 		;
 	tight_pair(&t1, &m1, NULL);
 	if (t1 <= t0 || m1 <= m0)
@@ -138,7 +138,7 @@ void lc_clock_init(void)
 
 int lc_clock_kind(void)
 {
-	return lc_clock_use_tsc_ ? SP_CLOCK_TSC : SP_CLOCK_MONOTONIC;
+	return lc_clock_use_tsc_ ? LC_CLOCK_TSC : LC_CLOCK_MONOTONIC;
 }
 
 double lc_clock_initial_ns_per_tick(void)

@@ -18,8 +18,8 @@
  * may be called from any thread. Signal safety: lc_clock_ticks() and
  * lc_clock_pair_now() are async-signal-safe (rdtsc and clock_gettime only).
  */
-#ifndef SP_CLOCK_H
-#define SP_CLOCK_H
+#ifndef LC_CLOCK_H
+#define LC_CLOCK_H
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -27,9 +27,9 @@
 #include "records.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
-#define SP_CLOCK_HAVE_TSC 1
+#define LC_CLOCK_HAVE_TSC 1
 #else
-#define SP_CLOCK_HAVE_TSC 0
+#define LC_CLOCK_HAVE_TSC 0
 #endif
 
 void lc_clock_init(void);
@@ -61,7 +61,7 @@ static inline uint64_t lc_clock_mono_ns_(void)
 /* Raw ticks of the shared clock. Async-signal-safe, wait-free. */
 static inline uint64_t lc_clock_ticks(void)
 {
-#if SP_CLOCK_HAVE_TSC
+#if LC_CLOCK_HAVE_TSC
 	if (__builtin_expect(atomic_load_explicit(&lc_clock_use_tsc_, memory_order_relaxed), 1))
 		return __rdtsc();
 #endif

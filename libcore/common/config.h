@@ -22,8 +22,8 @@
  * and leaves *out alone. Pure functions: no getenv, no allocation, no
  * errno change. Thread and signal safety: safe.
  */
-#ifndef SP_CONFIG_H
-#define SP_CONFIG_H
+#ifndef LC_CONFIG_H
+#define LC_CONFIG_H
 
 #include <stdint.h>
 

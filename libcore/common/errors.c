@@ -4,9 +4,9 @@
  */
 #include "spanprof.h"
 
-#define SP_ERROR_STRING_(name, code, text) [code] = text,
-static const char *const lc_error_strings[] = {SP_LIST_ERRORS(SP_ERROR_STRING_)};
-#undef SP_ERROR_STRING_
+#define LC_ERROR_STRING_(name, code, text) [code] = text,
+static const char *const lc_error_strings[] = {SP_LIST_ERRORS(LC_ERROR_STRING_)};
+#undef LC_ERROR_STRING_
 
 SP_API const char *sp_strerror(int err)
 {

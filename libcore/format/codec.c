@@ -21,27 +21,27 @@
 #include "codec.h"
 #include "spanprof.h"
 
-static const char *const lc_rec_names[SP_REC_TYPE_COUNT] = {
-    [SP_REC_PROCESS] = "PROCESS",
-    [SP_REC_CLOCK] = "CLOCK",
-    [SP_REC_STRING] = "STRING",
-    [SP_REC_THREAD] = "THREAD",
-    [SP_REC_THREAD_END] = "THREAD_END",
-    [SP_REC_SPAN_BEGIN] = "SPAN_BEGIN",
-    [SP_REC_SPAN_END] = "SPAN_END",
-    [SP_REC_ATTR] = "ATTR",
-    [SP_REC_SAMPLE] = "SAMPLE",
-    [SP_REC_MODULE] = "MODULE",
-    [SP_REC_LOST] = "LOST",
-    [SP_REC_SAMPLER] = "SAMPLER",
-    [SP_REC_BLOCK] = "BLOCK",
-    [SP_REC_DROPPED] = "DROPPED",
-    [SP_REC_SEGMENT] = "SEGMENT",
+static const char *const lc_rec_names[LC_REC_TYPE_COUNT] = {
+    [LC_REC_PROCESS] = "PROCESS",
+    [LC_REC_CLOCK] = "CLOCK",
+    [LC_REC_STRING] = "STRING",
+    [LC_REC_THREAD] = "THREAD",
+    [LC_REC_THREAD_END] = "THREAD_END",
+    [LC_REC_SPAN_BEGIN] = "SPAN_BEGIN",
+    [LC_REC_SPAN_END] = "SPAN_END",
+    [LC_REC_ATTR] = "ATTR",
+    [LC_REC_SAMPLE] = "SAMPLE",
+    [LC_REC_MODULE] = "MODULE",
+    [LC_REC_LOST] = "LOST",
+    [LC_REC_SAMPLER] = "SAMPLER",
+    [LC_REC_BLOCK] = "BLOCK",
+    [LC_REC_DROPPED] = "DROPPED",
+    [LC_REC_SEGMENT] = "SEGMENT",
 };
 
 const char *lc_rec_type_name(int type)
 {
-	if (type <= 0 || type >= SP_REC_TYPE_COUNT || !lc_rec_names[type])
+	if (type <= 0 || type >= LC_REC_TYPE_COUNT || !lc_rec_names[type])
 		return "UNKNOWN";
 	return lc_rec_names[type];
 }
@@ -101,7 +101,7 @@ static uint8_t *put_bytes(uint8_t *p, const void *s, size_t len, size_t cap)
 
 static uint8_t *put_cstr(uint8_t *p, const char *s)
 {
-	return put_bytes(p, s, s ? strlen(s) : 0, SP_MAX_STRING_BYTES);
+	return put_bytes(p, s, s ? strlen(s) : 0, LC_MAX_STRING_BYTES);
 }
 
 static uint8_t *put_ts(lc_codec_state *s, uint8_t *p, uint64_t ts)
@@ -128,8 +128,8 @@ static uint8_t *put_pair(uint8_t *p, const lc_clock_pair *c)
 
 static uint8_t *enc_process(uint8_t *p, const lc_rec_process *r)
 {
-	memcpy(p, SP_LOG_MAGIC, SP_LOG_MAGIC_LEN);
-	p += SP_LOG_MAGIC_LEN;
+	memcpy(p, LC_LOG_MAGIC, LC_LOG_MAGIC_LEN);
+	p += LC_LOG_MAGIC_LEN;
 	*p++ = (uint8_t)(r->format_version & 0xff);
 	*p++ = (uint8_t)(r->format_version >> 8);
 	*p++ = (uint8_t)(r->min_reader_version & 0xff);
@@ -163,7 +163,7 @@ static uint8_t *enc_span_begin(lc_codec_state *s, uint8_t *p, const lc_rec_span_
 		s->trace_lo = r->trace_lo;
 	}
 	if (r->name_id == 0)
-		p = put_bytes(p, r->name, r->name_len, SP_MAX_STRING_BYTES);
+		p = put_bytes(p, r->name, r->name_len, LC_MAX_STRING_BYTES);
 	return p;
 }
 
@@ -181,17 +181,17 @@ static uint8_t *enc_attr(lc_codec_state *s, uint8_t *p, const lc_rec_attr *r)
 	p = put_span(s, p, r->span_id);
 	p = put_u(p, r->key_id);
 	if (r->key_id == 0)
-		p = put_bytes(p, r->key, r->key_len, SP_MAX_STRING_BYTES);
+		p = put_bytes(p, r->key, r->key_len, LC_MAX_STRING_BYTES);
 	*p++ = r->kind;
 	uint8_t flags = r->flags;
-	if (r->kind == SP_ATTR_STR && r->s_len > SP_MAX_ATTR_STR_BYTES)
-		flags |= SP_ATTR_TRUNCATED;
+	if (r->kind == LC_ATTR_STR && r->s_len > LC_MAX_ATTR_STR_BYTES)
+		flags |= LC_ATTR_TRUNCATED;
 	*p++ = flags;
-	if (r->kind == SP_ATTR_INT)
+	if (r->kind == LC_ATTR_INT)
 		return put_u(p, zigzag(r->i));
-	if (r->kind == SP_ATTR_DOUBLE)
+	if (r->kind == LC_ATTR_DOUBLE)
 		return put_f64(p, r->d);
-	return put_bytes(p, r->s, r->s_len, SP_MAX_ATTR_STR_BYTES);
+	return put_bytes(p, r->s, r->s_len, LC_MAX_ATTR_STR_BYTES);
 }
 
 static uint8_t *enc_sample(lc_codec_state *s, uint8_t *p, const lc_rec_sample *r)
@@ -210,8 +210,8 @@ static uint8_t *enc_module(lc_codec_state *s, uint8_t *p, const lc_rec_module *r
 	p = put_u(p, r->start);
 	p = put_u(p, r->end - r->start);
 	p = put_u(p, r->file_offset);
-	p = put_bytes(p, r->path, r->path_len, SP_MAX_STRING_BYTES);
-	return put_bytes(p, r->build_id, r->build_id_len, SP_MAX_BUILD_ID_BYTES);
+	p = put_bytes(p, r->path, r->path_len, LC_MAX_STRING_BYTES);
+	return put_bytes(p, r->build_id, r->build_id_len, LC_MAX_BUILD_ID_BYTES);
 }
 
 static uint8_t *enc_sampler(uint8_t *p, const lc_rec_sampler *r)
@@ -226,26 +226,26 @@ static uint8_t *enc_sampler(uint8_t *p, const lc_rec_sampler *r)
 
 static int needs_block(int type)
 {
-	return type == SP_REC_SPAN_BEGIN || type == SP_REC_SPAN_END || type == SP_REC_ATTR ||
-	       type == SP_REC_SAMPLE || type == SP_REC_LOST || type == SP_REC_DROPPED;
+	return type == LC_REC_SPAN_BEGIN || type == LC_REC_SPAN_END || type == LC_REC_ATTR ||
+	       type == LC_REC_SAMPLE || type == LC_REC_LOST || type == LC_REC_DROPPED;
 }
 
 static int encodable(const lc_codec_state *s, const lc_record *rec)
 {
-	if (rec->type == 0 || rec->type >= SP_REC_TYPE_COUNT)
+	if (rec->type == 0 || rec->type >= LC_REC_TYPE_COUNT)
 		return 0;
 	if (needs_block(rec->type) && !s->in_block)
 		return 0;
-	if (rec->type == SP_REC_SAMPLE && (rec->u.sample.nframes > SP_MAX_STACK_FRAMES ||
+	if (rec->type == LC_REC_SAMPLE && (rec->u.sample.nframes > LC_MAX_STACK_FRAMES ||
 	                                   (rec->u.sample.nframes && !rec->u.sample.pcs)))
 		return 0;
-	if (rec->type == SP_REC_ATTR &&
-	    (rec->u.attr.kind < SP_ATTR_INT || rec->u.attr.kind > SP_ATTR_STR))
+	if (rec->type == LC_REC_ATTR &&
+	    (rec->u.attr.kind < LC_ATTR_INT || rec->u.attr.kind > LC_ATTR_STR))
 		return 0;
-	if (rec->type == SP_REC_MODULE && rec->u.module.end < rec->u.module.start)
+	if (rec->type == LC_REC_MODULE && rec->u.module.end < rec->u.module.start)
 		return 0;
-	if (rec->type == SP_REC_SEGMENT && rec->u.segment.kind != SP_SEGMENT_START &&
-	    rec->u.segment.kind != SP_SEGMENT_END)
+	if (rec->type == LC_REC_SEGMENT && rec->u.segment.kind != LC_SEGMENT_START &&
+	    rec->u.segment.kind != LC_SEGMENT_END)
 		return 0;
 	return 1;
 }
@@ -254,46 +254,46 @@ static uint8_t *enc_payload(lc_codec_state *s, const lc_record *rec, uint8_t *p)
 {
 	const typeof(rec->u) *u = &rec->u;
 	switch (rec->type) {
-	case SP_REC_PROCESS:
+	case LC_REC_PROCESS:
 		return enc_process(p, &u->process);
-	case SP_REC_CLOCK:
+	case LC_REC_CLOCK:
 		return put_pair(p, &u->clock);
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		p = put_u(p, u->string.id);
-		return put_bytes(p, u->string.bytes, u->string.len, SP_MAX_STRING_BYTES);
-	case SP_REC_THREAD:
+		return put_bytes(p, u->string.bytes, u->string.len, LC_MAX_STRING_BYTES);
+	case LC_REC_THREAD:
 		p = put_ts(s, p, u->thread.ts);
 		p = put_u(p, u->thread.tid);
 		return put_cstr(p, u->thread.name);
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		p = put_ts(s, p, u->thread_end.ts);
 		p = put_u(p, u->thread_end.tid);
 		if (u->thread_end.cpu_ns || u->thread_end.flags) /* optional trailing fields */
 			p = put_u(p, u->thread_end.cpu_ns);
 		return u->thread_end.flags ? put_u(p, u->thread_end.flags) : p;
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		return enc_span_begin(s, p, &u->span_begin);
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		return enc_span_end(s, p, &u->span_end);
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		return enc_attr(s, p, &u->attr);
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		return enc_sample(s, p, &u->sample);
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		return enc_module(s, p, &u->module);
-	case SP_REC_LOST:
+	case LC_REC_LOST:
 		*p++ = u->lost.kind;
 		return put_u(p, u->lost.count);
-	case SP_REC_SAMPLER:
+	case LC_REC_SAMPLER:
 		return enc_sampler(p, &u->sampler);
-	case SP_REC_DROPPED:
+	case LC_REC_DROPPED:
 		p = put_u(p, u->dropped.name_id);
 		return put_u(p, u->dropped.count);
-	case SP_REC_SEGMENT:
+	case LC_REC_SEGMENT:
 		p = put_ts(s, p, u->segment.ts);
 		*p++ = u->segment.kind;
 		return put_u(p, u->segment.index);
-	default: /* SP_REC_BLOCK */
+	default: /* LC_REC_BLOCK */
 		s->in_block = 1;
 		s->block_tid = u->block.tid;
 		return put_u(p, u->block.tid);
@@ -308,7 +308,7 @@ int lc_codec_encode(lc_codec_state *s, const lc_record *rec, uint8_t *out)
 		return -SP_EINVAL;
 	uint8_t *payload = out + 2;
 	size_t plen = (size_t)(enc_payload(s, rec, payload) - payload);
-	if (plen > SP_MAX_RECORD_BYTES)
+	if (plen > LC_MAX_RECORD_BYTES)
 		return -SP_EINVAL;
 	out[0] = rec->type;
 	s->records++;
@@ -442,26 +442,26 @@ static void rd_pair(rd *c, lc_clock_pair *p)
 
 static void dec_process(rd *c, lc_rec_process *r)
 {
-	if (c->end - c->p < SP_LOG_MAGIC_LEN + 4 || memcmp(c->p, SP_LOG_MAGIC, SP_LOG_MAGIC_LEN)) {
+	if (c->end - c->p < LC_LOG_MAGIC_LEN + 4 || memcmp(c->p, LC_LOG_MAGIC, LC_LOG_MAGIC_LEN)) {
 		rd_fail(c, "bad magic in PROCESS record");
 		return;
 	}
-	c->p += SP_LOG_MAGIC_LEN;
+	c->p += LC_LOG_MAGIC_LEN;
 	r->format_version = (uint16_t)(c->p[0] | c->p[1] << 8);
 	r->min_reader_version = (uint16_t)(c->p[2] | c->p[3] << 8);
 	c->p += 4;
-	if (r->min_reader_version > SP_LOG_FORMAT_VERSION)
+	if (r->min_reader_version > LC_LOG_FORMAT_VERSION)
 		return; /* the rest may have a layout we do not know: caller refuses */
 	r->pid = rd_u32(c);
 	r->ppid = rd_u32(c);
 	r->clock_kind = rd_u8(c);
-	if (!c->bad && r->clock_kind != SP_CLOCK_TSC && r->clock_kind != SP_CLOCK_MONOTONIC)
+	if (!c->bad && r->clock_kind != LC_CLOCK_TSC && r->clock_kind != LC_CLOCK_MONOTONIC)
 		rd_fail(c, "unknown clock kind");
 	rd_pair(c, &r->clock);
-	r->host = rd_str(c, SP_MAX_STRING_BYTES, NULL);
-	r->exe = rd_str(c, SP_MAX_STRING_BYTES, NULL);
-	r->cmdline = rd_str(c, SP_MAX_STRING_BYTES, NULL);
-	r->traceparent = rd_str(c, SP_MAX_STRING_BYTES, NULL);
+	r->host = rd_str(c, LC_MAX_STRING_BYTES, NULL);
+	r->exe = rd_str(c, LC_MAX_STRING_BYTES, NULL);
+	r->cmdline = rd_str(c, LC_MAX_STRING_BYTES, NULL);
+	r->traceparent = rd_str(c, LC_MAX_STRING_BYTES, NULL);
 }
 
 static void dec_span_begin(lc_codec_state *s, rd *c, lc_rec_span_begin *r)
@@ -482,7 +482,7 @@ static void dec_span_begin(lc_codec_state *s, rd *c, lc_rec_span_begin *r)
 	r->trace_hi = s->trace_hi;
 	r->trace_lo = s->trace_lo;
 	if (r->name_id == 0)
-		r->name = rd_str(c, SP_MAX_STRING_BYTES, &r->name_len);
+		r->name = rd_str(c, LC_MAX_STRING_BYTES, &r->name_len);
 	if (r->span_id == 0)
 		rd_fail(c, "span id 0");
 }
@@ -499,15 +499,15 @@ static void dec_attr(lc_codec_state *s, rd *c, lc_rec_attr *r)
 	r->span_id = rd_span(s, c);
 	r->key_id = rd_u32(c);
 	if (r->key_id == 0)
-		r->key = rd_str(c, SP_MAX_STRING_BYTES, &r->key_len);
+		r->key = rd_str(c, LC_MAX_STRING_BYTES, &r->key_len);
 	r->kind = rd_u8(c);
 	r->flags = rd_u8(c);
-	if (r->kind == SP_ATTR_INT)
+	if (r->kind == LC_ATTR_INT)
 		r->i = unzigzag(rd_u(c));
-	else if (r->kind == SP_ATTR_DOUBLE)
+	else if (r->kind == LC_ATTR_DOUBLE)
 		r->d = rd_f64(c);
-	else if (r->kind == SP_ATTR_STR)
-		r->s = rd_str(c, SP_MAX_ATTR_STR_BYTES, &r->s_len);
+	else if (r->kind == LC_ATTR_STR)
+		r->s = rd_str(c, LC_MAX_ATTR_STR_BYTES, &r->s_len);
 	else
 		rd_fail(c, "unknown attribute kind");
 }
@@ -517,7 +517,7 @@ static void dec_sample(lc_codec_state *s, rd *c, lc_rec_sample *r, uint64_t *pcs
 	r->ts = rd_ts(s, c);
 	r->weight_us = rd_u32(c);
 	r->nframes = rd_u32(c);
-	if (r->nframes > SP_MAX_STACK_FRAMES) {
+	if (r->nframes > LC_MAX_STACK_FRAMES) {
 		rd_fail(c, "sample has more frames than the cap");
 		r->nframes = 0;
 	}
@@ -535,15 +535,15 @@ static void dec_module(lc_codec_state *s, rd *c, lc_rec_module *r)
 		rd_fail(c, "module address range overflows");
 	r->end = r->start + size;
 	r->file_offset = rd_u(c);
-	r->path = rd_str(c, SP_MAX_STRING_BYTES, &r->path_len);
-	r->build_id = (const uint8_t *)rd_str(c, SP_MAX_BUILD_ID_BYTES, &r->build_id_len);
+	r->path = rd_str(c, LC_MAX_STRING_BYTES, &r->path_len);
+	r->build_id = (const uint8_t *)rd_str(c, LC_MAX_BUILD_ID_BYTES, &r->build_id_len);
 }
 
 static void dec_lost(rd *c, lc_rec_lost *r)
 {
 	r->kind = rd_u8(c);
 	r->count = rd_u(c);
-	if (!c->bad && (r->kind < SP_LOST_EVENTS || r->kind > SP_LOST_UNWIND))
+	if (!c->bad && (r->kind < LC_LOST_EVENTS || r->kind > LC_LOST_UNWIND))
 		rd_fail(c, "unknown lost-event kind");
 }
 
@@ -560,7 +560,7 @@ static void dec_sampler(rd *c, lc_rec_sampler *r)
 static void dec_string(rd *c, lc_rec_string *r)
 {
 	r->id = rd_u32(c);
-	r->bytes = rd_str(c, SP_MAX_STRING_BYTES, &r->len);
+	r->bytes = rd_str(c, LC_MAX_STRING_BYTES, &r->len);
 	if (!c->bad && r->id == 0)
 		rd_fail(c, "string id 0");
 }
@@ -569,66 +569,66 @@ static void dec_payload(lc_codec_state *s, rd *c, lc_record *rec, lc_codec_scrat
 {
 	typeof(rec->u) *u = &rec->u;
 	switch (rec->type) {
-	case SP_REC_PROCESS:
+	case LC_REC_PROCESS:
 		dec_process(c, &u->process);
 		break;
-	case SP_REC_CLOCK:
+	case LC_REC_CLOCK:
 		rd_pair(c, &u->clock);
 		break;
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		dec_string(c, &u->string);
 		break;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		u->thread.ts = rd_ts(s, c);
 		u->thread.tid = rd_u32(c);
-		u->thread.name = rd_str(c, SP_MAX_STRING_BYTES, NULL);
+		u->thread.name = rd_str(c, LC_MAX_STRING_BYTES, NULL);
 		break;
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		u->thread_end.ts = rd_ts(s, c);
 		u->thread_end.tid = rd_u32(c);
 		u->thread_end.cpu_ns = c->p < c->end ? rd_u(c) : 0;
 		u->thread_end.flags = c->p < c->end ? rd_u32(c) : 0;
 		break;
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		dec_span_begin(s, c, &u->span_begin);
 		u->span_begin.tid = s->block_tid;
 		break;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		dec_span_end(s, c, &u->span_end);
 		u->span_end.tid = s->block_tid;
 		break;
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		dec_attr(s, c, &u->attr);
 		u->attr.tid = s->block_tid;
 		break;
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		dec_sample(s, c, &u->sample, scr->pcs);
 		u->sample.tid = s->block_tid;
 		break;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		dec_module(s, c, &u->module);
 		break;
-	case SP_REC_LOST:
+	case LC_REC_LOST:
 		dec_lost(c, &u->lost);
 		u->lost.tid = s->block_tid;
 		break;
-	case SP_REC_SAMPLER:
+	case LC_REC_SAMPLER:
 		dec_sampler(c, &u->sampler);
 		break;
-	case SP_REC_DROPPED:
+	case LC_REC_DROPPED:
 		u->dropped.name_id = rd_u32(c);
 		u->dropped.count = rd_u(c);
 		u->dropped.tid = s->block_tid;
 		break;
-	case SP_REC_SEGMENT:
+	case LC_REC_SEGMENT:
 		u->segment.ts = rd_ts(s, c);
 		u->segment.kind = rd_u8(c);
 		u->segment.index = rd_u32(c);
-		if (!c->bad && u->segment.kind != SP_SEGMENT_START &&
-		    u->segment.kind != SP_SEGMENT_END)
+		if (!c->bad && u->segment.kind != LC_SEGMENT_START &&
+		    u->segment.kind != LC_SEGMENT_END)
 			rd_fail(c, "unknown segment kind");
 		break;
-	case SP_REC_BLOCK:
+	case LC_REC_BLOCK:
 		u->block.tid = rd_u32(c);
 		s->block_tid = u->block.tid;
 		s->in_block = 1;
@@ -642,7 +642,7 @@ int lc_codec_decode(lc_codec_state *s, const uint8_t *buf, size_t len, size_t *p
 	rd c = {buf + *pos, buf + len, scratch->text, NULL};
 	uint8_t type = rd_u8(&c);
 	uint64_t plen = rd_u(&c);
-	if (!c.bad && plen > SP_MAX_RECORD_BYTES)
+	if (!c.bad && plen > LC_MAX_RECORD_BYTES)
 		c.bad = "record length over the cap";
 	else if (!c.bad && plen > (uint64_t)(c.end - c.p))
 		c.bad = "record runs past the end of its frame";
@@ -653,7 +653,7 @@ int lc_codec_decode(lc_codec_state *s, const uint8_t *buf, size_t len, size_t *p
 	size_t next = (size_t)(c.p - buf) + plen;
 	memset(&rec->u, 0, sizeof rec->u);
 	rec->type = type;
-	if (type == 0 || type >= SP_REC_TYPE_COUNT) {
+	if (type == 0 || type >= LC_REC_TYPE_COUNT) {
 		*pos = next;
 		return 0;
 	}

@@ -8,8 +8,8 @@
  *
  * Threading: the state is owned by its caller. No allocation, no locks.
  */
-#ifndef SP_CODEC_H
-#define SP_CODEC_H
+#ifndef LC_CODEC_H
+#define LC_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,18 +25,18 @@ typedef struct lc_codec_state {
 } lc_codec_state;
 
 /* Room the encoder needs for one record: payload cap plus type and length. */
-#define SP_CODEC_MAX_ENCODED (SP_MAX_RECORD_BYTES + 8u)
+#define LC_CODEC_MAX_ENCODED (LC_MAX_RECORD_BYTES + 8u)
 
 /* Scratch memory for the decoder: NUL-terminated copies of strings, pcs. */
 typedef struct lc_codec_scratch {
-	char text[SP_MAX_RECORD_BYTES + 16u];
-	uint64_t pcs[SP_MAX_STACK_FRAMES];
+	char text[LC_MAX_RECORD_BYTES + 16u];
+	uint64_t pcs[LC_MAX_STACK_FRAMES];
 } lc_codec_scratch;
 
 void lc_codec_reset(lc_codec_state *s);
 
 /* Encodes rec (type, length, payload) at out, which has room for
- * SP_CODEC_MAX_ENCODED bytes. Strings longer than their cap are cut.
+ * LC_CODEC_MAX_ENCODED bytes. Strings longer than their cap are cut.
  * Returns the number of bytes written, or -SP_EINVAL for a record that cannot
  * be encoded (unknown type, too many frames, bad kind). */
 int lc_codec_encode(lc_codec_state *s, const lc_record *rec, uint8_t *out);

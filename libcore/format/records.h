@@ -9,54 +9,54 @@
  *
  * Threading: plain data, no state. Signal safety: plain data.
  */
-#ifndef SP_RECORDS_H
-#define SP_RECORDS_H
+#ifndef LC_RECORDS_H
+#define LC_RECORDS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 /* Format version written by this build, and the oldest reader version that
  * can read what this build writes (bumped only for incompatible changes). */
-#define SP_LOG_FORMAT_VERSION     1
-#define SP_LOG_MIN_READER_VERSION 1
+#define LC_LOG_FORMAT_VERSION     1
+#define LC_LOG_MIN_READER_VERSION 1
 /* First 8 payload bytes of the PROCESS record, which starts every log. */
-#define SP_LOG_MAGIC     "SPANPROF"
-#define SP_LOG_MAGIC_LEN 8
+#define LC_LOG_MAGIC     "SPANPROF"
+#define LC_LOG_MAGIC_LEN 8
 
 /* Caps that bound every variable-length field; a reader rejects bigger. */
-#define SP_MAX_STACK_FRAMES        128u  /* frames per sample */
-#define SP_MAX_STRING_BYTES        4096u /* interned strings, paths, names */
-#define SP_MAX_ATTR_STR_BYTES      256u  /* attribute string values (truncated) */
-#define SP_MAX_BUILD_ID_BYTES      64u
-#define SP_MAX_RECORD_BYTES        (64u * 1024u)
-#define SP_MAX_FRAME_CONTENT_BYTES (4u * 1024u * 1024u)
+#define LC_MAX_STACK_FRAMES        128u  /* frames per sample */
+#define LC_MAX_STRING_BYTES        4096u /* interned strings, paths, names */
+#define LC_MAX_ATTR_STR_BYTES      256u  /* attribute string values (truncated) */
+#define LC_MAX_BUILD_ID_BYTES      64u
+#define LC_MAX_RECORD_BYTES        (64u * 1024u)
+#define LC_MAX_FRAME_CONTENT_BYTES (4u * 1024u * 1024u)
 
 /* Record types. Values are part of the file format: never renumber. A
  * reader skips types it does not know (each record carries its length). */
 typedef enum lc_rec_type {
-	SP_REC_PROCESS = 1,    /* first record of a log: identity + clock */
-	SP_REC_CLOCK = 2,      /* clock calibration pair */
-	SP_REC_STRING = 3,     /* interned string: id -> bytes */
-	SP_REC_THREAD = 4,     /* thread start or rename */
-	SP_REC_THREAD_END = 5, /* thread exit */
-	SP_REC_SPAN_BEGIN = 6,
-	SP_REC_SPAN_END = 7,
-	SP_REC_ATTR = 8,
-	SP_REC_SAMPLE = 9,
-	SP_REC_MODULE = 10,  /* loaded module (ELF mapping) */
-	SP_REC_LOST = 11,    /* cumulative count of events lost */
-	SP_REC_SAMPLER = 12, /* which sampling mechanism ran, rates */
-	SP_REC_BLOCK = 13,   /* start of a run of records of one thread */
-	SP_REC_DROPPED = 14, /* cumulative count of spans dropped, per name */
-	SP_REC_SEGMENT = 15, /* start or end of one segment of a rotated log */
-	SP_REC_TYPE_COUNT
+	LC_REC_PROCESS = 1,    /* first record of a log: identity + clock */
+	LC_REC_CLOCK = 2,      /* clock calibration pair */
+	LC_REC_STRING = 3,     /* interned string: id -> bytes */
+	LC_REC_THREAD = 4,     /* thread start or rename */
+	LC_REC_THREAD_END = 5, /* thread exit */
+	LC_REC_SPAN_BEGIN = 6,
+	LC_REC_SPAN_END = 7,
+	LC_REC_ATTR = 8,
+	LC_REC_SAMPLE = 9,
+	LC_REC_MODULE = 10,  /* loaded module (ELF mapping) */
+	LC_REC_LOST = 11,    /* cumulative count of events lost */
+	LC_REC_SAMPLER = 12, /* which sampling mechanism ran, rates */
+	LC_REC_BLOCK = 13,   /* start of a run of records of one thread */
+	LC_REC_DROPPED = 14, /* cumulative count of spans dropped, per name */
+	LC_REC_SEGMENT = 15, /* start or end of one segment of a rotated log */
+	LC_REC_TYPE_COUNT
 } lc_rec_type;
 
-/* Clock kinds (SP_REC_PROCESS.clock_kind). No typedef: lc_clock_kind() is
+/* Clock kinds (LC_REC_PROCESS.clock_kind). No typedef: lc_clock_kind() is
  * the function of clock.h that returns one. */
 enum lc_clock_kind {
-	SP_CLOCK_TSC = 1,       /* ticks are raw rdtsc values */
-	SP_CLOCK_MONOTONIC = 2, /* ticks are CLOCK_MONOTONIC nanoseconds */
+	LC_CLOCK_TSC = 1,       /* ticks are raw rdtsc values */
+	LC_CLOCK_MONOTONIC = 2, /* ticks are CLOCK_MONOTONIC nanoseconds */
 };
 
 /* One calibration point: the same instant read on three clocks. */
@@ -96,20 +96,20 @@ typedef struct lc_rec_thread_end {
 	uint64_t ts;
 	uint32_t tid;
 	uint64_t cpu_ns; /* CPU used while sampled, 0 = unknown (optional trailing field) */
-	uint32_t flags;  /* SP_THREAD_END_F_* (optional trailing field) */
+	uint32_t flags;  /* LC_THREAD_END_F_* (optional trailing field) */
 } lc_rec_thread_end;
 
 /* THREAD_END flags. */
-#define SP_THREAD_END_F_SIGNAL_BLOCKED 0x1u /* no sample: the sampling signal was blocked */
+#define LC_THREAD_END_F_SIGNAL_BLOCKED 0x1u /* no sample: the sampling signal was blocked */
 
 /* Span flags: misuse and special cases are recorded, never hidden. */
-#define SP_SPAN_REMOTE_PARENT 0x1u  /* parent came from another thread/process */
-#define SP_SPAN_NOT_INNERMOST 0x2u  /* ended while a child was still open */
-#define SP_SPAN_CROSS_THREAD  0x4u  /* ended on a thread other than its own */
-#define SP_SPAN_UNCLOSED      0x8u  /* closed by the runtime (thread/process exit) */
-#define SP_SPAN_TOO_DEEP      0x10u /* exceeded the span stack depth */
-#define SP_SPAN_DOUBLE_END    0x20u /* sp_end called again on an ended span */
-#define SP_SPAN_CONTINUED     0x40u /* repeat: began in an earlier segment (rotation) */
+#define LC_SPAN_REMOTE_PARENT 0x1u  /* parent came from another thread/process */
+#define LC_SPAN_NOT_INNERMOST 0x2u  /* ended while a child was still open */
+#define LC_SPAN_CROSS_THREAD  0x4u  /* ended on a thread other than its own */
+#define LC_SPAN_UNCLOSED      0x8u  /* closed by the runtime (thread/process exit) */
+#define LC_SPAN_TOO_DEEP      0x10u /* exceeded the span stack depth */
+#define LC_SPAN_DOUBLE_END    0x20u /* sp_end called again on an ended span */
+#define LC_SPAN_CONTINUED     0x40u /* repeat: began in an earlier segment (rotation) */
 
 typedef struct lc_rec_span_begin {
 	uint64_t ts;
@@ -131,13 +131,13 @@ typedef struct lc_rec_span_end {
 } lc_rec_span_end;
 
 typedef enum lc_attr_kind {
-	SP_ATTR_INT = 1,
-	SP_ATTR_DOUBLE = 2,
-	SP_ATTR_STR = 3,
+	LC_ATTR_INT = 1,
+	LC_ATTR_DOUBLE = 2,
+	LC_ATTR_STR = 3,
 } lc_attr_kind;
 
-#define SP_ATTR_TRUNCATED 0x1u /* string value was cut at the cap */
-#define SP_ATTR_CONTINUED 0x2u /* repeat of an attribute set in an earlier segment */
+#define LC_ATTR_TRUNCATED 0x1u /* string value was cut at the cap */
+#define LC_ATTR_CONTINUED 0x2u /* repeat of an attribute set in an earlier segment */
 
 typedef struct lc_rec_attr {
 	uint32_t tid;
@@ -157,14 +157,14 @@ typedef struct lc_rec_sample {
 	uint64_t ts;
 	uint32_t tid;
 	uint32_t weight_us; /* sampling interval this sample stands for, 0 = default */
-	uint32_t nframes;   /* <= SP_MAX_STACK_FRAMES; frames[0] is the leaf */
+	uint32_t nframes;   /* <= LC_MAX_STACK_FRAMES; frames[0] is the leaf */
 	const uint64_t *pcs;
 } lc_rec_sample;
 
 /* A leaf pc of this value marks a sample taken while the thread ran in the
  * kernel; the pcs after it are the user stack that entered the kernel. It
  * lies in the kernel half of the address space, where no user pc can be. */
-#define SP_PC_KERNEL UINT64_C(0xffffffffffffff00)
+#define LC_PC_KERNEL UINT64_C(0xffffffffffffff00)
 
 typedef struct lc_rec_module {
 	uint64_t start, end; /* mapped address range [start, end) */
@@ -172,14 +172,14 @@ typedef struct lc_rec_module {
 	const char *path;
 	uint32_t path_len;
 	const uint8_t *build_id;
-	uint32_t build_id_len; /* <= SP_MAX_BUILD_ID_BYTES, 0 if none */
+	uint32_t build_id_len; /* <= LC_MAX_BUILD_ID_BYTES, 0 if none */
 	uint64_t ts;
 } lc_rec_module;
 
 typedef enum lc_lost_kind {
-	SP_LOST_EVENTS = 1,  /* span/attr records that found the buffer full */
-	SP_LOST_SAMPLES = 2, /* samples that found the ring full */
-	SP_LOST_UNWIND = 3,  /* samples whose unwind failed */
+	LC_LOST_EVENTS = 1,  /* span/attr records that found the buffer full */
+	LC_LOST_SAMPLES = 2, /* samples that found the ring full */
+	LC_LOST_UNWIND = 3,  /* samples whose unwind failed */
 } lc_lost_kind;
 
 typedef struct lc_rec_lost {
@@ -198,9 +198,9 @@ typedef struct lc_rec_dropped {
 } lc_rec_dropped;
 
 typedef enum lc_sampler_mech {
-	SP_SAMPLER_NONE = 0,
-	SP_SAMPLER_PERF = 1,  /* perf_event_open task clock */
-	SP_SAMPLER_TIMER = 2, /* POSIX timer fallback */
+	LC_SAMPLER_NONE = 0,
+	LC_SAMPLER_PERF = 1,  /* perf_event_open task clock */
+	LC_SAMPLER_TIMER = 2, /* POSIX timer fallback */
 } lc_sampler_mech;
 
 typedef struct lc_rec_sampler {
@@ -209,12 +209,12 @@ typedef struct lc_rec_sampler {
 	uint32_t signo;
 	uint32_t requested_hz;
 	uint32_t achieved_hz; /* 0 until measured (written again at stop) */
-	uint32_t flags;       /* SP_SAMPLER_F_* (optional trailing field) */
+	uint32_t flags;       /* LC_SAMPLER_F_* (optional trailing field) */
 } lc_rec_sampler;
 
 /* SAMPLER flags. */
-#define SP_SAMPLER_F_SIGNAL_SHARED 0x1u /* the program has its own handler for signo */
-#define SP_SAMPLER_F_USER_ONLY     0x2u /* kernel time not sampled: figures are user CPU */
+#define LC_SAMPLER_F_SIGNAL_SHARED 0x1u /* the program has its own handler for signo */
+#define LC_SAMPLER_F_USER_ONLY     0x2u /* kernel time not sampled: figures are user CPU */
 
 typedef struct lc_rec_block {
 	uint32_t tid;
@@ -226,8 +226,8 @@ typedef struct lc_rec_block {
  * flagged CONTINUED), and a segment that was closed for rotation ends
  * with SEGMENT(end): index + 1 continues it. */
 enum lc_segment_kind {
-	SP_SEGMENT_START = 1,
-	SP_SEGMENT_END = 2,
+	LC_SEGMENT_START = 1,
+	LC_SEGMENT_END = 2,
 };
 
 typedef struct lc_rec_segment {

@@ -3,7 +3,7 @@
  *
  * The file is read through a 64 KiB input buffer and decompressed one LZ4
  * frame at a time with the lz4frame streaming API into a buffer of the
- * frame's declared content size (<= SP_MAX_FRAME_CONTENT_BYTES): memory is
+ * frame's declared content size (<= LC_MAX_FRAME_CONTENT_BYTES): memory is
  * bounded per frame whatever the file size. LZ4F verifies the content
  * checksum and size at the end of the frame. Then every record of the frame
  * is decoded once to validate it (pass 1), and only then are its records
@@ -33,10 +33,10 @@
 #include "log_reader.h"
 #include "spanprof.h"
 
-#define SP_READER_IN_BYTES (64u * 1024u)
+#define LC_READER_IN_BYTES (64u * 1024u)
 /* Damaged ranges kept for the caller; more are counted only (an adversarial
  * file could hold one per few dozen bytes). */
-#define SP_READER_MAX_DAMAGE_LISTED 4096u
+#define LC_READER_MAX_DAMAGE_LISTED 4096u
 
 typedef struct lc_string_slot {
 	uint32_t id; /* 0 = empty */
@@ -45,7 +45,7 @@ typedef struct lc_string_slot {
 
 struct lc_reader {
 	FILE *f;
-	uint8_t in[SP_READER_IN_BYTES];
+	uint8_t in[LC_READER_IN_BYTES];
 	size_t in_pos, in_len;
 	int in_eof;
 	uint64_t consumed; /* file offset of in[in_pos] */
@@ -62,10 +62,10 @@ struct lc_reader {
 	lc_string_slot *strings;
 	size_t strings_cap, strings_n;
 	int err;
-	char errmsg[SP_READER_REASON_BYTES];
+	char errmsg[LC_READER_REASON_BYTES];
 	uint64_t err_offset;
 	uint64_t frames, records;
-	lc_reader_damage *damage; /* the first SP_READER_MAX_DAMAGE_LISTED ranges */
+	lc_reader_damage *damage; /* the first LC_READER_MAX_DAMAGE_LISTED ranges */
 	size_t damage_n, damage_listed, damage_cap;
 	uint64_t damage_bytes;
 };
@@ -274,7 +274,7 @@ static int content_reserve(lc_reader *r, const LZ4F_frameInfo_t *info)
 		return reader_fail(r, r->frames ? -SP_ECORRUPT : -SP_ENOTLOG, r->frame_offset,
 		                   "%sLZ4 frame without content size or checksum",
 		                   r->frames ? "" : "not a spanprof log: ");
-	if (info->contentSize > SP_MAX_FRAME_CONTENT_BYTES)
+	if (info->contentSize > LC_MAX_FRAME_CONTENT_BYTES)
 		return reader_fail(r, -SP_ECORRUPT, r->frame_offset,
 		                   "frame content of %llu bytes exceeds the cap",
 		                   (unsigned long long)info->contentSize);
@@ -328,7 +328,7 @@ static int frame_validate(lc_reader *r)
 		int rc =
 		    lc_codec_decode(&st, r->content, r->content_len, &pos, &rec, &r->scratch, &why);
 		int first = r->frames == 0 && i == 0;
-		if (first && (rc < 0 || rec.type != SP_REC_PROCESS))
+		if (first && (rc < 0 || rec.type != LC_REC_PROCESS))
 			return reader_fail(r, -SP_ENOTLOG, r->frame_offset,
 			                   "not a spanprof log (first record is not PROCESS%s%s)",
 			                   why ? ": " : "", why ? why : "");
@@ -337,11 +337,11 @@ static int frame_validate(lc_reader *r)
 			                   "record %llu (%s) at content byte %zu: %s",
 			                   (unsigned long long)i, lc_rec_type_name(rec.type), at,
 			                   why);
-		if (first && rec.u.process.min_reader_version > SP_LOG_FORMAT_VERSION)
+		if (first && rec.u.process.min_reader_version > LC_LOG_FORMAT_VERSION)
 			return reader_fail(r, -SP_EVERSION, r->frame_offset,
 			                   "log needs reader version %u, this is %u",
-			                   rec.u.process.min_reader_version, SP_LOG_FORMAT_VERSION);
-		if (!first && rc == 1 && rec.type == SP_REC_PROCESS)
+			                   rec.u.process.min_reader_version, LC_LOG_FORMAT_VERSION);
+		if (!first && rc == 1 && rec.type == LC_REC_PROCESS)
 			return reader_fail(r, -SP_ECORRUPT, r->frame_offset,
 			                   "record %llu: PROCESS record after the start of the log",
 			                   (unsigned long long)i);
@@ -385,7 +385,7 @@ static void damage_add(lc_reader *r, uint64_t start, uint64_t end, const char *r
 {
 	r->damage_n++;
 	r->damage_bytes += end - start;
-	if (r->damage_listed == SP_READER_MAX_DAMAGE_LISTED)
+	if (r->damage_listed == LC_READER_MAX_DAMAGE_LISTED)
 		return;
 	if (r->damage_listed == r->damage_cap) {
 		size_t cap = r->damage_cap ? r->damage_cap * 2 : 8;
@@ -411,7 +411,7 @@ static void damage_add(lc_reader *r, uint64_t start, uint64_t end, const char *r
 static int reader_resync(lc_reader *r)
 {
 	uint64_t start = r->frame_offset, from = start + 1;
-	char why[SP_READER_REASON_BYTES];
+	char why[LC_READER_REASON_BYTES];
 	memcpy(why, r->errmsg, sizeof why);
 	for (;;) {
 		r->err = 0;
@@ -469,19 +469,19 @@ static int keep_process(lc_reader *r, const lc_rec_process *p)
 static const uint64_t *record_ticks(const lc_record *rec)
 {
 	switch (rec->type) {
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		return &rec->u.thread.ts;
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		return &rec->u.thread_end.ts;
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		return &rec->u.span_begin.ts;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		return &rec->u.span_end.ts;
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		return &rec->u.sample.ts;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		return &rec->u.module.ts;
-	case SP_REC_SEGMENT:
+	case LC_REC_SEGMENT:
 		return &rec->u.segment.ts;
 	default:
 		return NULL;
@@ -492,17 +492,17 @@ static const uint64_t *record_ticks(const lc_record *rec)
 static int record_apply(lc_reader *r, lc_record *rec)
 {
 	int rc = 0;
-	if (rec->type == SP_REC_PROCESS)
+	if (rec->type == LC_REC_PROCESS)
 		rc = keep_process(r, &rec->u.process);
-	else if (rec->type == SP_REC_CLOCK)
+	else if (rec->type == LC_REC_CLOCK)
 		r->pair = rec->u.clock;
-	else if (rec->type == SP_REC_STRING)
+	else if (rec->type == LC_REC_STRING)
 		rc = strings_put(r, rec->u.string.id, rec->u.string.bytes);
 	if (rc < 0)
 		return reader_fail(r, rc, r->frame_offset, "out of memory");
 	const uint64_t *ticks = record_ticks(rec);
 	rec->ts_ns = ticks ? lc_clock_to_epoch_ns(&r->pair, *ticks) : 0;
-	if (rec->type == SP_REC_PROCESS || rec->type == SP_REC_CLOCK)
+	if (rec->type == LC_REC_PROCESS || rec->type == LC_REC_CLOCK)
 		rec->ts_ns = r->pair.real_ns;
 	return 0;
 }

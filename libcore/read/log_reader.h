@@ -3,7 +3,7 @@
  * dump and the tests).
  *
  * A log is untrusted input. The reader decompresses one LZ4 frame at a time
- * (bounded memory: SP_MAX_FRAME_CONTENT_BYTES), checks the frame's checksum,
+ * (bounded memory: LC_MAX_FRAME_CONTENT_BYTES), checks the frame's checksum,
  * then decodes and validates every record. A damaged frame yields no
  * records; reading resumes at the next intact frame (docs/log-format.md,
  * "Damage and resynchronization"), and each skipped byte range is kept with
@@ -15,8 +15,8 @@
  *
  * Threading: one reader per thread. Not signal-safe.
  */
-#ifndef SP_LOG_READER_H
-#define SP_LOG_READER_H
+#ifndef LC_LOG_READER_H
+#define LC_LOG_READER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,14 +24,14 @@
 
 typedef struct lc_reader lc_reader;
 
-#define SP_READER_REASON_BYTES 200
+#define LC_READER_REASON_BYTES 200
 
 /* A byte range [start, end) of the file that was skipped: start is the
  * offset of the damaged frame (or of bytes that are no frame at all), end
  * the offset of the next intact frame, or the file size when none follows. */
 typedef struct lc_reader_damage {
 	uint64_t start, end;
-	char reason[SP_READER_REASON_BYTES]; /* one line, e.g. "LZ4 frame damaged: ..." */
+	char reason[LC_READER_REASON_BYTES]; /* one line, e.g. "LZ4 frame damaged: ..." */
 } lc_reader_damage;
 
 /* Returns 0, or -SP_EIO / -SP_EPERM / -SP_ENOMEM with *out = NULL and errno

@@ -5,8 +5,8 @@
  * Threading: the registry has its own mutex (lc_reg_lock); ring contents are
  * consumed only by the holder of the writer's drain lock.
  */
-#ifndef SP_LOG_INT_H
-#define SP_LOG_INT_H
+#ifndef LC_LOG_INT_H
+#define LC_LOG_INT_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,7 +52,7 @@ void lc_ring_destroy_(lc_ring *ring);
  * all others. Single-threaded context. */
 void lc_ring_reset_after_fork_(uint32_t new_tid);
 /* Converts the raw record at w into rec (pointers into the ring).
- * Returns its type (SP_RAW_PAD for padding) and the size in *words. */
+ * Returns its type (LC_RAW_PAD for padding) and the size in *words. */
 unsigned lc_ring_raw_to_record_(lc_ring *ring, const uint64_t *w, lc_record *rec, uint32_t *words);
 
 /* The open spans of each ring as the writer drained them, kept only while

@@ -7,7 +7,7 @@
  * of a ring it drains, but only while rotation is on: a log that is never
  * cut pays nothing. A SPAN_BEGIN pushes a copy on its ring's mirror (ids,
  * ts, flags, trace, name id or a copy of an inline name); an ATTR attaches
- * a copy to its span (the first SP_MIRROR_MAX_ATTRS of each; a later one
+ * a copy to its span (the first LC_MIRROR_MAX_ATTRS of each; a later one
  * is not repeated, which docs/log-format.md says); a SPAN_END removes its
  * span, from its own ring's mirror, or for an END written on another
  * thread (CROSS_THREAD) from whichever mirror holds it. Such an END can be
@@ -15,7 +15,7 @@
  * waits in a small bounded list until the BEGIN arrives.
  *
  * Memory: one entry per open span (plus its kept attributes), bounded by
- * SP_MIRROR_MAX_DEPTH per ring; a span beyond it, or flagged TOO_DEEP (the
+ * LC_MIRROR_MAX_DEPTH per ring; a span beyond it, or flagged TOO_DEEP (the
  * tracer keeps those off its stack too), is not repeated.
  *
  * Threading: every function runs under the writer's drain lock (or in a
@@ -26,9 +26,9 @@
 
 #include "log_int.h"
 
-#define SP_MIRROR_MAX_DEPTH  1024u
-#define SP_MIRROR_MAX_ATTRS  32u
-#define SP_MIRROR_EARLY_ENDS 4096u
+#define LC_MIRROR_MAX_DEPTH  1024u
+#define LC_MIRROR_MAX_ATTRS  32u
+#define LC_MIRROR_EARLY_ENDS 4096u
 
 typedef struct lc_mattr {
 	lc_rec_attr rec; /* key and s point into bytes */
@@ -48,7 +48,7 @@ typedef struct lc_mirror {
 } lc_mirror;
 
 /* Cross-thread ENDs drained before their BEGIN: FIFO of span ids. */
-static uint64_t early_ends[SP_MIRROR_EARLY_ENDS];
+static uint64_t early_ends[LC_MIRROR_EARLY_ENDS];
 static uint32_t early_head, early_len;
 
 static void mspan_free(lc_mspan *s)
@@ -79,7 +79,7 @@ void lc_mirror_forget_early_(void)
 static int early_take(uint64_t span_id)
 {
 	for (uint32_t k = 0; k < early_len; k++) {
-		uint32_t at = (early_head + k) % SP_MIRROR_EARLY_ENDS;
+		uint32_t at = (early_head + k) % LC_MIRROR_EARLY_ENDS;
 		if (early_ends[at] == span_id) {
 			early_ends[at] = 0;
 			return 1;
@@ -90,26 +90,26 @@ static int early_take(uint64_t span_id)
 
 static void early_put(uint64_t span_id)
 {
-	if (early_len == SP_MIRROR_EARLY_ENDS) {
-		early_head = (early_head + 1) % SP_MIRROR_EARLY_ENDS;
+	if (early_len == LC_MIRROR_EARLY_ENDS) {
+		early_head = (early_head + 1) % LC_MIRROR_EARLY_ENDS;
 		early_len--;
 	}
-	early_ends[(early_head + early_len++) % SP_MIRROR_EARLY_ENDS] = span_id;
+	early_ends[(early_head + early_len++) % LC_MIRROR_EARLY_ENDS] = span_id;
 	/* drop consumed slots at the front so the list stays short */
 	while (early_len && early_ends[early_head] == 0) {
-		early_head = (early_head + 1) % SP_MIRROR_EARLY_ENDS;
+		early_head = (early_head + 1) % LC_MIRROR_EARLY_ENDS;
 		early_len--;
 	}
 }
 
 static void mirror_begin(lc_ring *ring, const lc_rec_span_begin *b)
 {
-	if ((b->flags & SP_SPAN_TOO_DEEP) || (early_len && early_take(b->span_id)))
+	if ((b->flags & LC_SPAN_TOO_DEEP) || (early_len && early_take(b->span_id)))
 		return;
 	lc_mirror *m = ring->mirror;
 	if (!m && !(m = ring->mirror = calloc(1, sizeof *m)))
 		return;
-	if (m->depth == SP_MIRROR_MAX_DEPTH)
+	if (m->depth == LC_MIRROR_MAX_DEPTH)
 		return;
 	if (m->depth == m->cap) {
 		uint32_t cap = m->cap ? m->cap * 2 : 16;
@@ -159,7 +159,7 @@ static lc_ring *mirror_owner(lc_ring *ring, uint64_t span_id, const lc_ring_snap
 static void mirror_end(lc_ring *ring, const lc_rec_span_end *e, const lc_ring_snap *snaps, size_t n)
 {
 	uint32_t at;
-	int cross = (e->flags & SP_SPAN_CROSS_THREAD) != 0;
+	int cross = (e->flags & LC_SPAN_CROSS_THREAD) != 0;
 	lc_ring *owner = mirror_owner(ring, e->span_id, snaps, cross ? n : 0, &at);
 	if (!owner) {
 		if (cross)
@@ -179,12 +179,12 @@ static void mirror_attr(lc_ring *ring, const lc_rec_attr *a, const lc_ring_snap 
 	if (!owner)
 		return;
 	lc_mspan *s = &owner->mirror->spans[at - 1];
-	if (s->n_attrs == SP_MIRROR_MAX_ATTRS)
+	if (s->n_attrs == LC_MIRROR_MAX_ATTRS)
 		return;
-	if (!s->attrs && !(s->attrs = malloc(SP_MIRROR_MAX_ATTRS * sizeof *s->attrs)))
+	if (!s->attrs && !(s->attrs = malloc(LC_MIRROR_MAX_ATTRS * sizeof *s->attrs)))
 		return;
 	uint32_t key_len = a->key_id ? 0 : a->key_len;
-	uint32_t s_len = a->kind == SP_ATTR_STR ? a->s_len : 0;
+	uint32_t s_len = a->kind == LC_ATTR_STR ? a->s_len : 0;
 	lc_mattr *c = malloc(sizeof *c + key_len + s_len + 1u);
 	if (!c)
 		return;
@@ -201,13 +201,13 @@ static void mirror_attr(lc_ring *ring, const lc_rec_attr *a, const lc_ring_snap 
 void lc_mirror_record_(lc_ring *ring, const lc_record *rec, const lc_ring_snap *snaps, size_t n)
 {
 	switch (rec->type) {
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		mirror_begin(ring, &rec->u.span_begin);
 		break;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		mirror_end(ring, &rec->u.span_end, snaps, n);
 		break;
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		mirror_attr(ring, &rec->u.attr, snaps, n);
 		break;
 	default:
@@ -220,17 +220,17 @@ void lc_mirror_emit_(lc_ring *ring, void (*put)(const lc_record *rec))
 	const lc_mirror *m = ring->mirror;
 	if (!m || !m->depth)
 		return;
-	lc_record block = {.type = SP_REC_BLOCK, .u.block.tid = ring->tid};
+	lc_record block = {.type = LC_REC_BLOCK, .u.block.tid = ring->tid};
 	put(&block);
 	for (uint32_t i = 0; i < m->depth; i++) {
 		const lc_mspan *s = &m->spans[i];
-		lc_record b = {.type = SP_REC_SPAN_BEGIN, .u.span_begin = s->rec};
-		b.u.span_begin.flags |= SP_SPAN_CONTINUED;
+		lc_record b = {.type = LC_REC_SPAN_BEGIN, .u.span_begin = s->rec};
+		b.u.span_begin.flags |= LC_SPAN_CONTINUED;
 		b.u.span_begin.tid = ring->tid;
 		put(&b);
 		for (uint32_t k = 0; k < s->n_attrs; k++) {
-			lc_record a = {.type = SP_REC_ATTR, .u.attr = s->attrs[k]->rec};
-			a.u.attr.flags |= SP_ATTR_CONTINUED;
+			lc_record a = {.type = LC_REC_ATTR, .u.attr = s->attrs[k]->rec};
+			a.u.attr.flags |= LC_ATTR_CONTINUED;
 			a.u.attr.tid = ring->tid;
 			put(&a);
 		}

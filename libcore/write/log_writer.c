@@ -43,9 +43,9 @@
 #include "log_int.h"
 #include "spanprof.h"
 
-#define SP_FRAME_SPLIT_BYTES (1024u * 1024u)
-#define SP_FRAME_BUF_BYTES   (SP_FRAME_SPLIT_BYTES + SP_CODEC_MAX_ENCODED)
-#define SP_DEFAULT_FLUSH_MS  100u
+#define LC_FRAME_SPLIT_BYTES (1024u * 1024u)
+#define LC_FRAME_BUF_BYTES   (LC_FRAME_SPLIT_BYTES + LC_CODEC_MAX_ENCODED)
+#define LC_DEFAULT_FLUSH_MS  100u
 
 typedef struct lc_meta {
 	struct lc_meta *next;
@@ -103,11 +103,11 @@ static struct lc_log {
 static size_t meta_extra_bytes(const lc_record *r)
 {
 	switch (r->type) {
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		return r->u.string.len + 1;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		return (r->u.thread.name ? strlen(r->u.thread.name) : 0) + 1;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		return r->u.module.path_len + 1 + r->u.module.build_id_len;
 	default:
 		return 0;
@@ -117,16 +117,16 @@ static size_t meta_extra_bytes(const lc_record *r)
 static int meta_type_ok(const lc_record *r)
 {
 	switch (r->type) {
-	case SP_REC_STRING: /* longer than the cap: cut when encoded */
+	case LC_REC_STRING: /* longer than the cap: cut when encoded */
 		return r->u.string.id != 0 && (r->u.string.len == 0 || r->u.string.bytes);
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		return r->u.module.end >= r->u.module.start &&
 		       (r->u.module.path_len == 0 || r->u.module.path) &&
 		       (r->u.module.build_id_len == 0 || r->u.module.build_id);
-	case SP_REC_THREAD:
-	case SP_REC_THREAD_END:
-	case SP_REC_SAMPLER:
-	case SP_REC_CLOCK:
+	case LC_REC_THREAD:
+	case LC_REC_THREAD_END:
+	case LC_REC_SAMPLER:
+	case LC_REC_CLOCK:
 		return 1;
 	default:
 		return 0;
@@ -152,12 +152,12 @@ static lc_meta *meta_clone(const lc_record *r)
 	m->next = NULL;
 	m->rec = *r;
 	char *cur = m->data;
-	if (r->type == SP_REC_STRING) {
+	if (r->type == LC_REC_STRING) {
 		m->rec.u.string.bytes = copy_bytes(&cur, r->u.string.bytes, r->u.string.len, 1);
-	} else if (r->type == SP_REC_THREAD) {
+	} else if (r->type == LC_REC_THREAD) {
 		const char *n = r->u.thread.name ? r->u.thread.name : "";
 		m->rec.u.thread.name = copy_bytes(&cur, n, strlen(n), 1);
-	} else if (r->type == SP_REC_MODULE) {
+	} else if (r->type == LC_REC_MODULE) {
 		m->rec.u.module.path = copy_bytes(&cur, r->u.module.path, r->u.module.path_len, 1);
 		m->rec.u.module.build_id = (const uint8_t *)copy_bytes(&cur, r->u.module.build_id,
 		                                                       r->u.module.build_id_len, 0);
@@ -231,16 +231,16 @@ int lc_log_meta(const lc_record *rec, int sticky)
 		free(keep);
 		return -SP_ENOMEM;
 	}
-	lc_meta *sampler = rec->type == SP_REC_SAMPLER ? meta_clone(rec) : NULL;
+	lc_meta *sampler = rec->type == LC_REC_SAMPLER ? meta_clone(rec) : NULL;
 	pthread_mutex_lock(&L.meta_lock);
 	if (sampler) { /* a segment repeats the latest: its rate weighs samples */
 		free(L.last_sampler);
 		L.last_sampler = sampler;
 	}
-	if (rec->type == SP_REC_THREAD_END)
+	if (rec->type == LC_REC_THREAD_END)
 		sticky_forget_thread_locked(rec->u.thread_end.tid);
 	if (keep)
-		meta_append(rec->type == SP_REC_THREAD ? &L.sticky_threads : &L.sticky, keep);
+		meta_append(rec->type == LC_REC_THREAD ? &L.sticky_threads : &L.sticky, keep);
 	/* A sticky record queued while no log is open reaches the next log
 	 * through the sticky list; queueing it too would write it twice. */
 	if (L.open || !sticky)
@@ -322,12 +322,12 @@ static void frame_finish(void)
  * the thread context carries over into the new frame. */
 static void frame_put(const lc_record *rec)
 {
-	if (L.content_len >= SP_FRAME_SPLIT_BYTES) {
+	if (L.content_len >= LC_FRAME_SPLIT_BYTES) {
 		int in_block = L.codec.in_block;
 		uint32_t tid = L.codec.block_tid;
 		frame_finish();
-		if (in_block && rec->type != SP_REC_BLOCK) {
-			lc_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
+		if (in_block && rec->type != LC_REC_BLOCK) {
+			lc_record b = {.type = LC_REC_BLOCK, .u.block.tid = tid};
 			frame_put(&b);
 		}
 	}
@@ -342,7 +342,7 @@ static void clock_pair_refined(lc_clock_pair *p)
 {
 	lc_clock_pair_now(p);
 	const lc_clock_pair *f = &L.first_pair;
-	if (lc_clock_kind() == SP_CLOCK_TSC && p->ticks > f->ticks && p->mono_ns > f->mono_ns &&
+	if (lc_clock_kind() == LC_CLOCK_TSC && p->ticks > f->ticks && p->mono_ns > f->mono_ns &&
 	    p->mono_ns - f->mono_ns >= 10000000u)
 		p->ns_per_tick = (double)(p->mono_ns - f->mono_ns) / (double)(p->ticks - f->ticks);
 }
@@ -359,7 +359,7 @@ static void drain_meta(lc_meta_list *ends)
 	pthread_mutex_unlock(&L.meta_lock);
 	for (lc_meta *next; m; m = next) {
 		next = m->next;
-		if (m->rec.type == SP_REC_THREAD_END) {
+		if (m->rec.type == LC_REC_THREAD_END) {
 			m->next = NULL;
 			meta_append(ends, m);
 			continue;
@@ -378,19 +378,19 @@ static void put_held_thread_ends(void)
 
 static void put_block(uint32_t tid)
 {
-	lc_record b = {.type = SP_REC_BLOCK, .u.block.tid = tid};
+	lc_record b = {.type = LC_REC_BLOCK, .u.block.tid = tid};
 	frame_put(&b);
 }
 
 static int ring_put_lost(lc_ring *ring, int block_open)
 {
-	for (int k = SP_LOST_EVENTS; k <= SP_LOST_UNWIND; k++) {
+	for (int k = LC_LOST_EVENTS; k <= LC_LOST_UNWIND; k++) {
 		uint64_t n = atomic_load_explicit(&ring->lost[k], memory_order_relaxed);
 		if (n == ring->lost_written[k])
 			continue;
 		if (!block_open++)
 			put_block(ring->tid);
-		lc_record rec = {.type = SP_REC_LOST};
+		lc_record rec = {.type = LC_REC_LOST};
 		rec.u.lost = (lc_rec_lost){.tid = ring->tid, .kind = (uint8_t)k, .count = n};
 		frame_put(&rec);
 		ring->lost_written[k] = n;
@@ -400,7 +400,7 @@ static int ring_put_lost(lc_ring *ring, int block_open)
 
 static int ring_put_dropped(lc_ring *ring, int block_open)
 {
-	for (int k = 0; k < SP_RING_DROP_SLOTS; k++) {
+	for (int k = 0; k < LC_RING_DROP_SLOTS; k++) {
 		uint32_t name_id =
 		    atomic_load_explicit(&ring->dropped[k].name_id, memory_order_acquire);
 		uint64_t n = atomic_load_explicit(&ring->dropped[k].count, memory_order_relaxed);
@@ -408,7 +408,7 @@ static int ring_put_dropped(lc_ring *ring, int block_open)
 			continue;
 		if (!block_open++)
 			put_block(ring->tid);
-		lc_record rec = {.type = SP_REC_DROPPED};
+		lc_record rec = {.type = LC_REC_DROPPED};
 		rec.u.dropped = (lc_rec_dropped){.tid = ring->tid, .name_id = name_id, .count = n};
 		frame_put(&rec);
 		ring->dropped_written[k] = n;
@@ -429,9 +429,9 @@ static void drain_ring(lc_ring *ring, uint64_t head, const lc_ring_snap *snaps, 
 		    lc_ring_raw_to_record_(ring, &ring->buf[t & ring->mask], &rec, &words);
 		if (words == 0)
 			break; /* cannot happen: producer bug; do not spin */
-		if (type != SP_RAW_PAD)
+		if (type != LC_RAW_PAD)
 			frame_put(&rec);
-		if (L.rotating && type != SP_RAW_PAD && type != SP_REC_SAMPLE)
+		if (L.rotating && type != LC_RAW_PAD && type != LC_REC_SAMPLE)
 			lc_mirror_record_(ring, &rec, snaps, n);
 		t += words;
 	}
@@ -443,7 +443,7 @@ static void drain_locked(void)
 	size_t n;
 	lc_meta_list ends = {NULL, NULL};
 	lc_ring_snap *snaps = lc_ring_snapshot_all_(&n);
-	lc_record clk = {.type = SP_REC_CLOCK};
+	lc_record clk = {.type = LC_REC_CLOCK};
 	clock_pair_refined(&clk.u.clock);
 	frame_start();
 	frame_put(&clk);
@@ -476,7 +476,7 @@ static int rotation_due(void)
 
 static void put_segment(int kind)
 {
-	lc_record seg = {.type = SP_REC_SEGMENT};
+	lc_record seg = {.type = LC_REC_SEGMENT};
 	seg.u.segment =
 	    (lc_rec_segment){.ts = lc_clock_ticks(), .kind = (uint8_t)kind, .index = L.seg_index};
 	frame_put(&seg);
@@ -493,12 +493,12 @@ static void put_meta_list(const lc_meta_list *l)
 static void put_lost_so_far(lc_ring *ring)
 {
 	int block_open = 0;
-	for (int k = SP_LOST_EVENTS; k <= SP_LOST_UNWIND; k++) {
+	for (int k = LC_LOST_EVENTS; k <= LC_LOST_UNWIND; k++) {
 		if (!ring->lost_written[k])
 			continue;
 		if (!block_open++)
 			put_block(ring->tid);
-		lc_record rec = {.type = SP_REC_LOST};
+		lc_record rec = {.type = LC_REC_LOST};
 		rec.u.lost = (lc_rec_lost){
 		    .tid = ring->tid, .kind = (uint8_t)k, .count = ring->lost_written[k]};
 		frame_put(&rec);
@@ -509,11 +509,11 @@ static void put_lost_so_far(lc_ring *ring)
  * PROCESS (written by file_start). */
 static void segment_header(void)
 {
-	lc_record clk = {.type = SP_REC_CLOCK};
+	lc_record clk = {.type = LC_REC_CLOCK};
 	clock_pair_refined(&clk.u.clock);
 	frame_start();
 	frame_put(&clk); /* first: the records after it convert with it */
-	put_segment(SP_SEGMENT_START);
+	put_segment(LC_SEGMENT_START);
 	pthread_mutex_lock(&L.meta_lock);
 	put_meta_list(&L.sticky);
 	put_meta_list(&L.sticky_threads);
@@ -601,7 +601,7 @@ static void segment_rotate(void)
 	L.file_bytes = old_bytes;
 	L.seg_index--;
 	frame_start();
-	put_segment(SP_SEGMENT_END);
+	put_segment(LC_SEGMENT_END);
 	frame_finish();
 	uint64_t closed_bytes = L.file_bytes;
 	close(old_fd);
@@ -732,8 +732,8 @@ static char *read_self_file(const char *path, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	char *buf = malloc(SP_MAX_STRING_BYTES + 1);
-	ssize_t n = buf ? read(fd, buf, SP_MAX_STRING_BYTES) : -1;
+	char *buf = malloc(LC_MAX_STRING_BYTES + 1);
+	ssize_t n = buf ? read(fd, buf, LC_MAX_STRING_BYTES) : -1;
 	close(fd);
 	if (n < 0) {
 		free(buf);
@@ -761,7 +761,7 @@ static char *self_cmdline(void)
 
 static char *self_exe(void)
 {
-	char buf[SP_MAX_STRING_BYTES];
+	char buf[LC_MAX_STRING_BYTES];
 	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
 	if (n < 0)
 		n = 0;
@@ -807,8 +807,8 @@ static int proc_capture(const lc_rec_process *proc)
 		proc_free();
 		return -SP_ENOMEM;
 	}
-	p.format_version = SP_LOG_FORMAT_VERSION;
-	p.min_reader_version = SP_LOG_MIN_READER_VERSION;
+	p.format_version = LC_LOG_FORMAT_VERSION;
+	p.min_reader_version = LC_LOG_MIN_READER_VERSION;
 	if (!p.pid)
 		p.pid = (uint32_t)getpid();
 	if (!p.ppid)
@@ -840,7 +840,7 @@ static int settings_capture(const lc_log_opts *opts)
 	L.dir = strdup(dir);
 	L.program = strdup(prog && *prog ? prog : "program");
 	L.flush_ms =
-	    opts && opts->flush_interval_ms ? opts->flush_interval_ms : SP_DEFAULT_FLUSH_MS;
+	    opts && opts->flush_interval_ms ? opts->flush_interval_ms : LC_DEFAULT_FLUSH_MS;
 	L.rotate_ns = opts ? opts->rotate_ns : 0;
 	L.rotate_bytes = opts ? opts->rotate_bytes : 0;
 	L.keep_bytes = opts ? opts->keep_bytes : 0;
@@ -895,7 +895,7 @@ static int file_start(void)
 		return rc;
 	L.write_failed = 0;
 	frame_start();
-	lc_record pr = {.type = SP_REC_PROCESS, .u.process = L.proc};
+	lc_record pr = {.type = LC_REC_PROCESS, .u.process = L.proc};
 	frame_put(&pr);
 	frame_finish();
 	return L.write_failed ? -SP_EIO : 0;
@@ -928,7 +928,7 @@ static int writer_start(void)
 static int buffers_alloc(void)
 {
 	if (!L.content)
-		L.content = malloc(SP_FRAME_BUF_BYTES);
+		L.content = malloc(LC_FRAME_BUF_BYTES);
 	return L.content ? 0 : -SP_ENOMEM;
 }
 
@@ -941,7 +941,7 @@ static int log_start(void)
 		return rc;
 	if (L.rotating) {
 		frame_start();
-		put_segment(SP_SEGMENT_START);
+		put_segment(LC_SEGMENT_START);
 		frame_finish();
 		L.seg_start_ns = mono_ns();
 	}

@@ -17,8 +17,8 @@
  *
  * Threading and signal safety are stated per function below.
  */
-#ifndef SP_LOG_WRITER_H
-#define SP_LOG_WRITER_H
+#ifndef LC_LOG_WRITER_H
+#define LC_LOG_WRITER_H
 
 #include <pthread.h>
 #include <stddef.h>

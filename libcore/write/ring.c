@@ -37,10 +37,10 @@ void lc_log_wake_writer_(void)
 static size_t ring_bytes_from(size_t capacity_bytes)
 {
 	if (capacity_bytes == 0)
-		capacity_bytes = SP_RING_DEFAULT_BYTES;
-	if (capacity_bytes > SP_RING_MAX_BYTES)
-		capacity_bytes = SP_RING_MAX_BYTES;
-	size_t bytes = SP_RING_MIN_BYTES;
+		capacity_bytes = LC_RING_DEFAULT_BYTES;
+	if (capacity_bytes > LC_RING_MAX_BYTES)
+		capacity_bytes = LC_RING_MAX_BYTES;
+	size_t bytes = LC_RING_MIN_BYTES;
 	while (bytes < capacity_bytes)
 		bytes <<= 1;
 	return bytes;
@@ -97,7 +97,7 @@ void lc_ring_retire(lc_ring *ring)
 
 void lc_ring_count_lost(lc_ring *ring, int lost_kind)
 {
-	if (!ring || lost_kind < SP_LOST_EVENTS || lost_kind > SP_LOST_UNWIND)
+	if (!ring || lost_kind < LC_LOST_EVENTS || lost_kind > LC_LOST_UNWIND)
 		return;
 	uint64_t n = atomic_load_explicit(&ring->lost[lost_kind], memory_order_relaxed);
 	atomic_store_explicit(&ring->lost[lost_kind], n + 1, memory_order_relaxed);
@@ -106,7 +106,7 @@ void lc_ring_count_lost(lc_ring *ring, int lost_kind)
 void lc_ring_count_dropped(lc_ring *ring, uint32_t name_id)
 {
 	size_t slot = 0;
-	for (size_t i = 1; name_id && i < SP_RING_DROP_SLOTS; i++) {
+	for (size_t i = 1; name_id && i < LC_RING_DROP_SLOTS; i++) {
 		uint32_t id = atomic_load_explicit(&ring->dropped[i].name_id, memory_order_relaxed);
 		if (id == 0)
 			atomic_store_explicit(&ring->dropped[i].name_id, name_id,
@@ -210,7 +210,7 @@ static void ring_empty(lc_ring *r, uint32_t tid)
 		atomic_store(&r->lost[k], 0);
 		r->lost_written[k] = 0;
 	}
-	for (int k = 0; k < SP_RING_DROP_SLOTS; k++) {
+	for (int k = 0; k < LC_RING_DROP_SLOTS; k++) {
 		atomic_store(&r->dropped[k].name_id, 0);
 		atomic_store(&r->dropped[k].count, 0);
 		r->dropped_written[k] = 0;
@@ -264,7 +264,7 @@ static void raw_attr(const uint64_t *w, lc_rec_attr *r)
 	r->key_id = (uint32_t)w[2];
 	r->key_len = (uint32_t)(w[2] >> 32) & 0xffffu;
 	r->s_len = (uint32_t)(w[2] >> 48);
-	if (r->kind == SP_ATTR_DOUBLE)
+	if (r->kind == LC_ATTR_DOUBLE)
 		memcpy(&r->d, &w[3], 8);
 	else
 		r->i = (int64_t)w[3];
@@ -278,19 +278,19 @@ unsigned lc_ring_raw_to_record_(lc_ring *ring, const uint64_t *w, lc_record *rec
 	*words = (uint32_t)(w[0] >> 8) & 0xffffu;
 	rec->type = (uint8_t)type;
 	switch (type) {
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		raw_span_begin(ring, w, &rec->u.span_begin);
 		rec->u.span_begin.tid = ring->tid;
 		break;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		rec->u.span_end = (lc_rec_span_end){
 		    .ts = w[1], .tid = ring->tid, .span_id = w[2], .flags = (uint32_t)(w[0] >> 32)};
 		break;
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		raw_attr(w, &rec->u.attr);
 		rec->u.attr.tid = ring->tid;
 		break;
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		rec->u.sample = (lc_rec_sample){.ts = w[1],
 		                                .tid = ring->tid,
 		                                .weight_us = (uint32_t)w[2],

@@ -26,8 +26,8 @@
  * a release store; the consumer reads head with acquire, reads the words,
  * then releases tail; the producer acquires tail before reusing space.
  */
-#ifndef SP_RING_H
-#define SP_RING_H
+#ifndef LC_RING_H
+#define LC_RING_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,15 +35,15 @@
 #include <stdint.h>
 #include "records.h"
 
-#define SP_RING_DEFAULT_BYTES (256u * 1024u)
-#define SP_RING_MIN_BYTES     1024u
-#define SP_RING_MAX_BYTES     (1024u * 1024u * 1024u)
+#define LC_RING_DEFAULT_BYTES (256u * 1024u)
+#define LC_RING_MIN_BYTES     1024u
+#define LC_RING_MAX_BYTES     (1024u * 1024u * 1024u)
 /* Span names with their own dropped-span counter per ring; slot 0 counts
  * the names beyond them. */
-#define SP_RING_DROP_SLOTS 16
+#define LC_RING_DROP_SLOTS 16
 
 /* Raw record types in the ring besides the lc_rec_type values used as-is. */
-#define SP_RAW_PAD 0u
+#define LC_RAW_PAD 0u
 
 typedef struct lc_ring {
 	/* Producer-owned. */
@@ -61,7 +61,7 @@ typedef struct lc_ring {
 	struct {                  /* SPANPROF_ON_FULL=drop counts; producer writes */
 		_Atomic uint32_t name_id;
 		_Atomic uint64_t count;
-	} dropped[SP_RING_DROP_SLOTS];
+	} dropped[LC_RING_DROP_SLOTS];
 	/* Shared. */
 	_Alignas(64) _Atomic uint64_t head;
 	_Alignas(64) _Atomic uint64_t tail;
@@ -69,7 +69,7 @@ typedef struct lc_ring {
 	/* Consumer-owned (under the writer's drain lock). */
 	uint64_t c_trace_hi, c_trace_lo;
 	uint64_t lost_written[4];
-	uint64_t dropped_written[SP_RING_DROP_SLOTS];
+	uint64_t dropped_written[LC_RING_DROP_SLOTS];
 	struct lc_mirror *mirror; /* its open spans, while the log rotates */
 	pthread_t owner;
 } lc_ring;
@@ -99,7 +99,7 @@ static inline uint64_t *lc_ring_reserve_(lc_ring *r, uint32_t words, int lost_ki
 		return NULL;
 	}
 	if (words > to_end) {
-		r->buf[idx] = lc_raw_header(SP_RAW_PAD, (uint32_t)to_end, 0, 0);
+		r->buf[idx] = lc_raw_header(LC_RAW_PAD, (uint32_t)to_end, 0, 0);
 		r->head_local = head + to_end;
 		idx = 0;
 	}
@@ -140,12 +140,12 @@ static inline int lc_ring_span_begin(lc_ring *ring, const lc_rec_span_begin *rec
 	uint32_t name_len = 0;
 	if (rec->name_id == 0 && rec->name)
 		name_len =
-		    rec->name_len < SP_MAX_STRING_BYTES ? rec->name_len : SP_MAX_STRING_BYTES;
+		    rec->name_len < LC_MAX_STRING_BYTES ? rec->name_len : LC_MAX_STRING_BYTES;
 	uint32_t words = 5u + 2u * has_trace + lc_ring_words_(name_len);
-	uint64_t *w = lc_ring_reserve_(ring, words, SP_LOST_EVENTS);
+	uint64_t *w = lc_ring_reserve_(ring, words, LC_LOST_EVENTS);
 	if (!w)
 		return -1;
-	w[0] = lc_raw_header(SP_REC_SPAN_BEGIN, words, has_trace, name_len);
+	w[0] = lc_raw_header(LC_REC_SPAN_BEGIN, words, has_trace, name_len);
 	w[1] = rec->ts;
 	w[2] = rec->span_id;
 	w[3] = rec->parent_id;
@@ -164,10 +164,10 @@ static inline int lc_ring_span_begin(lc_ring *ring, const lc_rec_span_begin *rec
 
 static inline int lc_ring_span_end(lc_ring *ring, const lc_rec_span_end *rec)
 {
-	uint64_t *w = lc_ring_reserve_(ring, 3, SP_LOST_EVENTS);
+	uint64_t *w = lc_ring_reserve_(ring, 3, LC_LOST_EVENTS);
 	if (!w)
 		return -1;
-	w[0] = lc_raw_header(SP_REC_SPAN_END, 3, 0, rec->flags);
+	w[0] = lc_raw_header(LC_REC_SPAN_END, 3, 0, rec->flags);
 	w[1] = rec->ts;
 	w[2] = rec->span_id;
 	lc_ring_commit_(ring, 3);
@@ -180,22 +180,22 @@ static inline int lc_ring_attr(lc_ring *ring, const lc_rec_attr *rec)
 {
 	uint32_t key_len = 0, s_len = 0, flags = rec->flags;
 	if (rec->key_id == 0 && rec->key)
-		key_len = rec->key_len < SP_MAX_STRING_BYTES ? rec->key_len : SP_MAX_STRING_BYTES;
-	if (rec->kind == SP_ATTR_STR && rec->s) {
+		key_len = rec->key_len < LC_MAX_STRING_BYTES ? rec->key_len : LC_MAX_STRING_BYTES;
+	if (rec->kind == LC_ATTR_STR && rec->s) {
 		s_len = rec->s_len;
-		if (s_len > SP_MAX_ATTR_STR_BYTES) {
-			s_len = SP_MAX_ATTR_STR_BYTES;
-			flags |= SP_ATTR_TRUNCATED;
+		if (s_len > LC_MAX_ATTR_STR_BYTES) {
+			s_len = LC_MAX_ATTR_STR_BYTES;
+			flags |= LC_ATTR_TRUNCATED;
 		}
 	}
 	uint32_t words = 4u + lc_ring_words_(key_len + s_len);
-	uint64_t *w = lc_ring_reserve_(ring, words, SP_LOST_EVENTS);
+	uint64_t *w = lc_ring_reserve_(ring, words, LC_LOST_EVENTS);
 	if (!w)
 		return -1;
-	w[0] = lc_raw_header(SP_REC_ATTR, words, rec->kind, flags);
+	w[0] = lc_raw_header(LC_REC_ATTR, words, rec->kind, flags);
 	w[1] = rec->span_id;
 	w[2] = (uint64_t)rec->key_id | (uint64_t)key_len << 32 | (uint64_t)s_len << 48;
-	if (rec->kind == SP_ATTR_DOUBLE)
+	if (rec->kind == LC_ATTR_DOUBLE)
 		__builtin_memcpy(&w[3], &rec->d, 8);
 	else
 		w[3] = (uint64_t)rec->i;
@@ -211,12 +211,12 @@ static inline int lc_ring_attr(lc_ring *ring, const lc_rec_attr *rec)
 /* Layout: header(b = nframes), ts, weight_us, pcs. */
 static inline int lc_ring_sample(lc_ring *ring, const lc_rec_sample *rec)
 {
-	uint32_t n = rec->nframes < SP_MAX_STACK_FRAMES ? rec->nframes : SP_MAX_STACK_FRAMES;
+	uint32_t n = rec->nframes < LC_MAX_STACK_FRAMES ? rec->nframes : LC_MAX_STACK_FRAMES;
 	uint32_t words = 3u + n;
-	uint64_t *w = lc_ring_reserve_(ring, words, SP_LOST_SAMPLES);
+	uint64_t *w = lc_ring_reserve_(ring, words, LC_LOST_SAMPLES);
 	if (!w)
 		return -1;
-	w[0] = lc_raw_header(SP_REC_SAMPLE, words, 0, n);
+	w[0] = lc_raw_header(LC_REC_SAMPLE, words, 0, n);
 	w[1] = rec->ts;
 	w[2] = rec->weight_us;
 	for (uint32_t i = 0; i < n; i++)

@@ -3,8 +3,8 @@
  * Each takes argv with argv[0] = the subcommand name and returns the exit
  * status: 0 success, 1 failure of the work, 2 bad usage.
  */
-#ifndef SP_CLI_H
-#define SP_CLI_H
+#ifndef MG_CLI_TABLE_H
+#define MG_CLI_TABLE_H
 
 int mg_cmd_record(int argc, char **argv);
 int mg_cmd_dump(int argc, char **argv);
@@ -17,7 +17,7 @@ int mg_cmd_explain(int argc, char **argv);
 int mg_cmd_spans(int argc, char **argv);
 
 /* Table of commands in the order --help lists them. */
-#define SP_CLI_COMMANDS                                                                            \
+#define MG_CLI_COMMANDS                                                                            \
 	{"record", mg_cmd_record, "run a program with the runtime preloaded"},                     \
 	    {"dump", mg_cmd_dump, "print the records of a log as text"},                           \
 	    {"merge", mg_cmd_merge, "load logs into one SQLite database"},                         \

@@ -35,7 +35,7 @@ typedef struct lost_slot {
 #define DUMP_LOST_SLOTS 4096
 
 typedef struct dump_counts {
-	uint64_t by_type[SP_REC_TYPE_COUNT];
+	uint64_t by_type[LC_REC_TYPE_COUNT];
 	lost_slot lost[DUMP_LOST_SLOTS];
 	size_t nlost;
 } dump_counts;
@@ -87,13 +87,13 @@ static void print_attr(lc_reader *r, const lc_rec_attr *a)
 	char buf[32];
 	printf(" tid=%" PRIu32 " span=%" PRIu64 " key=\"%s\"", a->tid, a->span_id,
 	       name_of(r, a->key_id, a->key, buf, sizeof buf));
-	if (a->kind == SP_ATTR_INT)
+	if (a->kind == LC_ATTR_INT)
 		printf(" int=%" PRId64, a->i);
-	else if (a->kind == SP_ATTR_DOUBLE)
+	else if (a->kind == LC_ATTR_DOUBLE)
 		printf(" double=%.17g", a->d);
 	else
 		printf(" str=\"%.*s\"%s", (int)a->s_len, a->s,
-		       (a->flags & SP_ATTR_TRUNCATED) ? " truncated" : "");
+		       (a->flags & LC_ATTR_TRUNCATED) ? " truncated" : "");
 }
 
 static void print_sample(const lc_rec_sample *s)
@@ -130,47 +130,47 @@ static void print_fields(lc_reader *r, const lc_record *rec)
 {
 	const typeof(rec->u) *u = &rec->u;
 	switch (rec->type) {
-	case SP_REC_PROCESS:
+	case LC_REC_PROCESS:
 		print_process(&u->process);
 		break;
-	case SP_REC_CLOCK:
+	case LC_REC_CLOCK:
 		print_clock(&u->clock);
 		break;
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		printf(" id=%" PRIu32 " \"%s\"", u->string.id, u->string.bytes);
 		break;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		printf(" tid=%" PRIu32 " name=\"%s\"", u->thread.tid, u->thread.name);
 		break;
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		printf(" tid=%" PRIu32, u->thread_end.tid);
 		if (u->thread_end.cpu_ns)
 			printf(" cpu_ns=%" PRIu64, u->thread_end.cpu_ns);
 		if (u->thread_end.flags)
 			printf(" flags=0x%" PRIx32, u->thread_end.flags);
 		break;
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		print_span_begin(r, &u->span_begin);
 		break;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		printf(" tid=%" PRIu32 " span=%" PRIu64, u->span_end.tid, u->span_end.span_id);
 		if (u->span_end.flags)
 			printf(" flags=0x%" PRIx32, u->span_end.flags);
 		break;
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		print_attr(r, &u->attr);
 		break;
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		print_sample(&u->sample);
 		break;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		print_module(&u->module);
 		break;
-	case SP_REC_LOST:
+	case LC_REC_LOST:
 		printf(" tid=%" PRIu32 " kind=%u count=%" PRIu64, u->lost.tid, u->lost.kind,
 		       u->lost.count);
 		break;
-	case SP_REC_SAMPLER:
+	case LC_REC_SAMPLER:
 		printf(" mechanism=%u mode=%u signo=%" PRIu32 " requested_hz=%" PRIu32
 		       " achieved_hz=%" PRIu32,
 		       u->sampler.mechanism, u->sampler.mode, u->sampler.signo,
@@ -178,15 +178,15 @@ static void print_fields(lc_reader *r, const lc_record *rec)
 		if (u->sampler.flags)
 			printf(" flags=0x%" PRIx32, u->sampler.flags);
 		break;
-	case SP_REC_BLOCK:
+	case LC_REC_BLOCK:
 		printf(" tid=%" PRIu32, u->block.tid);
 		break;
-	case SP_REC_SEGMENT:
+	case LC_REC_SEGMENT:
 		printf(" %s index=%" PRIu32,
-		       u->segment.kind == SP_SEGMENT_START ? "start" : "end (continues in index+1)",
+		       u->segment.kind == LC_SEGMENT_START ? "start" : "end (continues in index+1)",
 		       u->segment.index);
 		break;
-	case SP_REC_DROPPED:
+	case LC_REC_DROPPED:
 		print_dropped(r, &u->dropped);
 		break;
 	}
@@ -213,7 +213,7 @@ static void print_lost(const dump_counts *c)
 	if (by_kind[1] || by_kind[2] || by_kind[3])
 		printf("-- lost: events=%" PRIu64 " samples=%" PRIu64 " unwind_failed=%" PRIu64
 		       "\n",
-		       by_kind[SP_LOST_EVENTS], by_kind[SP_LOST_SAMPLES], by_kind[SP_LOST_UNWIND]);
+		       by_kind[LC_LOST_EVENTS], by_kind[LC_LOST_SAMPLES], by_kind[LC_LOST_UNWIND]);
 	if (by_kind[0])
 		printf("-- dropped: spans=%" PRIu64 " (SPANPROF_ON_FULL=drop)\n", by_kind[0]);
 }
@@ -225,11 +225,11 @@ static void print_record(lc_reader *r, const lc_record *rec, dump_counts *c)
 		printf(" ts=%" PRIu64, rec->ts_ns);
 	print_fields(r, rec);
 	putchar('\n');
-	if (rec->type < SP_REC_TYPE_COUNT)
+	if (rec->type < LC_REC_TYPE_COUNT)
 		c->by_type[rec->type]++;
-	if (rec->type == SP_REC_LOST)
+	if (rec->type == LC_REC_LOST)
 		note_lost(c, (lost_slot){rec->u.lost.tid, rec->u.lost.kind, 0, rec->u.lost.count});
-	else if (rec->type == SP_REC_DROPPED)
+	else if (rec->type == LC_REC_DROPPED)
 		note_lost(c, (lost_slot){rec->u.dropped.tid, 0, rec->u.dropped.name_id,
 		                         rec->u.dropped.count});
 }
@@ -238,7 +238,7 @@ static void print_summary(lc_reader *r, const dump_counts *c)
 {
 	printf("-- %" PRIu64 " records in %" PRIu64 " frames, %" PRIu64 " bytes:",
 	       lc_reader_records(r), lc_reader_frames(r), lc_reader_bytes_read(r));
-	for (int t = 1; t < SP_REC_TYPE_COUNT; t++)
+	for (int t = 1; t < LC_REC_TYPE_COUNT; t++)
 		if (c->by_type[t])
 			printf(" %s=%" PRIu64, lc_rec_type_name(t), c->by_type[t]);
 	putchar('\n');

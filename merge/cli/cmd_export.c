@@ -51,10 +51,10 @@ static int parse_format(const char *s, enum mg_export_format *f)
 		const char *name;
 		enum mg_export_format format;
 	} names[] = {
-	    {"firefox", SP_EXPORT_FIREFOX}, {"chrome", SP_EXPORT_CHROME},
-	    {"perfetto", SP_EXPORT_CHROME}, {"pprof", SP_EXPORT_PPROF},
-	    {"folded", SP_EXPORT_FOLDED},   {"speedscope", SP_EXPORT_SPEEDSCOPE},
-	    {"otlp", SP_EXPORT_OTLP},
+	    {"firefox", MG_EXPORT_FIREFOX}, {"chrome", MG_EXPORT_CHROME},
+	    {"perfetto", MG_EXPORT_CHROME}, {"pprof", MG_EXPORT_PPROF},
+	    {"folded", MG_EXPORT_FOLDED},   {"speedscope", MG_EXPORT_SPEEDSCOPE},
+	    {"otlp", MG_EXPORT_OTLP},
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(s, names[i].name)) {

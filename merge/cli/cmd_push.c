@@ -14,7 +14,7 @@
  * Failures (OTLP/HTTP spec, "Failures"): 429, 502, 503, 504 and a refused
  * connection are retried after a pause that doubles from 250 ms (or the
  * server's Retry-After, at most 30 s), up to --retries times (default
- * SP_PUSH_RETRIES, about 8 s of pauses in all); then,
+ * MG_PUSH_RETRIES, about 8 s of pauses in all); then,
  * or at once for any other error, one line names the endpoint and the
  * reason and the command exits 1. What was sent before stays sent: the
  * line says how many spans made it. A 2xx answer with partial_success
@@ -41,11 +41,11 @@
 #include "otlp_trace_service.pb-c.h"
 #include "spanprof.h"
 
-#define SP_PUSH_MAX_REQUEST_BYTES (4u << 20) /* a request stays under this */
-#define SP_PUSH_CHUNK_BYTES       (1u << 20) /* spans of one process per ResourceSpans */
-#define SP_PUSH_RETRIES           5          /* default retries per request */
-#define SP_PUSH_FIRST_PAUSE_MS    250
-#define SP_PUSH_MAX_PAUSE_MS      30000
+#define MG_PUSH_MAX_REQUEST_BYTES (4u << 20) /* a request stays under this */
+#define MG_PUSH_CHUNK_BYTES       (1u << 20) /* spans of one process per ResourceSpans */
+#define MG_PUSH_RETRIES           5          /* default retries per request */
+#define MG_PUSH_FIRST_PAUSE_MS    250
+#define MG_PUSH_MAX_PAUSE_MS      30000
 
 static const char push_usage[] =
     "usage: spanprof push DB --endpoint URL [--header K=V]... [--span NAME]\n"
@@ -172,7 +172,7 @@ static int push_send(struct push *p)
 {
 	if (p->req_spans == 0)
 		return 0;
-	long pause_ms = SP_PUSH_FIRST_PAUSE_MS, retry_after_ms = 0;
+	long pause_ms = MG_PUSH_FIRST_PAUSE_MS, retry_after_ms = 0;
 	int rc = 1;
 	for (int attempt = 1; rc == 1; attempt++) {
 		rc = push_post_once(p, &retry_after_ms);
@@ -193,7 +193,7 @@ static int push_send(struct push *p)
 			return -SP_EIO;
 		}
 		long ms = retry_after_ms > 0 ? retry_after_ms : pause_ms;
-		push_pause_ms(ms < SP_PUSH_MAX_PAUSE_MS ? ms : SP_PUSH_MAX_PAUSE_MS);
+		push_pause_ms(ms < MG_PUSH_MAX_PAUSE_MS ? ms : MG_PUSH_MAX_PAUSE_MS);
 		pause_ms *= 2;
 	}
 	if (rc)
@@ -231,7 +231,7 @@ static int push_chunk(void *ctx, const uint8_t *scope_spans, size_t len, int64_t
 	rc = rc ? rc : mg_otlp_buf_put(rs, scope_spans, len);
 	if (rc)
 		return rc;
-	if (p->req.len + rs->len + 16 > SP_PUSH_MAX_REQUEST_BYTES && (rc = push_send(p)))
+	if (p->req.len + rs->len + 16 > MG_PUSH_MAX_REQUEST_BYTES && (rc = push_send(p)))
 		return rc;
 	rc = mg_otlp_put_len(&p->req, 1, rs->len); /* ExportTraceServiceRequest.resource_spans */
 	rc = rc ? rc : mg_otlp_buf_put(&p->req, rs->p, rs->len);
@@ -354,7 +354,7 @@ static int push_run(struct push *p, const struct mg_export_opts *o)
 	rc = rc ? rc : push_setup_curl(p);
 	if (rc == 0) {
 		struct mg_otlp_sink sink = {p, push_process, push_chunk, push_process_end};
-		rc = mg_otlp_scan(&x, SP_PUSH_CHUNK_BYTES, &sink);
+		rc = mg_otlp_scan(&x, MG_PUSH_CHUNK_BYTES, &sink);
 		rc = rc ? rc : push_send(p);
 	}
 	mg_export_close(&x);
@@ -370,9 +370,9 @@ static int push_run(struct push *p, const struct mg_export_opts *o)
 
 int mg_cmd_push(int argc, char **argv)
 {
-	struct push p = {.retries = SP_PUSH_RETRIES};
+	struct push p = {.retries = MG_PUSH_RETRIES};
 	struct mg_export_opts o = {
-	    .format = SP_EXPORT_OTLP, .from_ns = INT64_MIN, .to_ns = INT64_MAX};
+	    .format = MG_EXPORT_OTLP, .from_ns = INT64_MIN, .to_ns = INT64_MAX};
 	const char *endpoint = NULL;
 	int help = 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

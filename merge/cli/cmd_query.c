@@ -196,7 +196,7 @@ static int mg_print_json(sqlite3_stmt *st, int *rc)
 {
 	int n = sqlite3_column_count(st);
 	mg_json w;
-	mg_json_init(&w, stdout, SP_JSON_SPACED | SP_JSON_ROWS);
+	mg_json_init(&w, stdout, MG_JSON_SPACED | MG_JSON_ROWS);
 	mg_json_begin_array(&w);
 	while ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
 		mg_json_begin_object(&w);

@@ -52,9 +52,9 @@
 #define SPANPROF_LIBDIR "/usr/local/lib"
 #endif
 
-#define SP_RECORD_MAX_HZ 100000L
+#define MG_RECORD_MAX_HZ 100000L
 /* --duration: after SIGINT, then after SIGTERM, the program gets this long. */
-#define SP_RECORD_GRACE_S 5
+#define MG_RECORD_GRACE_S 5
 
 typedef struct mg_record_opts {
 	const char *out_dir;
@@ -95,7 +95,7 @@ static void mg_record_usage(FILE *out)
 	    "\n"
 	    "At exit, one line reports any span events or samples the logs say were\n"
 	    "lost, and any damage. Exits with PROGRAM's exit status, or dies of its signal.\n",
-	    SP_RECORD_MAX_HZ, SP_RECORD_GRACE_S, SP_RECORD_GRACE_S);
+	    MG_RECORD_MAX_HZ, MG_RECORD_GRACE_S, MG_RECORD_GRACE_S);
 }
 
 static int mg_record_bad(const char *msg, const char *arg)
@@ -110,7 +110,7 @@ static int mg_record_parse_hz(const char *text, long *hz)
 	char *end = NULL;
 	errno = 0;
 	long v = strtol(text, &end, 10);
-	if (errno || !end || *end || v < 1 || v > SP_RECORD_MAX_HZ)
+	if (errno || !end || *end || v < 1 || v > MG_RECORD_MAX_HZ)
 		return -1;
 	*hz = v;
 	return 0;
@@ -284,7 +284,7 @@ static int mg_record_set_preload(const char *lib)
 	return setenv("LD_PRELOAD", value, 1);
 }
 
-#define SP_RECORD_MAX_SEQ 999
+#define MG_RECORD_MAX_SEQ 999
 
 /* Creates a new directory ./spanprof.YYYYmmdd-HHMMSS, or -002 ... -999
  * appended when runs share a second: mkdir is atomic, so two records
@@ -296,7 +296,7 @@ static int mg_record_default_dir(char *out, size_t cap)
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(base, sizeof base, "spanprof.%Y%m%d-%H%M%S", &tm);
-	for (int seq = 1; seq <= SP_RECORD_MAX_SEQ; seq++) {
+	for (int seq = 1; seq <= MG_RECORD_MAX_SEQ; seq++) {
 		if (seq == 1)
 			snprintf(out, cap, "%s", base);
 		else
@@ -519,7 +519,7 @@ static int mg_record_wait_duration(pid_t pid, uint64_t duration_ns, int *stopped
 		kill(pid, sigs[i]);
 		*stopped = 1;
 		rc = mg_record_wait_for(
-		    pid, sigs[i] == SIGKILL ? UINT64_MAX / 2 : SP_RECORD_GRACE_S * 1000000000ull,
+		    pid, sigs[i] == SIGKILL ? UINT64_MAX / 2 : MG_RECORD_GRACE_S * 1000000000ull,
 		    &status);
 	}
 	return rc == 1 ? status : -1;

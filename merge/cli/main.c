@@ -16,7 +16,7 @@ static const struct mg_command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
-} mg_commands[] = {SP_CLI_COMMANDS};
+} mg_commands[] = {MG_CLI_COMMANDS};
 
 static void usage(FILE *out)
 {

@@ -64,7 +64,7 @@ int rec_logs_is_ours(const char *path)
 	lc_reader *r = NULL;
 	lc_record rec;
 	int ours = lc_reader_open(path, &r) == 0 && lc_reader_next(r, &rec) == 1 &&
-	           rec.type == SP_REC_PROCESS;
+	           rec.type == LC_REC_PROCESS;
 	lc_reader_close(r);
 	return ours;
 }

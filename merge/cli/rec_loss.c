@@ -72,9 +72,9 @@ static void rec_lost_set_sum(const rec_lost_set *set, rec_loss *out)
 			continue;
 		if (s->kind == REC_KIND_DROPPED)
 			out->spans_dropped += s->count;
-		else if (s->kind == SP_LOST_EVENTS)
+		else if (s->kind == LC_LOST_EVENTS)
 			out->span_lost += s->count;
-		else if (s->kind == SP_LOST_SAMPLES || s->kind == SP_LOST_UNWIND)
+		else if (s->kind == LC_LOST_SAMPLES || s->kind == LC_LOST_UNWIND)
 			out->samples_lost += s->count;
 		else
 			out->other_lost += s->count;
@@ -89,7 +89,7 @@ static void rec_gaps_thread_end(rec_loss *out, mg_hash *sampled, const lc_rec_th
 	if (e->cpu_ns && !mg_hash_get(sampled, e->tid, 0)) {
 		out->gap_threads++;
 		out->gap_cpu_ns += e->cpu_ns;
-		if (e->flags & SP_THREAD_END_F_SIGNAL_BLOCKED) {
+		if (e->flags & LC_THREAD_END_F_SIGNAL_BLOCKED) {
 			out->gap_threads_blocked++;
 			out->gap_cpu_blocked_ns += e->cpu_ns;
 		}
@@ -100,30 +100,30 @@ static void rec_gaps_thread_end(rec_loss *out, mg_hash *sampled, const lc_rec_th
 static int rec_loss_count(rec_loss *out, rec_lost_set *set, mg_hash *sampled, const lc_record *rec)
 {
 	switch (rec->type) {
-	case SP_REC_THREAD: /* a new thread (or a reused tid) starts unsampled */
+	case LC_REC_THREAD: /* a new thread (or a reused tid) starts unsampled */
 		mg_hash_del(sampled, rec->u.thread.tid, 0);
 		break;
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		rec_gaps_thread_end(out, sampled, &rec->u.thread_end);
 		break;
-	case SP_REC_SAMPLER:
-		out->timers |= rec->u.sampler.mechanism == SP_SAMPLER_TIMER;
+	case LC_REC_SAMPLER:
+		out->timers |= rec->u.sampler.mechanism == LC_SAMPLER_TIMER;
 		break;
-	case SP_REC_SPAN_BEGIN:
-	case SP_REC_SPAN_END:
-	case SP_REC_ATTR:
+	case LC_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_END:
+	case LC_REC_ATTR:
 		out->span_events++;
 		break;
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		out->samples++;
 		return mg_hash_put(sampled, rec->u.sample.tid, 0, 1) ? -1 : 0;
-	case SP_REC_LOST:
-		if (rec->u.lost.kind != SP_LOST_EVENTS && rec->u.lost.count > 0 &&
+	case LC_REC_LOST:
+		if (rec->u.lost.kind != LC_LOST_EVENTS && rec->u.lost.count > 0 &&
 		    mg_hash_put(sampled, rec->u.lost.tid, 0, 1))
 			return -1;
 		return rec_lost_set_put(
 		    set, (rec_lost_slot){rec->u.lost.tid, rec->u.lost.kind, 0, rec->u.lost.count});
-	case SP_REC_DROPPED:
+	case LC_REC_DROPPED:
 		return rec_lost_set_put(set, (rec_lost_slot){rec->u.dropped.tid, REC_KIND_DROPPED,
 		                                             rec->u.dropped.name_id,
 		                                             rec->u.dropped.count});

@@ -157,9 +157,9 @@ static void json_sep(mg_json *w)
 {
 	if (w->depth == 0)
 		return;
-	int rows = (w->flags & SP_JSON_ROWS) && w->depth == 1;
+	int rows = (w->flags & MG_JSON_ROWS) && w->depth == 1;
 	if (w->nonempty & json_level_bit(w))
-		fputs(rows ? ",\n " : (w->flags & SP_JSON_SPACED) ? ", " : ",", w->out);
+		fputs(rows ? ",\n " : (w->flags & MG_JSON_SPACED) ? ", " : ",", w->out);
 	else if (rows)
 		fputs("\n ", w->out);
 	w->nonempty |= json_level_bit(w);
@@ -181,7 +181,7 @@ static void json_item(mg_json *w)
 static void json_begin(mg_json *w, char open)
 {
 	json_item(w);
-	if (w->depth >= SP_JSON_MAX_DEPTH) {
+	if (w->depth >= MG_JSON_MAX_DEPTH) {
 		w->misuse = 1;
 		return;
 	}
@@ -200,7 +200,7 @@ static void json_end(mg_json *w, char close)
 		w->misuse = 1;
 		return;
 	}
-	if ((w->flags & SP_JSON_ROWS) && w->depth == 1 && (w->nonempty & 1))
+	if ((w->flags & MG_JSON_ROWS) && w->depth == 1 && (w->nonempty & 1))
 		putc('\n', w->out);
 	w->depth--;
 	putc(close, w->out);
@@ -232,7 +232,7 @@ void mg_json_key(mg_json *w, const char *key)
 		w->misuse = 1;
 	json_sep(w);
 	mg_json_str(w->out, key ? key : "");
-	fputs(w->flags & SP_JSON_SPACED ? ": " : ":", w->out);
+	fputs(w->flags & MG_JSON_SPACED ? ": " : ":", w->out);
 	w->after_key = 1;
 }
 

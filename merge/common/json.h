@@ -21,8 +21,8 @@
  * Write errors are left in the FILE (check ferror once at the end).
  * Threading: a writer belongs to one thread; no global state.
  */
-#ifndef SP_JSON_H
-#define SP_JSON_H
+#ifndef MG_JSON_H
+#define MG_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -54,12 +54,12 @@ void mg_json_us(FILE *out, int64_t ns);
 
 /* Layout flags; 0 is compact (no whitespace at all). */
 enum {
-	SP_JSON_SPACED = 1, /* ", " between items, ": " after keys */
-	SP_JSON_ROWS = 2,   /* each item of the outermost array on a line of
+	MG_JSON_SPACED = 1, /* ", " between items, ": " after keys */
+	MG_JSON_ROWS = 2,   /* each item of the outermost array on a line of
 	                     * its own, indented by one space */
 };
 
-#define SP_JSON_MAX_DEPTH 64
+#define MG_JSON_MAX_DEPTH 64
 
 typedef struct mg_json {
 	FILE *out;

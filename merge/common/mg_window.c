@@ -135,9 +135,9 @@ static uint64_t log_first_ns(const char *path)
 	lc_record rec;
 	uint64_t first = 0;
 	for (int i = 0; i < 8 && lc_reader_next(r, &rec) == 1; i++) {
-		if (rec.type == SP_REC_PROCESS)
+		if (rec.type == LC_REC_PROCESS)
 			first = rec.ts_ns;
-		if (rec.type == SP_REC_SEGMENT && rec.u.segment.kind == SP_SEGMENT_START) {
+		if (rec.type == LC_REC_SEGMENT && rec.u.segment.kind == LC_SEGMENT_START) {
 			first = rec.ts_ns;
 			break;
 		}

@@ -20,7 +20,7 @@
  * database would leave them empty or fail. */
 #define MG_SCHEMA_VERSION 5
 
-/* Span flag set by merge (beside the runtime's SP_SPAN_* flags): the log
+/* Span flag set by merge (beside the runtime's LC_SPAN_* flags): the log
  * holds no END for the span (lost, or the log ended first); end_ns is the
  * end merge chose and spans.cut says why (mg_repair.h, docs/schema.md). */
 #define MG_SPAN_NEVER_ENDED 0x100u

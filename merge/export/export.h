@@ -11,7 +11,7 @@
  *   x_samples - the selected samples (same columns as main.samples)
  *   x_tsamples - the same for per-thread queries (pid, tid, ts_ns,
  *               stack_id, weight_ns): a view, or with more than
- *               SP_EXPORT_SCAN_THREADS threads an indexed TEMP copy
+ *               MG_EXPORT_SCAN_THREADS threads an indexed TEMP copy
  * and streams its output while iterating SQLite cursors. The only tables
  * held in memory are per-stack and per-frame ones (the call-site trie, the
  * functions) and interned strings; none grows with the number of samples
@@ -19,8 +19,8 @@
  *
  * Threading: single-threaded; one mg_export per export run.
  */
-#ifndef SP_EXPORT_H
-#define SP_EXPORT_H
+#ifndef MG_EXPORT_H
+#define MG_EXPORT_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -31,15 +31,15 @@
 #include "mg_strtab.h" /* the string tables of the formats */
 
 /* Up to this many sampled threads, per-thread queries scan x_samples. */
-#define SP_EXPORT_SCAN_THREADS 8
+#define MG_EXPORT_SCAN_THREADS 8
 
 enum mg_export_format {
-	SP_EXPORT_FIREFOX,
-	SP_EXPORT_CHROME,
-	SP_EXPORT_PPROF,
-	SP_EXPORT_FOLDED,
-	SP_EXPORT_SPEEDSCOPE,
-	SP_EXPORT_OTLP,
+	MG_EXPORT_FIREFOX,
+	MG_EXPORT_CHROME,
+	MG_EXPORT_PPROF,
+	MG_EXPORT_FOLDED,
+	MG_EXPORT_SPEEDSCOPE,
+	MG_EXPORT_OTLP,
 };
 
 /* What the user asked for; all-zero means "everything, to stdout". */

@@ -82,17 +82,17 @@ void mg_export_tick(struct mg_export *x)
 static int dispatch(struct mg_export *x)
 {
 	switch (x->opts->format) {
-	case SP_EXPORT_FIREFOX:
+	case MG_EXPORT_FIREFOX:
 		return mg_export_firefox(x);
-	case SP_EXPORT_CHROME:
+	case MG_EXPORT_CHROME:
 		return mg_export_chrome(x);
-	case SP_EXPORT_PPROF:
+	case MG_EXPORT_PPROF:
 		return mg_export_pprof(x);
-	case SP_EXPORT_FOLDED:
+	case MG_EXPORT_FOLDED:
 		return mg_export_folded(x);
-	case SP_EXPORT_SPEEDSCOPE:
+	case MG_EXPORT_SPEEDSCOPE:
 		return mg_export_speedscope(x);
-	case SP_EXPORT_OTLP:
+	case MG_EXPORT_OTLP:
 		return mg_export_otlp(x);
 	}
 	return -SP_EINVAL;

@@ -10,8 +10,8 @@
  * Threading: single-threaded. Files are created beside the target
  * (mkstemp: O_EXCL, mode 0600) and renamed over it on success only.
  */
-#ifndef SP_EXPORT_DIFF_H
-#define SP_EXPORT_DIFF_H
+#ifndef MG_EXPORT_DIFF_H
+#define MG_EXPORT_DIFF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -172,7 +172,7 @@ int mg_export_make_thread_samples(struct mg_export *x)
 	sqlite3_finalize(st);
 	if (rc < 0)
 		return rc;
-	if (nthreads <= SP_EXPORT_SCAN_THREADS)
+	if (nthreads <= MG_EXPORT_SCAN_THREADS)
 		return mg_export_exec(x, "CREATE TEMP VIEW x_tsamples AS SELECT * FROM x_samples;");
 	return mg_export_exec(
 	    x, "CREATE TEMP TABLE x_tsamples AS SELECT pid, tid, ts_ns, stack_id, "

@@ -18,7 +18,7 @@
 
 static int open_stdout(struct mg_export *x)
 {
-	if (x->opts->format == SP_EXPORT_PPROF && isatty(STDOUT_FILENO)) {
+	if (x->opts->format == MG_EXPORT_PPROF && isatty(STDOUT_FILENO)) {
 		mg_err_set(-SP_EINVAL, "pprof is binary; use -o FILE");
 		return -SP_EINVAL;
 	}

@@ -18,7 +18,7 @@
 #include "spanprof.h"
 
 /* The name of a frame: its function, else module+offset. P: table prefix. */
-#define SP_XNAME_EXPR(P)                                                                           \
+#define MG_XNAME_EXPR(P)                                                                           \
 	"COALESCE(NULLIF(" P "func, ''), printf('%s+0x%x', COALESCE(" P "module, '?'), "           \
 	"COALESCE(" P "rel_pc, 0)))"
 
@@ -33,7 +33,7 @@ int mg_export_load_funcs(struct mg_export *x)
 	int rc = mg_export_exec(
 	    x, "CREATE TEMP TABLE x_funcs(idx INTEGER PRIMARY KEY, name TEXT, "
 	       "module TEXT, file TEXT, UNIQUE(name, module));"
-	       "INSERT INTO x_funcs(name, module, file) SELECT " SP_XNAME_EXPR(
+	       "INSERT INTO x_funcs(name, module, file) SELECT " MG_XNAME_EXPR(
 	           "") ", COALESCE(module, ''), min(file) FROM main.frames GROUP BY 1, 2 "
 	               "ORDER BY 1, 2;");
 	sqlite3_stmt *st = rc ? NULL
@@ -60,7 +60,7 @@ int mg_export_load_frames(struct mg_export *x)
 {
 	sqlite3_stmt *st = mg_export_prepare(
 	    x, "SELECT f.frame_id, x.idx - 1, COALESCE(f.line, 0) FROM main.frames f "
-	       "JOIN x_funcs x ON x.name = " SP_XNAME_EXPR(
+	       "JOIN x_funcs x ON x.name = " MG_XNAME_EXPR(
 	           "f.") " AND x.module = COALESCE(f.module, '') ORDER BY f.frame_id");
 	if (!st)
 		return -SP_EIO;

@@ -182,7 +182,7 @@ static int mg_on_process(mg_log *lg, const lc_rec_process *p)
 	sqlite3_bind_int64(st, 6, p->ppid);
 	if (p->traceparent && p->traceparent[0])
 		mg_bind_str(st, 7, p->traceparent);
-	sqlite3_bind_text(st, 8, p->clock_kind == SP_CLOCK_TSC ? "tsc" : "monotonic", -1,
+	sqlite3_bind_text(st, 8, p->clock_kind == LC_CLOCK_TSC ? "tsc" : "monotonic", -1,
 	                  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, lg->log_id);
 	return mg_step(st);
@@ -207,7 +207,7 @@ static int mg_on_thread_end(mg_log *lg, const lc_record *rec)
 		sqlite3_bind_int64(st, 2, (int64_t)e->cpu_ns);
 	else
 		sqlite3_bind_null(st, 2);
-	sqlite3_bind_int(st, 3, (e->flags & SP_THREAD_END_F_SIGNAL_BLOCKED) != 0);
+	sqlite3_bind_int(st, 3, (e->flags & LC_THREAD_END_F_SIGNAL_BLOCKED) != 0);
 	sqlite3_bind_int64(st, 4, lg->pid);
 	sqlite3_bind_int64(st, 5, e->tid);
 	return mg_step(st) || mg_repair_thread_end(lg->repair, rec->u.thread_end.tid, rec->ts_ns);
@@ -223,11 +223,11 @@ static int mg_on_module(mg_log *lg, const lc_record *rec)
 static const char *mg_lost_kind(int kind)
 {
 	switch (kind) {
-	case SP_LOST_EVENTS:
+	case LC_LOST_EVENTS:
 		return "events";
-	case SP_LOST_SAMPLES:
+	case LC_LOST_SAMPLES:
 		return "samples";
-	case SP_LOST_UNWIND:
+	case LC_LOST_UNWIND:
 		return "unwind";
 	default:
 		return "other";
@@ -280,7 +280,7 @@ static int mg_on_sampler(mg_log *lg, const lc_record *rec)
 	sqlite3_bind_int64(st, 4, s->signo);
 	sqlite3_bind_int64(st, 5, s->requested_hz);
 	sqlite3_bind_int64(st, 6, s->achieved_hz);
-	sqlite3_bind_int(st, 7, (s->flags & SP_SAMPLER_F_USER_ONLY) != 0);
+	sqlite3_bind_int(st, 7, (s->flags & LC_SAMPLER_F_USER_ONLY) != 0);
 	return mg_step(st);
 }
 
@@ -293,40 +293,40 @@ static int mg_on_record(mg_log *lg, const lc_record *rec)
 			lg->last_ns = rec->ts_ns;
 	}
 	switch (rec->type) {
-	case SP_REC_PROCESS:
+	case LC_REC_PROCESS:
 		return mg_on_process(lg, &rec->u.process);
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		return mg_on_thread(lg, rec);
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		return mg_on_thread_end(lg, rec);
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		lg->mg->span_events++;
 		return mg_on_span_begin(lg, rec);
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		lg->mg->span_events++;
 		return mg_on_span_end(lg, rec);
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		lg->mg->span_events++;
 		return mg_on_attr(lg, rec);
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		return mg_on_sample(lg, rec);
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		return mg_on_module(lg, rec);
-	case SP_REC_LOST:
+	case LC_REC_LOST:
 		return mg_on_lost(lg, rec);
-	case SP_REC_SAMPLER:
+	case LC_REC_SAMPLER:
 		return mg_on_sampler(lg, rec);
-	case SP_REC_DROPPED:
+	case LC_REC_DROPPED:
 		return mg_on_dropped(lg, rec);
-	case SP_REC_SEGMENT:
-		if (rec->u.segment.kind == SP_SEGMENT_END) {
+	case LC_REC_SEGMENT:
+		if (rec->u.segment.kind == LC_SEGMENT_END) {
 			lg->continues = 1;
 			lg->seg_end_ns = rec->ts_ns;
 		} else if (!lg->seg_start_ns) {
 			lg->seg_start_ns = rec->ts_ns;
 		}
 		return 0;
-	case SP_REC_CLOCK: /* starts each drain of the writer */
+	case LC_REC_CLOCK: /* starts each drain of the writer */
 		mg_repair_drain(lg->repair);
 		return 0;
 	default:

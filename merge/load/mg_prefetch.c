@@ -10,7 +10,7 @@
  * one. A record that does not fit in what is left of an arena is kept
  * (the reader's pointers stay valid until its next call) and goes first
  * into the next batch; an empty batch grows its arena to fit any record
- * (a record is at most one frame's content, SP_MAX_FRAME_CONTENT_BYTES).
+ * (a record is at most one frame's content, LC_MAX_FRAME_CONTENT_BYTES).
  *
  * Threading: see mg_prefetch.h. Not signal-safe.
  */
@@ -77,29 +77,29 @@ static size_t pf_name_size(const lc_reader *r, uint32_t id, const char *s, uint3
 static size_t pf_payload(const lc_reader *r, const lc_record *rec)
 {
 	switch (rec->type) {
-	case SP_REC_PROCESS: {
+	case LC_REC_PROCESS: {
 		const lc_rec_process *p = &rec->u.process;
 		return pf_str_size(p->host) + pf_str_size(p->exe) + pf_str_size(p->cmdline) +
 		       pf_str_size(p->traceparent);
 	}
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		return rec->u.string.bytes ? pf_align((size_t)rec->u.string.len + 1) : 0;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		return pf_str_size(rec->u.thread.name);
-	case SP_REC_SPAN_BEGIN: {
+	case LC_REC_SPAN_BEGIN: {
 		const lc_rec_span_begin *b = &rec->u.span_begin;
 		return pf_name_size(r, b->name_id, b->name, b->name_len);
 	}
-	case SP_REC_ATTR: {
+	case LC_REC_ATTR: {
 		const lc_rec_attr *a = &rec->u.attr;
 		return pf_name_size(r, a->key_id, a->key, a->key_len) +
 		       (a->s ? pf_align((size_t)a->s_len + 1) : 0);
 	}
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		return rec->u.sample.pcs ? (size_t)rec->u.sample.nframes * sizeof(uint64_t) : 0;
-	case SP_REC_DROPPED:
+	case LC_REC_DROPPED:
 		return pf_name_size(r, rec->u.dropped.name_id, NULL, 0);
-	case SP_REC_MODULE: {
+	case LC_REC_MODULE: {
 		const lc_rec_module *m = &rec->u.module;
 		return (m->path ? pf_align((size_t)m->path_len + 1) : 0) +
 		       (m->build_id ? pf_align(m->build_id_len) : 0);
@@ -148,7 +148,7 @@ static void pf_copy(const lc_reader *r, mg_pf_batch *b, const lc_record *rec)
 	lc_record *out = &b->recs[b->n++];
 	*out = *rec;
 	switch (rec->type) {
-	case SP_REC_PROCESS: {
+	case LC_REC_PROCESS: {
 		lc_rec_process *p = &out->u.process;
 		p->host = pf_str(b, p->host);
 		p->exe = pf_str(b, p->exe);
@@ -156,38 +156,38 @@ static void pf_copy(const lc_reader *r, mg_pf_batch *b, const lc_record *rec)
 		p->traceparent = pf_str(b, p->traceparent);
 		break;
 	}
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		if (out->u.string.bytes)
 			out->u.string.bytes = pf_put(b, out->u.string.bytes, out->u.string.len, 1);
 		break;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		out->u.thread.name = pf_str(b, out->u.thread.name);
 		break;
-	case SP_REC_SPAN_BEGIN: {
+	case LC_REC_SPAN_BEGIN: {
 		lc_rec_span_begin *sb = &out->u.span_begin;
 		pf_name(r, b, &sb->name_id, &sb->name, &sb->name_len);
 		break;
 	}
-	case SP_REC_ATTR: {
+	case LC_REC_ATTR: {
 		lc_rec_attr *a = &out->u.attr;
 		pf_name(r, b, &a->key_id, &a->key, &a->key_len);
 		if (a->s)
 			a->s = pf_put(b, a->s, a->s_len, 1);
 		break;
 	}
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		if (out->u.sample.pcs)
 			out->u.sample.pcs =
 			    pf_put(b, out->u.sample.pcs,
 			           (size_t)out->u.sample.nframes * sizeof(uint64_t), 0);
 		break;
-	case SP_REC_DROPPED: {
+	case LC_REC_DROPPED: {
 		const char *known =
 		    rec->u.dropped.name_id ? lc_reader_string(r, rec->u.dropped.name_id) : NULL;
 		out->u.dropped.name = pf_str(b, known);
 		break;
 	}
-	case SP_REC_MODULE: {
+	case LC_REC_MODULE: {
 		lc_rec_module *m = &out->u.module;
 		if (m->path)
 			m->path = pf_put(b, m->path, m->path_len, 1);

@@ -153,11 +153,11 @@ int mg_repair_begin(mg_repair *r, uint32_t tid, uint64_t ts, uint64_t span_id, u
 	if (!t)
 		return -1;
 	mg_rthr_event(r, t, ts);
-	if (flags & SP_SPAN_TOO_DEEP) /* the tracer keeps it off its stack */
+	if (flags & LC_SPAN_TOO_DEEP) /* the tracer keeps it off its stack */
 		return 0;
 	/* Without a remote parent the tracer took the innermost span of its
 	 * stack as the parent: every span above that one had ended. */
-	if (!(flags & SP_SPAN_REMOTE_PARENT)) {
+	if (!(flags & LC_SPAN_REMOTE_PARENT)) {
 		size_t keep = parent_id ? mg_find(t, parent_id) : 0;
 		if ((keep || !parent_id) && mg_pop_above(r, t, keep, ts))
 			return -1;
@@ -221,7 +221,7 @@ int mg_repair_thread_end(mg_repair *r, uint32_t tid, uint64_t ts)
 
 int mg_repair_lost(mg_repair *r, uint32_t tid, int kind, uint64_t count)
 {
-	if (kind != SP_LOST_EVENTS)
+	if (kind != LC_LOST_EVENTS)
 		return 0;
 	mg_rthr *t = mg_rthr_get(r, tid);
 	if (!t)

@@ -44,7 +44,7 @@ mg_repair *mg_repair_new(void);
 void mg_repair_free(mg_repair *r); /* accepts NULL */
 
 /* The events, in file order; ts in ns. Return 0, or -1 (out of memory).
- * begin: a span began on tid (flags: its SP_SPAN_* flags). */
+ * begin: a span began on tid (flags: its LC_SPAN_* flags). */
 int mg_repair_begin(mg_repair *r, uint32_t tid, uint64_t ts, uint64_t span_id, uint64_t parent_id,
                     uint32_t flags);
 /* A span of owner_tid closed by an END that end_tid wrote at ts. */

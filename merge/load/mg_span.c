@@ -114,7 +114,7 @@ int mg_on_span_begin(mg_log *lg, const lc_record *rec)
 	int depth = !b->parent_id                             ? 0
 	            : parent && lg->spans[*parent].depth >= 0 ? lg->spans[*parent].depth + 1
 	                                                      : -1;
-	int64_t known = (b->flags & SP_SPAN_CONTINUED) ? mg_span_known(lg, b->span_id) : 0;
+	int64_t known = (b->flags & LC_SPAN_CONTINUED) ? mg_span_known(lg, b->span_id) : 0;
 	if (known < 0)
 		return -1;
 	if (b->parent_id && !parent) /* parent_id found by its recorded id later */
@@ -388,7 +388,7 @@ int mg_on_span_end(mg_log *lg, const lc_record *rec)
 	const lc_rec_span_end *e = &rec->u.span_end;
 	mg_end end = {rec->ts_ns, e->tid, e->flags, MG_CUT_NONE};
 	uint64_t *slot = e->span_id ? mg_hash_get(&lg->open, e->span_id, 0) : NULL;
-	if (e->flags & SP_SPAN_DOUBLE_END) /* never closes a span by itself */
+	if (e->flags & LC_SPAN_DOUBLE_END) /* never closes a span by itself */
 		return slot ? mg_fallback_put(lg, (size_t)*slot, &end) : 0;
 	if (!slot) /* BEGIN still to come (another thread's block), or lost */
 		return e->span_id ? mg_early_put(lg, e->span_id, &end) : 0;
@@ -415,7 +415,7 @@ int mg_on_attr(mg_log *lg, const lc_record *rec)
 	sqlite3_stmt *st = lg->mg->ins_attr;
 	mg_repair_attr(lg->repair, a->tid, a->span_id);
 	uint64_t *slot = mg_hash_get(&lg->open, a->span_id, 0);
-	if (slot && lg->spans[*slot].known && (a->flags & SP_ATTR_CONTINUED))
+	if (slot && lg->spans[*slot].known && (a->flags & LC_ATTR_CONTINUED))
 		return 0; /* stored with its segment */
 	/* A span not open here (ended, not begun yet, or of another log) is
 	 * found by its recorded id after the load (mg_db_resolve). */
@@ -435,13 +435,13 @@ int mg_on_attr(mg_log *lg, const lc_record *rec)
 	} else {
 		mg_bind_text_n(st, 2, a->key, a->key ? a->key_len : 0);
 	}
-	if (a->kind == SP_ATTR_INT)
+	if (a->kind == LC_ATTR_INT)
 		sqlite3_bind_int64(st, 3, a->i);
-	else if (a->kind == SP_ATTR_DOUBLE)
+	else if (a->kind == LC_ATTR_DOUBLE)
 		sqlite3_bind_double(st, 3, a->d);
 	else
 		mg_bind_text_n(st, 3, a->s, a->s ? a->s_len : 0);
-	sqlite3_bind_int(st, 4, (a->flags & SP_ATTR_TRUNCATED) != 0);
+	sqlite3_bind_int(st, 4, (a->flags & LC_ATTR_TRUNCATED) != 0);
 	/* a string attribute binds its value as TRANSIENT: safe to step now */
 	return mg_step_bound(st); /* all five bound */
 }

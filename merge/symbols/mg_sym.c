@@ -52,11 +52,11 @@
 typedef struct mg_module {
 	char *path;
 	const char *base; /* basename inside path */
-	char build_id_hex[2 * SP_MAX_BUILD_ID_BYTES + 1];
+	char build_id_hex[2 * LC_MAX_BUILD_ID_BYTES + 1];
 	Dwfl *dwfl;
 	Dwfl_Module *mod; /* NULL if the file could not be used */
 	int64_t module_id;
-	char file_bid_hex[2 * SP_MAX_BUILD_ID_BYTES + 1]; /* of the file read */
+	char file_bid_hex[2 * LC_MAX_BUILD_ID_BYTES + 1]; /* of the file read */
 	mg_symdwarf *dwarf;                               /* on first lookup */
 	mg_symcache *cache;                               /* on first lookup, if the cache is on */
 	int cache_tried;
@@ -248,7 +248,7 @@ static const char *mg_module_open(mg_sym *s, mg_module *m, char *file_bid_hex)
 	GElf_Addr bid_vaddr;
 	dwfl_module_getelf(m->mod, &bias);
 	int len = dwfl_module_build_id(m->mod, &bits, &bid_vaddr);
-	if (len > 0 && len <= (int)SP_MAX_BUILD_ID_BYTES)
+	if (len > 0 && len <= (int)LC_MAX_BUILD_ID_BYTES)
 		mg_hex(bits, (uint32_t)len, file_bid_hex);
 	if (!m->build_id_hex[0])
 		return "ok (no recorded build-id)";
@@ -300,11 +300,11 @@ static long mg_module_get(mg_sym *s, const lc_rec_module *rec)
 		return -1;
 	const char *slash = strrchr(m->path, '/');
 	m->base = slash ? slash + 1 : m->path;
-	if (rec->build_id_len <= SP_MAX_BUILD_ID_BYTES)
+	if (rec->build_id_len <= LC_MAX_BUILD_ID_BYTES)
 		mg_hex(rec->build_id, rec->build_id_len, m->build_id_hex);
 	m->module_id = (int64_t)s->n_modules + 1;
 	s->n_modules++;
-	char file_bid[2 * SP_MAX_BUILD_ID_BYTES + 1];
+	char file_bid[2 * LC_MAX_BUILD_ID_BYTES + 1];
 	const char *status = mg_module_open(s, m, file_bid);
 	strcpy(m->file_bid_hex, file_bid);
 	if (mg_module_insert(s, m, status, file_bid))
@@ -460,7 +460,7 @@ static int mg_chain(mg_sym *s, mg_module *m, uint64_t addr, mg_frame_txt *out, i
 		return k;
 	if (k == 0)
 		out[0] = (mg_frame_txt){NULL, NULL, 0, 0};
-	if (!m && addr == SP_PC_KERNEL) /* the sampler's mark of kernel time */
+	if (!m && addr == LC_PC_KERNEL) /* the sampler's mark of kernel time */
 		out[0].func = "[kernel]";
 	if (!out[0].func) {
 		snprintf(buf, buf_len, "%s+0x%" PRIx64, m ? m->base : "[unknown]", addr);
@@ -485,7 +485,7 @@ static int mg_frame_insert(mg_sym *s, const mg_frame_txt *f, const mg_module *m,
 	if (m)
 		sqlite3_bind_text(st, 5, m->path, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_text(st, 5, addr == SP_PC_KERNEL ? "[kernel]" : "[unknown]", -1,
+		sqlite3_bind_text(st, 5, addr == LC_PC_KERNEL ? "[kernel]" : "[unknown]", -1,
 		                  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (int64_t)addr);
 	sqlite3_bind_int(st, 7, f->inlined);

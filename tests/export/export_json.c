@@ -52,7 +52,7 @@ static void test_chrome_matches_database(void **state)
 	    tl_sh_all(NULL, "node -e 'JSON.parse(require(\"fs\").readFileSync(\"%s\"))'", path), 0);
 }
 
-/* More than SP_EXPORT_SCAN_THREADS sampled threads: per-thread queries go
+/* More than MG_EXPORT_SCAN_THREADS sampled threads: per-thread queries go
  * through an indexed TEMP copy of the samples; the result must not change. */
 static void test_chrome_many_threads(void **state)
 {

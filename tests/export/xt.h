@@ -5,8 +5,8 @@
  * SQL come from tests/lib (tl.h).
  * Single-threaded test processes; each test gets its own temp directory.
  */
-#ifndef SP_XT_H
-#define SP_XT_H
+#ifndef XT_H
+#define XT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -28,18 +28,18 @@ static void fuzz_check_record(const lc_record *rec, const uint8_t *buf, size_t l
 	const void *s = NULL;
 	size_t n = 0;
 	switch (rec->type) {
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		s = rec->u.string.bytes, n = rec->u.string.len;
 		break;
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		s = rec->u.span_begin.name, n = rec->u.span_begin.name_len;
 		break;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		s = rec->u.module.path, n = rec->u.module.path_len;
-		FUZZ_CHECK(rec->u.module.build_id_len <= SP_MAX_BUILD_ID_BYTES);
+		FUZZ_CHECK(rec->u.module.build_id_len <= LC_MAX_BUILD_ID_BYTES);
 		break;
-	case SP_REC_SAMPLE:
-		FUZZ_CHECK(rec->u.sample.nframes <= SP_MAX_STACK_FRAMES);
+	case LC_REC_SAMPLE:
+		FUZZ_CHECK(rec->u.sample.nframes <= LC_MAX_STACK_FRAMES);
 		break;
 	default:
 		return;

@@ -10,8 +10,8 @@
  *
  * Threading: libFuzzer calls a target from one thread.
  */
-#ifndef SP_FUZZ_HELPERS_H
-#define SP_FUZZ_HELPERS_H
+#ifndef FUZZ_HELPERS_H
+#define FUZZ_HELPERS_H
 
 #include <stddef.h>
 #include <stdint.h>

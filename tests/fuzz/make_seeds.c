@@ -57,7 +57,7 @@ static void threads_log(const char *dir)
 	synth_thread(&s, 301, "worker");
 	synth_span_begin(&s, 300, 100, 1, 0, "submit");
 	synth_span_begin(&s, 301, 200, 2, 1, "job");
-	synth_span_end_flags(&s, 300, 300, 2, SP_SPAN_CROSS_THREAD);
+	synth_span_end_flags(&s, 300, 300, 2, LC_SPAN_CROSS_THREAD);
 	synth_span_end(&s, 300, 400, 1);
 	synth_close(&s);
 }

@@ -23,7 +23,7 @@
 #include "tl.h"
 
 #ifdef CORE_FORCE_MONOTONIC
-#define EXPECTED_KIND SP_CLOCK_MONOTONIC
+#define EXPECTED_KIND LC_CLOCK_MONOTONIC
 #else
 #define EXPECTED_KIND 0 /* whatever the machine supports */
 #endif
@@ -126,7 +126,7 @@ static void test_converted_within_50us(void **state)
 	lc_record rec;
 	int rc, n = 0;
 	while ((rc = lc_reader_next(r, &rec)) == 1) {
-		if (rec.type != SP_REC_SPAN_BEGIN)
+		if (rec.type != LC_REC_SPAN_BEGIN)
 			continue;
 		int i = (int)rec.u.span_begin.span_id;
 		int64_t lo = (int64_t)real_before[i] - 50000, hi = (int64_t)real_after[i] + 50000;

@@ -36,17 +36,17 @@ static void put(lc_codec_state *st, const lc_record *rec)
 
 static void put_meta_records(lc_codec_state *st)
 {
-	lc_record r = {.type = SP_REC_CLOCK};
+	lc_record r = {.type = LC_REC_CLOCK};
 	r.u.clock = (lc_clock_pair){.ticks = 1000, .mono_ns = 5, .real_ns = 77, .ns_per_tick = 0.4};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_STRING};
+	r = (lc_record){.type = LC_REC_STRING};
 	r.u.string = (lc_rec_string){.id = 3, .len = 4, .bytes = "name"};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_THREAD};
+	r = (lc_record){.type = LC_REC_THREAD};
 	r.u.thread = (lc_rec_thread){.ts = 1100, .tid = 9, .name = "t"};
 	put(st, &r);
 	static const uint8_t bid[4] = {1, 2, 3, 4};
-	r = (lc_record){.type = SP_REC_MODULE};
+	r = (lc_record){.type = LC_REC_MODULE};
 	r.u.module = (lc_rec_module){.start = 4096,
 	                             .end = 8192,
 	                             .path = "/lib/x.so",
@@ -55,16 +55,16 @@ static void put_meta_records(lc_codec_state *st)
 	                             .build_id_len = 4,
 	                             .ts = 1200};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_SAMPLER};
+	r = (lc_record){.type = LC_REC_SAMPLER};
 	r.u.sampler = (lc_rec_sampler){.mechanism = 1, .mode = 1, .signo = 34, .requested_hz = 99};
 	put(st, &r);
 }
 
 static void put_thread_records(lc_codec_state *st)
 {
-	lc_record r = {.type = SP_REC_BLOCK, .u.block.tid = 9};
+	lc_record r = {.type = LC_REC_BLOCK, .u.block.tid = 9};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_SPAN_BEGIN};
+	r = (lc_record){.type = LC_REC_SPAN_BEGIN};
 	r.u.span_begin = (lc_rec_span_begin){.ts = 1300,
 	                                     .span_id = 5,
 	                                     .parent_id = 2,
@@ -73,23 +73,23 @@ static void put_thread_records(lc_codec_state *st)
 	                                     .name = "inline",
 	                                     .name_len = 6};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_ATTR};
-	r.u.attr = (lc_rec_attr){.span_id = 5, .key_id = 3, .kind = SP_ATTR_INT, .i = -5};
+	r = (lc_record){.type = LC_REC_ATTR};
+	r.u.attr = (lc_rec_attr){.span_id = 5, .key_id = 3, .kind = LC_ATTR_INT, .i = -5};
 	put(st, &r);
 	r.u.attr = (lc_rec_attr){
-	    .span_id = 5, .key = "k", .key_len = 1, .kind = SP_ATTR_STR, .s = "value", .s_len = 5};
+	    .span_id = 5, .key = "k", .key_len = 1, .kind = LC_ATTR_STR, .s = "value", .s_len = 5};
 	put(st, &r);
 	static const uint64_t pcs[3] = {0x7f00001000, 0x7f00002000, 0x400000};
-	r = (lc_record){.type = SP_REC_SAMPLE};
+	r = (lc_record){.type = LC_REC_SAMPLE};
 	r.u.sample = (lc_rec_sample){.ts = 1350, .nframes = 3, .pcs = pcs};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_SPAN_END};
+	r = (lc_record){.type = LC_REC_SPAN_END};
 	r.u.span_end = (lc_rec_span_end){.ts = 1400, .span_id = 5, .flags = 2};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_LOST};
-	r.u.lost = (lc_rec_lost){.kind = SP_LOST_SAMPLES, .count = 12};
+	r = (lc_record){.type = LC_REC_LOST};
+	r.u.lost = (lc_rec_lost){.kind = LC_LOST_SAMPLES, .count = 12};
 	put(st, &r);
-	r = (lc_record){.type = SP_REC_THREAD_END};
+	r = (lc_record){.type = LC_REC_THREAD_END};
 	r.u.thread_end = (lc_rec_thread_end){.ts = 1500, .tid = 9};
 	put(st, &r);
 }
@@ -189,14 +189,14 @@ static void append_frame(FILE *f, const uint8_t *content, size_t len)
 /* First frame: PROCESS + the good content. Returns the second frame's offset. */
 static long write_log(const char *path, const uint8_t *second, size_t second_len)
 {
-	static uint8_t first[SP_CODEC_MAX_ENCODED + sizeof good];
+	static uint8_t first[LC_CODEC_MAX_ENCODED + sizeof good];
 	lc_codec_state st;
 	lc_codec_reset(&st);
-	lc_record p = {.type = SP_REC_PROCESS};
+	lc_record p = {.type = LC_REC_PROCESS};
 	p.u.process = (lc_rec_process){.format_version = 1,
 	                               .min_reader_version = 1,
 	                               .pid = 7,
-	                               .clock_kind = SP_CLOCK_TSC,
+	                               .clock_kind = LC_CLOCK_TSC,
 	                               .clock = {.ticks = 1, .real_ns = 1, .ns_per_tick = 1.0}};
 	int n = lc_codec_encode(&st, &p, first);
 	assert_true(n > 0);

@@ -54,15 +54,15 @@ static char dir[64], damaged_path[256];
 static uint64_t key_of(const lc_record *r)
 {
 	switch (r->type) {
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		return r->u.span_begin.span_id;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		return r->u.span_end.span_id;
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		return r->u.string.id;
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		return (uint64_t)r->u.attr.i;
-	case SP_REC_BLOCK:
+	case LC_REC_BLOCK:
 		return r->u.block.tid;
 	default:
 		return 0;
@@ -107,7 +107,7 @@ static void write_frames(lc_ring *ring)
 {
 	uint64_t span = 1;
 	for (int f = 0; f < 6; f++) {
-		lc_record s = {.type = SP_REC_STRING};
+		lc_record s = {.type = LC_REC_STRING};
 		char name[16];
 		snprintf(name, sizeof name, "name%d", f);
 		s.u.string = (lc_rec_string){
@@ -120,7 +120,7 @@ static void write_frames(lc_ring *ring)
 			lc_rec_attr a = {.span_id = span,
 			                 .key = "i",
 			                 .key_len = 1,
-			                 .kind = SP_ATTR_INT,
+			                 .kind = LC_ATTR_INT,
 			                 .i = (int64_t)span * 1000};
 			lc_ring_attr(ring, &a);
 			lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = span};

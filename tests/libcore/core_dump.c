@@ -56,14 +56,14 @@ static int setup(void **state)
 	}
 	lc_ring_retire(tiny);
 	assert_int_equal(core_open_log(dir, "dumped", log_path, sizeof log_path), 0);
-	lc_record s = {.type = SP_REC_STRING};
+	lc_record s = {.type = LC_REC_STRING};
 	s.u.string = (lc_rec_string){.id = 1, .len = 5, .bytes = "parse"};
 	lc_log_meta(&s, 0);
 	for (uint64_t i = 1; i <= 3; i++) {
 		lc_rec_span_begin b = {.ts = lc_clock_ticks(), .span_id = i, .name_id = 1};
 		lc_ring_span_begin(ring, &b);
 		lc_rec_attr a = {
-		    .span_id = i, .key = "bytes", .key_len = 5, .kind = SP_ATTR_INT, .i = 4096};
+		    .span_id = i, .key = "bytes", .key_len = 5, .kind = LC_ATTR_INT, .i = 4096};
 		lc_ring_attr(ring, &a);
 		lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = i};
 		lc_ring_span_end(ring, &e);
@@ -155,7 +155,7 @@ static void span2_frame(uint64_t *start, uint64_t *end)
 	lc_record rec;
 	*start = *end = 0;
 	while (lc_reader_next(r, &rec) == 1) {
-		if (rec.type == SP_REC_SPAN_BEGIN && rec.u.span_begin.span_id == 2)
+		if (rec.type == LC_REC_SPAN_BEGIN && rec.u.span_begin.span_id == 2)
 			*start = rec.file_offset;
 		if (*start && !*end && rec.file_offset > *start)
 			*end = rec.file_offset;

@@ -37,19 +37,19 @@ static void *other_thread(void *arg)
 
 static void put_thread(uint32_t tid, int ended)
 {
-	lc_record rec = {.type = SP_REC_THREAD};
+	lc_record rec = {.type = LC_REC_THREAD};
 	rec.u.thread = (lc_rec_thread){.ts = lc_clock_ticks(), .tid = tid, .name = "t"};
 	assert_int_equal(lc_log_meta(&rec, 1), 0);
 	if (!ended)
 		return;
-	rec = (lc_record){.type = SP_REC_THREAD_END};
+	rec = (lc_record){.type = LC_REC_THREAD_END};
 	rec.u.thread_end = (lc_rec_thread_end){.ts = lc_clock_ticks(), .tid = tid};
 	assert_int_equal(lc_log_meta(&rec, 0), 0);
 }
 
 static void put_string(uint32_t id, const char *s, int sticky)
 {
-	lc_record rec = {.type = SP_REC_STRING};
+	lc_record rec = {.type = LC_REC_STRING};
 	rec.u.string = (lc_rec_string){.id = id, .len = (uint32_t)strlen(s), .bytes = s};
 	assert_int_equal(lc_log_meta(&rec, sticky), 0);
 }
@@ -80,13 +80,13 @@ static void scan(const char *path, found *f)
 	lc_record rec;
 	int rc;
 	while ((rc = lc_reader_next(r, &rec)) == 1) {
-		if (rec.type == SP_REC_STRING) {
+		if (rec.type == LC_REC_STRING) {
 			f->sticky += rec.u.string.id == 5;
 			f->nonsticky += rec.u.string.id == 6;
-		} else if (rec.type == SP_REC_THREAD) {
+		} else if (rec.type == LC_REC_THREAD) {
 			f->thread_555 += rec.u.thread.tid == 555;
 			f->thread_556 += rec.u.thread.tid == 556;
-		} else if (rec.type == SP_REC_SPAN_BEGIN) {
+		} else if (rec.type == LC_REC_SPAN_BEGIN) {
 			uint64_t id = rec.u.span_begin.span_id;
 			f->span_700 += id == 700;
 			f->span_100 += id == 100;

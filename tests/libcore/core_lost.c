@@ -52,17 +52,17 @@ static void read_back(const char *path, seen *s)
 	lc_record rec;
 	int rc;
 	while ((rc = lc_reader_next(r, &rec)) == 1) {
-		if (rec.type == SP_REC_SPAN_END) {
+		if (rec.type == LC_REC_SPAN_END) {
 			assert_int_equal(rec.u.span_end.span_id, s->next_id);
 			s->next_id++;
 			s->ends++;
-		} else if (rec.type == SP_REC_SAMPLE) {
+		} else if (rec.type == LC_REC_SAMPLE) {
 			s->samples++;
-		} else if (rec.type == SP_REC_LOST && rec.u.lost.kind == SP_LOST_EVENTS) {
+		} else if (rec.type == LC_REC_LOST && rec.u.lost.kind == LC_LOST_EVENTS) {
 			s->lost_events = rec.u.lost.count; /* cumulative: keep the latest */
-		} else if (rec.type == SP_REC_LOST && rec.u.lost.kind == SP_LOST_SAMPLES) {
+		} else if (rec.type == LC_REC_LOST && rec.u.lost.kind == LC_LOST_SAMPLES) {
 			s->lost_samples = rec.u.lost.count;
-		} else if (rec.type == SP_REC_LOST) {
+		} else if (rec.type == LC_REC_LOST) {
 			s->lost_unwind = rec.u.lost.count;
 		}
 	}
@@ -81,9 +81,9 @@ static void test_full_ring_counts_losses(void **state)
 	 * 23 words: 5 fit. */
 	assert_int_equal(push_ends(events, 1, PUSHES), 42);
 	assert_int_equal(push_samples(samples, 10), 5);
-	lc_ring_count_lost(samples, SP_LOST_UNWIND);
-	lc_ring_count_lost(samples, SP_LOST_UNWIND);
-	lc_ring_count_lost(samples, SP_LOST_UNWIND);
+	lc_ring_count_lost(samples, LC_LOST_UNWIND);
+	lc_ring_count_lost(samples, LC_LOST_UNWIND);
+	lc_ring_count_lost(samples, LC_LOST_UNWIND);
 
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "core");

@@ -62,7 +62,7 @@ static void push_everything(lc_ring *ring, int rounds)
 		lc_rec_attr a = {.span_id = (uint64_t)i + 1,
 		                 .key = "k",
 		                 .key_len = 1,
-		                 .kind = SP_ATTR_STR,
+		                 .kind = LC_ATTR_STR,
 		                 .s = "value",
 		                 .s_len = 5};
 		lc_ring_attr(ring, &a);
@@ -70,7 +70,7 @@ static void push_everything(lc_ring *ring, int rounds)
 		lc_ring_sample(ring, &s);
 		lc_rec_span_end e = {.ts = lc_clock_ticks(), .span_id = (uint64_t)i + 1};
 		lc_ring_span_end(ring, &e);
-		lc_ring_count_lost(ring, SP_LOST_UNWIND);
+		lc_ring_count_lost(ring, LC_LOST_UNWIND);
 	}
 }
 
@@ -94,7 +94,7 @@ static void test_producer_never_allocates(void **state)
 	counting = 0;
 	assert_int_equal(allocations, 1);
 #endif
-	assert_true(atomic_load(&ring->lost[SP_LOST_EVENTS]) > 0);
+	assert_true(atomic_load(&ring->lost[LC_LOST_EVENTS]) > 0);
 	lc_ring_retire(ring);
 }
 
@@ -103,7 +103,7 @@ static void test_buffer_size(void **state)
 	(void)state;
 	setenv("SPANPROF_BUFFER_KB", "8", 1); /* not the ring's business */
 	lc_ring *ring = lc_ring_create(2, 0);
-	assert_int_equal(ring->cap_words * 8, SP_RING_DEFAULT_BYTES);
+	assert_int_equal(ring->cap_words * 8, LC_RING_DEFAULT_BYTES);
 	lc_ring_retire(ring);
 	unsetenv("SPANPROF_BUFFER_KB");
 	ring = lc_ring_create(3, 8 * 1024);

@@ -27,13 +27,13 @@ static uint64_t pcs[200];
 
 static void put_meta(void)
 {
-	lc_record s = {.type = SP_REC_STRING};
+	lc_record s = {.type = LC_REC_STRING};
 	s.u.string = (lc_rec_string){.id = 7, .len = 5, .bytes = "parse"};
 	assert_int_equal(lc_log_meta(&s, 1), 0);
-	lc_record t = {.type = SP_REC_THREAD};
+	lc_record t = {.type = LC_REC_THREAD};
 	t.u.thread = (lc_rec_thread){.ts = lc_clock_ticks(), .tid = 1234, .name = "worker"};
 	assert_int_equal(lc_log_meta(&t, 1), 0);
-	lc_record m = {.type = SP_REC_MODULE};
+	lc_record m = {.type = LC_REC_MODULE};
 	m.u.module = (lc_rec_module){.start = 0x400000,
 	                             .end = 0x401000,
 	                             .file_offset = 0x1000,
@@ -43,20 +43,20 @@ static void put_meta(void)
 	                             .build_id_len = 20,
 	                             .ts = lc_clock_ticks()};
 	assert_int_equal(lc_log_meta(&m, 1), 0);
-	lc_record sm = {.type = SP_REC_SAMPLER};
+	lc_record sm = {.type = LC_REC_SAMPLER};
 	sm.u.sampler = (lc_rec_sampler){.mechanism = 1,
 	                                .mode = 2,
 	                                .signo = 34,
 	                                .requested_hz = 999,
 	                                .achieved_hz = 973,
-	                                .flags = SP_SAMPLER_F_SIGNAL_SHARED};
+	                                .flags = LC_SAMPLER_F_SIGNAL_SHARED};
 	assert_int_equal(lc_log_meta(&sm, 0), 0);
-	lc_record bad = {.type = SP_REC_SPAN_BEGIN};
+	lc_record bad = {.type = LC_REC_SPAN_BEGIN};
 	assert_int_equal(lc_log_meta(&bad, 0), -SP_EINVAL);
 }
 
-static char long_name[SP_MAX_STRING_BYTES + 100];
-static char long_str[SP_MAX_ATTR_STR_BYTES + 50];
+static char long_name[LC_MAX_STRING_BYTES + 100];
+static char long_str[LC_MAX_ATTR_STR_BYTES + 50];
 
 static void put_ring(lc_ring *ring, uint64_t t0)
 {
@@ -74,28 +74,28 @@ static void put_ring(lc_ring *ring, uint64_t t0)
 	                        .trace_lo = 0xdef,
 	                        .name = long_name,
 	                        .name_len = sizeof long_name - 1,
-	                        .flags = SP_SPAN_REMOTE_PARENT};
+	                        .flags = LC_SPAN_REMOTE_PARENT};
 	assert_int_equal(lc_ring_span_begin(ring, &b2), 0);
-	lc_rec_attr ai = {.span_id = 101, .key_id = 7, .kind = SP_ATTR_INT, .i = -123456789012};
+	lc_rec_attr ai = {.span_id = 101, .key_id = 7, .kind = LC_ATTR_INT, .i = -123456789012};
 	assert_int_equal(lc_ring_attr(ring, &ai), 0);
 	lc_rec_attr ad = {
-	    .span_id = 101, .key = "ratio", .key_len = 5, .kind = SP_ATTR_DOUBLE, .d = 0.125};
+	    .span_id = 101, .key = "ratio", .key_len = 5, .kind = LC_ATTR_DOUBLE, .d = 0.125};
 	assert_int_equal(lc_ring_attr(ring, &ad), 0);
 	lc_rec_attr as = {.span_id = 101,
 	                  .key = "q",
 	                  .key_len = 1,
-	                  .kind = SP_ATTR_STR,
+	                  .kind = LC_ATTR_STR,
 	                  .s = long_str,
 	                  .s_len = sizeof long_str - 1};
 	assert_int_equal(lc_ring_attr(ring, &as), 0);
 	lc_rec_sample s = {.ts = t0 + 15, .weight_us = 1001, .nframes = 200, .pcs = pcs};
 	assert_int_equal(lc_ring_sample(ring, &s), 0);
-	lc_rec_span_end e2 = {.ts = t0 + 20, .span_id = 101, .flags = SP_SPAN_NOT_INNERMOST};
+	lc_rec_span_end e2 = {.ts = t0 + 20, .span_id = 101, .flags = LC_SPAN_NOT_INNERMOST};
 	assert_int_equal(lc_ring_span_end(ring, &e2), 0);
 	lc_rec_span_end e = {.ts = t0 + 5, .span_id = 100}; /* time going back is legal */
 	assert_int_equal(lc_ring_span_end(ring, &e), 0);
-	lc_ring_count_lost(ring, SP_LOST_UNWIND);
-	lc_ring_count_lost(ring, SP_LOST_UNWIND);
+	lc_ring_count_lost(ring, LC_LOST_UNWIND);
+	lc_ring_count_lost(ring, LC_LOST_UNWIND);
 }
 
 static void check_span_records(const lc_record *recs, int n, uint64_t t0)
@@ -103,23 +103,23 @@ static void check_span_records(const lc_record *recs, int n, uint64_t t0)
 	int seen = 0;
 	for (int i = 0; i < n; i++) {
 		const lc_record *r = &recs[i];
-		if (r->type == SP_REC_SPAN_BEGIN && r->u.span_begin.span_id == 100) {
+		if (r->type == LC_REC_SPAN_BEGIN && r->u.span_begin.span_id == 100) {
 			assert_int_equal(r->u.span_begin.ts, t0);
 			assert_int_equal(r->u.span_begin.tid, 1234);
 			assert_int_equal(r->u.span_begin.name_id, 7);
 			assert_int_equal(r->u.span_begin.trace_lo, 0xdef);
 			seen |= 1;
-		} else if (r->type == SP_REC_SPAN_BEGIN) {
+		} else if (r->type == LC_REC_SPAN_BEGIN) {
 			assert_int_equal(r->u.span_begin.parent_id, 100);
-			assert_int_equal(r->u.span_begin.name_len, SP_MAX_STRING_BYTES);
-			assert_int_equal(r->u.span_begin.flags, SP_SPAN_REMOTE_PARENT);
+			assert_int_equal(r->u.span_begin.name_len, LC_MAX_STRING_BYTES);
+			assert_int_equal(r->u.span_begin.flags, LC_SPAN_REMOTE_PARENT);
 			assert_int_equal(r->u.span_begin.trace_hi, 0xabc);
 			seen |= 2;
-		} else if (r->type == SP_REC_SPAN_END && r->u.span_end.span_id == 101) {
-			assert_int_equal(r->u.span_end.flags, SP_SPAN_NOT_INNERMOST);
+		} else if (r->type == LC_REC_SPAN_END && r->u.span_end.span_id == 101) {
+			assert_int_equal(r->u.span_end.flags, LC_SPAN_NOT_INNERMOST);
 			assert_int_equal(r->u.span_end.ts, t0 + 20);
 			seen |= 4;
-		} else if (r->type == SP_REC_SPAN_END) {
+		} else if (r->type == LC_REC_SPAN_END) {
 			assert_int_equal(r->u.span_end.ts, t0 + 5);
 			seen |= 8;
 		}
@@ -132,33 +132,33 @@ static void check_other_records(const lc_record *recs, int n)
 	int seen = 0;
 	for (int i = 0; i < n; i++) {
 		const lc_record *r = &recs[i];
-		if (r->type == SP_REC_ATTR && r->u.attr.kind == SP_ATTR_INT) {
+		if (r->type == LC_REC_ATTR && r->u.attr.kind == LC_ATTR_INT) {
 			assert_int_equal(r->u.attr.i, -123456789012);
 			seen |= 1;
-		} else if (r->type == SP_REC_ATTR && r->u.attr.kind == SP_ATTR_DOUBLE) {
+		} else if (r->type == LC_REC_ATTR && r->u.attr.kind == LC_ATTR_DOUBLE) {
 			assert_true(r->u.attr.d == 0.125);
 			seen |= 2;
-		} else if (r->type == SP_REC_ATTR) {
-			assert_int_equal(r->u.attr.s_len, SP_MAX_ATTR_STR_BYTES);
-			assert_true(r->u.attr.flags & SP_ATTR_TRUNCATED);
+		} else if (r->type == LC_REC_ATTR) {
+			assert_int_equal(r->u.attr.s_len, LC_MAX_ATTR_STR_BYTES);
+			assert_true(r->u.attr.flags & LC_ATTR_TRUNCATED);
 			seen |= 4;
-		} else if (r->type == SP_REC_SAMPLE) {
-			assert_int_equal(r->u.sample.nframes, SP_MAX_STACK_FRAMES);
+		} else if (r->type == LC_REC_SAMPLE) {
+			assert_int_equal(r->u.sample.nframes, LC_MAX_STACK_FRAMES);
 			assert_int_equal(r->u.sample.weight_us, 1001);
 			seen |= 8;
-		} else if (r->type == SP_REC_LOST) {
-			assert_int_equal(r->u.lost.kind, SP_LOST_UNWIND);
+		} else if (r->type == LC_REC_LOST) {
+			assert_int_equal(r->u.lost.kind, LC_LOST_UNWIND);
 			assert_int_equal(r->u.lost.count, 2);
 			seen |= 16;
-		} else if (r->type == SP_REC_MODULE) {
+		} else if (r->type == LC_REC_MODULE) {
 			assert_int_equal(r->u.module.end, 0x401000);
 			assert_int_equal(r->u.module.build_id_len, 20);
 			seen |= 32;
-		} else if (r->type == SP_REC_SAMPLER) {
+		} else if (r->type == LC_REC_SAMPLER) {
 			assert_int_equal(r->u.sampler.achieved_hz, 973);
-			assert_int_equal(r->u.sampler.flags, SP_SAMPLER_F_SIGNAL_SHARED);
+			assert_int_equal(r->u.sampler.flags, LC_SAMPLER_F_SIGNAL_SHARED);
 			seen |= 64;
-		} else if (r->type == SP_REC_THREAD) {
+		} else if (r->type == LC_REC_THREAD) {
 			seen |= 128;
 		}
 	}
@@ -175,16 +175,16 @@ static int read_all(const char *path, lc_record *out, int max)
 	int n = 0, rc;
 	while ((rc = lc_reader_next(r, &rec)) == 1) {
 		assert_true(n < max);
-		if (rec.type == SP_REC_SPAN_BEGIN && rec.u.span_begin.name_id == 0)
-			assert_memory_equal(rec.u.span_begin.name, long_name, SP_MAX_STRING_BYTES);
-		if (rec.type == SP_REC_ATTR && rec.u.attr.kind == SP_ATTR_STR)
-			assert_memory_equal(rec.u.attr.s, long_str, SP_MAX_ATTR_STR_BYTES);
-		if (rec.type == SP_REC_ATTR && rec.u.attr.key_id == 0)
+		if (rec.type == LC_REC_SPAN_BEGIN && rec.u.span_begin.name_id == 0)
+			assert_memory_equal(rec.u.span_begin.name, long_name, LC_MAX_STRING_BYTES);
+		if (rec.type == LC_REC_ATTR && rec.u.attr.kind == LC_ATTR_STR)
+			assert_memory_equal(rec.u.attr.s, long_str, LC_MAX_ATTR_STR_BYTES);
+		if (rec.type == LC_REC_ATTR && rec.u.attr.key_id == 0)
 			assert_true(!strcmp(rec.u.attr.key, "ratio") ||
 			            !strcmp(rec.u.attr.key, "q"));
-		if (rec.type == SP_REC_SAMPLE)
-			assert_memory_equal(rec.u.sample.pcs, pcs, SP_MAX_STACK_FRAMES * 8);
-		if (rec.type == SP_REC_MODULE)
+		if (rec.type == LC_REC_SAMPLE)
+			assert_memory_equal(rec.u.sample.pcs, pcs, LC_MAX_STACK_FRAMES * 8);
+		if (rec.type == LC_REC_MODULE)
 			assert_memory_equal(rec.u.module.build_id, build_id, 20);
 		out[n++] = rec;
 	}
@@ -194,7 +194,7 @@ static int read_all(const char *path, lc_record *out, int max)
 	const lc_rec_process *p = lc_reader_process(r);
 	assert_non_null(p);
 	assert_int_equal(p->pid, (uint32_t)getpid());
-	assert_int_equal(p->format_version, SP_LOG_FORMAT_VERSION);
+	assert_int_equal(p->format_version, LC_LOG_FORMAT_VERSION);
 	lc_reader_close(r);
 	return n;
 }
@@ -220,7 +220,7 @@ static void test_roundtrip_all_types(void **state)
 	lc_log_close();
 	static lc_record recs[64];
 	int n = read_all(path, recs, 64);
-	assert_int_equal(recs[0].type, SP_REC_PROCESS);
+	assert_int_equal(recs[0].type, LC_REC_PROCESS);
 	check_span_records(recs, n, t0);
 	check_other_records(recs, n);
 	tl_rm_rf(dir);
@@ -235,12 +235,12 @@ static void test_codec_skips_unknown_and_trailing(void **state)
 	lc_codec_state enc, dec;
 	lc_codec_reset(&enc);
 	lc_codec_reset(&dec);
-	lc_record blk = {.type = SP_REC_BLOCK, .u.block.tid = 9};
+	lc_record blk = {.type = LC_REC_BLOCK, .u.block.tid = 9};
 	size_t len = (size_t)lc_codec_encode(&enc, &blk, buf);
 	buf[len++] = 200; /* unknown type, 3-byte payload */
 	buf[len++] = 3;
 	len += 3;
-	lc_record e = {.type = SP_REC_SPAN_END};
+	lc_record e = {.type = LC_REC_SPAN_END};
 	e.u.span_end = (lc_rec_span_end){.ts = 77, .span_id = 5, .flags = 1};
 	int n = lc_codec_encode(&enc, &e, buf + len);
 	assert_true(n > 0);
@@ -265,14 +265,14 @@ static void test_codec_skips_unknown_and_trailing(void **state)
 /* Writes a one-frame log whose PROCESS record asks for a newer reader. */
 static void write_future_log(const char *path)
 {
-	static uint8_t content[SP_CODEC_MAX_ENCODED];
+	static uint8_t content[LC_CODEC_MAX_ENCODED];
 	lc_codec_state st;
 	lc_codec_reset(&st);
-	lc_record p = {.type = SP_REC_PROCESS};
+	lc_record p = {.type = LC_REC_PROCESS};
 	p.u.process = (lc_rec_process){.format_version = 9,
 	                               .min_reader_version = 9,
 	                               .pid = 1,
-	                               .clock_kind = SP_CLOCK_MONOTONIC,
+	                               .clock_kind = LC_CLOCK_MONOTONIC,
 	                               .clock = {.ns_per_tick = 1.0}};
 	int n = lc_codec_encode(&st, &p, content);
 	assert_true(n > 0);
@@ -280,7 +280,7 @@ static void write_future_log(const char *path)
 	memset(&prefs, 0, sizeof prefs);
 	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
 	prefs.frameInfo.contentSize = (unsigned long long)n;
-	static uint8_t frame[SP_CODEC_MAX_ENCODED + 1024];
+	static uint8_t frame[LC_CODEC_MAX_ENCODED + 1024];
 	size_t len = LZ4F_compressFrame(frame, sizeof frame, content, (size_t)n, &prefs);
 	assert_false(LZ4F_isError(len));
 	FILE *f = fopen(path, "wb");
@@ -427,7 +427,7 @@ static void test_disk_full_keeps_log_readable(void **state)
 	lc_record rec;
 	int rc, spans = 0;
 	while ((rc = lc_reader_next(r, &rec)) == 1)
-		spans += rec.type == SP_REC_SPAN_BEGIN;
+		spans += rec.type == LC_REC_SPAN_BEGIN;
 	assert_int_equal(rc, 0);
 	assert_true(spans > 0 && spans < 2000);
 	lc_reader_close(r);

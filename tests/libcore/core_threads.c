@@ -46,7 +46,7 @@ static void *producer(void *arg)
 		while (lc_ring_span_end(ring, &e) < 0)
 			sched_yield();
 	}
-	lc_record end = {.type = SP_REC_THREAD_END};
+	lc_record end = {.type = LC_REC_THREAD_END};
 	end.u.thread_end = (lc_rec_thread_end){.ts = lc_clock_ticks(), .tid = tids[idx]};
 	lc_log_meta(&end, 0);
 	lc_ring_retire(ring);
@@ -69,9 +69,9 @@ static int thread_index(uint32_t tid)
 
 static void check_record(per_thread *pt, const lc_record *rec)
 {
-	if (rec->type == SP_REC_THREAD_END) {
+	if (rec->type == LC_REC_THREAD_END) {
 		pt[thread_index(rec->u.thread_end.tid)].thread_ended = 1;
-	} else if (rec->type == SP_REC_SPAN_BEGIN) {
+	} else if (rec->type == LC_REC_SPAN_BEGIN) {
 		per_thread *t = &pt[thread_index(rec->u.span_begin.tid)];
 		assert_false(t->thread_ended);
 		assert_int_equal(rec->u.span_begin.span_id & 0xffffffffu, t->next_begin);
@@ -80,7 +80,7 @@ static void check_record(per_thread *pt, const lc_record *rec)
 		t->last_ticks = rec->u.span_begin.ts;
 		t->open_span = rec->u.span_begin.span_id;
 		t->next_begin++;
-	} else if (rec->type == SP_REC_SPAN_END) {
+	} else if (rec->type == LC_REC_SPAN_END) {
 		per_thread *t = &pt[thread_index(rec->u.span_end.tid)];
 		assert_false(t->thread_ended);
 		assert_int_equal(rec->u.span_end.span_id, t->open_span);
@@ -183,7 +183,7 @@ static void test_thread_churn_with_flushes(void **state)
 	int rc;
 	uint64_t begins = 0;
 	while ((rc = lc_reader_next(r, &rec)) == 1)
-		begins += rec.type == SP_REC_SPAN_BEGIN;
+		begins += rec.type == LC_REC_SPAN_BEGIN;
 	assert_int_equal(rc, 0);
 	lc_reader_close(r);
 	assert_int_equal(begins, (uint64_t)CHURN_THREADS * CHURN_SPANS);

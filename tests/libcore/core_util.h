@@ -2,8 +2,8 @@
  * core_util.h - helpers of the libcore tests: opening a log in a test's
  * directory. Temporary directories and the rest come from tests/lib (tl.h).
  */
-#ifndef SP_CORE_UTIL_H
-#define SP_CORE_UTIL_H
+#ifndef CORE_UTIL_H
+#define CORE_UTIL_H
 
 #include <stdint.h>
 #include <stdio.h>

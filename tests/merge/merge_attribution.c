@@ -73,8 +73,8 @@ static void write_parent_log(void)
 	for (size_t i = 0; i < sizeof g_expect / sizeof g_expect[0]; i++)
 		synth_sample(&s, 10, g_expect[i].off, i % 2 ? g_stack_a : g_stack_b, 3);
 	write_two_rings(&s);
-	lc_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
-	lc_ring_count_lost(synth_thread(&s, 10, NULL), SP_LOST_UNWIND);
+	lc_ring_count_lost(synth_thread(&s, 10, NULL), LC_LOST_UNWIND);
+	lc_ring_count_lost(synth_thread(&s, 10, NULL), LC_LOST_UNWIND);
 	synth_span_begin(&s, 11, 1000, 200, 0, "background");
 	synth_sample(&s, 11, 500, g_stack_a, 3);
 	synth_sample(&s, 11, 3500, g_stack_a, 3);

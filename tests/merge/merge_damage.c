@@ -64,7 +64,7 @@ static void map_frames(const char *path, frame_map *m)
 			assert_true(m->n < MAX_FRAMES);
 			m->start[m->n++] = rec.file_offset;
 		}
-		m->samples[m->n - 1] += rec.type == SP_REC_SAMPLE;
+		m->samples[m->n - 1] += rec.type == LC_REC_SAMPLE;
 	}
 	assert_int_equal(rc, 0);
 	m->size = lc_reader_bytes_read(r);
@@ -188,7 +188,7 @@ static uint64_t string_frame(const char *path, uint32_t id)
 	lc_record rec;
 	uint64_t at = 0;
 	while (lc_reader_next(r, &rec) == 1)
-		if (rec.type == SP_REC_STRING && rec.u.string.id == id)
+		if (rec.type == LC_REC_STRING && rec.u.string.id == id)
 			at = rec.file_offset;
 	lc_reader_close(r);
 	assert_true(at > 0);
@@ -208,7 +208,7 @@ static void test_unknown_strings_after_damage(void **state)
 	snprintf(log, sizeof log, "%s", lc_log_path());
 	lc_log_flush(); /* frame 0: PROCESS */
 	lc_ring *ring = synth_thread(&s, 7, "worker");
-	lc_record str = {.type = SP_REC_STRING};
+	lc_record str = {.type = LC_REC_STRING};
 	str.u.string = (lc_rec_string){.id = 900, .len = 9, .bytes = "lost_name"};
 	assert_int_equal(lc_log_meta(&str, 0), 0);
 	str.u.string = (lc_rec_string){.id = 901, .len = 8, .bytes = "lost_key"};
@@ -216,7 +216,7 @@ static void test_unknown_strings_after_damage(void **state)
 	lc_log_flush(); /* the frame to damage: THREAD and STRINGs */
 	lc_rec_span_begin b = {.ts = synth_ts(&s, 10), .tid = 7, .span_id = 5, .name_id = 900};
 	assert_int_equal(lc_ring_span_begin(ring, &b), 0);
-	lc_rec_attr a = {.tid = 7, .span_id = 5, .key_id = 901, .kind = SP_ATTR_INT, .i = 42};
+	lc_rec_attr a = {.tid = 7, .span_id = 5, .key_id = 901, .kind = LC_ATTR_INT, .i = 42};
 	assert_int_equal(lc_ring_attr(ring, &a), 0);
 	lc_rec_span_end e = {.ts = synth_ts(&s, 20), .tid = 7, .span_id = 5};
 	assert_int_equal(lc_ring_span_end(ring, &e), 0);

@@ -26,8 +26,8 @@
 #include "mtest.h"
 #include "synth.h"
 
-#define CROSS  SP_SPAN_CROSS_THREAD
-#define DOUBLE SP_SPAN_DOUBLE_END
+#define CROSS  LC_SPAN_CROSS_THREAD
+#define DOUBLE LC_SPAN_DOUBLE_END
 /* Offsets in microseconds: records in different frames are converted with
  * different clock pairs, a few ns apart; durations are compared to +-20 us. */
 #define US(x) ((uint64_t)(x)*1000u)

@@ -209,8 +209,8 @@ static void write_wall_log(const char *dir)
 	uint64_t wait[] = {(uint64_t)(uintptr_t)nanosleep + 1, pc(ex_wrapper), pc(ex_handle),
 	                   pc(ex_main_loop)};
 	assert_int_equal(synth_open(&s, dir, "wall", 7200, 1), 0);
-	lc_record rec = {.type = SP_REC_SAMPLER};
-	rec.u.sampler = (lc_rec_sampler){.mechanism = SP_SAMPLER_PERF,
+	lc_record rec = {.type = LC_REC_SAMPLER};
+	rec.u.sampler = (lc_rec_sampler){.mechanism = LC_SAMPLER_PERF,
 	                                 .mode = 2, /* wall */
 	                                 .requested_hz = 1000,
 	                                 .achieved_hz = 1000};

@@ -8,7 +8,7 @@
  * hangs nor leaks (the ASan build checks the leak).
  *
  * The log's records carry more data than a batch's arena holds (attribute
- * values, stacks of up to SP_MAX_STACK_FRAMES, an interned name of the
+ * values, stacks of up to LC_MAX_STACK_FRAMES, an interned name of the
  * longest length a log allows), so batches end before their record limit.
  */
 #include <setjmp.h>
@@ -28,7 +28,7 @@
 #include "synth.h"
 
 #define N_SPANS    6000
-#define LONG_NAME  SP_MAX_STRING_BYTES
+#define LONG_NAME  LC_MAX_STRING_BYTES
 #define UNKNOWN_ID 99u
 #define TID        11u
 
@@ -36,7 +36,7 @@ static char g_dir[512], g_log[1024];
 
 static void emit_string(uint32_t id, const char *s, uint32_t len)
 {
-	lc_record rec = {.type = SP_REC_STRING};
+	lc_record rec = {.type = LC_REC_STRING};
 	rec.u.string = (lc_rec_string){.id = id, .len = len, .bytes = s};
 	assert_int_equal(lc_log_meta(&rec, 0), 0);
 }
@@ -45,12 +45,12 @@ static void write_log(void)
 {
 	static char long_name[LONG_NAME + 1];
 	static char value[4001];
-	uint64_t pcs[SP_MAX_STACK_FRAMES];
+	uint64_t pcs[LC_MAX_STACK_FRAMES];
 	synth s;
 	memset(long_name, 'n', LONG_NAME);
 	for (size_t i = 0; i < sizeof value - 1; i++)
 		value[i] = (char)('a' + i % 26);
-	for (size_t i = 0; i < SP_MAX_STACK_FRAMES; i++)
+	for (size_t i = 0; i < LC_MAX_STACK_FRAMES; i++)
 		pcs[i] = 0x400000u + i * 16u;
 	assert_int_equal(synth_open(&s, g_dir, "pf", 0, 0), 0);
 	snprintf(g_log, sizeof g_log, "%s", lc_log_path());
@@ -79,7 +79,7 @@ static void write_log(void)
 		                 .key_id = i % 3 ? 2 : 0,
 		                 .key = i % 3 ? NULL : "inline_key",
 		                 .key_len = i % 3 ? 0 : 10,
-		                 .kind = i % 5 ? SP_ATTR_STR : SP_ATTR_INT,
+		                 .kind = i % 5 ? LC_ATTR_STR : LC_ATTR_INT,
 		                 .i = (int64_t)i,
 		                 .s = i % 5 ? value : NULL,
 		                 .s_len = i % 5 ? len : 0};
@@ -87,7 +87,7 @@ static void write_log(void)
 			lc_log_flush();
 		lc_rec_sample smp = {.ts = synth_ts(&s, i * 1000 + 500),
 		                     .tid = TID,
-		                     .nframes = (uint32_t)(i % SP_MAX_STACK_FRAMES) + 1,
+		                     .nframes = (uint32_t)(i % LC_MAX_STACK_FRAMES) + 1,
 		                     .pcs = pcs};
 		while (lc_ring_sample(ring, &smp))
 			lc_log_flush();
@@ -128,23 +128,23 @@ static void assert_same(const lc_reader *r, const lc_record *want, const lc_reco
 	assert_int_equal(got->file_offset, want->file_offset);
 	assert_int_equal(got->ts_ns, want->ts_ns);
 	switch (want->type) {
-	case SP_REC_PROCESS:
+	case LC_REC_PROCESS:
 		assert_int_equal(got->u.process.pid, want->u.process.pid);
 		assert_cstr(got->u.process.host, want->u.process.host);
 		assert_cstr(got->u.process.exe, want->u.process.exe);
 		assert_cstr(got->u.process.cmdline, want->u.process.cmdline);
 		assert_cstr(got->u.process.traceparent, want->u.process.traceparent);
 		break;
-	case SP_REC_STRING:
+	case LC_REC_STRING:
 		assert_int_equal(got->u.string.id, want->u.string.id);
 		assert_bytes(got->u.string.bytes, got->u.string.len, want->u.string.bytes,
 		             want->u.string.len);
 		break;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		assert_int_equal(got->u.thread.tid, want->u.thread.tid);
 		assert_cstr(got->u.thread.name, want->u.thread.name);
 		break;
-	case SP_REC_SPAN_BEGIN: {
+	case LC_REC_SPAN_BEGIN: {
 		const lc_rec_span_begin *w = &want->u.span_begin, *g = &got->u.span_begin;
 		assert_int_equal(g->span_id, w->span_id);
 		assert_int_equal(g->trace_lo, w->trace_lo);
@@ -160,10 +160,10 @@ static void assert_same(const lc_reader *r, const lc_record *want, const lc_reco
 		}
 		break;
 	}
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		assert_int_equal(got->u.span_end.span_id, want->u.span_end.span_id);
 		break;
-	case SP_REC_ATTR: {
+	case LC_REC_ATTR: {
 		const lc_rec_attr *w = &want->u.attr, *g = &got->u.attr;
 		const char *key = w->key_id ? lc_reader_string(r, w->key_id) : w->key;
 		size_t key_len = w->key_id ? (key ? strlen(key) : 0) : w->key_len;
@@ -174,11 +174,11 @@ static void assert_same(const lc_reader *r, const lc_record *want, const lc_reco
 		assert_bytes(g->s, g->s_len, w->s, w->s_len);
 		break;
 	}
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		assert_bytes(got->u.sample.pcs, got->u.sample.nframes * sizeof(uint64_t),
 		             want->u.sample.pcs, want->u.sample.nframes * sizeof(uint64_t));
 		break;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		assert_bytes(got->u.module.path, got->u.module.path_len, want->u.module.path,
 		             want->u.module.path_len);
 		assert_bytes(got->u.module.build_id, got->u.module.build_id_len,
@@ -207,9 +207,9 @@ static int compare(const char *path, uint64_t *records, uint64_t *unknown, uint6
 		assert_int_equal(rb, 1);
 		assert_same(a, &want, &got);
 		(*records)++;
-		if (got.type == SP_REC_SPAN_BEGIN && got.u.span_begin.name_id == UNKNOWN_ID)
+		if (got.type == LC_REC_SPAN_BEGIN && got.u.span_begin.name_id == UNKNOWN_ID)
 			(*unknown)++;
-		if (got.type == SP_REC_SPAN_BEGIN && got.u.span_begin.name_len == LONG_NAME)
+		if (got.type == LC_REC_SPAN_BEGIN && got.u.span_begin.name_len == LONG_NAME)
 			(*long_names)++;
 	}
 	rb = mg_prefetch_next(p, &got);

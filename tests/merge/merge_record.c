@@ -51,18 +51,18 @@ static void write_lossy_logs(const char *dir)
 	synth s;
 	assert_int_equal(synth_open(&s, dir, "lossy", 1000, 1), 0);
 	spans(&s, 11, 1, 10);
-	lose(&s, 11, SP_LOST_EVENTS, 5);
+	lose(&s, 11, LC_LOST_EVENTS, 5);
 	lc_log_flush();
-	lose(&s, 11, SP_LOST_EVENTS, 3);
-	lose(&s, 11, SP_LOST_SAMPLES, 2);
-	lose(&s, 12, SP_LOST_EVENTS, 1);
+	lose(&s, 11, LC_LOST_EVENTS, 3);
+	lose(&s, 11, LC_LOST_SAMPLES, 2);
+	lose(&s, 12, LC_LOST_EVENTS, 1);
 	synth_close(&s);
 	snprintf(sub, sizeof sub, "%s/sub", dir);
 	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(synth_open(&s, sub, "lossy", 1001, 1000), 0);
 	uint64_t pcs[2] = {0x1000, 0x2000};
 	synth_sample(&s, 21, 100, pcs, 2);
-	lose(&s, 21, SP_LOST_UNWIND, 4);
+	lose(&s, 21, LC_LOST_UNWIND, 4);
 	synth_close(&s);
 }
 

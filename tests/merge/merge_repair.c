@@ -30,7 +30,7 @@
 
 #define US(x)  ((uint64_t)(x)*1000u)
 #define MS(x)  ((uint64_t)(x)*1000000u)
-#define CROSS  SP_SPAN_CROSS_THREAD
+#define CROSS  LC_SPAN_CROSS_THREAD
 #define LOSSY  "lossy"
 #define CRASH  "crash"
 #define CLEAN  "clean"
@@ -51,7 +51,7 @@ static void lose_events(synth *s, uint32_t tid, int n)
 {
 	lc_log_flush();
 	for (int i = 0; i < n; i++)
-		lc_ring_count_lost(synth_thread(s, tid, NULL), SP_LOST_EVENTS);
+		lc_ring_count_lost(synth_thread(s, tid, NULL), LC_LOST_EVENTS);
 }
 
 /* Thread 40: span 101 loses its END; its parent 100 goes on (sibling 103). */
@@ -161,7 +161,7 @@ static void write_dropped(void)
 	open_sub_log(&s, DROP, "dropped", 6004);
 	synth_span_begin(&s, 70, US(0), 700, 0, "main");
 	sample(&s, 70, US(500));
-	lc_record str = {.type = SP_REC_STRING};
+	lc_record str = {.type = LC_REC_STRING};
 	str.u.string = (lc_rec_string){.id = 77, .len = 5, .bytes = "parse"};
 	lc_log_meta(&str, 1);
 	lc_ring *ring = synth_thread(&s, 70, NULL);

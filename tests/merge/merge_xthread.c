@@ -154,11 +154,11 @@ static void test_log_order(void **state)
 	int ends_first = 0, attrs_first = 0, rc;
 	assert_int_equal(lc_reader_open(g_log, &r), 0);
 	while ((rc = lc_reader_next(r, &rec)) == 1) {
-		if (rec.type == SP_REC_SPAN_BEGIN)
+		if (rec.type == LC_REC_SPAN_BEGIN)
 			assert_int_equal(mg_hash_put(&begun, rec.u.span_begin.span_id, 0, 1), 0);
-		else if (rec.type == SP_REC_SPAN_END)
+		else if (rec.type == LC_REC_SPAN_END)
 			ends_first += !mg_hash_get(&begun, rec.u.span_end.span_id, 0);
-		else if (rec.type == SP_REC_ATTR)
+		else if (rec.type == LC_REC_ATTR)
 			attrs_first += !mg_hash_get(&begun, rec.u.attr.span_id, 0);
 	}
 	assert_int_equal(rc, 0);

@@ -49,7 +49,7 @@ lc_ring *synth_thread(synth *s, uint32_t tid, const char *name)
 		abort();
 	s->rings[s->n_threads] = r;
 	s->tids[s->n_threads++] = tid;
-	lc_record rec = {.type = SP_REC_THREAD};
+	lc_record rec = {.type = LC_REC_THREAD};
 	rec.u.thread = (lc_rec_thread){.ts = s->base, .tid = tid, .name = name ? name : ""};
 	lc_log_meta(&rec, 0); /* not sticky: the next synthetic log is another process */
 	return r;
@@ -98,7 +98,7 @@ void synth_attr_int(synth *s, uint32_t tid, uint64_t span_id, const char *key, i
 	                 .span_id = span_id,
 	                 .key = key,
 	                 .key_len = (uint32_t)strlen(key),
-	                 .kind = SP_ATTR_INT,
+	                 .kind = LC_ATTR_INT,
 	                 .i = v};
 	synth_attr(s, tid, &a);
 }
@@ -109,7 +109,7 @@ void synth_attr_str(synth *s, uint32_t tid, uint64_t span_id, const char *key, c
 	                 .span_id = span_id,
 	                 .key = key,
 	                 .key_len = (uint32_t)strlen(key),
-	                 .kind = SP_ATTR_STR,
+	                 .kind = LC_ATTR_STR,
 	                 .s = v,
 	                 .s_len = (uint32_t)strlen(v)};
 	synth_attr(s, tid, &a);
@@ -126,7 +126,7 @@ void synth_sample(synth *s, uint32_t tid, uint64_t off_ns, const uint64_t *pcs, 
 void synth_module(synth *s, const char *path, uint64_t start, uint64_t end, uint64_t offset,
                   const uint8_t *build_id, uint32_t build_id_len)
 {
-	lc_record rec = {.type = SP_REC_MODULE};
+	lc_record rec = {.type = LC_REC_MODULE};
 	rec.u.module = (lc_rec_module){.start = start,
 	                               .end = end,
 	                               .file_offset = offset,
@@ -142,9 +142,9 @@ void synth_module(synth *s, const char *path, uint64_t start, uint64_t end, uint
 void synth_sampler(synth *s, uint32_t hz)
 {
 	(void)s;
-	lc_record rec = {.type = SP_REC_SAMPLER};
+	lc_record rec = {.type = LC_REC_SAMPLER};
 	rec.u.sampler = (lc_rec_sampler){
-	    .mechanism = SP_SAMPLER_PERF, .mode = 1, .requested_hz = hz, .achieved_hz = hz};
+	    .mechanism = LC_SAMPLER_PERF, .mode = 1, .requested_hz = hz, .achieved_hz = hz};
 	if (lc_log_meta(&rec, 0))
 		abort();
 }

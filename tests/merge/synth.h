@@ -36,7 +36,7 @@ lc_ring *synth_thread(synth *s, uint32_t tid, const char *name);
 void synth_span_begin(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id, uint64_t parent_id,
                       const char *name);
 void synth_span_end(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id);
-/* END with record flags (SP_SPAN_*), e.g. CROSS_THREAD from another tid. */
+/* END with record flags (LC_SPAN_*), e.g. CROSS_THREAD from another tid. */
 void synth_span_end_flags(synth *s, uint32_t tid, uint64_t off_ns, uint64_t span_id,
                           uint32_t flags);
 void synth_attr_int(synth *s, uint32_t tid, uint64_t span_id, const char *key, int64_t v);

@@ -84,11 +84,11 @@ static void read_only_log(const char *dir, su_log *log)
 
 /* ---- 3:1 CPU shares ---- */
 
-#define SP_IN_SECTION(name) __attribute__((noinline, section(name)))
+#define SU_IN_SECTION(name) __attribute__((noinline, section(name)))
 extern const char __start_su_text_a[], __stop_su_text_a[];
 extern const char __start_su_text_b[], __stop_su_text_b[];
 
-SP_IN_SECTION("su_text_a") void su_work_a(double cpu_s)
+SU_IN_SECTION("su_text_a") void su_work_a(double cpu_s)
 {
 	double end = thread_cpu_s() + cpu_s;
 	volatile uint64_t x = 0;
@@ -97,7 +97,7 @@ SP_IN_SECTION("su_text_a") void su_work_a(double cpu_s)
 			x += (uint64_t)i;
 }
 
-SP_IN_SECTION("su_text_b") void su_work_b(double cpu_s)
+SU_IN_SECTION("su_text_b") void su_work_b(double cpu_s)
 {
 	double end = thread_cpu_s() + cpu_s;
 	volatile uint64_t x = 0;
@@ -137,7 +137,7 @@ static void test_ratio_3_to_1(void **state)
 	(void)state;
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "ratio");
-	assert_int_equal(run_session(dir, SP_SAMPLE_CPU, 4999, work_ratio, -1), 0);
+	assert_int_equal(run_session(dir, SMP_SAMPLE_CPU, 4999, work_ratio, -1), 0);
 	su_log log;
 	read_only_log(dir, &log);
 	size_t a = 0, b = 0;
@@ -183,7 +183,7 @@ static void check_rate(uint32_t hz, double spin_s, int force_timer)
 	g_spin_s = spin_s;
 	if (force_timer)
 		setenv("SPANPROF_SAMPLER_FORCE_TIMER", "1", 1);
-	int rc = run_session(dir, SP_SAMPLE_CPU, hz, work_spin_report, fds[1]);
+	int rc = run_session(dir, SMP_SAMPLE_CPU, hz, work_spin_report, fds[1]);
 	unsetenv("SPANPROF_SAMPLER_FORCE_TIMER");
 	assert_int_equal(rc, 0);
 	double cpu_s = 0;
@@ -197,8 +197,8 @@ static void check_rate(uint32_t hz, double spin_s, int force_timer)
 	              force_timer ? "timer" : "perf", log.nsamples, cpu_s, achieved,
 	              log.achieved_hz);
 	assert_int_equal(log.requested_hz, hz);
-	assert_int_equal(log.mechanism, force_timer ? SP_SAMPLER_TIMER : SP_SAMPLER_PERF);
-	assert_int_equal(log.mode, SP_SAMPLE_CPU);
+	assert_int_equal(log.mechanism, force_timer ? LC_SAMPLER_TIMER : LC_SAMPLER_PERF);
+	assert_int_equal(log.mode, SMP_SAMPLE_CPU);
 	assert_true(log.nmodules > 0);
 	assert_int_equal(log.lost_samples, 0);
 	assert_int_equal(log.flags, 0);
@@ -238,7 +238,7 @@ static void test_timer_fallback(void **state)
 
 /* ---- wall mode samples a sleeping thread ---- */
 
-SP_IN_SECTION("su_text_sleep") void su_sleeper_wait(double wall_s)
+SU_IN_SECTION("su_text_sleep") void su_sleeper_wait(double wall_s)
 {
 	struct timespec req = {(time_t)wall_s, (long)((wall_s - (double)(time_t)wall_s) * 1e9)};
 	struct timespec rem;
@@ -272,10 +272,10 @@ static void test_wall_sleeping_thread(void **state)
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "wall");
 	uint32_t tid = 0;
-	run_with_report(dir, SP_SAMPLE_WALL, 999, work_sleeping_thread, &tid, sizeof tid);
+	run_with_report(dir, SMP_SAMPLE_WALL, 999, work_sleeping_thread, &tid, sizeof tid);
 	su_log log;
 	read_only_log(dir, &log);
-	assert_int_equal(log.mode, SP_SAMPLE_WALL);
+	assert_int_equal(log.mode, SMP_SAMPLE_WALL);
 	size_t in_sleep = 0, of_tid = 0;
 	uint64_t in_sleep_us = 0;
 	for (size_t i = 0; i < log.nsamples; i++) {
@@ -347,7 +347,7 @@ static void test_new_threads_sampled(void **state)
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "threads");
 	uint32_t tids[2];
-	run_with_report(dir, SP_SAMPLE_CPU, 999, work_new_threads, tids, sizeof tids);
+	run_with_report(dir, SMP_SAMPLE_CPU, 999, work_new_threads, tids, sizeof tids);
 	su_log log;
 	read_only_log(dir, &log);
 	for (int i = 0; i < 2; i++) {
@@ -402,14 +402,14 @@ static void test_program_claims_signal(void **state)
 	char dir[64];
 	tl_tmpdir(dir, sizeof dir, "claim");
 	int report[3];
-	run_with_report(dir, SP_SAMPLE_CPU, 999, work_claims_signal, report, sizeof report);
+	run_with_report(dir, SMP_SAMPLE_CPU, 999, work_claims_signal, report, sizeof report);
 	assert_int_equal(report[0], 0);
 	assert_int_equal(report[1], 5);
 	assert_int_equal(report[2], 1);
 	su_log log;
 	read_only_log(dir, &log);
 	assert_true(log.nsamples > 150);
-	assert_int_equal(log.flags, SP_SAMPLER_F_SIGNAL_SHARED); /* reported in the log */
+	assert_int_equal(log.flags, LC_SAMPLER_F_SIGNAL_SHARED); /* reported in the log */
 	su_free_log(&log);
 	tl_rm_rf(dir);
 }

@@ -26,7 +26,7 @@
 
 int smp_in_handler(void);
 
-#ifndef SP_TEST_SANITIZED
+#ifndef SU_TEST_SANITIZED
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -108,7 +108,7 @@ __attribute__((unused)) static void *deep_thread(void *arg)
 static void test_handler_never_allocates(void **state)
 {
 	(void)state;
-#ifdef SP_TEST_SANITIZED
+#ifdef SU_TEST_SANITIZED
 	skip(); /* AddressSanitizer replaces malloc: this proof runs in the normal build */
 #else
 	char dir[64];
@@ -122,7 +122,7 @@ static void test_handler_never_allocates(void **state)
 	proc.host = "";
 	proc.traceparent = "";
 	assert_int_equal(lc_log_open(&lo, &proc), 0);
-	smp_opts so = {.mode = SP_SAMPLE_CPU, .hz = 4999};
+	smp_opts so = {.mode = SMP_SAMPLE_CPU, .hz = 4999};
 	assert_int_equal(smp_start(&so), 0);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, deep_thread, NULL), 0);

@@ -29,7 +29,7 @@ static int record_hz(const char *dir, const char *hz, const char *a1, const char
 {
 	char *argv[] = {
 	    (char *)tl_cli(), "record",   "-o",       (char *)dir, "-F", (char *)hz, "--",
-	    SP_HELPER,        (char *)a1, (char *)a2, NULL};
+	    SU_HELPER,        (char *)a1, (char *)a2, NULL};
 	char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL};
 	int status = tl_run(argv, env, NULL, 0, err, cap);
 	print_message("# record %s: stderr: %s", a1, err);
@@ -270,14 +270,14 @@ static void test_record_bad_usage(void **state)
 	assert_non_null(strstr(out, "usage: spanprof record"));
 }
 
-#ifdef SP_LINKED_HELPER
+#ifdef SU_LINKED_HELPER
 /* Linked mode: the program calls sp_start itself, after one thread exists. */
 static void test_linked_mode_threads(void **state)
 {
 	(void)state;
 	char dir[64], err[4096], path[128];
 	tl_tmpdir(dir, sizeof dir, "linked");
-	char *argv[] = {SP_LINKED_HELPER, dir, NULL};
+	char *argv[] = {SU_LINKED_HELPER, dir, NULL};
 	int status = tl_run(argv, NULL, NULL, 0, err, sizeof err);
 	print_message("# linked: stderr: %s\n", err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -341,7 +341,7 @@ int main(void)
 	    cmocka_unit_test(test_record_thread_churn),
 	    cmocka_unit_test(test_record_dlopen_module),
 	    cmocka_unit_test(test_record_merge_symbolizes),
-#ifdef SP_LINKED_HELPER
+#ifdef SU_LINKED_HELPER
 	    cmocka_unit_test(test_linked_mode_threads),
 #endif
 	};

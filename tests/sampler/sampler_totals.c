@@ -5,7 +5,7 @@
  *
  * Proves: 800 threads of 0.5 ms CPU each (half a sampling period) are
  * sampled without bias (each thread's first period has a random phase);
- * kernel time counts in cpu mode and its samples carry the SP_PC_KERNEL
+ * kernel time counts in cpu mode and its samples carry the LC_PC_KERNEL
  * leaf; a thread that blocks the sampling signal all its life is flagged in
  * its THREAD_END with its CPU time; where the kernel refuses kernel-mode
  * sampling, the figures are labelled user CPU.
@@ -53,21 +53,21 @@ typedef struct totals {
 
 static void add_record(totals *t, const lc_record *rec)
 {
-	if (rec->type == SP_REC_PROCESS)
+	if (rec->type == LC_REC_PROCESS)
 		t->pid = rec->u.process.pid;
-	if (rec->type == SP_REC_SAMPLER) {
+	if (rec->type == LC_REC_SAMPLER) {
 		t->sampler_flags = rec->u.sampler.flags;
 		t->mechanism = rec->u.sampler.mechanism;
 	}
-	if (rec->type == SP_REC_SAMPLE) {
+	if (rec->type == LC_REC_SAMPLE) {
 		const lc_rec_sample *s = &rec->u.sample;
 		int main = s->tid == t->pid;
-		int kernel = s->nframes > 0 && s->pcs[0] == SP_PC_KERNEL;
+		int kernel = s->nframes > 0 && s->pcs[0] == LC_PC_KERNEL;
 		*(main ? &t->sampled_us_main : &t->sampled_us_other) += s->weight_us;
 		if (kernel)
 			*(main ? &t->kernel_us_main : &t->kernel_us_other) += s->weight_us;
 	}
-	if (rec->type == SP_REC_THREAD_END) {
+	if (rec->type == LC_REC_THREAD_END) {
 		const lc_rec_thread_end *e = &rec->u.thread_end;
 		if (e->tid != t->pid) {
 			t->end_cpu_ns_other += e->cpu_ns;
@@ -103,7 +103,7 @@ static void record_helper(const char *dir, const char *mode, char *err, size_t e
 	char out_path[128];
 	snprintf(out_path, sizeof out_path, "%s.out", dir);
 	char *argv[] = {(char *)tl_cli(), "record",     "-o",     (char *)dir, "-F", "999", "--",
-	                SP_HELPER,        (char *)mode, out_path, NULL};
+	                SU_HELPER,        (char *)mode, out_path, NULL};
 	int status = tl_run(argv, NULL, NULL, 0, err, err_cap);
 	print_message("# record %s: stderr: %s", mode, err);
 	assert_true(WIFEXITED(status));
@@ -164,7 +164,7 @@ static void test_kernel_time_counted(void **state)
 	              truth_ms, (double)ru[1] / 1e6, sampled_ms,
 	              100.0 * (sampled_ms - truth_ms) / truth_ms, kernel_ms, t.mechanism,
 	              t.sampler_flags);
-	if (t.sampler_flags & SP_SAMPLER_F_USER_ONLY) {
+	if (t.sampler_flags & LC_SAMPLER_F_USER_ONLY) {
 		/* The kernel refused kernel-mode sampling here: the log says so. */
 		assert_non_null(strstr(err, "user CPU time only"));
 		assert_true(kernel_ms == 0.0);
@@ -175,7 +175,7 @@ static void test_kernel_time_counted(void **state)
 	 * 15% (the goal) is far from both noise and the old user-only sampler
 	 * (~45% low on this program). */
 	assert_true(fabs(sampled_ms - truth_ms) <= 0.15 * truth_ms);
-	if (t.mechanism == SP_SAMPLER_PERF) /* timers count kernel time unmarked */
+	if (t.mechanism == LC_SAMPLER_PERF) /* timers count kernel time unmarked */
 		assert_true(kernel_ms > 0.25 * sampled_ms);
 	tl_rm_rf(dir);
 }
@@ -193,7 +193,7 @@ static void test_blocked_thread_flagged(void **state)
 	              t.watch_tid, (unsigned long long)t.watch_cpu_ns, t.watch_flags,
 	              (unsigned long long)t.sampled_us_other);
 	assert_true(t.watch_seen);
-	assert_true(t.watch_flags & SP_THREAD_END_F_SIGNAL_BLOCKED);
+	assert_true(t.watch_flags & LC_THREAD_END_F_SIGNAL_BLOCKED);
 	assert_true(t.watch_cpu_ns > 250000000u); /* it spun 0.3 s */
 	assert_int_equal(t.sampled_us_other, 0);
 	/* record said so, in one line */
@@ -247,7 +247,7 @@ static void test_user_only_labelled(void **state)
 	snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
 	char *argv[] = {
 	    "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-	    (char *)tl_cli(),   "record",  "-o",    logs,      "--",    SP_HELPER,
+	    (char *)tl_cli(),   "record",  "-o",    logs,      "--",    SU_HELPER,
 	    "syscalls",         out_path,  NULL};
 	int status = tl_run(argv, NULL, NULL, 0, err, sizeof err);
 	print_message("# record as nobody: %s", err);
@@ -264,7 +264,7 @@ static void test_user_only_labelled(void **state)
 	print_message("# user %.1f ms, sys %.1f ms; samples %.1f ms, flags 0x%x\n",
 	              (double)user_ns / 1e6, (double)sys_ns / 1e6, (double)t.sampled_us_main / 1e3,
 	              t.sampler_flags);
-	assert_true(t.sampler_flags & SP_SAMPLER_F_USER_ONLY);
+	assert_true(t.sampler_flags & LC_SAMPLER_F_USER_ONLY);
 	assert_int_equal(t.kernel_us_main, 0);
 	/* most of this program's CPU is in the kernel: user-only samples miss it */
 	assert_true((double)t.sampled_us_main * 1e3 < 0.8 * (double)(user_ns + sys_ns));

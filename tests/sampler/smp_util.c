@@ -24,28 +24,28 @@ static void su_add_sample(su_log *log, const lc_rec_sample *s)
 	su_sample *t = &log->samples[log->nsamples++];
 	t->tid = s->tid;
 	t->weight_us = s->weight_us;
-	t->nframes = s->nframes < SP_TEST_MAX_FRAMES ? s->nframes : SP_TEST_MAX_FRAMES;
+	t->nframes = s->nframes < SU_MAX_FRAMES ? s->nframes : SU_MAX_FRAMES;
 	memcpy(t->pcs, s->pcs, t->nframes * sizeof t->pcs[0]);
 }
 
 static void su_add_record(su_log *log, const lc_record *rec)
 {
 	switch (rec->type) {
-	case SP_REC_SAMPLE:
+	case LC_REC_SAMPLE:
 		su_add_sample(log, &rec->u.sample);
 		break;
-	case SP_REC_THREAD:
+	case LC_REC_THREAD:
 		if (log->nthreads < 256) {
 			snprintf(log->thread_names[log->nthreads], 32, "%s",
 			         rec->u.thread.name ? rec->u.thread.name : "");
 			log->threads[log->nthreads++] = rec->u.thread.tid;
 		}
 		break;
-	case SP_REC_THREAD_END:
+	case LC_REC_THREAD_END:
 		if (log->nthread_ends < 256)
 			log->thread_ends[log->nthread_ends++] = rec->u.thread_end.tid;
 		break;
-	case SP_REC_SAMPLER:
+	case LC_REC_SAMPLER:
 		log->sampler_seen = 1;
 		log->mechanism = rec->u.sampler.mechanism;
 		log->mode = rec->u.sampler.mode;
@@ -54,16 +54,16 @@ static void su_add_record(su_log *log, const lc_record *rec)
 		log->achieved_hz = rec->u.sampler.achieved_hz;
 		log->flags = rec->u.sampler.flags;
 		break;
-	case SP_REC_MODULE:
+	case LC_REC_MODULE:
 		if (log->nmodules < 256)
 			snprintf(log->module_paths[log->nmodules], 256, "%.*s",
 			         (int)rec->u.module.path_len, rec->u.module.path);
 		log->nmodules++;
 		break;
-	case SP_REC_LOST:
-		if (rec->u.lost.kind == SP_LOST_SAMPLES)
+	case LC_REC_LOST:
+		if (rec->u.lost.kind == LC_LOST_SAMPLES)
 			log->lost_samples += rec->u.lost.count;
-		if (rec->u.lost.kind == SP_LOST_UNWIND)
+		if (rec->u.lost.kind == LC_LOST_UNWIND)
 			log->lost_unwind += rec->u.lost.count;
 		break;
 	default:

@@ -6,21 +6,21 @@
  *
  * Threading: single-threaded test code.
  */
-#ifndef SP_SMP_UTIL_H
-#define SP_SMP_UTIL_H
+#ifndef SU_SMP_UTIL_H
+#define SU_SMP_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "spin.h"
 
-#define SP_TEST_MAX_FRAMES 128
+#define SU_MAX_FRAMES 128
 
 typedef struct su_sample {
 	uint32_t tid;
 	uint32_t nframes;
 	uint32_t weight_us;
-	uint64_t pcs[SP_TEST_MAX_FRAMES];
+	uint64_t pcs[SU_MAX_FRAMES];
 } su_sample;
 
 typedef struct su_log {

@@ -7,8 +7,8 @@
  *
  * Threading: each call measures its own thread. Not signal-safe.
  */
-#ifndef SP_SAMPLER_SPIN_H
-#define SP_SAMPLER_SPIN_H
+#ifndef SU_SAMPLER_SPIN_H
+#define SU_SAMPLER_SPIN_H
 
 #include <stdint.h>
 #include <time.h>

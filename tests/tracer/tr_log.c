@@ -174,7 +174,7 @@ static void tr_on_attr(tr_log *log, lc_reader *r, const lc_record *rec)
 	t->i = a->i;
 	t->d = a->d;
 	t->s_len = a->s_len;
-	if (a->kind == SP_ATTR_STR)
+	if (a->kind == LC_ATTR_STR)
 		tr_copy(t->s, sizeof t->s, a->s, a->s_len);
 }
 
@@ -197,7 +197,7 @@ static void tr_on_thread(tr_log *log, const lc_record *rec, int end)
 static void tr_on_record(tr_log *log, lc_reader *r, const lc_record *rec)
 {
 	switch (rec->type) {
-	case SP_REC_PROCESS:
+	case LC_REC_PROCESS:
 		log->pid = rec->u.process.pid;
 		log->ppid = rec->u.process.ppid;
 		tr_copy(log->traceparent, sizeof log->traceparent, rec->u.process.traceparent,
@@ -205,21 +205,21 @@ static void tr_on_record(tr_log *log, lc_reader *r, const lc_record *rec)
 		tr_copy(log->exe, sizeof log->exe, rec->u.process.exe,
 		        rec->u.process.exe ? strlen(rec->u.process.exe) : 0);
 		break;
-	case SP_REC_SPAN_BEGIN:
+	case LC_REC_SPAN_BEGIN:
 		tr_on_begin(log, r, rec);
 		break;
-	case SP_REC_SPAN_END:
+	case LC_REC_SPAN_END:
 		tr_on_end(log, rec);
 		break;
-	case SP_REC_ATTR:
+	case LC_REC_ATTR:
 		tr_on_attr(log, r, rec);
 		break;
-	case SP_REC_THREAD:
-	case SP_REC_THREAD_END:
-		tr_on_thread(log, rec, rec->type == SP_REC_THREAD_END);
+	case LC_REC_THREAD:
+	case LC_REC_THREAD_END:
+		tr_on_thread(log, rec, rec->type == LC_REC_THREAD_END);
 		break;
-	case SP_REC_LOST:
-		if (rec->u.lost.kind == SP_LOST_EVENTS)
+	case LC_REC_LOST:
+		if (rec->u.lost.kind == LC_LOST_EVENTS)
 			log->lost_events += rec->u.lost.count; /* cumulative per thread */
 		break;
 	default:

@@ -50,13 +50,13 @@ static void count_log(const char *path, counts *c)
 	int rc;
 	c->in_order = 1;
 	while ((rc = lc_reader_next(r, &rec)) == 1) {
-		if (rec.type == SP_REC_SPAN_BEGIN)
+		if (rec.type == LC_REC_SPAN_BEGIN)
 			c->begins++;
-		else if (rec.type == SP_REC_SPAN_END)
+		else if (rec.type == LC_REC_SPAN_END)
 			c->ends++;
-		else if (rec.type == SP_REC_LOST)
+		else if (rec.type == LC_REC_LOST)
 			c->lost += rec.u.lost.count;
-		else if (rec.type == SP_REC_ATTR) {
+		else if (rec.type == LC_REC_ATTR) {
 			c->attrs++;
 			if (rec.u.attr.i != c->next_attr++)
 				c->in_order = 0;
@@ -136,25 +136,25 @@ static const char *tree_name(const tree *t, uint32_t id)
 
 static void tree_record(tree *t, const lc_record *rec)
 {
-	if (rec->type == SP_REC_STRING && t->nnames < 8) {
+	if (rec->type == LC_REC_STRING && t->nnames < 8) {
 		snprintf(t->names[t->nnames], sizeof t->names[0], "%.*s", (int)rec->u.string.len,
 		         rec->u.string.bytes);
 		t->name_ids[t->nnames++] = rec->u.string.id;
-	} else if (rec->type == SP_REC_SPAN_BEGIN) {
+	} else if (rec->type == LC_REC_SPAN_BEGIN) {
 		const char *name = tree_name(t, rec->u.span_begin.name_id);
 		t->ids[t->n] = rec->u.span_begin.span_id;
 		t->parents[t->n] = rec->u.span_begin.parent_id;
 		t->is_grandchild[t->n] = strcmp(name, "grandchild") == 0;
 		t->n++;
-	} else if (rec->type == SP_REC_SPAN_END) {
+	} else if (rec->type == LC_REC_SPAN_END) {
 		size_t i = tree_find(t, rec->u.span_end.span_id);
 		assert_true(i != SIZE_MAX); /* no END without its BEGIN */
 		t->ended[i]++;
-	} else if (rec->type == SP_REC_ATTR) {
+	} else if (rec->type == LC_REC_ATTR) {
 		size_t i = tree_find(t, rec->u.attr.span_id);
 		assert_true(i != SIZE_MAX); /* no attribute without its span */
 		t->has_attr[i]++;
-	} else if (rec->type == SP_REC_DROPPED) {
+	} else if (rec->type == LC_REC_DROPPED) {
 		const char *name = tree_name(t, rec->u.dropped.name_id);
 		uint64_t *slot = strcmp(name, "child") == 0        ? &t->dropped_child
 		                 : strcmp(name, "grandchild") == 0 ? &t->dropped_grandchild

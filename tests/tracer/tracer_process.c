@@ -117,7 +117,7 @@ static void test_fork_child_keeps_parent(void **state)
 	tr_span *cr = tr_span_by_name(child, "child-root");
 	assert_true(co && ci && cr);
 	assert_int_equal(co->parent, po->id);
-	assert_int_equal(co->begin_flags, SP_SPAN_REMOTE_PARENT);
+	assert_int_equal(co->begin_flags, LC_SPAN_REMOTE_PARENT);
 	assert_true(co->trace_hi == po->trace_hi && co->trace_lo == po->trace_lo);
 	assert_int_equal(co->tid, (uint32_t)pid);
 	assert_int_equal(ci->parent, co->id);
@@ -252,7 +252,7 @@ static void test_exec_child_traceparent(void **state)
 	tr_span *ci = tr_span_by_name(child, "exec-inner");
 	assert_true(cr && ci);
 	assert_int_equal(cr->parent, ps->id);
-	assert_int_equal(cr->begin_flags, SP_SPAN_REMOTE_PARENT);
+	assert_int_equal(cr->begin_flags, LC_SPAN_REMOTE_PARENT);
 	assert_true(cr->trace_hi == ps->trace_hi && cr->trace_lo == ps->trace_lo);
 	assert_int_equal(ci->parent, cr->id);
 	assert_true(ci->trace_hi == ps->trace_hi && ci->trace_lo == ps->trace_lo);

@@ -60,8 +60,8 @@ static void check_log(tr_log *log)
 			assert_int_equal(s->parent, 0);
 			tr_attr *bytes = tr_attr_of(log, s->id, "bytes");
 			tr_attr *kind = tr_attr_of(log, s->id, "kind");
-			assert_true(bytes && bytes->kind == SP_ATTR_INT && bytes->i >= 4096);
-			assert_true(kind && kind->kind == SP_ATTR_STR);
+			assert_true(bytes && bytes->kind == LC_ATTR_INT && bytes->i >= 4096);
+			assert_true(kind && kind->kind == LC_ATTR_STR);
 			assert_true(strcmp(kind->s, "json") == 0 || strcmp(kind->s, "csv") == 0 ||
 			            strcmp(kind->s, "xml") == 0);
 		} else {

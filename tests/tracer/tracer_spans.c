@@ -133,23 +133,23 @@ static void test_attributes(void **state)
 	uint64_t id = tr_span_by_name(log, "attrs")->id;
 	tr_attr *a = tr_attr_of(log, id, "bytes");
 	assert_non_null(a);
-	assert_int_equal(a->kind, SP_ATTR_INT);
+	assert_int_equal(a->kind, LC_ATTR_INT);
 	assert_true(a->i == INT64_C(-1234567890123));
 	a = tr_attr_of(log, id, "ratio");
-	assert_true(a && a->kind == SP_ATTR_DOUBLE && a->d == 0.25);
+	assert_true(a && a->kind == LC_ATTR_DOUBLE && a->d == 0.25);
 	a = tr_attr_of(log, id, "kind");
-	assert_true(a && a->kind == SP_ATTR_STR && a->flags == 0);
+	assert_true(a && a->kind == LC_ATTR_STR && a->flags == 0);
 	assert_string_equal(a->s, "json");
 	a = tr_attr_of(log, id, "long");
-	assert_true(a && a->kind == SP_ATTR_STR);
+	assert_true(a && a->kind == LC_ATTR_STR);
 	assert_int_equal(a->s_len, SP_MAX_ATTR_STR);
-	assert_int_equal(a->flags, SP_ATTR_TRUNCATED);
+	assert_int_equal(a->flags, LC_ATTR_TRUNCATED);
 	assert_int_equal(strspn(a->s, "x"), SP_MAX_ATTR_STR);
 	a = tr_attr_of(log, id, "utf8");
-	assert_true(a && a->flags == SP_ATTR_TRUNCATED);
+	assert_true(a && a->flags == LC_ATTR_TRUNCATED);
 	assert_int_equal(a->s_len, SP_MAX_ATTR_STR - 1); /* not half a character */
 	a = tr_attr_of(log, id, "null");
-	assert_true(a && a->kind == SP_ATTR_STR && a->s_len == 0);
+	assert_true(a && a->kind == LC_ATTR_STR && a->s_len == 0);
 	a = tr_attr_of(log, id, "dyn-7");
 	assert_true(a && a->i == 42);
 	assert_non_null(tr_attr_of(log, id, "plain-fn"));
@@ -271,7 +271,7 @@ static void test_runtime_off_records_nothing(void **state)
 	assert_int_equal(log->nspans, 2);
 	assert_non_null(tr_span_by_name(log, "while-on"));
 	tr_span *s = tr_span_by_name(log, "straddles-stop");
-	assert_int_equal(s->end_flags, SP_SPAN_UNCLOSED); /* closed by sp_stop */
+	assert_int_equal(s->end_flags, LC_SPAN_UNCLOSED); /* closed by sp_stop */
 	assert_int_equal(log->nattrs, 0);
 }
 
@@ -316,12 +316,12 @@ static void test_misuse_not_innermost(void **state)
 
 	tr_span *sa = tr_span_by_name(log, "a"), *sb = tr_span_by_name(log, "b");
 	tr_span *sc = tr_span_by_name(log, "c"), *sd = tr_span_by_name(log, "d");
-	assert_int_equal(sa->end_flags, SP_SPAN_NOT_INNERMOST);
+	assert_int_equal(sa->end_flags, LC_SPAN_NOT_INNERMOST);
 	assert_int_equal(sa->ends, 1);
 	assert_int_equal(sb->ends, 2);
 	assert_int_equal(sc->ends, 2);
-	assert_int_equal(sb->end_flags, SP_SPAN_UNCLOSED | SP_SPAN_DOUBLE_END);
-	assert_int_equal(sc->end_flags, SP_SPAN_UNCLOSED | SP_SPAN_DOUBLE_END);
+	assert_int_equal(sb->end_flags, LC_SPAN_UNCLOSED | LC_SPAN_DOUBLE_END);
+	assert_int_equal(sc->end_flags, LC_SPAN_UNCLOSED | LC_SPAN_DOUBLE_END);
 	assert_true(sc->end_ns <= sb->end_ns && sb->end_ns <= sa->end_ns);
 	assert_int_equal(sd->parent, 0); /* the tree is not corrupted */
 	assert_int_equal(sd->end_flags, 0);
@@ -344,7 +344,7 @@ static void test_misuse_double_and_invalid(void **state)
 
 	tr_span *s = tr_span_by_name(log, "twice");
 	assert_int_equal(s->ends, 2);
-	assert_int_equal(s->end_flags, SP_SPAN_DOUBLE_END);
+	assert_int_equal(s->end_flags, LC_SPAN_DOUBLE_END);
 	assert_int_equal(log->end_orphans, 1); /* the bogus id, flagged */
 	assert_int_equal(tr_span_by_name(log, "next")->parent, 0);
 	assert_int_equal(tr_span_by_name(log, "next")->end_flags, 0);
@@ -372,8 +372,8 @@ static void test_misuse_too_deep(void **state)
 		tr_span *s = &log->spans[i];
 		assert_int_equal(s->ends, 1);
 		if (strcmp(s->name, "too-deep") == 0 || strcmp(s->name, "child-of-deep") == 0) {
-			assert_int_equal(s->begin_flags, SP_SPAN_TOO_DEEP);
-			assert_int_equal(s->end_flags, SP_SPAN_TOO_DEEP);
+			assert_int_equal(s->begin_flags, LC_SPAN_TOO_DEEP);
+			assert_int_equal(s->end_flags, LC_SPAN_TOO_DEEP);
 			assert_int_equal(s->parent, deepest);
 		} else {
 			assert_int_equal(s->begin_flags | s->end_flags, 0);
@@ -393,8 +393,8 @@ static void test_stop_with_open_spans(void **state)
 	tr_span *sa = tr_span_by_name(log, "open-outer"), *sb = tr_span_by_name(log, "open-inner");
 	assert_int_equal(sa->ends, 1);
 	assert_int_equal(sb->ends, 1);
-	assert_int_equal(sa->end_flags, SP_SPAN_UNCLOSED);
-	assert_int_equal(sb->end_flags, SP_SPAN_UNCLOSED);
+	assert_int_equal(sa->end_flags, LC_SPAN_UNCLOSED);
+	assert_int_equal(sb->end_flags, LC_SPAN_UNCLOSED);
 	assert_true(sb->end_ns <= sa->end_ns);
 }
 

@@ -72,7 +72,7 @@ static void test_cross_thread_parent(void **state)
 	assert_int_equal(work->parent, r->id);
 	tr_attr *a = tr_attr_of(log, r->id, "set-by-worker");
 	assert_true(a && a->i == 7);
-	assert_int_equal(work->begin_flags, SP_SPAN_REMOTE_PARENT);
+	assert_int_equal(work->begin_flags, LC_SPAN_REMOTE_PARENT);
 	assert_true(work->trace_hi == r->trace_hi && work->trace_lo == r->trace_lo);
 	assert_int_equal(work->tid, w.tid);
 	assert_true(work->tid != r->tid);
@@ -124,15 +124,15 @@ static void test_cross_thread_end_and_exit(void **state)
 	tr_span *o = tr_span_by_name(log, "outer");
 	assert_int_equal(h->ends, 2);
 	assert_int_equal(h->end_tid, w.tid);
-	assert_int_equal(h->end_flags, SP_SPAN_CROSS_THREAD | SP_SPAN_DOUBLE_END);
+	assert_int_equal(h->end_flags, LC_SPAN_CROSS_THREAD | LC_SPAN_DOUBLE_END);
 	assert_int_equal(n->parent, o->id);
 	assert_int_equal(o->end_flags, 0); /* handed-off no longer counts as open */
 	tr_span *lo = tr_span_by_name(log, "left-open");
 	tr_span *li = tr_span_by_name(log, "left-open-inner");
 	assert_int_equal(lo->ends, 1);
 	assert_int_equal(li->ends, 1);
-	assert_int_equal(lo->end_flags, SP_SPAN_UNCLOSED);
-	assert_int_equal(li->end_flags, SP_SPAN_UNCLOSED);
+	assert_int_equal(lo->end_flags, LC_SPAN_UNCLOSED);
+	assert_int_equal(li->end_flags, LC_SPAN_UNCLOSED);
 	assert_true(li->end_ns <= lo->end_ns);
 	const tr_thread *t = tr_thread_by_tid(log, w2.tid);
 	assert_non_null(t);
@@ -174,7 +174,7 @@ static void test_cross_thread_end_then_owner_exits(void **state)
 	tr_span *s = tr_span_by_name(log, "ended-by-other");
 	assert_non_null(s);
 	assert_int_equal(s->ends, 1);
-	assert_int_equal(s->end_flags, SP_SPAN_CROSS_THREAD);
+	assert_int_equal(s->end_flags, LC_SPAN_CROSS_THREAD);
 	assert_int_equal(s->end_tid, (uint32_t)gettid());
 	tr_log_free(log);
 }
@@ -217,7 +217,7 @@ static void test_span_open_across_restart(void **state)
 	tr_span *c = tr_span_by_name(second, "child-after-restart");
 	assert_non_null(c);
 	assert_int_equal(c->parent, before_id);
-	assert_int_equal(c->begin_flags, SP_SPAN_REMOTE_PARENT);
+	assert_int_equal(c->begin_flags, LC_SPAN_REMOTE_PARENT);
 	assert_int_equal(second->end_orphans, 0);
 	tr_log_free(first);
 	tr_log_free(second);
