@@ -677,17 +677,70 @@ void lc_log_stall_writer_(int stalled)
 	lc_log_wake_writer_();
 }
 
+/* Flushes asked for from a signal handler (lc_log_flush_from_signal): the
+ * writer takes the request count before a drain and publishes it in
+ * flush_done after, so a request is answered by a drain that began after
+ * it was made. */
+static _Atomic uint32_t flush_req, flush_done;
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&L.stop)) {
-		writer_wait(atomic_load_explicit(&lc_log_wake_word_, memory_order_acquire));
+		/* A flush asked for during the last drain woke nobody (the wake
+		 * word was read after it): do not sleep on it. */
+		uint32_t seen = atomic_load_explicit(&lc_log_wake_word_, memory_order_acquire);
+		if (atomic_load(&flush_req) == atomic_load(&flush_done))
+			writer_wait(seen);
 		if (atomic_load(&L.stop))
 			break;
-		if (!atomic_load(&writer_stalled))
-			lc_log_flush();
+		if (atomic_load(&writer_stalled))
+			continue;
+		uint32_t req = atomic_load(&flush_req);
+		lc_log_flush();
+		if (atomic_exchange(&flush_done, req) != req)
+			syscall(SYS_futex, &flush_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL,
+			        0);
 	}
 	return NULL;
+}
+
+static uint64_t signal_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Async-signal-safe: only atomics, futex and clock_gettime. */
+int lc_log_flush_from_signal(uint64_t timeout_ns)
+{
+	/* A thread inside a drain holds the drain lock: the writer would wait
+	 * for it. A log without a running writer has nobody to ask. */
+	if (in_drain || !__atomic_load_n(&L.open, __ATOMIC_ACQUIRE) ||
+	    !__atomic_load_n(&L.thread_running, __ATOMIC_ACQUIRE) || atomic_load(&L.stop))
+		return -1;
+	int saved = errno;
+	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
+	lc_log_wake_writer_();
+	uint64_t deadline = signal_mono_ns() + timeout_ns;
+	int rc = -1;
+	for (;;) {
+		uint32_t done = atomic_load(&flush_done);
+		if ((int32_t)(done - req) >= 0) {
+			rc = 0;
+			break;
+		}
+		uint64_t now = signal_mono_ns();
+		if (now >= deadline)
+			break;
+		uint64_t left = deadline - now;
+		struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ull),
+		                      .tv_nsec = (long)(left % 1000000000ull)};
+		syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
+	}
+	errno = saved;
+	return rc;
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -921,7 +974,7 @@ static int writer_start(void)
 		return -SP_ENOMEM;
 	/* Named here, not in the thread, so it is named when open returns. */
 	pthread_setname_np(L.thread, "spanprof-writer");
-	L.thread_running = 1;
+	__atomic_store_n(&L.thread_running, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -1024,7 +1077,7 @@ void lc_log_close(void)
 		atomic_store(&L.stop, 1);
 		lc_log_wake_writer_();
 		pthread_join(L.thread, NULL);
-		L.thread_running = 0;
+		__atomic_store_n(&L.thread_running, 0, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_lock(&L.drain_lock);
 	if (L.open) {
@@ -1110,7 +1163,7 @@ int lc_log_atfork_child(void)
 	pthread_mutex_init(&lc_reg_lock, NULL);
 	pthread_mutex_init(&L.meta_lock, NULL);
 	pthread_mutex_init(&L.drain_lock, NULL);
-	L.thread_running = 0;
+	__atomic_store_n(&L.thread_running, 0, __ATOMIC_RELEASE);
 	lc_ring_reset_after_fork_((uint32_t)gettid());
 	meta_free_list(&L.queue);
 	meta_free_list(&L.held_ends);

@@ -70,6 +70,13 @@ int lc_log_is_open(void);
  * the calling thread. Thread-safe (serialised with the writer thread), not
  * signal-safe. No-op when no log is open. */
 void lc_log_flush(void);
+/* From a signal handler that is about to let the process die: asks the
+ * writer thread for a drain of everything recorded so far and waits for it,
+ * at most timeout_ns. Returns 0 once it is on disk, -1 when no writer runs,
+ * the calling thread is itself inside a drain, or the time ran out (the
+ * writer waits for a lock the dying thread holds). Async-signal-safe; errno
+ * is kept. */
+int lc_log_flush_from_signal(uint64_t timeout_ns);
 /* Path of the open log (for messages), or NULL. Valid until lc_log_close. */
 const char *lc_log_path(void);
 /* Segments of this process closed so far (rotation), and deleted by the
