@@ -14,6 +14,7 @@
 #define SMP_SAMPLER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 typedef enum smp_sample_mode {
@@ -31,6 +32,17 @@ int smp_start(const smp_opts *opts); /* 0 or -SP_E* */
 void smp_stop(void);                 /* idempotent */
 /* Called in the child after fork, after the log was reopened. */
 void smp_atfork_child(void);
+/* Fatal signals (sampler_fatal.c): for each signal that ends the process
+ * and that the program leaves at SIG_DFL, a one-shot handler asks the log
+ * writer for a last drain (at most 1 s) and then lets the signal do what it
+ * would have done. Install after the log opened and the sampler started,
+ * uninstall before the log closes; both under the runtime's lock.
+ * smp_fatal_sigaction is what the sigaction/signal interposers call for
+ * every other signal: the program sees SIG_DFL where our handler sits, and
+ * its own action replaces it. */
+void smp_fatal_install(void);
+void smp_fatal_uninstall(void);
+int smp_fatal_sigaction(int signo, const struct sigaction *act, struct sigaction *old);
 /* The pthread_create that the sampler's interposer wraps (the next
  * definition, libc's as a rule): a thread created here is never registered
  * nor sampled. The runtime hands it to the log writer (lc_log_set_thread_create)

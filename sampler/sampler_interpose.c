@@ -144,7 +144,7 @@ SMP_EXPORT int sigaction(int signo, const struct sigaction *act, struct sigactio
 {
 	if (smp_is_sampling_signal(signo))
 		return smp_handler_user_action(act, old);
-	return smp_real_sigaction(signo, act, old);
+	return smp_fatal_sigaction(signo, act, old);
 }
 
 /* glibc's signal() does not go through sigaction() by symbol: wrap it too,
@@ -161,7 +161,7 @@ SMP_EXPORT sighandler_t signal(int signo, sighandler_t handler)
 		return old.sa_handler;
 	}
 	sigaddset(&act.sa_mask, signo);
-	if (smp_real_sigaction(signo, &act, &old) < 0)
+	if (smp_fatal_sigaction(signo, &act, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
 }

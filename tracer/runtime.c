@@ -53,6 +53,8 @@ typedef struct trc_settings {
 	const char *traceparent; /* "" if none */
 	sp_context root;
 	uint64_t rotate_ns, rotate_bytes, keep_bytes; /* 0 = off / keep all */
+	uint32_t flush_ms;                            /* 0 = the writer's default */
+	int flush_on_signal;                          /* smp_fatal_install */
 } trc_settings;
 
 static int trc_bad_env(const char *var, const char *value, const char *why)
@@ -178,6 +180,34 @@ static int trc_settings_rotate(trc_settings *st)
 	return 0;
 }
 
+/* SPANPROF_FLUSH_MS: how often the writer drains the buffers (a duration;
+ * a bare number counts milliseconds). SPANPROF_FLUSH_ON_SIGNAL=0 leaves
+ * fatal signals alone (docs/api.md, "A program that dies of a signal"). */
+#define TRC_FLUSH_MAX_NS (3600ull * 1000000000ull)
+
+static int trc_settings_flush(trc_settings *st)
+{
+	const char *env = trc_env("SPANPROF_FLUSH_MS");
+	st->flush_ms = 0;
+	if (env) {
+		uint64_t ms = 0, ns = 0;
+		if (lc_parse_count(env, 1, TRC_FLUSH_MAX_NS / 1000000u, &ms) == 0)
+			ns = ms * 1000000u;
+		else if (lc_parse_duration(env, &ns) != 0 || ns < 1000000u || ns > TRC_FLUSH_MAX_NS)
+			return trc_bad_env(
+			    "SPANPROF_FLUSH_MS", env,
+			    "expected 1..3600000 ms, or a duration such as 50ms or 2s");
+		st->flush_ms = (uint32_t)(ns / 1000000u);
+	}
+	env = trc_env("SPANPROF_FLUSH_ON_SIGNAL");
+	st->flush_on_signal = 1;
+	if (env && strcmp(env, "0") != 0 && strcmp(env, "1") != 0)
+		return trc_bad_env("SPANPROF_FLUSH_ON_SIGNAL", env, "expected 0 or 1");
+	if (env && strcmp(env, "0") == 0)
+		st->flush_on_signal = 0;
+	return 0;
+}
+
 /* SPANPROF_TRACEPARENT is ours: a bad value is an error. TRACEPARENT may
  * come from any tool: a bad value is reported and ignored. */
 static int trc_settings_traceparent(trc_settings *st)
@@ -223,6 +253,8 @@ static int trc_settings_resolve(const sp_config *cfg, trc_settings *st)
 	if (rc == 0)
 		rc = trc_settings_rotate(st);
 	if (rc == 0)
+		rc = trc_settings_flush(st);
+	if (rc == 0)
 		rc = trc_settings_traceparent(st);
 	return rc;
 }
@@ -267,7 +299,8 @@ static int trc_open_log(const trc_settings *st)
 	                    .program = *program ? program : "unknown",
 	                    .rotate_ns = st->rotate_ns,
 	                    .rotate_bytes = st->rotate_bytes,
-	                    .keep_bytes = st->keep_bytes};
+	                    .keep_bytes = st->keep_bytes,
+	                    .flush_interval_ms = st->flush_ms};
 	lc_rec_process proc = {
 	    .format_version = LC_LOG_FORMAT_VERSION,
 	    .min_reader_version = LC_LOG_MIN_READER_VERSION,
@@ -390,6 +423,8 @@ static int trc_start_locked(const sp_config *cfg)
 	if (rc != 0)
 		fprintf(stderr, "spanprof: sampler did not start (%s); recording spans only\n",
 		        sp_strerror(rc));
+	if (st.flush_on_signal)
+		smp_fatal_install();
 	trc_install_hooks();
 	trc_running = 1;
 	__atomic_add_fetch(&trc_gen_, 1, __ATOMIC_SEQ_CST);
@@ -417,6 +452,7 @@ SP_API void sp_stop(void)
 			trc_tstate_end_all(ts, LC_SPAN_UNCLOSED);
 		__atomic_store_n(&sp_on_, 0, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&trc_gen_, 1, __ATOMIC_SEQ_CST);
+		smp_fatal_uninstall();
 		smp_stop();
 		lc_log_close();
 		trc_running = 0;

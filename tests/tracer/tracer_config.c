@@ -36,6 +36,8 @@ static int teardown(void **state)
 {
 	unsetenv("SPANPROF_BUFFER_KB");
 	unsetenv("SPANPROF_ON_FULL");
+	unsetenv("SPANPROF_FLUSH_MS");
+	unsetenv("SPANPROF_FLUSH_ON_SIGNAL");
 	return tr_teardown(state);
 }
 
@@ -109,6 +111,27 @@ static void test_on_full_malformed(void **state)
 	assert_int_equal(start_capturing(&cfg, err, sizeof err), -SP_EINVAL);
 	assert_int_equal(count_lines(err), 1);
 	assert_int_equal(sp_active(), 0);
+}
+
+static void test_flush_env_malformed(void **state)
+{
+	(void)state;
+	static const char *const bad_ms[] = {"abc", "0", "-5", "3600001", "2h", "500us", "10 ms"};
+	for (size_t i = 0; i < sizeof bad_ms / sizeof bad_ms[0]; i++)
+		assert_env_refused("SPANPROF_FLUSH_MS", bad_ms[i]);
+	static const char *const bad_sig[] = {"yes", "2", " 0", "off"};
+	for (size_t i = 0; i < sizeof bad_sig / sizeof bad_sig[0]; i++)
+		assert_env_refused("SPANPROF_FLUSH_ON_SIGNAL", bad_sig[i]);
+	static const char *const good_ms[] = {"1", "250", "3600000", "2s", "50ms", "1h"};
+	sp_config cfg = {.out_dir = tr_dir, .mode = SP_MODE_OFF};
+	for (size_t i = 0; i < sizeof good_ms / sizeof good_ms[0]; i++) {
+		setenv("SPANPROF_FLUSH_MS", good_ms[i], 1);
+		int rc = sp_start(&cfg);
+		if (rc != 0)
+			fail_msg("SPANPROF_FLUSH_MS=\"%s\" refused: %d", good_ms[i], rc);
+		sp_stop();
+	}
+	unsetenv("SPANPROF_FLUSH_MS");
 }
 
 static void *ring_bytes_of_new_thread(void *arg)
@@ -187,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_buffer_kb_malformed, tr_setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_on_full_malformed, tr_setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_env_malformed, tr_setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_buffer_kb_sizes, tr_setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_on_full_policy, tr_setup, teardown),
 	};
