@@ -146,13 +146,16 @@ static uint64_t log_first_ns(const char *path)
 	return first;
 }
 
-/* How far a log's mtime may trail the last event it holds. The kernel
- * stamps a write with its coarse clock (a tick behind, up to 10 ms at
- * HZ=100) and events carry the recorder's realtime offset taken at its
- * start (slewed since), so an event written after since_ns can sit in a
- * file whose mtime is before it: only a log older by more than this is
- * skipped unread. */
-#define MG_MTIME_SLACK_NS (2 * 1000000000ull)
+/* How far a log's events may lie outside the times that stand for it.
+ * Its mtime may trail its last event: the kernel stamps a write with its
+ * coarse clock (a tick behind, up to 10 ms at HZ=100) and events carry the
+ * recorder's realtime offset taken at its start (slewed since). Its first
+ * time may follow its first event: a segment is cut after a drain, and
+ * what threads recorded while that drain ran goes into the next segment
+ * (measured: samples up to 9 ms before their segment's SEGMENT start). So
+ * a log is skipped unread only when it misses the window by more than
+ * this; the events of a log that is read are filtered one by one. */
+#define MG_WINDOW_SLACK_NS (2 * 1000000000ull)
 
 int mg_log_outside_window(const char *path, uint64_t since_ns, uint64_t until_ns)
 {
@@ -160,12 +163,12 @@ int mg_log_outside_window(const char *path, uint64_t since_ns, uint64_t until_ns
 	if (since_ns && stat(path, &sb) == 0) {
 		uint64_t mtime_ns =
 		    (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
-		if (mtime_ns + MG_MTIME_SLACK_NS < since_ns)
+		if (mtime_ns + MG_WINDOW_SLACK_NS < since_ns)
 			return 1;
 	}
 	if (until_ns) {
 		uint64_t first = log_first_ns(path);
-		if (first && first > until_ns)
+		if (first && first > until_ns + MG_WINDOW_SLACK_NS)
 			return 1;
 	}
 	return 0;

@@ -342,6 +342,34 @@ static void test_window_keeps_log_stamped_early(void **state)
 	remove(copy);
 }
 
+/* A segment cut just after --until is still read: it can hold events
+ * recorded before its SEGMENT start (during the drain before the cut), and
+ * spans continued from the segment before, which overlap the window. */
+static void test_window_reads_segment_cut_after_until(void **state)
+{
+	(void)state;
+	glob_t g;
+	assert_true(segments(rot, &g) >= 2);
+	char *out = NULL;
+	assert_int_equal(tl_cli_run(&out, NULL, "dump %s", g.gl_pathv[1]), 0);
+	const char *p = strstr(out, "SEGMENT ts=");
+	assert_non_null(p);
+	long long until = strtoll(p + strlen("SEGMENT ts="), NULL, 10) - 1000000; /* 1 ms */
+	free(out);
+	sqlite3 *a = merge_to("cut_all", "", g.gl_pathv[1]);
+	int64_t spans = tl_sql_int(a, "SELECT count(*) FROM spans WHERE start_ns <= %lld", until);
+	int64_t samples = tl_sql_int(a, "SELECT count(*) FROM samples WHERE ts_ns <= %lld", until);
+	sqlite3_close(a);
+	assert_true(spans > 0); /* the continued ones */
+	char flags[64];
+	snprintf(flags, sizeof flags, "--until %lld", until);
+	sqlite3 *w = merge_to("cut_window", flags, g.gl_pathv[1]);
+	assert_int_equal(tl_sql_int(w, "SELECT count(*) FROM spans"), spans);
+	assert_int_equal(tl_sql_int(w, "SELECT count(*) FROM samples"), samples);
+	sqlite3_close(w);
+	globfree(&g);
+}
+
 /* SPANPROF_KEEP: the closed segments stay within the bound, the oldest
  * went, and what is left still merges segment by segment. */
 static void test_retention_keeps_bound(void **state)
@@ -457,6 +485,7 @@ int main(void)
 	    cmocka_unit_test(test_append_refuses_older_database),
 	    cmocka_unit_test(test_window_selects_events),
 	    cmocka_unit_test(test_window_keeps_log_stamped_early),
+	    cmocka_unit_test(test_window_reads_segment_cut_after_until),
 	    cmocka_unit_test(test_retention_keeps_bound),
 	    cmocka_unit_test(test_crash_leaves_closed_segments_whole),
 	    cmocka_unit_test(test_bad_values_refused),
