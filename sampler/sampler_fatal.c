@@ -117,6 +117,10 @@ int smp_fatal_sigaction(int signo, const struct sigaction *act, struct sigaction
 		atomic_store(&smp_fatal_ours[signo], 0);
 		return smp_real_sigaction(signo, act, old);
 	}
+	/* SIG_DFL again (a program resetting its signals, a child before exec):
+	 * our handler is SIG_DFL as far as anyone can tell, so it stays. */
+	if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL)
+		act = NULL;
 	if (act) {
 		atomic_store(&smp_fatal_ours[signo], 0);
 		if (smp_real_sigaction(signo, act, NULL) != 0) {

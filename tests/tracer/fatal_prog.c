@@ -6,6 +6,7 @@
  *   term    raise(SIGTERM)          int    raise(SIGINT)
  *   kill    kill(getpid(), SIGTERM) from a second thread, main blocked
  *   abort   abort()                 trap   __builtin_trap() (a SIGILL fault)
+ *   reset   sets SIGTERM to SIG_DFL (signal() and sigaction()), raise(SIGTERM)
  *   own     installs its own SIGTERM handler (exit 42) after checking that
  *           sigaction() and signal() report SIG_DFL, then raise(SIGTERM)
  *   ignored expects SIGINT ignored (the parent set it), raise(SIGINT), then
@@ -87,6 +88,15 @@ int main(int argc, char **argv)
 		act.sa_handler = own_handler;
 		sigemptyset(&act.sa_mask);
 		if (sigaction(SIGTERM, &act, &old) != 0 || old.sa_handler != SIG_DFL)
+			return 3;
+		raise(SIGTERM);
+	} else if (strcmp(mode, "reset") == 0) {
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		if (signal(SIGTERM, SIG_DFL) != SIG_DFL || sigaction(SIGTERM, &dfl, NULL) != 0 ||
+		    !check_default(SIGTERM))
 			return 3;
 		raise(SIGTERM);
 	} else if (strcmp(mode, "ignored") == 0) {

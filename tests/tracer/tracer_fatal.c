@@ -118,6 +118,14 @@ static void test_fault_keeps_last_span(void **state)
 	check_death("trap", SIGILL);
 }
 
+/* A program that sets SIG_DFL itself (resetting its signals) keeps the
+ * last drain: SIG_DFL and our handler cannot be told apart. */
+static void test_reset_to_default_keeps_last_span(void **state)
+{
+	(void)state;
+	check_death("reset", SIGTERM);
+}
+
 /* Without the handler the writer never drained: "last" is not on disk. */
 static void test_without_flush_on_signal_the_span_is_lost(void **state)
 {
@@ -207,6 +215,7 @@ int main(void)
 	    cmocka_unit_test(test_kill_from_other_thread_keeps_last_span),
 	    cmocka_unit_test(test_abort_keeps_last_span),
 	    cmocka_unit_test(test_fault_keeps_last_span),
+	    cmocka_unit_test(test_reset_to_default_keeps_last_span),
 	    cmocka_unit_test(test_without_flush_on_signal_the_span_is_lost),
 	    cmocka_unit_test(test_own_handler_replaces_ours),
 	    cmocka_unit_test(test_ignored_signal_stays_ignored),
