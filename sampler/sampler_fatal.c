@@ -43,8 +43,18 @@ static const int smp_fatal_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGILL,  SIGA
  * by uninstall, and when the program sets its own action). */
 static _Atomic int smp_fatal_ours[NSIG];
 
-static int smp_fatal_is_fault(int signo)
+/* A fault of the interrupted instruction: returning runs it again, and it
+ * faults again with the default action and its own siginfo (a core dump
+ * keeps the faulting address). A machine-check error on memory nobody is
+ * touching (BUS_MCEERR_AO) is kernel-sent yet recurs on nothing. */
+static int smp_fatal_recurs(int signo, const siginfo_t *si)
 {
+	if (!si || si->si_code <= 0)
+		return 0; /* sent: kill, raise, abort, sigqueue, tgkill */
+#ifdef BUS_MCEERR_AO
+	if (signo == SIGBUS && si->si_code == BUS_MCEERR_AO)
+		return 0;
+#endif
 	return signo == SIGILL || signo == SIGBUS || signo == SIGFPE || signo == SIGSEGV;
 }
 
@@ -55,9 +65,9 @@ static void smp_fatal_handler(int signo, siginfo_t *si, void *uc)
 	atomic_store(&smp_fatal_ours[signo], 0); /* SA_RESETHAND: SIG_DFL now */
 	lc_log_flush_from_signal(SMP_FATAL_FLUSH_NS);
 	errno = saved;
-	/* A fault returns and happens again; anything sent is sent again (it
+	/* A fault returns and happens again; anything else is sent again (it
 	 * stays pending while this handler runs, then ends the process). */
-	if (!(smp_fatal_is_fault(signo) && si && si->si_code > 0))
+	if (!smp_fatal_recurs(signo, si))
 		raise(signo);
 }
 
