@@ -58,6 +58,23 @@ static int smp_fatal_recurs(int signo, const siginfo_t *si)
 	return signo == SIGILL || signo == SIGBUS || signo == SIGFPE || signo == SIGSEGV;
 }
 
+static void smp_fatal_handler(int signo, siginfo_t *si, void *uc);
+
+static int smp_fatal_is_default(const struct sigaction *a)
+{
+	return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_DFL;
+}
+
+/* 1 when the kernel holds our handler for signo (it may have been replaced
+ * behind our back: sigset(), bsd_signal() and the raw system call do not
+ * come through our interposers). */
+static int smp_fatal_holds_ours(int signo)
+{
+	struct sigaction cur;
+	return smp_real_sigaction(signo, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	       cur.sa_sigaction == smp_fatal_handler;
+}
+
 static void smp_fatal_handler(int signo, siginfo_t *si, void *uc)
 {
 	(void)uc;
@@ -76,9 +93,7 @@ void smp_fatal_install(void)
 	for (size_t i = 0; i < SMP_FATAL_N; i++) {
 		int signo = smp_fatal_signals[i];
 		struct sigaction cur;
-		if (smp_real_sigaction(signo, NULL, &cur) != 0)
-			continue;
-		if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL)
+		if (smp_real_sigaction(signo, NULL, &cur) != 0 || !smp_fatal_is_default(&cur))
 			continue; /* the program's own action (or SIG_IGN) stays */
 		struct sigaction act;
 		memset(&act, 0, sizeof act);
@@ -89,7 +104,7 @@ void smp_fatal_install(void)
 		struct sigaction prev;
 		if (smp_real_sigaction(signo, &act, &prev) != 0) {
 			atomic_store(&smp_fatal_ours[signo], 0);
-		} else if ((prev.sa_flags & SA_SIGINFO) || prev.sa_handler != SIG_DFL) {
+		} else if (!smp_fatal_is_default(&prev)) {
 			/* another thread set the program's action since we looked */
 			atomic_store(&smp_fatal_ours[signo], 0);
 			smp_real_sigaction(signo, &prev, NULL);
@@ -101,11 +116,7 @@ void smp_fatal_uninstall(void)
 {
 	for (size_t i = 0; i < SMP_FATAL_N; i++) {
 		int signo = smp_fatal_signals[i];
-		if (!atomic_exchange(&smp_fatal_ours[signo], 0))
-			continue;
-		struct sigaction cur;
-		if (smp_real_sigaction(signo, NULL, &cur) != 0 || !(cur.sa_flags & SA_SIGINFO) ||
-		    cur.sa_sigaction != smp_fatal_handler)
+		if (!atomic_exchange(&smp_fatal_ours[signo], 0) || !smp_fatal_holds_ours(signo))
 			continue;
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof dfl);
@@ -119,17 +130,13 @@ int smp_fatal_sigaction(int signo, const struct sigaction *act, struct sigaction
 {
 	if (signo <= 0 || signo >= NSIG || !atomic_load(&smp_fatal_ours[signo]))
 		return smp_real_sigaction(signo, act, old);
-	/* Replaced behind our back (sigset(), bsd_signal() and the raw system
-	 * call do not come through here): the real action is the answer. */
-	struct sigaction cur;
-	if (smp_real_sigaction(signo, NULL, &cur) != 0 || !(cur.sa_flags & SA_SIGINFO) ||
-	    cur.sa_sigaction != smp_fatal_handler) {
+	if (!smp_fatal_holds_ours(signo)) { /* the real action is the answer */
 		atomic_store(&smp_fatal_ours[signo], 0);
 		return smp_real_sigaction(signo, act, old);
 	}
 	/* SIG_DFL again (a program resetting its signals, a child before exec):
 	 * our handler is SIG_DFL as far as anyone can tell, so it stays. */
-	if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL)
+	if (act && smp_fatal_is_default(act))
 		act = NULL;
 	if (act) {
 		atomic_store(&smp_fatal_ours[signo], 0);

@@ -200,11 +200,9 @@ static int trc_settings_flush(trc_settings *st)
 		st->flush_ms = (uint32_t)(ns / 1000000u);
 	}
 	env = trc_env("SPANPROF_FLUSH_ON_SIGNAL");
-	st->flush_on_signal = 1;
+	st->flush_on_signal = !env || strcmp(env, "0") != 0;
 	if (env && strcmp(env, "0") != 0 && strcmp(env, "1") != 0)
 		return trc_bad_env("SPANPROF_FLUSH_ON_SIGNAL", env, "expected 0 or 1");
-	if (env && strcmp(env, "0") == 0)
-		st->flush_on_signal = 0;
 	return 0;
 }
 

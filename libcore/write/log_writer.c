@@ -705,14 +705,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static uint64_t signal_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Async-signal-safe: only atomics, futex and clock_gettime. */
+/* Async-signal-safe: only atomics, futex and clock_gettime (mono_ns). */
 int lc_log_flush_from_signal(uint64_t timeout_ns)
 {
 	/* A thread inside a drain holds the drain lock: the writer would wait
@@ -723,7 +716,7 @@ int lc_log_flush_from_signal(uint64_t timeout_ns)
 	int saved = errno;
 	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
 	lc_log_wake_writer_();
-	uint64_t deadline = signal_mono_ns() + timeout_ns;
+	uint64_t deadline = mono_ns() + timeout_ns;
 	int rc = -1;
 	for (;;) {
 		uint32_t done = atomic_load(&flush_done);
@@ -731,7 +724,7 @@ int lc_log_flush_from_signal(uint64_t timeout_ns)
 			rc = 0;
 			break;
 		}
-		uint64_t now = signal_mono_ns();
+		uint64_t now = mono_ns();
 		if (now >= deadline)
 			break;
 		uint64_t left = deadline - now;
