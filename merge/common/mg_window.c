@@ -152,9 +152,9 @@ static uint64_t log_first_ns(const char *path)
  * recorder's realtime offset taken at its start (slewed since). Its first
  * time may follow its first event: a segment is cut after a drain, and
  * what threads recorded while that drain ran goes into the next segment
- * (measured: samples up to 9 ms before their segment's SEGMENT start). So
- * a log is skipped unread only when it misses the window by more than
- * this; the events of a log that is read are filtered one by one. */
+ * (docs/schema.md, "Rotated logs: segments, windows, appending"). So a
+ * log is skipped unread only when it misses the window by more than this;
+ * the events of a log that is read are filtered one by one. */
 #define MG_WINDOW_SLACK_NS (2 * 1000000000ull)
 
 int mg_log_outside_window(const char *path, uint64_t since_ns, uint64_t until_ns)
